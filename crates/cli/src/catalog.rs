@@ -1,0 +1,362 @@
+//! Config, catalog and database commands.
+
+use serde_json::json;
+use stackperf_core::config::Registry;
+use stackperf_core::store::Store;
+use stackperf_core::{paths, Error};
+
+use crate::output::{json as print_json, short_fp, table};
+use crate::{load_config, CatalogCmd, CliError, Global};
+
+pub fn validate(g: &Global) -> Result<(), CliError> {
+    let (reg, problems) = Registry::load(&g.config_dir);
+    let counts = json!({
+        "providers": reg.providers.len(), "harnesses": reg.harnesses.len(), "variants": reg.variants.len(),
+        "experiments": reg.experiments.len(), "task_cards": reg.task_cards.len(),
+    });
+    if g.json {
+        print_json(
+            &json!({"valid": problems.is_empty(), "config_dir": g.config_dir, "counts": counts, "problems": problems}),
+        )?;
+    } else if problems.is_empty() {
+        println!(
+            "ok: {} is valid ({} providers, {} harness profiles, {} variants, {} experiments, {} task cards)",
+            g.config_dir.display(),
+            reg.providers.len(),
+            reg.harnesses.len(),
+            reg.variants.len(),
+            reg.experiments.len(),
+            reg.task_cards.len()
+        );
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else if g.json {
+        // The JSON document above already lists the problems.
+        Err(CliError::Usage(format!(
+            "{} configuration problem(s) in {}",
+            problems.len(),
+            g.config_dir.display()
+        )))
+    } else {
+        Err(Error::Config(problems).into())
+    }
+}
+
+async fn open_store(g: &Global) -> Result<Store, CliError> {
+    let path = paths::db_path(g.db.clone())?;
+    Ok(Store::open(&path).await?)
+}
+
+pub async fn sync(g: &Global) -> Result<(), CliError> {
+    let reg = load_config(g)?;
+    let store = open_store(g).await?;
+    let report = store.sync_config(&reg).await?;
+    if g.json {
+        print_json(&json!({"db": store.path(), "report": report}))?;
+    } else {
+        println!(
+            "synced {} into {}: {} providers, {} harness profiles, {} variants ({} new fingerprints), {} experiments, {} task cards",
+            g.config_dir.display(),
+            store.path().display(),
+            report.providers,
+            report.harness_profiles,
+            report.variants,
+            report.new_fingerprints.len(),
+            report.experiments,
+            report.task_cards
+        );
+        for v in &report.new_fingerprints {
+            println!("  new fingerprint: {v}");
+        }
+    }
+    Ok(())
+}
+
+fn not_found<T>(
+    kind: &'static str,
+    name: &str,
+    items: &[stackperf_core::config::Loaded<T>],
+    get: impl Fn(&T) -> &str,
+) -> CliError {
+    let known: Vec<&str> = items.iter().map(|l| get(&l.value)).collect();
+    Error::NotFound {
+        kind,
+        name: name.to_string(),
+        known: known.join(", "),
+    }
+    .into()
+}
+
+pub fn experiment(g: &Global, cmd: CatalogCmd) -> Result<(), CliError> {
+    let reg = load_config(g)?;
+    match cmd {
+        CatalogCmd::List => {
+            let items: Vec<_> = reg.experiments.iter().map(|l| &l.value).collect();
+            if g.json {
+                return Ok(print_json(&items)?);
+            }
+            let rows = items
+                .iter()
+                .map(|e| vec![e.name.clone(), e.variants.join(", "), e.description.clone()])
+                .collect::<Vec<_>>();
+            Ok(table(&["NAME", "VARIANTS", "DESCRIPTION"], &rows)?)
+        }
+        CatalogCmd::Show { name } => {
+            let e = reg
+                .experiment(&name)
+                .ok_or_else(|| not_found("experiment", &name, &reg.experiments, |e| &e.name))?;
+            let variants: Vec<_> = e.variants.iter().filter_map(|v| reg.resolve(v)).collect();
+            if g.json {
+                return Ok(print_json(&json!({"experiment": e, "variants": variants}))?);
+            }
+            println!("experiment: {}\n{}\n", e.name, e.description);
+            variant_table(&variants)
+        }
+    }
+}
+
+fn variant_table(items: &[stackperf_core::config::ResolvedVariant<'_>]) -> Result<(), CliError> {
+    let rows = items
+        .iter()
+        .map(|r| {
+            vec![
+                r.variant.name.clone(),
+                r.provider.name.clone(),
+                r.variant.model_alias.clone(),
+                r.harness.name.clone(),
+                short_fp(&r.config_fingerprint),
+            ]
+        })
+        .collect::<Vec<_>>();
+    Ok(table(
+        &["VARIANT", "PROVIDER", "MODEL", "HARNESS", "FINGERPRINT"],
+        &rows,
+    )?)
+}
+
+pub fn variant(g: &Global, cmd: CatalogCmd) -> Result<(), CliError> {
+    let reg = load_config(g)?;
+    match cmd {
+        CatalogCmd::List => {
+            let items: Vec<_> = reg
+                .variants
+                .iter()
+                .filter_map(|l| reg.resolve(&l.value.name))
+                .collect();
+            if g.json {
+                let v: Vec<_> = items
+                    .iter()
+                    .map(|r| json!({"name": r.variant.name, "provider": r.provider.name, "provider_route": r.variant.provider_route,
+                        "model_alias": r.variant.model_alias, "upstream_model": r.upstream_model, "harness_profile": r.harness.name,
+                        "benchmark_tags": r.variant.benchmark_tags, "config_fingerprint": r.config_fingerprint}))
+                    .collect();
+                return Ok(print_json(&v)?);
+            }
+            variant_table(&items)
+        }
+        CatalogCmd::Show { name } => {
+            let r = reg
+                .resolve(&name)
+                .ok_or_else(|| not_found("variant", &name, &reg.variants, |v| &v.name))?;
+            if g.json {
+                return Ok(print_json(&r)?);
+            }
+            let v = r.variant;
+            println!("variant:            {}", v.name);
+            if !v.description.is_empty() {
+                println!("description:        {}", v.description);
+            }
+            println!(
+                "provider:           {} (route {}, {})",
+                r.provider.name,
+                v.provider_route,
+                r.provider.protocol_surface.as_str()
+            );
+            println!(
+                "model:              {} → {}",
+                v.model_alias, r.upstream_model
+            );
+            println!(
+                "harness profile:    {} ({})",
+                r.harness.name,
+                r.harness.protocol_surface.as_str()
+            );
+            let tags: Vec<String> = v
+                .benchmark_tags
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            println!("benchmark tags:     {}", tags.join(", "));
+            for (k, val) in &v.harness_env_overrides {
+                println!("env override:       {k}={val}");
+            }
+            println!("config fingerprint: {}", r.config_fingerprint);
+            Ok(())
+        }
+    }
+}
+
+pub fn task_card(g: &Global, cmd: CatalogCmd) -> Result<(), CliError> {
+    let reg = load_config(g)?;
+    match cmd {
+        CatalogCmd::List => {
+            let items: Vec<_> = reg.task_cards.iter().map(|l| &l.value).collect();
+            if g.json {
+                return Ok(print_json(&items)?);
+            }
+            let rows = items
+                .iter()
+                .map(|t| {
+                    vec![
+                        t.name.clone(),
+                        format!("{} min", t.session_timebox_minutes),
+                        t.repo_path.clone(),
+                        t.goal.clone(),
+                    ]
+                })
+                .collect::<Vec<_>>();
+            Ok(table(&["NAME", "TIMEBOX", "REPO", "GOAL"], &rows)?)
+        }
+        CatalogCmd::Show { name } => {
+            let t = reg
+                .task_card(&name)
+                .ok_or_else(|| not_found("task card", &name, &reg.task_cards, |t| &t.name))?;
+            if g.json {
+                return Ok(print_json(t)?);
+            }
+            println!(
+                "task card:       {}\nrepository:      {}\ntimebox:         {} minutes",
+                t.name, t.repo_path, t.session_timebox_minutes
+            );
+            println!(
+                "goal:            {}\nstop condition:  {}\n\nstarting prompt:\n{}",
+                t.goal, t.stop_condition, t.starting_prompt
+            );
+            if !t.notes.is_empty() {
+                println!("\nnotes:\n{}", t.notes);
+            }
+            Ok(())
+        }
+    }
+}
+
+pub fn db_path(g: &Global) -> Result<(), CliError> {
+    let path = paths::db_path(g.db.clone())?;
+    if g.json {
+        print_json(&json!({"db": path, "exists": path.exists()}))?;
+    } else {
+        println!("{}", path.display());
+    }
+    Ok(())
+}
+
+pub async fn db_migrate(g: &Global) -> Result<(), CliError> {
+    let store = open_store(g).await?;
+    let applied = store.applied_migrations().await?;
+    let tables = store.tables().await?;
+    if g.json {
+        print_json(&json!({"db": store.path(), "migrations": applied, "tables": tables}))?;
+    } else {
+        println!(
+            "database {} is at migration {}",
+            store.path().display(),
+            applied.last().map(|m| m.version).unwrap_or(0)
+        );
+        for m in &applied {
+            println!("  applied {} {}", m.version, m.description);
+        }
+        println!("tables: {}", tables.join(", "));
+    }
+    Ok(())
+}
+
+pub async fn sim_serve(
+    g: &Global,
+    listen: String,
+    seed: u64,
+    profiles: Option<std::path::PathBuf>,
+    log: Option<std::path::PathBuf>,
+    api_key_env: Option<String>,
+) -> Result<(), CliError> {
+    use stackperf_sim::{profile::Profiles, truth::TruthLog, SimConfig};
+    let profiles = match profiles {
+        Some(p) => Profiles::with_file(&p)?,
+        None => Profiles::builtin(),
+    };
+    let truth = match &log {
+        Some(p) => TruthLog::with_file(p)?,
+        None => TruthLog::default(),
+    };
+    let api_key = match api_key_env {
+        Some(name) => Some(std::env::var(&name).map_err(|_| {
+            CliError::Usage(format!("--api-key-env {name}: the variable is not set; export it or drop the flag to accept any key"))
+        })?),
+        None => None,
+    };
+    let json_out = g.json;
+    let config = SimConfig {
+        seed,
+        profiles,
+        api_key,
+        truth,
+    };
+    let shutdown = async {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            let mut term =
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(t) => t,
+                    Err(_) => return std::future::pending().await,
+                };
+            tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = ctrl_c.await;
+        }
+    };
+    stackperf_sim::serve(
+        &listen,
+        config,
+        move |addr| {
+            if json_out {
+                println!("{}", json!({"listening": format!("http://{addr}")}));
+            } else {
+                println!("stackperf sim listening on http://{addr} (seed {seed}); ground truth at http://{addr}/_sim/requests");
+            }
+        },
+        shutdown,
+    )
+    .await?;
+    Ok(())
+}
+
+pub fn sim_profiles(g: &Global, file: Option<std::path::PathBuf>) -> Result<(), CliError> {
+    use stackperf_sim::profile::Profiles;
+    let profiles = match file {
+        Some(p) => Profiles::with_file(&p)?,
+        None => Profiles::builtin(),
+    };
+    let all: Vec<_> = profiles.all().collect();
+    if g.json {
+        return Ok(print_json(&all)?);
+    }
+    let rows = all
+        .iter()
+        .map(|p| {
+            vec![
+                p.name.clone(),
+                format!("{} ± {} ms", p.ttft_ms, p.ttft_jitter_ms),
+                format!("{}", p.tokens_per_second),
+                format!("{}–{}", p.output_tokens_min, p.output_tokens_max),
+                p.description.clone(),
+            ]
+        })
+        .collect::<Vec<_>>();
+    Ok(table(
+        &["PROFILE", "TTFT", "TOK/S", "OUTPUT TOKENS", "DESCRIPTION"],
+        &rows,
+    )?)
+}

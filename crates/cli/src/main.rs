@@ -1,0 +1,227 @@
+//! `stackperf`: benchmark LLM providers, models and coding-agent harnesses through one local proxy.
+
+mod catalog;
+mod output;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use stackperf_core::config::Registry;
+
+/// Benchmark LLM providers, models and coding-agent harnesses through one local LiteLLM proxy.
+///
+/// Configuration lives in versioned YAML under a config directory (providers/, harnesses/,
+/// variants/, experiments/, task-cards/); results live in StackPerf's own SQLite database.
+#[derive(Parser, Debug)]
+#[command(
+    name = "stackperf",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Debug, Clone)]
+struct Global {
+    /// Configuration directory
+    #[arg(
+        long,
+        global = true,
+        env = "STACKPERF_CONFIG_DIR",
+        default_value = "configs",
+        value_name = "DIR"
+    )]
+    config_dir: PathBuf,
+    /// Database file [default: <data dir>/stackperf.sqlite]
+    #[arg(long, global = true, env = "STACKPERF_DB", value_name = "PATH")]
+    db: Option<PathBuf>,
+    /// Print machine-readable JSON on stdout
+    #[arg(long, global = true)]
+    json: bool,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Validate configuration or copy it into the database
+    #[command(subcommand)]
+    Config(ConfigCmd),
+    /// Experiments: named sets of variants to compare
+    #[command(subcommand)]
+    Experiment(CatalogCmd),
+    /// Variants: provider × model × harness × harness config
+    #[command(subcommand)]
+    Variant(CatalogCmd),
+    /// Task cards: the work and when to stop
+    #[command(subcommand, name = "task-card")]
+    TaskCard(CatalogCmd),
+    /// The StackPerf database
+    #[command(subcommand)]
+    Db(DbCmd),
+    /// The simulated upstream provider (try StackPerf without API keys)
+    #[command(subcommand)]
+    Sim(SimCmd),
+}
+
+#[derive(Subcommand, Debug)]
+enum ConfigCmd {
+    /// Check every config file; list all problems with file, line and field
+    Validate,
+    /// Validate, then upsert the configuration into the database
+    Sync,
+}
+
+#[derive(Subcommand, Debug)]
+enum CatalogCmd {
+    /// List all
+    List,
+    /// Show one in full
+    Show {
+        /// Name
+        name: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum DbCmd {
+    /// Print the database path
+    Path,
+    /// Create the database if needed and apply pending migrations
+    Migrate,
+}
+
+#[derive(Subcommand, Debug)]
+enum SimCmd {
+    /// Serve the simulated provider until interrupted
+    Serve {
+        /// Address to listen on (port 0 picks a free port)
+        #[arg(long, default_value = "127.0.0.1:8765", value_name = "HOST:PORT")]
+        listen: String,
+        /// Seed for every random choice (same seed, same behaviour)
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// YAML file with extra profiles (`profiles: [{name, ttft_ms, ...}]`)
+        #[arg(long, value_name = "FILE")]
+        profiles: Option<PathBuf>,
+        /// Append one JSON line of ground truth per request to this file
+        #[arg(long, value_name = "FILE")]
+        log: Option<PathBuf>,
+        /// Require the key held in this environment variable (default: accept any key)
+        #[arg(long, value_name = "NAME")]
+        api_key_env: Option<String>,
+    },
+    /// List the simulator's profiles
+    Profiles {
+        /// YAML file with extra profiles
+        #[arg(long, value_name = "FILE")]
+        profiles: Option<PathBuf>,
+    },
+}
+
+/// Errors of the CLI.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Core(#[from] stackperf_core::Error),
+    #[error(transparent)]
+    Sim(#[from] stackperf_sim::SimError),
+    #[error("{0}")]
+    Usage(String),
+    #[error("cannot write output: {0}")]
+    Output(#[from] std::io::Error),
+}
+
+impl CliError {
+    fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Core(e) if e.is_user_error() => 1,
+            CliError::Sim(
+                stackperf_sim::SimError::Profiles(_) | stackperf_sim::SimError::Bind { .. },
+            ) => 1,
+            CliError::Usage(_) => 1,
+            _ => 2,
+        }
+    }
+}
+
+/// Load and validate the configuration; any problem is an error.
+fn load_config(g: &Global) -> Result<Registry, CliError> {
+    let (reg, problems) = Registry::load(&g.config_dir);
+    if problems.is_empty() {
+        Ok(reg)
+    } else {
+        Err(stackperf_core::Error::Config(problems).into())
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(CliError::Output)
+}
+
+fn run(cli: Cli) -> Result<(), CliError> {
+    let g = &cli.global;
+    match cli.command {
+        Command::Config(ConfigCmd::Validate) => catalog::validate(g),
+        Command::Config(ConfigCmd::Sync) => runtime()?.block_on(catalog::sync(g)),
+        Command::Experiment(c) => catalog::experiment(g, c),
+        Command::Variant(c) => catalog::variant(g, c),
+        Command::TaskCard(c) => catalog::task_card(g, c),
+        Command::Db(DbCmd::Path) => catalog::db_path(g),
+        Command::Db(DbCmd::Migrate) => runtime()?.block_on(catalog::db_migrate(g)),
+        Command::Sim(SimCmd::Serve {
+            listen,
+            seed,
+            profiles,
+            log,
+            api_key_env,
+        }) => runtime()?.block_on(catalog::sim_serve(
+            g,
+            listen,
+            seed,
+            profiles,
+            log,
+            api_key_env,
+        )),
+        Command::Sim(SimCmd::Profiles { profiles }) => catalog::sim_profiles(g, profiles),
+    }
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("STACKPERF_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let json = cli.global.json;
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let code = e.exit_code();
+            if json {
+                let (kind, problems) = match &e {
+                    CliError::Core(stackperf_core::Error::Config(p)) => (
+                        "config_invalid",
+                        serde_json::to_value(p).unwrap_or_default(),
+                    ),
+                    CliError::Core(c) => (c.code(), serde_json::Value::Null),
+                    _ => ("error", serde_json::Value::Null),
+                };
+                let v = serde_json::json!({"error": {"code": kind, "message": e.to_string(), "problems": problems}});
+                println!("{v}");
+            }
+            eprintln!("error: {e}");
+            ExitCode::from(code)
+        }
+    }
+}

@@ -1,0 +1,192 @@
+//! The five configuration types (spec §2). Every struct rejects unknown fields.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// The wire protocol a client speaks or an upstream serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum ProtocolSurface {
+    OpenaiChat,
+    OpenaiResponses,
+    AnthropicMessages,
+    GoogleGenerateContent,
+}
+
+impl ProtocolSurface {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ProtocolSurface::OpenaiChat => "openai_chat",
+            ProtocolSurface::OpenaiResponses => "openai_responses",
+            ProtocolSurface::AnthropicMessages => "anthropic_messages",
+            ProtocolSurface::GoogleGenerateContent => "google_generate_content",
+        }
+    }
+}
+
+/// A model an upstream exposes, under the alias clients ask the proxy for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelEntry {
+    pub alias: String,
+    pub upstream_model: String,
+}
+
+/// Per-route defaults handed to the proxy.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoutingDefaults {
+    #[serde(default)]
+    pub timeout_seconds: Option<u64>,
+    #[serde(default)]
+    pub extra_headers: BTreeMap<String, String>,
+}
+
+/// An upstream endpoint and the models it exposes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Provider {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    pub route_name: String,
+    pub protocol_surface: ProtocolSurface,
+    /// LiteLLM's provider prefix (`openai`, `anthropic`, `gemini`, `fireworks_ai`, `openrouter`…);
+    /// derived from the protocol surface when absent.
+    #[serde(default)]
+    pub litellm_provider: Option<String>,
+    #[serde(default)]
+    pub upstream_base_url: Option<String>,
+    #[serde(default)]
+    pub upstream_base_url_env: Option<String>,
+    /// Name of the secret holding the API key (keychain entry / environment variable), never the key.
+    #[serde(default)]
+    pub api_key_env: Option<String>,
+    /// True for StackPerf's simulated provider: the stack starts it.
+    #[serde(default)]
+    pub simulator: bool,
+    pub models: Vec<ModelEntry>,
+    #[serde(default)]
+    pub routing_defaults: RoutingDefaults,
+}
+
+impl Provider {
+    pub fn model(&self, alias: &str) -> Option<&ModelEntry> {
+        self.models.iter().find(|m| m.alias == alias)
+    }
+}
+
+/// How a rendered file is serialized.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileFormat {
+    Json,
+    Toml,
+    Text,
+}
+
+/// A file a harness needs (Codex `config.toml`, OpenCode JSON, Gemini `settings.json`), written
+/// into the session directory. `content` is structured data (or a string for `text`); every
+/// string inside it is a template.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RenderFile {
+    /// Path relative to the session directory (templated).
+    pub path: String,
+    pub format: FileFormat,
+    pub content: serde_json::Value,
+}
+
+/// The default output format of `session env`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum RenderFormat {
+    #[default]
+    Shell,
+    Dotenv,
+    Json,
+    Toml,
+}
+
+/// A check the operator runs before launching the harness.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LaunchCheck {
+    pub description: String,
+    #[serde(default)]
+    pub command: Option<String>,
+}
+
+/// How to point one harness at the proxy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HarnessProfile {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    pub protocol_surface: ProtocolSurface,
+    /// Variable that receives the proxy base URL (`{{ base_url }}`).
+    pub base_url_env: String,
+    /// Path appended to the proxy URL to form `{{ base_url }}` (e.g. `/v1`).
+    #[serde(default)]
+    pub base_url_path: String,
+    /// Variable that receives the session key.
+    pub api_key_env: String,
+    /// Variable that receives the model alias, when the harness reads one.
+    #[serde(default)]
+    pub model_env: Option<String>,
+    /// Further variables; values are templates.
+    #[serde(default)]
+    pub extra_env: BTreeMap<String, String>,
+    #[serde(default)]
+    pub files: Vec<RenderFile>,
+    #[serde(default)]
+    pub render_format: RenderFormat,
+    #[serde(default)]
+    pub launch_checks: Vec<LaunchCheck>,
+    /// How to run the harness once the environment is set (shown to the operator).
+    #[serde(default)]
+    pub launch_command: Option<String>,
+}
+
+/// One benchmarkable combination of provider × model × harness × harness config.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Variant {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    pub provider: String,
+    pub provider_route: String,
+    pub model_alias: String,
+    pub harness_profile: String,
+    /// Overrides of the harness's environment; values are templates.
+    #[serde(default)]
+    pub harness_env_overrides: BTreeMap<String, String>,
+    pub benchmark_tags: BTreeMap<String, String>,
+}
+
+/// A named comparison set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Experiment {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    pub variants: Vec<String>,
+}
+
+/// The work and when to stop.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskCard {
+    pub name: String,
+    pub repo_path: String,
+    pub goal: String,
+    pub starting_prompt: String,
+    pub stop_condition: String,
+    pub session_timebox_minutes: u32,
+    #[serde(default)]
+    pub notes: String,
+}

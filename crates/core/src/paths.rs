@@ -1,0 +1,27 @@
+//! Where StackPerf keeps its files.
+
+use std::path::PathBuf;
+
+use crate::Error;
+
+/// The app data directory: `STACKPERF_DATA_DIR`, else the platform data dir
+/// (`~/.local/share/stackperf` on Linux).
+pub fn data_dir() -> Result<PathBuf, Error> {
+    if let Some(d) = std::env::var_os("STACKPERF_DATA_DIR").filter(|d| !d.is_empty()) {
+        return Ok(PathBuf::from(d));
+    }
+    directories::ProjectDirs::from("dev", "StackPerf", "stackperf")
+        .map(|p| p.data_dir().to_path_buf())
+        .ok_or(Error::NoDataDir)
+}
+
+/// The database path: the explicit one, else `STACKPERF_DB`, else `<data dir>/stackperf.sqlite`.
+pub fn db_path(explicit: Option<PathBuf>) -> Result<PathBuf, Error> {
+    if let Some(p) = explicit {
+        return Ok(p);
+    }
+    if let Some(p) = std::env::var_os("STACKPERF_DB").filter(|p| !p.is_empty()) {
+        return Ok(PathBuf::from(p));
+    }
+    Ok(data_dir()?.join("stackperf.sqlite"))
+}

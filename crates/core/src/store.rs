@@ -1,0 +1,264 @@
+//! The app's SQLite database: opened in WAL mode with foreign keys on, migrated on open from the
+//! SQL files embedded in the binary.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::Serialize;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::Row;
+
+use crate::config::{canonical_json, Registry};
+use crate::Error;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// The open database.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: SqlitePool,
+    path: PathBuf,
+}
+
+/// One applied migration.
+#[derive(Debug, Clone, Serialize)]
+pub struct AppliedMigration {
+    pub version: i64,
+    pub description: String,
+}
+
+/// What a config sync changed.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SyncReport {
+    pub providers: usize,
+    pub harness_profiles: usize,
+    pub variants: usize,
+    pub experiments: usize,
+    pub task_cards: usize,
+    /// Variants whose fingerprint is new (first sync, or the definition changed).
+    pub new_fingerprints: Vec<String>,
+}
+
+pub(crate) fn now_ms() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64() * 1000.0)
+        .unwrap_or(0.0)
+}
+
+fn db_err(path: &Path) -> impl Fn(sqlx::Error) -> Error + '_ {
+    move |e| Error::Database {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    }
+}
+
+impl Store {
+    /// Open (creating if needed) and migrate the database at `path`.
+    pub async fn open(path: &Path) -> Result<Store, Error> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| Error::Database {
+                path: path.to_path_buf(),
+                message: format!("cannot create directory {}: {e}", dir.display()),
+            })?;
+        }
+        let url = format!("sqlite://{}", path.display());
+        let opts = SqliteConnectOptions::from_str(&url)
+            .map_err(db_err(path))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(5));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(opts)
+            .await
+            .map_err(db_err(path))?;
+        MIGRATOR.run(&pool).await.map_err(|e| Error::Database {
+            path: path.to_path_buf(),
+            message: format!("migration failed: {e}"),
+        })?;
+        Ok(Store {
+            pool,
+            path: path.to_path_buf(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// Migrations recorded as applied.
+    pub async fn applied_migrations(&self) -> Result<Vec<AppliedMigration>, Error> {
+        let rows = sqlx::query(
+            "SELECT version, description FROM _sqlx_migrations WHERE success = 1 ORDER BY version",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err(&self.path))?;
+        Ok(rows
+            .iter()
+            .map(|r| AppliedMigration {
+                version: r.get("version"),
+                description: r.get("description"),
+            })
+            .collect())
+    }
+
+    /// Upsert the config registry. Variants are keyed by (name, fingerprint): a changed
+    /// definition adds a row and marks the old one not current, so history stays comparable.
+    pub async fn sync_config(&self, reg: &Registry) -> Result<SyncReport, Error> {
+        let e = db_err(&self.path);
+        let now = now_ms();
+        let mut tx = self.pool.begin().await.map_err(&e)?;
+        let mut report = SyncReport::default();
+        let json = |v: &dyn erased::Ser| canonical_json(&v.value());
+        for p in reg.providers.iter().map(|l| &l.value) {
+            sqlx::query(
+                "INSERT INTO providers (name, route_name, protocol_surface, definition, updated_at) VALUES (?, ?, ?, ?, ?)
+                 ON CONFLICT (name) DO UPDATE SET route_name = excluded.route_name, protocol_surface = excluded.protocol_surface,
+                 definition = excluded.definition, updated_at = excluded.updated_at",
+            )
+            .bind(&p.name)
+            .bind(&p.route_name)
+            .bind(p.protocol_surface.as_str())
+            .bind(json(p))
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(&e)?;
+            report.providers += 1;
+        }
+        for h in reg.harnesses.iter().map(|l| &l.value) {
+            sqlx::query(
+                "INSERT INTO harness_profiles (name, protocol_surface, definition, updated_at) VALUES (?, ?, ?, ?)
+                 ON CONFLICT (name) DO UPDATE SET protocol_surface = excluded.protocol_surface,
+                 definition = excluded.definition, updated_at = excluded.updated_at",
+            )
+            .bind(&h.name)
+            .bind(h.protocol_surface.as_str())
+            .bind(json(h))
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(&e)?;
+            report.harness_profiles += 1;
+        }
+        for v in reg.variants.iter().map(|l| &l.value) {
+            let Some(r) = reg.resolve(&v.name) else {
+                continue;
+            };
+            let inserted = sqlx::query(
+                "INSERT INTO variants (name, config_fingerprint, provider, provider_route, model_alias, upstream_model,
+                 harness_profile, benchmark_tags, definition, is_current, first_seen_at, last_seen_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)
+                 ON CONFLICT (name, config_fingerprint) DO NOTHING",
+            )
+            .bind(&v.name)
+            .bind(&r.config_fingerprint)
+            .bind(&v.provider)
+            .bind(&v.provider_route)
+            .bind(&v.model_alias)
+            .bind(r.upstream_model)
+            .bind(&v.harness_profile)
+            .bind(json(&v.benchmark_tags))
+            .bind(json(v))
+            .bind(now)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(&e)?;
+            if inserted.rows_affected() > 0 {
+                report.new_fingerprints.push(v.name.clone());
+            }
+            sqlx::query("UPDATE variants SET is_current = (config_fingerprint = ?), last_seen_at = CASE WHEN config_fingerprint = ? THEN ? ELSE last_seen_at END WHERE name = ?")
+                .bind(&r.config_fingerprint)
+                .bind(&r.config_fingerprint)
+                .bind(now)
+                .bind(&v.name)
+                .execute(&mut *tx)
+                .await
+                .map_err(&e)?;
+            report.variants += 1;
+        }
+        for x in reg.experiments.iter().map(|l| &l.value) {
+            sqlx::query(
+                "INSERT INTO experiments (name, description, variants, definition, updated_at) VALUES (?, ?, ?, ?, ?)
+                 ON CONFLICT (name) DO UPDATE SET description = excluded.description, variants = excluded.variants,
+                 definition = excluded.definition, updated_at = excluded.updated_at",
+            )
+            .bind(&x.name)
+            .bind(&x.description)
+            .bind(json(&x.variants))
+            .bind(json(x))
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(&e)?;
+            report.experiments += 1;
+        }
+        for t in reg.task_cards.iter().map(|l| &l.value) {
+            sqlx::query(
+                "INSERT INTO task_cards (name, repo_path, stop_condition, session_timebox_minutes, definition, updated_at)
+                 VALUES (?, ?, ?, ?, ?, ?)
+                 ON CONFLICT (name) DO UPDATE SET repo_path = excluded.repo_path, stop_condition = excluded.stop_condition,
+                 session_timebox_minutes = excluded.session_timebox_minutes, definition = excluded.definition,
+                 updated_at = excluded.updated_at",
+            )
+            .bind(&t.name)
+            .bind(&t.repo_path)
+            .bind(&t.stop_condition)
+            .bind(i64::from(t.session_timebox_minutes))
+            .bind(json(t))
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(&e)?;
+            report.task_cards += 1;
+        }
+        tx.commit().await.map_err(&e)?;
+        Ok(report)
+    }
+
+    /// Every stored fingerprint of a variant, newest first: `(fingerprint, is_current)`.
+    pub async fn variant_fingerprints(&self, name: &str) -> Result<Vec<(String, bool)>, Error> {
+        let rows = sqlx::query("SELECT config_fingerprint, is_current FROM variants WHERE name = ? ORDER BY variant_id DESC")
+            .bind(name)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err(&self.path))?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get::<String, _>(0), r.get::<i64, _>(1) == 1))
+            .collect())
+    }
+
+    /// Names of the tables in the schema (for `db` diagnostics and tests).
+    pub async fn tables(&self) -> Result<Vec<String>, Error> {
+        let rows = sqlx::query("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '\\_%' ESCAPE '\\' AND name NOT LIKE 'sqlite%' ORDER BY name")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err(&self.path))?;
+        Ok(rows.iter().map(|r| r.get::<String, _>(0)).collect())
+    }
+}
+
+/// Serialize anything to a JSON value without naming its type at the call site.
+mod erased {
+    pub trait Ser {
+        fn value(&self) -> serde_json::Value;
+    }
+    impl<T: serde::Serialize> Ser for T {
+        fn value(&self) -> serde_json::Value {
+            serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
+        }
+    }
+}

@@ -1,0 +1,425 @@
+//! Request handling shared by all wire protocols: auth, parsing, fault injection and the
+//! token-paced streaming driver. Each protocol only supplies an [`Encoder`].
+
+mod anthropic;
+mod google;
+mod openai;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::{Body, Bytes};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Value};
+
+use crate::profile::{Fault, Plan};
+use crate::server::SimState;
+use crate::truth::Recorder;
+
+/// The wire protocol a request arrived on.
+#[derive(Debug, Clone, Copy)]
+pub enum Surface {
+    Chat,
+    Responses,
+    Messages,
+    Google { stream: bool, sse: bool },
+}
+
+/// What the simulator needs from a request body.
+pub struct Request {
+    pub model: String,
+    pub stream: bool,
+    pub max_tokens: Option<u64>,
+    pub include_usage: bool,
+    pub input_tokens: u64,
+}
+
+/// Serializes one protocol's frames.
+pub trait Encoder: Send {
+    fn content_type(&self) -> &'static str {
+        "text/event-stream"
+    }
+    /// Frames sent as soon as the response starts (before the first token).
+    fn preamble(&mut self, plan: &Plan) -> Vec<Bytes>;
+    /// One content delta.
+    fn delta(&mut self, plan: &Plan, text: &str) -> Bytes;
+    /// Frames after the last token (finish reason, usage, terminator).
+    fn finish(&mut self, plan: &Plan, text: &str) -> Vec<Bytes>;
+    /// A frame a client cannot parse.
+    fn malformed(&mut self) -> Bytes {
+        Bytes::from_static(b"data: {\"id\": \"broken\", \"choices\": [{\"delta\": \n\n")
+    }
+    /// The whole non-streaming response body.
+    fn full(&self, plan: &Plan, text: &str) -> Value;
+}
+
+impl Surface {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Surface::Chat => "openai_chat",
+            Surface::Responses => "openai_responses",
+            Surface::Messages => "anthropic_messages",
+            Surface::Google { .. } => "google_generate_content",
+        }
+    }
+
+    fn parse(&self, body: &Value, path_model: Option<String>) -> Result<Request, String> {
+        let model = match path_model {
+            Some(m) => m,
+            None => body
+                .get("model")
+                .and_then(Value::as_str)
+                .filter(|m| !m.is_empty())
+                .ok_or("`model` is required and must be a non-empty string")?
+                .to_string(),
+        };
+        let flag = |v: Option<&Value>| v.and_then(Value::as_bool).unwrap_or(false);
+        let num = |v: Option<&Value>| v.and_then(Value::as_u64);
+        let input_tokens = estimate_tokens(body);
+        Ok(match self {
+            Surface::Chat => Request {
+                model,
+                stream: flag(body.get("stream")),
+                max_tokens: num(body.get("max_completion_tokens")).or(num(body.get("max_tokens"))),
+                include_usage: flag(body.pointer("/stream_options/include_usage")),
+                input_tokens,
+            },
+            Surface::Responses => Request {
+                model,
+                stream: flag(body.get("stream")),
+                max_tokens: num(body.get("max_output_tokens")),
+                include_usage: true,
+                input_tokens,
+            },
+            Surface::Messages => {
+                if body.get("max_tokens").and_then(Value::as_u64).is_none() {
+                    return Err("max_tokens: Field required".into());
+                }
+                Request {
+                    model,
+                    stream: flag(body.get("stream")),
+                    max_tokens: num(body.get("max_tokens")),
+                    include_usage: true,
+                    input_tokens,
+                }
+            }
+            Surface::Google { stream, .. } => Request {
+                model,
+                stream: *stream,
+                max_tokens: num(body.pointer("/generationConfig/maxOutputTokens")),
+                include_usage: true,
+                input_tokens,
+            },
+        })
+    }
+
+    fn encoder(&self, plan: &Plan, req: &Request) -> Box<dyn Encoder> {
+        match self {
+            Surface::Chat => Box::new(openai::Chat::new(plan, req.include_usage)),
+            Surface::Responses => Box::new(openai::Responses::new(plan)),
+            Surface::Messages => Box::new(anthropic::Messages::default()),
+            Surface::Google { sse, .. } => Box::new(google::Generate::new(*sse)),
+        }
+    }
+
+    /// An error response in this protocol's own format.
+    pub fn error(&self, status: StatusCode, message: &str) -> Response {
+        let code = status.as_u16();
+        let body = match self {
+            Surface::Chat | Surface::Responses => {
+                let (kind, c) = match code {
+                    400 => ("invalid_request_error", Value::Null),
+                    401 => ("invalid_request_error", json!("invalid_api_key")),
+                    429 => ("requests", json!("rate_limit_exceeded")),
+                    _ => ("server_error", Value::Null),
+                };
+                json!({"error": {"message": message, "type": kind, "param": null, "code": c}})
+            }
+            Surface::Messages => {
+                let kind = match code {
+                    400 => "invalid_request_error",
+                    401 => "authentication_error",
+                    404 => "not_found_error",
+                    429 => "rate_limit_error",
+                    504 => "timeout_error",
+                    _ => "api_error",
+                };
+                json!({"type": "error", "error": {"type": kind, "message": message}})
+            }
+            Surface::Google { .. } => {
+                let st = match code {
+                    400 => "INVALID_ARGUMENT",
+                    401 => "UNAUTHENTICATED",
+                    404 => "NOT_FOUND",
+                    429 => "RESOURCE_EXHAUSTED",
+                    504 => "DEADLINE_EXCEEDED",
+                    _ => "INTERNAL",
+                };
+                json!({"error": {"code": code, "message": message, "status": st}})
+            }
+        };
+        (status, axum::Json(body)).into_response()
+    }
+}
+
+/// Rough token count of a request: string content / 4 (what matters is that it is stable and
+/// grows with the prompt).
+pub fn estimate_tokens(body: &Value) -> u64 {
+    fn chars(v: &Value) -> usize {
+        match v {
+            Value::String(s) => s.chars().count(),
+            Value::Array(a) => a.iter().map(chars).sum(),
+            Value::Object(o) => o
+                .iter()
+                .filter(|(k, _)| k.as_str() != "model")
+                .map(|(_, v)| chars(v))
+                .sum(),
+            _ => 0,
+        }
+    }
+    (chars(body) as u64).div_ceil(4).max(1)
+}
+
+/// Check the client's key: any non-empty key, or exactly the configured one.
+pub fn authorize(
+    st: &SimState,
+    surface: Surface,
+    headers: &HeaderMap,
+    query: &HashMap<String, String>,
+) -> Result<(), Response> {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let key = header("authorization")
+        .and_then(|v| v.strip_prefix("Bearer ").map(str::to_string))
+        .or_else(|| header("x-api-key"))
+        .or_else(|| header("x-goog-api-key"))
+        .or_else(|| query.get("key").cloned())
+        .filter(|k| !k.trim().is_empty());
+    match (key, &st.config.api_key) {
+        (None, _) => Err(surface.error(
+            StatusCode::UNAUTHORIZED,
+            "no API key: send Authorization: Bearer, x-api-key or x-goog-api-key",
+        )),
+        (Some(k), Some(expected)) if &k != expected => Err(surface.error(
+            StatusCode::UNAUTHORIZED,
+            "incorrect API key provided to the simulated provider",
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn id_headers(resp: &mut Response, plan: &Plan) {
+    if let Ok(v) = HeaderValue::from_str(&plan.id) {
+        for name in ["x-sim-request-id", "x-request-id", "request-id"] {
+            resp.headers_mut().insert(name, v.clone());
+        }
+    }
+}
+
+/// Handle one generation request on `surface`.
+pub async fn handle(
+    st: Arc<SimState>,
+    surface: Surface,
+    headers: &HeaderMap,
+    query: &HashMap<String, String>,
+    body: &Bytes,
+    path_model: Option<String>,
+) -> Response {
+    let start = Instant::now();
+    if let Err(resp) = authorize(&st, surface, headers, query) {
+        return resp;
+    }
+    let json: Value = match serde_json::from_slice(body) {
+        Ok(v) => v,
+        Err(e) => {
+            return surface.error(
+                StatusCode::BAD_REQUEST,
+                &format!("request body is not valid JSON: {e}"),
+            )
+        }
+    };
+    let req = match surface.parse(&json, path_model) {
+        Ok(r) => r,
+        Err(msg) => return surface.error(StatusCode::BAD_REQUEST, &msg),
+    };
+    let cfg = &st.config;
+    let plan = cfg.profiles.resolve(&req.model).plan(
+        cfg.seed,
+        st.next_seq(),
+        &req.model,
+        req.input_tokens,
+        req.max_tokens,
+    );
+    let mut rec = cfg.truth.begin(&plan, surface.name(), req.stream, start);
+    let mut resp = match plan.fault.clone() {
+        Some(Fault::RateLimit {
+            retry_after_seconds,
+        }) => {
+            let mut r = surface.error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Rate limit reached for requests (simulated)",
+            );
+            if let Ok(v) = HeaderValue::from_str(&retry_after_seconds.to_string()) {
+                r.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            finish_rec(&mut rec, 429, "rate_limit");
+            r
+        }
+        Some(Fault::ServerError) => {
+            finish_rec(&mut rec, 500, "server_error");
+            surface.error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "The server had an error while processing your request (simulated)",
+            )
+        }
+        Some(Fault::Timeout { hang_ms }) => {
+            tokio::time::sleep(Duration::from_millis(hang_ms)).await;
+            finish_rec(&mut rec, 504, "timeout");
+            surface.error(
+                StatusCode::GATEWAY_TIMEOUT,
+                "The request timed out (simulated)",
+            )
+        }
+        _ => {
+            let enc = surface.encoder(&plan, &req);
+            if req.stream {
+                stream_response(plan.clone(), enc, rec)
+            } else {
+                full_response(&plan, enc, rec).await
+            }
+        }
+    };
+    id_headers(&mut resp, &plan);
+    resp
+}
+
+fn finish_rec(rec: &mut Recorder, status: u16, outcome: &str) {
+    rec.record.status = status;
+    rec.mark_finished(outcome);
+}
+
+fn due(rec: &Recorder, ms: f64) -> tokio::time::Instant {
+    tokio::time::Instant::from_std(rec.start() + Duration::from_secs_f64(ms.max(0.0) / 1000.0))
+}
+
+async fn full_response(plan: &Plan, enc: Box<dyn Encoder>, mut rec: Recorder) -> Response {
+    let last = plan.output_tokens.saturating_sub(1);
+    tokio::time::sleep_until(due(&rec, plan.token_due_ms(last))).await;
+    let text = plan.text(0, plan.output_tokens);
+    let body = match plan.fault {
+        Some(Fault::Disconnect { .. }) => {
+            rec.mark_finished("disconnect");
+            let err = std::io::Error::new(
+                std::io::ErrorKind::ConnectionAborted,
+                "simulated disconnect",
+            );
+            Body::from_stream(futures::stream::once(async move { Err::<Bytes, _>(err) }))
+        }
+        Some(Fault::MalformedChunk { .. }) => {
+            rec.mark_finished("malformed_chunk");
+            Body::from(Bytes::from_static(
+                b"{\"id\": \"broken\", \"choices\": [{\"message\": ",
+            ))
+        }
+        _ => {
+            rec.record.output_tokens_sent = plan.output_tokens;
+            rec.mark_finished("ok");
+            Body::from(enc.full(plan, &text).to_string())
+        }
+    };
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(body)
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+fn stream_response(plan: Plan, mut enc: Box<dyn Encoder>, mut rec: Recorder) -> Response {
+    let content_type = enc.content_type();
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(64);
+    tokio::spawn(async move {
+        for frame in enc.preamble(&plan) {
+            if tx.send(Ok(frame)).await.is_err() {
+                return;
+            }
+        }
+        let n = plan.output_tokens;
+        let fault_at = match plan.fault {
+            Some(Fault::Disconnect { after_tokens })
+            | Some(Fault::MalformedChunk { after_tokens }) => Some(after_tokens),
+            _ => None,
+        };
+        let mut i = 0;
+        while i < n {
+            if fault_at == Some(i) {
+                break;
+            }
+            tokio::time::sleep_until(due(&rec, plan.token_due_ms(i))).await;
+            // Tokens that are already due go out together, as real providers batch them.
+            let now = rec.elapsed_ms();
+            let mut j = i + 1;
+            while j < n && fault_at != Some(j) && plan.token_due_ms(j) <= now {
+                j += 1;
+            }
+            let frame = enc.delta(&plan, &plan.text(i, j));
+            rec.mark_first_token();
+            if tx.send(Ok(frame)).await.is_err() {
+                return;
+            }
+            rec.record.output_tokens_sent = j;
+            i = j;
+        }
+        match plan.fault {
+            Some(Fault::Disconnect { .. }) => {
+                rec.mark_finished("disconnect");
+                let err = std::io::Error::new(
+                    std::io::ErrorKind::ConnectionAborted,
+                    "simulated disconnect",
+                );
+                let _ = tx.send(Err(err)).await;
+            }
+            Some(Fault::MalformedChunk { .. }) => {
+                let _ = tx.send(Ok(enc.malformed())).await;
+                rec.mark_finished("malformed_chunk");
+            }
+            _ => {
+                for frame in enc.finish(&plan, &plan.text(0, n)) {
+                    if tx.send(Ok(frame)).await.is_err() {
+                        return;
+                    }
+                }
+                rec.mark_finished("ok");
+            }
+        }
+    });
+    let stream = futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, content_type)
+        .header(header::CACHE_CONTROL, "no-cache")
+        .body(Body::from_stream(stream))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+/// `data: {json}\n\n`, optionally preceded by an `event:` line.
+pub(crate) fn sse(event: Option<&str>, data: &Value) -> Bytes {
+    match event {
+        Some(e) => Bytes::from(format!("event: {e}\ndata: {data}\n\n")),
+        None => Bytes::from(format!("data: {data}\n\n")),
+    }
+}
+
+pub(crate) fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
