@@ -33,7 +33,7 @@ pub fn validate(g: &Global) -> Result<(), CliError> {
         Ok(())
     } else if g.json {
         // The JSON document above already lists the problems.
-        Err(CliError::Usage(format!(
+        Err(CliError::Reported(format!(
             "{} configuration problem(s) in {}",
             problems.len(),
             g.config_dir.display()

@@ -132,6 +132,9 @@ pub enum CliError {
     Sim(#[from] stackperf_sim::SimError),
     #[error("{0}")]
     Usage(String),
+    /// The details are already on stdout as JSON; only the summary goes to stderr.
+    #[error("{0}")]
+    Reported(String),
     #[error("cannot write output: {0}")]
     Output(#[from] std::io::Error),
 }
@@ -143,7 +146,7 @@ impl CliError {
             CliError::Sim(
                 stackperf_sim::SimError::Profiles(_) | stackperf_sim::SimError::Bind { .. },
             ) => 1,
-            CliError::Usage(_) => 1,
+            CliError::Usage(_) | CliError::Reported(_) => 1,
             _ => 2,
         }
     }
@@ -202,13 +205,21 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // Help and version are successes; every other parse failure is a user error (1).
+            let code = if e.use_stderr() { 1 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
     let json = cli.global.json;
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             let code = e.exit_code();
-            if json {
+            if json && !matches!(e, CliError::Reported(_)) {
                 let (kind, problems) = match &e {
                     CliError::Core(stackperf_core::Error::Config(p)) => (
                         "config_invalid",

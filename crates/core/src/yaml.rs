@@ -165,6 +165,18 @@ impl MarkedEventReceiver for Builder {
         if self.error.is_some() {
             return;
         }
+        // Sequence items get a line of their own, so `items[1].x` resolves to the item.
+        if matches!(
+            ev,
+            Event::Scalar(..)
+                | Event::Alias(_)
+                | Event::SequenceStart(..)
+                | Event::MappingStart(..)
+        ) && matches!(self.stack.last(), Some(Frame::Seq(..)))
+        {
+            let path = self.child_path();
+            self.lines.entry(path).or_insert(mark.line());
+        }
         match ev {
             Event::DocumentStart => {
                 self.docs += 1;

@@ -1,0 +1,274 @@
+//! The `stackperf` CLI as a user runs it: exit codes, messages, JSON output, the database.
+
+use std::path::Path;
+use std::process::Output;
+
+use serde_json::Value;
+use stackperf_e2e::{stackperf, workspace};
+
+fn run(data: &Path, args: &[&str]) -> Output {
+    stackperf(data)
+        .args(args)
+        .current_dir(workspace())
+        .output()
+        .expect("run stackperf")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).to_string()
+}
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+#[test]
+fn the_shipped_configs_validate_and_list() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let o = run(data.path(), &["config", "validate"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("is valid"));
+    let o = run(data.path(), &["--json", "variant", "list"]);
+    assert!(o.status.success());
+    let v: Value = serde_json::from_slice(&o.stdout).expect("json");
+    let names: Vec<&str> = v
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|x| x["name"].as_str())
+        .collect();
+    for h in [
+        "claude-code",
+        "codex",
+        "opencode",
+        "gemini-cli",
+        "openhands",
+    ] {
+        assert!(
+            names.contains(&format!("{h}-sim-fast").as_str()),
+            "{names:?}"
+        );
+    }
+    for args in [
+        &["experiment", "list"][..],
+        &["task-card", "list"],
+        &["task-card", "show", "fix-failing-test"],
+        &["experiment", "show", "sim-profiles"],
+    ] {
+        let o = run(data.path(), args);
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        let mut with_json = vec!["--json"];
+        with_json.extend_from_slice(args);
+        let o = run(data.path(), &with_json);
+        assert!(
+            serde_json::from_slice::<Value>(&o.stdout).is_ok(),
+            "{args:?} --json is not JSON"
+        );
+    }
+}
+
+#[test]
+fn broken_configs_are_all_reported_with_file_and_field_and_exit_1() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path();
+    for sub in [
+        "providers",
+        "harnesses",
+        "variants",
+        "experiments",
+        "task-cards",
+    ] {
+        std::fs::create_dir_all(d.join(sub)).expect("mkdir");
+    }
+    std::fs::write(d.join("providers/p.yaml"), "name: p\nroute_name: p\nprotocol_surface: openai_chat\nupstream_base_url: http://x\nmodels:\n  - {alias: m, upstream_model: m}\n").expect("write");
+    std::fs::write(d.join("harnesses/h.yaml"), "name: h\nprotocol_surface: anthropic_messages\nbase_url_env: B\napi_key_env: K\nextra_env:\n  X: \"{{ modle }}\"\n").expect("write");
+    std::fs::write(d.join("variants/v.yaml"), "name: v\nprovider: nope\nprovider_route: p\nmodel_alias: m\nharness_profile: h\nbenchmark_tags: {provider: p}\n").expect("write");
+    std::fs::write(
+        d.join("experiments/e.yaml"),
+        "name: e\nvariants: [v, ghost]\n",
+    )
+    .expect("write");
+    std::fs::write(d.join("task-cards/t.yaml"), "name: t\nrepo_path: .\ngoal: g\nstarting_prompt: s\nstop_condition: ''\nsession_timbox_minutes: 5\n").expect("write");
+    let cfg = d.to_str().expect("utf8 path");
+    let o = run(data.path(), &["--config-dir", cfg, "config", "validate"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err = stderr(&o);
+    for needle in [
+        "h.yaml:6: extra_env.X: unknown template variable `modle`",
+        "v.yaml:2: provider: provider `nope` is not defined",
+        "v.yaml", "missing the `model` tag",
+        "e.yaml:2: variants[1]: variant `ghost` is not defined",
+        "t.yaml:6: session_timbox_minutes: unknown field (fix: did you mean `session_timebox_minutes`?)",
+    ] {
+        assert!(err.contains(needle), "missing {needle:?} in:\n{err}");
+    }
+    assert!(!err.contains("panicked"));
+
+    let o = run(
+        data.path(),
+        &["--json", "--config-dir", cfg, "config", "validate"],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let v: Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(v["valid"], false);
+    let problems = v["problems"].as_array().expect("problems");
+    assert!(problems.len() >= 5, "{problems:?}");
+    assert!(problems
+        .iter()
+        .all(|p| p["file"].as_str().is_some_and(|f| !f.is_empty())
+            && p["fix"].as_str().is_some_and(|f| !f.is_empty())));
+
+    // Every listing refuses to work on a broken config, with the same message.
+    let o = run(data.path(), &["--config-dir", cfg, "variant", "list"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("provider `nope` is not defined"));
+}
+
+#[test]
+fn unknown_names_and_missing_config_dir_are_user_errors() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let o = run(data.path(), &["variant", "show", "no-such-variant"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("variant `no-such-variant` is not defined. Known: "),
+        "{}",
+        stderr(&o)
+    );
+    let o = run(
+        data.path(),
+        &[
+            "--config-dir",
+            "/nonexistent/stackperf",
+            "config",
+            "validate",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("config directory not found"));
+    let o = run(data.path(), &["--help"]);
+    assert!(o.status.success());
+    for verb in ["config", "experiment", "variant", "task-card", "db", "sim"] {
+        assert!(stdout(&o).contains(verb), "help lacks {verb}");
+    }
+}
+
+#[test]
+fn sync_keeps_old_fingerprints_when_a_variant_changes() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let cfg = tempfile::tempdir().expect("tempdir");
+    let copy = |from: &Path, to: &Path| {
+        for entry in walk(from) {
+            let rel = entry.strip_prefix(from).expect("prefix");
+            let dest = to.join(rel);
+            std::fs::create_dir_all(dest.parent().expect("parent")).expect("mkdir");
+            std::fs::copy(&entry, &dest).expect("copy");
+        }
+    };
+    copy(&workspace().join("configs"), cfg.path());
+    let db = data.path().join("db.sqlite");
+    let args = |extra: &[&str]| -> Vec<String> {
+        let mut v = vec![
+            "--config-dir".to_string(),
+            cfg.path().display().to_string(),
+            "--db".into(),
+            db.display().to_string(),
+            "--json".into(),
+        ];
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v
+    };
+    let sync = || -> Value {
+        let a = args(&["config", "sync"]);
+        let a: Vec<&str> = a.iter().map(String::as_str).collect();
+        let o = run(data.path(), &a);
+        assert!(o.status.success(), "{}", stderr(&o));
+        serde_json::from_slice(&o.stdout).expect("json")
+    };
+    let first = sync();
+    assert!(
+        first["report"]["new_fingerprints"]
+            .as_array()
+            .expect("list")
+            .len()
+            >= 10
+    );
+    let second = sync();
+    assert_eq!(
+        second["report"]["new_fingerprints"]
+            .as_array()
+            .expect("list")
+            .len(),
+        0,
+        "re-sync must be idempotent"
+    );
+    let variant = cfg.path().join("variants/sim-fast-oai.yaml");
+    let text = std::fs::read_to_string(&variant).expect("read");
+    std::fs::write(
+        &variant,
+        text.replace(
+            "harness: openai-compatible",
+            "harness: openai-compatible\n  config: edited",
+        ),
+    )
+    .expect("write");
+    let third = sync();
+    assert_eq!(
+        third["report"]["new_fingerprints"],
+        serde_json::json!(["sim-fast-oai"])
+    );
+    let a = args(&["db", "migrate"]);
+    let a: Vec<&str> = a.iter().map(String::as_str).collect();
+    let o = run(data.path(), &a);
+    let v: Value = serde_json::from_slice(&o.stdout).expect("json");
+    for t in [
+        "providers",
+        "harness_profiles",
+        "variants",
+        "experiments",
+        "task_cards",
+        "sessions",
+        "requests",
+        "metric_rollups",
+        "artifacts",
+    ] {
+        assert!(
+            v["tables"]
+                .as_array()
+                .expect("tables")
+                .iter()
+                .any(|x| x == t),
+            "missing table {t}"
+        );
+    }
+}
+
+#[test]
+fn db_path_follows_flag_env_and_data_dir() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let o = run(data.path(), &["db", "path"]);
+    assert_eq!(
+        stdout(&o).trim(),
+        data.path().join("stackperf.sqlite").display().to_string()
+    );
+    let o = stackperf(data.path())
+        .args(["db", "path"])
+        .env("STACKPERF_DB", "/tmp/x.sqlite")
+        .output()
+        .expect("run");
+    assert_eq!(stdout(&o).trim(), "/tmp/x.sqlite");
+    let o = run(data.path(), &["--db", "/tmp/y.sqlite", "db", "path"]);
+    assert_eq!(stdout(&o).trim(), "/tmp/y.sqlite");
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).expect("read_dir").flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
