@@ -1,6 +1,8 @@
 //! Exit codes of the binary for usage mistakes. (Also makes `cargo test --workspace` build the
 //! `stackperf` binary that the end-to-end tests drive.)
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
 use std::process::Command;
 
 fn stackperf(args: &[&str]) -> std::process::Output {

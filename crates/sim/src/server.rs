@@ -176,7 +176,7 @@ async fn count_tokens(
     Query(q): Query<HashMap<String, String>>,
     body: Bytes,
 ) -> Response {
-    if let Err(resp) = surface::authorize(&st, Surface::Messages, &headers, &q) {
+    if let Some(resp) = surface::reject_unauthorized(&st, Surface::Messages, &headers, &q) {
         return resp;
     }
     match serde_json::from_slice::<serde_json::Value>(&body) {
@@ -210,7 +210,7 @@ async fn google(
                 stream: false,
                 sse: false,
             };
-            if let Err(resp) = surface::authorize(&st, probe, &headers, &q) {
+            if let Some(resp) = surface::reject_unauthorized(&st, probe, &headers, &q) {
                 return resp;
             }
             return match serde_json::from_slice::<serde_json::Value>(&body) {

@@ -7,7 +7,6 @@ use super::{sse, Encoder};
 use crate::profile::Plan;
 
 /// `POST /v1/messages`.
-#[derive(Default)]
 pub struct Messages;
 
 fn usage(plan: &Plan, output: u64) -> Value {

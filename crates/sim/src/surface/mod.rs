@@ -119,7 +119,7 @@ impl Surface {
         match self {
             Surface::Chat => Box::new(openai::Chat::new(plan, req.include_usage)),
             Surface::Responses => Box::new(openai::Responses::new(plan)),
-            Surface::Messages => Box::new(anthropic::Messages::default()),
+            Surface::Messages => Box::new(anthropic::Messages),
             Surface::Google { sse, .. } => Box::new(google::Generate::new(*sse)),
         }
     }
@@ -182,13 +182,14 @@ pub fn estimate_tokens(body: &Value) -> u64 {
     (chars(body) as u64).div_ceil(4).max(1)
 }
 
-/// Check the client's key: any non-empty key, or exactly the configured one.
-pub fn authorize(
+/// Check the client's key: any non-empty key, or exactly the configured one. Returns the
+/// rejection to send, if any.
+pub fn reject_unauthorized(
     st: &SimState,
     surface: Surface,
     headers: &HeaderMap,
     query: &HashMap<String, String>,
-) -> Result<(), Response> {
+) -> Option<Response> {
     let header = |name: &str| {
         headers
             .get(name)
@@ -202,15 +203,15 @@ pub fn authorize(
         .or_else(|| query.get("key").cloned())
         .filter(|k| !k.trim().is_empty());
     match (key, &st.config.api_key) {
-        (None, _) => Err(surface.error(
+        (None, _) => Some(surface.error(
             StatusCode::UNAUTHORIZED,
             "no API key: send Authorization: Bearer, x-api-key or x-goog-api-key",
         )),
-        (Some(k), Some(expected)) if &k != expected => Err(surface.error(
+        (Some(k), Some(expected)) if &k != expected => Some(surface.error(
             StatusCode::UNAUTHORIZED,
             "incorrect API key provided to the simulated provider",
         )),
-        _ => Ok(()),
+        _ => None,
     }
 }
 
@@ -232,7 +233,7 @@ pub async fn handle(
     path_model: Option<String>,
 ) -> Response {
     let start = Instant::now();
-    if let Err(resp) = authorize(&st, surface, headers, query) {
+    if let Some(resp) = reject_unauthorized(&st, surface, headers, query) {
         return resp;
     }
     let json: Value = match serde_json::from_slice(body) {

@@ -1,0 +1,133 @@
+//! The SQLite store: migrations on open, WAL, foreign keys, config sync with fingerprint history.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
+mod common;
+
+use sqlx::Row;
+use stackperf_core::config::Registry;
+use stackperf_core::store::Store;
+
+#[tokio::test]
+async fn opening_creates_the_schema_in_wal_mode_with_foreign_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("nested/db.sqlite"))
+        .await
+        .unwrap();
+    let tables = store.tables().await.unwrap();
+    for t in [
+        "artifacts",
+        "experiments",
+        "harness_profiles",
+        "metric_rollups",
+        "providers",
+        "requests",
+        "sessions",
+        "task_cards",
+        "variants",
+    ] {
+        assert!(tables.contains(&t.to_string()), "missing {t}: {tables:?}");
+    }
+    let mode: String = sqlx::query("PRAGMA journal_mode")
+        .fetch_one(store.pool())
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(mode, "wal");
+    let fk: i64 = sqlx::query("PRAGMA foreign_keys")
+        .fetch_one(store.pool())
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(fk, 1);
+    let err = sqlx::query("INSERT INTO sessions (session_id, experiment, variant_id, task_card, harness_profile, created_at, app_version) VALUES ('s', 'nope', 99, 't', 'h', 0, 'x')")
+        .execute(store.pool())
+        .await;
+    assert!(
+        err.is_err(),
+        "a session referencing nothing must be refused"
+    );
+    // Reopening applies nothing new and keeps the data.
+    drop(store);
+    let again = Store::open(&dir.path().join("nested/db.sqlite"))
+        .await
+        .unwrap();
+    assert_eq!(again.applied_migrations().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn the_indexes_serve_session_and_variant_lookups() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("db.sqlite")).await.unwrap();
+    for (sql, index) in [
+        ("EXPLAIN QUERY PLAN SELECT * FROM requests WHERE session_id = 'x' ORDER BY request_started_at", "requests_by_session"),
+        ("EXPLAIN QUERY PLAN SELECT * FROM sessions WHERE variant_id = 1", "sessions_by_variant"),
+        ("EXPLAIN QUERY PLAN SELECT * FROM requests WHERE variant_id = 1", "requests_by_variant"),
+    ] {
+        let rows = sqlx::query(sql).fetch_all(store.pool()).await.unwrap();
+        let plan: Vec<String> = rows.iter().map(|r| r.get::<String, _>("detail")).collect();
+        assert!(plan.iter().any(|d| d.contains(index)), "{sql}: {plan:?}");
+    }
+}
+
+#[tokio::test]
+async fn sync_is_idempotent_and_keeps_old_fingerprints() {
+    let cfg = tempfile::tempdir().unwrap();
+    common::write_set(cfg.path(), &[]);
+    let dbdir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dbdir.path().join("db.sqlite")).await.unwrap();
+    let load = || {
+        let (reg, problems) = Registry::load(cfg.path());
+        assert!(problems.is_empty(), "{problems:?}");
+        reg
+    };
+    let first = store.sync_config(&load()).await.unwrap();
+    assert_eq!(
+        (
+            first.providers,
+            first.variants,
+            first.new_fingerprints.len()
+        ),
+        (1, 1, 1)
+    );
+    let second = store.sync_config(&load()).await.unwrap();
+    assert!(second.new_fingerprints.is_empty());
+    let old = store.variant_fingerprints("v").await.unwrap();
+    assert_eq!(old.len(), 1);
+
+    common::write_set(
+        cfg.path(),
+        &[(
+            "variants/v.yaml",
+            &common::VARIANT.replace("harness: h", "harness: h\n  config: x"),
+        )],
+    );
+    let third = store.sync_config(&load()).await.unwrap();
+    assert_eq!(third.new_fingerprints, vec!["v".to_string()]);
+    let history = store.variant_fingerprints("v").await.unwrap();
+    assert_eq!(history.len(), 2);
+    assert!(
+        history[0].1 && !history[1].1,
+        "newest is current, the old one is kept: {history:?}"
+    );
+    assert_eq!(history[1].0, old[0].0);
+
+    // Reverting makes the old definition current again instead of adding a third row.
+    common::write_set(cfg.path(), &[]);
+    store.sync_config(&load()).await.unwrap();
+    let history = store.variant_fingerprints("v").await.unwrap();
+    assert_eq!(history.len(), 2);
+    assert!(history
+        .iter()
+        .any(|(fp, current)| *fp == old[0].0 && *current));
+}
+
+#[tokio::test]
+async fn an_unusable_path_is_a_clear_database_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let blocker = dir.path().join("file");
+    std::fs::write(&blocker, "x").unwrap();
+    let err = Store::open(&blocker.join("db.sqlite")).await.unwrap_err();
+    assert_eq!(err.code(), "database_unavailable");
+    assert!(err.to_string().contains("--db PATH"), "{err}");
+}

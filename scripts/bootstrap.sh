@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Make sure the machine has what StackPerf builds and tests with. On Debian/Ubuntu missing system
+# packages are installed with apt-get (as root, or through sudo); elsewhere it says what to install.
+set -euo pipefail
+
+need_apt=()
+command -v cc >/dev/null 2>&1 || need_apt+=(build-essential)
+command -v pkg-config >/dev/null 2>&1 || need_apt+=(pkg-config)
+command -v git >/dev/null 2>&1 || need_apt+=(git)
+command -v curl >/dev/null 2>&1 || need_apt+=(curl)
+if ! command -v python3 >/dev/null 2>&1; then
+  need_apt+=(python3 python3-venv)
+elif ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+  need_apt+=(python3-venv)
+fi
+
+if [ ${#need_apt[@]} -gt 0 ]; then
+  if command -v apt-get >/dev/null 2>&1; then
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    echo "==> installing system packages: ${need_apt[*]}"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
+  else
+    echo "error: missing system packages: ${need_apt[*]} (install them with your package manager)" >&2
+    exit 1
+  fi
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "error: Rust is not installed. Install the stable toolchain (https://rustup.rs), then re-run." >&2
+  exit 1
+fi
+rust_minor=$(rustc --version | sed -E 's/rustc 1\.([0-9]+).*/\1/')
+if [ "${rust_minor:-0}" -lt 85 ]; then
+  echo "error: Rust $(rustc --version) is too old; StackPerf needs 1.85 or newer (rustup update stable)." >&2
+  exit 1
+fi
