@@ -251,3 +251,70 @@ async fn missing_keys_bad_json_and_wrong_keys_get_protocol_errors() {
         .expect("send");
     assert_eq!(good.status().as_u16(), 200);
 }
+
+#[tokio::test]
+async fn custom_profiles_timeouts_and_the_jsonl_ground_truth_log() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let profiles = dir.path().join("profiles.yaml");
+    std::fs::write(
+        &profiles,
+        "profiles:\n  - name: quick-timeout\n    ttft_ms: 10\n    tokens_per_second: 100\n    output_tokens_min: 1\n    output_tokens_max: 1\n    timeout_hang_ms: 300\n    errors: { timeout: 1.0 }\n  - name: tiny\n    ttft_ms: 20\n    tokens_per_second: 1000\n    output_tokens_min: 3\n    output_tokens_max: 3\n",
+    )
+    .expect("write profiles");
+    let log = dir.path().join("truth.jsonl");
+    let sim = Sim::start(&[
+        "--profiles",
+        profiles.to_str().expect("utf8"),
+        "--log",
+        log.to_str().expect("utf8"),
+    ]);
+    let body = |m: &str| json!({"model": m, "messages": [{"role": "user", "content": "hi"}]});
+
+    let t0 = Instant::now();
+    let (status, _, text, timeout_id) =
+        timed(&sim, "/v1/chat/completions", body("quick-timeout"), "x").await;
+    let waited = t0.elapsed().as_millis();
+    assert_eq!(status, 504, "{text}");
+    assert!(
+        waited >= 300,
+        "the timeout fault answered after {waited} ms, configured 300 ms"
+    );
+    let (status, _, text, tiny_id) = timed(&sim, "/v1/chat/completions", body("tiny"), "x").await;
+    assert_eq!(status, 200);
+    let v: Value = serde_json::from_str(&text).expect("json");
+    assert_eq!(v["usage"]["completion_tokens"], 3);
+
+    let lines: Vec<Value> = std::fs::read_to_string(&log)
+        .expect("log written")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect();
+    let find = |id: &str| {
+        lines
+            .iter()
+            .find(|l| l["id"] == id)
+            .unwrap_or_else(|| panic!("{id} not in the log: {lines:?}"))
+    };
+    assert_eq!(find(&timeout_id)["outcome"], "timeout");
+    assert_eq!(find(&timeout_id)["status"], 504);
+    assert_eq!(find(&tiny_id)["outcome"], "ok");
+    assert_eq!(find(&tiny_id)["profile"], "tiny");
+
+    // A broken profiles file is refused with the file and the field named.
+    std::fs::write(&profiles, "profiles:\n  - name: bad\n    ttft_ms: -1\n    tokens_per_second: 1\n    output_tokens_min: 1\n    output_tokens_max: 1\n").expect("write");
+    let out = stackperf_e2e::stackperf(dir.path())
+        .args([
+            "sim",
+            "profiles",
+            "--profiles",
+            profiles.to_str().expect("utf8"),
+        ])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("profiles.yaml") && err.contains("bad.ttft_ms"),
+        "{err}"
+    );
+}

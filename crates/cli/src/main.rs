@@ -2,6 +2,7 @@
 
 mod catalog;
 mod output;
+mod sim_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -185,15 +186,8 @@ fn run(cli: Cli) -> Result<(), CliError> {
             profiles,
             log,
             api_key_env,
-        }) => runtime()?.block_on(catalog::sim_serve(
-            g,
-            listen,
-            seed,
-            profiles,
-            log,
-            api_key_env,
-        )),
-        Command::Sim(SimCmd::Profiles { profiles }) => catalog::sim_profiles(g, profiles),
+        }) => runtime()?.block_on(sim_cmd::serve(g, listen, seed, profiles, log, api_key_env)),
+        Command::Sim(SimCmd::Profiles { profiles }) => sim_cmd::profiles(g, profiles),
     }
 }
 
