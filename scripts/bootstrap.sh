@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
-# Make sure the machine has what StackPerf builds and tests with. On Debian/Ubuntu missing system
-# packages are installed with apt-get (as root, or through sudo); elsewhere it says what to install.
+# Make sure the machine has what StackPerf builds, runs and (with --test) tests with. On
+# Debian/Ubuntu missing system packages are installed with apt-get (as root, or through sudo);
+# elsewhere it says what to install.
+#   scripts/bootstrap.sh          build + run: compiler, python3 + venv, Prometheus
+#   scripts/bootstrap.sh --test   also: docker-compose (static check), gnome-keyring + dbus (keychain tests)
 set -euo pipefail
+for_tests=false
+[ "${1:-}" = "--test" ] && for_tests=true
 
 need_apt=()
 command -v cc >/dev/null 2>&1 || need_apt+=(build-essential)
@@ -12,6 +17,14 @@ if ! command -v python3 >/dev/null 2>&1; then
   need_apt+=(python3 python3-venv)
 elif ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
   need_apt+=(python3-venv)
+fi
+
+command -v prometheus >/dev/null 2>&1 || need_apt+=(prometheus)
+if $for_tests; then
+  command -v docker-compose >/dev/null 2>&1 || need_apt+=(docker-compose)
+  command -v gnome-keyring-daemon >/dev/null 2>&1 || need_apt+=(gnome-keyring)
+  command -v dbus-run-session >/dev/null 2>&1 || need_apt+=(dbus)
+  command -v secret-tool >/dev/null 2>&1 || need_apt+=(libsecret-tools)
 fi
 
 if [ ${#need_apt[@]} -gt 0 ]; then

@@ -4,9 +4,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-2}"
 
-scripts/bootstrap.sh
+scripts/bootstrap.sh --test
 scripts/test-env.sh
 export STACKPERF_TEST_PYTHON="$PWD/.venv-test/bin/python"
 
-echo "==> cargo test --workspace"
-cargo test --workspace --no-fail-fast
+# The LiteLLM virtualenv is cached under target/ so repeated runs reuse it.
+export STACKPERF_CACHE_DIR="${STACKPERF_CACHE_DIR:-$PWD/target/stackperf-cache}"
+
+echo "==> cargo test --workspace (inside a private Secret Service session)"
+scripts/with-keyring.sh cargo test --workspace --no-fail-fast

@@ -39,6 +39,38 @@ pub fn stackperf(data_dir: &std::path::Path) -> Command {
     c
 }
 
+/// A free loopback port (bound, then released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// Where the LiteLLM virtualenv is cached across test runs (`STACKPERF_CACHE_DIR` overrides).
+pub fn cache_dir() -> PathBuf {
+    std::env::var_os("STACKPERF_CACHE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("target/stackperf-cache"))
+}
+
+/// Every regular file under `dir`, recursively.
+pub fn files_under(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(files_under(&p));
+            } else if p.is_file() {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
 /// The Python interpreter of the test environment (`scripts/test-env.sh` creates it).
 pub fn python() -> PathBuf {
     let p = std::env::var_os("STACKPERF_TEST_PYTHON")

@@ -1,8 +1,11 @@
 //! `stackperf`: benchmark LLM providers, models and coding-agent harnesses through one local proxy.
 
 mod catalog;
+mod doctor;
 mod output;
+mod secrets_cmd;
 mod sim_cmd;
+mod stack_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -29,7 +32,7 @@ struct Cli {
 }
 
 #[derive(Args, Debug, Clone)]
-struct Global {
+pub(crate) struct Global {
     /// Configuration directory
     #[arg(
         long,
@@ -38,13 +41,13 @@ struct Global {
         default_value = "configs",
         value_name = "DIR"
     )]
-    config_dir: PathBuf,
+    pub(crate) config_dir: PathBuf,
     /// Database file [default: <data dir>/stackperf.sqlite]
     #[arg(long, global = true, env = "STACKPERF_DB", value_name = "PATH")]
-    db: Option<PathBuf>,
+    pub(crate) db: Option<PathBuf>,
     /// Print machine-readable JSON on stdout
     #[arg(long, global = true)]
-    json: bool,
+    pub(crate) json: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -67,6 +70,14 @@ enum Command {
     /// The simulated upstream provider (try StackPerf without API keys)
     #[command(subcommand)]
     Sim(SimCmd),
+    /// The proxy stack: LiteLLM, the simulator, Prometheus (native) or Compose
+    #[command(subcommand)]
+    Stack(stack_cmd::StackCmd),
+    /// Provider keys and the master key in the OS keychain
+    #[command(subcommand)]
+    Secrets(secrets_cmd::SecretsCmd),
+    /// Check prerequisites and the running stack; each failure comes with its fix
+    Doctor,
 }
 
 #[derive(Subcommand, Debug)]
@@ -154,7 +165,7 @@ impl CliError {
 }
 
 /// Load and validate the configuration; any problem is an error.
-fn load_config(g: &Global) -> Result<Registry, CliError> {
+pub(crate) fn load_config(g: &Global) -> Result<Registry, CliError> {
     let (reg, problems) = Registry::load(&g.config_dir);
     if problems.is_empty() {
         Ok(reg)
@@ -163,7 +174,7 @@ fn load_config(g: &Global) -> Result<Registry, CliError> {
     }
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -188,6 +199,9 @@ fn run(cli: Cli) -> Result<(), CliError> {
             api_key_env,
         }) => runtime()?.block_on(sim_cmd::serve(g, listen, seed, profiles, log, api_key_env)),
         Command::Sim(SimCmd::Profiles { profiles }) => sim_cmd::profiles(g, profiles),
+        Command::Stack(c) => stack_cmd::run(g, c),
+        Command::Secrets(c) => secrets_cmd::run(g, c),
+        Command::Doctor => doctor::run(g),
     }
 }
 

@@ -4,6 +4,8 @@
 pub mod config;
 pub mod diag;
 pub mod paths;
+pub mod secrets;
+pub mod stack;
 pub mod store;
 pub mod yaml;
 
@@ -29,12 +31,62 @@ pub enum Error {
     Database { path: PathBuf, message: String },
     #[error("cannot determine a data directory for this user; set STACKPERF_DATA_DIR")]
     NoDataDir,
+    #[error("the OS keychain is unavailable: {0}. On Linux start a Secret Service (e.g. gnome-keyring) in your session, or set the secret as an environment variable instead.")]
+    KeychainUnavailable(String),
+    #[error("`{0}` is not a valid secret name: use letters, digits and `_` (e.g. OPENAI_API_KEY)")]
+    BadSecretName(String),
+    #[error("the value for {0} is empty; nothing was stored")]
+    EmptySecret(String),
+    #[error("Python 3 was not found ({0}). Install Python 3.10 or newer with venv support (Debian/Ubuntu: apt-get install python3 python3-venv), or point STACKPERF_PYTHON at one.")]
+    PythonMissing(String),
+    #[error("installing LiteLLM failed at `{step}`: {message}\n--- last output ---\n{tail}\nCheck that PyPI is reachable, then run `stackperf stack up` again (a partial install is redone).")]
+    Install {
+        step: String,
+        message: String,
+        tail: String,
+    },
+    #[error("{service} cannot start: port {port} on 127.0.0.1 is already in use. {hint}")]
+    PortInUse {
+        service: String,
+        port: u16,
+        hint: String,
+    },
+    #[error("{service} failed: {message}\n--- last lines of {log} ---\n{tail}")]
+    ServiceFailed {
+        service: String,
+        message: String,
+        log: PathBuf,
+        tail: String,
+    },
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
+    #[error("docker compose failed: {0}")]
+    Compose(String),
+}
+
+/// Shorthand for an I/O error with what was being done.
+pub(crate) fn io_err(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
+    let context = context.into();
+    move |source| Error::Io { context, source }
 }
 
 impl Error {
     /// True when the user can fix it (bad input, missing thing) rather than a fault of ours.
     pub fn is_user_error(&self) -> bool {
-        !matches!(self, Error::Database { .. })
+        matches!(
+            self,
+            Error::Config(_)
+                | Error::NotFound { .. }
+                | Error::NoDataDir
+                | Error::KeychainUnavailable(_)
+                | Error::BadSecretName(_)
+                | Error::EmptySecret(_)
+                | Error::PythonMissing(_)
+                | Error::PortInUse { .. }
+        )
     }
 
     /// A stable code the UI and scripts can branch on.
@@ -44,6 +96,15 @@ impl Error {
             Error::NotFound { .. } => "not_found",
             Error::Database { .. } => "database_unavailable",
             Error::NoDataDir => "no_data_dir",
+            Error::KeychainUnavailable(_) => "keychain_unavailable",
+            Error::BadSecretName(_) => "bad_secret_name",
+            Error::EmptySecret(_) => "empty_secret",
+            Error::PythonMissing(_) => "python_missing",
+            Error::Install { .. } => "install_failed",
+            Error::PortInUse { .. } => "port_in_use",
+            Error::ServiceFailed { .. } => "service_failed",
+            Error::Io { .. } => "io",
+            Error::Compose(_) => "compose_failed",
         }
     }
 }

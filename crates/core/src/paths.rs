@@ -25,3 +25,14 @@ pub fn db_path(explicit: Option<PathBuf>) -> Result<PathBuf, Error> {
     }
     Ok(data_dir()?.join("stackperf.sqlite"))
 }
+
+/// The cache directory (the LiteLLM virtualenv lives here, keyed by its lock):
+/// `STACKPERF_CACHE_DIR`, else the platform cache dir (`~/.cache/stackperf` on Linux).
+pub fn cache_dir() -> Result<PathBuf, Error> {
+    if let Some(d) = std::env::var_os("STACKPERF_CACHE_DIR").filter(|d| !d.is_empty()) {
+        return Ok(PathBuf::from(d));
+    }
+    directories::ProjectDirs::from("dev", "StackPerf", "stackperf")
+        .map(|p| p.cache_dir().to_path_buf())
+        .ok_or(Error::NoDataDir)
+}

@@ -42,7 +42,7 @@ pub struct SyncReport {
     pub new_fingerprints: Vec<String>,
 }
 
-pub(crate) fn now_ms() -> f64 {
+pub fn now_ms() -> f64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs_f64() * 1000.0)

@@ -1,0 +1,111 @@
+//! `stackperf secrets …`: provider keys and the master key in the OS keychain.
+
+use clap::Subcommand;
+use stackperf_core::config::Registry;
+use stackperf_core::secrets::{KeyringStore, Secret, Secrets, Source, MASTER_KEY};
+use stackperf_core::stack::compose;
+
+use crate::output::{json as print_json, table};
+use crate::stack_cmd::read_secret_value;
+use crate::{CliError, Global};
+
+#[derive(Subcommand, Debug)]
+pub enum SecretsCmd {
+    /// Store a secret in the OS keychain; the value is read from stdin or a hidden prompt
+    Set { name: String },
+    /// The secrets StackPerf uses and where each is set (never the values)
+    List,
+    /// Remove a secret from the keychain
+    Delete { name: String },
+}
+
+/// `(secret name, who uses it)` for every secret the configuration and the stack refer to.
+pub fn wanted(reg: &Registry) -> Vec<(String, Vec<String>)> {
+    let mut out: Vec<(String, Vec<String>)> =
+        vec![(MASTER_KEY.into(), vec!["LiteLLM master key".into()])];
+    for p in reg
+        .providers
+        .iter()
+        .map(|l| &l.value)
+        .filter(|p| !p.simulator)
+    {
+        if let Some(name) = &p.api_key_env {
+            match out.iter_mut().find(|(n, _)| n == name) {
+                Some((_, users)) => users.push(format!("provider {}", p.name)),
+                None => out.push((name.clone(), vec![format!("provider {}", p.name)])),
+            }
+        }
+    }
+    out.push((
+        compose::POSTGRES_PASSWORD.into(),
+        vec!["Compose runtime: LiteLLM's PostgreSQL".into()],
+    ));
+    out.push((
+        compose::GRAFANA_ADMIN_PASSWORD.into(),
+        vec!["Compose runtime: Grafana admin".into()],
+    ));
+    out
+}
+
+pub fn run(g: &Global, cmd: SecretsCmd) -> Result<(), CliError> {
+    let secrets = Secrets::new(Box::new(KeyringStore::new()));
+    match cmd {
+        SecretsCmd::Set { name } => {
+            let value = read_secret_value(&name)?;
+            secrets.set(&name, Secret::new(value))?;
+            if g.json {
+                print_json(&serde_json::json!({"stored": name}))?;
+            } else {
+                println!("stored {name} in the OS keychain");
+            }
+            Ok(())
+        }
+        SecretsCmd::Delete { name } => {
+            let deleted = secrets.delete(&name)?;
+            if g.json {
+                print_json(&serde_json::json!({"name": name, "deleted": deleted}))?;
+            } else if deleted {
+                println!("deleted {name} from the OS keychain");
+            } else {
+                println!("{name} was not in the OS keychain");
+            }
+            Ok(())
+        }
+        SecretsCmd::List => {
+            let (reg, _) = Registry::load(&g.config_dir);
+            let list = secrets.list(&wanted(&reg))?;
+            if g.json {
+                return Ok(print_json(&list)?);
+            }
+            let rows: Vec<Vec<String>> = list
+                .iter()
+                .map(|s| {
+                    let where_ = match (s.in_keychain, s.in_environment) {
+                        (true, true) => "keychain + environment (environment wins)",
+                        (true, false) => "keychain",
+                        (false, true) => "environment",
+                        (false, false) => "not set",
+                    };
+                    let effective = match s.effective {
+                        Some(Source::Environment) => "environment",
+                        Some(Source::Keychain) => "keychain",
+                        None if s.name == MASTER_KEY
+                            || s.name.starts_with("POSTGRES")
+                            || s.name.starts_with("GRAFANA") =>
+                        {
+                            "generated on first use"
+                        }
+                        None => "missing: stackperf secrets set …",
+                    };
+                    vec![
+                        s.name.clone(),
+                        where_.into(),
+                        effective.into(),
+                        s.used_by.join(", "),
+                    ]
+                })
+                .collect();
+            Ok(table(&["NAME", "SET IN", "USED", "USED BY"], &rows)?)
+        }
+    }
+}

@@ -1,0 +1,409 @@
+//! `stackperf stack …`: bring the proxy stack up and down, inspect it, read its logs.
+
+use std::io::{IsTerminal, Read, Seek, SeekFrom, Write};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Subcommand, ValueEnum};
+use serde_json::json;
+use stackperf_core::config::Registry;
+use stackperf_core::secrets::{KeyringStore, Secrets};
+use stackperf_core::stack::compose::{self, ComposeEnv, ComposeStack};
+use stackperf_core::stack::litellm_config::{self, SIM_KEY_ENV};
+use stackperf_core::stack::{
+    NativeStack, Ports, ServiceStatus, StackEvent, StackOptions, StackSecrets,
+};
+use stackperf_core::{paths, secrets, Error};
+
+use crate::output::{json as print_json, table};
+use crate::{load_config, runtime, CliError, Global};
+
+#[derive(Subcommand, Debug)]
+pub enum StackCmd {
+    /// Start LiteLLM (installing it on first use), the simulator and Prometheus
+    Up(UpArgs),
+    /// Stop everything the stack started
+    Down,
+    /// Each service's state, health, URL, version and PID
+    Status,
+    /// Print a service's log (litellm, sim, prometheus; with Compose also postgres, grafana)
+    Logs {
+        service: String,
+        /// Keep printing new lines
+        #[arg(long, short)]
+        follow: bool,
+    },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq)]
+pub enum RuntimeArg {
+    Native,
+    Compose,
+}
+
+#[derive(Args, Debug)]
+pub struct UpArgs {
+    /// native: local processes, no Docker (default); compose: docker compose with PostgreSQL and Grafana
+    #[arg(long, value_enum, default_value = "native")]
+    runtime: RuntimeArg,
+    #[command(flatten)]
+    ports: PortArgs,
+    /// Seconds each service may take to become healthy
+    #[arg(long, default_value_t = 120)]
+    timeout: u64,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct PortArgs {
+    #[arg(long, env = "STACKPERF_LITELLM_PORT", default_value_t = 4000)]
+    litellm_port: u16,
+    #[arg(long, env = "STACKPERF_SIM_PORT", default_value_t = 8765)]
+    sim_port: u16,
+    #[arg(long, env = "STACKPERF_PROMETHEUS_PORT", default_value_t = 9090)]
+    prometheus_port: u16,
+    /// Grafana's port (Compose runtime only)
+    #[arg(long, env = "STACKPERF_GRAFANA_PORT", default_value_t = 3000)]
+    grafana_port: u16,
+}
+
+pub fn options(ports: Ports, timeout: Duration) -> Result<StackOptions, CliError> {
+    Ok(StackOptions {
+        data_dir: paths::data_dir()?,
+        cache_dir: paths::cache_dir()?,
+        ports,
+        health_timeout: timeout,
+        stackperf_bin: std::env::current_exe().map_err(CliError::Output)?,
+        scrape_interval_s: 2,
+    })
+}
+
+fn print_event(e: StackEvent) {
+    let mut err = std::io::stderr().lock();
+    let _ = match e {
+        StackEvent::Step { service, message } => writeln!(err, "[{service}] {message}"),
+        StackEvent::Output { line, .. } => writeln!(err, "    | {line}"),
+        StackEvent::Healthy {
+            service,
+            url,
+            elapsed_ms,
+        } => writeln!(
+            err,
+            "[{service}] healthy at {url} after {:.1} s",
+            elapsed_ms as f64 / 1000.0
+        ),
+        StackEvent::Warning { message } => writeln!(err, "warning: {message}"),
+    };
+}
+
+fn keychain() -> Secrets {
+    Secrets::new(Box::new(KeyringStore::new()))
+}
+
+fn compose_marker(opts: &StackOptions) -> PathBuf {
+    opts.data_dir.join("stack").join("compose").join("ACTIVE")
+}
+
+pub fn run(g: &Global, cmd: StackCmd) -> Result<(), CliError> {
+    match cmd {
+        StackCmd::Up(a) => {
+            let ports = Ports {
+                litellm: a.ports.litellm_port,
+                sim: a.ports.sim_port,
+                prometheus: a.ports.prometheus_port,
+            };
+            let opts = options(ports, Duration::from_secs(a.timeout))?;
+            let reg = load_config(g)?;
+            if a.runtime == RuntimeArg::Compose {
+                return compose_up(g, &reg, &opts, a.ports.grafana_port);
+            }
+            // Keychain access blocks, so it happens before the async runtime starts.
+            let secrets = StackSecrets::resolve(&reg, &keychain())?;
+            let stack = NativeStack::new(opts);
+            let report = runtime()?.block_on(stack.up(&reg, &secrets, &print_event))?;
+            if g.json {
+                return Ok(print_json(&report)?);
+            }
+            print_services(&report.services)?;
+            if report.already_running {
+                println!(
+                    "\nThe stack was already running; nothing was started ({} ms).",
+                    report.total_ms
+                );
+            } else {
+                println!(
+                    "\nStack healthy in {:.1} s (LiteLLM start {:.1} s, StackPerf's own work {:.1} s).",
+                    report.total_ms as f64 / 1000.0,
+                    report.litellm_start_ms as f64 / 1000.0,
+                    report.total_ms.saturating_sub(report.litellm_start_ms) as f64 / 1000.0
+                );
+            }
+            for s in &report.skipped {
+                println!(
+                    "not served: provider `{}` ({}) — {}",
+                    s.provider, s.reason, s.fix
+                );
+            }
+            Ok(())
+        }
+        StackCmd::Down => {
+            let opts = options(Ports::default(), Duration::from_secs(10))?;
+            if compose_marker(&opts).exists() {
+                let stack = ComposeStack::new(&opts.data_dir);
+                let status = stack
+                    .down_command()
+                    .status()
+                    .map_err(|e| CliError::Core(Error::Compose(e.to_string())))?;
+                if !status.success() {
+                    return Err(Error::Compose(format!(
+                        "`docker compose down` exited with {status}"
+                    ))
+                    .into());
+                }
+                let _ = std::fs::remove_file(compose_marker(&opts));
+            }
+            let stack = NativeStack::new(opts);
+            let report = runtime()?.block_on(stack.down(&print_event))?;
+            if g.json {
+                return Ok(print_json(&report)?);
+            }
+            if report.stopped.is_empty() && report.already_gone.is_empty() {
+                println!("Nothing was running.");
+            } else {
+                println!(
+                    "Stopped: {}",
+                    if report.stopped.is_empty() {
+                        "-".into()
+                    } else {
+                        report.stopped.join(", ")
+                    }
+                );
+                if !report.already_gone.is_empty() {
+                    println!("Already gone: {}", report.already_gone.join(", "));
+                }
+            }
+            if !report.ports_still_in_use.is_empty() {
+                let ports: Vec<String> = report
+                    .ports_still_in_use
+                    .iter()
+                    .map(u16::to_string)
+                    .collect();
+                return Err(CliError::Usage(format!(
+                    "ports still in use after stopping: {} (another program holds them)",
+                    ports.join(", ")
+                )));
+            }
+            Ok(())
+        }
+        StackCmd::Status => {
+            let opts = options(Ports::default(), Duration::from_secs(10))?;
+            let services = if compose_marker(&opts).exists() {
+                let stack = ComposeStack::new(&opts.data_dir);
+                compose::parse_ps(&stack.run(stack.ps_command())?)
+            } else {
+                let stack = NativeStack::new(opts.clone());
+                let services = runtime()?.block_on(stack.status());
+                if !g.json {
+                    if let Some(state) = stack.state() {
+                        for s in &state.skipped {
+                            println!(
+                                "not served: provider `{}` ({}) — {}",
+                                s.provider, s.reason, s.fix
+                            );
+                        }
+                    }
+                }
+                services
+            };
+            if g.json {
+                return Ok(print_json(&json!({"services": services}))?);
+            }
+            print_services(&services)
+        }
+        StackCmd::Logs { service, follow } => {
+            let opts = options(Ports::default(), Duration::from_secs(10))?;
+            if compose_marker(&opts).exists() {
+                let stack = ComposeStack::new(&opts.data_dir);
+                let status = stack
+                    .logs_command(&service, follow)
+                    .status()
+                    .map_err(|e| CliError::Core(Error::Compose(e.to_string())))?;
+                return if status.success() {
+                    Ok(())
+                } else {
+                    Err(
+                        Error::Compose(format!("`docker compose logs` exited with {status}"))
+                            .into(),
+                    )
+                };
+            }
+            if !["litellm", "sim", "prometheus"].contains(&service.as_str()) {
+                return Err(CliError::Usage(format!(
+                    "unknown service `{service}`; the native stack has litellm, sim and prometheus"
+                )));
+            }
+            let path = NativeStack::new(opts).log_path(&service);
+            if !path.exists() {
+                return Err(CliError::Usage(format!(
+                    "no log yet for {service} ({}); start the stack with `stackperf stack up`",
+                    path.display()
+                )));
+            }
+            println!("{}", stackperf_core::stack::process::tail(&path, 200));
+            if follow {
+                follow_file(&path)?;
+            }
+            Ok(())
+        }
+    }
+}
+
+fn follow_file(path: &std::path::Path) -> Result<(), CliError> {
+    let mut f = std::fs::File::open(path)?;
+    let mut pos = f.seek(SeekFrom::End(0))?;
+    let mut out = std::io::stdout();
+    loop {
+        let len = f.metadata()?.len();
+        if len < pos {
+            // Rotated or truncated: start from the beginning of the new file.
+            f = std::fs::File::open(path)?;
+            pos = 0;
+        }
+        if len > pos {
+            f.seek(SeekFrom::Start(pos))?;
+            let mut buf = Vec::new();
+            f.read_to_end(&mut buf)?;
+            pos += buf.len() as u64;
+            out.write_all(&buf)?;
+            out.flush()?;
+        }
+        // Polling a log file for a human reader; not synchronisation.
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+fn print_services(services: &[ServiceStatus]) -> Result<(), CliError> {
+    let rows: Vec<Vec<String>> = services
+        .iter()
+        .map(|s| {
+            vec![
+                s.name.clone(),
+                s.state.clone(),
+                if s.healthy { "ok".into() } else { "-".into() },
+                s.url.clone().unwrap_or_else(|| "-".into()),
+                s.version.clone().unwrap_or_else(|| "-".into()),
+                s.pid
+                    .map(|p| p.to_string())
+                    .or_else(|| s.container.clone())
+                    .unwrap_or_else(|| "-".into()),
+                s.detail.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    Ok(table(
+        &[
+            "SERVICE",
+            "STATE",
+            "HEALTH",
+            "URL",
+            "VERSION",
+            "PID/CONTAINER",
+            "NOTE",
+        ],
+        &rows,
+    )?)
+}
+
+fn compose_up(
+    g: &Global,
+    reg: &Registry,
+    opts: &StackOptions,
+    grafana_port: u16,
+) -> Result<(), CliError> {
+    let keys = keychain();
+    let stack_secrets = StackSecrets::resolve(reg, &keys)?;
+    let postgres = keys.get_or_generate(compose::POSTGRES_PASSWORD, "pg-")?;
+    let grafana = keys.get_or_generate(compose::GRAFANA_ADMIN_PASSWORD, "gf-")?;
+    let sim_key = secrets::Secret::generate("sk-stackperf-sim-")?;
+    let plan = litellm_config::generate(
+        reg,
+        &|n| stack_secrets.has(n),
+        &|n| std::env::var_os(n).is_some(),
+        "http://sim:8765",
+    );
+    for s in &plan.skipped {
+        print_event(StackEvent::Warning {
+            message: format!(
+                "provider `{}` is not served: {}. Fix: {}",
+                s.provider, s.reason, s.fix
+            ),
+        });
+    }
+    let stack = ComposeStack::new(&opts.data_dir);
+    let litellm_dir = stack.write_files(&plan.config)?;
+    let mut pairs = vec![
+        (
+            secrets::MASTER_KEY.to_string(),
+            stack_secrets.master_key.expose().to_string(),
+        ),
+        (
+            compose::POSTGRES_PASSWORD.to_string(),
+            postgres.expose().to_string(),
+        ),
+        (
+            compose::GRAFANA_ADMIN_PASSWORD.to_string(),
+            grafana.expose().to_string(),
+        ),
+        (SIM_KEY_ENV.to_string(), sim_key.expose().to_string()),
+    ];
+    pairs.extend(
+        stack_secrets
+            .provider_keys
+            .iter()
+            .map(|(n, v)| (n.clone(), v.expose().to_string())),
+    );
+    let env = ComposeEnv::new(
+        &pairs,
+        &litellm_dir,
+        &opts.stackperf_bin,
+        opts.ports,
+        grafana_port,
+    );
+    print_event(StackEvent::Step {
+        service: "compose".into(),
+        message: "docker compose up -d --wait (the first run pulls images)".into(),
+    });
+    let status = stack.up_command(&env, plan.uses_simulator).status().map_err(|e| {
+        CliError::Core(Error::Compose(format!("cannot run docker: {e}. Install Docker with the compose plugin, or use --runtime native")))
+    })?;
+    if !status.success() {
+        return Err(Error::Compose(format!(
+            "`docker compose up` exited with {status}; see `stackperf stack logs litellm`"
+        ))
+        .into());
+    }
+    std::fs::write(compose_marker(opts), "compose\n")?;
+    let services = compose::parse_ps(&stack.run(stack.ps_command())?);
+    if g.json {
+        return Ok(print_json(
+            &json!({"services": services, "skipped": plan.skipped}),
+        )?);
+    }
+    print_services(&services)?;
+    println!(
+        "\nGrafana: http://127.0.0.1:{grafana_port} (user admin; password in the keychain as {})",
+        compose::GRAFANA_ADMIN_PASSWORD
+    );
+    Ok(())
+}
+
+/// Read a secret value from stdin (piped) or a hidden prompt (terminal) — never from argv.
+pub fn read_secret_value(name: &str) -> Result<String, CliError> {
+    if std::io::stdin().is_terminal() {
+        rpassword::prompt_password(format!("Value for {name} (input hidden): "))
+            .map_err(CliError::Output)
+    } else {
+        let mut s = String::new();
+        std::io::stdin().read_to_string(&mut s)?;
+        Ok(s)
+    }
+}

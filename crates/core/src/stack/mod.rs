@@ -1,0 +1,142 @@
+//! The proxy stack: LiteLLM, the simulated provider and Prometheus. Two runtimes behind one set
+//! of types: native processes (the default, no Docker) and Docker Compose.
+
+pub mod compose;
+pub mod litellm_config;
+mod native;
+pub mod process;
+pub mod prometheus;
+pub mod venv;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+pub use litellm_config::SkippedProvider;
+pub use native::{DownReport, NativeStack, StackState, UpReport};
+
+use crate::config::Registry;
+use crate::secrets::{Secret, Secrets};
+use crate::Error;
+
+/// Which runtime runs the stack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Runtime {
+    Native,
+    Compose,
+}
+
+/// Loopback ports of the stack's services.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ports {
+    pub litellm: u16,
+    pub sim: u16,
+    pub prometheus: u16,
+}
+
+impl Default for Ports {
+    fn default() -> Self {
+        Ports {
+            litellm: 4000,
+            sim: 8765,
+            prometheus: 9090,
+        }
+    }
+}
+
+/// Where and how the stack runs.
+#[derive(Debug, Clone)]
+pub struct StackOptions {
+    /// State, logs and generated configs go under `<data_dir>/stack`.
+    pub data_dir: PathBuf,
+    /// The LiteLLM virtualenv lives under here.
+    pub cache_dir: PathBuf,
+    pub ports: Ports,
+    /// How long a service may take to become healthy.
+    pub health_timeout: Duration,
+    /// The `stackperf` binary (it serves the simulator).
+    pub stackperf_bin: PathBuf,
+    pub scrape_interval_s: u32,
+}
+
+/// Progress of long stack operations, for the CLI's lines and the desktop's events.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum StackEvent {
+    Step {
+        service: String,
+        message: String,
+    },
+    /// A line of an installer's output.
+    Output {
+        service: String,
+        line: String,
+    },
+    Healthy {
+        service: String,
+        url: String,
+        elapsed_ms: u64,
+    },
+    Warning {
+        message: String,
+    },
+}
+
+/// A progress sink.
+pub type Progress<'a> = &'a (dyn Fn(StackEvent) + Send + Sync);
+
+/// One service as `stack status` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServiceStatus {
+    pub name: String,
+    /// `running`, `stopped`, `unhealthy`, `absent` (not installed) or `stale` (recorded but gone).
+    pub state: String,
+    pub url: Option<String>,
+    pub healthy: bool,
+    pub version: Option<String>,
+    pub pid: Option<u32>,
+    pub container: Option<String>,
+    pub log: Option<PathBuf>,
+    /// What to do, when something is wrong.
+    pub detail: Option<String>,
+}
+
+/// The secrets the stack hands to LiteLLM, resolved up front (keychain calls block).
+pub struct StackSecrets {
+    pub master_key: Secret,
+    /// `(secret name, value)` for every provider key that is set.
+    pub provider_keys: Vec<(String, Secret)>,
+}
+
+impl StackSecrets {
+    /// The master key (generated on first use) and every provider key that is available.
+    pub fn resolve(reg: &Registry, secrets: &Secrets) -> Result<StackSecrets, Error> {
+        let master_key = secrets.master_key()?;
+        let mut provider_keys = Vec::new();
+        for p in reg
+            .providers
+            .iter()
+            .map(|l| &l.value)
+            .filter(|p| !p.simulator)
+        {
+            if let Some(name) = &p.api_key_env {
+                if provider_keys.iter().any(|(n, _)| n == name) {
+                    continue;
+                }
+                if let Some((value, _)) = secrets.resolve(name)? {
+                    provider_keys.push((name.clone(), value));
+                }
+            }
+        }
+        Ok(StackSecrets {
+            master_key,
+            provider_keys,
+        })
+    }
+
+    pub fn has(&self, name: &str) -> bool {
+        self.provider_keys.iter().any(|(n, _)| n == name)
+    }
+}

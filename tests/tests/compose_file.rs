@@ -1,0 +1,101 @@
+//! The Compose runtime's files, checked statically (no Docker engine runs here): the compose
+//! file validates with docker-compose and binds every port to 127.0.0.1; the Grafana provisioning
+//! is well formed and every dashboard uses the provisioned datasource.
+
+use std::process::Command;
+
+use serde_json::Value;
+use stackperf_e2e::{files_under, workspace};
+
+#[test]
+fn the_compose_file_validates_and_publishes_on_loopback_only() {
+    let file = workspace().join("docker-compose.yml");
+    let out = Command::new("docker-compose")
+        .args([
+            "-f",
+            file.to_str().expect("utf8"),
+            "--profile",
+            "sim",
+            "config",
+        ])
+        .env("STACKPERF_LITELLM_CONFIG_DIR", "/tmp")
+        .env("LITELLM_MASTER_KEY", "placeholder")
+        .env("POSTGRES_PASSWORD", "placeholder")
+        .env("GRAFANA_ADMIN_PASSWORD", "placeholder")
+        .output()
+        .expect(
+            "docker-compose is installed by scripts/bootstrap.sh (apt-get install docker-compose)",
+        );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let resolved = String::from_utf8_lossy(&out.stdout);
+    for svc in ["litellm:", "postgres:", "prometheus:", "grafana:", "sim:"] {
+        assert!(resolved.contains(svc), "service {svc} missing");
+    }
+    assert!(
+        resolved.contains("ghcr.io/berriai/litellm:main-v1.108.7"),
+        "LiteLLM image must match the pinned version"
+    );
+    // Short syntax (`- 127.0.0.1:4000:4000/tcp`, docker-compose v1) or long (`host_ip: 127.0.0.1`, v2).
+    let published: Vec<&str> = resolved
+        .lines()
+        .map(str::trim)
+        .filter(|l| {
+            let short = l.strip_prefix("- ").is_some_and(|m| {
+                m.matches(':').count() >= 2
+                    && m.trim_end_matches("/tcp")
+                        .rsplit(':')
+                        .next()
+                        .is_some_and(|p| p.parse::<u16>().is_ok())
+            });
+            short || l.starts_with("host_ip:")
+        })
+        .collect();
+    // litellm, prometheus, grafana, sim; postgres stays inside the Compose network.
+    assert_eq!(published.len(), 4, "{published:?}");
+    assert!(
+        published.iter().all(|l| l.contains("127.0.0.1")),
+        "{published:?}"
+    );
+
+    // Without the secrets, compose refuses to start rather than running with empty passwords.
+    let out = Command::new("docker-compose")
+        .args(["-f", file.to_str().expect("utf8"), "config", "-q"])
+        .env_remove("LITELLM_MASTER_KEY")
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+}
+
+#[test]
+fn grafana_provisioning_and_dashboards_are_well_formed() {
+    let root = workspace().join("configs/grafana");
+    let ds = std::fs::read_to_string(root.join("provisioning/datasources/prometheus.yml"))
+        .expect("datasource");
+    assert!(ds.contains("uid: prometheus") && ds.contains("url: http://prometheus:9090"));
+    let dashboards = files_under(&root.join("dashboards"));
+    assert_eq!(dashboards.len(), 4);
+    let mut uids = Vec::new();
+    for f in dashboards {
+        let d: Value =
+            serde_json::from_str(&std::fs::read_to_string(&f).expect("read")).expect("JSON");
+        assert!(d["title"].as_str().is_some_and(|t| !t.is_empty()));
+        uids.push(d["uid"].as_str().expect("uid").to_string());
+        for p in d["panels"].as_array().expect("panels") {
+            assert_eq!(
+                p["datasource"]["uid"],
+                "prometheus",
+                "{}: panel {}",
+                f.display(),
+                p["title"]
+            );
+            assert!(!p["targets"].as_array().expect("targets").is_empty());
+        }
+    }
+    uids.sort();
+    uids.dedup();
+    assert_eq!(uids.len(), 4, "dashboard uids must be unique");
+}

@@ -1,0 +1,432 @@
+//! The native stack end to end: `stack up` installs and starts the real LiteLLM, the simulator and
+//! Prometheus; the real SDKs go through the proxy; Prometheus sees the traffic; every dashboard
+//! query names metrics LiteLLM really exposes; `stack down` leaves nothing behind; no secret leaks.
+//! Needs a Secret Service (scripts/test.sh runs the tests inside one).
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use stackperf_e2e::{cache_dir, files_under, free_port, python, stackperf, workspace};
+
+struct Env {
+    data: tempfile::TempDir,
+    keyring: String,
+}
+
+impl Env {
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = stackperf(self.data.path());
+        c.args(args)
+            .current_dir(workspace())
+            .env("STACKPERF_CACHE_DIR", cache_dir())
+            .env("STACKPERF_KEYRING_SERVICE", &self.keyring);
+        for k in [
+            "LITELLM_MASTER_KEY",
+            "OPENAI_API_KEY",
+            "ANTHROPIC_API_KEY",
+            "FIREWORKS_API_KEY",
+            "OPENROUTER_API_KEY",
+        ] {
+            c.env_remove(k);
+        }
+        c
+    }
+    fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().expect("run stackperf")
+    }
+    fn set_secret(&self, name: &str, value: &str) {
+        use std::io::Write;
+        let mut child = self
+            .cmd(&["secrets", "set", name])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(value.as_bytes())
+            .expect("write");
+        let out = child.wait_with_output().expect("wait");
+        assert!(
+            out.status.success(),
+            "secrets set {name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+fn get(url: &str) -> Option<String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .ok()?;
+    rt.block_on(async {
+        reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .ok()?
+            .get(url)
+            .send()
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()
+    })
+}
+
+/// Poll a Prometheus query until `ok(value)` or the deadline (Prometheus scrapes every 2 s).
+fn wait_query(prom: &str, query: &str, ok: impl Fn(f64) -> bool, within: Duration) -> Option<f64> {
+    let until = Instant::now() + within;
+    let mut last = None;
+    while Instant::now() < until {
+        let url = format!("{prom}/api/v1/query?query={}", urlencode(query));
+        if let Some(body) = get(&url) {
+            let v: Value = serde_json::from_str(&body).unwrap_or_default();
+            last = v["data"]["result"][0]["value"][1]
+                .as_str()
+                .and_then(|s| s.parse::<f64>().ok());
+            if last.is_some_and(&ok) {
+                return last;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    last
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// Metric names and `by (...)` labels in a PromQL expression.
+fn promql_names(expr: &str) -> (Vec<String>, Vec<String>) {
+    // Metric names are what remains once label selectors `{…}` and `by (…)` lists are removed.
+    let mut bare = String::new();
+    let mut depth = 0;
+    for c in expr.chars() {
+        match c {
+            '{' => depth += 1,
+            '}' => depth -= 1,
+            _ if depth == 0 => bare.push(c),
+            _ => {}
+        }
+    }
+    while let Some(i) = bare.find("by (") {
+        let end = bare[i..].find(')').map(|e| i + e + 1).unwrap_or(bare.len());
+        bare.replace_range(i..end, "");
+    }
+    let mut metrics = Vec::new();
+    let mut rest = bare.as_str();
+    while let Some(i) = rest.find("litellm_") {
+        let tail = &rest[i..];
+        let end = tail
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(tail.len());
+        metrics.push(tail[..end].to_string());
+        rest = &tail[end..];
+    }
+    let mut labels = Vec::new();
+    let mut rest = expr;
+    while let Some(i) = rest.find("by (") {
+        let tail = &rest[i + 4..];
+        let end = tail.find(')').unwrap_or(tail.len());
+        labels.extend(
+            tail[..end]
+                .split(',')
+                .map(|l| l.trim().to_string())
+                .filter(|l| !l.is_empty() && l != "le"),
+        );
+        rest = &tail[end..];
+    }
+    (metrics, labels)
+}
+
+fn check_dashboards_against(metrics_text: &str) {
+    let samples: Vec<(&str, &str)> = metrics_text
+        .lines()
+        .filter(|l| l.starts_with("litellm_"))
+        .map(|l| {
+            let end = l.find(['{', ' ']).unwrap_or(l.len());
+            (&l[..end], l)
+        })
+        .collect();
+    let dir = workspace().join("configs/grafana/dashboards");
+    let mut checked = 0;
+    for file in files_under(&dir) {
+        let d: Value = serde_json::from_str(&std::fs::read_to_string(&file).expect("read"))
+            .expect("dashboard JSON");
+        let mut exprs: Vec<String> = d["panels"]
+            .as_array()
+            .expect("panels")
+            .iter()
+            .flat_map(|p| p["targets"].as_array().cloned().unwrap_or_default())
+            .filter_map(|t| t["expr"].as_str().map(str::to_string))
+            .collect();
+        exprs.extend(
+            d["templating"]["list"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|v| v["query"].as_str().map(str::to_string)),
+        );
+        for expr in exprs {
+            let (metrics, labels) = promql_names(&expr);
+            for m in &metrics {
+                assert!(
+                    samples.iter().any(|(n, _)| n == m),
+                    "{}: metric {m} is not exposed by LiteLLM",
+                    file.display()
+                );
+                checked += 1;
+            }
+            for l in &labels {
+                let found = samples.iter().any(|(n, line)| {
+                    metrics.iter().any(|m| m == n) && line.contains(&format!("{l}=\""))
+                });
+                assert!(found, "{}: label {l} is not on {metrics:?}", file.display());
+            }
+        }
+    }
+    assert!(checked >= 10, "only {checked} metric references checked");
+}
+
+fn scan_for(dir: &Path, secrets: &[&str]) {
+    for f in files_under(dir) {
+        let bytes = std::fs::read(&f).unwrap_or_default();
+        let text = String::from_utf8_lossy(&bytes);
+        for s in secrets {
+            assert!(!text.contains(s), "secret found in {}", f.display());
+        }
+    }
+}
+
+/// Stops the stack when the test ends, also when it fails half-way.
+struct Down<'a>(&'a Env);
+
+impl Drop for Down<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.run(&["stack", "down"]);
+    }
+}
+
+#[test]
+fn stack_up_serves_every_surface_prometheus_counts_and_down_leaves_nothing() {
+    let env = Env {
+        data: tempfile::tempdir().expect("tempdir"),
+        keyring: format!("stackperf-e2e-{}", std::process::id()),
+    };
+    let master = format!("sk-e2e-master-{}", std::process::id());
+    let fake_provider_key = format!("sk-ant-e2e-fake-{}", std::process::id());
+    env.set_secret("LITELLM_MASTER_KEY", &master);
+    env.set_secret("ANTHROPIC_API_KEY", &fake_provider_key);
+    let (lp, sp, pp) = (free_port(), free_port(), free_port());
+    let ports = [
+        "--litellm-port",
+        &lp.to_string(),
+        "--sim-port",
+        &sp.to_string(),
+        "--prometheus-port",
+        &pp.to_string(),
+    ]
+    .map(String::from);
+    let ports: Vec<&str> = ports.iter().map(String::as_str).collect();
+
+    // A port held by someone else is refused with an explanation, and nothing is started.
+    let blocker = std::net::TcpListener::bind(("127.0.0.1", lp)).expect("bind");
+    let mut args = vec!["stack", "up"];
+    args.extend(&ports);
+    let out = env.run(&args);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains(&format!("port {lp} on 127.0.0.1 is already in use")));
+    drop(blocker);
+
+    let _down = Down(&env);
+    let mut args = vec!["--json", "stack", "up"];
+    args.extend(&ports);
+    let t0 = Instant::now();
+    let out = env.run(&args);
+    let first_up = t0.elapsed();
+    assert!(
+        out.status.success(),
+        "stack up failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).expect("up JSON");
+    for s in report["services"].as_array().expect("services") {
+        assert_eq!(s["state"], "running", "{s}");
+        assert_eq!(s["healthy"], true, "{s}");
+    }
+    let names: Vec<&str> = report["services"]
+        .as_array()
+        .expect("services")
+        .iter()
+        .filter_map(|s| s["name"].as_str())
+        .collect();
+    assert_eq!(names, ["sim", "litellm", "prometheus"]);
+    let skipped: Vec<&str> = report["skipped"]
+        .as_array()
+        .expect("skipped")
+        .iter()
+        .filter_map(|s| s["provider"].as_str())
+        .collect();
+    assert!(
+        skipped.contains(&"openai") && !skipped.contains(&"anthropic"),
+        "{skipped:?}"
+    );
+    eprintln!(
+        "first stack up: {:.1} s (LiteLLM start {} ms)",
+        first_up.as_secs_f64(),
+        report["litellm_start_ms"]
+    );
+
+    let state: Value = serde_json::from_str(
+        &std::fs::read_to_string(env.data.path().join("stack/state.json")).expect("state"),
+    )
+    .expect("state json");
+    let pids: Vec<u64> = state["services"]
+        .as_array()
+        .expect("services")
+        .iter()
+        .filter_map(|s| s["pid"].as_u64())
+        .collect();
+
+    // The real SDKs, every surface, through the proxy.
+    let proxy = format!("http://127.0.0.1:{lp}");
+    let out = Command::new(python())
+        .arg(workspace().join("tests/python/proxy_check.py"))
+        .args([&proxy, &master])
+        .output()
+        .expect("run proxy_check.py");
+    assert!(
+        out.status.success(),
+        "SDK traffic through LiteLLM failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let traffic: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let n = traffic["requests"].as_f64().expect("count");
+    assert_eq!(n, 9.0);
+    let failed = traffic["cases"]
+        .as_array()
+        .expect("cases")
+        .iter()
+        .find(|c| c["case"] == "chat_500")
+        .expect("error case");
+    assert_eq!(
+        failed["error"], 500,
+        "the upstream 500 must reach the client unchanged (no silent fallback)"
+    );
+
+    // Prometheus scrapes LiteLLM and counts exactly those requests.
+    let prom = format!("http://127.0.0.1:{pp}");
+    assert_eq!(
+        wait_query(
+            &prom,
+            "up{job=\"litellm\"}",
+            |v| v == 1.0,
+            Duration::from_secs(30)
+        ),
+        Some(1.0),
+        "LiteLLM target not up"
+    );
+    let counted = wait_query(
+        &prom,
+        "sum(litellm_proxy_total_requests_metric_total)",
+        |v| v >= n,
+        Duration::from_secs(30),
+    );
+    assert_eq!(
+        counted,
+        Some(n),
+        "Prometheus counted {counted:?} requests, sent {n}"
+    );
+
+    // Every metric and label the Grafana dashboards use exists in this LiteLLM version.
+    let metrics = get(&format!("{proxy}/metrics/")).expect("scrape /metrics/");
+    check_dashboards_against(&metrics);
+
+    // A second `up` is idempotent and fast.
+    let mut args = vec!["--json", "stack", "up"];
+    args.extend(&ports);
+    let t1 = Instant::now();
+    let out = env.run(&args);
+    assert!(out.status.success());
+    let again: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(again["already_running"], true);
+    eprintln!("second stack up: {:.2} s", t1.elapsed().as_secs_f64());
+
+    let out = env.run(&["--json", "stack", "status"]);
+    let status: Value = serde_json::from_slice(&out.stdout).expect("status json");
+    assert!(
+        status["services"]
+            .as_array()
+            .expect("services")
+            .iter()
+            .all(|s| s["healthy"] == true),
+        "{status}"
+    );
+
+    let out = env.run(&["--json", "stack", "down"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let down: Value = serde_json::from_slice(&out.stdout).expect("down json");
+    assert_eq!(
+        down["stopped"].as_array().expect("stopped").len(),
+        3,
+        "{down}"
+    );
+    for pid in pids {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let state = stat
+            .rsplit_once(')')
+            .and_then(|(_, r)| r.split_whitespace().next())
+            .unwrap_or("gone")
+            .to_string();
+        assert!(
+            state == "gone" || state == "Z",
+            "pid {pid} still running ({state})"
+        );
+    }
+    for port in [lp, sp, pp] {
+        assert!(
+            std::net::TcpListener::bind(("127.0.0.1", port)).is_ok(),
+            "port {port} still in use after down"
+        );
+    }
+
+    // Nothing the stack wrote holds a key value.
+    scan_for(env.data.path(), &[&master, &fake_provider_key]);
+    let config =
+        std::fs::read_to_string(env.data.path().join("stack/litellm/config.yaml")).expect("config");
+    assert!(
+        config.contains("os.environ/LITELLM_MASTER_KEY")
+            && config.contains("os.environ/ANTHROPIC_API_KEY")
+    );
+
+    for name in ["LITELLM_MASTER_KEY", "ANTHROPIC_API_KEY"] {
+        assert!(env.run(&["secrets", "delete", name]).status.success());
+    }
+}
