@@ -2,8 +2,8 @@
 # Make sure the machine has what StackPerf builds, runs and (with --test) tests with. On
 # Debian/Ubuntu missing system packages are installed with apt-get (as root, or through sudo);
 # elsewhere it says what to install.
-#   scripts/bootstrap.sh          build + run: compiler, python3 + venv, Prometheus
-#   scripts/bootstrap.sh --test   also: docker-compose (static check), gnome-keyring + dbus (keychain tests)
+#   scripts/bootstrap.sh          build + run: compiler, python3 + venv, Prometheus, a Secret Service
+#   scripts/bootstrap.sh --test   also: docker-compose (static Compose check), libsecret-tools
 set -euo pipefail
 for_tests=false
 [ "${1:-}" = "--test" ] && for_tests=true
@@ -20,10 +20,13 @@ elif ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
 fi
 
 command -v prometheus >/dev/null 2>&1 || need_apt+=(prometheus)
-if $for_tests; then
-  command -v docker-compose >/dev/null 2>&1 || need_apt+=(docker-compose)
+if [ "$(uname -s)" = Linux ]; then
+  # The OS keychain on Linux is a Secret Service; headless machines get gnome-keyring's.
   command -v gnome-keyring-daemon >/dev/null 2>&1 || need_apt+=(gnome-keyring)
   command -v dbus-run-session >/dev/null 2>&1 || need_apt+=(dbus)
+fi
+if $for_tests; then
+  command -v docker-compose >/dev/null 2>&1 || need_apt+=(docker-compose)
   command -v secret-tool >/dev/null 2>&1 || need_apt+=(libsecret-tools)
 fi
 

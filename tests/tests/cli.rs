@@ -272,3 +272,61 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[test]
+fn stack_up_without_python_says_how_to_get_it() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let cache = tempfile::tempdir().expect("tempdir");
+    let port = stackperf_e2e::free_port().to_string();
+    let o = stackperf(data.path())
+        .args([
+            "stack",
+            "up",
+            "--litellm-port",
+            &port,
+            "--sim-port",
+            &stackperf_e2e::free_port().to_string(),
+            "--prometheus-port",
+            &stackperf_e2e::free_port().to_string(),
+        ])
+        .current_dir(workspace())
+        .env("STACKPERF_CACHE_DIR", cache.path())
+        .env("STACKPERF_PYTHON", "/nonexistent/python3")
+        .env("LITELLM_MASTER_KEY", "sk-test-master-from-env")
+        .output()
+        .expect("run");
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("Python 3 was not found")
+            && err.contains("apt-get install python3 python3-venv"),
+        "{err}"
+    );
+    assert!(
+        std::net::TcpListener::bind(("127.0.0.1", port.parse::<u16>().expect("port"))).is_ok(),
+        "nothing may be left listening"
+    );
+    assert!(!data.path().join("stack/state.json").exists());
+
+    let o = stackperf(data.path())
+        .args(["--json", "doctor"])
+        .current_dir(workspace())
+        .env("STACKPERF_CACHE_DIR", cache.path())
+        .env("STACKPERF_PYTHON", "/nonexistent/python3")
+        .output()
+        .expect("run");
+    assert_eq!(o.status.code(), Some(1));
+    let v: Value = serde_json::from_slice(&o.stdout).expect("json");
+    let python = v["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .find(|c| c["name"] == "python")
+        .expect("python check")
+        .clone();
+    assert_eq!(python["ok"], false);
+    assert!(python["fix"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("python3-venv"));
+}

@@ -118,6 +118,11 @@ pub fn run(g: &Global, cmd: StackCmd) -> Result<(), CliError> {
             }
             // Keychain access blocks, so it happens before the async runtime starts.
             let secrets = StackSecrets::resolve(&reg, &keychain())?;
+            if let Some(w) = &secrets.keychain_warning {
+                print_event(StackEvent::Warning {
+                    message: format!("provider keys can only come from the environment: {w}"),
+                });
+            }
             let stack = NativeStack::new(opts);
             let report = runtime()?.block_on(stack.up(&reg, &secrets, &print_event))?;
             if g.json {

@@ -108,6 +108,8 @@ pub struct StackSecrets {
     pub master_key: Secret,
     /// `(secret name, value)` for every provider key that is set.
     pub provider_keys: Vec<(String, Secret)>,
+    /// Set when the keychain could not be read for provider keys (those providers go unserved).
+    pub keychain_warning: Option<String>,
 }
 
 impl StackSecrets {
@@ -115,24 +117,29 @@ impl StackSecrets {
     pub fn resolve(reg: &Registry, secrets: &Secrets) -> Result<StackSecrets, Error> {
         let master_key = secrets.master_key()?;
         let mut provider_keys = Vec::new();
+        let mut keychain_warning = None;
         for p in reg
             .providers
             .iter()
             .map(|l| &l.value)
             .filter(|p| !p.simulator)
         {
-            if let Some(name) = &p.api_key_env {
-                if provider_keys.iter().any(|(n, _)| n == name) {
-                    continue;
-                }
-                if let Some((value, _)) = secrets.resolve(name)? {
-                    provider_keys.push((name.clone(), value));
-                }
+            let Some(name) = &p.api_key_env else { continue };
+            if provider_keys.iter().any(|(n, _)| n == name) {
+                continue;
+            }
+            match secrets.resolve(name) {
+                Ok(Some((value, _))) => provider_keys.push((name.clone(), value)),
+                Ok(None) => {}
+                // Without a keychain only keys in the environment can be used; say so once.
+                Err(e @ Error::KeychainUnavailable(_)) => keychain_warning = Some(e.to_string()),
+                Err(e) => return Err(e),
             }
         }
         Ok(StackSecrets {
             master_key,
             provider_keys,
+            keychain_warning,
         })
     }
 

@@ -194,7 +194,11 @@ mod tests {
         assert!(alive(pid));
         // Until the child has exec'd, /proc shows the parent's command line: wait for its output.
         let until = Instant::now() + Duration::from_secs(5);
-        while !std::fs::read_to_string(&log).unwrap_or_default().contains("started") && Instant::now() < until {
+        while !std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("started")
+            && Instant::now() < until
+        {
             std::thread::sleep(Duration::from_millis(10));
         }
         let exec_until = Instant::now() + Duration::from_secs(5);
