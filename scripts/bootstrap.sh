@@ -48,7 +48,7 @@ if ! command -v cargo >/dev/null 2>&1; then
   exit 1
 fi
 rust_minor=$(rustc --version | sed -E 's/rustc 1\.([0-9]+).*/\1/')
-if [ "${rust_minor:-0}" -lt 85 ]; then
-  echo "error: Rust $(rustc --version) is too old; StackPerf needs 1.85 or newer (rustup update stable)." >&2
+if [ "${rust_minor:-0}" -lt 89 ]; then
+  echo "error: Rust $(rustc --version) is too old; StackPerf needs 1.89 or newer (rustup update stable)." >&2
   exit 1
 fi

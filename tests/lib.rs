@@ -161,3 +161,151 @@ pub fn median(v: &[f64]) -> f64 {
         (s[n / 2 - 1] + s[n / 2]) / 2.0
     }
 }
+
+/// A stack of one's own for a test: isolated data dir and keyring service, free ports, and
+/// `stack down` when dropped (also when the test fails half-way).
+pub struct StackEnv {
+    pub data: tempfile::TempDir,
+    pub keyring: String,
+    pub litellm_port: u16,
+    pub sim_port: u16,
+    pub prometheus_port: u16,
+    up: bool,
+}
+
+impl StackEnv {
+    pub fn new(name: &str) -> StackEnv {
+        StackEnv {
+            data: tempfile::tempdir().expect("tempdir"),
+            keyring: format!("stackperf-e2e-{name}-{}", std::process::id()),
+            litellm_port: free_port(),
+            sim_port: free_port(),
+            prometheus_port: free_port(),
+            up: false,
+        }
+    }
+
+    /// `stackperf ARGS` in this environment (provider keys from the outer environment removed).
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = stackperf(self.data.path());
+        c.args(args)
+            .current_dir(workspace())
+            .env("STACKPERF_CACHE_DIR", cache_dir())
+            .env("STACKPERF_KEYRING_SERVICE", &self.keyring);
+        for k in [
+            "LITELLM_MASTER_KEY",
+            "OPENAI_API_KEY",
+            "ANTHROPIC_API_KEY",
+            "FIREWORKS_API_KEY",
+            "OPENROUTER_API_KEY",
+        ] {
+            c.env_remove(k);
+        }
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> std::process::Output {
+        self.cmd(args).output().expect("run stackperf")
+    }
+
+    /// Run and parse `--json` output, failing the test with stderr if the command fails.
+    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        let mut full = vec!["--json"];
+        full.extend_from_slice(args);
+        let out = self.run(&full);
+        assert!(
+            out.status.success(),
+            "stackperf {args:?} failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stackperf {args:?}: not JSON ({e}): {}",
+                String::from_utf8_lossy(&out.stdout)
+            )
+        })
+    }
+
+    /// `stackperf secrets set NAME` with the value on stdin.
+    pub fn set_secret(&self, name: &str, value: &str) {
+        use std::io::Write;
+        let mut child = self
+            .cmd(&["secrets", "set", name])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(value.as_bytes())
+            .expect("write");
+        let out = child.wait_with_output().expect("wait");
+        assert!(
+            out.status.success(),
+            "secrets set {name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// The port flags of `stack up`.
+    pub fn port_args(&self) -> Vec<String> {
+        [
+            "--litellm-port",
+            &self.litellm_port.to_string(),
+            "--sim-port",
+            &self.sim_port.to_string(),
+            "--prometheus-port",
+            &self.prometheus_port.to_string(),
+        ]
+        .map(String::from)
+        .to_vec()
+    }
+
+    /// `stack up --json` on this environment's ports.
+    pub fn up(&mut self) -> serde_json::Value {
+        let ports = self.port_args();
+        let mut args = vec!["stack", "up"];
+        args.extend(ports.iter().map(String::as_str));
+        self.up = true;
+        self.json(&args)
+    }
+
+    pub fn proxy_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.litellm_port)
+    }
+
+    pub fn sim_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.sim_port)
+    }
+}
+
+impl Drop for StackEnv {
+    fn drop(&mut self) {
+        if self.up {
+            let _ = self.run(&["stack", "down"]);
+        }
+    }
+}
+
+/// Parse the RFC 3339 UTC timestamps exports write (`YYYY-MM-DDTHH:MM:SS.mmmZ`) to epoch ms.
+pub fn parse_rfc3339_ms(s: &str) -> Option<f64> {
+    let (date, time) = s.strip_suffix('Z')?.split_once('T')?;
+    let mut d = date.split('-').map(|x| x.parse::<i64>().ok());
+    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
+    let (hms, frac) = time.split_once('.').unwrap_or((time, "0"));
+    let mut t = hms.split(':').map(|x| x.parse::<i64>().ok());
+    let (hh, mm, ss) = (t.next()??, t.next()??, t.next()??);
+    let ms: f64 = format!("0.{frac}").parse::<f64>().ok()? * 1000.0;
+    // Days from civil (Howard Hinnant).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(((days * 86_400 + hh * 3600 + mm * 60 + ss) * 1000) as f64 + ms)
+}

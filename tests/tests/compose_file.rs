@@ -19,6 +19,8 @@ fn the_compose_file_validates_and_publishes_on_loopback_only() {
             "config",
         ])
         .env("STACKPERF_LITELLM_CONFIG_DIR", "/tmp")
+        .env("STACKPERF_KEYS_DIR", "/tmp")
+        .env("STACKPERF_CAPTURE_DIR", "/tmp")
         .env("LITELLM_MASTER_KEY", "placeholder")
         .env("POSTGRES_PASSWORD", "placeholder")
         .env("GRAFANA_ADMIN_PASSWORD", "placeholder")

@@ -4,6 +4,7 @@ mod catalog;
 mod doctor;
 mod output;
 mod secrets_cmd;
+mod session_cmd;
 mod sim_cmd;
 mod stack_cmd;
 
@@ -78,6 +79,16 @@ enum Command {
     Secrets(secrets_cmd::SecretsCmd),
     /// Check prerequisites and the running stack; each failure comes with its fix
     Doctor,
+    /// Benchmark sessions: create (issues a proxy key + harness env), env, finalize, list, show
+    #[command(subcommand)]
+    Session(session_cmd::SessionCmd),
+    /// Ingest what the proxy captured since the last pass
+    Collect,
+    /// Reports over the stored sessions
+    #[command(subcommand)]
+    Report(session_cmd::ReportCmd),
+    /// Export sessions, requests or a comparison as CSV or JSON
+    Export(session_cmd::ExportArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -202,6 +213,10 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Stack(c) => stack_cmd::run(g, c),
         Command::Secrets(c) => secrets_cmd::run(g, c),
         Command::Doctor => doctor::run(g),
+        Command::Session(c) => session_cmd::run(g, c),
+        Command::Collect => session_cmd::collect(g),
+        Command::Report(c) => session_cmd::report(g, c),
+        Command::Export(a) => session_cmd::export(g, a),
     }
 }
 

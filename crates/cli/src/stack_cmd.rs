@@ -368,6 +368,7 @@ fn compose_up(
     );
     let env = ComposeEnv::new(
         &pairs,
+        &opts.data_dir,
         &litellm_dir,
         &opts.stackperf_bin,
         opts.ports,

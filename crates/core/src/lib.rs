@@ -1,11 +1,21 @@
 //! StackPerf core: configuration, the store and (in later modules) the benchmark services.
 //! No desktop dependency: the CLI and the desktop shell call the same functions.
 
+pub mod capture;
 pub mod config;
+pub mod credentials;
 pub mod diag;
+pub mod export;
+pub mod git;
+pub mod normalize;
 pub mod paths;
+pub mod render;
+pub mod report;
+pub mod rng;
 pub mod secrets;
+pub mod session;
 pub mod stack;
+pub mod stats;
 pub mod store;
 pub mod yaml;
 
@@ -65,6 +75,10 @@ pub enum Error {
     },
     #[error("docker compose failed: {0}")]
     Compose(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("cannot render the harness environment: {0}")]
+    Render(String),
 }
 
 /// Shorthand for an I/O error with what was being done.
@@ -86,6 +100,7 @@ impl Error {
                 | Error::EmptySecret(_)
                 | Error::PythonMissing(_)
                 | Error::PortInUse { .. }
+                | Error::Invalid(_)
         )
     }
 
@@ -105,6 +120,8 @@ impl Error {
             Error::ServiceFailed { .. } => "service_failed",
             Error::Io { .. } => "io",
             Error::Compose(_) => "compose_failed",
+            Error::Invalid(_) => "invalid",
+            Error::Render(_) => "render_failed",
         }
     }
 }

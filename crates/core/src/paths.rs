@@ -36,3 +36,18 @@ pub fn cache_dir() -> Result<PathBuf, Error> {
         .map(|p| p.cache_dir().to_path_buf())
         .ok_or(Error::NoDataDir)
 }
+
+/// The session-key registry the proxy's auth hook reads (hashes, aliases, expiry; no key values).
+pub fn key_registry(data_dir: &std::path::Path) -> PathBuf {
+    data_dir.join("keys").join("registry.json")
+}
+
+/// The capture spool the proxy's logger appends to.
+pub fn spool(data_dir: &std::path::Path) -> PathBuf {
+    data_dir.join("capture").join("spool.jsonl")
+}
+
+/// The directory of one session's rendered harness files.
+pub fn session_dir(data_dir: &std::path::Path, session_id: &str) -> PathBuf {
+    data_dir.join("sessions").join(session_id)
+}

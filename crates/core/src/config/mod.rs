@@ -12,6 +12,7 @@ use serde::de::DeserializeOwned;
 
 pub use fingerprint::{canonical_json, fingerprint};
 pub use types::*;
+pub use validate::surfaces_compatible;
 
 use crate::diag::Problem;
 use crate::yaml::{self, Doc};
@@ -187,4 +188,22 @@ fn load_kind<T: DeserializeOwned>(
         }
     }
     out
+}
+
+/// Refuse a harness/provider pair that cannot work through LiteLLM.
+pub fn validate_surfaces(
+    harness: &HarnessProfile,
+    provider: &Provider,
+) -> Result<(), crate::Error> {
+    validate::surfaces_compatible(harness.protocol_surface, provider.protocol_surface).map_err(
+        |why| {
+            crate::Error::Invalid(format!(
+                "harness `{}` ({}) cannot use provider `{}` ({}): {why}",
+                harness.name,
+                harness.protocol_surface.as_str(),
+                provider.name,
+                provider.protocol_surface.as_str()
+            ))
+        },
+    )
 }

@@ -71,6 +71,7 @@ impl ComposeEnv {
     /// The variables for the compose file: secrets, the generated LiteLLM config dir, ports.
     pub fn new(
         secrets: &[(String, String)],
+        data_dir: &Path,
         litellm_config_dir: &Path,
         stackperf_bin: &Path,
         ports: Ports,
@@ -82,6 +83,18 @@ impl ComposeEnv {
             litellm_config_dir.display().to_string(),
         ));
         vars.push(("STACKPERF_BIN".into(), stackperf_bin.display().to_string()));
+        let (spool, registry) = (
+            crate::paths::spool(data_dir),
+            crate::paths::key_registry(data_dir),
+        );
+        for (name, file) in [
+            ("STACKPERF_CAPTURE_DIR", spool),
+            ("STACKPERF_KEYS_DIR", registry),
+        ] {
+            if let Some(dir) = file.parent() {
+                vars.push((name.into(), dir.display().to_string()));
+            }
+        }
         vars.push(("STACKPERF_LITELLM_PORT".into(), ports.litellm.to_string()));
         vars.push(("STACKPERF_SIM_PORT".into(), ports.sim.to_string()));
         vars.push((
@@ -267,6 +280,7 @@ mod tests {
                 ("LITELLM_MASTER_KEY".into(), "sk-master".into()),
                 ("POSTGRES_PASSWORD".into(), "pg".into()),
             ],
+            Path::new("/data"),
             Path::new("/data/stack/compose/litellm"),
             Path::new("/usr/bin/stackperf"),
             Ports::default(),
@@ -309,6 +323,8 @@ mod tests {
             "/data/stack/compose/litellm".into()
         )));
         assert!(envs.contains(&("STACKPERF_LITELLM_PORT".into(), "4000".into())));
+        assert!(envs.contains(&("STACKPERF_CAPTURE_DIR".into(), "/data/capture".into())));
+        assert!(envs.contains(&("STACKPERF_KEYS_DIR".into(), "/data/keys".into())));
         assert_eq!(
             args(&stack.up_command(&env, false))[5..],
             ["up", "-d", "--wait"]

@@ -4,6 +4,7 @@
 pub mod compose;
 pub mod litellm_config;
 mod native;
+mod probe;
 pub mod process;
 pub mod prometheus;
 pub mod venv;

@@ -6,7 +6,10 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::litellm_config::{self, SkippedProvider, SIM_KEY_ENV};
+use super::litellm_config::{
+    self, SkippedProvider, KEY_REGISTRY_ENV, MODULES, SIM_KEY_ENV, SPOOL_ENV,
+};
+use super::probe::{healthy, http, prometheus_version, warm_up};
 use super::process::{self, alive, port_free, runs, terminate_group};
 use super::venv::Venv;
 use super::{
@@ -183,6 +186,16 @@ impl NativeStack {
 
         let dir = self.dir();
         write_private(&self.litellm_config_path(), &plan.config)?;
+        if let Some(config_dir) = self.litellm_config_path().parent() {
+            for (name, source) in MODULES {
+                write_private(&config_dir.join(name), source)?;
+            }
+        }
+        let spool = crate::paths::spool(&self.opts.data_dir);
+        let registry = crate::paths::key_registry(&self.opts.data_dir);
+        for d in [spool.parent(), registry.parent()].into_iter().flatten() {
+            std::fs::create_dir_all(d).map_err(io_err(format!("create {}", d.display())))?;
+        }
         let sim_key = Secret::generate("sk-stackperf-sim-")?;
         let mut state = StackState {
             runtime: Runtime::Native,
@@ -243,6 +256,8 @@ impl NativeStack {
             ),
             (SIM_KEY_ENV.to_string(), sim_key.expose().to_string()),
             ("PYTHONUNBUFFERED".to_string(), "1".to_string()),
+            (SPOOL_ENV.to_string(), spool.display().to_string()),
+            (KEY_REGISTRY_ENV.to_string(), registry.display().to_string()),
         ];
         env.extend(
             secrets
@@ -318,6 +333,20 @@ impl NativeStack {
             if rec.name == "litellm" {
                 litellm_start_ms = litellm_spawned.elapsed().as_millis() as u64;
             }
+        }
+        if let Some(alias) = plan.warmup_model.as_deref() {
+            step(
+                "litellm",
+                format!(
+                    "warming up the proxy's request paths (one request per surface to {alias})"
+                ),
+            );
+            warm_up(
+                &format!("http://127.0.0.1:{}", ports.litellm),
+                secrets.master_key.expose(),
+                alias,
+            )
+            .await;
         }
         let services = self.probe(&state).await;
         Ok(UpReport {
@@ -499,40 +528,6 @@ impl NativeStack {
         }
         out
     }
-}
-
-fn http() -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(2))
-        .build()
-        .unwrap_or_default()
-}
-
-async fn healthy(client: &reqwest::Client, rec: &ServiceRecord) -> bool {
-    client
-        .get(format!("{}{}", rec.url, rec.health_path))
-        .send()
-        .await
-        .is_ok_and(|r| r.status().is_success())
-}
-
-async fn prometheus_version(bin: &Path) -> Option<String> {
-    let out = tokio::process::Command::new(bin)
-        .arg("--version")
-        .output()
-        .await
-        .ok()?;
-    let text = String::from_utf8_lossy(if out.stdout.is_empty() {
-        &out.stderr
-    } else {
-        &out.stdout
-    })
-    .to_string();
-    text.split_whitespace()
-        .skip_while(|w| *w != "version")
-        .nth(1)
-        .map(str::to_string)
 }
 
 /// Write a file readable only by the owner (generated configs may name secrets; be strict).

@@ -1,0 +1,589 @@
+//! `stackperf session …`, `collect` and `report compare`.
+
+use std::sync::Arc;
+
+use clap::{Subcommand, ValueEnum};
+use serde_json::json;
+use stackperf_core::capture;
+use stackperf_core::config::{Registry, RenderFormat};
+use stackperf_core::credentials::RegistryIssuer;
+use stackperf_core::normalize::model_index;
+use stackperf_core::paths;
+use stackperf_core::render::Rendered;
+use stackperf_core::report::{self, Comparison, METRICS};
+use stackperf_core::secrets::{KeyringStore, Secrets};
+use stackperf_core::session::{CreateSession, SessionRow, Sessions};
+use stackperf_core::stack::venv::Venv;
+use stackperf_core::stack::{NativeStack, Ports, StackOptions};
+use stackperf_core::store::Store;
+
+use crate::output::{json as print_json, table};
+use crate::{load_config, runtime, CliError, Global};
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum Format {
+    Shell,
+    Dotenv,
+    Json,
+    Toml,
+}
+
+impl From<Format> for RenderFormat {
+    fn from(f: Format) -> Self {
+        match f {
+            Format::Shell => RenderFormat::Shell,
+            Format::Dotenv => RenderFormat::Dotenv,
+            Format::Json => RenderFormat::Json,
+            Format::Toml => RenderFormat::Toml,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum FinalStatus {
+    Completed,
+    Aborted,
+    Invalid,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SessionCmd {
+    /// Register a session, issue its proxy key and print the harness environment
+    Create {
+        #[arg(long)]
+        experiment: String,
+        #[arg(long)]
+        variant: String,
+        #[arg(long)]
+        task_card: String,
+        /// Harness profile [default: the variant's]
+        #[arg(long)]
+        harness: Option<String>,
+        /// A label for the operator's own reference
+        #[arg(long)]
+        label: Option<String>,
+        /// Exploratory sessions are never mixed into bounded comparisons
+        #[arg(long)]
+        exploratory: bool,
+        /// Environment format [default: the harness profile's]
+        #[arg(long, value_enum)]
+        format: Option<Format>,
+    },
+    /// Print an active session's environment again (and rewrite its files)
+    Env {
+        id: String,
+        #[arg(long, value_enum)]
+        format: Option<Format>,
+    },
+    /// End a session: collect its requests, record status/outcome/notes, revoke its key
+    Finalize {
+        id: String,
+        #[arg(long, value_enum)]
+        status: FinalStatus,
+        #[arg(long)]
+        outcome: Option<String>,
+        #[arg(long)]
+        notes: Option<String>,
+    },
+    /// Sessions, newest first
+    List {
+        #[arg(long)]
+        experiment: Option<String>,
+    },
+    /// One session in full
+    Show { id: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ReportCmd {
+    /// Side-by-side variants of an experiment with confidence intervals and p-values
+    Compare {
+        #[arg(long)]
+        experiment: String,
+    },
+}
+
+struct Ctx {
+    reg: Registry,
+    sessions: Sessions,
+}
+
+async fn ctx(g: &Global) -> Result<Ctx, CliError> {
+    let reg = load_config(g)?;
+    let data_dir = paths::data_dir()?;
+    let store = Store::open(&paths::db_path(g.db.clone())?).await?;
+    let stack = NativeStack::new(StackOptions {
+        data_dir: data_dir.clone(),
+        cache_dir: paths::cache_dir()?,
+        ports: Ports::default(),
+        health_timeout: std::time::Duration::from_secs(1),
+        stackperf_bin: std::env::current_exe()?,
+        scrape_interval_s: 2,
+    });
+    let port = stack
+        .state()
+        .map(|s| s.ports.litellm)
+        .unwrap_or(Ports::default().litellm);
+    let sessions = Sessions {
+        store,
+        secrets: Arc::new(Secrets::new(Box::new(KeyringStore::new()))),
+        issuer: Arc::new(RegistryIssuer::new(&paths::key_registry(&data_dir))),
+        proxy_url: format!("http://127.0.0.1:{port}"),
+        litellm_version: Venv::in_cache(&paths::cache_dir()?).installed(),
+        data_dir,
+    };
+    Ok(Ctx { reg, sessions })
+}
+
+fn print_env(rendered: &Rendered, fmt: RenderFormat) {
+    print!("{}", rendered.format(fmt));
+    if !rendered.files.is_empty() {
+        println!("# files written for the harness:");
+        for f in &rendered.files {
+            println!("#   {}", f.path.display());
+        }
+    }
+    for c in &rendered.launch_checks {
+        println!("# check: {c}");
+    }
+    if let Some(cmd) = &rendered.launch_command {
+        println!("# then run: {cmd}");
+    }
+}
+
+fn env_json(rendered: &Rendered) -> serde_json::Value {
+    let env: serde_json::Map<String, serde_json::Value> = rendered
+        .env
+        .iter()
+        .map(|(k, v)| (k.clone(), json!(v)))
+        .collect();
+    json!({"env": env, "files": rendered.files.iter().map(|f| f.path.display().to_string()).collect::<Vec<_>>(),
+        "launch_command": rendered.launch_command, "launch_checks": rendered.launch_checks})
+}
+
+fn describe(s: &SessionRow) -> Vec<(String, String)> {
+    let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+    vec![
+        ("session".into(), s.session_id.clone()),
+        ("status".into(), format!("{} ({})", s.status, s.mode)),
+        ("experiment".into(), s.experiment.clone()),
+        (
+            "variant".into(),
+            format!(
+                "{} ({})",
+                s.variant,
+                &s.config_fingerprint.trim_start_matches("sha256:")[..12]
+            ),
+        ),
+        ("task card".into(), s.task_card.clone()),
+        ("harness".into(), s.harness_profile.clone()),
+        ("key alias".into(), opt(&s.proxy_key_alias)),
+        (
+            "repository".into(),
+            format!(
+                "{} @ {} {}{}",
+                opt(&s.repo_root),
+                opt(&s.git_branch),
+                s.git_commit_sha
+                    .as_deref()
+                    .map(|c| &c[..c.len().min(12)])
+                    .unwrap_or("-"),
+                if s.git_dirty == Some(true) {
+                    " (dirty)"
+                } else {
+                    ""
+                }
+            ),
+        ),
+        (
+            "versions".into(),
+            format!(
+                "stackperf {}, LiteLLM {}",
+                s.app_version,
+                opt(&s.litellm_version)
+            ),
+        ),
+        ("requests".into(), s.request_count.to_string()),
+        ("outcome".into(), opt(&s.outcome)),
+        ("notes".into(), opt(&s.notes)),
+    ]
+}
+
+pub fn run(g: &Global, cmd: SessionCmd) -> Result<(), CliError> {
+    runtime()?.block_on(async {
+        let c = ctx(g).await?;
+        match cmd {
+            SessionCmd::Create {
+                experiment,
+                variant,
+                task_card,
+                harness,
+                label,
+                exploratory,
+                format,
+            } => {
+                let req = CreateSession {
+                    experiment,
+                    variant,
+                    task_card,
+                    harness,
+                    label,
+                    exploratory,
+                };
+                let (session, rendered) = c.sessions.create(&c.reg, &req).await?;
+                if g.json {
+                    return Ok(print_json(
+                        &json!({"session": session, "environment": env_json(&rendered)}),
+                    )?);
+                }
+                eprintln!(
+                    "created session {} (key {} valid until the task card's timebox + 30 min)",
+                    session.session_id,
+                    session.proxy_key_alias.as_deref().unwrap_or("-")
+                );
+                print_env(
+                    &rendered,
+                    format.map(Into::into).unwrap_or(rendered.default_format),
+                );
+                Ok(())
+            }
+            SessionCmd::Env { id, format } => {
+                let rendered = c.sessions.env(&c.reg, &id).await?;
+                if g.json {
+                    return Ok(print_json(&env_json(&rendered))?);
+                }
+                print_env(
+                    &rendered,
+                    format.map(Into::into).unwrap_or(rendered.default_format),
+                );
+                Ok(())
+            }
+            SessionCmd::Finalize {
+                id,
+                status,
+                outcome,
+                notes,
+            } => {
+                // Take in what the proxy captured so far, so the session's rows are complete.
+                let collected = capture::collect(
+                    &c.sessions.store,
+                    &paths::spool(&c.sessions.data_dir),
+                    &model_index(&c.reg),
+                )
+                .await?;
+                let status = match status {
+                    FinalStatus::Completed => "completed",
+                    FinalStatus::Aborted => "aborted",
+                    FinalStatus::Invalid => "invalid",
+                };
+                let s = c
+                    .sessions
+                    .finalize(&id, status, outcome.as_deref(), notes.as_deref())
+                    .await?;
+                if g.json {
+                    return Ok(print_json(&json!({"session": s, "collected": collected}))?);
+                }
+                println!(
+                    "session {} is {}; {} requests recorded; its key is revoked",
+                    s.session_id, s.status, s.request_count
+                );
+                Ok(())
+            }
+            SessionCmd::List { experiment } => {
+                let list = c.sessions.list(experiment.as_deref()).await?;
+                if g.json {
+                    return Ok(print_json(&list)?);
+                }
+                let rows: Vec<Vec<String>> = list
+                    .iter()
+                    .map(|s| {
+                        vec![
+                            s.session_id.clone(),
+                            s.status.clone(),
+                            s.experiment.clone(),
+                            s.variant.clone(),
+                            s.task_card.clone(),
+                            s.request_count.to_string(),
+                            s.operator_label.clone().unwrap_or_default(),
+                        ]
+                    })
+                    .collect();
+                Ok(table(
+                    &[
+                        "SESSION",
+                        "STATUS",
+                        "EXPERIMENT",
+                        "VARIANT",
+                        "TASK CARD",
+                        "REQUESTS",
+                        "LABEL",
+                    ],
+                    &rows,
+                )?)
+            }
+            SessionCmd::Show { id } => {
+                let s = c.sessions.get(&id).await?;
+                if g.json {
+                    return Ok(print_json(&s)?);
+                }
+                for (k, v) in describe(&s) {
+                    println!("{k:<12} {v}");
+                }
+                Ok(())
+            }
+        }
+    })
+}
+
+pub fn collect(g: &Global) -> Result<(), CliError> {
+    runtime()?.block_on(async {
+        let c = ctx(g).await?;
+        let spool = paths::spool(&c.sessions.data_dir);
+        let r = capture::collect(&c.sessions.store, &spool, &model_index(&c.reg)).await?;
+        if g.json {
+            return Ok(print_json(&json!({"spool": spool, "report": r}))?);
+        }
+        println!(
+            "{}: {} lines read, {} new requests, {} already stored, {} unattributed, {} malformed{}",
+            spool.display(),
+            r.lines,
+            r.inserted,
+            r.duplicates,
+            r.unattributed,
+            r.malformed,
+            if r.pending_bytes > 0 { format!(", {} bytes of a line still being written", r.pending_bytes) } else { String::new() }
+        );
+        Ok(())
+    })
+}
+
+fn fmt_metric(m: Option<&report::MetricSummary>, unit: &str, scale: f64) -> String {
+    let Some(m) = m else { return "-".into() };
+    match (m.median, m.ci95) {
+        (Some(x), Some((lo, hi))) => format!(
+            "{:.1}{unit} [{:.1}–{:.1}]",
+            x * scale,
+            lo * scale,
+            hi * scale
+        ),
+        (Some(x), None) => format!("{:.1}{unit}", x * scale),
+        _ => "-".into(),
+    }
+}
+
+fn print_comparison(c: &Comparison) -> Result<(), CliError> {
+    println!("experiment:  {}", c.experiment);
+    println!(
+        "task cards:  {}",
+        if c.task_cards.is_empty() {
+            "-".into()
+        } else {
+            c.task_cards.join(", ")
+        }
+    );
+    println!(
+        "repo commit: {}",
+        if c.repo_commits.is_empty() {
+            "-".into()
+        } else {
+            c.repo_commits
+                .iter()
+                .map(|x| x[..x.len().min(12)].to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    );
+    println!(
+        "versions:    stackperf {}, LiteLLM {}",
+        c.app_version,
+        if c.litellm_versions.is_empty() {
+            "-".into()
+        } else {
+            c.litellm_versions.join(", ")
+        }
+    );
+    println!("medians across sessions, [bootstrap 95 % CI]\n");
+    let rows: Vec<Vec<String>> = c
+        .variants
+        .iter()
+        .map(|v| {
+            let m = |k: &str| v.metrics.get(k);
+            vec![
+                v.variant.clone(),
+                v.sessions.to_string(),
+                v.requests.to_string(),
+                fmt_metric(m("latency_p50_ms"), " ms", 1.0),
+                v.request_latency_p95_ms
+                    .map(|x| format!("{x:.1} ms"))
+                    .unwrap_or_else(|| "-".into()),
+                fmt_metric(m("ttft_p50_ms"), " ms", 1.0),
+                fmt_metric(m("tokens_per_s_p50"), "", 1.0),
+                fmt_metric(m("error_rate"), " %", 100.0),
+                fmt_metric(m("cache_hit_ratio"), " %", 100.0),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "VARIANT",
+            "SESSIONS",
+            "REQUESTS",
+            "LATENCY p50",
+            "LATENCY p95",
+            "TTFT p50",
+            "TOK/S p50",
+            "ERRORS",
+            "CACHE HITS",
+        ],
+        &rows,
+    )?;
+    println!();
+    for (metric, _, _) in METRICS {
+        for p in c.pairs.iter().filter(|p| p.metric == metric) {
+            println!("{:<17} {} vs {}: {}", metric, p.a, p.b, p.verdict);
+        }
+    }
+    if !c.excluded.is_empty() {
+        println!("\nexcluded sessions:");
+        for s in &c.excluded {
+            println!(
+                "  {} ({}): {}",
+                s.session_id,
+                s.variant,
+                s.excluded.as_deref().unwrap_or("")
+            );
+        }
+    }
+    Ok(())
+}
+
+pub fn report(g: &Global, cmd: ReportCmd) -> Result<(), CliError> {
+    match cmd {
+        ReportCmd::Compare { experiment } => runtime()?.block_on(async {
+            let c = ctx(g).await?;
+            let comparison = report::compare(&c.sessions.store, &c.reg, &experiment).await?;
+            if g.json {
+                return Ok(print_json(&comparison)?);
+            }
+            print_comparison(&comparison)
+        }),
+    }
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq)]
+pub enum ExportWhat {
+    Sessions,
+    Requests,
+    Comparison,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq)]
+pub enum ExportFormat {
+    Csv,
+    Json,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ExportArgs {
+    what: ExportWhat,
+    #[arg(long, value_enum, default_value = "csv")]
+    format: ExportFormat,
+    /// Only this experiment (required for `comparison`)
+    #[arg(long)]
+    experiment: Option<String>,
+    /// Only this session
+    #[arg(long)]
+    session: Option<String>,
+    /// Write here instead of stdout
+    #[arg(long, value_name = "PATH")]
+    out: Option<std::path::PathBuf>,
+}
+
+pub fn export(g: &Global, a: ExportArgs) -> Result<(), CliError> {
+    use stackperf_core::export::{self, Dataset};
+    runtime()?.block_on(async {
+        let c = ctx(g).await?;
+        let text = match a.what {
+            ExportWhat::Comparison => {
+                let exp = a.experiment.as_deref().ok_or_else(|| {
+                    CliError::Usage("export comparison needs --experiment".into())
+                })?;
+                let cmp = report::compare(&c.sessions.store, &c.reg, exp).await?;
+                match a.format {
+                    ExportFormat::Json => {
+                        serde_json::to_string_pretty(&cmp).unwrap_or_default() + "\n"
+                    }
+                    ExportFormat::Csv => {
+                        let (cols, rows) = comparison_rows(&cmp);
+                        export::to_csv(&cols, &rows)
+                    }
+                }
+            }
+            what => {
+                let ds = if what == ExportWhat::Sessions {
+                    Dataset::Sessions
+                } else {
+                    Dataset::Requests
+                };
+                let (cols, rows) = export::rows(
+                    &c.sessions.store,
+                    ds,
+                    a.experiment.as_deref(),
+                    a.session.as_deref(),
+                )
+                .await?;
+                match a.format {
+                    ExportFormat::Csv => export::to_csv(&cols, &rows),
+                    ExportFormat::Json => export::to_json(&rows),
+                }
+            }
+        };
+        match &a.out {
+            Some(path) => {
+                std::fs::write(path, &text)?;
+                if g.json {
+                    print_json(&json!({"written": path}))?;
+                } else {
+                    eprintln!("wrote {}", path.display());
+                }
+            }
+            None => print!("{text}"),
+        }
+        Ok(())
+    })
+}
+
+/// One row per variant and metric: the comparison in a flat shape.
+fn comparison_rows(
+    c: &Comparison,
+) -> (Vec<String>, Vec<serde_json::Map<String, serde_json::Value>>) {
+    let cols: Vec<String> = [
+        "experiment",
+        "variant",
+        "metric",
+        "sessions",
+        "median",
+        "ci95_low",
+        "ci95_high",
+        "stdev",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let mut rows = Vec::new();
+    for v in &c.variants {
+        for (name, m) in &v.metrics {
+            let mut r = serde_json::Map::new();
+            r.insert("experiment".into(), json!(c.experiment));
+            r.insert("variant".into(), json!(v.variant));
+            r.insert("metric".into(), json!(name));
+            r.insert("sessions".into(), json!(m.sessions));
+            r.insert("median".into(), json!(m.median));
+            r.insert("ci95_low".into(), json!(m.ci95.map(|x| x.0)));
+            r.insert("ci95_high".into(), json!(m.ci95.map(|x| x.1)));
+            r.insert("stdev".into(), json!(m.stdev));
+            rows.push(r);
+        }
+    }
+    (cols, rows)
+}

@@ -1,0 +1,237 @@
+//! Capture: ingest the proxy's spool file into the database.
+//!
+//! Incremental (a byte cursor per spool, stored in the same transaction as the rows it covers),
+//! idempotent (rows are keyed by LiteLLM's call id), and lossless: a partial last line is left for
+//! the next pass, and a run after downtime catches up from the cursor.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Seek, SeekFrom};
+use std::path::Path;
+
+use serde::Serialize;
+use sqlx::Row;
+
+use crate::normalize::{self, Attribution, ModelIndex, RequestRow};
+use crate::store::{now_ms, Store};
+use crate::{io_err, Error};
+
+/// Rows per transaction.
+const BATCH: usize = 2000;
+
+/// What one ingest pass did.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct CollectReport {
+    pub lines: u64,
+    pub inserted: u64,
+    pub duplicates: u64,
+    pub malformed: u64,
+    pub unattributed: u64,
+    /// Bytes of an incomplete last line left for the next pass.
+    pub pending_bytes: u64,
+}
+
+fn file_id(meta: &std::fs::Metadata) -> String {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        format!("{}:{}", meta.dev(), meta.ino())
+    }
+    #[cfg(not(unix))]
+    {
+        meta.created()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_nanos().to_string())
+            .unwrap_or_default()
+    }
+}
+
+fn db_err(store: &Store) -> impl Fn(sqlx::Error) -> Error + '_ {
+    move |e| Error::Database {
+        path: store.path().to_path_buf(),
+        message: e.to_string(),
+    }
+}
+
+/// Resolves key aliases to sessions, caching lookups for one pass.
+struct Sessions<'a> {
+    store: &'a Store,
+    cache: HashMap<String, Option<Attribution>>,
+}
+
+impl Sessions<'_> {
+    async fn get(&mut self, alias: &str) -> Result<Option<Attribution>, Error> {
+        if let Some(a) = self.cache.get(alias) {
+            return Ok(a.clone());
+        }
+        let row = sqlx::query("SELECT session_id, variant_id, experiment, harness_profile FROM sessions WHERE proxy_key_alias = ?")
+            .bind(alias)
+            .fetch_optional(self.store.pool())
+            .await
+            .map_err(db_err(self.store))?;
+        let a = row.map(|r| Attribution {
+            session_id: r.get(0),
+            variant_id: r.get(1),
+            experiment: r.get(2),
+            harness_profile: r.get(3),
+        });
+        self.cache.insert(alias.to_string(), a.clone());
+        Ok(a)
+    }
+}
+
+/// One ingest pass over `spool`.
+pub async fn collect(
+    store: &Store,
+    spool: &Path,
+    models: &ModelIndex,
+) -> Result<CollectReport, Error> {
+    let mut report = CollectReport::default();
+    let Ok(meta) = std::fs::metadata(spool) else {
+        return Ok(report);
+    };
+    let key = spool.display().to_string();
+    let id = file_id(&meta);
+    let cursor = sqlx::query("SELECT file_id, offset FROM ingest_cursors WHERE spool = ?")
+        .bind(&key)
+        .fetch_optional(store.pool())
+        .await
+        .map_err(db_err(store))?;
+    let mut offset: u64 = match cursor {
+        // Same file, not truncated: continue where the last pass stopped.
+        Some(r) if r.get::<String, _>(0) == id && (r.get::<i64, _>(1) as u64) <= meta.len() => {
+            r.get::<i64, _>(1) as u64
+        }
+        _ => 0,
+    };
+    let mut file =
+        std::fs::File::open(spool).map_err(io_err(format!("open {}", spool.display())))?;
+    file.seek(SeekFrom::Start(offset))
+        .map_err(io_err("seek in the spool"))?;
+    let mut reader = BufReader::with_capacity(1 << 20, file);
+    let mut sessions = Sessions {
+        store,
+        cache: HashMap::new(),
+    };
+    let mut batch: Vec<RequestRow> = Vec::with_capacity(BATCH);
+    let mut line = String::new();
+    loop {
+        line.clear();
+        let n = reader
+            .read_line(&mut line)
+            .map_err(io_err("read the spool"))? as u64;
+        if n == 0 {
+            break;
+        }
+        if !line.ends_with('\n') {
+            // The proxy is still writing this line: leave it for the next pass.
+            report.pending_bytes = n;
+            break;
+        }
+        report.lines += 1;
+        let parsed = normalize::parse_line(line.trim_end());
+        let row = match parsed {
+            Ok(rec) => {
+                let attribution = match rec.key_alias.as_deref() {
+                    Some(alias) => sessions.get(alias).await?,
+                    None => None,
+                };
+                normalize::normalize(&rec, attribution.as_ref(), models).ok()
+            }
+            Err(_) => None,
+        };
+        match row {
+            Some(r) => {
+                if r.session_id.is_none() {
+                    report.unattributed += 1;
+                }
+                batch.push(r);
+            }
+            None => report.malformed += 1,
+        }
+        offset += n;
+        if batch.len() >= BATCH {
+            let inserted = write_batch(store, &key, &id, offset, &batch).await?;
+            report.inserted += inserted;
+            report.duplicates += batch.len() as u64 - inserted;
+            batch.clear();
+        }
+    }
+    let inserted = write_batch(store, &key, &id, offset, &batch).await?;
+    report.inserted += inserted;
+    report.duplicates += batch.len() as u64 - inserted;
+    Ok(report)
+}
+
+/// Insert rows and move the cursor in one transaction; returns how many rows were new.
+async fn write_batch(
+    store: &Store,
+    spool: &str,
+    file_id: &str,
+    offset: u64,
+    rows: &[RequestRow],
+) -> Result<u64, Error> {
+    let e = db_err(store);
+    let now = now_ms();
+    let mut tx = store.pool().begin().await.map_err(&e)?;
+    let mut inserted = 0;
+    for r in rows {
+        let res = sqlx::query(
+            "INSERT OR IGNORE INTO requests (request_id, litellm_call_id, session_id, variant_id, experiment, provider,
+             provider_route, model, upstream_model, harness_profile, protocol_surface, call_type, streamed,
+             request_started_at, request_finished_at, first_token_at, latency_ms, ttft_ms, ttft_missing_reason,
+             output_tokens_per_s, input_tokens, output_tokens, cached_input_tokens, cache_write_tokens, status,
+             http_status, error_code, error_class, provider_request_id, proxy_overhead_ms, key_alias, ingested_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&r.request_id)
+        .bind(&r.litellm_call_id)
+        .bind(&r.session_id)
+        .bind(r.variant_id)
+        .bind(&r.experiment)
+        .bind(&r.provider)
+        .bind(&r.provider_route)
+        .bind(&r.model)
+        .bind(&r.upstream_model)
+        .bind(&r.harness_profile)
+        .bind(&r.protocol_surface)
+        .bind(&r.call_type)
+        .bind(r.streamed)
+        .bind(r.request_started_at)
+        .bind(r.request_finished_at)
+        .bind(r.first_token_at)
+        .bind(r.latency_ms)
+        .bind(r.ttft_ms)
+        .bind(&r.ttft_missing_reason)
+        .bind(r.output_tokens_per_s)
+        .bind(r.input_tokens)
+        .bind(r.output_tokens)
+        .bind(r.cached_input_tokens)
+        .bind(r.cache_write_tokens)
+        .bind(&r.status)
+        .bind(r.http_status)
+        .bind(&r.error_code)
+        .bind(&r.error_class)
+        .bind(&r.provider_request_id)
+        .bind(r.proxy_overhead_ms)
+        .bind(&r.key_alias)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(&e)?;
+        inserted += res.rows_affected();
+    }
+    sqlx::query(
+        "INSERT INTO ingest_cursors (spool, file_id, offset, updated_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT (spool) DO UPDATE SET file_id = excluded.file_id, offset = excluded.offset, updated_at = excluded.updated_at",
+    )
+    .bind(spool)
+    .bind(file_id)
+    .bind(offset as i64)
+    .bind(now)
+    .execute(&mut *tx)
+    .await
+    .map_err(&e)?;
+    tx.commit().await.map_err(&e)?;
+    Ok(inserted)
+}

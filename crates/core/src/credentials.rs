@@ -1,0 +1,239 @@
+//! Session-scoped proxy credentials.
+//!
+//! [`CredentialIssuer`] is the seam: [`RegistryIssuer`] (the native stack, no LiteLLM database)
+//! keeps SHA-256 hashes, aliases, metadata and expiry in the JSON registry that LiteLLM's
+//! `stackperf_auth` hook reads; a LiteLLM-virtual-key issuer (`/key/generate`, for a Compose stack
+//! with its database) can implement the same trait.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::secrets::Secret;
+use crate::store::now_ms;
+use crate::{io_err, Error};
+
+/// What a key carries into every request it authorizes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KeyMeta {
+    pub session_id: String,
+    pub experiment: String,
+    pub variant: String,
+    pub harness: String,
+    pub task_card: String,
+}
+
+/// A freshly issued key. The value exists only here and in the keychain.
+#[derive(Debug)]
+pub struct IssuedKey {
+    pub alias: String,
+    pub key: Secret,
+    /// Unix epoch milliseconds.
+    pub expires_at_ms: f64,
+}
+
+/// Issues and revokes session keys.
+pub trait CredentialIssuer: Send + Sync {
+    fn issue(&self, meta: &KeyMeta, ttl: Duration) -> Result<IssuedKey, Error>;
+    /// Revoke immediately; true when a live key was revoked.
+    fn revoke(&self, alias: &str) -> Result<bool, Error>;
+}
+
+/// The alias of a session's key (it names the session, never the key).
+pub fn alias_for(session_id: &str) -> String {
+    format!("stackperf-{session_id}")
+}
+
+/// SHA-256 of a key, in hex (what LiteLLM logs as `user_api_key_hash`).
+pub fn key_hash(key: &Secret) -> String {
+    Sha256::digest(key.expose().as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Entry {
+    alias: String,
+    session_id: String,
+    experiment: String,
+    variant: String,
+    harness: String,
+    task_card: String,
+    /// Unix epoch seconds (what the Python hook compares with `time.time()`).
+    expires_at: f64,
+    revoked: bool,
+    created_at: f64,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct RegistryFile {
+    version: u32,
+    keys: BTreeMap<String, Entry>,
+}
+
+/// The JSON registry the auth hook reads.
+pub struct RegistryIssuer {
+    path: PathBuf,
+}
+
+impl RegistryIssuer {
+    pub fn new(path: &Path) -> Self {
+        RegistryIssuer {
+            path: path.to_path_buf(),
+        }
+    }
+
+    /// Read-modify-write under an exclusive lock, replacing the file atomically.
+    fn update<T>(&self, f: impl FnOnce(&mut RegistryFile) -> T) -> Result<T, Error> {
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir).map_err(io_err(format!("create {}", dir.display())))?;
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(".registry.lock"))
+            .map_err(io_err("open the key registry lock"))?;
+        lock.lock().map_err(io_err("lock the key registry"))?;
+        let mut reg: RegistryFile = match std::fs::read_to_string(&self.path) {
+            Ok(text) => serde_json::from_str(&text).map_err(|e| Error::Io {
+                context: format!(
+                    "the key registry {} is damaged (move it aside to start over)",
+                    self.path.display()
+                ),
+                source: std::io::Error::other(e),
+            })?,
+            Err(_) => RegistryFile {
+                version: 1,
+                keys: BTreeMap::new(),
+            },
+        };
+        let out = f(&mut reg);
+        // Drop entries that expired more than a day ago; they can never authorize anything again.
+        let horizon = now_ms() / 1000.0 - 86_400.0;
+        reg.keys.retain(|_, e| e.expires_at > horizon);
+        let text = serde_json::to_string_pretty(&reg).unwrap_or_default();
+        let tmp = self.path.with_extension("json.tmp");
+        {
+            let mut f =
+                std::fs::File::create(&tmp).map_err(io_err(format!("write {}", tmp.display())))?;
+            f.write_all(text.as_bytes())
+                .map_err(io_err("write the key registry"))?;
+            f.sync_all().map_err(io_err("sync the key registry"))?;
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600));
+        }
+        std::fs::rename(&tmp, &self.path).map_err(io_err("replace the key registry"))?;
+        Ok(out)
+    }
+
+    /// Whether the key with this alias would be accepted now.
+    pub fn is_live(&self, alias: &str) -> bool {
+        let Ok(text) = std::fs::read_to_string(&self.path) else {
+            return false;
+        };
+        let Ok(reg) = serde_json::from_str::<RegistryFile>(&text) else {
+            return false;
+        };
+        let now = now_ms() / 1000.0;
+        reg.keys
+            .values()
+            .any(|e| e.alias == alias && !e.revoked && e.expires_at > now)
+    }
+}
+
+impl CredentialIssuer for RegistryIssuer {
+    fn issue(&self, meta: &KeyMeta, ttl: Duration) -> Result<IssuedKey, Error> {
+        let key = Secret::generate("sk-stackperf-session-")?;
+        let alias = alias_for(&meta.session_id);
+        let now = now_ms();
+        let expires_at_ms = now + ttl.as_secs_f64() * 1000.0;
+        let entry = Entry {
+            alias: alias.clone(),
+            session_id: meta.session_id.clone(),
+            experiment: meta.experiment.clone(),
+            variant: meta.variant.clone(),
+            harness: meta.harness.clone(),
+            task_card: meta.task_card.clone(),
+            expires_at: expires_at_ms / 1000.0,
+            revoked: false,
+            created_at: now / 1000.0,
+        };
+        let hash = key_hash(&key);
+        self.update(|r| r.keys.insert(hash, entry))?;
+        Ok(IssuedKey {
+            alias,
+            key,
+            expires_at_ms,
+        })
+    }
+
+    fn revoke(&self, alias: &str) -> Result<bool, Error> {
+        self.update(|r| {
+            let mut any = false;
+            for e in r
+                .keys
+                .values_mut()
+                .filter(|e| e.alias == alias && !e.revoked)
+            {
+                e.revoked = true;
+                any = true;
+            }
+            any
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(id: &str) -> KeyMeta {
+        KeyMeta {
+            session_id: id.into(),
+            experiment: "e".into(),
+            variant: "v".into(),
+            harness: "h".into(),
+            task_card: "t".into(),
+        }
+    }
+
+    #[test]
+    fn the_registry_holds_hashes_never_keys_and_revocation_is_immediate() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys/registry.json");
+        let issuer = RegistryIssuer::new(&path);
+        let a = issuer.issue(&meta("s1"), Duration::from_secs(600)).unwrap();
+        let b = issuer.issue(&meta("s2"), Duration::from_secs(600)).unwrap();
+        assert_ne!(a.key, b.key);
+        assert!(a.key.expose().len() >= 32 + 20, "at least 128 bits of key");
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(!text.contains(a.key.expose()) && !text.contains(b.key.expose()));
+        assert!(text.contains(&key_hash(&a.key)) && text.contains("stackperf-s1"));
+        assert!(issuer.is_live("stackperf-s1"));
+        assert!(issuer.revoke("stackperf-s1").unwrap());
+        assert!(!issuer.is_live("stackperf-s1"));
+        assert!(
+            !issuer.revoke("stackperf-s1").unwrap(),
+            "revoking twice changes nothing"
+        );
+        assert!(issuer.is_live("stackperf-s2"));
+        let expired = issuer.issue(&meta("s3"), Duration::from_secs(0)).unwrap();
+        assert!(!issuer.is_live(&expired.alias));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(
+                std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
+        }
+    }
+}

@@ -1,0 +1,341 @@
+//! Normalization: one pure function from a capture-spool line to a request row (spec §3).
+//!
+//! TTFT is right or absent, never wrong: it comes only from the first content delta the capture
+//! hook saw; LiteLLM's own `completionStartTime` is not used (it marks the first SSE event on
+//! `/v1/responses` and equals the end time without streaming).
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::Registry;
+
+/// One line of the capture spool, as `configs/litellm/stackperf_capture.py` writes it.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct SpoolRecord {
+    pub v: u32,
+    pub litellm_call_id: Option<String>,
+    pub status: Option<String>,
+    pub call_type: Option<String>,
+    pub route: Option<String>,
+    pub stream: bool,
+    pub start: Option<f64>,
+    pub end: Option<f64>,
+    pub first_delta: Option<f64>,
+    pub model: Option<String>,
+    pub model_group: Option<String>,
+    pub custom_llm_provider: Option<String>,
+    pub prompt_tokens: Option<f64>,
+    pub completion_tokens: Option<f64>,
+    pub cached_tokens: Option<f64>,
+    pub cache_read_input_tokens: Option<f64>,
+    pub cache_creation_input_tokens: Option<f64>,
+    pub key_alias: Option<String>,
+    pub key_metadata: Option<HashMap<String, serde_json::Value>>,
+    pub error_code: Option<String>,
+    pub error_class: Option<String>,
+    pub overhead_ms: Option<f64>,
+    pub response_id: Option<String>,
+}
+
+/// The session a request belongs to (from its key alias).
+#[derive(Debug, Clone)]
+pub struct Attribution {
+    pub session_id: String,
+    pub variant_id: i64,
+    pub experiment: String,
+    pub harness_profile: String,
+}
+
+/// Where a model alias is routed: `(provider, route, upstream model)`.
+pub type ModelIndex = HashMap<String, (String, String, String)>;
+
+/// The alias → provider index of a registry.
+pub fn model_index(reg: &Registry) -> ModelIndex {
+    let mut out = HashMap::new();
+    for p in reg.providers.iter().map(|l| &l.value) {
+        for m in &p.models {
+            out.insert(
+                m.alias.clone(),
+                (
+                    p.name.clone(),
+                    p.route_name.clone(),
+                    m.upstream_model.clone(),
+                ),
+            );
+        }
+    }
+    out
+}
+
+/// A normalized request (the `requests` table).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RequestRow {
+    pub request_id: String,
+    pub litellm_call_id: String,
+    pub session_id: Option<String>,
+    pub variant_id: Option<i64>,
+    pub experiment: Option<String>,
+    pub provider: Option<String>,
+    pub provider_route: Option<String>,
+    pub model: Option<String>,
+    pub upstream_model: Option<String>,
+    pub harness_profile: Option<String>,
+    pub protocol_surface: Option<String>,
+    pub call_type: Option<String>,
+    pub streamed: bool,
+    /// Unix epoch milliseconds.
+    pub request_started_at: f64,
+    pub request_finished_at: f64,
+    pub first_token_at: Option<f64>,
+    pub latency_ms: f64,
+    pub ttft_ms: Option<f64>,
+    pub ttft_missing_reason: Option<String>,
+    pub output_tokens_per_s: Option<f64>,
+    pub input_tokens: Option<i64>,
+    pub output_tokens: Option<i64>,
+    pub cached_input_tokens: Option<i64>,
+    pub cache_write_tokens: Option<i64>,
+    pub status: String,
+    pub http_status: Option<i64>,
+    pub error_code: Option<String>,
+    pub error_class: Option<String>,
+    pub provider_request_id: Option<String>,
+    pub proxy_overhead_ms: Option<f64>,
+    pub key_alias: Option<String>,
+}
+
+/// Why a line cannot become a row.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reject {
+    NotJson(String),
+    MissingField(&'static str),
+}
+
+/// The wire protocol of a request, from its route (or LiteLLM's call type).
+pub fn surface(route: Option<&str>, call_type: Option<&str>) -> Option<&'static str> {
+    let r = route.unwrap_or_default();
+    if r.contains("generateContent") || r.contains("streamGenerateContent") {
+        return Some("google_generate_content");
+    }
+    if r.ends_with("/chat/completions") {
+        return Some("openai_chat");
+    }
+    if r.ends_with("/responses") {
+        return Some("openai_responses");
+    }
+    if r.contains("/messages") {
+        return Some("anthropic_messages");
+    }
+    match call_type.unwrap_or_default() {
+        "acompletion" | "completion" => Some("openai_chat"),
+        "aresponses" | "responses" => Some("openai_responses"),
+        "anthropic_messages" => Some("anthropic_messages"),
+        c if c.contains("generate_content") => Some("google_generate_content"),
+        _ => None,
+    }
+}
+
+fn int(v: Option<f64>) -> Option<i64> {
+    v.filter(|x| x.is_finite() && *x >= 0.0).map(|x| x as i64)
+}
+
+/// Parse one spool line.
+pub fn parse_line(line: &str) -> Result<SpoolRecord, Reject> {
+    serde_json::from_str(line).map_err(|e| Reject::NotJson(e.to_string()))
+}
+
+/// Turn a spool record into a request row.
+pub fn normalize(
+    rec: &SpoolRecord,
+    attribution: Option<&Attribution>,
+    models: &ModelIndex,
+) -> Result<RequestRow, Reject> {
+    let call_id = rec
+        .litellm_call_id
+        .clone()
+        .filter(|s| !s.is_empty())
+        .ok_or(Reject::MissingField("litellm_call_id"))?;
+    let start = rec.start.ok_or(Reject::MissingField("start"))?;
+    let end = rec.end.unwrap_or(start).max(start);
+    let success = rec.status.as_deref() == Some("success");
+    let output_tokens = int(rec.completion_tokens);
+    let (ttft_ms, ttft_missing_reason) = match (rec.stream, rec.first_delta) {
+        (_, Some(first)) if first >= start => (Some((first - start) * 1000.0), None),
+        (false, _) => (
+            None,
+            Some("not streamed: no first-token time exists".to_string()),
+        ),
+        (true, _) if !success => (
+            None,
+            Some("failed before any content was streamed".to_string()),
+        ),
+        (true, _) => (
+            None,
+            Some("no content delta was observed in the stream".to_string()),
+        ),
+    };
+    let first_token_at = ttft_ms.map(|t| start * 1000.0 + t);
+    let output_tokens_per_s = match (rec.first_delta, output_tokens) {
+        // Tokens after the first one, over the time after the first one.
+        (Some(first), Some(n)) if n > 1 && end > first => Some((n - 1) as f64 / (end - first)),
+        _ => None,
+    };
+    let alias = rec.model_group.clone();
+    let route = alias.as_deref().and_then(|a| models.get(a));
+    let cached = int(rec.cache_read_input_tokens).or(int(rec.cached_tokens));
+    Ok(RequestRow {
+        request_id: call_id.clone(),
+        litellm_call_id: call_id,
+        session_id: attribution.map(|a| a.session_id.clone()),
+        variant_id: attribution.map(|a| a.variant_id),
+        experiment: attribution.map(|a| a.experiment.clone()),
+        provider: route
+            .map(|r| r.0.clone())
+            .or_else(|| rec.custom_llm_provider.clone()),
+        provider_route: route.map(|r| r.1.clone()),
+        model: alias,
+        upstream_model: route.map(|r| r.2.clone()).or_else(|| rec.model.clone()),
+        harness_profile: attribution.map(|a| a.harness_profile.clone()),
+        protocol_surface: surface(rec.route.as_deref(), rec.call_type.as_deref())
+            .map(str::to_string),
+        call_type: rec.call_type.clone(),
+        streamed: rec.stream,
+        request_started_at: start * 1000.0,
+        request_finished_at: end * 1000.0,
+        first_token_at,
+        latency_ms: (end - start) * 1000.0,
+        ttft_ms,
+        ttft_missing_reason,
+        output_tokens_per_s,
+        input_tokens: int(rec.prompt_tokens),
+        output_tokens,
+        cached_input_tokens: cached,
+        cache_write_tokens: int(rec.cache_creation_input_tokens),
+        status: if success { "success" } else { "error" }.to_string(),
+        http_status: if success {
+            Some(200)
+        } else {
+            rec.error_code.as_deref().and_then(|c| c.parse().ok())
+        },
+        error_code: if success {
+            None
+        } else {
+            rec.error_code.clone()
+        },
+        error_class: if success {
+            None
+        } else {
+            rec.error_class.clone()
+        },
+        provider_request_id: rec.response_id.clone(),
+        proxy_overhead_ms: rec.overhead_ms,
+        key_alias: rec.key_alias.clone(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(json: &str) -> SpoolRecord {
+        parse_line(json).unwrap()
+    }
+
+    fn idx() -> ModelIndex {
+        HashMap::from([(
+            "sim-fast".to_string(),
+            ("sim".to_string(), "sim".to_string(), "sim-fast".to_string()),
+        )])
+    }
+
+    #[test]
+    fn a_streamed_chat_request_gets_ttft_from_the_first_delta_not_from_litellm() {
+        let r = rec(
+            r#"{"v":1,"litellm_call_id":"c1","status":"success","call_type":"acompletion","route":"/v1/chat/completions","stream":true,"start":1000.0,"end":1000.5,"completion_start":1000.006,"first_delta":1000.2,"model_group":"sim-fast","prompt_tokens":12,"completion_tokens":21,"cached_tokens":4,"key_alias":"sess-a","overhead_ms":3.5}"#,
+        );
+        let a = Attribution {
+            session_id: "sess_a".into(),
+            variant_id: 7,
+            experiment: "e".into(),
+            harness_profile: "h".into(),
+        };
+        let row = normalize(&r, Some(&a), &idx()).unwrap();
+        assert!(
+            (row.ttft_ms.unwrap() - 200.0).abs() < 1e-6,
+            "{:?}",
+            row.ttft_ms
+        );
+        assert!((row.latency_ms - 500.0).abs() < 1e-6);
+        assert!((row.output_tokens_per_s.unwrap() - 20.0 / 0.3).abs() < 1e-6);
+        assert_eq!(
+            (row.input_tokens, row.output_tokens, row.cached_input_tokens),
+            (Some(12), Some(21), Some(4))
+        );
+        assert_eq!(row.protocol_surface.as_deref(), Some("openai_chat"));
+        assert_eq!(
+            (row.provider.as_deref(), row.upstream_model.as_deref()),
+            (Some("sim"), Some("sim-fast"))
+        );
+        assert_eq!(
+            (row.session_id.as_deref(), row.variant_id),
+            (Some("sess_a"), Some(7))
+        );
+        assert_eq!(row.status, "success");
+    }
+
+    #[test]
+    fn ttft_is_absent_with_a_reason_when_it_is_not_defined() {
+        let non_stream = rec(
+            r#"{"litellm_call_id":"c2","status":"success","stream":false,"start":1.0,"end":1.4,"completion_start":1.4,"route":"/v1/responses"}"#,
+        );
+        let row = normalize(&non_stream, None, &idx()).unwrap();
+        assert_eq!(row.ttft_ms, None);
+        assert!(row.ttft_missing_reason.unwrap().contains("not streamed"));
+        assert_eq!(
+            row.session_id, None,
+            "unattributed traffic is kept, not dropped"
+        );
+        assert_eq!(row.protocol_surface.as_deref(), Some("openai_responses"));
+
+        let failed = rec(
+            r#"{"litellm_call_id":"c3","status":"failure","stream":true,"start":1.0,"end":1.1,"error_code":"429","error_class":"RateLimitError","route":"/v1/messages"}"#,
+        );
+        let row = normalize(&failed, None, &idx()).unwrap();
+        assert_eq!(
+            (
+                row.status.as_str(),
+                row.http_status,
+                row.error_class.as_deref()
+            ),
+            ("error", Some(429), Some("RateLimitError"))
+        );
+        assert!(row.ttft_missing_reason.unwrap().contains("failed"));
+        assert_eq!(row.protocol_surface.as_deref(), Some("anthropic_messages"));
+    }
+
+    #[test]
+    fn anthropic_cache_fields_win_and_bad_lines_are_rejected() {
+        let r = rec(
+            r#"{"litellm_call_id":"c4","status":"success","stream":false,"start":1.0,"end":2.0,"cache_read_input_tokens":30,"cached_tokens":30,"cache_creation_input_tokens":5,"route":"/v1beta/models/m:streamGenerateContent"}"#,
+        );
+        let row = normalize(&r, None, &idx()).unwrap();
+        assert_eq!(
+            (row.cached_input_tokens, row.cache_write_tokens),
+            (Some(30), Some(5))
+        );
+        assert_eq!(
+            row.protocol_surface.as_deref(),
+            Some("google_generate_content")
+        );
+        assert!(matches!(
+            parse_line("{\"litellm_call_id\": "),
+            Err(Reject::NotJson(_))
+        ));
+        assert_eq!(
+            normalize(&rec(r#"{"start":1.0}"#), None, &idx()),
+            Err(Reject::MissingField("litellm_call_id"))
+        );
+    }
+}

@@ -1,0 +1,455 @@
+//! Benchmark sessions (spec §4): created before any harness traffic, with a session-scoped proxy
+//! key, the rendered harness environment and the repository's git state; finalized with a status,
+//! outcome and notes, which revokes the key.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use sqlx::Row;
+
+use crate::config::{validate_surfaces, Registry};
+use crate::credentials::{CredentialIssuer, KeyMeta};
+use crate::render::{self, RenderInput, Rendered};
+use crate::secrets::{Secret, Secrets};
+use crate::store::{now_ms, Store};
+use crate::{git, paths, Error, APP_VERSION};
+
+/// Key validity beyond the task card's timebox.
+const TTL_MARGIN: Duration = Duration::from_secs(30 * 60);
+
+/// What `session create` needs.
+#[derive(Debug, Clone)]
+pub struct CreateSession {
+    pub experiment: String,
+    pub variant: String,
+    pub task_card: String,
+    pub harness: Option<String>,
+    pub label: Option<String>,
+    pub exploratory: bool,
+}
+
+/// A session as stored.
+#[derive(Debug, Clone, Serialize)]
+pub struct SessionRow {
+    pub session_id: String,
+    pub experiment: String,
+    pub variant: String,
+    pub variant_id: i64,
+    pub config_fingerprint: String,
+    pub task_card: String,
+    pub harness_profile: String,
+    pub status: String,
+    pub mode: String,
+    pub created_at: f64,
+    pub started_at: Option<f64>,
+    pub ended_at: Option<f64>,
+    pub operator_label: Option<String>,
+    pub repo_root: Option<String>,
+    pub git_branch: Option<String>,
+    pub git_commit_sha: Option<String>,
+    pub git_dirty: Option<bool>,
+    pub proxy_key_alias: Option<String>,
+    pub key_expires_at: Option<f64>,
+    pub outcome: Option<String>,
+    pub notes: Option<String>,
+    pub app_version: String,
+    pub litellm_version: Option<String>,
+    pub config_commit: Option<String>,
+    pub request_count: i64,
+}
+
+/// Finalized statuses.
+pub const FINAL_STATUSES: [&str; 3] = ["completed", "aborted", "invalid"];
+
+/// The session services. Keychain calls run on blocking threads.
+pub struct Sessions {
+    pub store: Store,
+    pub data_dir: PathBuf,
+    pub secrets: Arc<Secrets>,
+    pub issuer: Arc<dyn CredentialIssuer>,
+    /// The proxy's origin, e.g. `http://127.0.0.1:4000`.
+    pub proxy_url: String,
+    pub litellm_version: Option<String>,
+}
+
+fn key_name(session_id: &str) -> String {
+    format!("STACKPERF_SESSION_KEY_{session_id}")
+}
+
+fn new_session_id() -> Result<String, Error> {
+    let mut b = [0u8; 6];
+    getrandom::fill(&mut b)
+        .map_err(|e| Error::KeychainUnavailable(format!("no randomness: {e}")))?;
+    Ok(format!(
+        "sess_{}",
+        b.iter().map(|x| format!("{x:02x}")).collect::<String>()
+    ))
+}
+
+fn db(store: &Store) -> impl Fn(sqlx::Error) -> Error + '_ {
+    move |e| Error::Database {
+        path: store.path().to_path_buf(),
+        message: e.to_string(),
+    }
+}
+
+const SELECT: &str = "SELECT s.*, v.name AS variant, v.config_fingerprint,
+    (SELECT COUNT(*) FROM requests r WHERE r.session_id = s.session_id) AS request_count
+    FROM sessions s JOIN variants v ON v.variant_id = s.variant_id";
+
+fn row_to_session(r: &sqlx::sqlite::SqliteRow) -> SessionRow {
+    SessionRow {
+        session_id: r.get("session_id"),
+        experiment: r.get("experiment"),
+        variant: r.get("variant"),
+        variant_id: r.get("variant_id"),
+        config_fingerprint: r.get("config_fingerprint"),
+        task_card: r.get("task_card"),
+        harness_profile: r.get("harness_profile"),
+        status: r.get("status"),
+        mode: r.get("mode"),
+        created_at: r.get("created_at"),
+        started_at: r.get("started_at"),
+        ended_at: r.get("ended_at"),
+        operator_label: r.get("operator_label"),
+        repo_root: r.get("repo_root"),
+        git_branch: r.get("git_branch"),
+        git_commit_sha: r.get("git_commit_sha"),
+        git_dirty: r.get::<Option<i64>, _>("git_dirty").map(|d| d != 0),
+        proxy_key_alias: r.get("proxy_key_alias"),
+        key_expires_at: r.get("key_expires_at"),
+        outcome: r.get("outcome"),
+        notes: r.get("notes"),
+        app_version: r.get("app_version"),
+        litellm_version: r.get("litellm_version"),
+        config_commit: r.get("config_commit"),
+        request_count: r.get("request_count"),
+    }
+}
+
+impl Sessions {
+    async fn keychain<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Secrets) -> Result<T, Error> + Send + 'static,
+    ) -> Result<T, Error> {
+        let secrets = self.secrets.clone();
+        tokio::task::spawn_blocking(move || f(&secrets))
+            .await
+            .map_err(|e| Error::KeychainUnavailable(format!("keychain task failed: {e}")))?
+    }
+
+    /// One session.
+    pub async fn get(&self, id: &str) -> Result<SessionRow, Error> {
+        let row = sqlx::query(&format!("{SELECT} WHERE s.session_id = ?"))
+            .bind(id)
+            .fetch_optional(self.store.pool())
+            .await
+            .map_err(db(&self.store))?;
+        row.map(|r| row_to_session(&r))
+            .ok_or_else(|| Error::NotFound {
+                kind: "session",
+                name: id.to_string(),
+                known: "see `stackperf session list`".into(),
+            })
+    }
+
+    /// Sessions, newest first, optionally of one experiment.
+    pub async fn list(&self, experiment: Option<&str>) -> Result<Vec<SessionRow>, Error> {
+        let rows = match experiment {
+            Some(e) => {
+                sqlx::query(&format!(
+                    "{SELECT} WHERE s.experiment = ? ORDER BY s.created_at DESC"
+                ))
+                .bind(e)
+                .fetch_all(self.store.pool())
+                .await
+            }
+            None => {
+                sqlx::query(&format!("{SELECT} ORDER BY s.created_at DESC"))
+                    .fetch_all(self.store.pool())
+                    .await
+            }
+        }
+        .map_err(db(&self.store))?;
+        Ok(rows.iter().map(row_to_session).collect())
+    }
+
+    /// Create a session: validate, record, issue the key, render the environment.
+    pub async fn create(
+        &self,
+        reg: &Registry,
+        req: &CreateSession,
+    ) -> Result<(SessionRow, Rendered), Error> {
+        let known = |names: Vec<&str>| names.join(", ");
+        let exp = reg
+            .experiment(&req.experiment)
+            .ok_or_else(|| Error::NotFound {
+                kind: "experiment",
+                name: req.experiment.clone(),
+                known: known(
+                    reg.experiments
+                        .iter()
+                        .map(|l| l.value.name.as_str())
+                        .collect(),
+                ),
+            })?;
+        if !exp.variants.contains(&req.variant) {
+            return Err(Error::NotFound {
+                kind: "variant in this experiment",
+                name: req.variant.clone(),
+                known: exp.variants.join(", "),
+            });
+        }
+        let resolved = reg.resolve(&req.variant).ok_or_else(|| Error::NotFound {
+            kind: "variant",
+            name: req.variant.clone(),
+            known: String::new(),
+        })?;
+        let task = reg
+            .task_card(&req.task_card)
+            .ok_or_else(|| Error::NotFound {
+                kind: "task card",
+                name: req.task_card.clone(),
+                known: known(
+                    reg.task_cards
+                        .iter()
+                        .map(|l| l.value.name.as_str())
+                        .collect(),
+                ),
+            })?;
+        let harness_name = req
+            .harness
+            .clone()
+            .unwrap_or_else(|| resolved.harness.name.clone());
+        let harness = reg.harness(&harness_name).ok_or_else(|| Error::NotFound {
+            kind: "harness profile",
+            name: harness_name.clone(),
+            known: known(
+                reg.harnesses
+                    .iter()
+                    .map(|l| l.value.name.as_str())
+                    .collect(),
+            ),
+        })?;
+        validate_surfaces(harness, resolved.provider)?;
+
+        self.store.sync_config(reg).await?;
+        let e = db(&self.store);
+        let variant_id: i64 = sqlx::query(
+            "SELECT variant_id FROM variants WHERE name = ? AND config_fingerprint = ?",
+        )
+        .bind(&req.variant)
+        .bind(&resolved.config_fingerprint)
+        .fetch_one(self.store.pool())
+        .await
+        .map_err(&e)?
+        .get(0);
+
+        let repo = resolve_repo(&reg.dir, &task.repo_path);
+        let g = git::inspect(&repo);
+        let config_commit = git::inspect(&reg.dir).commit;
+        let id = new_session_id()?;
+        let now = now_ms();
+        sqlx::query(
+            "INSERT INTO sessions (session_id, experiment, variant_id, task_card, harness_profile, status, mode, created_at,
+             operator_label, repo_root, git_branch, git_commit_sha, git_dirty, notes, app_version, litellm_version, config_commit)
+             VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&id)
+        .bind(&req.experiment)
+        .bind(variant_id)
+        .bind(&req.task_card)
+        .bind(&harness_name)
+        .bind(if req.exploratory { "exploratory" } else { "bounded" })
+        .bind(now)
+        .bind(&req.label)
+        .bind(g.root.clone().or_else(|| Some(repo.display().to_string())))
+        .bind(&g.branch)
+        .bind(&g.commit)
+        .bind(g.dirty.map(i64::from))
+        .bind(&g.note)
+        .bind(APP_VERSION)
+        .bind(&self.litellm_version)
+        .bind(&config_commit)
+        .execute(self.store.pool())
+        .await
+        .map_err(&e)?;
+
+        // The key exists only once the session row does: no harness traffic can precede it.
+        let ttl = Duration::from_secs(u64::from(task.session_timebox_minutes) * 60) + TTL_MARGIN;
+        let meta = KeyMeta {
+            session_id: id.clone(),
+            experiment: req.experiment.clone(),
+            variant: req.variant.clone(),
+            harness: harness_name.clone(),
+            task_card: req.task_card.clone(),
+        };
+        let issued = match self.issue(&meta, ttl).await {
+            Ok(k) => k,
+            Err(err) => {
+                let _ = sqlx::query("UPDATE sessions SET status = 'invalid', ended_at = ?, outcome = 'credential not issued', notes = ? WHERE session_id = ?")
+                    .bind(now_ms())
+                    .bind(err.to_string())
+                    .bind(&id)
+                    .execute(self.store.pool())
+                    .await;
+                return Err(err);
+            }
+        };
+        sqlx::query("UPDATE sessions SET status = 'active', started_at = ?, proxy_key_alias = ?, key_expires_at = ? WHERE session_id = ?")
+            .bind(now_ms())
+            .bind(&issued.alias)
+            .bind(issued.expires_at_ms)
+            .bind(&id)
+            .execute(self.store.pool())
+            .await
+            .map_err(&e)?;
+        let rendered = self.render(
+            reg,
+            &id,
+            &harness_name,
+            &req.variant,
+            &req.experiment,
+            &req.task_card,
+            &issued.key,
+        )?;
+        Ok((self.get(&id).await?, rendered))
+    }
+
+    async fn issue(
+        &self,
+        meta: &KeyMeta,
+        ttl: Duration,
+    ) -> Result<crate::credentials::IssuedKey, Error> {
+        let issued = self.issuer.issue(meta, ttl)?;
+        let name = key_name(&meta.session_id);
+        let value = issued.key.clone();
+        if let Err(e) = self.keychain(move |s| s.set(&name, value)).await {
+            let _ = self.issuer.revoke(&issued.alias);
+            return Err(e);
+        }
+        Ok(issued)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn render(
+        &self,
+        reg: &Registry,
+        id: &str,
+        harness: &str,
+        variant: &str,
+        experiment: &str,
+        task_card: &str,
+        key: &Secret,
+    ) -> Result<Rendered, Error> {
+        let r = reg.resolve(variant).ok_or_else(|| Error::NotFound {
+            kind: "variant",
+            name: variant.into(),
+            known: String::new(),
+        })?;
+        let h = reg.harness(harness).ok_or_else(|| Error::NotFound {
+            kind: "harness profile",
+            name: harness.into(),
+            known: String::new(),
+        })?;
+        let dir = paths::session_dir(&self.data_dir, id);
+        let rendered = render::render(&RenderInput {
+            harness: h,
+            variant: r.variant,
+            provider: r.provider,
+            session_id: id,
+            experiment,
+            task_card,
+            proxy_url: &self.proxy_url,
+            session_dir: &dir,
+            api_key: key,
+        })?;
+        render::write_files(&rendered, &dir)?;
+        Ok(rendered)
+    }
+
+    /// Render an active session's environment again (and rewrite its files).
+    pub async fn env(&self, reg: &Registry, id: &str) -> Result<Rendered, Error> {
+        let s = self.get(id).await?;
+        if s.status != "active" {
+            return Err(Error::Invalid(format!(
+                "session {id} is {}; its key was revoked. Create a new session.",
+                s.status
+            )));
+        }
+        let name = key_name(id);
+        let key = self
+            .keychain(move |sec| sec.resolve(&name))
+            .await?
+            .map(|(k, _)| k)
+            .ok_or_else(|| Error::Invalid(format!("the key of session {id} is no longer in the keychain; finalize it and create a new one")))?;
+        self.render(
+            reg,
+            id,
+            &s.harness_profile,
+            &s.variant,
+            &s.experiment,
+            &s.task_card,
+            &key,
+        )
+    }
+
+    /// End a session: record status, outcome and notes; revoke and delete its key.
+    pub async fn finalize(
+        &self,
+        id: &str,
+        status: &str,
+        outcome: Option<&str>,
+        notes: Option<&str>,
+    ) -> Result<SessionRow, Error> {
+        if !FINAL_STATUSES.contains(&status) {
+            return Err(Error::Invalid(format!(
+                "status must be one of {}",
+                FINAL_STATUSES.join(", ")
+            )));
+        }
+        let s = self.get(id).await?;
+        if FINAL_STATUSES.contains(&s.status.as_str()) {
+            return Err(Error::Invalid(format!(
+                "session {id} was already finalized as {}",
+                s.status
+            )));
+        }
+        if let Some(alias) = &s.proxy_key_alias {
+            self.issuer.revoke(alias)?;
+        }
+        let name = key_name(id);
+        self.keychain(move |sec| sec.delete(&name).map(|_| ()))
+            .await?;
+        let notes = match (s.notes.as_deref(), notes) {
+            (Some(a), Some(b)) => Some(format!("{a}\n{b}")),
+            (a, b) => b.or(a).map(str::to_string),
+        };
+        sqlx::query("UPDATE sessions SET status = ?, ended_at = ?, outcome = ?, notes = ? WHERE session_id = ?")
+            .bind(status)
+            .bind(now_ms())
+            .bind(outcome)
+            .bind(notes)
+            .bind(id)
+            .execute(self.store.pool())
+            .await
+            .map_err(db(&self.store))?;
+        self.get(id).await
+    }
+}
+
+/// A task card's `repo_path`, relative to the project the config directory belongs to.
+pub fn resolve_repo(config_dir: &Path, repo_path: &str) -> PathBuf {
+    let p = Path::new(repo_path);
+    if p.is_absolute() {
+        return p.to_path_buf();
+    }
+    let base = config_dir
+        .canonicalize()
+        .ok()
+        .and_then(|d| d.parent().map(Path::to_path_buf))
+        .unwrap_or_else(|| PathBuf::from("."));
+    base.join(p)
+}

@@ -1,0 +1,78 @@
+//! HTTP probes of the stack's services: health checks, versions, and the proxy warm-up.
+
+use std::path::Path;
+use std::time::Duration;
+
+use super::native::ServiceRecord;
+
+/// LiteLLM's first streamed request on each surface carries tens to hundreds of milliseconds of
+/// one-time set-up. Pay it here, against the simulator, so the first benchmark session does not.
+/// The requests are tagged `stackperf-warmup` and are captured as unattributed traffic.
+pub(crate) async fn warm_up(proxy: &str, master_key: &str, model: &str) {
+    let client = http();
+    let msg = serde_json::json!([{"role": "user", "content": "warm-up"}]);
+    let calls = [
+        (
+            "/v1/chat/completions",
+            serde_json::json!({"model": model, "messages": msg, "stream": true, "max_tokens": 2}),
+        ),
+        (
+            "/v1/chat/completions",
+            serde_json::json!({"model": model, "messages": msg, "max_tokens": 2}),
+        ),
+        (
+            "/v1/responses",
+            serde_json::json!({"model": model, "input": "warm-up", "stream": true, "max_output_tokens": 2}),
+        ),
+        (
+            "/v1/messages",
+            serde_json::json!({"model": model, "messages": msg, "stream": true, "max_tokens": 2}),
+        ),
+    ];
+    for (path, body) in calls {
+        let sent = client
+            .post(format!("{proxy}{path}"))
+            .bearer_auth(master_key)
+            .header("x-litellm-tags", "stackperf-warmup")
+            .json(&body)
+            .send()
+            .await;
+        if let Ok(resp) = sent {
+            let _ = resp.bytes().await;
+        }
+    }
+}
+
+pub(crate) fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(2))
+        .build()
+        .unwrap_or_default()
+}
+
+pub(crate) async fn healthy(client: &reqwest::Client, rec: &ServiceRecord) -> bool {
+    client
+        .get(format!("{}{}", rec.url, rec.health_path))
+        .send()
+        .await
+        .is_ok_and(|r| r.status().is_success())
+}
+
+pub(crate) async fn prometheus_version(bin: &Path) -> Option<String> {
+    let out = tokio::process::Command::new(bin)
+        .arg("--version")
+        .output()
+        .await
+        .ok()?;
+    let text = String::from_utf8_lossy(if out.stdout.is_empty() {
+        &out.stderr
+    } else {
+        &out.stdout
+    })
+    .to_string();
+    text.split_whitespace()
+        .skip_while(|w| *w != "version")
+        .nth(1)
+        .map(str::to_string)
+}

@@ -1,0 +1,189 @@
+//! Statistics for comparisons (spec §5): medians, percentiles, bootstrap confidence intervals,
+//! and a permutation test. Pure functions; every random choice comes from a fixed seed, so a
+//! report is the same every time it is computed.
+
+use crate::rng::Rng;
+
+/// Finite values, sorted.
+fn sorted(v: &[f64]) -> Vec<f64> {
+    let mut s: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
+    s.sort_by(|a, b| a.total_cmp(b));
+    s
+}
+
+/// The `p`-th percentile (0–100), linear interpolation between closest ranks.
+pub fn percentile(v: &[f64], p: f64) -> Option<f64> {
+    percentile_sorted(&sorted(v), p)
+}
+
+fn percentile_sorted(s: &[f64], p: f64) -> Option<f64> {
+    if s.is_empty() {
+        return None;
+    }
+    let rank = (p.clamp(0.0, 100.0) / 100.0) * (s.len() - 1) as f64;
+    let (lo, hi) = (rank.floor() as usize, rank.ceil() as usize);
+    Some(s[lo] + (s[hi] - s[lo]) * (rank - lo as f64))
+}
+
+pub fn median(v: &[f64]) -> Option<f64> {
+    percentile(v, 50.0)
+}
+
+pub fn mean(v: &[f64]) -> Option<f64> {
+    let s = sorted(v);
+    (!s.is_empty()).then(|| s.iter().sum::<f64>() / s.len() as f64)
+}
+
+/// Sample standard deviation (n − 1).
+pub fn stdev(v: &[f64]) -> Option<f64> {
+    let s = sorted(v);
+    if s.len() < 2 {
+        return None;
+    }
+    let m = s.iter().sum::<f64>() / s.len() as f64;
+    Some((s.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (s.len() - 1) as f64).sqrt())
+}
+
+/// Percentile bootstrap 95 % confidence interval of the median (`iters` resamples).
+pub fn bootstrap_median_ci(v: &[f64], seed: u64, iters: usize) -> Option<(f64, f64)> {
+    let s = sorted(v);
+    if s.len() < 2 {
+        return None;
+    }
+    let mut rng = Rng::for_request(seed, s.len() as u64);
+    let mut medians = Vec::with_capacity(iters);
+    let mut sample = vec![0.0; s.len()];
+    for _ in 0..iters {
+        for x in sample.iter_mut() {
+            *x = s[(rng.next_u64() % s.len() as u64) as usize];
+        }
+        sample.sort_by(|a, b| a.total_cmp(b));
+        medians.push(percentile_sorted(&sample, 50.0).unwrap_or(f64::NAN));
+    }
+    medians.sort_by(|a, b| a.total_cmp(b));
+    Some((
+        percentile_sorted(&medians, 2.5)?,
+        percentile_sorted(&medians, 97.5)?,
+    ))
+}
+
+fn n_choose_k(n: usize, k: usize) -> f64 {
+    (0..k).fold(1.0, |acc, i| acc * (n - i) as f64 / (i + 1) as f64)
+}
+
+/// Two-sided permutation test of the difference in means between `a` and `b` (each value one
+/// session). Exact (every relabelling) when there are at most 20,000; otherwise 10,000 seeded
+/// random relabellings. Returns the p-value, or `None` when a group is empty. (Means, not medians:
+/// with a handful of sessions the median difference ties across many relabellings and the test
+/// loses almost all its power.)
+pub fn permutation_p(a: &[f64], b: &[f64], seed: u64) -> Option<f64> {
+    let (a, b) = (sorted(a), sorted(b));
+    if a.is_empty() || b.is_empty() {
+        return None;
+    }
+    let observed = (mean(&a)? - mean(&b)?).abs();
+    let pooled: Vec<f64> = a.iter().chain(&b).copied().collect();
+    let (n, k) = (pooled.len(), a.len());
+    let stat = |mask: &dyn Fn(usize) -> bool| -> f64 {
+        let (x, y): (Vec<f64>, Vec<f64>) = {
+            let mut x = Vec::with_capacity(k);
+            let mut y = Vec::with_capacity(n - k);
+            for (i, v) in pooled.iter().enumerate() {
+                if mask(i) {
+                    x.push(*v)
+                } else {
+                    y.push(*v)
+                }
+            }
+            (x, y)
+        };
+        (mean(&x).unwrap_or(0.0) - mean(&y).unwrap_or(0.0)).abs()
+    };
+    // A tiny tolerance so ties with the observed statistic count as "at least as extreme".
+    let extreme = |d: f64| d >= observed - 1e-12 * observed.abs().max(1.0);
+    if n_choose_k(n, k) <= 20_000.0 && n <= 64 {
+        let (mut hits, mut total) = (0u64, 0u64);
+        let mut idx: Vec<usize> = (0..k).collect();
+        loop {
+            let chosen = idx.clone();
+            total += 1;
+            if extreme(stat(&|i| chosen.contains(&i))) {
+                hits += 1;
+            }
+            // Next k-combination of 0..n in lexicographic order.
+            let mut i = k;
+            while i > 0 && idx[i - 1] == n - k + i - 1 {
+                i -= 1;
+            }
+            if i == 0 {
+                break;
+            }
+            idx[i - 1] += 1;
+            for j in i..k {
+                idx[j] = idx[j - 1] + 1;
+            }
+        }
+        return Some(hits as f64 / total as f64);
+    }
+    let mut rng = Rng::for_request(seed, n as u64);
+    let iters = 10_000;
+    let mut hits = 0u64;
+    let mut perm: Vec<usize> = (0..n).collect();
+    for _ in 0..iters {
+        for i in (1..n).rev() {
+            perm.swap(i, (rng.next_u64() % (i as u64 + 1)) as usize);
+        }
+        let chosen: Vec<bool> = {
+            let mut c = vec![false; n];
+            for &p in &perm[..k] {
+                c[p] = true;
+            }
+            c
+        };
+        if extreme(stat(&|i| chosen[i])) {
+            hits += 1;
+        }
+    }
+    Some((hits + 1) as f64 / (iters + 1) as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_interpolate_and_ignore_non_finite_values() {
+        let v = [4.0, 1.0, 3.0, 2.0, f64::NAN];
+        assert_eq!(median(&v), Some(2.5));
+        assert_eq!(percentile(&v, 0.0), Some(1.0));
+        assert_eq!(percentile(&v, 100.0), Some(4.0));
+        assert!((percentile(&[1.0, 2.0, 3.0, 4.0, 5.0], 95.0).unwrap() - 4.8).abs() < 1e-12);
+        assert_eq!(median(&[]), None);
+        assert!((stdev(&[2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0]).unwrap() - 2.138).abs() < 1e-3);
+    }
+
+    #[test]
+    fn the_bootstrap_interval_contains_the_median_and_is_reproducible() {
+        let v: Vec<f64> = (0..30).map(|i| 100.0 + (i as f64 * 7.0) % 23.0).collect();
+        let (lo, hi) = bootstrap_median_ci(&v, 1, 2000).unwrap();
+        let m = median(&v).unwrap();
+        assert!(lo <= m && m <= hi, "{lo} {m} {hi}");
+        assert_eq!(bootstrap_median_ci(&v, 1, 2000), Some((lo, hi)));
+        assert_eq!(bootstrap_median_ci(&[1.0], 1, 100), None);
+    }
+
+    #[test]
+    fn the_permutation_test_is_exact_for_small_groups() {
+        // Completely separated groups of 3: the two most extreme of C(6,3) = 20 labellings.
+        let p = permutation_p(&[1.0, 2.0, 3.0], &[10.0, 11.0, 12.0], 0).unwrap();
+        assert!((p - 2.0 / 20.0).abs() < 1e-12, "{p}");
+        let same = permutation_p(&[1.0, 2.0, 3.0], &[1.0, 2.0, 3.0], 0).unwrap();
+        assert!((same - 1.0).abs() < 1e-12);
+        let four = permutation_p(&[1.0, 2.0, 3.0, 4.0], &[10.0, 11.0, 12.0, 13.0], 0).unwrap();
+        assert!((four - 2.0 / 70.0).abs() < 1e-12, "{four}");
+        let big_a: Vec<f64> = (0..40).map(|i| 100.0 + i as f64).collect();
+        let big_b: Vec<f64> = (0..40).map(|i| 160.0 + i as f64).collect();
+        assert!(permutation_p(&big_a, &big_b, 3).unwrap() < 0.001);
+        assert_eq!(permutation_p(&[], &[1.0], 0), None);
+    }
+}

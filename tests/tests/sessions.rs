@@ -1,0 +1,359 @@
+//! Benchmark sessions end to end on the real stack: create → the harness environment → traffic
+//! from SDKs configured only by that environment → finalize → the database holds exactly what the
+//! simulator served, attributed to the session, with TTFT matching the ground truth → the key is
+//! refused afterwards → `report compare` over repeated sessions ranks the slower profile slower.
+
+use std::collections::HashMap;
+use std::process::Command;
+
+use serde_json::Value;
+use stackperf_e2e::{files_under, http_get, median, parse_rfc3339_ms, python, workspace, StackEnv};
+
+fn traffic(env: &HashMap<String, String>, args: &[&str]) -> Value {
+    let mut c = Command::new(python());
+    c.arg(workspace().join("tests/python/session_traffic.py"))
+        .args(args);
+    for k in [
+        "OPENAI_BASE_URL",
+        "OPENAI_API_KEY",
+        "OPENAI_MODEL",
+        "ANTHROPIC_BASE_URL",
+        "ANTHROPIC_API_KEY",
+        "ANTHROPIC_AUTH_TOKEN",
+        "ANTHROPIC_MODEL",
+    ] {
+        c.env_remove(k);
+    }
+    c.envs(env);
+    let out = c.output().expect("run session_traffic.py");
+    assert!(
+        out.status.success(),
+        "traffic {args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("traffic JSON")
+}
+
+fn create(
+    s: &StackEnv,
+    experiment: &str,
+    variant: &str,
+    extra: &[&str],
+) -> (String, HashMap<String, String>) {
+    let mut args = vec![
+        "session",
+        "create",
+        "--experiment",
+        experiment,
+        "--variant",
+        variant,
+        "--task-card",
+        "sample-traffic",
+    ];
+    args.extend_from_slice(extra);
+    let v = s.json(&args);
+    let id = v["session"]["session_id"]
+        .as_str()
+        .expect("session id")
+        .to_string();
+    assert_eq!(v["session"]["status"], "active");
+    let env = v["environment"]["env"]
+        .as_object()
+        .expect("env")
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+        .collect();
+    (id, env)
+}
+
+fn finalize(s: &StackEnv, id: &str) -> Value {
+    s.json(&[
+        "session",
+        "finalize",
+        id,
+        "--status",
+        "completed",
+        "--outcome",
+        "done",
+    ])
+}
+
+#[test]
+fn sessions_capture_attribute_match_ground_truth_and_compare() {
+    let mut s = StackEnv::new("sessions");
+    let master = format!("sk-e2e-master-{}", std::process::id());
+    s.set_secret("LITELLM_MASTER_KEY", &master);
+    s.up();
+    // `stack up` warms the proxy up through the simulator; only what comes after counts here.
+    let warmup: Value =
+        serde_json::from_str(&http_get(&s.sim_url(), "/_sim/requests")).expect("truth");
+    let after_seq = warmup["requests"]
+        .as_array()
+        .expect("requests")
+        .iter()
+        .filter_map(|r| r["seq"].as_u64())
+        .max()
+        .unwrap_or(0);
+
+    // --- one session per SDK surface, each configured only from its rendered environment ---------
+    let (a, env_a) = create(&s, "sim-profiles", "sim-fast-oai", &["--label", "e2e"]);
+    assert_eq!(env_a["OPENAI_BASE_URL"], format!("{}/v1", s.proxy_url()));
+    assert_eq!(env_a["OPENAI_MODEL"], "sim-fast");
+    let key_a = env_a["OPENAI_API_KEY"].clone();
+    assert!(key_a.len() >= 32 + 20 && key_a != master);
+    let sent = traffic(&env_a, &["openai", "8"]);
+    assert_eq!(sent["ok"], 8);
+
+    let (b, env_b) = create(&s, "harness-shootout", "claude-code-sim-fast", &[]);
+    assert_eq!(env_b["ANTHROPIC_BASE_URL"], s.proxy_url());
+    assert_eq!(env_b["CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC"], "1");
+    let sent = traffic(&env_b, &["anthropic", "4"]);
+    assert_eq!(sent["ok"], 4);
+
+    // The env can be shown again while the session is active.
+    let again = s.json(&["session", "env", &a]);
+    assert_eq!(again["env"]["OPENAI_API_KEY"], key_a.as_str());
+
+    let fa = finalize(&s, &a);
+    assert_eq!(fa["session"]["status"], "completed");
+    assert_eq!(fa["session"]["request_count"], 8);
+    let fb = finalize(&s, &b);
+    assert_eq!(fb["session"]["request_count"], 4);
+
+    // The key is refused after finalize, and its environment can no longer be shown.
+    let rejected = traffic(&env_a, &["rejected"]);
+    assert_eq!(rejected["status"], 401, "{rejected}");
+    assert!(
+        rejected["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("revoked"),
+        "{rejected}"
+    );
+    let out = s.run(&["session", "env", &a]);
+    assert_eq!(out.status.code(), Some(1));
+    // A key that never existed is refused too.
+    let mut bogus = env_a.clone();
+    bogus.insert(
+        "OPENAI_API_KEY".into(),
+        "sk-stackperf-session-not-a-real-key".into(),
+    );
+    assert_eq!(traffic(&bogus, &["rejected"])["status"], 401);
+
+    // --- the database against the simulator's ground truth --------------------------------------
+    let rows = |session: &str| -> Vec<Value> {
+        s.json(&[
+            "export",
+            "requests",
+            "--format",
+            "json",
+            "--session",
+            session,
+        ])
+        .as_array()
+        .expect("rows")
+        .clone()
+    };
+    let (ra, rb) = (rows(&a), rows(&b));
+    assert_eq!((ra.len(), rb.len()), (8, 4));
+    for r in &ra {
+        assert_eq!(r["session_id"], a.as_str());
+        assert_eq!(r["variant"], "sim-fast-oai");
+        assert_eq!(r["experiment"], "sim-profiles");
+        assert_eq!(r["provider"], "sim");
+        assert_eq!(r["status"], "success");
+        assert!(
+            r["request_started_at"]
+                .as_str()
+                .is_some_and(|t| t.ends_with('Z')),
+            "RFC 3339 times"
+        );
+    }
+    assert!(rb
+        .iter()
+        .all(|r| r["harness_profile"] == "claude-code"
+            && r["protocol_surface"] == "anthropic_messages"));
+    let surfaces: Vec<&str> = ra
+        .iter()
+        .filter_map(|r| r["protocol_surface"].as_str())
+        .collect();
+    assert!(
+        surfaces.contains(&"openai_chat") && surfaces.contains(&"openai_responses"),
+        "{surfaces:?}"
+    );
+
+    let truth: Value = serde_json::from_str(&http_get(
+        &s.sim_url(),
+        &format!("/_sim/requests?since_seq={}", after_seq + 1),
+    ))
+    .expect("truth");
+    let mut truth: Vec<Value> = truth["requests"].as_array().expect("requests").clone();
+    truth.retain(|t| t["seq"].as_u64().unwrap_or(0) > after_seq);
+    truth.sort_by(|x, y| {
+        x["arrived_unix_ms"]
+            .as_f64()
+            .unwrap_or(0.0)
+            .total_cmp(&y["arrived_unix_ms"].as_f64().unwrap_or(0.0))
+    });
+    let mut all: Vec<Value> = ra.iter().chain(&rb).cloned().collect();
+    all.sort_by(|x, y| {
+        x["request_started_at"]
+            .as_str()
+            .cmp(&y["request_started_at"].as_str())
+    });
+    assert_eq!(
+        all.len(),
+        truth.len(),
+        "the database holds exactly the requests the simulator served"
+    );
+    // TTFT through the proxy = the proxy's time before it calls upstream + the upstream's TTFT.
+    // What must match the ground truth is *when* the first token was seen: our first-token time
+    // against the moment the simulator sent it. And TTFT may never be shorter than the upstream's.
+    let mut ttft_err = Vec::new();
+    for (row, t) in all.iter().zip(&truth) {
+        assert_eq!(
+            row["output_tokens"], t["output_tokens"],
+            "output tokens equal what the upstream reported: {row} vs {t}"
+        );
+        assert_eq!(
+            row["input_tokens"], t["input_tokens"],
+            "input tokens: {row} vs {t}"
+        );
+        let streamed = row["streamed"] == 1;
+        assert_eq!(streamed, t["stream"] == true);
+        match (row["ttft_ms"].as_f64(), t["first_token_ms"].as_f64()) {
+            (Some(m), Some(g)) if streamed => {
+                assert!(
+                    m >= g - 1.0,
+                    "measured TTFT {m:.1} ms is shorter than the upstream's {g:.1} ms: {row}"
+                );
+                let seen = row["first_token_at"]
+                    .as_str()
+                    .and_then(parse_rfc3339_ms)
+                    .expect("first_token_at");
+                let sent = t["arrived_unix_ms"].as_f64().expect("arrived") + g;
+                ttft_err.push((seen - sent).abs());
+            }
+            (None, _) if !streamed => assert!(row["ttft_missing_reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("not streamed"))),
+            other => panic!("TTFT must be right or absent: {other:?} for {row}"),
+        }
+    }
+    let med = median(&ttft_err);
+    assert!(
+        ttft_err.len() >= 6 && med < 5.0,
+        "first token seen vs sent: median error {med:.2} ms over {} streams ({ttft_err:?})",
+        ttft_err.len()
+    );
+    eprintln!(
+        "first-token time vs ground truth: median error {med:.2} ms, max {:.2} ms over {} streams",
+        ttft_err.iter().cloned().fold(0.0, f64::max),
+        ttft_err.len()
+    );
+
+    // --- repeated sessions: the comparison ranks the slow profile slower --------------------------
+    for round in 0..4 {
+        for variant in ["sim-fast-oai", "sim-slow-oai"] {
+            let (id, env) = create(
+                &s,
+                "sim-profiles",
+                variant,
+                &["--label", &format!("round {round}")],
+            );
+            assert_eq!(traffic(&env, &["chat-stream", "3"])["ok"], 3);
+            finalize(&s, &id);
+        }
+    }
+    let (explore, env_x) = create(&s, "sim-profiles", "sim-fast-oai", &["--exploratory"]);
+    traffic(&env_x, &["chat-stream", "1"]);
+    finalize(&s, &explore);
+
+    let cmp = s.json(&["report", "compare", "--experiment", "sim-profiles"]);
+    let variant = |name: &str| {
+        cmp["variants"]
+            .as_array()
+            .expect("variants")
+            .iter()
+            .find(|v| v["variant"] == name)
+            .cloned()
+            .expect("variant row")
+    };
+    let (fast, slow) = (variant("sim-fast-oai"), variant("sim-slow-oai"));
+    assert_eq!(fast["sessions"], 5, "four rounds plus the first session");
+    assert_eq!(slow["sessions"], 4);
+    let lat = |v: &Value, k: &str| v["metrics"]["latency_p50_ms"][k].clone();
+    assert!(lat(&slow, "median").as_f64() > lat(&fast, "median").as_f64());
+    let (fast_hi, slow_lo) = (
+        lat(&fast, "ci95")[1].as_f64().expect("ci"),
+        lat(&slow, "ci95")[0].as_f64().expect("ci"),
+    );
+    assert!(
+        slow_lo > fast_hi,
+        "the 95 % intervals separate: fast ≤ {fast_hi:.1} ms, slow ≥ {slow_lo:.1} ms"
+    );
+    let verdict = cmp["pairs"]
+        .as_array()
+        .expect("pairs")
+        .iter()
+        .find(|p| {
+            p["metric"] == "latency_p50_ms" && p["b"] == "sim-slow-oai" && p["a"] == "sim-fast-oai"
+        })
+        .expect("pair")["verdict"]
+        .clone();
+    assert!(
+        verdict
+            .as_str()
+            .is_some_and(|v| v.starts_with("sim-fast-oai is faster than sim-slow-oai")),
+        "{verdict}"
+    );
+    let flaky = variant("sim-flaky-oai");
+    assert_eq!(flaky["sessions"], 0);
+    let flaky_pair = cmp["pairs"].as_array().expect("pairs").iter().any(|p| {
+        p["b"] == "sim-flaky-oai"
+            && p["verdict"]
+                .as_str()
+                .is_some_and(|v| v.starts_with("not enough sessions"))
+    });
+    assert!(
+        flaky_pair
+            || !cmp["pairs"]
+                .as_array()
+                .expect("pairs")
+                .iter()
+                .any(|p| p["b"] == "sim-flaky-oai")
+    );
+    let excluded: Vec<&Value> = cmp["excluded"]
+        .as_array()
+        .expect("excluded")
+        .iter()
+        .collect();
+    assert!(excluded.iter().any(|x| x["session_id"] == explore.as_str()
+        && x["excluded"]
+            .as_str()
+            .is_some_and(|r| r.contains("exploratory"))));
+    assert_eq!(cmp["task_cards"], serde_json::json!(["sample-traffic"]));
+
+    // Exports carry aliases only: no session key, no master key anywhere the app wrote.
+    let export = s.run(&[
+        "export",
+        "requests",
+        "--format",
+        "csv",
+        "--experiment",
+        "sim-profiles",
+    ]);
+    let csv = String::from_utf8_lossy(&export.stdout);
+    assert!(csv.starts_with("request_id,litellm_call_id,session_id,"));
+    assert!(csv.lines().count() > 8 + 24);
+    s.run(&["stack", "down"]);
+    for f in files_under(s.data.path()) {
+        let text = String::from_utf8_lossy(&std::fs::read(&f).unwrap_or_default()).to_string();
+        assert!(
+            !text.contains(&key_a) && !text.contains(&master),
+            "a key value leaked into {}",
+            f.display()
+        );
+    }
+    assert!(!csv.contains(&key_a));
+}
