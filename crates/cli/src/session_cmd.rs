@@ -481,6 +481,7 @@ pub enum ExportWhat {
 pub enum ExportFormat {
     Csv,
     Json,
+    Parquet,
 }
 
 #[derive(clap::Args, Debug)]
@@ -494,7 +495,7 @@ pub struct ExportArgs {
     /// Only this session
     #[arg(long)]
     session: Option<String>,
-    /// Write here instead of stdout
+    /// Write here instead of stdout (required for Parquet)
     #[arg(long, value_name = "PATH")]
     out: Option<std::path::PathBuf>,
 }
@@ -503,87 +504,114 @@ pub fn export(g: &Global, a: ExportArgs) -> Result<(), CliError> {
     use stackperf_core::export::{self, Dataset};
     runtime()?.block_on(async {
         let c = ctx(g).await?;
-        let text = match a.what {
+        if a.what == ExportWhat::Comparison && a.format == ExportFormat::Json {
+            let exp = a
+                .experiment
+                .as_deref()
+                .ok_or_else(|| CliError::Usage("export comparison needs --experiment".into()))?;
+            let cmp = report::compare(&c.sessions.store, &c.reg, exp).await?;
+            return write_out(
+                g,
+                &a,
+                &(serde_json::to_string_pretty(&cmp).unwrap_or_default() + "\n"),
+            );
+        }
+        let (table, name) = match a.what {
             ExportWhat::Comparison => {
                 let exp = a.experiment.as_deref().ok_or_else(|| {
                     CliError::Usage("export comparison needs --experiment".into())
                 })?;
-                let cmp = report::compare(&c.sessions.store, &c.reg, exp).await?;
-                match a.format {
-                    ExportFormat::Json => {
-                        serde_json::to_string_pretty(&cmp).unwrap_or_default() + "\n"
-                    }
-                    ExportFormat::Csv => {
-                        let (cols, rows) = comparison_rows(&cmp);
-                        export::to_csv(&cols, &rows)
-                    }
-                }
+                (
+                    comparison_table(&report::compare(&c.sessions.store, &c.reg, exp).await?),
+                    "comparison",
+                )
             }
-            what => {
-                let ds = if what == ExportWhat::Sessions {
-                    Dataset::Sessions
-                } else {
-                    Dataset::Requests
-                };
-                let (cols, rows) = export::rows(
+            ExportWhat::Sessions => (
+                export::load(
                     &c.sessions.store,
-                    ds,
+                    Dataset::Sessions,
                     a.experiment.as_deref(),
                     a.session.as_deref(),
                 )
-                .await?;
-                match a.format {
-                    ExportFormat::Csv => export::to_csv(&cols, &rows),
-                    ExportFormat::Json => export::to_json(&rows),
-                }
-            }
+                .await?,
+                "sessions",
+            ),
+            ExportWhat::Requests => (
+                export::load(
+                    &c.sessions.store,
+                    Dataset::Requests,
+                    a.experiment.as_deref(),
+                    a.session.as_deref(),
+                )
+                .await?,
+                "requests",
+            ),
         };
-        match &a.out {
-            Some(path) => {
-                std::fs::write(path, &text)?;
-                if g.json {
-                    print_json(&json!({"written": path}))?;
-                } else {
-                    eprintln!("wrote {}", path.display());
-                }
+        match a.format {
+            ExportFormat::Csv => write_out(g, &a, &table.to_csv()),
+            ExportFormat::Json => write_out(g, &a, &table.to_json()),
+            ExportFormat::Parquet => {
+                let path = a
+                    .out
+                    .as_ref()
+                    .ok_or_else(|| CliError::Usage("Parquet is binary: pass --out PATH".into()))?;
+                table.write_parquet(path, name)?;
+                report_written(g, path, table.rows.len())
             }
-            None => print!("{text}"),
         }
-        Ok(())
     })
 }
 
+fn report_written(g: &Global, path: &std::path::Path, rows: usize) -> Result<(), CliError> {
+    if g.json {
+        print_json(&json!({"written": path, "rows": rows}))?;
+    } else {
+        eprintln!("wrote {} ({rows} rows)", path.display());
+    }
+    Ok(())
+}
+
+fn write_out(g: &Global, a: &ExportArgs, text: &str) -> Result<(), CliError> {
+    match &a.out {
+        Some(path) => {
+            std::fs::write(path, text)?;
+            report_written(g, path, text.lines().count().saturating_sub(1))
+        }
+        None => {
+            print!("{text}");
+            Ok(())
+        }
+    }
+}
+
 /// One row per variant and metric: the comparison in a flat shape.
-fn comparison_rows(
-    c: &Comparison,
-) -> (Vec<String>, Vec<serde_json::Map<String, serde_json::Value>>) {
-    let cols: Vec<String> = [
-        "experiment",
-        "variant",
-        "metric",
-        "sessions",
-        "median",
-        "ci95_low",
-        "ci95_high",
-        "stdev",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+fn comparison_table(c: &Comparison) -> stackperf_core::export::Table {
+    use stackperf_core::export::{table_from, Cell, Kind};
+    let cols = [
+        ("experiment", Kind::Text),
+        ("variant", Kind::Text),
+        ("metric", Kind::Text),
+        ("sessions", Kind::Int),
+        ("median", Kind::Float),
+        ("ci95_low", Kind::Float),
+        ("ci95_high", Kind::Float),
+        ("stdev", Kind::Float),
+    ];
+    let f = |x: Option<f64>| x.map(Cell::Float).unwrap_or(Cell::Null);
     let mut rows = Vec::new();
     for v in &c.variants {
         for (name, m) in &v.metrics {
-            let mut r = serde_json::Map::new();
-            r.insert("experiment".into(), json!(c.experiment));
-            r.insert("variant".into(), json!(v.variant));
-            r.insert("metric".into(), json!(name));
-            r.insert("sessions".into(), json!(m.sessions));
-            r.insert("median".into(), json!(m.median));
-            r.insert("ci95_low".into(), json!(m.ci95.map(|x| x.0)));
-            r.insert("ci95_high".into(), json!(m.ci95.map(|x| x.1)));
-            r.insert("stdev".into(), json!(m.stdev));
-            rows.push(r);
+            rows.push(vec![
+                Cell::Text(c.experiment.clone()),
+                Cell::Text(v.variant.clone()),
+                Cell::Text(name.clone()),
+                Cell::Int(m.sessions as i64),
+                f(m.median),
+                f(m.ci95.map(|x| x.0)),
+                f(m.ci95.map(|x| x.1)),
+                f(m.stdev),
+            ]);
         }
     }
-    (cols, rows)
+    table_from(&cols, rows)
 }

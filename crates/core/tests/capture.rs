@@ -1,0 +1,99 @@
+//! Ingesting the capture spool: idempotent, incremental, and a line still being written is
+//! retried on the next pass rather than dropped.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
+use std::io::Write;
+
+use sqlx::Row;
+use stackperf_core::capture::collect;
+use stackperf_core::normalize::ModelIndex;
+use stackperf_core::store::Store;
+
+fn line(i: usize) -> String {
+    format!(
+        r#"{{"v":1,"litellm_call_id":"call-{i}","status":"success","route":"/v1/chat/completions","stream":true,"start":{s},"end":{e},"first_delta":{f},"model_group":"sim-fast","prompt_tokens":10,"completion_tokens":20}}"#,
+        s = 1000.0 + i as f64,
+        e = 1000.5 + i as f64,
+        f = 1000.1 + i as f64
+    )
+}
+
+async fn count(store: &Store) -> i64 {
+    sqlx::query("SELECT COUNT(*), COUNT(DISTINCT litellm_call_id) FROM requests")
+        .fetch_one(store.pool())
+        .await
+        .map(|r| {
+            assert_eq!(r.get::<i64, _>(0), r.get::<i64, _>(1), "duplicate rows");
+            r.get(0)
+        })
+        .unwrap()
+}
+
+#[tokio::test]
+async fn ingesting_the_same_spool_twice_adds_nothing_and_partial_lines_wait() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("db.sqlite")).await.unwrap();
+    let spool = dir.path().join("spool.jsonl");
+    let models = ModelIndex::new();
+    let mut f = std::fs::File::create(&spool).unwrap();
+    for i in 0..5 {
+        writeln!(f, "{}", line(i)).unwrap();
+    }
+    // The proxy is half-way through writing line 5.
+    let l5 = line(5);
+    write!(f, "{}", &l5[..40]).unwrap();
+    f.flush().unwrap();
+
+    let r = collect(&store, &spool, &models).await.unwrap();
+    assert_eq!((r.lines, r.inserted, r.pending_bytes), (5, 5, 40));
+    assert_eq!(count(&store).await, 5);
+    let again = collect(&store, &spool, &models).await.unwrap();
+    assert_eq!(
+        (again.lines, again.inserted),
+        (0, 0),
+        "the cursor makes a second pass a no-op"
+    );
+
+    write!(f, "{}\n{}\n", &l5[40..], line(6)).unwrap();
+    f.flush().unwrap();
+    let r = collect(&store, &spool, &models).await.unwrap();
+    assert_eq!(
+        (r.lines, r.inserted, r.malformed),
+        (2, 2, 0),
+        "the completed line is picked up, not lost"
+    );
+    assert_eq!(count(&store).await, 7);
+    let ttft: f64 = sqlx::query("SELECT ttft_ms FROM requests WHERE litellm_call_id = 'call-5'")
+        .fetch_one(store.pool())
+        .await
+        .unwrap()
+        .get(0);
+    assert!((ttft - 100.0).abs() < 1e-6);
+
+    // A lost cursor (e.g. a restored database) re-reads everything and still adds nothing.
+    sqlx::query("DELETE FROM ingest_cursors")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let r = collect(&store, &spool, &models).await.unwrap();
+    assert_eq!((r.lines, r.inserted, r.duplicates), (7, 0, 7));
+    assert_eq!(count(&store).await, 7);
+
+    // A rotated spool (new file) starts from its beginning.
+    std::fs::remove_file(&spool).unwrap();
+    std::fs::write(&spool, format!("{}\nnot json\n", line(7))).unwrap();
+    let r = collect(&store, &spool, &models).await.unwrap();
+    assert_eq!((r.lines, r.inserted, r.malformed), (2, 1, 1));
+    assert_eq!(count(&store).await, 8);
+}
+
+#[tokio::test]
+async fn a_missing_spool_is_an_empty_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("db.sqlite")).await.unwrap();
+    let r = collect(&store, &dir.path().join("nope.jsonl"), &ModelIndex::new())
+        .await
+        .unwrap();
+    assert_eq!(r.lines, 0);
+}
