@@ -334,6 +334,32 @@ fn sessions_capture_attribute_match_ground_truth_and_compare() {
             .is_some_and(|r| r.contains("exploratory"))));
     assert_eq!(cmp["task_cards"], serde_json::json!(["sample-traffic"]));
 
+    // Charts: the TTFT and latency distributions per variant, PNG (embedded font) and SVG; kept in
+    // target/test-artifacts for a look.
+    let artifacts = workspace().join("target/test-artifacts");
+    std::fs::create_dir_all(&artifacts).expect("artifacts dir");
+    for (metric, format) in [("ttft", "png"), ("latency", "svg"), ("tokens-per-s", "png")] {
+        let path = artifacts.join(format!("sim-profiles-{metric}.{format}"));
+        let v = s.json(&[
+            "report",
+            "chart",
+            "--experiment",
+            "sim-profiles",
+            "--metric",
+            metric,
+            "--format",
+            format,
+            "--out",
+            path.to_str().expect("utf8"),
+        ]);
+        assert!(v["rows"].as_u64().unwrap_or(0) >= 12, "{metric}: {v}");
+        let bytes = std::fs::read(&path).expect("chart written");
+        match format {
+            "png" => assert_eq!(&bytes[1..4], b"PNG"),
+            _ => assert!(String::from_utf8_lossy(&bytes).contains("sim-slow-oai (n = 12")),
+        }
+    }
+
     // Exports carry aliases only: no session key, no master key anywhere the app wrote.
     let export = s.run(&[
         "export",

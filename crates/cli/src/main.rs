@@ -3,6 +3,7 @@
 mod catalog;
 mod doctor;
 mod output;
+mod report_cmd;
 mod secrets_cmd;
 mod session_cmd;
 mod sim_cmd;
@@ -86,9 +87,9 @@ enum Command {
     Collect,
     /// Reports over the stored sessions
     #[command(subcommand)]
-    Report(session_cmd::ReportCmd),
+    Report(report_cmd::ReportCmd),
     /// Export sessions, requests or a comparison as CSV or JSON
-    Export(session_cmd::ExportArgs),
+    Export(report_cmd::ExportArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -215,8 +216,8 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Doctor => doctor::run(g),
         Command::Session(c) => session_cmd::run(g, c),
         Command::Collect => session_cmd::collect(g),
-        Command::Report(c) => session_cmd::report(g, c),
-        Command::Export(a) => session_cmd::export(g, a),
+        Command::Report(c) => report_cmd::report(g, c),
+        Command::Export(a) => report_cmd::export(g, a),
     }
 }
 

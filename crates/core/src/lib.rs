@@ -2,6 +2,7 @@
 //! No desktop dependency: the CLI and the desktop shell call the same functions.
 
 pub mod capture;
+pub mod charts;
 pub mod config;
 pub mod credentials;
 pub mod diag;

@@ -433,3 +433,60 @@ mod tests {
         assert!(v.starts_with("no significant difference"), "{v}");
     }
 }
+
+/// The per-request values of `metric` (`ttft`, `latency` or `tokens_per_s`) for each variant of an
+/// experiment, from the sessions a comparison includes. Also returns the axis label.
+pub async fn distribution(
+    store: &Store,
+    reg: &Registry,
+    experiment: &str,
+    metric: &str,
+) -> Result<(Vec<crate::charts::Series>, &'static str), Error> {
+    let (column, label) = match metric {
+        "ttft" => ("ttft_ms", "time to first token (ms)"),
+        "latency" => ("latency_ms", "request latency (ms)"),
+        "tokens_per_s" => (
+            "output_tokens_per_s",
+            "output tokens/s after the first token",
+        ),
+        other => {
+            return Err(Error::Invalid(format!(
+                "unknown metric `{other}`: use ttft, latency or tokens_per_s"
+            )))
+        }
+    };
+    let exp = reg.experiment(experiment).ok_or_else(|| Error::NotFound {
+        kind: "experiment",
+        name: experiment.into(),
+        known: String::new(),
+    })?;
+    let included: BTreeMap<String, String> = session_stats(store, experiment)
+        .await?
+        .into_iter()
+        .filter(|(s, _)| s.excluded.is_none())
+        .map(|(s, _)| (s.session_id, s.variant))
+        .collect();
+    let rows = sqlx::query(&format!(
+        "SELECT session_id, {column} FROM requests WHERE experiment = ? AND {column} IS NOT NULL"
+    ))
+    .bind(experiment)
+    .fetch_all(store.pool())
+    .await
+    .map_err(db(store))?;
+    let mut by_variant: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    for r in &rows {
+        let session: Option<String> = r.get(0);
+        if let Some(v) = session.and_then(|s| included.get(&s)) {
+            by_variant.entry(v.as_str()).or_default().push(r.get(1));
+        }
+    }
+    let series = exp
+        .variants
+        .iter()
+        .map(|v| crate::charts::Series {
+            name: v.clone(),
+            values: by_variant.remove(v.as_str()).unwrap_or_default(),
+        })
+        .collect();
+    Ok((series, label))
+}
