@@ -390,50 +390,6 @@ pub async fn compare(store: &Store, reg: &Registry, experiment: &str) -> Result<
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn verdicts_need_enough_sessions_and_name_the_winner() {
-        let sides = |na, nb| Sides {
-            a: "a",
-            b: "b",
-            na,
-            nb,
-        };
-        let v = verdict(
-            &sides(2, 5),
-            "latency_p50_ms",
-            true,
-            Some(-10.0),
-            Some(0.01),
-        );
-        assert!(v.starts_with("not enough sessions"), "{v}");
-        let v = verdict(
-            &sides(5, 5),
-            "latency_p50_ms",
-            true,
-            Some(-10.0),
-            Some(0.01),
-        );
-        assert_eq!(v, "b is faster than a (p = 0.010)");
-        let v = verdict(&sides(3, 3), "latency_p50_ms", true, Some(25.0), Some(0.04));
-        assert!(
-            v.starts_with("a is faster than b") && v.contains("indicative"),
-            "{v}"
-        );
-        let v = verdict(
-            &sides(4, 4),
-            "tokens_per_s_p50",
-            false,
-            Some(3.0),
-            Some(0.2),
-        );
-        assert!(v.starts_with("no significant difference"), "{v}");
-    }
-}
-
 /// The per-request values of `metric` (`ttft`, `latency` or `tokens_per_s`) for each variant of an
 /// experiment, from the sessions a comparison includes. Also returns the axis label.
 pub async fn distribution(
@@ -489,4 +445,48 @@ pub async fn distribution(
         })
         .collect();
     Ok((series, label))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verdicts_need_enough_sessions_and_name_the_winner() {
+        let sides = |na, nb| Sides {
+            a: "a",
+            b: "b",
+            na,
+            nb,
+        };
+        let v = verdict(
+            &sides(2, 5),
+            "latency_p50_ms",
+            true,
+            Some(-10.0),
+            Some(0.01),
+        );
+        assert!(v.starts_with("not enough sessions"), "{v}");
+        let v = verdict(
+            &sides(5, 5),
+            "latency_p50_ms",
+            true,
+            Some(-10.0),
+            Some(0.01),
+        );
+        assert_eq!(v, "b is faster than a (p = 0.010)");
+        let v = verdict(&sides(3, 3), "latency_p50_ms", true, Some(25.0), Some(0.04));
+        assert!(
+            v.starts_with("a is faster than b") && v.contains("indicative"),
+            "{v}"
+        );
+        let v = verdict(
+            &sides(4, 4),
+            "tokens_per_s_p50",
+            false,
+            Some(3.0),
+            Some(0.2),
+        );
+        assert!(v.starts_with("no significant difference"), "{v}");
+    }
 }
