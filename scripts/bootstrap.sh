@@ -28,6 +28,8 @@ fi
 if $for_tests; then
   command -v docker-compose >/dev/null 2>&1 || need_apt+=(docker-compose)
   command -v secret-tool >/dev/null 2>&1 || need_apt+=(libsecret-tools)
+  command -v npm >/dev/null 2>&1 || need_apt+=(nodejs npm)
+  command -v timeout >/dev/null 2>&1 || need_apt+=(coreutils)
 fi
 
 if [ ${#need_apt[@]} -gt 0 ]; then

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Create (or refresh) .venv-test with the hash-locked Python SDKs the end-to-end tests drive.
-# Idempotent: does nothing when the lock file has not changed since the last install.
+# Create (or refresh) the test environment: .venv-test with the hash-locked Python SDKs, and
+# tests/harness/node_modules with the locked harness CLIs (Claude Code) from the npm registry.
+# Idempotent: nothing is reinstalled while the lock files are unchanged.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,12 +10,22 @@ lock=tests/python/requirements.txt
 stamp="$venv/.lock-sha256"
 want=$(sha256sum "$lock" | cut -d' ' -f1)
 
-if [ -x "$venv/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
-  exit 0
+if ! { [ -x "$venv/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; }; then
+  echo "==> creating the SDK test environment in $venv"
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check --require-hashes --no-deps -r "$lock"
+  "$venv/bin/python" -c 'import openai, anthropic, pyarrow; print("    openai", openai.__version__, "/ anthropic", anthropic.__version__, "/ pyarrow", pyarrow.__version__)'
+  echo "$want" > "$stamp"
 fi
-echo "==> creating the SDK test environment in $venv"
-rm -rf "$venv"
-python3 -m venv "$venv"
-"$venv/bin/python" -m pip install -q --disable-pip-version-check --require-hashes --no-deps -r "$lock"
-"$venv/bin/python" -c 'import openai, anthropic; print("    openai", openai.__version__, "/ anthropic", anthropic.__version__)'
-echo "$want" > "$stamp"
+
+harness=tests/harness
+hstamp="$harness/node_modules/.lock-sha256"
+hwant=$(sha256sum "$harness/package-lock.json" | cut -d' ' -f1)
+if ! { [ -x "$harness/node_modules/.bin/claude" ] && [ "$(cat "$hstamp" 2>/dev/null)" = "$hwant" ]; }; then
+  command -v npm >/dev/null 2>&1 || { echo "error: npm is needed for the harness tests (Debian/Ubuntu: apt-get install nodejs npm)" >&2; exit 1; }
+  echo "==> installing the harness CLIs (npm ci in $harness)"
+  (cd "$harness" && npm ci --no-audit --no-fund --loglevel=error)
+  "$harness/node_modules/.bin/claude" --version
+  echo "$hwant" > "$hstamp"
+fi

@@ -110,6 +110,51 @@ fn sessions_capture_attribute_match_ground_truth_and_compare() {
     let sent = traffic(&env_b, &["anthropic", "4"]);
     assert_eq!(sent["ok"], 4);
 
+    // A real harness: Claude Code from npm, run non-interactively with nothing but the rendered env.
+    let claude = workspace().join("tests/harness/node_modules/.bin/claude");
+    assert!(
+        claude.exists(),
+        "{} missing: run scripts/test-env.sh",
+        claude.display()
+    );
+    let (c_id, env_c) = create(
+        &s,
+        "harness-shootout",
+        "claude-code-sim-fast",
+        &["--label", "claude-code e2e"],
+    );
+    let home = tempfile::tempdir().expect("home");
+    let mut cmd = Command::new("timeout");
+    cmd.arg("180")
+        .arg(&claude)
+        .args(["-p", "Say hello in five words", "--output-format", "json"])
+        .env("HOME", home.path());
+    for k in [
+        "ANTHROPIC_API_KEY",
+        "ANTHROPIC_AUTH_TOKEN",
+        "ANTHROPIC_BASE_URL",
+        "ANTHROPIC_MODEL",
+    ] {
+        cmd.env_remove(k);
+    }
+    let out = cmd.envs(&env_c).output().expect("run claude");
+    assert!(
+        out.status.success(),
+        "claude failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let result: Value = serde_json::from_slice(&out.stdout).expect("claude --output-format json");
+    assert!(
+        result["result"].as_str().is_some_and(|r| !r.is_empty()),
+        "{result}"
+    );
+    let fc = finalize(&s, &c_id);
+    assert!(
+        fc["session"]["request_count"].as_i64().unwrap_or(0) >= 1,
+        "Claude Code's requests were captured: {fc}"
+    );
+
     // The env can be shown again while the session is active.
     let again = s.json(&["session", "env", &a]);
     assert_eq!(again["env"]["OPENAI_API_KEY"], key_a.as_str());
@@ -154,8 +199,27 @@ fn sessions_capture_attribute_match_ground_truth_and_compare() {
         .expect("rows")
         .clone()
     };
-    let (ra, rb) = (rows(&a), rows(&b));
+    let (ra, rb, rc) = (rows(&a), rows(&b), rows(&c_id));
     assert_eq!((ra.len(), rb.len()), (8, 4));
+    for r in &rc {
+        assert_eq!(
+            (
+                r["harness_profile"].as_str(),
+                r["status"].as_str(),
+                r["protocol_surface"].as_str()
+            ),
+            (
+                Some("claude-code"),
+                Some("success"),
+                Some("anthropic_messages")
+            ),
+            "{r}"
+        );
+        assert!(
+            r["ttft_ms"].as_f64().is_some(),
+            "Claude Code streams: TTFT is defined: {r}"
+        );
+    }
     for r in &ra {
         assert_eq!(r["session_id"], a.as_str());
         assert_eq!(r["variant"], "sim-fast-oai");
@@ -195,7 +259,7 @@ fn sessions_capture_attribute_match_ground_truth_and_compare() {
             .unwrap_or(0.0)
             .total_cmp(&y["arrived_unix_ms"].as_f64().unwrap_or(0.0))
     });
-    let mut all: Vec<Value> = ra.iter().chain(&rb).cloned().collect();
+    let mut all: Vec<Value> = ra.iter().chain(&rb).chain(&rc).cloned().collect();
     all.sort_by(|x, y| {
         x["request_started_at"]
             .as_str()
