@@ -97,9 +97,7 @@ fn print_comparison(c: &Comparison) -> Result<(), CliError> {
                 v.sessions.to_string(),
                 v.requests.to_string(),
                 fmt_metric(m("latency_p50_ms"), " ms", 1.0),
-                v.request_latency_p95_ms
-                    .map(|x| format!("{x:.1} ms"))
-                    .unwrap_or_else(|| "-".into()),
+                fmt_metric(m("latency_p95_ms"), " ms", 1.0),
                 fmt_metric(m("ttft_p50_ms"), " ms", 1.0),
                 fmt_metric(m("tokens_per_s_p50"), "", 1.0),
                 fmt_metric(m("error_rate"), " %", 100.0),

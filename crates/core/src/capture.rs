@@ -15,8 +15,8 @@ use crate::normalize::{self, Attribution, ModelIndex, RequestRow};
 use crate::store::{now_ms, Store};
 use crate::{io_err, Error};
 
-/// Rows per transaction.
-const BATCH: usize = 2000;
+/// Rows per transaction (the cursor moves with each).
+const BATCH: usize = 10_000;
 
 /// What one ingest pass did.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
@@ -164,6 +164,20 @@ pub async fn collect(
 }
 
 /// Insert rows and move the cursor in one transaction; returns how many rows were new.
+/// (Public for the ingest benchmark's raw baseline.)
+pub async fn insert_rows(
+    store: &Store,
+    spool: &str,
+    file_id: &str,
+    offset: u64,
+    rows: &[RequestRow],
+) -> Result<u64, Error> {
+    write_batch(store, spool, file_id, offset, rows).await
+}
+
+/// Rows per INSERT statement (32 columns each stays under SQLite's bound-parameter limit).
+const ROWS_PER_STATEMENT: usize = 500;
+
 async fn write_batch(
     store: &Store,
     spool: &str,
@@ -175,51 +189,72 @@ async fn write_batch(
     let now = now_ms();
     let mut tx = store.pool().begin().await.map_err(&e)?;
     let mut inserted = 0;
-    for r in rows {
-        let res = sqlx::query(
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
             "INSERT OR IGNORE INTO requests (request_id, litellm_call_id, session_id, variant_id, experiment, provider,
              provider_route, model, upstream_model, harness_profile, protocol_surface, call_type, streamed,
              request_started_at, request_finished_at, first_token_at, latency_ms, ttft_ms, ttft_missing_reason,
              output_tokens_per_s, input_tokens, output_tokens, cached_input_tokens, cache_write_tokens, status,
-             http_status, error_code, error_class, provider_request_id, proxy_overhead_ms, key_alias, ingested_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&r.request_id)
-        .bind(&r.litellm_call_id)
-        .bind(&r.session_id)
-        .bind(r.variant_id)
-        .bind(&r.experiment)
-        .bind(&r.provider)
-        .bind(&r.provider_route)
-        .bind(&r.model)
-        .bind(&r.upstream_model)
-        .bind(&r.harness_profile)
-        .bind(&r.protocol_surface)
-        .bind(&r.call_type)
-        .bind(r.streamed)
-        .bind(r.request_started_at)
-        .bind(r.request_finished_at)
-        .bind(r.first_token_at)
-        .bind(r.latency_ms)
-        .bind(r.ttft_ms)
-        .bind(&r.ttft_missing_reason)
-        .bind(r.output_tokens_per_s)
-        .bind(r.input_tokens)
-        .bind(r.output_tokens)
-        .bind(r.cached_input_tokens)
-        .bind(r.cache_write_tokens)
-        .bind(&r.status)
-        .bind(r.http_status)
-        .bind(&r.error_code)
-        .bind(&r.error_class)
-        .bind(&r.provider_request_id)
-        .bind(r.proxy_overhead_ms)
-        .bind(&r.key_alias)
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(&e)?;
-        inserted += res.rows_affected();
+             http_status, error_code, error_class, provider_request_id, proxy_overhead_ms, key_alias, ingested_at) ",
+        );
+        q.push_values(chunk, |mut b, r| {
+            b.push_bind(&r.request_id)
+                .push_bind(&r.litellm_call_id)
+                .push_bind(&r.session_id)
+                .push_bind(r.variant_id)
+                .push_bind(&r.experiment)
+                .push_bind(&r.provider)
+                .push_bind(&r.provider_route)
+                .push_bind(&r.model)
+                .push_bind(&r.upstream_model)
+                .push_bind(&r.harness_profile)
+                .push_bind(&r.protocol_surface)
+                .push_bind(&r.call_type)
+                .push_bind(r.streamed)
+                .push_bind(r.request_started_at)
+                .push_bind(r.request_finished_at)
+                .push_bind(r.first_token_at)
+                .push_bind(r.latency_ms)
+                .push_bind(r.ttft_ms)
+                .push_bind(&r.ttft_missing_reason)
+                .push_bind(r.output_tokens_per_s)
+                .push_bind(r.input_tokens)
+                .push_bind(r.output_tokens)
+                .push_bind(r.cached_input_tokens)
+                .push_bind(r.cache_write_tokens)
+                .push_bind(&r.status)
+                .push_bind(r.http_status)
+                .push_bind(&r.error_code)
+                .push_bind(&r.error_class)
+                .push_bind(&r.provider_request_id)
+                .push_bind(r.proxy_overhead_ms)
+                .push_bind(&r.key_alias)
+                .push_bind(now);
+        });
+        inserted += q
+            .build()
+            .execute(&mut *tx)
+            .await
+            .map_err(&e)?
+            .rows_affected();
+    }
+    // Sessions that gained rows need their rollups recomputed.
+    let mut touched: Vec<&str> = rows
+        .iter()
+        .filter_map(|r| r.session_id.as_deref())
+        .collect();
+    touched.sort_unstable();
+    touched.dedup();
+    for chunk in touched.chunks(500) {
+        let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+            "UPDATE sessions SET rollup_stale = 1 WHERE session_id IN (",
+        );
+        let mut list = q.separated(", ");
+        for id in chunk {
+            list.push_bind(*id);
+        }
+        q.push(")");
+        q.build().execute(&mut *tx).await.map_err(&e)?;
     }
     sqlx::query(
         "INSERT INTO ingest_cursors (spool, file_id, offset, updated_at) VALUES (?, ?, ?, ?)

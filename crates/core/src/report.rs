@@ -63,8 +63,6 @@ pub struct VariantSummary {
     pub sessions: usize,
     pub requests: usize,
     pub session_success_rate: Option<f64>,
-    /// p95 of every request latency of the included sessions.
-    pub request_latency_p95_ms: Option<f64>,
     pub metrics: BTreeMap<String, MetricSummary>,
 }
 
@@ -95,8 +93,9 @@ pub struct Comparison {
 }
 
 /// Metrics compared: `(name, lower is better, unit)`.
-pub const METRICS: [(&str, bool, &str); 6] = [
+pub const METRICS: [(&str, bool, &str); 7] = [
     ("latency_p50_ms", true, "ms"),
+    ("latency_p95_ms", true, "ms"),
     ("ttft_p50_ms", true, "ms"),
     ("tokens_per_s_p50", false, "tok/s"),
     ("error_rate", true, ""),
@@ -107,6 +106,7 @@ pub const METRICS: [(&str, bool, &str); 6] = [
 fn metric(s: &SessionStats, name: &str) -> Option<f64> {
     match name {
         "latency_p50_ms" => s.latency_p50_ms,
+        "latency_p95_ms" => s.latency_p95_ms,
         "ttft_p50_ms" => s.ttft_p50_ms,
         "tokens_per_s_p50" => s.tokens_per_s_p50,
         "error_rate" => s.error_rate,
@@ -123,11 +123,138 @@ fn db(store: &Store) -> impl Fn(sqlx::Error) -> Error + '_ {
     }
 }
 
-/// Rollups of every session of an experiment, with the per-request latencies of each.
-pub async fn session_stats(
-    store: &Store,
-    experiment: &str,
-) -> Result<Vec<(SessionStats, Vec<f64>)>, Error> {
+/// The per-session numbers cached in `metric_rollups` (scope `session`).
+const ROLLUP: [&str; 11] = [
+    "requests",
+    "successes",
+    "errors",
+    "latency_p50_ms",
+    "latency_p95_ms",
+    "ttft_p50_ms",
+    "tokens_per_s_p50",
+    "input_tokens",
+    "output_tokens",
+    "cached_input_tokens",
+    "cache_write_tokens",
+];
+
+/// Append `?, ?, …)` binding `ids` (the query ends in `IN (`).
+fn push_ids(q: &mut sqlx::QueryBuilder<'_, sqlx::Sqlite>, ids: &[String]) {
+    {
+        let mut list = q.separated(", ");
+        for id in ids {
+            list.push_bind(id.clone());
+        }
+    }
+    q.push(")");
+}
+
+/// Recompute the rollups of an experiment's sessions that gained requests since their last
+/// rollup. Returns how many sessions were recomputed.
+pub async fn rollup(store: &Store, experiment: &str) -> Result<usize, Error> {
+    let e = db(store);
+    let stale: Vec<String> = sqlx::query_scalar(
+        "SELECT session_id FROM sessions WHERE experiment = ? AND rollup_stale = 1",
+    )
+    .bind(experiment)
+    .fetch_all(store.pool())
+    .await
+    .map_err(&e)?;
+    for chunk in stale.chunks(500) {
+        // Mark clean before reading: an ingest landing meanwhile marks the session stale again.
+        let mut mark = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+            "UPDATE sessions SET rollup_stale = 0 WHERE session_id IN (",
+        );
+        push_ids(&mut mark, chunk);
+        mark.build().execute(store.pool()).await.map_err(&e)?;
+        let mut read = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+            "SELECT session_id, latency_ms, ttft_ms, output_tokens_per_s, status, input_tokens, output_tokens,
+             cached_input_tokens, cache_write_tokens FROM requests WHERE session_id IN (",
+        );
+        push_ids(&mut read, chunk);
+        let rows = read.build().fetch_all(store.pool()).await.map_err(&e)?;
+        #[derive(Default)]
+        struct Acc {
+            lat: Vec<f64>,
+            ttft: Vec<f64>,
+            tps: Vec<f64>,
+            ok: usize,
+            err: usize,
+            tokens: [i64; 4],
+        }
+        let mut acc: BTreeMap<String, Acc> = chunk
+            .iter()
+            .map(|id| (id.clone(), Acc::default()))
+            .collect();
+        for r in &rows {
+            let a = acc.entry(r.get::<String, _>(0)).or_default();
+            a.lat.push(r.get(1));
+            if let Some(t) = r.get::<Option<f64>, _>(2) {
+                a.ttft.push(t);
+            }
+            if let Some(t) = r.get::<Option<f64>, _>(3) {
+                a.tps.push(t);
+            }
+            if r.get::<String, _>(4) == "success" {
+                a.ok += 1;
+            } else {
+                a.err += 1;
+            }
+            for (k, col) in [5, 6, 7, 8].into_iter().enumerate() {
+                a.tokens[k] += r.get::<Option<i64>, _>(col).unwrap_or(0);
+            }
+        }
+        let now = now_ms();
+        let mut tx = store.pool().begin().await.map_err(&e)?;
+        let mut del = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+            "DELETE FROM metric_rollups WHERE scope = 'session' AND scope_id IN (",
+        );
+        push_ids(&mut del, chunk);
+        del.build().execute(&mut *tx).await.map_err(&e)?;
+        let values: Vec<(String, &str, Option<f64>)> = acc
+            .iter()
+            .flat_map(|(id, a)| {
+                let v = [
+                    Some((a.ok + a.err) as f64),
+                    Some(a.ok as f64),
+                    Some(a.err as f64),
+                    median(&a.lat),
+                    percentile(&a.lat, 95.0),
+                    median(&a.ttft),
+                    median(&a.tps),
+                    Some(a.tokens[0] as f64),
+                    Some(a.tokens[1] as f64),
+                    Some(a.tokens[2] as f64),
+                    Some(a.tokens[3] as f64),
+                ];
+                ROLLUP
+                    .iter()
+                    .zip(v)
+                    .map(move |(m, x)| (id.clone(), *m, x))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        for part in values.chunks(2000) {
+            let mut ins = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+                "INSERT INTO metric_rollups (scope, scope_id, metric, value, computed_at) ",
+            );
+            ins.push_values(part, |mut b, (id, m, x)| {
+                b.push_bind("session")
+                    .push_bind(id.clone())
+                    .push_bind(*m)
+                    .push_bind(*x)
+                    .push_bind(now);
+            });
+            ins.build().execute(&mut *tx).await.map_err(&e)?;
+        }
+        tx.commit().await.map_err(&e)?;
+    }
+    Ok(stale.len())
+}
+
+/// Rollups of every session of an experiment (recomputing stale ones first).
+pub async fn session_stats(store: &Store, experiment: &str) -> Result<Vec<SessionStats>, Error> {
+    rollup(store, experiment).await?;
     let e = db(store);
     let sessions = sqlx::query(
         "SELECT s.session_id, v.name, s.task_card, s.status, s.mode, s.git_commit_sha, s.started_at, s.ended_at
@@ -137,48 +264,30 @@ pub async fn session_stats(
     .fetch_all(store.pool())
     .await
     .map_err(&e)?;
-    let rows = sqlx::query(
-        "SELECT session_id, latency_ms, ttft_ms, output_tokens_per_s, status, input_tokens, output_tokens,
-         cached_input_tokens, cache_write_tokens FROM requests WHERE experiment = ?",
+    let cached = sqlx::query(
+        "SELECT m.scope_id, m.metric, m.value FROM metric_rollups m JOIN sessions s ON s.session_id = m.scope_id
+         WHERE m.scope = 'session' AND s.experiment = ?",
     )
     .bind(experiment)
     .fetch_all(store.pool())
     .await
     .map_err(&e)?;
-    #[derive(Default)]
-    struct Acc {
-        lat: Vec<f64>,
-        ttft: Vec<f64>,
-        tps: Vec<f64>,
-        ok: usize,
-        err: usize,
-        tokens: [i64; 4],
-    }
-    let mut acc: BTreeMap<String, Acc> = BTreeMap::new();
-    for r in &rows {
-        let a = acc.entry(r.get::<String, _>(0)).or_default();
-        a.lat.push(r.get(1));
-        if let Some(t) = r.get::<Option<f64>, _>(2) {
-            a.ttft.push(t);
-        }
-        if let Some(t) = r.get::<Option<f64>, _>(3) {
-            a.tps.push(t);
-        }
-        if r.get::<String, _>(4) == "success" {
-            a.ok += 1;
-        } else {
-            a.err += 1;
-        }
-        for (i, col) in [5, 6, 7, 8].into_iter().enumerate() {
-            a.tokens[i] += r.get::<Option<i64>, _>(col).unwrap_or(0);
-        }
+    let mut values: BTreeMap<String, BTreeMap<String, Option<f64>>> = BTreeMap::new();
+    for r in &cached {
+        values
+            .entry(r.get(0))
+            .or_default()
+            .insert(r.get(1), r.get(2));
     }
     let mut out = Vec::new();
     for s in &sessions {
         let id: String = s.get(0);
-        let a = acc.remove(&id).unwrap_or_default();
+        let m = values.remove(&id).unwrap_or_default();
+        let get = |k: &str| m.get(k).copied().flatten();
+        let count = |k: &str| get(k).unwrap_or(0.0) as usize;
+        let tokens = |k: &str| get(k).unwrap_or(0.0) as i64;
         let (status, mode): (String, String) = (s.get(3), s.get(4));
-        let requests = a.ok + a.err;
+        let requests = count("requests");
         let excluded = match (status.as_str(), mode.as_str()) {
             (_, "exploratory") => {
                 Some("exploratory session (never mixed into bounded comparisons)".to_string())
@@ -193,7 +302,8 @@ pub async fn session_stats(
             _ => None,
         };
         let (started, ended): (Option<f64>, Option<f64>) = (s.get(6), s.get(7));
-        let stats = SessionStats {
+        let (input, cached_in) = (tokens("input_tokens"), tokens("cached_input_tokens"));
+        out.push(SessionStats {
             session_id: id,
             variant: s.get(1),
             task_card: s.get(2),
@@ -203,22 +313,21 @@ pub async fn session_stats(
             started_at: started,
             ended_at: ended,
             requests,
-            successes: a.ok,
-            errors: a.err,
-            error_rate: (requests > 0).then(|| a.err as f64 / requests as f64),
-            latency_p50_ms: median(&a.lat),
-            latency_p95_ms: percentile(&a.lat, 95.0),
-            ttft_p50_ms: median(&a.ttft),
-            tokens_per_s_p50: median(&a.tps),
-            input_tokens: a.tokens[0],
-            output_tokens: a.tokens[1],
-            cached_input_tokens: a.tokens[2],
-            cache_write_tokens: a.tokens[3],
-            cache_hit_ratio: (a.tokens[0] > 0).then(|| a.tokens[2] as f64 / a.tokens[0] as f64),
+            successes: count("successes"),
+            errors: count("errors"),
+            error_rate: (requests > 0).then(|| count("errors") as f64 / requests as f64),
+            latency_p50_ms: get("latency_p50_ms"),
+            latency_p95_ms: get("latency_p95_ms"),
+            ttft_p50_ms: get("ttft_p50_ms"),
+            tokens_per_s_p50: get("tokens_per_s_p50"),
+            input_tokens: input,
+            output_tokens: tokens("output_tokens"),
+            cached_input_tokens: cached_in,
+            cache_write_tokens: tokens("cache_write_tokens"),
+            cache_hit_ratio: (input > 0).then(|| cached_in as f64 / input as f64),
             duration_s: started.zip(ended).map(|(s, e)| (e - s) / 1000.0),
             excluded,
-        };
-        out.push((stats, a.lat));
+        });
     }
     Ok(out)
 }
@@ -300,24 +409,23 @@ pub async fn compare(store: &Store, reg: &Registry, experiment: &str) -> Result<
     let mut task_cards = BTreeSet::new();
     let mut commits = BTreeSet::new();
     for v in &exp.variants {
-        let mine: Vec<&(SessionStats, Vec<f64>)> = all
+        let mine: Vec<&SessionStats> = all
             .iter()
-            .filter(|(s, _)| &s.variant == v && s.excluded.is_none())
+            .filter(|s| &s.variant == v && s.excluded.is_none())
             .collect();
         let finished = all
             .iter()
-            .filter(|(s, _)| {
+            .filter(|s| {
                 &s.variant == v
                     && s.mode == "bounded"
                     && s.status != "active"
                     && s.status != "pending"
             })
             .count();
-        let completed = mine.iter().filter(|(s, _)| s.status == "completed").count();
-        let pooled: Vec<f64> = mine.iter().flat_map(|(_, l)| l.iter().copied()).collect();
+        let completed = mine.iter().filter(|s| s.status == "completed").count();
         let mut metrics = BTreeMap::new();
         for (name, _, _) in METRICS {
-            let values: Vec<f64> = mine.iter().filter_map(|(s, _)| metric(s, name)).collect();
+            let values: Vec<f64> = mine.iter().filter_map(|s| metric(s, name)).collect();
             metrics.insert(
                 name.to_string(),
                 MetricSummary {
@@ -328,7 +436,7 @@ pub async fn compare(store: &Store, reg: &Registry, experiment: &str) -> Result<
                 },
             );
         }
-        for (s, _) in &mine {
+        for s in &mine {
             task_cards.insert(s.task_card.clone());
             if let Some(c) = &s.git_commit_sha {
                 commits.insert(c.clone());
@@ -337,12 +445,11 @@ pub async fn compare(store: &Store, reg: &Registry, experiment: &str) -> Result<
         variants.push(VariantSummary {
             variant: v.clone(),
             sessions: mine.len(),
-            requests: mine.iter().map(|(s, _)| s.requests).sum(),
+            requests: mine.iter().map(|s| s.requests).sum(),
             session_success_rate: (finished > 0).then(|| completed as f64 / finished as f64),
-            request_latency_p95_ms: percentile(&pooled, 95.0),
             metrics,
         });
-        included.insert(v.clone(), mine.iter().map(|(s, _)| s).collect());
+        included.insert(v.clone(), mine);
     }
     let mut pairs = Vec::new();
     for (i, a) in exp.variants.iter().enumerate() {
@@ -383,9 +490,9 @@ pub async fn compare(store: &Store, reg: &Registry, experiment: &str) -> Result<
         variants,
         pairs,
         excluded: all
-            .into_iter()
-            .filter(|(s, _)| s.excluded.is_some())
-            .map(|(s, _)| s)
+            .iter()
+            .filter(|s| s.excluded.is_some())
+            .cloned()
             .collect(),
     })
 }
@@ -419,8 +526,8 @@ pub async fn distribution(
     let included: BTreeMap<String, String> = session_stats(store, experiment)
         .await?
         .into_iter()
-        .filter(|(s, _)| s.excluded.is_none())
-        .map(|(s, _)| (s.session_id, s.variant))
+        .filter(|s| s.excluded.is_none())
+        .map(|s| (s.session_id, s.variant))
         .collect();
     let rows = sqlx::query(&format!(
         "SELECT session_id, {column} FROM requests WHERE experiment = ? AND {column} IS NOT NULL"

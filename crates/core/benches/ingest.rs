@@ -1,0 +1,186 @@
+//! Benchmark (prints figures; not a test): capture ingest throughput and `report compare` time.
+//!
+//!   cargo bench -p stackperf-core --bench ingest            (1,000,000 lines, 1,000 sessions)
+//!   STACKPERF_BENCH_LINES=200000 cargo bench -p stackperf-core --bench ingest
+//!
+//! 1. Ingest: N synthetic spool lines (attributed to 1,000 sessions) through `capture::collect`,
+//!    against a raw batched SQLite insert of the same rows (same statement, same batch size)
+//!    — the ratio is what parsing, normalization and attribution cost.
+//! 2. `report compare` over those N requests in 1,000 finalized sessions of two variants.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark aborts on setup failure
+
+use std::io::Write;
+use std::path::Path;
+use std::time::Instant;
+
+use stackperf_core::capture;
+use stackperf_core::config::Registry;
+use stackperf_core::normalize::{self, model_index};
+use stackperf_core::report;
+use stackperf_core::store::Store;
+
+const SESSIONS: usize = 1000;
+
+fn line(i: usize, session: usize) -> String {
+    let start = 1.7e9 + i as f64 * 0.01;
+    let slow = session % 2 == 1;
+    let ttft = if slow { 0.6 } else { 0.06 } + (i % 17) as f64 * 0.001;
+    format!(
+        r#"{{"v":1,"litellm_call_id":"bench-{i}","status":"{st}","call_type":"acompletion","route":"/v1/chat/completions","stream":true,"start":{start},"end":{end},"first_delta":{fd},"model_group":"{m}","custom_llm_provider":"openai","prompt_tokens":1200,"completion_tokens":64,"cached_tokens":300,"key_alias":"stackperf-bench_{session:04}","error_code":{ec},"error_class":{ecl},"overhead_ms":21.5}}"#,
+        st = if i.is_multiple_of(50) {
+            "failure"
+        } else {
+            "success"
+        },
+        end = start + ttft + 0.3,
+        fd = start + ttft,
+        m = if slow { "sim-slow" } else { "sim-fast" },
+        ec = if i.is_multiple_of(50) {
+            "\"500\""
+        } else {
+            "null"
+        },
+        ecl = if i.is_multiple_of(50) {
+            "\"InternalServerError\""
+        } else {
+            "null"
+        },
+    )
+}
+
+async fn sessions(store: &Store) {
+    let fast: i64 = sqlx::query_scalar(
+        "SELECT variant_id FROM variants WHERE name = 'sim-fast-oai' AND is_current = 1",
+    )
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    let slow: i64 = sqlx::query_scalar(
+        "SELECT variant_id FROM variants WHERE name = 'sim-slow-oai' AND is_current = 1",
+    )
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    let mut tx = store.pool().begin().await.unwrap();
+    for s in 0..SESSIONS {
+        sqlx::query(
+            "INSERT INTO sessions (session_id, experiment, variant_id, task_card, harness_profile, status, mode, created_at, started_at, ended_at, proxy_key_alias, app_version)
+             VALUES (?, 'sim-profiles', ?, 'sample-traffic', 'openai-compatible', 'completed', 'bounded', ?, ?, ?, ?, 'bench')",
+        )
+        .bind(format!("bench_{s:04}"))
+        .bind(if s % 2 == 1 { slow } else { fast })
+        .bind(s as f64)
+        .bind(s as f64)
+        .bind(s as f64 + 60_000.0)
+        .bind(format!("stackperf-bench_{s:04}"))
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    }
+    tx.commit().await.unwrap();
+}
+
+async fn fresh_store(dir: &Path, name: &str, reg: &Registry) -> Store {
+    let store = Store::open(&dir.join(name)).await.unwrap();
+    store.sync_config(reg).await.unwrap();
+    sessions(&store).await;
+    store
+}
+
+#[tokio::main]
+async fn main() {
+    let n: usize = std::env::var("STACKPERF_BENCH_LINES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let dir = tempfile::tempdir().unwrap();
+    let (reg, problems) =
+        Registry::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs"));
+    assert!(problems.is_empty(), "{problems:?}");
+    let models = model_index(&reg);
+
+    let spool = dir.path().join("spool.jsonl");
+    let mut f = std::io::BufWriter::new(std::fs::File::create(&spool).unwrap());
+    for i in 0..n {
+        writeln!(f, "{}", line(i, i % SESSIONS)).unwrap();
+    }
+    f.flush().unwrap();
+    drop(f);
+    let size = std::fs::metadata(&spool).unwrap().len();
+    println!("spool: {n} lines, {:.0} MB", size as f64 / 1e6);
+
+    // Raw baseline: the same rows, already normalized, inserted with the same statement and batches.
+    let raw_store = fresh_store(dir.path(), "raw.sqlite", &reg).await;
+    let attribution = |alias: &str| {
+        let s: usize = alias
+            .trim_start_matches("stackperf-bench_")
+            .parse()
+            .unwrap();
+        normalize::Attribution {
+            session_id: format!("bench_{s:04}"),
+            variant_id: 0,
+            experiment: "sim-profiles".into(),
+            harness_profile: "openai-compatible".into(),
+        }
+    };
+    let mut rows = Vec::with_capacity(n);
+    for text in std::fs::read_to_string(&spool).unwrap().lines() {
+        let rec = normalize::parse_line(text).unwrap();
+        let a = attribution(rec.key_alias.as_deref().unwrap());
+        rows.push(normalize::normalize(&rec, Some(&a), &models).unwrap());
+    }
+    // Variant ids as the ingest would resolve them.
+    let ids: Vec<i64> = sqlx::query_scalar("SELECT variant_id FROM sessions ORDER BY session_id")
+        .fetch_all(raw_store.pool())
+        .await
+        .unwrap();
+    for r in rows.iter_mut() {
+        let s: usize = r
+            .session_id
+            .as_deref()
+            .unwrap()
+            .trim_start_matches("bench_")
+            .parse()
+            .unwrap();
+        r.variant_id = Some(ids[s]);
+    }
+    let t = Instant::now();
+    for chunk in rows.chunks(2000) {
+        capture::insert_rows(&raw_store, "raw", "raw", 0, chunk)
+            .await
+            .unwrap();
+    }
+    let raw_s = t.elapsed().as_secs_f64();
+    drop(rows);
+
+    let store = fresh_store(dir.path(), "ingest.sqlite", &reg).await;
+    let t = Instant::now();
+    let report = capture::collect(&store, &spool, &models).await.unwrap();
+    let ingest_s = t.elapsed().as_secs_f64();
+    assert_eq!(report.inserted as usize, n);
+    assert_eq!(report.unattributed, 0);
+
+    println!(
+        "raw batched insert:     {:>10.0} rows/s  ({raw_s:.2} s)",
+        n as f64 / raw_s
+    );
+    println!("capture::collect:       {:>10.0} lines/s ({ingest_s:.2} s; parse + normalize + attribute + insert)", n as f64 / ingest_s);
+    println!(
+        "ratio ingest / raw:     {:>10.2}   (target ≥ 0.5; ≥ 100,000 lines/s)",
+        raw_s / ingest_s
+    );
+
+    let mut times = Vec::new();
+    for _ in 0..5 {
+        let t = Instant::now();
+        let c = report::compare(&store, &reg, "sim-profiles").await.unwrap();
+        times.push(t.elapsed().as_secs_f64() * 1000.0);
+        assert_eq!(
+            c.variants.iter().map(|v| v.sessions).sum::<usize>(),
+            SESSIONS
+        );
+    }
+    times.sort_by(|a, b| a.total_cmp(b));
+    println!("report compare:         {:>10.1} ms median of 5 ({n} requests, {SESSIONS} sessions; target ≤ 200 ms)", times[2]);
+}
