@@ -330,3 +330,47 @@ fn stack_up_without_python_says_how_to_get_it() {
         .unwrap_or_default()
         .contains("python3-venv"));
 }
+
+#[test]
+fn collect_and_rollup_on_an_empty_store_do_nothing_and_say_so() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let o = run(data.path(), &["--json", "rollup"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(v["collected"]["inserted"], 0);
+    assert_eq!(v["recomputed_sessions"]["sim-profiles"], 0);
+    let o = run(
+        data.path(),
+        &[
+            "--json",
+            "report",
+            "compare",
+            "--experiment",
+            "sim-profiles",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert!(
+        v["pairs"].as_array().expect("pairs").is_empty()
+            || v["pairs"][0]["verdict"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("not enough")
+    );
+    let o = run(
+        data.path(),
+        &[
+            "session",
+            "create",
+            "--experiment",
+            "sim-profiles",
+            "--variant",
+            "codex-sim-fast",
+            "--task-card",
+            "sample-traffic",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("variant `codex-sim-fast` is not part of experiment `sim-profiles`; its variants are: sim-fast-oai, sim-slow-oai, sim-flaky-oai"), "{}", stderr(&o));
+}

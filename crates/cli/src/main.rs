@@ -85,10 +85,16 @@ enum Command {
     Session(session_cmd::SessionCmd),
     /// Ingest what the proxy captured since the last pass
     Collect,
+    /// Ingest, then recompute the session rollups that reports read
+    Rollup {
+        /// Only this experiment
+        #[arg(long)]
+        experiment: Option<String>,
+    },
     /// Reports over the stored sessions
     #[command(subcommand)]
     Report(report_cmd::ReportCmd),
-    /// Export sessions, requests or a comparison as CSV or JSON
+    /// Export sessions, requests or a comparison as CSV, JSON or Parquet
     Export(report_cmd::ExportArgs),
 }
 
@@ -216,6 +222,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Doctor => doctor::run(g),
         Command::Session(c) => session_cmd::run(g, c),
         Command::Collect => session_cmd::collect(g),
+        Command::Rollup { experiment } => session_cmd::rollup(g, experiment),
         Command::Report(c) => report_cmd::report(g, c),
         Command::Export(a) => report_cmd::export(g, a),
     }

@@ -346,3 +346,44 @@ pub fn collect(g: &Global) -> Result<(), CliError> {
         Ok(())
     })
 }
+
+/// `stackperf rollup`: ingest what is pending, then bring every session rollup up to date.
+pub fn rollup(g: &Global, experiment: Option<String>) -> Result<(), CliError> {
+    runtime()?.block_on(async {
+        let c = ctx(g).await?;
+        let collected = capture::collect(
+            &c.sessions.store,
+            &paths::spool(&c.sessions.data_dir),
+            &model_index(&c.reg),
+        )
+        .await?;
+        let names: Vec<String> = match experiment {
+            Some(e) => vec![e],
+            None => c
+                .reg
+                .experiments
+                .iter()
+                .map(|l| l.value.name.clone())
+                .collect(),
+        };
+        let mut per = Vec::new();
+        for name in &names {
+            per.push((
+                name.clone(),
+                stackperf_core::report::rollup(&c.sessions.store, name).await?,
+            ));
+        }
+        if g.json {
+            let v: serde_json::Map<String, serde_json::Value> =
+                per.iter().map(|(n, k)| (n.clone(), json!(k))).collect();
+            return Ok(print_json(
+                &json!({"collected": collected, "recomputed_sessions": v}),
+            )?);
+        }
+        println!("collected {} new requests", collected.inserted);
+        for (name, k) in per {
+            println!("{name}: {k} session rollup(s) recomputed");
+        }
+        Ok(())
+    })
+}

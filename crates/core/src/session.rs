@@ -196,11 +196,12 @@ impl Sessions {
                 ),
             })?;
         if !exp.variants.contains(&req.variant) {
-            return Err(Error::NotFound {
-                kind: "variant in this experiment",
-                name: req.variant.clone(),
-                known: exp.variants.join(", "),
-            });
+            return Err(Error::Invalid(format!(
+                "variant `{}` is not part of experiment `{}`; its variants are: {}",
+                req.variant,
+                req.experiment,
+                exp.variants.join(", ")
+            )));
         }
         let resolved = reg.resolve(&req.variant).ok_or_else(|| Error::NotFound {
             kind: "variant",
