@@ -74,6 +74,16 @@ def _num(v):
     return v if isinstance(v, (int, float)) and not isinstance(v, bool) else None
 
 
+def _epoch(v):
+    """LiteLLM's naive local datetimes (datetime.now()) or epoch floats, as epoch seconds."""
+    if hasattr(v, "timestamp"):
+        try:
+            return v.timestamp()
+        except Exception:
+            return None
+    return _num(v)
+
+
 class StackPerfCapture(CustomLogger):
     def __init__(self):
         super().__init__()
@@ -161,6 +171,8 @@ class StackPerfCapture(CustomLogger):
                 "end": _num(slo.get("endTime")),
                 "completion_start": _num(slo.get("completionStartTime")),
                 "first_delta": first,
+                # When LiteLLM handed the call to the upstream (after auth, routing, pre-call hooks).
+                "upstream_start": _epoch(kwargs.get("first_api_call_start_time") or kwargs.get("api_call_start_time")),
                 "model": slo.get("model"),
                 "model_group": slo.get("model_group"),
                 "custom_llm_provider": slo.get("custom_llm_provider"),

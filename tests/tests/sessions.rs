@@ -274,6 +274,7 @@ fn sessions_capture_attribute_match_ground_truth_and_compare() {
     // What must match the ground truth is *when* the first token was seen: our first-token time
     // against the moment the simulator sent it. And TTFT may never be shorter than the upstream's.
     let mut ttft_err = Vec::new();
+    let mut provider_ttft_err = Vec::new();
     for (row, t) in all.iter().zip(&truth) {
         assert_eq!(
             row["output_tokens"], t["output_tokens"],
@@ -291,6 +292,10 @@ fn sessions_capture_attribute_match_ground_truth_and_compare() {
                     m >= g - 1.0,
                     "measured TTFT {m:.1} ms is shorter than the upstream's {g:.1} ms: {row}"
                 );
+                let provider = row["provider_ttft_ms"]
+                    .as_f64()
+                    .expect("provider TTFT where TTFT is defined");
+                provider_ttft_err.push((provider - g).abs());
                 let seen = row["first_token_at"]
                     .as_str()
                     .and_then(parse_rfc3339_ms)
@@ -314,6 +319,15 @@ fn sessions_capture_attribute_match_ground_truth_and_compare() {
         "first-token time vs ground truth: median error {med:.2} ms, max {:.2} ms over {} streams",
         ttft_err.iter().cloned().fold(0.0, f64::max),
         ttft_err.len()
+    );
+    let pmed = median(&provider_ttft_err);
+    eprintln!(
+        "provider TTFT vs the simulator's TTFT: median error {pmed:.2} ms, max {:.2} ms",
+        provider_ttft_err.iter().cloned().fold(0.0, f64::max)
+    );
+    assert!(
+        pmed < 5.0,
+        "provider TTFT vs ground truth: median error {pmed:.2} ms ({provider_ttft_err:?})"
     );
 
     // --- repeated sessions: the comparison ranks the slow profile slower --------------------------

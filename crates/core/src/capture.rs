@@ -175,7 +175,7 @@ pub async fn insert_rows(
     write_batch(store, spool, file_id, offset, rows).await
 }
 
-/// Rows per INSERT statement (32 columns each stays under SQLite's bound-parameter limit).
+/// Rows per INSERT statement (35 columns each stays under SQLite's bound-parameter limit).
 const ROWS_PER_STATEMENT: usize = 500;
 
 async fn write_batch(
@@ -195,7 +195,8 @@ async fn write_batch(
              provider_route, model, upstream_model, harness_profile, protocol_surface, call_type, streamed,
              request_started_at, request_finished_at, first_token_at, latency_ms, ttft_ms, ttft_missing_reason,
              output_tokens_per_s, input_tokens, output_tokens, cached_input_tokens, cache_write_tokens, status,
-             http_status, error_code, error_class, provider_request_id, proxy_overhead_ms, key_alias, ingested_at) ",
+             http_status, error_code, error_class, provider_request_id, proxy_overhead_ms, key_alias, ingested_at,
+             upstream_started_at, provider_ttft_ms, provider_latency_ms) ",
         );
         q.push_values(chunk, |mut b, r| {
             b.push_bind(&r.request_id)
@@ -229,7 +230,10 @@ async fn write_batch(
                 .push_bind(&r.provider_request_id)
                 .push_bind(r.proxy_overhead_ms)
                 .push_bind(&r.key_alias)
-                .push_bind(now);
+                .push_bind(now)
+                .push_bind(r.upstream_started_at)
+                .push_bind(r.provider_ttft_ms)
+                .push_bind(r.provider_latency_ms);
         });
         inserted += q
             .build()

@@ -30,93 +30,98 @@ pub enum Kind {
 
 use Kind::{Float, Int, Text, Time};
 
-const SESSION_COLUMNS: &[(&str, Kind)] = &[
-    ("session_id", Text),
-    ("experiment", Text),
-    ("variant", Text),
-    ("config_fingerprint", Text),
-    ("task_card", Text),
-    ("harness_profile", Text),
-    ("provider", Text),
-    ("provider_route", Text),
-    ("model", Text),
-    ("upstream_model", Text),
-    ("status", Text),
-    ("mode", Text),
-    ("created_at", Time),
-    ("started_at", Time),
-    ("ended_at", Time),
-    ("operator_label", Text),
-    ("repo_root", Text),
-    ("git_branch", Text),
-    ("git_commit_sha", Text),
-    ("git_dirty", Int),
-    ("proxy_key_alias", Text),
-    ("outcome", Text),
-    ("notes", Text),
-    ("app_version", Text),
-    ("litellm_version", Text),
-    ("config_commit", Text),
-    ("request_count", Int),
+/// `(name, type, SQL expression)` — the SELECT list is built from this, so the schema and the
+/// query cannot drift apart.
+type Column = (&'static str, Kind, &'static str);
+
+const SESSION_COLUMNS: &[Column] = &[
+    ("session_id", Text, "s.session_id"),
+    ("experiment", Text, "s.experiment"),
+    ("variant", Text, "v.name"),
+    ("config_fingerprint", Text, "v.config_fingerprint"),
+    ("task_card", Text, "s.task_card"),
+    ("harness_profile", Text, "s.harness_profile"),
+    ("provider", Text, "v.provider"),
+    ("provider_route", Text, "v.provider_route"),
+    ("model", Text, "v.model_alias"),
+    ("upstream_model", Text, "v.upstream_model"),
+    ("status", Text, "s.status"),
+    ("mode", Text, "s.mode"),
+    ("created_at", Time, "s.created_at"),
+    ("started_at", Time, "s.started_at"),
+    ("ended_at", Time, "s.ended_at"),
+    ("operator_label", Text, "s.operator_label"),
+    ("repo_root", Text, "s.repo_root"),
+    ("git_branch", Text, "s.git_branch"),
+    ("git_commit_sha", Text, "s.git_commit_sha"),
+    ("git_dirty", Int, "s.git_dirty"),
+    ("proxy_key_alias", Text, "s.proxy_key_alias"),
+    ("outcome", Text, "s.outcome"),
+    ("notes", Text, "s.notes"),
+    ("app_version", Text, "s.app_version"),
+    ("litellm_version", Text, "s.litellm_version"),
+    ("config_commit", Text, "s.config_commit"),
+    (
+        "request_count",
+        Int,
+        "(SELECT COUNT(*) FROM requests r WHERE r.session_id = s.session_id)",
+    ),
 ];
 
-const SESSION_SQL: &str = "SELECT s.session_id, s.experiment, v.name, v.config_fingerprint, s.task_card, s.harness_profile,
-    v.provider, v.provider_route, v.model_alias, v.upstream_model, s.status, s.mode, s.created_at, s.started_at,
-    s.ended_at, s.operator_label, s.repo_root, s.git_branch, s.git_commit_sha, s.git_dirty, s.proxy_key_alias,
-    s.outcome, s.notes, s.app_version, s.litellm_version, s.config_commit,
-    (SELECT COUNT(*) FROM requests r WHERE r.session_id = s.session_id)
-    FROM sessions s JOIN variants v ON v.variant_id = s.variant_id";
+const SESSION_FROM: &str = "FROM sessions s JOIN variants v ON v.variant_id = s.variant_id";
 
-const REQUEST_COLUMNS: &[(&str, Kind)] = &[
-    ("request_id", Text),
-    ("litellm_call_id", Text),
-    ("session_id", Text),
-    ("experiment", Text),
-    ("variant", Text),
-    ("config_fingerprint", Text),
-    ("task_card", Text),
-    ("provider", Text),
-    ("provider_route", Text),
-    ("model", Text),
-    ("upstream_model", Text),
-    ("harness_profile", Text),
-    ("protocol_surface", Text),
-    ("streamed", Int),
-    ("request_started_at", Time),
-    ("request_finished_at", Time),
-    ("first_token_at", Time),
-    ("latency_ms", Float),
-    ("ttft_ms", Float),
-    ("ttft_missing_reason", Text),
-    ("output_tokens_per_s", Float),
-    ("input_tokens", Int),
-    ("output_tokens", Int),
-    ("cached_input_tokens", Int),
-    ("cache_write_tokens", Int),
-    ("status", Text),
-    ("http_status", Int),
-    ("error_code", Text),
-    ("error_class", Text),
-    ("provider_request_id", Text),
-    ("proxy_overhead_ms", Float),
-    ("key_alias", Text),
-    ("git_commit_sha", Text),
+const REQUEST_COLUMNS: &[Column] = &[
+    ("request_id", Text, "r.request_id"),
+    ("litellm_call_id", Text, "r.litellm_call_id"),
+    ("session_id", Text, "r.session_id"),
+    ("experiment", Text, "r.experiment"),
+    ("variant", Text, "v.name"),
+    ("config_fingerprint", Text, "v.config_fingerprint"),
+    ("task_card", Text, "s.task_card"),
+    ("provider", Text, "r.provider"),
+    ("provider_route", Text, "r.provider_route"),
+    ("model", Text, "r.model"),
+    ("upstream_model", Text, "r.upstream_model"),
+    ("harness_profile", Text, "r.harness_profile"),
+    ("protocol_surface", Text, "r.protocol_surface"),
+    ("streamed", Int, "r.streamed"),
+    ("request_started_at", Time, "r.request_started_at"),
+    ("request_finished_at", Time, "r.request_finished_at"),
+    ("first_token_at", Time, "r.first_token_at"),
+    ("latency_ms", Float, "r.latency_ms"),
+    ("ttft_ms", Float, "r.ttft_ms"),
+    ("ttft_missing_reason", Text, "r.ttft_missing_reason"),
+    ("upstream_started_at", Time, "r.upstream_started_at"),
+    ("provider_ttft_ms", Float, "r.provider_ttft_ms"),
+    ("provider_latency_ms", Float, "r.provider_latency_ms"),
+    ("output_tokens_per_s", Float, "r.output_tokens_per_s"),
+    ("input_tokens", Int, "r.input_tokens"),
+    ("output_tokens", Int, "r.output_tokens"),
+    ("cached_input_tokens", Int, "r.cached_input_tokens"),
+    ("cache_write_tokens", Int, "r.cache_write_tokens"),
+    ("status", Text, "r.status"),
+    ("http_status", Int, "r.http_status"),
+    ("error_code", Text, "r.error_code"),
+    ("error_class", Text, "r.error_class"),
+    ("provider_request_id", Text, "r.provider_request_id"),
+    ("proxy_overhead_ms", Float, "r.proxy_overhead_ms"),
+    ("key_alias", Text, "r.key_alias"),
+    ("git_commit_sha", Text, "s.git_commit_sha"),
 ];
 
-const REQUEST_SQL: &str = "SELECT r.request_id, r.litellm_call_id, r.session_id, r.experiment, v.name,
-    v.config_fingerprint, s.task_card, r.provider, r.provider_route, r.model, r.upstream_model, r.harness_profile,
-    r.protocol_surface, r.streamed, r.request_started_at, r.request_finished_at, r.first_token_at, r.latency_ms,
-    r.ttft_ms, r.ttft_missing_reason, r.output_tokens_per_s, r.input_tokens, r.output_tokens, r.cached_input_tokens,
-    r.cache_write_tokens, r.status, r.http_status, r.error_code, r.error_class, r.provider_request_id,
-    r.proxy_overhead_ms, r.key_alias, s.git_commit_sha
-    FROM requests r LEFT JOIN sessions s ON s.session_id = r.session_id LEFT JOIN variants v ON v.variant_id = r.variant_id";
+const REQUEST_FROM: &str =
+    "FROM requests r LEFT JOIN sessions s ON s.session_id = r.session_id LEFT JOIN variants v ON v.variant_id = r.variant_id";
+
+fn spec(what: Dataset) -> (&'static [Column], &'static str) {
+    match what {
+        Dataset::Sessions => (SESSION_COLUMNS, SESSION_FROM),
+        Dataset::Requests => (REQUEST_COLUMNS, REQUEST_FROM),
+    }
+}
 
 /// The columns of a dataset: the schema every format shares.
-pub fn columns(what: Dataset) -> &'static [(&'static str, Kind)] {
-    match what {
-        Dataset::Sessions => SESSION_COLUMNS,
-        Dataset::Requests => REQUEST_COLUMNS,
-    }
+pub fn columns(what: Dataset) -> Vec<(&'static str, Kind)> {
+    spec(what).0.iter().map(|(n, k, _)| (*n, *k)).collect()
 }
 
 /// One cell, typed.
@@ -164,11 +169,13 @@ pub async fn load(
     experiment: Option<&str>,
     session: Option<&str>,
 ) -> Result<Table, Error> {
-    let (base, prefix, order) = match what {
-        Dataset::Sessions => (SESSION_SQL, "s", "s.created_at"),
-        Dataset::Requests => (REQUEST_SQL, "r", "r.request_started_at"),
+    let (cols, from) = spec(what);
+    let (prefix, order) = match what {
+        Dataset::Sessions => ("s", "s.created_at"),
+        Dataset::Requests => ("r", "r.request_started_at"),
     };
-    let mut sql = format!("{base} WHERE 1 = 1");
+    let select: Vec<&str> = cols.iter().map(|(_, _, expr)| *expr).collect();
+    let mut sql = format!("SELECT {} {from} WHERE 1 = 1", select.join(", "));
     if experiment.is_some() {
         sql.push_str(&format!(" AND {prefix}.experiment = ?"));
     }
@@ -187,13 +194,12 @@ pub async fn load(
             path: store.path().to_path_buf(),
             message: e.to_string(),
         })?;
-    let cols = columns(what);
     let rows = fetched
         .iter()
         .map(|row| {
             cols.iter()
                 .enumerate()
-                .map(|(i, (_, kind))| match kind {
+                .map(|(i, (_, kind, _))| match kind {
                     Text => row
                         .try_get::<Option<String>, _>(i)
                         .ok()
@@ -217,7 +223,7 @@ pub async fn load(
         })
         .collect();
     Ok(Table {
-        columns: cols.iter().map(|(n, k)| (n.to_string(), *k)).collect(),
+        columns: cols.iter().map(|(n, k, _)| (n.to_string(), *k)).collect(),
         rows,
     })
 }

@@ -23,6 +23,7 @@ pub struct SpoolRecord {
     pub start: Option<f64>,
     pub end: Option<f64>,
     pub first_delta: Option<f64>,
+    pub upstream_start: Option<f64>,
     pub model: Option<String>,
     pub model_group: Option<String>,
     pub custom_llm_provider: Option<String>,
@@ -89,9 +90,15 @@ pub struct RequestRow {
     pub request_started_at: f64,
     pub request_finished_at: f64,
     pub first_token_at: Option<f64>,
+    /// When the proxy handed the request to the upstream (epoch ms).
+    pub upstream_started_at: Option<f64>,
     pub latency_ms: f64,
     pub ttft_ms: Option<f64>,
     pub ttft_missing_reason: Option<String>,
+    /// First content after the upstream call started: the provider's own TTFT, as seen by the proxy.
+    pub provider_ttft_ms: Option<f64>,
+    /// Upstream call start to the end of the request.
+    pub provider_latency_ms: Option<f64>,
     pub output_tokens_per_s: Option<f64>,
     pub input_tokens: Option<i64>,
     pub output_tokens: Option<i64>,
@@ -177,6 +184,15 @@ pub fn normalize(
         ),
     };
     let first_token_at = ttft_ms.map(|t| start * 1000.0 + t);
+    // The upstream hand-off must lie inside the request to be believable.
+    let upstream = rec
+        .upstream_start
+        .filter(|u| *u >= start - 0.001 && *u <= end + 0.001);
+    let provider_ttft_ms = match (upstream, ttft_ms.and(rec.first_delta)) {
+        (Some(u), Some(first)) if first >= u => Some((first - u) * 1000.0),
+        _ => None,
+    };
+    let provider_latency_ms = upstream.map(|u| (end - u).max(0.0) * 1000.0);
     let output_tokens_per_s = match (rec.first_delta, output_tokens) {
         // Tokens after the first one, over the time after the first one.
         (Some(first), Some(n)) if n > 1 && end > first => Some((n - 1) as f64 / (end - first)),
@@ -205,9 +221,12 @@ pub fn normalize(
         request_started_at: start * 1000.0,
         request_finished_at: end * 1000.0,
         first_token_at,
+        upstream_started_at: upstream.map(|u| u * 1000.0),
         latency_ms: (end - start) * 1000.0,
         ttft_ms,
         ttft_missing_reason,
+        provider_ttft_ms,
+        provider_latency_ms,
         output_tokens_per_s,
         input_tokens: int(rec.prompt_tokens),
         output_tokens,
