@@ -98,3 +98,50 @@ fn ingest_killed_mid_pass_resumes_without_loss_or_duplicates() {
         "resumed from the committed cursor, re-reading nothing"
     );
 }
+
+#[test]
+fn collect_follow_prints_each_request_as_it_is_captured() {
+    use std::io::{BufRead, BufReader};
+    let data = tempfile::tempdir().expect("tempdir");
+    let spool = data.path().join("capture/spool.jsonl");
+    let mut child = stackperf(data.path())
+        .args(["--json", "collect", "--follow"])
+        .current_dir(workspace())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("collect --follow");
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let stdout = child.stdout.take().expect("stdout");
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut got = Vec::new();
+    for i in 0..3 {
+        std::fs::create_dir_all(spool.parent().expect("dir")).expect("mkdir");
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&spool)
+            .expect("spool");
+        writeln!(f, r#"{{"v":1,"litellm_call_id":"follow-{i}","status":"success","route":"/v1/messages","stream":true,"start":1.0e9,"end":1.0e9,"first_delta":1.0e9,"model_group":"sim-fast"}}"#).expect("write");
+        drop(f);
+        let line = rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the request is printed as soon as it is captured");
+        let row: serde_json::Value = serde_json::from_str(&line).expect("one JSON row per line");
+        got.push(
+            row["litellm_call_id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        );
+        assert_eq!(row["protocol_surface"], "anthropic_messages");
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(got, ["follow-0", "follow-1", "follow-2"]);
+    assert_eq!(counts(&data.path().join("stackperf.sqlite")), (3, 3));
+}

@@ -83,8 +83,12 @@ enum Command {
     /// Benchmark sessions: create (issues a proxy key + harness env), env, finalize, list, show
     #[command(subcommand)]
     Session(session_cmd::SessionCmd),
-    /// Ingest what the proxy captured since the last pass
-    Collect,
+    /// Ingest what the proxy captured since the last pass (--follow: keep ingesting, one line per request)
+    Collect {
+        /// Keep tailing the capture spool and print each request as it arrives (Ctrl-C stops)
+        #[arg(long, short)]
+        follow: bool,
+    },
     /// Ingest, then recompute the session rollups that reports read
     Rollup {
         /// Only this experiment
@@ -221,7 +225,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Secrets(c) => secrets_cmd::run(g, c),
         Command::Doctor => doctor::run(g),
         Command::Session(c) => session_cmd::run(g, c),
-        Command::Collect => session_cmd::collect(g),
+        Command::Collect { follow } => session_cmd::collect(g, follow),
         Command::Rollup { experiment } => session_cmd::rollup(g, experiment),
         Command::Report(c) => report_cmd::report(g, c),
         Command::Export(a) => report_cmd::export(g, a),

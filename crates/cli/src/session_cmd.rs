@@ -325,10 +325,52 @@ pub fn run(g: &Global, cmd: SessionCmd) -> Result<(), CliError> {
     })
 }
 
-pub fn collect(g: &Global) -> Result<(), CliError> {
+fn print_request(r: &stackperf_core::normalize::RequestRow, json_out: bool) {
+    if json_out {
+        println!("{}", serde_json::to_string(r).unwrap_or_default());
+        return;
+    }
+    let ms = |v: Option<f64>| {
+        v.map(|x| format!("{x:.0} ms"))
+            .unwrap_or_else(|| "-".into())
+    };
+    println!(
+        "{}  {:<18} {:<16} {:<20} {:<7} ttft {:>8}  latency {:>8}  out {:>5}",
+        stackperf_core::export::rfc3339(r.request_finished_at),
+        r.session_id.as_deref().unwrap_or("(unattributed)"),
+        r.model.as_deref().unwrap_or("-"),
+        r.protocol_surface.as_deref().unwrap_or("-"),
+        r.http_status
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| r.status.clone()),
+        ms(r.ttft_ms),
+        ms(Some(r.latency_ms)),
+        r.output_tokens
+            .map(|t| t.to_string())
+            .unwrap_or_else(|| "-".into()),
+    );
+}
+
+pub fn collect(g: &Global, follow: bool) -> Result<(), CliError> {
     runtime()?.block_on(async {
         let c = ctx(g).await?;
         let spool = paths::spool(&c.sessions.data_dir);
+        if follow {
+            if !g.json {
+                eprintln!("following {} (Ctrl-C stops)", spool.display());
+            }
+            let json_out = g.json;
+            let stop = async {
+                let _ = tokio::signal::ctrl_c().await;
+            };
+            capture::follow(&c.sessions.store, &spool, &model_index(&c.reg), std::time::Duration::from_millis(500), |_, rows| {
+                for r in rows {
+                    print_request(r, json_out);
+                }
+            }, stop)
+            .await?;
+            return Ok(());
+        }
         let r = capture::collect(&c.sessions.store, &spool, &model_index(&c.reg)).await?;
         if g.json {
             return Ok(print_json(&json!({"spool": spool, "report": r}))?);

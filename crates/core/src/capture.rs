@@ -86,6 +86,16 @@ pub async fn collect(
     spool: &Path,
     models: &ModelIndex,
 ) -> Result<CollectReport, Error> {
+    collect_into(store, spool, models, None).await
+}
+
+/// One ingest pass; the rows read in this pass are also appended to `sink` (for live views).
+pub async fn collect_into(
+    store: &Store,
+    spool: &Path,
+    models: &ModelIndex,
+    mut sink: Option<&mut Vec<RequestRow>>,
+) -> Result<CollectReport, Error> {
     let mut report = CollectReport::default();
     let Ok(meta) = std::fs::metadata(spool) else {
         return Ok(report);
@@ -152,6 +162,9 @@ pub async fn collect(
         offset += n;
         if batch.len() >= BATCH {
             let inserted = write_batch(store, &key, &id, offset, &batch).await?;
+            if let Some(out) = sink.as_deref_mut() {
+                out.extend(batch.iter().cloned());
+            }
             report.inserted += inserted;
             report.duplicates += batch.len() as u64 - inserted;
             batch.clear();
@@ -160,7 +173,70 @@ pub async fn collect(
     let inserted = write_batch(store, &key, &id, offset, &batch).await?;
     report.inserted += inserted;
     report.duplicates += batch.len() as u64 - inserted;
+    if let Some(out) = sink {
+        out.extend(batch);
+    }
     Ok(report)
+}
+
+/// Tail the spool: ingest on every file notification (and at least every `poll` in case one is
+/// missed) until `stop` resolves; each pass that read something is handed to `on_pass` with its
+/// rows. Nothing is lost across restarts: the cursor lives in the database.
+pub async fn follow<F, S>(
+    store: &Store,
+    spool: &Path,
+    models: &ModelIndex,
+    poll: std::time::Duration,
+    mut on_pass: F,
+    stop: S,
+) -> Result<(), Error>
+where
+    F: FnMut(&CollectReport, &[RequestRow]),
+    S: std::future::Future<Output = ()>,
+{
+    use notify::{RecursiveMode, Watcher};
+    let dir = spool.parent().unwrap_or(Path::new(".")).to_path_buf();
+    std::fs::create_dir_all(&dir).map_err(io_err(format!("create {}", dir.display())))?;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let name = spool.file_name().map(|n| n.to_os_string());
+    let mut watcher = notify::recommended_watcher(move |ev: notify::Result<notify::Event>| {
+        if let Ok(ev) = ev {
+            if ev
+                .paths
+                .iter()
+                .any(|p| p.file_name().map(|n| n.to_os_string()) == name)
+            {
+                let _ = tx.send(());
+            }
+        }
+    })
+    .map_err(|e| Error::Io {
+        context: "watch the capture spool".into(),
+        source: std::io::Error::other(e),
+    })?;
+    watcher
+        .watch(&dir, RecursiveMode::NonRecursive)
+        .map_err(|e| Error::Io {
+            context: format!("watch {}", dir.display()),
+            source: std::io::Error::other(e),
+        })?;
+    let mut tick = tokio::time::interval(poll);
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = &mut stop => return Ok(()),
+            _ = tick.tick() => {}
+            Some(()) = rx.recv() => {
+                // Coalesce a burst of notifications into one pass.
+                while rx.try_recv().is_ok() {}
+            }
+        }
+        let mut rows = Vec::new();
+        let report = collect_into(store, spool, models, Some(&mut rows)).await?;
+        if report.lines > 0 {
+            on_pass(&report, &rows);
+        }
+    }
 }
 
 /// Insert rows and move the cursor in one transaction; returns how many rows were new.

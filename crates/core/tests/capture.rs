@@ -97,3 +97,60 @@ async fn a_missing_spool_is_an_empty_pass() {
         .unwrap();
     assert_eq!(r.lines, 0);
 }
+
+#[tokio::test]
+async fn following_the_spool_delivers_new_requests_as_they_are_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("db.sqlite")).await.unwrap();
+    let spool = dir.path().join("capture/spool.jsonl");
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(std::time::Instant, Vec<String>)>();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let follower = {
+        let store = store.clone();
+        let spool = spool.clone();
+        tokio::spawn(async move {
+            stackperf_core::capture::follow(
+                &store,
+                &spool,
+                &ModelIndex::new(),
+                std::time::Duration::from_secs(5),
+                |_, rows| {
+                    let _ = tx.send((
+                        std::time::Instant::now(),
+                        rows.iter().map(|r| r.litellm_call_id.clone()).collect(),
+                    ));
+                },
+                async {
+                    let _ = stop_rx.await;
+                },
+            )
+            .await
+        })
+    };
+    let mut seen = Vec::new();
+    let mut delays = Vec::new();
+    for i in 0..3 {
+        // The spool (and its directory) may not exist before the first request.
+        std::fs::create_dir_all(spool.parent().unwrap()).unwrap();
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&spool)
+            .unwrap();
+        let written = std::time::Instant::now();
+        writeln!(f, "{}", line(100 + i)).unwrap();
+        f.flush().unwrap();
+        // Wait for delivery (bounded), not for a fixed time.
+        let (at, ids) = tokio::time::timeout(std::time::Duration::from_secs(4), rx.recv())
+            .await
+            .expect("delivered before the 5 s poll")
+            .unwrap();
+        delays.push(at.duration_since(written).as_secs_f64() * 1000.0);
+        seen.extend(ids);
+    }
+    assert_eq!(seen, vec!["call-100", "call-101", "call-102"]);
+    assert_eq!(count(&store).await, 3);
+    let _ = stop_tx.send(());
+    follower.await.unwrap().unwrap();
+    eprintln!("spool line written → row stored and delivered: {delays:?} ms");
+}
