@@ -166,7 +166,8 @@ class StackPerfCapture(CustomLogger):
                 "status": slo.get("status"),
                 "call_type": slo.get("call_type") or kwargs.get("call_type"),
                 "route": meta.get("user_api_key_request_route"),
-                "stream": bool(slo.get("stream")),
+                # The failure payload drops the stream flag; the call's own details keep it.
+                "stream": bool(slo.get("stream") or kwargs.get("stream") or (kwargs.get("optional_params") or {}).get("stream")),
                 "start": _num(slo.get("startTime")),
                 "end": _num(slo.get("endTime")),
                 "completion_start": _num(slo.get("completionStartTime")),

@@ -8,7 +8,9 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use stackperf_e2e::{cache_dir, files_under, free_port, python, stackperf, workspace};
+use stackperf_e2e::{
+    cache_dir, files_under, free_port, parse_rfc3339_ms, python, stackperf, workspace,
+};
 
 struct Env {
     data: tempfile::TempDir,
@@ -58,6 +60,28 @@ impl Env {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+}
+
+/// POST JSON with a bearer key; returns the status (0 when the connection failed) and the body.
+fn post(url: &str, key: &str, body: serde_json::Value) -> (u16, String) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .expect("client");
+        match client.post(url).bearer_auth(key).json(&body).send().await {
+            Ok(r) => {
+                let status = r.status().as_u16();
+                (status, r.text().await.unwrap_or_default())
+            }
+            Err(e) => (0, e.to_string()),
+        }
+    })
 }
 
 fn get(url: &str) -> Option<String> {
@@ -365,6 +389,74 @@ fn stack_up_serves_every_surface_prometheus_counts_and_down_leaves_nothing() {
     // Every metric and label the Grafana dashboards use exists in this LiteLLM version.
     let metrics = get(&format!("{proxy}/metrics/")).expect("scrape /metrics/");
     check_dashboards_against(&metrics);
+
+    // Every kind of upstream failure becomes exactly one error row with a status and an error class,
+    // and the proxy keeps serving.
+    let failures = [
+        ("sim-always-429", false, Some(429u64), "RateLimitError"),
+        ("sim-always-500", false, Some(500), "InternalServerError"),
+        ("sim-always-timeout", false, Some(408), "Timeout"),
+        ("sim-always-disconnect", true, None, "APIConnectionError"),
+        ("sim-always-malformed", true, None, "JSONDecodeError"),
+    ];
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs_f64()
+        * 1000.0
+        - 1.0;
+    for (model, stream, _, _) in failures {
+        let body = serde_json::json!({"model": model, "stream": stream, "messages": [{"role": "user", "content": "hi"}]});
+        let (status, text) = post(&format!("{proxy}/v1/chat/completions"), &master, body);
+        assert!(status != 200 || stream, "{model}: {status} {text}");
+    }
+    let (status, _) = post(
+        &format!("{proxy}/v1/chat/completions"),
+        &master,
+        serde_json::json!({"model": "sim-fast", "messages": [{"role": "user", "content": "still there?"}]}),
+    );
+    assert_eq!(
+        status, 200,
+        "the proxy keeps serving after upstream failures"
+    );
+    let out = env.run(&["--json", "collect"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = env.run(&["export", "requests", "--format", "json"]);
+    let rows: Vec<Value> = serde_json::from_slice(&out.stdout).expect("rows");
+    for (model, stream, http, class) in failures {
+        let mine: Vec<&Value> = rows
+            .iter()
+            .filter(|r| {
+                r["model"] == model
+                    && r["request_started_at"]
+                        .as_str()
+                        .and_then(parse_rfc3339_ms)
+                        .is_some_and(|t| t >= since)
+            })
+            .collect();
+        assert_eq!(mine.len(), 1, "{model}: exactly one row, got {mine:?}");
+        let r = mine[0];
+        assert_eq!(r["status"], "error", "{r}");
+        assert_eq!(r["error_class"], class, "{r}");
+        assert_eq!(r["http_status"].as_u64(), http, "{r}");
+        assert_eq!(r["streamed"], i64::from(stream), "{r}");
+        // Right or absent: a stream cut off after content keeps its TTFT; otherwise a reason.
+        match r["ttft_ms"].as_f64() {
+            Some(t) => assert!(
+                stream && t > 0.0 && t <= r["latency_ms"].as_f64().unwrap_or(0.0),
+                "{r}"
+            ),
+            None => assert!(r["ttft_missing_reason"].is_string(), "{r}"),
+        }
+        assert!(
+            r["error_code"].as_str() != Some(""),
+            "empty codes are null: {r}"
+        );
+    }
 
     // A second `up` is idempotent and fast.
     let mut args = vec!["--json", "stack", "up"];

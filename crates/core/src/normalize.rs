@@ -241,7 +241,7 @@ pub fn normalize(
         error_code: if success {
             None
         } else {
-            rec.error_code.clone()
+            rec.error_code.clone().filter(|c| !c.is_empty())
         },
         error_class: if success {
             None
