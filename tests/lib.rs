@@ -163,14 +163,13 @@ pub fn median(v: &[f64]) -> f64 {
 }
 
 /// A stack of one's own for a test: isolated data dir and keyring service, free ports, and
-/// `stack down` when dropped (also when the test fails half-way).
+/// `stack down` when dropped (also when the test fails half-way; a no-op if nothing runs).
 pub struct StackEnv {
     pub data: tempfile::TempDir,
     pub keyring: String,
     pub litellm_port: u16,
     pub sim_port: u16,
     pub prometheus_port: u16,
-    up: bool,
 }
 
 impl StackEnv {
@@ -181,7 +180,6 @@ impl StackEnv {
             litellm_port: free_port(),
             sim_port: free_port(),
             prometheus_port: free_port(),
-            up: false,
         }
     }
 
@@ -265,11 +263,10 @@ impl StackEnv {
     }
 
     /// `stack up --json` on this environment's ports.
-    pub fn up(&mut self) -> serde_json::Value {
+    pub fn up(&self) -> serde_json::Value {
         let ports = self.port_args();
         let mut args = vec!["stack", "up"];
         args.extend(ports.iter().map(String::as_str));
-        self.up = true;
         self.json(&args)
     }
 
@@ -284,9 +281,7 @@ impl StackEnv {
 
 impl Drop for StackEnv {
     fn drop(&mut self) {
-        if self.up {
-            let _ = self.run(&["stack", "down"]);
-        }
+        let _ = self.run(&["stack", "down"]);
     }
 }
 

@@ -80,7 +80,7 @@ fn finalize(s: &StackEnv, id: &str) -> Value {
 
 #[test]
 fn sessions_capture_attribute_match_ground_truth_and_compare() {
-    let mut s = StackEnv::new("sessions");
+    let s = StackEnv::new("sessions");
     let master = format!("sk-e2e-master-{}", std::process::id());
     s.set_secret("LITELLM_MASTER_KEY", &master);
     s.up();

@@ -4,63 +4,11 @@
 //! Needs a Secret Service (scripts/test.sh runs the tests inside one).
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use stackperf_e2e::{
-    cache_dir, files_under, free_port, parse_rfc3339_ms, python, stackperf, workspace,
-};
-
-struct Env {
-    data: tempfile::TempDir,
-    keyring: String,
-}
-
-impl Env {
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = stackperf(self.data.path());
-        c.args(args)
-            .current_dir(workspace())
-            .env("STACKPERF_CACHE_DIR", cache_dir())
-            .env("STACKPERF_KEYRING_SERVICE", &self.keyring);
-        for k in [
-            "LITELLM_MASTER_KEY",
-            "OPENAI_API_KEY",
-            "ANTHROPIC_API_KEY",
-            "FIREWORKS_API_KEY",
-            "OPENROUTER_API_KEY",
-        ] {
-            c.env_remove(k);
-        }
-        c
-    }
-    fn run(&self, args: &[&str]) -> Output {
-        self.cmd(args).output().expect("run stackperf")
-    }
-    fn set_secret(&self, name: &str, value: &str) {
-        use std::io::Write;
-        let mut child = self
-            .cmd(&["secrets", "set", name])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn");
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(value.as_bytes())
-            .expect("write");
-        let out = child.wait_with_output().expect("wait");
-        assert!(
-            out.status.success(),
-            "secrets set {name}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-}
+use stackperf_e2e::{files_under, parse_rfc3339_ms, python, workspace, StackEnv};
 
 /// POST JSON with a bearer key; returns the status (0 when the connection failed) and the body.
 fn post(url: &str, key: &str, body: serde_json::Value) -> (u16, String) {
@@ -238,36 +186,16 @@ fn scan_for(dir: &Path, secrets: &[&str]) {
     }
 }
 
-/// Stops the stack when the test ends, also when it fails half-way.
-struct Down<'a>(&'a Env);
-
-impl Drop for Down<'_> {
-    fn drop(&mut self) {
-        let _ = self.0.run(&["stack", "down"]);
-    }
-}
-
 #[test]
 fn stack_up_serves_every_surface_prometheus_counts_and_down_leaves_nothing() {
-    let env = Env {
-        data: tempfile::tempdir().expect("tempdir"),
-        keyring: format!("stackperf-e2e-{}", std::process::id()),
-    };
+    let env = StackEnv::new("stack");
     let master = format!("sk-e2e-master-{}", std::process::id());
     let fake_provider_key = format!("sk-ant-e2e-fake-{}", std::process::id());
     env.set_secret("LITELLM_MASTER_KEY", &master);
     env.set_secret("ANTHROPIC_API_KEY", &fake_provider_key);
-    let (lp, sp, pp) = (free_port(), free_port(), free_port());
-    let ports = [
-        "--litellm-port",
-        &lp.to_string(),
-        "--sim-port",
-        &sp.to_string(),
-        "--prometheus-port",
-        &pp.to_string(),
-    ]
-    .map(String::from);
-    let ports: Vec<&str> = ports.iter().map(String::as_str).collect();
+    let (lp, sp, pp) = (env.litellm_port, env.sim_port, env.prometheus_port);
+    let port_args = env.port_args();
+    let ports: Vec<&str> = port_args.iter().map(String::as_str).collect();
 
     // A port held by someone else is refused with an explanation, and nothing is started.
     let blocker = std::net::TcpListener::bind(("127.0.0.1", lp)).expect("bind");
@@ -284,7 +212,6 @@ fn stack_up_serves_every_surface_prometheus_counts_and_down_leaves_nothing() {
         .contains(&format!("port {lp} on 127.0.0.1 is already in use")));
     drop(blocker);
 
-    let _down = Down(&env);
     let mut args = vec!["--json", "stack", "up"];
     args.extend(&ports);
     let t0 = Instant::now();
