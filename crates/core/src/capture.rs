@@ -161,7 +161,7 @@ pub async fn collect_into(
         }
         offset += n;
         if batch.len() >= BATCH {
-            let inserted = write_batch(store, &key, &id, offset, &batch).await?;
+            let inserted = insert_rows(store, &key, &id, offset, &batch).await?;
             if let Some(out) = sink.as_deref_mut() {
                 out.extend(batch.iter().cloned());
             }
@@ -170,7 +170,7 @@ pub async fn collect_into(
             batch.clear();
         }
     }
-    let inserted = write_batch(store, &key, &id, offset, &batch).await?;
+    let inserted = insert_rows(store, &key, &id, offset, &batch).await?;
     report.inserted += inserted;
     report.duplicates += batch.len() as u64 - inserted;
     if let Some(out) = sink {
@@ -239,22 +239,12 @@ where
     }
 }
 
-/// Insert rows and move the cursor in one transaction; returns how many rows were new.
-/// (Public for the ingest benchmark's raw baseline.)
-pub async fn insert_rows(
-    store: &Store,
-    spool: &str,
-    file_id: &str,
-    offset: u64,
-    rows: &[RequestRow],
-) -> Result<u64, Error> {
-    write_batch(store, spool, file_id, offset, rows).await
-}
-
 /// Rows per INSERT statement (35 columns each stays under SQLite's bound-parameter limit).
 const ROWS_PER_STATEMENT: usize = 500;
 
-async fn write_batch(
+/// Insert rows and move the cursor in one transaction; returns how many rows were new.
+/// (Public for the ingest benchmark's raw baseline.)
+pub async fn insert_rows(
     store: &Store,
     spool: &str,
     file_id: &str,
