@@ -18,6 +18,6 @@ echo "==> registering the configuration in $("$bin" db path)"
 
 if [ "$(uname -s)" = Linux ] && [ -z "${DBUS_SESSION_BUS_ADDRESS:-}" ]; then
   echo "==> no desktop session: using a private Secret Service for this run (keys stored now last until it ends)"
-  exec scripts/with-keyring.sh scripts/run-stack.sh "$bin"
+  STACKPERF_PRIVATE_KEYRING=1 exec scripts/with-keyring.sh scripts/run-stack.sh "$bin"
 fi
 exec scripts/run-stack.sh "$bin"

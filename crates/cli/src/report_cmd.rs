@@ -120,9 +120,26 @@ fn print_comparison(c: &Comparison) -> Result<(), CliError> {
         &rows,
     )?;
     println!();
-    for (metric, _, _) in METRICS {
-        for p in c.pairs.iter().filter(|p| p.metric == metric) {
-            println!("{:<17} {} vs {}: {}", metric, p.a, p.b, p.verdict);
+    // One line per pair that cannot be judged yet; otherwise one line per metric.
+    let mut pairs: Vec<(&str, &str)> = c
+        .pairs
+        .iter()
+        .map(|p| (p.a.as_str(), p.b.as_str()))
+        .collect();
+    pairs.dedup();
+    for (a, b) in pairs {
+        let mine: Vec<_> = c.pairs.iter().filter(|p| p.a == a && p.b == b).collect();
+        if let Some(first) = mine
+            .first()
+            .filter(|f| f.verdict.starts_with("not enough sessions"))
+        {
+            println!("{a} vs {b}: {}", first.verdict);
+            continue;
+        }
+        for (metric, _, _) in METRICS {
+            for p in mine.iter().filter(|p| p.metric == metric) {
+                println!("{:<17} {a} vs {b}: {}", metric, p.verdict);
+            }
         }
     }
     if !c.excluded.is_empty() {
