@@ -44,7 +44,7 @@ fn killing_the_ingest_mid_traffic_loses_and_duplicates_nothing() {
 
     // Kill the ingest once the simulator has served a share of the traffic.
     let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
+    let served_at_kill = loop {
         let t: Value = serde_json::from_str(&http_get(
             &env.sim_url(),
             &format!("/_sim/requests?since_seq={}", after_seq + 1),
@@ -52,11 +52,16 @@ fn killing_the_ingest_mid_traffic_loses_and_duplicates_nothing() {
         .expect("truth");
         let served = t["requests"].as_array().map(Vec::len).unwrap_or(0);
         if served >= N / 3 || Instant::now() > deadline {
-            break;
+            break served;
         }
         std::thread::sleep(Duration::from_millis(20));
-    }
+    };
     first.kill().expect("kill -9 the ingest");
+    assert!(
+        served_at_kill < N,
+        "the ingest must die while traffic still flows ({served_at_kill} of {N} served)"
+    );
+    eprintln!("ingest killed after {served_at_kill} of {N} requests were served");
     first.wait().expect("reap");
     let mut second = follower(&env);
 
