@@ -385,6 +385,23 @@ fn stack_up_serves_every_surface_prometheus_counts_and_down_leaves_nothing() {
         );
     }
 
+    // Each service's log is readable; an unknown service is a clear user error.
+    let out = env.run(&["stack", "logs", "litellm"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("POST /v1/chat/completions"),
+        "the log shows the requests just served"
+    );
+    let out = env.run(&["stack", "logs", "sim"]);
+    assert!(out.status.success());
+    let out = env.run(&["stack", "logs", "grafana"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("litellm, sim and prometheus"));
+
     // A second `up` is idempotent and fast.
     let mut args = vec!["--json", "stack", "up"];
     args.extend(&ports);
