@@ -369,6 +369,29 @@ mod tests {
         assert!(!oc.files[0].content.contains("abc123"));
     }
 
+    #[cfg(unix)]
+    #[test]
+    fn session_files_are_private_to_the_user() {
+        use std::os::unix::fs::PermissionsExt;
+        let reg = shipped();
+        let dir = tempfile::tempdir().unwrap();
+        let mut r = render_variant(&reg, "codex-sim-fast");
+        let session_dir = dir.path().join("sessions/sess_1");
+        for f in r.files.iter_mut() {
+            f.path = session_dir.join(f.path.strip_prefix("/data/sessions/sess_1").unwrap());
+        }
+        write_files(&r, &session_dir).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&session_dir), 0o700);
+        assert_eq!(mode(&session_dir.join("codex")), 0o700);
+        assert_eq!(mode(&session_dir.join("codex/config.toml")), 0o600);
+        assert!(
+            !std::fs::read_to_string(session_dir.join("codex/config.toml"))
+                .unwrap()
+                .contains("abc123")
+        );
+    }
+
     #[test]
     fn formats_quote_safely_and_redaction_hides_the_key() {
         let reg = shipped();
