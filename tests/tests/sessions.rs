@@ -179,10 +179,7 @@ fn sessions_capture_attribute_match_ground_truth_and_compare() {
     assert_eq!(out.status.code(), Some(1));
     // A key that never existed is refused too.
     let mut bogus = env_a.clone();
-    bogus.insert(
-        "OPENAI_API_KEY".into(),
-        "sk-stackperf-session-not-a-real-key".into(),
-    );
+    bogus.insert("OPENAI_API_KEY".into(), "sk-bogus-session-key".into());
     assert_eq!(traffic(&bogus, &["rejected"])["status"], 401);
 
     // --- the database against the simulator's ground truth --------------------------------------
