@@ -270,6 +270,34 @@ impl StackEnv {
         self.json(&args)
     }
 
+    /// Store a fresh master key in this environment's keychain, start the stack, return the key.
+    pub fn up_with_master_key(&self) -> String {
+        let master = format!("sk-e2e-master-{}-{}", self.keyring, std::process::id());
+        self.set_secret("LITELLM_MASTER_KEY", &master);
+        self.up();
+        master
+    }
+
+    /// The simulator's ground-truth records with a sequence number above `after`.
+    pub fn truth_after(&self, after: u64) -> Vec<serde_json::Value> {
+        let body = http_get(
+            &self.sim_url(),
+            &format!("/_sim/requests?since_seq={}", after + 1),
+        );
+        let v: serde_json::Value = serde_json::from_str(&body).expect("ground truth JSON");
+        v["requests"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// The highest sequence number the simulator has recorded (0 before any request). `stack up`
+    /// warms the proxy through the simulator, so tests count from here.
+    pub fn truth_last_seq(&self) -> u64 {
+        self.truth_after(0)
+            .iter()
+            .filter_map(|r| r["seq"].as_u64())
+            .max()
+            .unwrap_or(0)
+    }
+
     pub fn proxy_url(&self) -> String {
         format!("http://127.0.0.1:{}", self.litellm_port)
     }

@@ -6,7 +6,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use stackperf_e2e::{http_get, python, workspace, StackEnv};
+use stackperf_e2e::{python, workspace, StackEnv};
 
 const N: usize = 200;
 
@@ -21,18 +21,8 @@ fn follower(env: &StackEnv) -> Child {
 #[test]
 fn killing_the_ingest_mid_traffic_loses_and_duplicates_nothing() {
     let env = StackEnv::new("live");
-    let master = format!("sk-e2e-master-live-{}", std::process::id());
-    env.set_secret("LITELLM_MASTER_KEY", &master);
-    env.up();
-    let truth_before: Value =
-        serde_json::from_str(&http_get(&env.sim_url(), "/_sim/requests")).expect("truth");
-    let after_seq = truth_before["requests"]
-        .as_array()
-        .expect("requests")
-        .iter()
-        .filter_map(|r| r["seq"].as_u64())
-        .max()
-        .unwrap_or(0);
+    let master = env.up_with_master_key();
+    let after_seq = env.truth_last_seq();
 
     let mut first = follower(&env);
     let traffic = Command::new(python())
@@ -45,12 +35,7 @@ fn killing_the_ingest_mid_traffic_loses_and_duplicates_nothing() {
     // Kill the ingest once the simulator has served a share of the traffic.
     let deadline = Instant::now() + Duration::from_secs(120);
     let served_at_kill = loop {
-        let t: Value = serde_json::from_str(&http_get(
-            &env.sim_url(),
-            &format!("/_sim/requests?since_seq={}", after_seq + 1),
-        ))
-        .expect("truth");
-        let served = t["requests"].as_array().map(Vec::len).unwrap_or(0);
+        let served = env.truth_after(after_seq).len();
         if served >= N / 3 || Instant::now() > deadline {
             break served;
         }
@@ -70,12 +55,7 @@ fn killing_the_ingest_mid_traffic_loses_and_duplicates_nothing() {
     assert_eq!(sent["ok"].as_u64(), Some(N as u64), "{sent}");
 
     // The simulator served exactly N; the database must hold exactly N of them, once each.
-    let truth: Value = serde_json::from_str(&http_get(
-        &env.sim_url(),
-        &format!("/_sim/requests?since_seq={}", after_seq + 1),
-    ))
-    .expect("truth");
-    assert_eq!(truth["requests"].as_array().map(Vec::len), Some(N));
+    assert_eq!(env.truth_after(after_seq).len(), N);
     let count = || -> usize {
         let out = env.run(&["export", "requests", "--format", "json"]);
         let rows: Vec<Value> = serde_json::from_slice(&out.stdout).expect("rows");

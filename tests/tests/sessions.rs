@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::process::Command;
 
 use serde_json::Value;
-use stackperf_e2e::{files_under, http_get, median, parse_rfc3339_ms, python, workspace, StackEnv};
+use stackperf_e2e::{files_under, median, parse_rfc3339_ms, python, workspace, StackEnv};
 
 fn traffic(env: &HashMap<String, String>, args: &[&str]) -> Value {
     let mut c = Command::new(python());
@@ -81,19 +81,9 @@ fn finalize(s: &StackEnv, id: &str) -> Value {
 #[test]
 fn sessions_capture_attribute_match_ground_truth_and_compare() {
     let s = StackEnv::new("sessions");
-    let master = format!("sk-e2e-master-{}", std::process::id());
-    s.set_secret("LITELLM_MASTER_KEY", &master);
-    s.up();
+    let master = s.up_with_master_key();
     // `stack up` warms the proxy up through the simulator; only what comes after counts here.
-    let warmup: Value =
-        serde_json::from_str(&http_get(&s.sim_url(), "/_sim/requests")).expect("truth");
-    let after_seq = warmup["requests"]
-        .as_array()
-        .expect("requests")
-        .iter()
-        .filter_map(|r| r["seq"].as_u64())
-        .max()
-        .unwrap_or(0);
+    let after_seq = s.truth_last_seq();
 
     // --- one session per SDK surface, each configured only from its rendered environment ---------
     let (a, env_a) = create(&s, "sim-profiles", "sim-fast-oai", &["--label", "e2e"]);
@@ -243,13 +233,7 @@ fn sessions_capture_attribute_match_ground_truth_and_compare() {
         "{surfaces:?}"
     );
 
-    let truth: Value = serde_json::from_str(&http_get(
-        &s.sim_url(),
-        &format!("/_sim/requests?since_seq={}", after_seq + 1),
-    ))
-    .expect("truth");
-    let mut truth: Vec<Value> = truth["requests"].as_array().expect("requests").clone();
-    truth.retain(|t| t["seq"].as_u64().unwrap_or(0) > after_seq);
+    let mut truth = s.truth_after(after_seq);
     truth.sort_by(|x, y| {
         x["arrived_unix_ms"]
             .as_f64()
