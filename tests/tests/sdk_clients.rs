@@ -91,10 +91,15 @@ fn sdks_accept_every_surface_and_usage_matches_ground_truth() {
             "case {case} did not run"
         );
     }
+    // The simulator's own send time is checked to 5 ms per request above, and sim_protocols.rs
+    // times the first token from outside with a lean HTTP client to 5 ms. Seen through a Python SDK
+    // the figure also carries the SDK's request building and chunk parsing (3–5 ms here), so this
+    // bound only catches stalls such as a 40 ms delayed ACK, and never allows an early token.
     for (case, v) in &ttfts {
         let m = median(v);
+        eprintln!("{case}: client-side TTFT through the SDK, median {m:.1} ms (configured {STEADY_TTFT_MS} ms)");
         assert!(
-            (m - STEADY_TTFT_MS).abs() < 5.0,
+            m >= STEADY_TTFT_MS - 1.0 && m - STEADY_TTFT_MS < 20.0,
             "{case}: client-side TTFT median {m:.1} ms, configured {STEADY_TTFT_MS} ms ({v:?})"
         );
     }
