@@ -3,7 +3,8 @@
 # Debian/Ubuntu missing system packages are installed with apt-get (as root, or through sudo);
 # elsewhere it says what to install.
 #   scripts/bootstrap.sh          build + run: compiler, python3 + venv, Prometheus, a Secret Service
-#   scripts/bootstrap.sh --test   also: docker-compose (static Compose check), libsecret-tools
+#   scripts/bootstrap.sh --test   also: docker-compose (static Compose check), libsecret-tools,
+#                                 Xvfb + WebKitWebDriver + Chromium for the desktop UI tests
 set -euo pipefail
 for_tests=false
 [ "${1:-}" = "--test" ] && for_tests=true
@@ -25,7 +26,20 @@ if [ "$(uname -s)" = Linux ]; then
   command -v gnome-keyring-daemon >/dev/null 2>&1 || need_apt+=(gnome-keyring)
   command -v dbus-run-session >/dev/null 2>&1 || need_apt+=(dbus)
 fi
+if [ "$(uname -s)" = Linux ]; then
+  # The desktop app (Tauri 2) links WebKitGTK 4.1 and GTK 3.
+  for pkg in libwebkit2gtk-4.1-dev libgtk-3-dev librsvg2-dev libsoup-3.0-dev \
+             libjavascriptcoregtk-4.1-dev libayatana-appindicator3-dev libxdo-dev libssl-dev file; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
+  done
+  command -v npm >/dev/null 2>&1 || need_apt+=(nodejs npm)
+fi
 if $for_tests; then
+  if [ "$(uname -s)" = Linux ]; then
+    for pkg in xvfb xauth xclip webkit2gtk-driver imagemagick fonts-dejavu-core procps; do
+      dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
+    done
+  fi
   command -v docker-compose >/dev/null 2>&1 || need_apt+=(docker-compose)
   command -v secret-tool >/dev/null 2>&1 || need_apt+=(libsecret-tools)
   command -v npm >/dev/null 2>&1 || need_apt+=(nodejs npm)

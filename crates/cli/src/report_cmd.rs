@@ -250,7 +250,9 @@ pub fn export(g: &Global, a: ExportArgs) -> Result<(), CliError> {
                     CliError::Usage("export comparison needs --experiment".into())
                 })?;
                 (
-                    comparison_table(&report::compare(&c.sessions.store, &c.reg, exp).await?),
+                    stackperf_core::export::comparison_table(
+                        &report::compare(&c.sessions.store, &c.reg, exp).await?,
+                    ),
                     "comparison",
                 )
             }
@@ -310,36 +312,4 @@ fn write_out(g: &Global, a: &ExportArgs, text: &str) -> Result<(), CliError> {
             Ok(())
         }
     }
-}
-
-/// One row per variant and metric: the comparison in a flat shape.
-fn comparison_table(c: &Comparison) -> stackperf_core::export::Table {
-    use stackperf_core::export::{table_from, Cell, Kind};
-    let cols = [
-        ("experiment", Kind::Text),
-        ("variant", Kind::Text),
-        ("metric", Kind::Text),
-        ("sessions", Kind::Int),
-        ("median", Kind::Float),
-        ("ci95_low", Kind::Float),
-        ("ci95_high", Kind::Float),
-        ("stdev", Kind::Float),
-    ];
-    let f = |x: Option<f64>| x.map(Cell::Float).unwrap_or(Cell::Null);
-    let mut rows = Vec::new();
-    for v in &c.variants {
-        for (name, m) in &v.metrics {
-            rows.push(vec![
-                Cell::Text(c.experiment.clone()),
-                Cell::Text(v.variant.clone()),
-                Cell::Text(name.clone()),
-                Cell::Int(m.sessions as i64),
-                f(m.median),
-                f(m.ci95.map(|x| x.0)),
-                f(m.ci95.map(|x| x.1)),
-                f(m.stdev),
-            ]);
-        }
-    }
-    table_from(&cols, rows)
 }

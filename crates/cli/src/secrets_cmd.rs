@@ -3,7 +3,6 @@
 use clap::Subcommand;
 use stackperf_core::config::Registry;
 use stackperf_core::secrets::{KeyringStore, Secret, Secrets, Source, MASTER_KEY};
-use stackperf_core::stack::compose;
 
 use crate::output::{json as print_json, table};
 use crate::stack_cmd::read_secret_value;
@@ -19,33 +18,7 @@ pub enum SecretsCmd {
     Delete { name: String },
 }
 
-/// `(secret name, who uses it)` for every secret the configuration and the stack refer to.
-pub fn wanted(reg: &Registry) -> Vec<(String, Vec<String>)> {
-    let mut out: Vec<(String, Vec<String>)> =
-        vec![(MASTER_KEY.into(), vec!["LiteLLM master key".into()])];
-    for p in reg
-        .providers
-        .iter()
-        .map(|l| &l.value)
-        .filter(|p| !p.simulator)
-    {
-        if let Some(name) = &p.api_key_env {
-            match out.iter_mut().find(|(n, _)| n == name) {
-                Some((_, users)) => users.push(format!("provider {}", p.name)),
-                None => out.push((name.clone(), vec![format!("provider {}", p.name)])),
-            }
-        }
-    }
-    out.push((
-        compose::POSTGRES_PASSWORD.into(),
-        vec!["Compose runtime: LiteLLM's PostgreSQL".into()],
-    ));
-    out.push((
-        compose::GRAFANA_ADMIN_PASSWORD.into(),
-        vec!["Compose runtime: Grafana admin".into()],
-    ));
-    out
-}
+pub use stackperf_core::secrets::wanted;
 
 pub fn run(g: &Global, cmd: SecretsCmd) -> Result<(), CliError> {
     let secrets = Secrets::new(Box::new(KeyringStore::new()));

@@ -20,13 +20,20 @@ const BATCH: usize = 10_000;
 
 /// What one ingest pass did.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct CollectReport {
+    #[cfg_attr(feature = "specta", specta(type = f64))]
     pub lines: u64,
+    #[cfg_attr(feature = "specta", specta(type = f64))]
     pub inserted: u64,
+    #[cfg_attr(feature = "specta", specta(type = f64))]
     pub duplicates: u64,
+    #[cfg_attr(feature = "specta", specta(type = f64))]
     pub malformed: u64,
+    #[cfg_attr(feature = "specta", specta(type = f64))]
     pub unattributed: u64,
     /// Bytes of an incomplete last line left for the next pass.
+    #[cfg_attr(feature = "specta", specta(type = f64))]
     pub pending_bytes: u64,
 }
 

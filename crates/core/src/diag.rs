@@ -7,9 +7,11 @@ use serde::Serialize;
 
 /// A problem found while loading or validating configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct Problem {
     pub file: PathBuf,
     /// 1-based line, where the parser knows it.
+    #[cfg_attr(feature = "specta", specta(type = Option<f64>))]
     pub line: Option<usize>,
     /// Dotted field path inside the file (`models[1].alias`), empty for the whole file.
     pub field: String,

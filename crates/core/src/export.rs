@@ -18,6 +18,39 @@ pub enum Dataset {
     Requests,
 }
 
+/// One row per variant and metric: the comparison in a flat shape.
+pub fn comparison_table(c: &crate::report::Comparison) -> Table {
+    let cols = [
+        ("experiment", Kind::Text),
+        ("variant", Kind::Text),
+        ("metric", Kind::Text),
+        ("sessions", Kind::Int),
+        ("median", Kind::Float),
+        ("p95", Kind::Float),
+        ("ci95_low", Kind::Float),
+        ("ci95_high", Kind::Float),
+        ("stdev", Kind::Float),
+    ];
+    let f = |x: Option<f64>| x.map(Cell::Float).unwrap_or(Cell::Null);
+    let mut rows = Vec::new();
+    for v in &c.variants {
+        for (name, m) in &v.metrics {
+            rows.push(vec![
+                Cell::Text(c.experiment.clone()),
+                Cell::Text(v.variant.clone()),
+                Cell::Text(name.clone()),
+                Cell::Int(m.sessions as i64),
+                f(m.median),
+                f(m.p95),
+                f(m.ci95.map(|x| x.0)),
+                f(m.ci95.map(|x| x.1)),
+                f(m.stdev),
+            ]);
+        }
+    }
+    table_from(&cols, rows)
+}
+
 /// A column's type in every format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {

@@ -1,6 +1,7 @@
 //! StackPerf core: configuration, the store and (in later modules) the benchmark services.
 //! No desktop dependency: the CLI and the desktop shell call the same functions.
 
+pub mod app;
 pub mod capture;
 pub mod charts;
 pub mod config;

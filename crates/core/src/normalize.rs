@@ -72,10 +72,12 @@ pub fn model_index(reg: &Registry) -> ModelIndex {
 
 /// A normalized request (the `requests` table).
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct RequestRow {
     pub request_id: String,
     pub litellm_call_id: String,
     pub session_id: Option<String>,
+    #[cfg_attr(feature = "specta", specta(type = Option<f64>))]
     pub variant_id: Option<i64>,
     pub experiment: Option<String>,
     pub provider: Option<String>,
@@ -100,11 +102,16 @@ pub struct RequestRow {
     /// Upstream call start to the end of the request.
     pub provider_latency_ms: Option<f64>,
     pub output_tokens_per_s: Option<f64>,
+    #[cfg_attr(feature = "specta", specta(type = Option<f64>))]
     pub input_tokens: Option<i64>,
+    #[cfg_attr(feature = "specta", specta(type = Option<f64>))]
     pub output_tokens: Option<i64>,
+    #[cfg_attr(feature = "specta", specta(type = Option<f64>))]
     pub cached_input_tokens: Option<i64>,
+    #[cfg_attr(feature = "specta", specta(type = Option<f64>))]
     pub cache_write_tokens: Option<i64>,
     pub status: String,
+    #[cfg_attr(feature = "specta", specta(type = Option<f64>))]
     pub http_status: Option<i64>,
     pub error_code: Option<String>,
     pub error_class: Option<String>,

@@ -19,6 +19,7 @@ pub const MIN_SESSIONS_LATENCY: usize = 5;
 
 /// One session's rollup.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct SessionStats {
     pub session_id: String,
     pub variant: String,
@@ -28,17 +29,24 @@ pub struct SessionStats {
     pub git_commit_sha: Option<String>,
     pub started_at: Option<f64>,
     pub ended_at: Option<f64>,
+    #[cfg_attr(feature = "specta", specta(type = f64))]
     pub requests: usize,
+    #[cfg_attr(feature = "specta", specta(type = f64))]
     pub successes: usize,
+    #[cfg_attr(feature = "specta", specta(type = f64))]
     pub errors: usize,
     pub error_rate: Option<f64>,
     pub latency_p50_ms: Option<f64>,
     pub latency_p95_ms: Option<f64>,
     pub ttft_p50_ms: Option<f64>,
     pub tokens_per_s_p50: Option<f64>,
+    #[cfg_attr(feature = "specta", specta(type = f64))]
     pub input_tokens: i64,
+    #[cfg_attr(feature = "specta", specta(type = f64))]
     pub output_tokens: i64,
+    #[cfg_attr(feature = "specta", specta(type = f64))]
     pub cached_input_tokens: i64,
+    #[cfg_attr(feature = "specta", specta(type = f64))]
     pub cache_write_tokens: i64,
     pub cache_hit_ratio: Option<f64>,
     pub duration_s: Option<f64>,
@@ -48,9 +56,13 @@ pub struct SessionStats {
 
 /// A metric across a variant's sessions.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct MetricSummary {
+    #[cfg_attr(feature = "specta", specta(type = f64))]
     pub sessions: usize,
     pub median: Option<f64>,
+    /// 95th percentile across sessions.
+    pub p95: Option<f64>,
     pub ci95: Option<(f64, f64)>,
     /// Standard deviation across sessions (the variance between repetitions).
     pub stdev: Option<f64>,
@@ -58,9 +70,12 @@ pub struct MetricSummary {
 
 /// One variant's row.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct VariantSummary {
     pub variant: String,
+    #[cfg_attr(feature = "specta", specta(type = f64))]
     pub sessions: usize,
+    #[cfg_attr(feature = "specta", specta(type = f64))]
     pub requests: usize,
     pub session_success_rate: Option<f64>,
     pub metrics: BTreeMap<String, MetricSummary>,
@@ -68,6 +83,7 @@ pub struct VariantSummary {
 
 /// One metric compared between two variants.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct PairComparison {
     pub a: String,
     pub b: String,
@@ -80,6 +96,7 @@ pub struct PairComparison {
 
 /// The whole comparison report.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct Comparison {
     pub experiment: String,
     pub generated_at: f64,
@@ -431,6 +448,7 @@ pub async fn compare(store: &Store, reg: &Registry, experiment: &str) -> Result<
                 MetricSummary {
                     sessions: values.len(),
                     median: median(&values),
+                    p95: percentile(&values, 95.0),
                     ci95: bootstrap_median_ci(&values, 7, 2000),
                     stdev: stdev(&values),
                 },

@@ -144,6 +144,7 @@ impl SecretStore for MemoryStore {
 
 /// Where a resolved secret came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(rename_all = "snake_case")]
 pub enum Source {
     /// An environment variable of the same name (overrides the keychain).
@@ -153,6 +154,7 @@ pub enum Source {
 
 /// What `secrets list` shows: never the value.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct SecretInfo {
     pub name: String,
     pub in_keychain: bool,
@@ -170,6 +172,45 @@ type EnvLookup = Box<dyn Fn(&str) -> Option<String> + Send + Sync>;
 pub struct Secrets {
     store: Box<dyn SecretStore>,
     env: EnvLookup,
+}
+
+/// Run a keychain call on a blocking thread (Secret Service calls block on D-Bus).
+pub async fn blocking<T: Send + 'static>(
+    secrets: std::sync::Arc<Secrets>,
+    f: impl FnOnce(&Secrets) -> Result<T, Error> + Send + 'static,
+) -> Result<T, Error> {
+    tokio::task::spawn_blocking(move || f(&secrets))
+        .await
+        .map_err(|e| Error::KeychainUnavailable(format!("keychain task failed: {e}")))?
+}
+
+/// `(secret name, who uses it)` for every secret the configuration and the stack refer to.
+pub fn wanted(reg: &crate::config::Registry) -> Vec<(String, Vec<String>)> {
+    use crate::stack::compose;
+    let mut out: Vec<(String, Vec<String>)> =
+        vec![(MASTER_KEY.into(), vec!["LiteLLM master key".into()])];
+    for p in reg
+        .providers
+        .iter()
+        .map(|l| &l.value)
+        .filter(|p| !p.simulator)
+    {
+        if let Some(name) = &p.api_key_env {
+            match out.iter_mut().find(|(n, _)| n == name) {
+                Some((_, users)) => users.push(format!("provider {}", p.name)),
+                None => out.push((name.clone(), vec![format!("provider {}", p.name)])),
+            }
+        }
+    }
+    out.push((
+        compose::POSTGRES_PASSWORD.into(),
+        vec!["Compose runtime: LiteLLM's PostgreSQL".into()],
+    ));
+    out.push((
+        compose::GRAFANA_ADMIN_PASSWORD.into(),
+        vec!["Compose runtime: Grafana admin".into()],
+    ));
+    out
 }
 
 /// Whether `name` can be a secret name (it doubles as an environment variable name).

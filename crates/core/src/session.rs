@@ -32,10 +32,12 @@ pub struct CreateSession {
 
 /// A session as stored.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct SessionRow {
     pub session_id: String,
     pub experiment: String,
     pub variant: String,
+    #[cfg_attr(feature = "specta", specta(type = f64))]
     pub variant_id: i64,
     pub config_fingerprint: String,
     pub task_card: String,
@@ -57,6 +59,7 @@ pub struct SessionRow {
     pub app_version: String,
     pub litellm_version: Option<String>,
     pub config_commit: Option<String>,
+    #[cfg_attr(feature = "specta", specta(type = f64))]
     pub request_count: i64,
 }
 
@@ -134,10 +137,7 @@ impl Sessions {
         &self,
         f: impl FnOnce(&Secrets) -> Result<T, Error> + Send + 'static,
     ) -> Result<T, Error> {
-        let secrets = self.secrets.clone();
-        tokio::task::spawn_blocking(move || f(&secrets))
-            .await
-            .map_err(|e| Error::KeychainUnavailable(format!("keychain task failed: {e}")))?
+        crate::secrets::blocking(self.secrets.clone(), f).await
     }
 
     /// One session.

@@ -104,6 +104,12 @@ impl Registry {
     /// Load every config file under `dir` and validate the whole set. Returns the registry even
     /// when there are problems (so callers can show everything), plus all problems found.
     pub fn load(dir: &Path) -> (Registry, Vec<Problem>) {
+        Registry::load_with_draft(dir, None)
+    }
+
+    /// As [`Registry::load`], but with `draft = (file, text)` standing in for that file's
+    /// contents (or added, for a new file): what the editor validates while the user types.
+    pub fn load_with_draft(dir: &Path, draft: Option<(&Path, &str)>) -> (Registry, Vec<Problem>) {
         let mut reg = Registry {
             dir: dir.to_path_buf(),
             ..Registry::default()
@@ -118,11 +124,11 @@ impl Registry {
             ));
             return (reg, problems);
         }
-        reg.providers = load_kind(dir, "providers", &mut problems);
-        reg.harnesses = load_kind(dir, "harnesses", &mut problems);
-        reg.variants = load_kind(dir, "variants", &mut problems);
-        reg.experiments = load_kind(dir, "experiments", &mut problems);
-        reg.task_cards = load_kind(dir, "task-cards", &mut problems);
+        reg.providers = load_kind(dir, "providers", draft, &mut problems);
+        reg.harnesses = load_kind(dir, "harnesses", draft, &mut problems);
+        reg.variants = load_kind(dir, "variants", draft, &mut problems);
+        reg.experiments = load_kind(dir, "experiments", draft, &mut problems);
+        reg.task_cards = load_kind(dir, "task-cards", draft, &mut problems);
         problems.extend(validate::validate(&reg));
         (reg, problems)
     }
@@ -131,17 +137,25 @@ impl Registry {
 fn load_kind<T: DeserializeOwned>(
     dir: &Path,
     sub: &str,
+    draft: Option<(&Path, &str)>,
     problems: &mut Vec<Problem>,
 ) -> Vec<Loaded<T>> {
     let sub_dir = dir.join(sub);
-    let Ok(entries) = std::fs::read_dir(&sub_dir) else {
-        return Vec::new();
-    };
-    let mut files: Vec<PathBuf> = entries
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
-        .collect();
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&sub_dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
+                .collect()
+        })
+        .unwrap_or_default();
+    let draft = draft.filter(|(f, _)| f.parent() == Some(sub_dir.as_path()));
+    if let Some((f, _)) = draft {
+        if !files.iter().any(|p| p == f) {
+            files.push(f.to_path_buf());
+        }
+    }
     files.sort();
     let mut out = Vec::new();
     for file in files {
@@ -154,7 +168,11 @@ fn load_kind<T: DeserializeOwned>(
             ));
             continue;
         }
-        let text = match std::fs::read_to_string(&file) {
+        let from_disk = match draft {
+            Some((f, text)) if f == file => Ok(text.to_string()),
+            _ => std::fs::read_to_string(&file),
+        };
+        let text = match from_disk {
             Ok(t) => t,
             Err(e) => {
                 problems.push(Problem::new(

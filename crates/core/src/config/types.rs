@@ -100,6 +100,7 @@ pub struct RenderFile {
 
 /// The default output format of `session env`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(rename_all = "snake_case")]
 pub enum RenderFormat {
     #[default]

@@ -23,6 +23,7 @@ use crate::Error;
 
 /// Which runtime runs the stack.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(rename_all = "snake_case")]
 pub enum Runtime {
     Native,
@@ -31,6 +32,7 @@ pub enum Runtime {
 
 /// Loopback ports of the stack's services.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct Ports {
     pub litellm: u16,
     pub sim: u16,
@@ -64,6 +66,7 @@ pub struct StackOptions {
 
 /// Progress of long stack operations, for the CLI's lines and the desktop's events.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum StackEvent {
     Step {
@@ -78,6 +81,7 @@ pub enum StackEvent {
     Healthy {
         service: String,
         url: String,
+        #[cfg_attr(feature = "specta", specta(type = f64))]
         elapsed_ms: u64,
     },
     Warning {
@@ -90,6 +94,7 @@ pub type Progress<'a> = &'a (dyn Fn(StackEvent) + Send + Sync);
 
 /// One service as `stack status` shows it.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct ServiceStatus {
     pub name: String,
     /// `running`, `stopped`, `unhealthy`, `absent` (not installed) or `stale` (recorded but gone).

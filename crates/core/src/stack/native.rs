@@ -46,18 +46,22 @@ pub struct StackState {
 
 /// What `up` did.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct UpReport {
     pub already_running: bool,
     pub services: Vec<ServiceStatus>,
     pub skipped: Vec<SkippedProvider>,
     /// Wall time of the whole `up`.
+    #[cfg_attr(feature = "specta", specta(type = f64))]
     pub total_ms: u64,
     /// Of that, the time LiteLLM took from spawn to healthy.
+    #[cfg_attr(feature = "specta", specta(type = f64))]
     pub litellm_start_ms: u64,
 }
 
 /// What `down` did.
 #[derive(Debug, Clone, Serialize, Default)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct DownReport {
     pub stopped: Vec<String>,
     pub already_gone: Vec<String>,

@@ -1,0 +1,215 @@
+//! The `doctor` checks: every prerequisite and running part, each with the fix when it fails.
+//! Shared by `stackperf doctor` and the desktop's Stack screen.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::AppPaths;
+use crate::config::Registry;
+use crate::secrets::{KeyringStore, SecretStore};
+use crate::stack::{process, prometheus, NativeStack};
+use crate::store::Store;
+
+/// One check.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct Check {
+    pub name: String,
+    pub ok: bool,
+    pub detail: String,
+    /// What to do (empty when the check passed).
+    pub fix: String,
+}
+
+fn check(name: &str, ok: bool, detail: impl Into<String>, fix: impl Into<String>) -> Check {
+    Check {
+        name: name.into(),
+        ok,
+        detail: detail.into(),
+        fix: if ok { String::new() } else { fix.into() },
+    }
+}
+
+/// Run every check (blocking probes run on a blocking thread).
+pub async fn checks(paths: &AppPaths, stack: &NativeStack) -> Vec<Check> {
+    let mut out = Vec::new();
+    let config_dir = paths.config_dir.clone();
+    let blocking = tokio::task::spawn_blocking(move || local_checks(&config_dir)).await;
+    out.extend(blocking.unwrap_or_default());
+
+    let venv = stack.venv();
+    out.push(match venv.installed() {
+        Some(v) => check(
+            "litellm install",
+            true,
+            format!("LiteLLM {v} in {}", venv.dir.display()),
+            "",
+        ),
+        None => check(
+            "litellm install",
+            false,
+            "not installed yet",
+            "starting the stack installs it (about 650 MB, hash-checked)",
+        ),
+    });
+    let state = stack.state();
+    let ports = state.as_ref().map(|s| s.ports).unwrap_or_default();
+    for (name, port) in [
+        ("litellm", ports.litellm),
+        ("sim", ports.sim),
+        ("prometheus", ports.prometheus),
+    ] {
+        let ours = state.as_ref().is_some_and(|s| {
+            s.services
+                .iter()
+                .any(|r| r.name == name && process::alive(r.pid))
+        });
+        let free = process::port_free(port);
+        let detail = if ours {
+            format!("127.0.0.1:{port} used by the running stack")
+        } else if free {
+            format!("127.0.0.1:{port} free")
+        } else {
+            format!("127.0.0.1:{port} taken by another program")
+        };
+        out.push(check(
+            &format!("port {name}"),
+            ours || free,
+            detail,
+            format!("free port {port}, or start the stack on another port (--{name}-port N or STACKPERF_{}_PORT)", name.to_uppercase()),
+        ));
+    }
+    let services = stack.status().await;
+    let litellm = services.iter().find(|s| s.name == "litellm");
+    let running = litellm.is_some_and(|s| s.state == "running");
+    out.push(check(
+        "litellm health",
+        litellm.is_some_and(|s| s.healthy),
+        litellm
+            .map(|s| format!("{} {}", s.state, s.url.clone().unwrap_or_default()))
+            .unwrap_or_default(),
+        if running {
+            "see the LiteLLM log (`stackperf stack logs litellm`)"
+        } else {
+            "start the stack"
+        },
+    ));
+    match prometheus::find_binary() {
+        None => out.push(check(
+            "prometheus",
+            false,
+            "not installed",
+            prometheus::INSTALL_HINT,
+        )),
+        Some(bin) => {
+            let up = prometheus_target_up(ports.prometheus).await;
+            out.push(check("prometheus", true, format!("{}", bin.display()), ""));
+            out.push(check(
+                "prometheus target",
+                up == Some(true),
+                match up {
+                    Some(true) => "LiteLLM target up".to_string(),
+                    Some(false) => "LiteLLM target down".into(),
+                    None => "Prometheus not running".into(),
+                },
+                "start the stack; if it runs, see the Prometheus log (`stackperf stack logs prometheus`)",
+            ));
+        }
+    }
+    let db = paths.db_path.clone();
+    out.push(
+        match async { Store::open(&db).await?.applied_migrations().await }.await {
+            Ok(m) => check(
+                "database",
+                true,
+                format!(
+                    "{} (migration {})",
+                    db.display(),
+                    m.last().map(|m| m.version).unwrap_or(0)
+                ),
+                "",
+            ),
+            Err(e) => check(
+                "database",
+                false,
+                e.to_string(),
+                "pass --db PATH (or set STACKPERF_DB) to a writable location",
+            ),
+        },
+    );
+    let probe =
+        tokio::task::spawn_blocking(|| KeyringStore::new().get("STACKPERF_DOCTOR_PROBE")).await;
+    let probe_err = match probe {
+        Ok(Ok(_)) => None,
+        Ok(Err(e)) => Some(e.to_string()),
+        Err(e) => Some(e.to_string()),
+    };
+    out.push(check(
+        "keychain",
+        probe_err.is_none(),
+        probe_err.unwrap_or_else(|| "reachable".into()),
+        "start a Secret Service (gnome-keyring) or set secrets as environment variables",
+    ));
+    out
+}
+
+/// Config, Python and venv checks (they run programs and read files).
+fn local_checks(config_dir: &std::path::Path) -> Vec<Check> {
+    let mut out = Vec::new();
+    let (_, problems) = Registry::load(config_dir);
+    out.push(check(
+        "config",
+        problems.is_empty(),
+        format!("{} problem(s) in {}", problems.len(), config_dir.display()),
+        "run `stackperf config validate` (or open Experiment setup) and fix what it lists",
+    ));
+    let python = std::env::var("STACKPERF_PYTHON").unwrap_or_else(|_| "python3".into());
+    let py = std::process::Command::new(&python)
+        .arg("--version")
+        .output();
+    let py_ok = py.as_ref().is_ok_and(|o| o.status.success());
+    let py_detail = py
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|e| e.to_string());
+    out.push(check(
+        "python",
+        py_ok,
+        py_detail,
+        "install Python 3.10+ with venv (Debian/Ubuntu: apt-get install python3 python3-venv)",
+    ));
+    let venv_ok = py_ok
+        && std::process::Command::new(&python)
+            .args(["-c", "import venv, ensurepip"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+    out.push(check(
+        "python venv",
+        venv_ok,
+        if venv_ok { "available" } else { "missing" },
+        "apt-get install python3-venv",
+    ));
+    out
+}
+
+async fn prometheus_target_up(port: u16) -> Option<bool> {
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(2))
+        .build()
+        .ok()?;
+    let v: serde_json::Value = client
+        .get(format!("http://127.0.0.1:{port}/api/v1/targets"))
+        .send()
+        .await
+        .ok()?
+        .json()
+        .await
+        .ok()?;
+    let targets = v["data"]["activeTargets"].as_array()?;
+    Some(
+        targets
+            .iter()
+            .any(|t| t["labels"]["job"] == "litellm" && t["health"] == "up"),
+    )
+}

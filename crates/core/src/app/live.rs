@@ -1,0 +1,273 @@
+//! Sessions from the desktop: start, environment, the live panel (counts and per-request charts
+//! straight from the store), finalize, and the capture tailer that keeps the store current.
+
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+
+use super::App;
+use crate::capture::{self, CollectReport};
+use crate::charts::{timeline_svg, TimelineSpec};
+use crate::config::{Registry, RenderFormat};
+use crate::normalize::{model_index, RequestRow};
+use crate::render::Rendered;
+use crate::session::{CreateSession, SessionRow};
+use crate::{paths, Error};
+
+/// What the Session screen's start button sends.
+#[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct StartSession {
+    pub experiment: String,
+    pub variant: String,
+    pub task_card: String,
+    pub label: Option<String>,
+    pub exploratory: bool,
+}
+
+/// A session's environment for display: the key's value is never in here (copying happens on
+/// the Rust side, see [`App::session_env_text`]).
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct EnvView {
+    pub session_id: String,
+    pub format: RenderFormat,
+    pub default_format: RenderFormat,
+    /// The environment in `format`, with the key replaced by a placeholder.
+    pub text: String,
+    /// Files written into the session directory, `(path, content)`; they name the key's
+    /// variable, never its value.
+    pub files: Vec<(String, String)>,
+    pub launch_command: Option<String>,
+    pub launch_checks: Vec<String>,
+    pub api_key_env: String,
+}
+
+/// One request, as the live panel and the drill-down list it.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct RequestBrief {
+    pub request_id: String,
+    pub started_at: f64,
+    pub finished_at: f64,
+    pub model: Option<String>,
+    pub call_type: Option<String>,
+    pub streamed: bool,
+    pub status: String,
+    #[cfg_attr(feature = "specta", specta(type = Option<f64>))]
+    pub http_status: Option<i64>,
+    pub error_class: Option<String>,
+    pub ttft_ms: Option<f64>,
+    pub latency_ms: f64,
+    pub output_tokens_per_s: Option<f64>,
+    #[cfg_attr(feature = "specta", specta(type = Option<f64>))]
+    pub input_tokens: Option<i64>,
+    #[cfg_attr(feature = "specta", specta(type = Option<f64>))]
+    pub output_tokens: Option<i64>,
+}
+
+/// The live panel of one session.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct LiveView {
+    pub session: SessionRow,
+    #[cfg_attr(feature = "specta", specta(type = f64))]
+    pub requests: i64,
+    #[cfg_attr(feature = "specta", specta(type = f64))]
+    pub errors: i64,
+    pub last_finished_at: Option<f64>,
+    pub ttft_svg: String,
+    pub latency_svg: String,
+    pub tokens_per_s_svg: String,
+    /// The latest requests, newest first (at most 20).
+    pub recent: Vec<RequestBrief>,
+}
+
+fn brief(r: &sqlx::sqlite::SqliteRow) -> RequestBrief {
+    RequestBrief {
+        request_id: r.get("request_id"),
+        started_at: r.get("request_started_at"),
+        finished_at: r.get("request_finished_at"),
+        model: r.get("model"),
+        call_type: r.get("call_type"),
+        streamed: r.get::<i64, _>("streamed") != 0,
+        status: r.get("status"),
+        http_status: r.get("http_status"),
+        error_class: r.get("error_class"),
+        ttft_ms: r.get("ttft_ms"),
+        latency_ms: r.get("latency_ms"),
+        output_tokens_per_s: r.get("output_tokens_per_s"),
+        input_tokens: r.get("input_tokens"),
+        output_tokens: r.get("output_tokens"),
+    }
+}
+
+const CHART_SIZE: (u32, u32) = (460, 240);
+
+impl App {
+    /// Register a session, issue its key, write its files; returns the session and its
+    /// environment (redacted) in the harness's own format.
+    pub async fn session_start(&self, req: StartSession) -> Result<(SessionRow, EnvView), Error> {
+        let reg = self.registry()?;
+        let (row, rendered) = self
+            .sessions()
+            .create(
+                &reg,
+                &CreateSession {
+                    experiment: req.experiment,
+                    variant: req.variant,
+                    task_card: req.task_card,
+                    harness: None,
+                    label: req.label.filter(|l| !l.trim().is_empty()),
+                    exploratory: req.exploratory,
+                },
+            )
+            .await?;
+        let view = env_view(&row.session_id, &rendered, rendered.default_format);
+        Ok((row, view))
+    }
+
+    /// An active session's environment (redacted) in `format` (default: the harness's).
+    pub async fn session_env(
+        &self,
+        id: &str,
+        format: Option<RenderFormat>,
+    ) -> Result<EnvView, Error> {
+        let reg = self.registry()?;
+        let rendered = self.sessions().env(&reg, id).await?;
+        let fmt = format.unwrap_or(rendered.default_format);
+        Ok(env_view(id, &rendered, fmt))
+    }
+
+    /// The environment *with* the key, for the clipboard. Never send this to a web view.
+    pub async fn session_env_text(
+        &self,
+        id: &str,
+        format: Option<RenderFormat>,
+    ) -> Result<String, Error> {
+        let reg = self.registry()?;
+        let rendered = self.sessions().env(&reg, id).await?;
+        Ok(rendered.format(format.unwrap_or(rendered.default_format)))
+    }
+
+    /// Sessions, newest first.
+    pub async fn sessions_list(&self, experiment: Option<&str>) -> Result<Vec<SessionRow>, Error> {
+        self.sessions().list(experiment).await
+    }
+
+    /// End a session: take in what the proxy captured, record the result, revoke the key.
+    pub async fn session_finalize(
+        &self,
+        id: &str,
+        status: &str,
+        outcome: Option<&str>,
+        notes: Option<&str>,
+    ) -> Result<SessionRow, Error> {
+        self.ingest_now().await?;
+        self.sessions()
+            .finalize(id, status, nonempty(outcome), nonempty(notes))
+            .await
+    }
+
+    /// One ingest pass over the capture spool.
+    pub async fn ingest_now(&self) -> Result<CollectReport, Error> {
+        let (reg, _) = Registry::load(&self.paths.config_dir);
+        capture::collect(
+            &self.store,
+            &paths::spool(&self.paths.data_dir),
+            &model_index(&reg),
+        )
+        .await
+    }
+
+    /// Tail the capture spool until `stop` resolves, handing each pass to `on_pass`.
+    pub async fn follow_capture<F, S>(&self, on_pass: F, stop: S) -> Result<(), Error>
+    where
+        F: FnMut(&CollectReport, &[RequestRow]),
+        S: std::future::Future<Output = ()>,
+    {
+        let (reg, _) = Registry::load(&self.paths.config_dir);
+        capture::follow(
+            &self.store,
+            &paths::spool(&self.paths.data_dir),
+            &model_index(&reg),
+            std::time::Duration::from_millis(500),
+            on_pass,
+            stop,
+        )
+        .await
+    }
+
+    /// Every request of a session in arrival order (the drill-down).
+    pub async fn session_requests(&self, id: &str) -> Result<Vec<RequestBrief>, Error> {
+        let rows = sqlx::query(
+            "SELECT * FROM requests WHERE session_id = ? ORDER BY request_finished_at, request_id",
+        )
+        .bind(id)
+        .fetch_all(self.store.pool())
+        .await
+        .map_err(|e| Error::Database {
+            path: self.store.path().to_path_buf(),
+            message: e.to_string(),
+        })?;
+        Ok(rows.iter().map(brief).collect())
+    }
+
+    /// The live panel: counts, per-request charts of TTFT, latency and output tok/s.
+    pub async fn session_live(&self, id: &str) -> Result<LiveView, Error> {
+        let session = self.sessions().get(id).await?;
+        let all = self.session_requests(id).await?;
+        let errors = all.iter().filter(|r| r.status != "success").count() as i64;
+        let chart = |title: &str, unit: &str, values: Vec<Option<f64>>| {
+            timeline_svg(&TimelineSpec {
+                title,
+                y_label: unit,
+                values: &values,
+                size: CHART_SIZE,
+            })
+        };
+        Ok(LiveView {
+            requests: all.len() as i64,
+            errors,
+            last_finished_at: all.last().map(|r| r.finished_at),
+            ttft_svg: chart(
+                "Time to first token",
+                "ms",
+                all.iter().map(|r| r.ttft_ms).collect(),
+            )?,
+            latency_svg: chart(
+                "Latency",
+                "ms",
+                all.iter().map(|r| Some(r.latency_ms)).collect(),
+            )?,
+            tokens_per_s_svg: chart(
+                "Output tokens/s",
+                "tok/s",
+                all.iter().map(|r| r.output_tokens_per_s).collect(),
+            )?,
+            recent: all.iter().rev().take(20).cloned().collect(),
+            session,
+        })
+    }
+}
+
+fn nonempty(s: Option<&str>) -> Option<&str> {
+    s.map(str::trim).filter(|s| !s.is_empty())
+}
+
+fn env_view(id: &str, rendered: &Rendered, fmt: RenderFormat) -> EnvView {
+    let redacted = rendered.redacted();
+    EnvView {
+        session_id: id.to_string(),
+        format: fmt,
+        default_format: rendered.default_format,
+        text: redacted.format(fmt),
+        files: redacted
+            .files
+            .iter()
+            .map(|f| (f.path.display().to_string(), f.content.clone()))
+            .collect(),
+        launch_command: rendered.launch_command.clone(),
+        launch_checks: rendered.launch_checks.clone(),
+        api_key_env: rendered.api_key_env.clone(),
+    }
+}

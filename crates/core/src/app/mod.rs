@@ -1,0 +1,297 @@
+//! The application as one object: built once at start-up (the desktop shell manages it), one
+//! method per user action. Each method calls the same services the CLI calls; nothing here knows
+//! about a window.
+//!
+//! Init order (see [`App::open`]): paths → store (migrations) → keychain → key registry → stack.
+
+mod doctor;
+mod live;
+mod outputs;
+mod setup;
+mod traffic;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::config::Registry;
+use crate::credentials::RegistryIssuer;
+use crate::secrets::{KeyringStore, Secret, SecretInfo, Secrets};
+use crate::session::Sessions;
+use crate::stack::venv::Venv;
+use crate::stack::{
+    DownReport, NativeStack, Ports, ServiceStatus, SkippedProvider, StackEvent, StackOptions,
+    StackSecrets, UpReport,
+};
+use crate::store::Store;
+use crate::{paths, Error};
+
+pub use doctor::{checks as doctor_checks, Check};
+pub use live::{EnvView, LiveView, RequestBrief, StartSession};
+pub use outputs::{ExportRequest, ExportWhat, Written};
+pub use setup::{Catalog, Choices, ConfigDoc, ConfigKind, DraftCheck, ExperimentChoice};
+pub use traffic::TrafficReport;
+
+/// Where the app keeps and finds things.
+#[derive(Debug, Clone)]
+pub struct AppPaths {
+    pub config_dir: PathBuf,
+    pub data_dir: PathBuf,
+    pub cache_dir: PathBuf,
+    pub db_path: PathBuf,
+    /// The `stackperf` CLI binary, which serves the simulator.
+    pub stackperf_bin: PathBuf,
+}
+
+impl AppPaths {
+    /// From the environment (`STACKPERF_CONFIG_DIR`, `STACKPERF_DATA_DIR`, `STACKPERF_DB`,
+    /// `STACKPERF_CACHE_DIR`, `STACKPERF_BIN`) with defaults next to the running executable.
+    pub fn from_env() -> Result<AppPaths, Error> {
+        let exe = std::env::current_exe().map_err(crate::io_err("find the running executable"))?;
+        let config_dir = match std::env::var_os("STACKPERF_CONFIG_DIR") {
+            Some(d) => PathBuf::from(d),
+            None => find_config_dir(&exe).unwrap_or_else(|| PathBuf::from("configs")),
+        };
+        let stackperf_bin = match std::env::var_os("STACKPERF_BIN") {
+            Some(b) => PathBuf::from(b),
+            None => exe
+                .parent()
+                .map(|d| d.join(format!("stackperf{}", std::env::consts::EXE_SUFFIX)))
+                .unwrap_or_else(|| PathBuf::from("stackperf")),
+        };
+        Ok(AppPaths {
+            config_dir,
+            data_dir: paths::data_dir()?,
+            cache_dir: paths::cache_dir()?,
+            db_path: paths::db_path(None)?,
+            stackperf_bin,
+        })
+    }
+}
+
+/// `./configs`, else the nearest `configs/` above the executable (a source checkout's
+/// `target/debug/…` finds the repository's).
+fn find_config_dir(exe: &Path) -> Option<PathBuf> {
+    let cwd = PathBuf::from("configs");
+    if cwd.join("providers").is_dir() {
+        return Some(cwd);
+    }
+    exe.ancestors()
+        .map(|d| d.join("configs"))
+        .find(|d| d.join("providers").is_dir())
+}
+
+/// The stack as the Stack screen shows it.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct StackView {
+    pub services: Vec<ServiceStatus>,
+    pub skipped: Vec<SkippedProvider>,
+    /// The proxy's origin when LiteLLM runs.
+    pub proxy_url: Option<String>,
+    /// The installed LiteLLM version, if any.
+    pub litellm_installed: Option<String>,
+    pub litellm_pinned: String,
+    /// Whether `docker compose` answers here (the Compose runtime needs a Docker engine).
+    pub compose_available: bool,
+    pub config_dir: String,
+    pub data_dir: String,
+}
+
+/// The application services.
+pub struct App {
+    pub paths: AppPaths,
+    pub store: Store,
+    pub secrets: Arc<Secrets>,
+    issuer: Arc<RegistryIssuer>,
+    stack: NativeStack,
+    /// One stack operation at a time: a second click waits for the first instead of racing it.
+    stack_lock: tokio::sync::Mutex<()>,
+}
+
+impl App {
+    /// Open the store (running migrations) and build the long-lived services.
+    pub async fn open(paths: AppPaths) -> Result<App, Error> {
+        let secrets = Arc::new(Secrets::new(Box::new(KeyringStore::new())));
+        App::open_with(paths, secrets).await
+    }
+
+    /// As [`App::open`], with a given secret store (tests use an in-memory one).
+    pub async fn open_with(paths: AppPaths, secrets: Arc<Secrets>) -> Result<App, Error> {
+        let store = Store::open(&paths.db_path).await?;
+        let issuer = Arc::new(RegistryIssuer::new(&paths::key_registry(&paths.data_dir)));
+        let stack = NativeStack::new(StackOptions {
+            data_dir: paths.data_dir.clone(),
+            cache_dir: paths.cache_dir.clone(),
+            ports: ports_from_env(),
+            health_timeout: Duration::from_secs(120),
+            stackperf_bin: paths.stackperf_bin.clone(),
+            scrape_interval_s: 2,
+        });
+        Ok(App {
+            paths,
+            store,
+            secrets,
+            issuer,
+            stack,
+            stack_lock: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// The configuration, refusing one with problems (actions need a valid set).
+    pub fn registry(&self) -> Result<Registry, Error> {
+        let (reg, problems) = Registry::load(&self.paths.config_dir);
+        if problems.is_empty() {
+            Ok(reg)
+        } else {
+            Err(Error::Config(problems))
+        }
+    }
+
+    fn proxy_url(&self) -> String {
+        let port = self
+            .stack
+            .state()
+            .map(|s| s.ports.litellm)
+            .unwrap_or(Ports::default().litellm);
+        format!("http://127.0.0.1:{port}")
+    }
+
+    fn sessions(&self) -> Sessions {
+        Sessions {
+            store: self.store.clone(),
+            data_dir: self.paths.data_dir.clone(),
+            secrets: self.secrets.clone(),
+            issuer: self.issuer.clone(),
+            proxy_url: self.proxy_url(),
+            litellm_version: Venv::in_cache(&self.paths.cache_dir).installed(),
+        }
+    }
+
+    /// Keychain calls block (D-Bus); run them off the async threads.
+    async fn keychain<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Secrets) -> Result<T, Error> + Send + 'static,
+    ) -> Result<T, Error> {
+        crate::secrets::blocking(self.secrets.clone(), f).await
+    }
+
+    // ---- Stack ------------------------------------------------------------------------------
+
+    /// Every service with its state, health, URL and version.
+    pub async fn stack_status(&self) -> StackView {
+        let state = self.stack.state();
+        let services = self.stack.status().await;
+        let proxy_url = services
+            .iter()
+            .find(|s| s.name == "litellm" && s.state == "running")
+            .and_then(|s| s.url.clone());
+        StackView {
+            services,
+            skipped: state.map(|s| s.skipped).unwrap_or_default(),
+            proxy_url,
+            litellm_installed: self.stack.venv().installed(),
+            litellm_pinned: crate::stack::venv::LITELLM_VERSION.to_string(),
+            compose_available: compose_available().await,
+            config_dir: self.paths.config_dir.display().to_string(),
+            data_dir: self.paths.data_dir.display().to_string(),
+        }
+    }
+
+    /// Start the native stack (installing LiteLLM on first use), reporting each step.
+    pub async fn stack_up(
+        &self,
+        progress: &(dyn Fn(StackEvent) + Send + Sync),
+    ) -> Result<UpReport, Error> {
+        let _busy = self.stack_lock.lock().await;
+        let reg = self.registry()?;
+        let reg2 = reg.clone();
+        let secrets = self
+            .keychain(move |s| StackSecrets::resolve(&reg2, s))
+            .await?;
+        if let Some(w) = &secrets.keychain_warning {
+            progress(StackEvent::Warning { message: w.clone() });
+        }
+        self.stack.up(&reg, &secrets, progress).await
+    }
+
+    /// Stop every service the stack started.
+    pub async fn stack_down(
+        &self,
+        progress: &(dyn Fn(StackEvent) + Send + Sync),
+    ) -> Result<DownReport, Error> {
+        let _busy = self.stack_lock.lock().await;
+        self.stack.down(progress).await
+    }
+
+    /// The last `lines` lines of a service's log (shown when it fails).
+    pub fn stack_log_tail(&self, service: &str, lines: usize) -> Result<Vec<String>, Error> {
+        if !matches!(service, "litellm" | "sim" | "prometheus") {
+            return Err(Error::Invalid(format!(
+                "unknown service `{service}`: use litellm, sim or prometheus"
+            )));
+        }
+        let path = self.stack.log_path(service);
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        let all: Vec<&str> = text.lines().collect();
+        Ok(all[all.len().saturating_sub(lines)..]
+            .iter()
+            .map(|l| l.to_string())
+            .collect())
+    }
+
+    /// The `doctor` checks, each with its fix.
+    pub async fn doctor(&self) -> Vec<Check> {
+        doctor::checks(&self.paths, &self.stack).await
+    }
+
+    // ---- Secrets ----------------------------------------------------------------------------
+
+    /// The secrets the configuration refers to and where each is set (never a value).
+    pub async fn secrets_list(&self) -> Result<Vec<SecretInfo>, Error> {
+        let (reg, _) = Registry::load(&self.paths.config_dir);
+        let wanted = crate::secrets::wanted(&reg);
+        self.keychain(move |s| s.list(&wanted)).await
+    }
+
+    /// Store (or replace) a secret in the OS keychain.
+    pub async fn secret_set(&self, name: &str, value: Secret) -> Result<(), Error> {
+        let name = name.to_string();
+        self.keychain(move |s| s.set(&name, value)).await
+    }
+
+    /// Remove a secret from the keychain; false when it was not there.
+    pub async fn secret_delete(&self, name: &str) -> Result<bool, Error> {
+        let name = name.to_string();
+        self.keychain(move |s| s.delete(&name)).await
+    }
+}
+
+/// Ports from `STACKPERF_LITELLM_PORT` / `STACKPERF_SIM_PORT` / `STACKPERF_PROMETHEUS_PORT`
+/// (tests run the stack on free ports), else the defaults.
+fn ports_from_env() -> Ports {
+    let d = Ports::default();
+    let get = |name: &str, default: u16| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    Ports {
+        litellm: get("STACKPERF_LITELLM_PORT", d.litellm),
+        sim: get("STACKPERF_SIM_PORT", d.sim),
+        prometheus: get("STACKPERF_PROMETHEUS_PORT", d.prometheus),
+    }
+}
+
+async fn compose_available() -> bool {
+    tokio::process::Command::new("docker")
+        .args(["compose", "version"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .await
+        .is_ok_and(|s| s.success())
+}

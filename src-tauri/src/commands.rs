@@ -1,0 +1,326 @@
+//! The command surface: each command calls one `stackperf-core` service and returns its result.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use stackperf_core::app::{
+    App, Catalog, Check, Choices, ConfigKind, DraftCheck, EnvView, ExportRequest, LiveView,
+    RequestBrief, StackView, StartSession, TrafficReport, Written,
+};
+use stackperf_core::config::RenderFormat;
+use stackperf_core::report::{Comparison, SessionStats};
+use stackperf_core::secrets::{Secret, SecretInfo};
+use stackperf_core::session::SessionRow;
+use stackperf_core::stack::{DownReport, UpReport};
+use tauri::{AppHandle, State};
+use tauri_plugin_clipboard_manager::ClipboardExt;
+use tauri_specta::{collect_commands, collect_events, Builder, Event};
+
+use crate::error::{UiError, UiResult};
+use crate::events::{CaptureError, CaptureUpdate, StackProgress, TrafficProgress};
+
+/// The application, or why it could not open (shown by every command).
+pub struct Shared(pub Result<Arc<App>, UiError>);
+
+impl Shared {
+    fn app(&self) -> UiResult<Arc<App>> {
+        self.0.clone()
+    }
+}
+
+/// Where things are, for the status bar and the first-run hints.
+#[derive(Debug, Clone, Serialize, specta::Type)]
+pub struct AppInfo {
+    pub version: String,
+    pub config_dir: String,
+    pub data_dir: String,
+    pub db_path: String,
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn app_info(state: State<'_, Shared>) -> UiResult<AppInfo> {
+    let app = state.app()?;
+    Ok(AppInfo {
+        version: stackperf_core::APP_VERSION.to_string(),
+        config_dir: app.paths.config_dir.display().to_string(),
+        data_dir: app.paths.data_dir.display().to_string(),
+        db_path: app.paths.db_path.display().to_string(),
+    })
+}
+
+/// The UI painted its first frame: log how long start-up took (the start-up benchmark reads it).
+#[tauri::command]
+#[specta::specta]
+pub fn ui_ready() {
+    eprintln!(
+        "stackperf-desktop: first paint {} ms after start",
+        crate::STARTED
+            .get()
+            .map(|t| t.elapsed().as_millis())
+            .unwrap_or_default()
+    );
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn stack_status(state: State<'_, Shared>) -> UiResult<StackView> {
+    Ok(state.app()?.stack_status().await)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn stack_up(handle: AppHandle, state: State<'_, Shared>) -> UiResult<UpReport> {
+    let progress = move |e| {
+        let _ = StackProgress::from(e).emit(&handle);
+    };
+    Ok(state.app()?.stack_up(&progress).await?)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn stack_down(handle: AppHandle, state: State<'_, Shared>) -> UiResult<DownReport> {
+    let progress = move |e| {
+        let _ = StackProgress::from(e).emit(&handle);
+    };
+    Ok(state.app()?.stack_down(&progress).await?)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn stack_log_tail(
+    state: State<'_, Shared>,
+    service: String,
+    lines: u32,
+) -> UiResult<Vec<String>> {
+    Ok(state.app()?.stack_log_tail(&service, lines as usize)?)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn doctor(state: State<'_, Shared>) -> UiResult<Vec<Check>> {
+    Ok(state.app()?.doctor().await)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn secrets_list(state: State<'_, Shared>) -> UiResult<Vec<SecretInfo>> {
+    Ok(state.app()?.secrets_list().await?)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn secret_set(state: State<'_, Shared>, name: String, value: String) -> UiResult<()> {
+    Ok(state.app()?.secret_set(&name, Secret::new(value)).await?)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn secret_delete(state: State<'_, Shared>, name: String) -> UiResult<bool> {
+    Ok(state.app()?.secret_delete(&name).await?)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn choices(state: State<'_, Shared>) -> UiResult<Choices> {
+    Ok(state.app()?.choices())
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn config_catalog(state: State<'_, Shared>) -> UiResult<Catalog> {
+    Ok(state.app()?.config_catalog())
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn config_check(
+    state: State<'_, Shared>,
+    kind: ConfigKind,
+    file: String,
+    text: String,
+) -> UiResult<DraftCheck> {
+    Ok(state.app()?.config_check(kind, &file, &text)?)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn config_save(
+    state: State<'_, Shared>,
+    kind: ConfigKind,
+    file: String,
+    text: String,
+) -> UiResult<DraftCheck> {
+    Ok(state.app()?.config_save(kind, &file, &text)?)
+}
+
+/// A started session and its environment.
+#[derive(Debug, Clone, Serialize, specta::Type)]
+pub struct Started {
+    pub session: SessionRow,
+    pub env: EnvView,
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn session_start(state: State<'_, Shared>, req: StartSession) -> UiResult<Started> {
+    let (session, env) = state.app()?.session_start(req).await?;
+    Ok(Started { session, env })
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn session_env(
+    state: State<'_, Shared>,
+    id: String,
+    format: Option<RenderFormat>,
+) -> UiResult<EnvView> {
+    Ok(state.app()?.session_env(&id, format).await?)
+}
+
+/// Copy the environment (with the key) to the clipboard without the key entering the web view.
+#[tauri::command]
+#[specta::specta]
+pub async fn session_copy_env(
+    handle: AppHandle,
+    state: State<'_, Shared>,
+    id: String,
+    format: Option<RenderFormat>,
+) -> UiResult<u32> {
+    let text = state.app()?.session_env_text(&id, format).await?;
+    let lines = text.lines().count() as u32;
+    handle
+        .clipboard()
+        .write_text(text)
+        .map_err(|e| UiError::new("clipboard", format!("cannot write the clipboard: {e}")))?;
+    Ok(lines)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn session_traffic(
+    handle: AppHandle,
+    state: State<'_, Shared>,
+    id: String,
+    count: u32,
+) -> UiResult<TrafficReport> {
+    let sid = id.clone();
+    let progress = move |done, total| {
+        let _ = TrafficProgress {
+            session_id: sid.clone(),
+            done,
+            total,
+        }
+        .emit(&handle);
+    };
+    Ok(state
+        .app()?
+        .session_sample_traffic(&id, count, &progress)
+        .await?)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn session_live(state: State<'_, Shared>, id: String) -> UiResult<LiveView> {
+    Ok(state.app()?.session_live(&id).await?)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn session_requests(state: State<'_, Shared>, id: String) -> UiResult<Vec<RequestBrief>> {
+    Ok(state.app()?.session_requests(&id).await?)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn sessions_list(
+    state: State<'_, Shared>,
+    experiment: Option<String>,
+) -> UiResult<Vec<SessionRow>> {
+    Ok(state.app()?.sessions_list(experiment.as_deref()).await?)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn session_finalize(
+    state: State<'_, Shared>,
+    id: String,
+    status: String,
+    outcome: Option<String>,
+    notes: Option<String>,
+) -> UiResult<SessionRow> {
+    Ok(state
+        .app()?
+        .session_finalize(&id, &status, outcome.as_deref(), notes.as_deref())
+        .await?)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn compare(state: State<'_, Shared>, experiment: String) -> UiResult<Comparison> {
+    Ok(state.app()?.compare(&experiment).await?)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn compare_sessions(
+    state: State<'_, Shared>,
+    experiment: String,
+) -> UiResult<Vec<SessionStats>> {
+    Ok(state.app()?.compare_sessions(&experiment).await?)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn compare_chart(
+    state: State<'_, Shared>,
+    experiment: String,
+    metric: String,
+) -> UiResult<String> {
+    Ok(state.app()?.compare_chart_svg(&experiment, &metric).await?)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn export_data(state: State<'_, Shared>, req: ExportRequest) -> UiResult<Written> {
+    Ok(state.app()?.export(&req).await?)
+}
+
+/// Every command and event, declared once (the bindings are generated from this).
+pub fn builder() -> Builder<tauri::Wry> {
+    Builder::<tauri::Wry>::new()
+        .commands(collect_commands![
+            app_info,
+            ui_ready,
+            stack_status,
+            stack_up,
+            stack_down,
+            stack_log_tail,
+            doctor,
+            secrets_list,
+            secret_set,
+            secret_delete,
+            choices,
+            config_catalog,
+            config_check,
+            config_save,
+            session_start,
+            session_env,
+            session_copy_env,
+            session_traffic,
+            session_live,
+            session_requests,
+            sessions_list,
+            session_finalize,
+            compare,
+            compare_sessions,
+            compare_chart,
+            export_data,
+        ])
+        .events(collect_events![
+            StackProgress,
+            CaptureUpdate,
+            CaptureError,
+            TrafficProgress
+        ])
+}

@@ -1,0 +1,95 @@
+//! Errors as the UI sees them: `{code, message}`, where `code` is stable and branchable.
+
+use serde::Serialize;
+
+/// The one error type of the shell.
+#[derive(Debug, Clone, Serialize, specta::Type, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct UiError {
+    pub code: String,
+    pub message: String,
+}
+
+impl UiError {
+    pub fn new(code: &str, message: impl Into<String>) -> Self {
+        UiError {
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl From<stackperf_core::Error> for UiError {
+    fn from(e: stackperf_core::Error) -> Self {
+        UiError::new(e.code(), e.to_string())
+    }
+}
+
+pub type UiResult<T> = Result<T, UiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use stackperf_core::Error;
+
+    fn every_error() -> Vec<Error> {
+        vec![
+            Error::Config(vec![]),
+            Error::NotFound {
+                kind: "variant",
+                name: "x".into(),
+                known: "a, b".into(),
+            },
+            Error::Database {
+                path: "db".into(),
+                message: "locked".into(),
+            },
+            Error::NoDataDir,
+            Error::KeychainUnavailable("no bus".into()),
+            Error::BadSecretName("1x".into()),
+            Error::EmptySecret("K".into()),
+            Error::PythonMissing("python3".into()),
+            Error::Install {
+                step: "uv".into(),
+                message: "m".into(),
+                tail: "t".into(),
+            },
+            Error::PortInUse {
+                service: "litellm".into(),
+                port: 4000,
+                hint: "h".into(),
+            },
+            Error::ServiceFailed {
+                service: "litellm".into(),
+                message: "m".into(),
+                log: "l".into(),
+                tail: "t".into(),
+            },
+            Error::Io {
+                context: "c".into(),
+                source: std::io::Error::other("e"),
+            },
+            Error::Compose("c".into()),
+            Error::Invalid("i".into()),
+            Error::Render("r".into()),
+        ]
+    }
+
+    #[test]
+    fn every_core_error_reaches_the_ui_as_code_and_message() {
+        let mut codes = std::collections::BTreeSet::new();
+        for e in every_error() {
+            let (code, text) = (e.code(), e.to_string());
+            let json = serde_json::to_value(UiError::from(e)).unwrap();
+            let obj = json.as_object().unwrap();
+            assert_eq!(obj.len(), 2, "{json}");
+            assert_eq!(obj["code"], code);
+            assert_eq!(obj["message"], text.as_str());
+            assert!(
+                code.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
+                "{code}"
+            );
+            assert!(codes.insert(code), "code {code} is used twice");
+        }
+    }
+}

@@ -1,0 +1,67 @@
+//! Typed events the shell emits (declared once; the TypeScript side is generated).
+
+use serde::{Deserialize, Serialize};
+use stackperf_core::stack::StackEvent;
+
+/// A step of a long stack operation (install, start, stop).
+#[derive(Debug, Clone, Serialize, Deserialize, specta::Type, tauri_specta::Event)]
+pub struct StackProgress {
+    pub kind: String,
+    pub service: Option<String>,
+    pub message: String,
+}
+
+impl From<StackEvent> for StackProgress {
+    fn from(e: StackEvent) -> Self {
+        match e {
+            StackEvent::Step { service, message } => StackProgress {
+                kind: "step".into(),
+                service: Some(service),
+                message,
+            },
+            StackEvent::Output { service, line } => StackProgress {
+                kind: "output".into(),
+                service: Some(service),
+                message: line,
+            },
+            StackEvent::Healthy {
+                service,
+                url,
+                elapsed_ms,
+            } => StackProgress {
+                kind: "healthy".into(),
+                message: format!("healthy at {url} after {:.1} s", elapsed_ms as f64 / 1000.0),
+                service: Some(service),
+            },
+            StackEvent::Warning { message } => StackProgress {
+                kind: "warning".into(),
+                service: None,
+                message,
+            },
+        }
+    }
+}
+
+/// The capture tailer stored new requests.
+#[derive(Debug, Clone, Serialize, Deserialize, specta::Type, tauri_specta::Event)]
+pub struct CaptureUpdate {
+    pub inserted: u32,
+    /// Sessions that gained requests.
+    pub sessions: Vec<String>,
+    /// The newest request's finish time (epoch ms).
+    pub last_finished_at: Option<f64>,
+}
+
+/// The capture tailer failed (it restarts by itself).
+#[derive(Debug, Clone, Serialize, Deserialize, specta::Type, tauri_specta::Event)]
+pub struct CaptureError {
+    pub message: String,
+}
+
+/// Sample traffic progress.
+#[derive(Debug, Clone, Serialize, Deserialize, specta::Type, tauri_specta::Event)]
+pub struct TrafficProgress {
+    pub session_id: String,
+    pub done: u32,
+    pub total: u32,
+}

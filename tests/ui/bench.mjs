@@ -1,0 +1,162 @@
+// Desktop benchmark (prints figures; asserts nothing about time):
+//  1. cold start to first paint: from spawning the app to its "first paint" line (the UI reports
+//     its first frame through the `ui_ready` command), 5 launches;
+//  2. idle memory: proportional set size (PSS) of the app and its WebKit processes after 5 s idle,
+//     stack not running (so without LiteLLM);
+//  3. live-chart latency: with the real stack, 30 requests sent with a session's copied env; for
+//     each, the time from the proxy recording the request as finished to the Session screen
+//     rendering it (the page's own clock, `data-lag-ms`).
+// Run: scripts/bench-desktop.sh (builds what it needs, runs inside a private Secret Service).
+import { execFileSync, spawn } from "node:child_process";
+import fs from "node:fs";
+import { remote } from "webdriverio";
+import { appEnv, assert, bin, parseShellEnv, setStackEnv, startDriver, startXvfb, stopAll, waitFor } from "./lib.mjs";
+
+const median = (v) => {
+  const s = [...v].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+const pct = (v, p) => [...v].sort((a, b) => a - b)[Math.min(v.length - 1, Math.ceil((p / 100) * v.length) - 1)];
+
+function tree(pid) {
+  const out = [pid];
+  for (const p of fs.readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
+    try {
+      const stat = fs.readFileSync(`/proc/${p}/stat`, "utf8");
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      if (ppid === pid) out.push(...tree(Number(p)));
+    } catch {}
+  }
+  return out;
+}
+
+function memoryKiB(pid) {
+  let pss = 0;
+  let rss = 0;
+  let anon = 0;
+  const names = [];
+  for (const p of tree(pid)) {
+    try {
+      const roll = fs.readFileSync(`/proc/${p}/smaps_rollup`, "utf8");
+      pss += Number(/^Pss:\s+(\d+)/m.exec(roll)?.[1] ?? 0);
+      rss += Number(/^Rss:\s+(\d+)/m.exec(roll)?.[1] ?? 0);
+      anon += Number(/^Pss_Anon:\s+(\d+)/m.exec(roll)?.[1] ?? 0);
+      names.push(fs.readFileSync(`/proc/${p}/comm`, "utf8").trim());
+    } catch {}
+  }
+  return { pss, rss, anon, names };
+}
+
+async function coldStarts(env, n) {
+  const paints = [];
+  let mem = null;
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    const child = spawn(bin, [], { env, stdio: ["ignore", "ignore", "pipe"] });
+    let err = "";
+    const painted = await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no first paint within 30 s:\n${err}`)), 30000);
+      child.stderr.on("data", (d) => {
+        err += d;
+        if (/first paint \d+ ms after start/.test(err)) {
+          clearTimeout(timer);
+          resolve(performance.now() - t0);
+        }
+      });
+      child.on("exit", (c) => reject(new Error(`the app exited (${c}):\n${err}`)));
+    });
+    paints.push(painted);
+    if (i === n - 1) {
+      await new Promise((r) => setTimeout(r, 5000)); // idle: nothing runs, measure what stays
+      mem = memoryKiB(child.pid);
+    }
+    child.removeAllListeners("exit");
+    child.kill("SIGTERM");
+    await new Promise((r) => child.once("exit", r));
+  }
+  return { paints, mem };
+}
+
+async function liveLag(env, driverPort, requests) {
+  const browser = await remote({ hostname: "127.0.0.1", port: driverPort, logLevel: "warn", capabilities: { "tauri:options": { application: bin } } });
+  const $ = (s) => browser.$(s);
+  try {
+    await waitFor("first paint", () => browser.execute(() => document.body.getAttribute("data-painted")), 15000);
+    await (await $("#stack-start")).click();
+    await waitFor("the stack", async () => {
+      const st = await browser.execute(() => [...document.querySelectorAll("tr[data-service]")].map((r) => r.getAttribute("data-state")));
+      return st.length === 3 && st.every((s) => s === "running");
+    }, 240000);
+    await (await $("#nav-session")).click();
+    await waitFor("pickers", async () => (await (await $("#pick-variant")).getValue()) === "sim-fast-oai", 10000);
+    await (await $("#session-start")).click();
+    await waitFor("env", async () => (await $("[data-testid=env-text]")).isExisting(), 15000);
+    await (await $("#copy-env")).click();
+    const env2 = await waitFor("clipboard", () => {
+      try {
+        const t = execFileSync("xclip", ["-o", "-selection", "clipboard"], { env, timeout: 3000 }).toString();
+        return t.includes("OPENAI_API_KEY") ? parseShellEnv(t) : null;
+      } catch {
+        return null;
+      }
+    }, 5000);
+    const lags = [];
+    for (let i = 0; i < requests; i++) {
+      const r = await fetch(`${env2.OPENAI_BASE_URL}/chat/completions`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${env2.OPENAI_API_KEY}`, "content-type": "application/json" },
+        body: JSON.stringify({ model: env2.OPENAI_MODEL, stream: true, messages: [{ role: "user", content: `bench ${i}` }] }),
+      });
+      assert(r.ok, `HTTP ${r.status}`);
+      await r.text();
+      const lag = await waitFor(`request ${i + 1} in the chart`, async () => {
+        const [n, l] = await browser.execute(() => {
+          const el = document.querySelector("[data-testid=live]");
+          return [Number(el?.getAttribute("data-requests")), el?.getAttribute("data-lag-ms")];
+        });
+        return n >= i + 1 && l !== "" ? Number(l) : null;
+      }, 10000);
+      lags.push(lag);
+    }
+    await (await $("#session-finalize")).click();
+    await waitFor("completed", async () => (await (await $("[data-testid=session-head]")).getAttribute("data-status")) === "completed", 20000);
+    await (await $("#nav-stack")).click();
+    await waitFor("Stop to be enabled", async () => (await $("#stack-stop")).isEnabled(), 15000);
+    await (await $("#stack-stop")).click();
+    await waitFor("stack stopped", async () => {
+      const st = await browser.execute(() => [...document.querySelectorAll("tr[data-service]")].map((r) => r.getAttribute("data-state")));
+      return st.length === 3 && st.every((s) => s !== "running");
+    }, 60000);
+    return lags;
+  } finally {
+    await browser.deleteSession().catch(() => {});
+  }
+}
+
+async function main() {
+  assert(fs.existsSync(bin), `${bin} is missing`);
+  const display = await startXvfb();
+  const env = await appEnv(display);
+  setStackEnv(env);
+  const { paints, mem } = await coldStarts(env, 5);
+  const driverPort = await startDriver(env);
+  const lags = await liveLag(env, driverPort, 30);
+  const fmt = (x) => x.toFixed(0);
+  console.log("StackPerf desktop benchmark (debug build, this machine)");
+  console.log(`  start to first paint   first (coldest) ${fmt(paints[0])} ms; median of ${paints.length} ${fmt(median(paints))} ms; all ${paints.map(fmt).join(", ")} ms   (goal ≤ 1500 ms)`);
+  console.log(`  idle memory            PSS ${(mem.pss / 1024).toFixed(0)} MiB (of it private/anonymous ${(mem.anon / 1024).toFixed(0)} MiB, the rest shared library pages; RSS sum ${(mem.rss / 1024).toFixed(0)} MiB) over ${mem.names.join(", ")}, no stack running   (goal ≤ 200 MB)`);
+  console.log(`  request → live chart   median ${fmt(median(lags))} ms, p95 ${fmt(pct(lags, 95))} ms, max ${fmt(Math.max(...lags))} ms over ${lags.length} requests   (goal ≤ 1000 ms)`);
+  console.log(JSON.stringify({ first_paint_ms: paints, idle_pss_kib: mem.pss, idle_rss_kib: mem.rss, idle_anon_kib: mem.anon, live_lag_ms: lags }));
+}
+
+main()
+  .then(() => {
+    stopAll();
+    process.exit(0);
+  })
+  .catch((e) => {
+    console.error(`benchmark failed: ${e.stack ?? e}`);
+    stopAll();
+    process.exit(1);
+  });

@@ -1,0 +1,212 @@
+// End-to-end test of the real StackPerf window: tauri-driver + WebKitWebDriver under Xvfb.
+//
+// start stack → start session → copy env (read back from the X clipboard) → traffic sent with
+// exactly that env → the live chart shows the requests → finalize → a second variant driven by
+// the "Generate sample traffic" button → Compare shows both variants → Export writes a Parquet
+// file and a PNG → stop the stack. A screenshot of every screen goes to target/test-artifacts/ui.
+//
+// Run from the repository root inside a Secret Service (scripts/with-keyring.sh); needs the
+// desktop binary (target/debug/stackperf-desktop), the CLI (target/debug/stackperf, it serves the
+// simulator), tauri-driver (target/tools/bin) and WebKitWebDriver. Prints a JSON line of figures.
+import { execFileSync } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import { remote } from "webdriverio";
+import { appEnv, artifacts, assert, bin, parseShellEnv, setStackEnv, startDriver, startXvfb, stopAll, waitFor, work } from "./lib.mjs";
+
+const figures = {};
+
+async function main() {
+  assert(fs.existsSync(bin), `${bin} is missing: build it with \`cargo build -p stackperf-desktop\``);
+  const display = await startXvfb();
+
+  const env = await appEnv(display);
+  const litellm = env.STACKPERF_LITELLM_PORT;
+  setStackEnv(env);
+  const driverPort = await startDriver(env);
+
+  const t0 = Date.now();
+  const browser = await remote({
+    hostname: "127.0.0.1",
+    port: driverPort,
+    logLevel: "warn",
+    capabilities: { "tauri:options": { application: bin } },
+  });
+  const $ = (sel) => browser.$(sel);
+  const shot = async (name) => {
+    // A screenshot right after a DOM change can show the previous frame; let WebKit paint.
+    await browser.execute(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(() => r(true)))));
+    await browser.pause(400);
+    await browser.saveScreenshot(path.join(artifacts, `${name}.png`));
+  };
+  try {
+    await waitFor("first paint", () => browser.execute(() => document.body.getAttribute("data-painted")), 15000);
+    figures.window_to_first_paint_ms = Date.now() - t0;
+
+    // 1. Stack: start it and wait for every service to be healthy.
+    await (await $("#stack-start")).click();
+    await waitFor("the stack to run", async () => {
+      const states = await browser.execute(() => [...document.querySelectorAll("tr[data-service]")].map((r) => r.getAttribute("data-state")));
+      return states.length === 3 && states.every((s) => s === "running");
+    }, 240000);
+    await waitFor("the proxy URL", async () => (await $("[data-testid=proxy-url]")).isExisting(), 10000);
+    await (await $("#run-doctor")).click();
+    await waitFor("doctor checks", async () => (await $("[data-testid=doctor]")).isExisting(), 30000);
+    await shot("1-stack");
+
+    // 2. Secrets: listed, values never shown.
+    await (await $("#nav-secrets")).click();
+    await waitFor("the secrets table", async () => (await browser.$$("[data-testid=secrets] tbody tr")).length > 0, 10000);
+    const secretsText = await (await $("[data-testid=secrets]")).getText();
+    assert(secretsText.includes("LITELLM_MASTER_KEY"), "the master key is listed");
+    assert(!secretsText.includes("sk-stackperf-master-"), "no secret value on screen");
+    await shot("2-secrets");
+
+    // 3. Experiment setup: a bad field is flagged while typing, and cleared when removed.
+    await (await $("#nav-setup")).click();
+    const docBtn = await waitFor("the sim-profiles document", async () => {
+      const b = await $("button.doc=sim-profiles");
+      return (await b.isExisting()) ? b : null;
+    }, 10000);
+    await docBtn.click();
+    const area = await $("textarea[aria-label='YAML document']");
+    const original = await area.getValue();
+    await browser.execute((t) => {
+      const el = document.querySelector("textarea[aria-label='YAML document']");
+      el.value = t;
+      el.dispatchEvent(new Event("input", { bubbles: true }));
+    }, original + "colour: blue\n");
+    await waitFor("the inline problem", async () => (await (await $("[data-testid=draft-problems]")).getText()).includes("colour"), 5000);
+    assert(!(await (await $("#config-save")).isEnabled()), "Save is disabled while the draft has problems");
+    await shot("3-setup");
+    await browser.execute((t) => {
+      const el = document.querySelector("textarea[aria-label='YAML document']");
+      el.value = t;
+      el.dispatchEvent(new Event("input", { bubbles: true }));
+    }, original);
+    await waitFor("the problem to clear", async () => (await (await $("[data-testid=draft-problems]")).getText()).includes("No problems"), 5000);
+
+    // 4. Session: start, copy the env, drive it with exactly that env, watch the live chart.
+    await (await $("#nav-session")).click();
+    await waitFor("the pickers", async () => (await (await $("#pick-variant")).getValue()) === "sim-fast-oai", 10000);
+    await (await $("#session-start")).click();
+    const envText = await waitFor("the environment", async () => {
+      const e = await $("[data-testid=env-text]");
+      return (await e.isExisting()) ? e.getText() : null;
+    }, 15000);
+    assert(envText.includes("OPENAI_BASE_URL") && envText.includes("<session key"), "env shown with the key redacted");
+    await (await $("#copy-env")).click();
+    const clip = await waitFor("the clipboard", () => {
+      try {
+        const t = execFileSync("xclip", ["-o", "-selection", "clipboard"], { env, timeout: 3000 }).toString();
+        return t.includes("OPENAI_API_KEY") ? t : null;
+      } catch {
+        return null;
+      }
+    }, 5000);
+    const copied = parseShellEnv(clip);
+    assert(copied.OPENAI_API_KEY && !copied.OPENAI_API_KEY.includes("redacted"), "the clipboard holds the real key");
+    assert(copied.OPENAI_BASE_URL.includes(String(litellm)), "the env points at this test's proxy");
+    const pageText = await browser.execute(() => document.body.innerText);
+    assert(!pageText.includes(copied.OPENAI_API_KEY), "the key never appears in the window");
+
+    const N = 6;
+    const lags = [];
+    for (let i = 0; i < N; i++) {
+      const resp = await fetch(`${copied.OPENAI_BASE_URL}/chat/completions`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${copied.OPENAI_API_KEY}`, "content-type": "application/json" },
+        body: JSON.stringify({ model: copied.OPENAI_MODEL, stream: true, messages: [{ role: "user", content: `request ${i}` }] }),
+      });
+      assert(resp.ok, `request ${i}: HTTP ${resp.status}`);
+      await resp.text();
+      const finished = Date.now();
+      // The live panel must show request i+1 by itself (the app tails the capture spool).
+      await waitFor(`live count ${i + 1}`, async () => Number(await (await $("[data-testid=live]")).getAttribute("data-requests")) >= i + 1, 10000);
+      lags.push(Date.now() - finished);
+    }
+    const circles = await browser.execute(() => document.querySelectorAll("[data-testid=chart-latency] circle").length);
+    assert(circles === N, `the latency chart has ${N} points (has ${circles})`);
+    figures.live_chart_lag_ms = lags;
+    figures.live_chart_lag_max_ms = Math.max(...lags);
+    await shot("4-session-live");
+
+    await (await $("#final-outcome")).setValue("e2e: six requests");
+    await (await $("#session-finalize")).click();
+    await waitFor("completed", async () => (await (await $("[data-testid=session-head]")).getAttribute("data-status")) === "completed", 20000);
+
+    // A second variant, driven by the sample-traffic button.
+    await (await $("#pick-variant")).selectByVisibleText("sim-slow-oai");
+    await (await $("#session-start")).click();
+    await waitFor("the second session", async () => (await (await $("[data-testid=session-head]")).getAttribute("data-status")) === "active", 15000);
+    await (await $("#sample-traffic")).click();
+    await waitFor("10 live requests", async () => Number(await (await $("[data-testid=live]")).getAttribute("data-requests")) === 10, 120000);
+    await (await $("#session-finalize")).click();
+    await waitFor("completed", async () => (await (await $("[data-testid=session-head]")).getAttribute("data-status")) === "completed", 20000);
+
+    // 5. Compare: both variants side by side.
+    await (await $("#nav-compare")).click();
+    await waitFor("both variants", async () => {
+      const v = await browser.execute(() => [...document.querySelectorAll("[data-testid=compare-table] th[data-variant]")].map((t) => t.getAttribute("data-variant")));
+      return v.includes("sim-fast-oai") && v.includes("sim-slow-oai");
+    }, 20000);
+    await waitFor("the distribution chart", async () => (await $("[data-testid=compare-chart] svg")).isExisting(), 10000);
+    await shot("5-compare");
+
+    // 6. Export: Parquet of the requests and a PNG chart.
+    await (await $("#open-export")).click();
+    const parquet = path.join(work, "requests.parquet");
+    await (await $("#export-what")).selectByVisibleText("Requests");
+    await (await $("#export-format")).selectByVisibleText("PARQUET");
+    await (await $("#export-path")).setValue(parquet);
+    await (await $("#export-run")).click();
+    await waitFor("the Parquet export", async () => (await (await $("[data-testid=export-written]")).getAttribute("data-path")) === parquet, 15000);
+    const pq = fs.readFileSync(parquet);
+    assert(pq.subarray(0, 4).toString() === "PAR1" && pq.subarray(-4).toString() === "PAR1", "a Parquet file");
+    const png = path.join(work, "ttft.png");
+    await (await $("#export-what")).selectByVisibleText("Chart");
+    await waitFor("png format", async () => (await (await $("#export-format")).getValue()) === "png", 5000);
+    await (await $("#export-path")).setValue(png);
+    await (await $("#export-run")).click();
+    await waitFor("the PNG export", async () => (await (await $("[data-testid=export-written]")).getAttribute("data-path")) === png, 15000);
+    const pngBytes = fs.readFileSync(png);
+    assert(pngBytes.subarray(1, 4).toString() === "PNG" && pngBytes.length > 5000, "a PNG chart");
+    await shot("6-export");
+    await (await $("#export-close")).click();
+
+    // Stop the stack from the window; nothing may stay listening.
+    await (await $("#nav-stack")).click();
+    await waitFor("Stop to be enabled", async () => (await $("#stack-stop")).isEnabled(), 15000);
+    await (await $("#stack-stop")).click();
+    await waitFor("the stack to stop", async () => {
+      const states = await browser.execute(() => [...document.querySelectorAll("tr[data-service]")].map((r) => r.getAttribute("data-state")));
+      return states.length === 3 && states.every((s) => s === "stopped" || s === "absent");
+    }, 60000);
+    let leaked = "";
+    try {
+      leaked = execFileSync("grep", ["-rl", "--", copied.OPENAI_API_KEY, path.join(work, "data")], { env }).toString().trim();
+    } catch (e) {
+      assert(e.status === 1, `grep failed: ${e.message}`); // 1 = no match
+    }
+    assert(leaked === "", `the session key is written in ${leaked}`);
+  } catch (e) {
+    await browser.saveScreenshot(path.join(artifacts, "failure.png")).catch(() => {});
+    throw e;
+  } finally {
+    await browser.deleteSession().catch(() => {});
+  }
+}
+
+main()
+  .then(() => {
+    console.log(JSON.stringify({ ok: true, ...figures }));
+    stopAll();
+    fs.rmSync(work, { recursive: true, force: true });
+    process.exit(0);
+  })
+  .catch((e) => {
+    console.error(`desktop e2e failed: ${e.stack ?? e}`);
+    console.error(`logs and screenshots: ${artifacts}; work dir kept: ${work}`);
+    stopAll();
+    process.exit(1);
+  });

@@ -1,0 +1,122 @@
+// Shared by the desktop end-to-end test and the desktop benchmark: Xvfb, tauri-driver, the
+// app's environment on free ports, polling waits (no sleeps as synchronization).
+import { spawn, execFileSync } from "node:child_process";
+import fs from "node:fs";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+
+export const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), "../..");
+export const bin = path.join(root, "target/debug/stackperf-desktop");
+export const driverBin = process.env.TAURI_DRIVER ?? path.join(root, "target/tools/bin/tauri-driver");
+export const artifacts = path.join(root, "target/test-artifacts/ui");
+fs.mkdirSync(artifacts, { recursive: true });
+export const work = fs.mkdtempSync(path.join(os.tmpdir(), "stackperf-ui-"));
+const children = [];
+
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+    s.on("error", reject);
+  });
+}
+
+export function start(cmd, args, env, name) {
+  const log = fs.openSync(path.join(artifacts, `${name}.log`), "w");
+  const child = spawn(cmd, args, { env, stdio: ["ignore", log, log], detached: true });
+  children.push(child);
+  return child;
+}
+
+let stackEnv = null;
+export function setStackEnv(env) {
+  stackEnv = env;
+}
+export function stopAll() {
+  if (stackEnv) {
+    // The stack outlives the window by design; a failed run must not leave it running.
+    try {
+      execFileSync(path.join(root, "target/debug/stackperf"), ["stack", "down"], { env: stackEnv, stdio: "ignore", timeout: 60000 });
+    } catch {}
+  }
+  for (const c of children.reverse()) {
+    try {
+      process.kill(-c.pid, "SIGTERM");
+    } catch {}
+  }
+}
+
+export async function waitFor(what, fn, timeoutMs) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${last.message}` : ""}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+export function assert(cond, msg) {
+  if (!cond) throw new Error(`assertion failed: ${msg}`);
+}
+
+/** `export NAME='value'` lines (the shell format) into an object. */
+export function parseShellEnv(text) {
+  const env = {};
+  for (const line of text.split("\n")) {
+    const m = /^export ([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(line.trim());
+    if (!m) continue;
+    let v = m[2];
+    if (v.startsWith("'") && v.endsWith("'")) v = v.slice(1, -1).replace(/'\\''/g, "'");
+    env[m[1]] = v;
+  }
+  return env;
+}
+
+
+/** Start Xvfb on a display of our own; resolves to the DISPLAY value. */
+export async function startXvfb() {
+  const display = `:${100 + (process.pid % 400)}`;
+  start("Xvfb", [display, "-screen", "0", "1280x860x24", "-nolisten", "tcp"], process.env, "xvfb");
+  await waitFor("Xvfb", () => fs.existsSync(`/tmp/.X11-unix/X${display.slice(1)}`), 10000);
+  return display;
+}
+
+/** The app's environment: a private copy of the configs, a fresh data dir, free ports. */
+export async function appEnv(display) {
+  const configDir = path.join(work, "configs");
+  fs.cpSync(path.join(root, "configs"), configDir, { recursive: true });
+  const [litellm, sim, prometheus] = await Promise.all([freePort(), freePort(), freePort()]);
+  return {
+    ...process.env,
+    DISPLAY: display,
+    STACKPERF_CONFIG_DIR: configDir,
+    STACKPERF_DATA_DIR: path.join(work, "data"),
+    STACKPERF_CACHE_DIR: process.env.STACKPERF_CACHE_DIR ?? path.join(root, "target/stackperf-cache"),
+    STACKPERF_LITELLM_PORT: String(litellm),
+    STACKPERF_SIM_PORT: String(sim),
+    STACKPERF_PROMETHEUS_PORT: String(prometheus),
+    STACKPERF_BIN: path.join(root, "target/debug/stackperf"),
+    NO_AT_BRIDGE: "1",
+  };
+}
+
+/** Start tauri-driver (WebKitWebDriver behind it) with `env`; resolves to its port. */
+export async function startDriver(env) {
+  const port = await freePort();
+  start(driverBin, ["--port", String(port), "--native-driver", "/usr/bin/WebKitWebDriver"], env, "tauri-driver");
+  await waitFor("tauri-driver", () => new Promise((r) => {
+    const s = net.connect(port, "127.0.0.1", () => (s.end(), r(true)));
+    s.on("error", () => r(false));
+  }), 15000);
+  return port;
+}

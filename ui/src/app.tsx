@@ -1,0 +1,85 @@
+import { useEffect, useState } from "preact/hooks";
+import { call, commands } from "./api";
+import type { AppInfo } from "./types";
+import { ErrorBox } from "./components";
+import { screenForKey } from "./logic";
+import { StackScreen } from "./screens/stack";
+import { SecretsScreen } from "./screens/secrets";
+import { SetupScreen } from "./screens/setup";
+import { SessionScreen } from "./screens/session";
+import { CompareScreen } from "./screens/compare";
+import { ExportDialog } from "./screens/export";
+
+const SCREENS = ["stack", "secrets", "setup", "session", "compare"] as const;
+type Screen = (typeof SCREENS)[number];
+const LABELS: Record<Screen, string> = {
+  stack: "Stack",
+  secrets: "Secrets",
+  setup: "Experiment setup",
+  session: "Session",
+  compare: "Compare",
+};
+
+export function App() {
+  const [screen, setScreen] = useState<Screen>("stack");
+  const [info, setInfo] = useState<AppInfo | null>(null);
+  const [fatal, setFatal] = useState<unknown>(null);
+  const [exportOpen, setExportOpen] = useState(false);
+  const [experiment, setExperiment] = useState<string>("");
+
+  useEffect(() => {
+    call(commands.appInfo()).then(setInfo, setFatal);
+    const onKey = (e: KeyboardEvent) => {
+      const s = screenForKey(e, SCREENS);
+      if (s) {
+        e.preventDefault();
+        setScreen(s as Screen);
+      }
+    };
+    window.addEventListener("keydown", onKey);
+    return () => window.removeEventListener("keydown", onKey);
+  }, []);
+
+  return (
+    <div class="shell">
+      <nav class="sidebar" aria-label="Screens">
+        <div class="brand">StackPerf</div>
+        {SCREENS.map((s, i) => (
+          <button
+            key={s}
+            id={`nav-${s}`}
+            class={screen === s ? "nav active" : "nav"}
+            aria-current={screen === s ? "page" : undefined}
+            title={`Alt+${i + 1}`}
+            onClick={() => setScreen(s)}
+          >
+            {LABELS[s]}
+          </button>
+        ))}
+        <div class="spacer" />
+        <button id="open-export" class="nav" onClick={() => setExportOpen(true)}>
+          Export…
+        </button>
+        {info && (
+          <div class="paths" title={`config: ${info.config_dir}\ndata: ${info.data_dir}\ndatabase: ${info.db_path}`}>
+            v{info.version}
+          </div>
+        )}
+      </nav>
+      <main class="content">
+        {fatal ? (
+          <ErrorBox error={fatal} />
+        ) : (
+          <>
+            {screen === "stack" && <StackScreen />}
+            {screen === "secrets" && <SecretsScreen />}
+            {screen === "setup" && <SetupScreen />}
+            {screen === "session" && <SessionScreen onExperiment={setExperiment} />}
+            {screen === "compare" && <CompareScreen experiment={experiment} onExperiment={setExperiment} />}
+          </>
+        )}
+      </main>
+      {exportOpen && <ExportDialog experiment={experiment} onClose={() => setExportOpen(false)} />}
+    </div>
+  );
+}

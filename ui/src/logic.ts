@@ -1,0 +1,168 @@
+// Pure helpers behind the screens (unit-tested in test/logic.test.ts).
+
+/** An error as the shell sends it: a stable code and a message that says what to do. */
+export interface UiErrorShape {
+  code: string;
+  message: string;
+}
+
+export function isUiError(e: unknown): e is UiErrorShape {
+  return typeof e === "object" && e !== null && "code" in e && "message" in e;
+}
+
+/** Any thrown value as `{code, message}`. */
+export function toUiError(e: unknown): UiErrorShape {
+  if (isUiError(e)) return { code: String(e.code), message: String(e.message) };
+  if (e instanceof Error) return { code: "internal", message: e.message };
+  return { code: "internal", message: String(e) };
+}
+
+/** What the UI suggests for an error code, beyond the message itself. */
+export function errorHint(code: string): string | null {
+  switch (code) {
+    case "keychain_unavailable":
+      return "Start a Secret Service (gnome-keyring) in your desktop session, or set the key as an environment variable before starting StackPerf.";
+    case "port_in_use":
+      return "Another program holds that port. Stop it, or start StackPerf with STACKPERF_LITELLM_PORT / STACKPERF_SIM_PORT / STACKPERF_PROMETHEUS_PORT.";
+    case "install_failed":
+      return "Check that PyPI is reachable, then press Start again (a partial install is redone).";
+    case "config_invalid":
+      return "Open Experiment setup: every problem is listed on its file and line.";
+    case "python_missing":
+      return "Install Python 3.10+ with venv (Debian/Ubuntu: apt-get install python3 python3-venv).";
+    case "service_failed":
+      return "The last lines of the service's log are shown below.";
+    default:
+      return null;
+  }
+}
+
+/** Milliseconds for people: 850 ms, 1.23 s. */
+export function fmtMs(ms: number | null | undefined): string {
+  if (ms === null || ms === undefined || !Number.isFinite(ms)) return "–";
+  if (Math.abs(ms) >= 1000) return `${(ms / 1000).toFixed(2)} s`;
+  if (Math.abs(ms) >= 100) return `${ms.toFixed(0)} ms`;
+  return `${ms.toFixed(1)} ms`;
+}
+
+/** A number with sensible precision. */
+export function fmtNum(x: number | null | undefined, digits = 1): string {
+  if (x === null || x === undefined || !Number.isFinite(x)) return "–";
+  if (Math.abs(x) >= 1000) return x.toFixed(0);
+  return x.toFixed(digits);
+}
+
+/** A metric value in its unit (names as in core's report::METRICS). */
+export function fmtMetric(metric: string, x: number | null | undefined): string {
+  if (x === null || x === undefined || !Number.isFinite(x)) return "–";
+  if (metric.endsWith("_ms")) return fmtMs(x);
+  if (metric === "error_rate" || metric === "cache_hit_ratio") return `${(x * 100).toFixed(1)} %`;
+  if (metric === "duration_s") return `${x.toFixed(1)} s`;
+  if (metric.startsWith("tokens_per_s")) return `${x.toFixed(1)} tok/s`;
+  return fmtNum(x);
+}
+
+/** Human names of the compared metrics. */
+export const METRIC_LABELS: Record<string, string> = {
+  latency_p50_ms: "Latency (median per session)",
+  latency_p95_ms: "Latency p95 (per session)",
+  ttft_p50_ms: "Time to first token",
+  tokens_per_s_p50: "Output tokens/s",
+  error_rate: "Error rate",
+  cache_hit_ratio: "Cache hit ratio",
+  duration_s: "Session duration",
+};
+
+export function metricLabel(m: string): string {
+  return METRIC_LABELS[m] ?? m;
+}
+
+/** "[lo, hi]" for a 95 % CI. */
+export function fmtCi(metric: string, ci: [number | null, number | null] | null | undefined): string {
+  if (!ci || ci[0] === null || ci[1] === null) return "–";
+  return `[${fmtMetric(metric, ci[0])}, ${fmtMetric(metric, ci[1])}]`;
+}
+
+/** p-values the way papers print them. */
+export function fmtP(p: number | null | undefined): string {
+  if (p === null || p === undefined || !Number.isFinite(p)) return "–";
+  if (p < 0.001) return "p < 0.001";
+  return `p = ${p.toFixed(3)}`;
+}
+
+/** Verdict tone for styling: a significant difference, none, or not enough data. */
+export function verdictTone(verdict: string): "significant" | "none" | "insufficient" {
+  const v = verdict.toLowerCase();
+  if (v.startsWith("not enough") || v === "no data") return "insufficient";
+  if (v.includes("no significant")) return "none";
+  return "significant";
+}
+
+/** Problems by 1-based line, for the editor's gutter; problems without a line go under 0. */
+export function problemsByLine<T extends { line: number | null }>(problems: T[]): Map<number, T[]> {
+  const out = new Map<number, T[]>();
+  for (const p of problems) {
+    const k = p.line ?? 0;
+    const list = out.get(k) ?? [];
+    list.push(p);
+    out.set(k, list);
+  }
+  return out;
+}
+
+/** The rule for secret names (same as core's `valid_name`): letters, digits, `_`, not a digit first. */
+export function validSecretName(name: string): boolean {
+  return /^[A-Za-z_][A-Za-z0-9_]*$/.test(name);
+}
+
+/** A config file name for a new document. */
+export function fileNameFor(name: string): string {
+  const slug = name
+    .trim()
+    .toLowerCase()
+    .replace(/[^a-z0-9_-]+/g, "-")
+    .replace(/^-+|-+$/g, "");
+  return `${slug || "untitled"}.yaml`;
+}
+
+/** A starting document for each config kind, so "New" opens something valid-shaped. */
+export function template(kind: string, name: string): string {
+  switch (kind) {
+    case "experiments":
+      return `name: ${name}\ndescription: \nvariants: [sim-fast-oai, sim-slow-oai]\n`;
+    case "task-cards":
+      return `name: ${name}\nrepo_path: .\ngoal: \nstarting_prompt: \nstop_condition: \nsession_timebox_minutes: 30\n`;
+    case "variants":
+      return `name: ${name}\nprovider: sim\nprovider_route: sim\nmodel_alias: sim-fast\nharness_profile: openai-compatible\nbenchmark_tags:\n  harness: openai-compatible\n`;
+    case "harnesses":
+      return `name: ${name}\nprotocol_surface: openai_chat\nbase_url_env: OPENAI_BASE_URL\nbase_url_path: /v1\napi_key_env: OPENAI_API_KEY\nmodel_env: OPENAI_MODEL\n`;
+    default:
+      return `name: ${name}\nroute_name: ${name}\nprotocol_surface: openai_chat\nlitellm_provider: openai\nupstream_base_url: https://api.example.com/v1\napi_key_env: EXAMPLE_API_KEY\nmodels:\n  - alias: ${name}-model\n    upstream_model: model-name\n`;
+  }
+}
+
+/** Live-chart freshness: ms from a request finishing to the panel showing it. */
+export function lagMs(finishedAt: number | null | undefined, shownAt: number): number | null {
+  if (finishedAt === null || finishedAt === undefined) return null;
+  return Math.max(0, shownAt - finishedAt);
+}
+
+/** Keyboard shortcut for screens: Alt+1 … Alt+5. */
+export function screenForKey(e: { altKey: boolean; key: string }, screens: readonly string[]): string | null {
+  if (!e.altKey) return null;
+  const n = Number(e.key);
+  if (Number.isInteger(n) && n >= 1 && n <= screens.length) return screens[n - 1];
+  return null;
+}
+
+/** The formats each export offers (first is the default). */
+export function formatsFor(what: string): string[] {
+  switch (what) {
+    case "chart":
+      return ["png", "svg"];
+    case "report":
+      return ["html"];
+    default:
+      return ["csv", "json", "parquet"];
+  }
+}

@@ -1,0 +1,120 @@
+import { useEffect, useRef, useState } from "preact/hooks";
+import { save } from "@tauri-apps/plugin-dialog";
+import { call, commands } from "../api";
+import type { Choices, ExportWhat, Written } from "../types";
+import { ErrorBox } from "../components";
+import { formatsFor } from "../logic";
+
+const WHATS: { what: ExportWhat; label: string }[] = [
+  { what: "sessions", label: "Sessions" },
+  { what: "requests", label: "Requests" },
+  { what: "comparison", label: "Comparison" },
+  { what: "chart", label: "Chart" },
+  { what: "report", label: "Full report (HTML)" },
+];
+
+export function ExportDialog({ experiment, onClose }: { experiment: string; onClose: () => void }) {
+  const ref = useRef<HTMLDialogElement>(null);
+  const [choices, setChoices] = useState<Choices | null>(null);
+  const [what, setWhat] = useState<ExportWhat>("requests");
+  const [format, setFormat] = useState("csv");
+  const [exp, setExp] = useState(experiment);
+  const [metric, setMetric] = useState("ttft");
+  const [path, setPath] = useState("");
+  const [error, setError] = useState<unknown>(null);
+  const [written, setWritten] = useState<Written | null>(null);
+  const [busy, setBusy] = useState(false);
+
+  useEffect(() => {
+    ref.current?.showModal();
+    call(commands.choices()).then((c) => {
+      setChoices(c);
+      if (!exp && c.experiments[0]) setExp(c.experiments[0].name);
+    }, setError);
+  }, []);
+  useEffect(() => {
+    const fmts = formatsFor(what);
+    if (!fmts.includes(format)) setFormat(fmts[0]);
+  }, [what]);
+
+  const browse = async () => {
+    try {
+      const p = await save({ defaultPath: `stackperf-${what}.${format}`, filters: [{ name: format.toUpperCase(), extensions: [format] }] });
+      if (p) setPath(p);
+    } catch (e) {
+      setError(e);
+    }
+  };
+  const run = async () => {
+    setBusy(true);
+    setError(null);
+    setWritten(null);
+    try {
+      setWritten(await call(commands.exportData({ what, format, experiment: exp || null, session: null, metric, path })));
+    } catch (e) {
+      setError(e);
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <dialog ref={ref} class="dialog" aria-labelledby="export-title" onClose={onClose} onCancel={onClose}>
+      <h2 id="export-title">Export</h2>
+      <div class="form">
+        <label>
+          What
+          <select id="export-what" value={what} onChange={(e) => setWhat((e.target as HTMLSelectElement).value as ExportWhat)}>
+            {WHATS.map((w) => <option key={w.what} value={w.what}>{w.label}</option>)}
+          </select>
+        </label>
+        <label>
+          Format
+          <select id="export-format" value={format} onChange={(e) => setFormat((e.target as HTMLSelectElement).value)}>
+            {formatsFor(what).map((f) => <option key={f} value={f}>{f.toUpperCase()}</option>)}
+          </select>
+        </label>
+        <label>
+          Experiment
+          <select id="export-experiment" value={exp} onChange={(e) => setExp((e.target as HTMLSelectElement).value)}>
+            {(what === "sessions" || what === "requests") && <option value="">all experiments</option>}
+            {choices?.experiments.map((e) => <option key={e.name} value={e.name}>{e.name}</option>)}
+          </select>
+        </label>
+        {what === "chart" && (
+          <label>
+            Metric
+            <select value={metric} onChange={(e) => setMetric((e.target as HTMLSelectElement).value)}>
+              <option value="ttft">Time to first token</option>
+              <option value="latency">Latency</option>
+              <option value="tokens_per_s">Output tokens/s</option>
+            </select>
+          </label>
+        )}
+        <label>
+          Save to
+          <div class="row gap">
+            <input id="export-path" value={path} placeholder="/path/to/file" onInput={(e) => setPath((e.target as HTMLInputElement).value)} />
+            <button type="button" onClick={browse}>
+              Choose…
+            </button>
+          </div>
+        </label>
+      </div>
+      <ErrorBox error={error} />
+      {written && (
+        <p class="note" role="status" data-testid="export-written" data-path={written.path}>
+          Wrote <code>{written.path}</code> ({written.rows} {what === "chart" ? "points" : "rows"}, {(written.bytes / 1024).toFixed(1)} KiB)
+        </p>
+      )}
+      <div class="row gap end">
+        <button id="export-close" onClick={onClose}>
+          Close
+        </button>
+        <button id="export-run" class="primary" disabled={busy || !path} onClick={run}>
+          {busy ? "Exporting…" : "Export"}
+        </button>
+      </div>
+    </dialog>
+  );
+}

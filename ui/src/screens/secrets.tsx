@@ -1,0 +1,130 @@
+import { useEffect, useState } from "preact/hooks";
+import { call, commands } from "../api";
+import type { SecretInfo } from "../types";
+import { Badge, ErrorBox } from "../components";
+import { validSecretName } from "../logic";
+
+export function SecretsScreen() {
+  const [list, setList] = useState<SecretInfo[] | null>(null);
+  const [error, setError] = useState<unknown>(null);
+  const [editing, setEditing] = useState<string | null>(null);
+  const [value, setValue] = useState("");
+  const [newName, setNewName] = useState("");
+  const [note, setNote] = useState("");
+
+  const refresh = () => call(commands.secretsList()).then(setList, setError);
+  useEffect(() => {
+    refresh();
+  }, []);
+
+  const save = async (name: string) => {
+    setError(null);
+    try {
+      await call(commands.secretSet(name, value));
+      setNote(`${name} saved to the OS keychain.`);
+      setEditing(null);
+      setValue("");
+      setNewName("");
+      refresh();
+    } catch (e) {
+      setError(e);
+    }
+  };
+  const remove = async (name: string) => {
+    setError(null);
+    try {
+      const removed = await call(commands.secretDelete(name));
+      setNote(removed ? `${name} removed from the keychain.` : `${name} was not in the keychain.`);
+      refresh();
+    } catch (e) {
+      setError(e);
+    }
+  };
+
+  const editor = (name: string) => (
+    <form
+      class="row gap"
+      onSubmit={(e) => {
+        e.preventDefault();
+        save(name);
+      }}
+    >
+      <input
+        type="password"
+        autoComplete="off"
+        aria-label={`Value for ${name}`}
+        placeholder="paste the key"
+        value={value}
+        onInput={(e) => setValue((e.target as HTMLInputElement).value)}
+        autoFocus
+      />
+      <button class="primary" type="submit" disabled={!value}>
+        Save
+      </button>
+      <button type="button" onClick={() => (setEditing(null), setValue(""))}>
+        Cancel
+      </button>
+    </form>
+  );
+
+  return (
+    <section aria-labelledby="secrets-title">
+      <header class="screen-head">
+        <h1 id="secrets-title">Secrets</h1>
+        <p class="sub">Provider keys live in the OS keychain; StackPerf never shows or stores their values anywhere else. The simulator needs none.</p>
+      </header>
+      <ErrorBox error={error} onDismiss={() => setError(null)} />
+      {note && <p class="note" role="status">{note}</p>}
+      <table class="grid" data-testid="secrets">
+        <thead>
+          <tr>
+            <th>Name</th>
+            <th>Used by</th>
+            <th>Keychain</th>
+            <th>Environment</th>
+            <th>In use</th>
+            <th />
+          </tr>
+        </thead>
+        <tbody>
+          {list?.map((s) => (
+            <tr key={s.name}>
+              <td>
+                <code>{s.name}</code>
+              </td>
+              <td>{s.used_by.join(", ")}</td>
+              <td>{s.in_keychain ? <Badge tone="ok">set</Badge> : <Badge tone="muted">not set</Badge>}</td>
+              <td>{s.in_environment ? <Badge tone="warn">set (overrides)</Badge> : "–"}</td>
+              <td>{s.effective ?? "–"}</td>
+              <td>
+                {editing === s.name ? (
+                  editor(s.name)
+                ) : (
+                  <div class="row gap">
+                    <button onClick={() => (setEditing(s.name), setValue(""))}>{s.in_keychain ? "Replace" : "Set"}</button>
+                    {s.in_keychain && <button onClick={() => remove(s.name)}>Delete</button>}
+                  </div>
+                )}
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      <h2>Another secret</h2>
+      <div class="row gap">
+        <input
+          aria-label="Secret name"
+          placeholder="NAME_OF_VARIABLE"
+          value={newName}
+          onInput={(e) => setNewName((e.target as HTMLInputElement).value.trim())}
+          aria-invalid={newName !== "" && !validSecretName(newName)}
+        />
+        <button disabled={!validSecretName(newName)} onClick={() => (setEditing(newName), setValue(""))}>
+          Set…
+        </button>
+        {newName !== "" && !validSecretName(newName) && <span class="field-error">Use letters, digits and _ (not starting with a digit).</span>}
+      </div>
+      {editing && !list?.some((s) => s.name === editing) && editor(editing)}
+    </section>
+  );
+}

@@ -1,0 +1,218 @@
+import { useEffect, useRef, useState } from "preact/hooks";
+import { call, commands, events } from "../api";
+import type { Check, StackProgress, StackView } from "../types";
+import { Badge, ErrorBox } from "../components";
+import { toUiError } from "../logic";
+
+function stateTone(state: string, healthy: boolean): "ok" | "bad" | "warn" | "muted" {
+  if (state === "running" && healthy) return "ok";
+  if (state === "unhealthy" || state === "stale") return "bad";
+  if (state === "absent") return "warn";
+  return "muted";
+}
+
+export function StackScreen() {
+  const [view, setView] = useState<StackView | null>(null);
+  const [busy, setBusy] = useState<"" | "up" | "down">("");
+  const [steps, setSteps] = useState<StackProgress[]>([]);
+  const [error, setError] = useState<unknown>(null);
+  const [logTail, setLogTail] = useState<string[]>([]);
+  const [checks, setChecks] = useState<Check[] | null>(null);
+  const [checking, setChecking] = useState(false);
+  const [runtime, setRuntime] = useState<"native" | "compose">("native");
+  const started = useRef(0);
+  const [elapsed, setElapsed] = useState(0);
+
+  const refresh = () => call(commands.stackStatus()).then(setView, setError);
+  const runDoctor = () => {
+    setChecking(true);
+    call(commands.doctor())
+      .then(setChecks, setError)
+      .finally(() => setChecking(false));
+  };
+
+  useEffect(() => {
+    refresh();
+    const un = events.stackProgress.listen((e) => setSteps((s) => [...s.slice(-199), e.payload]));
+    return () => {
+      un.then((f) => f());
+    };
+  }, []);
+
+  useEffect(() => {
+    if (!busy) return;
+    const t = setInterval(() => setElapsed(Date.now() - started.current), 250);
+    return () => clearInterval(t);
+  }, [busy]);
+
+  const act = async (what: "up" | "down") => {
+    setBusy(what);
+    setSteps([]);
+    setError(null);
+    setLogTail([]);
+    started.current = Date.now();
+    setElapsed(0);
+    try {
+      if (what === "up") await call(commands.stackUp());
+      else await call(commands.stackDown());
+    } catch (e) {
+      setError(e);
+      const code = toUiError(e).code;
+      if (code === "service_failed" || code === "install_failed") {
+        const svc = /^(\w+) failed/.exec(toUiError(e).message)?.[1] ?? "litellm";
+        call(commands.stackLogTail(["litellm", "sim", "prometheus"].includes(svc) ? svc : "litellm", 30)).then(setLogTail, () => {});
+      }
+    } finally {
+      setBusy("");
+      refresh();
+    }
+  };
+
+  const running = view?.services.some((s) => s.state === "running") ?? false;
+  const allUp = view ? view.services.every((s) => s.state === "running" && s.healthy) : false;
+
+  return (
+    <section aria-labelledby="stack-title">
+      <header class="screen-head">
+        <h1 id="stack-title">Stack</h1>
+        <p class="sub">LiteLLM proxy, the simulated provider and Prometheus on this machine.</p>
+      </header>
+
+      <div class="row gap">
+        <fieldset class="runtime">
+          <legend>Runtime</legend>
+          <label>
+            <input type="radio" name="runtime" checked={runtime === "native"} onChange={() => setRuntime("native")} /> Native processes (no Docker)
+          </label>
+          <label title={view?.compose_available ? "" : "Docker with the compose plugin was not found"}>
+            <input
+              type="radio"
+              name="runtime"
+              disabled={!view?.compose_available}
+              checked={runtime === "compose"}
+              onChange={() => setRuntime("compose")}
+            />{" "}
+            Docker Compose {view && !view.compose_available && <span class="muted">(Docker not found)</span>}
+          </label>
+        </fieldset>
+        <div class="actions">
+          {runtime === "native" ? (
+            <>
+              <button id="stack-start" class="primary" disabled={!!busy || allUp} onClick={() => act("up")}>
+                {busy === "up" ? `Starting… ${(elapsed / 1000).toFixed(0)} s` : allUp ? "Running" : "Start stack"}
+              </button>
+              <button id="stack-stop" disabled={!!busy || !running} onClick={() => act("down")}>
+                {busy === "down" ? "Stopping…" : "Stop"}
+              </button>
+            </>
+          ) : (
+            <p class="hint">
+              The Compose runtime (LiteLLM + PostgreSQL + Prometheus + Grafana) starts from a terminal:{" "}
+              <code>stackperf stack up --runtime compose</code>. Its services then show here.
+            </p>
+          )}
+        </div>
+      </div>
+
+      {busy === "up" && !view?.litellm_installed && (
+        <p class="hint">First start installs LiteLLM {view?.litellm_pinned} into a private virtualenv (hash-checked); later starts take about 10 s.</p>
+      )}
+
+      {steps.length > 0 && (
+        <ol class="steps" aria-live="polite" data-testid="stack-steps">
+          {steps
+            // Unserved providers are listed once, below the services table.
+            .filter((s) => s.kind !== "output" && !(s.kind === "warning" && s.message.startsWith("provider `")))
+            .map((s, i) => (
+              <li key={i} class={s.kind}>
+                {s.service && <b>{s.service}</b>} {s.message}
+              </li>
+            ))}
+          {steps.length > 0 && steps[steps.length - 1].kind === "output" && (
+            <li class="output">
+              <code>{steps[steps.length - 1].message}</code>
+            </li>
+          )}
+        </ol>
+      )}
+
+      <ErrorBox error={error} onDismiss={() => setError(null)} />
+      {logTail.length > 0 && (
+        <details open>
+          <summary>Last log lines</summary>
+          <pre class="log">{logTail.join("\n")}</pre>
+        </details>
+      )}
+
+      <table class="grid" data-testid="services">
+        <thead>
+          <tr>
+            <th>Service</th>
+            <th>State</th>
+            <th>URL</th>
+            <th>Version</th>
+            <th>PID</th>
+            <th>Detail</th>
+          </tr>
+        </thead>
+        <tbody>
+          {view?.services.map((s) => (
+            <tr key={s.name} data-service={s.name} data-state={s.state}>
+              <td>{s.name}</td>
+              <td>
+                <Badge tone={stateTone(s.state, s.healthy)}>{s.state === "running" ? (s.healthy ? "healthy" : "unhealthy") : s.state}</Badge>
+              </td>
+              <td>{s.url ?? "–"}</td>
+              <td>{s.version ?? "–"}</td>
+              <td>{s.pid ?? "–"}</td>
+              <td class="muted">{s.state === "stopped" ? "" : (s.detail ?? "")}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {view?.proxy_url && (
+        <p>
+          Proxy: <code data-testid="proxy-url">{view.proxy_url}</code> — start a session on the Session screen.
+        </p>
+      )}
+      {view && view.skipped.length > 0 && (
+        <details>
+          <summary>{view.skipped.length} provider(s) not served</summary>
+          <ul>
+            {view.skipped.map((s) => (
+              <li key={s.provider}>
+                <b>{s.provider}</b> ({s.models.join(", ")}): {s.reason}. Set the key on the Secrets screen, then restart the stack.
+              </li>
+            ))}
+          </ul>
+        </details>
+      )}
+
+      <h2>Checks</h2>
+      <button id="run-doctor" onClick={runDoctor} disabled={checking}>
+        {checking ? "Checking…" : checks ? "Check again" : "Run checks"}
+      </button>
+      {checks && (
+        <table class="grid" data-testid="doctor">
+          <tbody>
+            {checks.map((c) => (
+              <tr key={c.name}>
+                <td>
+                  <Badge tone={c.ok ? "ok" : "bad"}>{c.ok ? "ok" : "fail"}</Badge>
+                </td>
+                <td>{c.name}</td>
+                <td>{c.detail}</td>
+                <td class="fix">{c.fix}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      {view && (
+        <p class="muted small">
+          Config: {view.config_dir} · Data: {view.data_dir}
+        </p>
+      )}
+    </section>
+  );
+}

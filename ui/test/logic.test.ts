@@ -1,0 +1,108 @@
+import { describe, expect, it } from "vitest";
+import {
+  errorHint,
+  fileNameFor,
+  fmtCi,
+  fmtMetric,
+  fmtMs,
+  fmtP,
+  formatsFor,
+  lagMs,
+  problemsByLine,
+  screenForKey,
+  template,
+  toUiError,
+  validSecretName,
+  verdictTone,
+} from "../src/logic";
+
+describe("formatting", () => {
+  it("prints milliseconds and seconds with sensible precision", () => {
+    expect(fmtMs(12.345)).toBe("12.3 ms");
+    expect(fmtMs(850)).toBe("850 ms");
+    expect(fmtMs(1234)).toBe("1.23 s");
+    expect(fmtMs(null)).toBe("–");
+    expect(fmtMs(Number.NaN)).toBe("–");
+  });
+  it("prints each metric in its unit", () => {
+    expect(fmtMetric("latency_p50_ms", 240)).toBe("240 ms");
+    expect(fmtMetric("error_rate", 0.125)).toBe("12.5 %");
+    expect(fmtMetric("tokens_per_s_p50", 41.27)).toBe("41.3 tok/s");
+    expect(fmtMetric("duration_s", 61)).toBe("61.0 s");
+    expect(fmtCi("ttft_p50_ms", [50, 60])).toBe("[50.0 ms, 60.0 ms]");
+    expect(fmtCi("ttft_p50_ms", null)).toBe("–");
+  });
+  it("prints p-values like a paper", () => {
+    expect(fmtP(0.0004)).toBe("p < 0.001");
+    expect(fmtP(0.0312)).toBe("p = 0.031");
+    expect(fmtP(null)).toBe("–");
+  });
+});
+
+describe("verdicts", () => {
+  it("tells significant, none and insufficient apart (core's wording)", () => {
+    expect(verdictTone("sim-fast-oai is faster than sim-slow-oai (p = 0.008)")).toBe("significant");
+    expect(verdictTone("no significant difference (p = 0.412)")).toBe("none");
+    expect(verdictTone("not enough sessions (need at least 3 per variant; have 1 and 2)")).toBe("insufficient");
+    expect(verdictTone("no data")).toBe("insufficient");
+  });
+});
+
+describe("errors", () => {
+  it("keeps the shell's {code, message} and wraps anything else", () => {
+    expect(toUiError({ code: "port_in_use", message: "x" })).toEqual({ code: "port_in_use", message: "x" });
+    expect(toUiError(new Error("boom"))).toEqual({ code: "internal", message: "boom" });
+    expect(toUiError("plain")).toEqual({ code: "internal", message: "plain" });
+  });
+  it("has a next step for the codes a user can fix", () => {
+    for (const code of ["keychain_unavailable", "port_in_use", "install_failed", "config_invalid", "python_missing"]) {
+      expect(errorHint(code)).toBeTruthy();
+    }
+    expect(errorHint("io")).toBeNull();
+  });
+});
+
+describe("setup editor", () => {
+  it("groups problems by line, line-less ones under 0", () => {
+    const m = problemsByLine([
+      { line: 3, message: "a" },
+      { line: null, message: "b" },
+      { line: 3, message: "c" },
+    ]);
+    expect(m.get(3)?.map((p) => p.message)).toEqual(["a", "c"]);
+    expect(m.get(0)?.length).toBe(1);
+  });
+  it("makes safe file names and valid-shaped templates", () => {
+    expect(fileNameFor("My Experiment!")).toBe("my-experiment.yaml");
+    expect(fileNameFor("../../etc")).toBe("etc.yaml");
+    expect(fileNameFor("  ")).toBe("untitled.yaml");
+    for (const kind of ["providers", "harnesses", "variants", "experiments", "task-cards"]) {
+      expect(template(kind, "x")).toMatch(/^name: x\n/);
+    }
+  });
+  it("checks secret names like the keychain adapter", () => {
+    expect(validSecretName("OPENAI_API_KEY")).toBe(true);
+    expect(validSecretName("1BAD")).toBe(false);
+    expect(validSecretName("has space")).toBe(false);
+    expect(validSecretName("")).toBe(false);
+  });
+});
+
+describe("shell", () => {
+  it("maps Alt+digit to a screen", () => {
+    const s = ["stack", "secrets", "setup", "session", "compare"];
+    expect(screenForKey({ altKey: true, key: "4" }, s)).toBe("session");
+    expect(screenForKey({ altKey: false, key: "4" }, s)).toBeNull();
+    expect(screenForKey({ altKey: true, key: "9" }, s)).toBeNull();
+  });
+  it("offers the formats that fit each export", () => {
+    expect(formatsFor("requests")).toEqual(["csv", "json", "parquet"]);
+    expect(formatsFor("chart")).toEqual(["png", "svg"]);
+    expect(formatsFor("report")).toEqual(["html"]);
+  });
+  it("measures live-chart lag from the request's finish", () => {
+    expect(lagMs(1000, 1250)).toBe(250);
+    expect(lagMs(null, 1250)).toBeNull();
+    expect(lagMs(2000, 1000)).toBe(0);
+  });
+});

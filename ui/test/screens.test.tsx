@@ -1,0 +1,267 @@
+// The screens against a mocked IPC (no Rust): what they call, what they show, how they react.
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { render } from "preact";
+import { act } from "preact/test-utils";
+import { clearMocks, mockIPC } from "@tauri-apps/api/mocks";
+import { emit } from "@tauri-apps/api/event";
+import { SessionScreen } from "../src/screens/session";
+import { CompareScreen } from "../src/screens/compare";
+import { StackScreen } from "../src/screens/stack";
+import { SecretsScreen } from "../src/screens/secrets";
+
+type Handler = (args: Record<string, unknown>) => unknown;
+let calls: { cmd: string; args: Record<string, unknown> }[] = [];
+
+function mock(handlers: Record<string, Handler>) {
+  calls = [];
+  mockIPC(
+    (cmd, payload) => {
+      const args = (payload ?? {}) as Record<string, unknown>;
+      calls.push({ cmd, args });
+      const h = handlers[cmd];
+      if (!h) throw { code: "not_mocked", message: cmd };
+      return h(args);
+    },
+    { shouldMockEvents: true },
+  );
+}
+
+async function settle() {
+  for (let i = 0; i < 5; i++) {
+    await act(async () => {
+      await new Promise((r) => setTimeout(r, 0));
+    });
+  }
+}
+
+function click(el: Element | null) {
+  expect(el).toBeTruthy();
+  (el as HTMLElement).click();
+}
+
+const session = (status: string, n = 0) => ({
+  session_id: "sess_abc",
+  experiment: "sim-profiles",
+  variant: "sim-fast-oai",
+  variant_id: 1,
+  config_fingerprint: "f",
+  task_card: "sample-traffic",
+  harness_profile: "openai-compatible",
+  status,
+  mode: "bounded",
+  created_at: 1,
+  started_at: 1,
+  ended_at: null,
+  operator_label: null,
+  repo_root: null,
+  git_branch: null,
+  git_commit_sha: null,
+  git_dirty: null,
+  proxy_key_alias: "stackperf-sess_abc",
+  key_expires_at: null,
+  outcome: null,
+  notes: null,
+  app_version: "0.1.0",
+  litellm_version: "1.108.7",
+  config_commit: null,
+  request_count: n,
+});
+
+const envView = {
+  session_id: "sess_abc",
+  format: "shell",
+  default_format: "shell",
+  text: "export OPENAI_BASE_URL='http://127.0.0.1:4000/v1'\nexport OPENAI_API_KEY='<session key: stackperf session env ID>'\n",
+  files: [],
+  launch_command: null,
+  launch_checks: ["The repository is clean"],
+  api_key_env: "OPENAI_API_KEY",
+};
+
+let root: HTMLElement;
+beforeEach(() => {
+  root = document.createElement("div");
+  document.body.appendChild(root);
+});
+afterEach(() => {
+  render(null, root);
+  root.remove();
+  clearMocks();
+});
+
+describe("Session screen", () => {
+  it("starts a session with the picked choices, shows the redacted env and refreshes on capture events", async () => {
+    let live = 0;
+    mock({
+      choices: () => ({
+        experiments: [{ name: "sim-profiles", description: "", variants: ["sim-fast-oai", "sim-slow-oai"] }],
+        task_cards: ["fix-failing-test", "sample-traffic"],
+        problems: [],
+      }),
+      sessions_list: () => [],
+      session_start: () => ({ session: session("active"), env: envView }),
+      session_live: () => {
+        live += 1;
+        return {
+          session: session("active", live),
+          requests: live,
+          errors: 0,
+          last_finished_at: Date.now() - 40,
+          ttft_svg: "<svg><circle/></svg>",
+          latency_svg: "<svg/>",
+          tokens_per_s_svg: "<svg/>",
+          recent: [],
+        };
+      },
+      session_copy_env: () => 3,
+    });
+    render(<SessionScreen onExperiment={() => {}} />, root);
+    await settle();
+    click(root.querySelector("#session-start"));
+    await settle();
+    const start = calls.find((c) => c.cmd === "session_start");
+    expect(start?.args.req).toMatchObject({ experiment: "sim-profiles", variant: "sim-fast-oai", task_card: "sample-traffic" });
+    expect(root.querySelector("[data-testid=env-text]")?.textContent).toContain("<session key");
+    expect(root.textContent).toContain("The repository is clean");
+
+    const before = live;
+    await act(async () => {
+      await emit("capture-update", { inserted: 1, sessions: ["sess_abc"], last_finished_at: Date.now() });
+    });
+    await settle();
+    expect(live).toBe(before + 1);
+    expect(root.querySelector("[data-testid=live]")?.getAttribute("data-requests")).toBe(String(live));
+
+    // Events for other sessions do not trigger a refresh.
+    await act(async () => {
+      await emit("capture-update", { inserted: 1, sessions: ["sess_other"], last_finished_at: Date.now() });
+    });
+    await settle();
+    expect(live).toBe(before + 1);
+
+    click(root.querySelector("#copy-env"));
+    await settle();
+    expect(calls.some((c) => c.cmd === "session_copy_env" && c.args.id === "sess_abc")).toBe(true);
+    expect(root.textContent).toContain("Copied 3 lines");
+  });
+
+  it("shows the backend's error code and message when a start is refused", async () => {
+    mock({
+      choices: () => ({ experiments: [{ name: "sim-profiles", description: "", variants: ["sim-fast-oai"] }], task_cards: ["sample-traffic"], problems: [] }),
+      sessions_list: () => [],
+      session_start: () => {
+        throw { code: "keychain_unavailable", message: "the OS keychain is unavailable: no D-Bus" };
+      },
+    });
+    render(<SessionScreen onExperiment={() => {}} />, root);
+    await settle();
+    click(root.querySelector("#session-start"));
+    await settle();
+    const err = root.querySelector("[role=alert]");
+    expect(err?.getAttribute("data-code")).toBe("keychain_unavailable");
+    expect(err?.textContent).toContain("no D-Bus");
+    expect(err?.textContent).toContain("Secret Service");
+  });
+});
+
+describe("Compare screen", () => {
+  it("lays variants side by side and states verdicts in words", async () => {
+    const metric = (median: number) => ({ sessions: 5, median, p95: median * 1.2, ci95: [median * 0.9, median * 1.1], stdev: 1 });
+    mock({
+      choices: () => ({ experiments: [{ name: "sim-profiles", description: "", variants: ["a", "b"] }], task_cards: [], problems: [] }),
+      compare: () => ({
+        experiment: "sim-profiles",
+        generated_at: 0,
+        app_version: "0.1.0",
+        task_cards: ["sample-traffic"],
+        repo_commits: [],
+        litellm_versions: ["1.108.7"],
+        variants: [
+          { variant: "a", sessions: 5, requests: 50, session_success_rate: 1, metrics: { ttft_p50_ms: metric(70) } },
+          { variant: "b", sessions: 5, requests: 50, session_success_rate: 1, metrics: { ttft_p50_ms: metric(600) } },
+        ],
+        pairs: [{ a: "a", b: "b", metric: "ttft_p50_ms", difference: 530, p_value: 0.008, verdict: "a is faster than b (p = 0.008)" }],
+        excluded: [{ session_id: "sess_x", variant: "a", excluded: "exploratory session", requests: 3 }],
+      }),
+      compare_sessions: () => [],
+      compare_chart: () => "<svg><path/></svg>",
+    });
+    render(<CompareScreen experiment="sim-profiles" onExperiment={() => {}} />, root);
+    await settle();
+    const heads = [...root.querySelectorAll("[data-testid=compare-table] th[data-variant]")].map((t) => t.getAttribute("data-variant"));
+    expect(heads).toEqual(["a", "b"]);
+    const table = root.querySelector("[data-testid=compare-table]")?.textContent ?? "";
+    expect(table).toContain("70.0 ms");
+    expect(table).toContain("600 ms");
+    expect(table).toContain("[63.0 ms, 77.0 ms]");
+    expect(root.querySelector("[data-testid=pairs]")?.textContent).toContain("a is faster than b");
+    expect(root.querySelector("[data-testid=pairs]")?.textContent).toContain("p = 0.008");
+    expect(root.querySelector("[data-testid=excluded]")?.textContent).toContain("exploratory session");
+    expect(calls.some((c) => c.cmd === "compare_chart" && c.args.metric === "ttft")).toBe(true);
+  });
+
+  it("explains the next step when there are no sessions", async () => {
+    mock({
+      choices: () => ({ experiments: [{ name: "e", description: "", variants: ["a"] }], task_cards: [], problems: [] }),
+      compare: () => ({ experiment: "e", generated_at: 0, app_version: "", task_cards: [], repo_commits: [], litellm_versions: [], variants: [{ variant: "a", sessions: 0, requests: 0, session_success_rate: null, metrics: {} }], pairs: [], excluded: [] }),
+      compare_sessions: () => [],
+    });
+    render(<CompareScreen experiment="e" onExperiment={() => {}} />, root);
+    await settle();
+    expect(root.textContent).toContain("No finished sessions");
+  });
+});
+
+describe("Stack screen", () => {
+  const stopped = { services: [{ name: "litellm", state: "stopped", url: null, healthy: false, version: null, pid: null, container: null, log: null, detail: null }], skipped: [], proxy_url: null, litellm_installed: null, litellm_pinned: "1.108.7", compose_available: false, config_dir: "c", data_dir: "d" };
+  it("streams progress steps and shows the failing service's log lines", async () => {
+    mock({
+      stack_status: () => stopped,
+      stack_up: async () => {
+        await emit("stack-progress", { kind: "step", service: "litellm", message: "starting LiteLLM" });
+        throw { code: "service_failed", message: "litellm failed: exited with status 1" };
+      },
+      stack_log_tail: () => ["Traceback (most recent call last):", "ImportError: boom"],
+    });
+    render(<StackScreen />, root);
+    await settle();
+    expect(root.querySelector("input[type=radio][disabled]")).toBeTruthy(); // Compose needs Docker
+    click(root.querySelector("#stack-start"));
+    await settle();
+    expect(root.querySelector("[data-testid=stack-steps]")?.textContent).toContain("starting LiteLLM");
+    expect(root.querySelector("[role=alert]")?.getAttribute("data-code")).toBe("service_failed");
+    expect(root.textContent).toContain("ImportError: boom");
+    expect(calls.find((c) => c.cmd === "stack_log_tail")?.args.service).toBe("litellm");
+  });
+});
+
+describe("Secrets screen", () => {
+  it("never renders a value and sends the typed one to the keychain", async () => {
+    let stored = false;
+    mock({
+      secrets_list: () => [{ name: "OPENAI_API_KEY", in_keychain: stored, in_environment: false, effective: stored ? "keychain" : null, used_by: ["provider openai"] }],
+      secret_set: () => {
+        stored = true;
+        return null;
+      },
+    });
+    render(<SecretsScreen />, root);
+    await settle();
+    click([...root.querySelectorAll("button")].find((b) => b.textContent === "Set") ?? null);
+    await settle();
+    const input = root.querySelector("input[type=password]") as HTMLInputElement;
+    expect(input).toBeTruthy();
+    await act(async () => {
+      input.value = "sk-test-value";
+      input.dispatchEvent(new Event("input", { bubbles: true }));
+    });
+    const form = input.closest("form") as HTMLFormElement;
+    await act(async () => {
+      form.dispatchEvent(new Event("submit", { bubbles: true, cancelable: true }));
+    });
+    await settle();
+    expect(calls.find((c) => c.cmd === "secret_set")?.args).toEqual({ name: "OPENAI_API_KEY", value: "sk-test-value" });
+    expect(root.textContent).not.toContain("sk-test-value");
+    expect(root.textContent).toContain("saved to the OS keychain");
+  });
+});
