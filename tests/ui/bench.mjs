@@ -10,7 +10,7 @@
 import { execFileSync, spawn } from "node:child_process";
 import fs from "node:fs";
 import { remote } from "webdriverio";
-import { appEnv, assert, bin, parseShellEnv, setStackEnv, startDriver, startXvfb, stopAll, waitFor } from "./lib.mjs";
+import { appEnv, assert, bin, parseShellEnv, setStackEnv, startDriver, startXvfb, stopAll, waitFor, watchdog } from "./lib.mjs";
 
 const median = (v) => {
   const s = [...v].sort((a, b) => a - b);
@@ -135,6 +135,7 @@ async function liveLag(env, driverPort, requests) {
 }
 
 async function main() {
+  watchdog(15 * 60 * 1000);
   assert(fs.existsSync(bin), `${bin} is missing`);
   const display = await startXvfb();
   const env = await appEnv(display);

@@ -12,11 +12,13 @@ import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { remote } from "webdriverio";
-import { appEnv, artifacts, assert, bin, parseShellEnv, setStackEnv, startDriver, startXvfb, stopAll, waitFor, work } from "./lib.mjs";
+import { appEnv, artifacts, assert, bin, parseShellEnv, setStackEnv, startDriver, startXvfb, stopAll, waitFor, watchdog, work } from "./lib.mjs";
 
 const figures = {};
+const step = (m) => console.error(`[e2e ${new Date().toISOString().slice(11, 23)}] ${m}`);
 
 async function main() {
+  watchdog(Number(process.env.E2E_WATCHDOG_S ?? 900) * 1000);
   assert(fs.existsSync(bin), `${bin} is missing: build it with \`cargo build -p stackperf-desktop\``);
   const display = await startXvfb();
 
@@ -33,9 +35,15 @@ async function main() {
     capabilities: { "tauri:options": { application: bin } },
   });
   const $ = (sel) => browser.$(sel);
+  // innerText through a script: WebKitWebDriver's getText hung on a full table here.
+  const text = (sel) => browser.execute((q) => document.querySelector(q)?.innerText ?? "", sel);
   const shot = async (name) => {
     // A screenshot right after a DOM change can show the previous frame; let WebKit paint.
-    await browser.execute(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(() => r(true)))));
+    // (rAF may not fire while WebKit has nothing to composite: bound the wait.)
+    await browser.execute(() => new Promise((r) => {
+      requestAnimationFrame(() => requestAnimationFrame(() => r(true)));
+      setTimeout(() => r(false), 500);
+    }));
     await browser.pause(400);
     await browser.saveScreenshot(path.join(artifacts, `${name}.png`));
   };
@@ -43,6 +51,7 @@ async function main() {
     await waitFor("first paint", () => browser.execute(() => document.body.getAttribute("data-painted")), 15000);
     figures.window_to_first_paint_ms = Date.now() - t0;
 
+    step('1. Stack: start it and wait for every service to be healthy.');
     // 1. Stack: start it and wait for every service to be healthy.
     await (await $("#stack-start")).click();
     await waitFor("the stack to run", async () => {
@@ -52,16 +61,22 @@ async function main() {
     await waitFor("the proxy URL", async () => (await $("[data-testid=proxy-url]")).isExisting(), 10000);
     await (await $("#run-doctor")).click();
     await waitFor("doctor checks", async () => (await $("[data-testid=doctor]")).isExisting(), 30000);
+    step("screenshot 1");
     await shot("1-stack");
+    step("secrets");
 
+    step('2. Secrets: listed, values never shown.');
     // 2. Secrets: listed, values never shown.
     await (await $("#nav-secrets")).click();
+    step("clicked secrets");
     await waitFor("the secrets table", async () => (await browser.$$("[data-testid=secrets] tbody tr")).length > 0, 10000);
-    const secretsText = await (await $("[data-testid=secrets]")).getText();
+    step("rows seen");
+    const secretsText = await text("[data-testid=secrets]");
     assert(secretsText.includes("LITELLM_MASTER_KEY"), "the master key is listed");
     assert(!secretsText.includes("sk-stackperf-master-"), "no secret value on screen");
     await shot("2-secrets");
 
+    step('3. Experiment setup: a bad field is flagged while typing, and cleared when removed.');
     // 3. Experiment setup: a bad field is flagged while typing, and cleared when removed.
     await (await $("#nav-setup")).click();
     const docBtn = await waitFor("the sim-profiles document", async () => {
@@ -76,7 +91,7 @@ async function main() {
       el.value = t;
       el.dispatchEvent(new Event("input", { bubbles: true }));
     }, original + "colour: blue\n");
-    await waitFor("the inline problem", async () => (await (await $("[data-testid=draft-problems]")).getText()).includes("colour"), 5000);
+    await waitFor("the inline problem", async () => (await text("[data-testid=draft-problems]")).includes("colour"), 5000);
     assert(!(await (await $("#config-save")).isEnabled()), "Save is disabled while the draft has problems");
     await shot("3-setup");
     await browser.execute((t) => {
@@ -84,15 +99,16 @@ async function main() {
       el.value = t;
       el.dispatchEvent(new Event("input", { bubbles: true }));
     }, original);
-    await waitFor("the problem to clear", async () => (await (await $("[data-testid=draft-problems]")).getText()).includes("No problems"), 5000);
+    await waitFor("the problem to clear", async () => (await text("[data-testid=draft-problems]")).includes("No problems"), 5000);
 
+    step('4. Session: start, copy the env, drive it with exactly that env, watch the live chart.');
     // 4. Session: start, copy the env, drive it with exactly that env, watch the live chart.
     await (await $("#nav-session")).click();
     await waitFor("the pickers", async () => (await (await $("#pick-variant")).getValue()) === "sim-fast-oai", 10000);
     await (await $("#session-start")).click();
     const envText = await waitFor("the environment", async () => {
       const e = await $("[data-testid=env-text]");
-      return (await e.isExisting()) ? e.getText() : null;
+      return (await e.isExisting()) ? text("[data-testid=env-text]") : null;
     }, 15000);
     assert(envText.includes("OPENAI_BASE_URL") && envText.includes("<session key"), "env shown with the key redacted");
     await (await $("#copy-env")).click();
@@ -144,6 +160,7 @@ async function main() {
     await (await $("#session-finalize")).click();
     await waitFor("completed", async () => (await (await $("[data-testid=session-head]")).getAttribute("data-status")) === "completed", 20000);
 
+    step('5. Compare: both variants side by side.');
     // 5. Compare: both variants side by side.
     await (await $("#nav-compare")).click();
     await waitFor("both variants", async () => {
@@ -153,6 +170,7 @@ async function main() {
     await waitFor("the distribution chart", async () => (await $("[data-testid=compare-chart] svg")).isExisting(), 10000);
     await shot("5-compare");
 
+    step('6. Export: Parquet of the requests and a PNG chart.');
     // 6. Export: Parquet of the requests and a PNG chart.
     await (await $("#open-export")).click();
     const parquet = path.join(work, "requests.parquet");

@@ -50,6 +50,25 @@ export function stopAll() {
   }
 }
 
+// Ctrl-C, a kill, or a hung WebDriver call past the watchdog: clean up (stack included) and fail.
+for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"]) {
+  process.on(sig, () => {
+    console.error(`interrupted (${sig}): cleaning up`);
+    stopAll();
+    process.exit(130);
+  });
+}
+
+/** Fail the whole run (cleanly) if it takes longer than `ms`. */
+export function watchdog(ms) {
+  const t = setTimeout(() => {
+    console.error(`watchdog: no result after ${ms / 1000} s; logs in ${artifacts}, work dir ${work}`);
+    stopAll();
+    process.exit(1);
+  }, ms);
+  t.unref();
+}
+
 export async function waitFor(what, fn, timeoutMs) {
   const deadline = Date.now() + timeoutMs;
   let last;

@@ -1,0 +1,183 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! The desktop's service object on its own: setup drafts, sessions without a running stack,
+//! the live view, exports. (The real window drives the same calls in tests/ui.)
+
+mod common;
+
+use std::sync::Arc;
+
+use stackperf_core::app::{App, AppPaths, ConfigKind, ExportRequest, ExportWhat, StartSession};
+use stackperf_core::config::RenderFormat;
+use stackperf_core::secrets::{MemoryStore, Secrets};
+
+async fn app(dir: &std::path::Path) -> App {
+    common::write_set(&dir.join("configs"), &[]);
+    let paths = AppPaths {
+        config_dir: dir.join("configs"),
+        data_dir: dir.join("data"),
+        cache_dir: dir.join("cache"),
+        db_path: dir.join("data/stackperf.sqlite"),
+        stackperf_bin: "stackperf".into(),
+    };
+    let secrets = Arc::new(Secrets::with_env(Box::new(MemoryStore::default()), |_| {
+        None
+    }));
+    App::open_with(paths, secrets).await.unwrap()
+}
+
+#[tokio::test]
+async fn a_draft_is_checked_against_the_whole_set_while_typing() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(dir.path()).await;
+
+    let bad = "name: e\nvariants: [v]\ncolour: blue\n";
+    let check = app
+        .config_check(ConfigKind::Experiments, "e.yaml", bad)
+        .unwrap();
+    let p = &check.problems[0];
+    assert_eq!((p.line, p.field.as_str()), (Some(3), "colour"), "{p}");
+    assert!(check.elsewhere.is_empty());
+
+    // A reference to a variant that does not exist is a problem of the draft too.
+    let dangling = app
+        .config_check(
+            ConfigKind::Experiments,
+            "e.yaml",
+            "name: e\nvariants: [nope]\n",
+        )
+        .unwrap();
+    assert!(
+        dangling.problems.iter().any(|p| p.message.contains("nope")),
+        "{:?}",
+        dangling.problems
+    );
+
+    // Nothing was written by checking; a bad draft is refused, a good one saved.
+    let on_disk = std::fs::read_to_string(dir.path().join("configs/experiments/e.yaml")).unwrap();
+    assert_eq!(on_disk, common::EXPERIMENT);
+    assert!(app
+        .config_save(ConfigKind::Experiments, "e.yaml", bad)
+        .is_err());
+    let good = "name: e2\ndescription: second\nvariants: [v]\n";
+    app.config_save(ConfigKind::Experiments, "e2.yaml", good)
+        .unwrap();
+    let catalog = app.config_catalog();
+    let doc = catalog.docs.iter().find(|d| d.file == "e2.yaml").unwrap();
+    assert_eq!((doc.name.as_deref(), doc.text.as_str()), (Some("e2"), good));
+    assert!(app
+        .choices()
+        .experiments
+        .iter()
+        .any(|e| e.name == "e2" && e.variants == ["v"]));
+    assert!(app
+        .config_check(ConfigKind::Experiments, "../escape.yaml", good)
+        .is_err());
+}
+
+#[tokio::test]
+async fn a_session_shows_its_env_redacted_copies_it_whole_and_finalizes() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(dir.path()).await;
+    let (row, env) = app
+        .session_start(StartSession {
+            experiment: "e".into(),
+            variant: "v".into(),
+            task_card: "t".into(),
+            label: Some("  ".into()),
+            exploratory: false,
+        })
+        .await
+        .unwrap();
+    assert_eq!(row.status, "active");
+    assert_eq!(row.operator_label, None, "a blank label is no label");
+    assert!(
+        env.text.contains("export KEY='<session key"),
+        "{}",
+        env.text
+    );
+    let copied = app
+        .session_env_text(&row.session_id, Some(RenderFormat::Dotenv))
+        .await
+        .unwrap();
+    let key = copied
+        .lines()
+        .find_map(|l| l.strip_prefix("KEY="))
+        .unwrap()
+        .trim_matches(['"', '\'']);
+    assert!(key.len() > 20 && !env.text.contains(key));
+    let json = app
+        .session_env(&row.session_id, Some(RenderFormat::Json))
+        .await
+        .unwrap();
+    assert!(json.text.contains("\"BASE\"") && !json.text.contains(key));
+
+    let live = app.session_live(&row.session_id).await.unwrap();
+    assert_eq!((live.requests, live.errors), (0, 0));
+    assert!(live.ttft_svg.starts_with("<svg"));
+
+    let done = app
+        .session_finalize(&row.session_id, "completed", Some("ok"), Some(""))
+        .await
+        .unwrap();
+    assert_eq!(
+        (done.status.as_str(), done.outcome.as_deref()),
+        ("completed", Some("ok"))
+    );
+    // A blank note adds nothing to what the session already noted (here: no git repository).
+    assert!(
+        done.notes.as_deref().is_none_or(|n| !n.ends_with('\n')),
+        "{:?}",
+        done.notes
+    );
+    assert!(app.session_env_text(&row.session_id, None).await.is_err());
+    assert_eq!(app.sessions_list(Some("e")).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn exports_write_where_asked_and_refuse_what_does_not_fit() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(dir.path()).await;
+    let out = |name: &str| dir.path().join(name).display().to_string();
+    let req = |what, format: &str, path: String| ExportRequest {
+        what,
+        format: format.into(),
+        experiment: Some("e".into()),
+        session: None,
+        metric: None,
+        path,
+    };
+    let html = app
+        .export(&req(ExportWhat::Report, "html", out("r.html")))
+        .await
+        .unwrap();
+    let text = std::fs::read_to_string(&html.path).unwrap();
+    assert!(text.starts_with("<!doctype html>") && text.contains("<h2>Variants</h2>"));
+    assert!(!text.contains("src=\"http") && text.matches("<svg").count() == 3);
+
+    let csv = app
+        .export(&req(ExportWhat::Sessions, "csv", out("s.csv")))
+        .await
+        .unwrap();
+    assert_eq!(csv.rows, 0);
+    assert!(std::fs::read_to_string(&csv.path)
+        .unwrap()
+        .starts_with("session_id,"));
+
+    let svg = app
+        .export(&req(ExportWhat::Chart, "svg", out("c.svg")))
+        .await
+        .unwrap();
+    assert!(std::fs::read_to_string(&svg.path)
+        .unwrap()
+        .starts_with("<svg"));
+
+    for bad in [
+        req(ExportWhat::Chart, "csv", out("x.csv")),
+        req(ExportWhat::Report, "pdf", out("x.pdf")),
+        req(ExportWhat::Requests, "csv", out("missing-dir/x.csv")),
+        req(ExportWhat::Requests, "csv", String::new()),
+    ] {
+        let e = app.export(&bad).await.unwrap_err();
+        assert_eq!(e.code(), "invalid", "{e}");
+    }
+}
