@@ -11,7 +11,7 @@ use stackperf_core::config::RenderFormat;
 use stackperf_core::report::{Comparison, SessionStats};
 use stackperf_core::secrets::{Secret, SecretInfo};
 use stackperf_core::session::SessionRow;
-use stackperf_core::stack::{DownReport, UpReport};
+use stackperf_core::stack::{DownReport, Runtime, UpReport};
 use tauri::{AppHandle, State};
 use tauri_plugin_clipboard_manager::ClipboardExt;
 use tauri_specta::{collect_commands, collect_events, Builder, Event};
@@ -70,11 +70,15 @@ pub async fn stack_status(state: State<'_, Shared>) -> UiResult<StackView> {
 
 #[tauri::command]
 #[specta::specta]
-pub async fn stack_up(handle: AppHandle, state: State<'_, Shared>) -> UiResult<UpReport> {
+pub async fn stack_up(
+    handle: AppHandle,
+    state: State<'_, Shared>,
+    runtime: Runtime,
+) -> UiResult<UpReport> {
     let progress = move |e| {
         let _ = StackProgress::from(e).emit(&handle);
     };
-    Ok(state.app()?.stack_up(&progress).await?)
+    Ok(state.app()?.stack_up(runtime, &progress).await?)
 }
 
 #[tauri::command]

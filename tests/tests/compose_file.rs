@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! The Compose runtime's files, checked statically (no Docker engine runs here): the compose
 //! file validates with docker-compose and binds every port to 127.0.0.1; the Grafana provisioning
 //! is well formed and every dashboard uses the provisioned datasource.
@@ -100,4 +101,32 @@ fn grafana_provisioning_and_dashboards_are_well_formed() {
     uids.sort();
     uids.dedup();
     assert_eq!(uids.len(), 4, "dashboard uids must be unique");
+}
+
+#[test]
+fn starting_compose_without_docker_says_what_to_do_and_leaves_nothing_behind() {
+    let data = tempfile::tempdir().unwrap();
+    let out = stackperf_e2e::stackperf(data.path())
+        .arg("--config-dir")
+        .arg(workspace().join("configs"))
+        .args(["stack", "up", "--runtime", "compose"])
+        .env("STACKPERF_DOCKER", data.path().join("no-docker-here"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("Install Docker with the compose plugin, or use the native runtime"),
+        "{err}"
+    );
+    // Not recorded as running: status falls back to the native runtime's view.
+    assert!(!data.path().join("stack/compose/ACTIVE").exists());
+    let status = stackperf_e2e::stackperf(data.path())
+        .arg("--config-dir")
+        .arg(workspace().join("configs"))
+        .args(["--json", "stack", "status"])
+        .env("STACKPERF_DOCKER", data.path().join("no-docker-here"))
+        .output()
+        .unwrap();
+    assert!(status.status.success());
 }

@@ -95,7 +95,7 @@ async function liveLag(env, driverPort, requests) {
     await (await $("#copy-env")).click();
     const env2 = await waitFor("clipboard", () => {
       try {
-        const t = execFileSync("xclip", ["-o", "-selection", "clipboard"], { env, timeout: 3000 }).toString();
+        const t = execFileSync("xclip", ["-o", "-selection", "clipboard"], { env, timeout: 3000, stdio: ["ignore", "pipe", "ignore"] }).toString();
         return t.includes("OPENAI_API_KEY") ? parseShellEnv(t) : null;
       } catch {
         return null;

@@ -114,7 +114,7 @@ async function main() {
     await (await $("#copy-env")).click();
     const clip = await waitFor("the clipboard", () => {
       try {
-        const t = execFileSync("xclip", ["-o", "-selection", "clipboard"], { env, timeout: 3000 }).toString();
+        const t = execFileSync("xclip", ["-o", "-selection", "clipboard"], { env, timeout: 3000, stdio: ["ignore", "pipe", "ignore"] }).toString();
         return t.includes("OPENAI_API_KEY") ? t : null;
       } catch {
         return null;

@@ -12,7 +12,7 @@ export const commands = {
 	/**  The UI painted its first frame: log how long start-up took (the start-up benchmark reads it). */
 	uiReady: () => __TAURI_INVOKE<void>("ui_ready"),
 	stackStatus: () => typedError<StackView_Serialize, UiError>(__TAURI_INVOKE("stack_status")),
-	stackUp: () => typedError<UpReport_Serialize, UiError>(__TAURI_INVOKE("stack_up")),
+	stackUp: (runtime: Runtime) => typedError<UpReport_Serialize, UiError>(__TAURI_INVOKE("stack_up", { runtime })),
 	stackDown: () => typedError<DownReport, UiError>(__TAURI_INVOKE("stack_down")),
 	stackLogTail: (service: string, lines: number) => typedError<string[], UiError>(__TAURI_INVOKE("stack_log_tail", { service, lines })),
 	doctor: () => typedError<Check[], UiError>(__TAURI_INVOKE("doctor")),
@@ -442,6 +442,9 @@ export type RequestBrief_Serialize = {
 	output_tokens: number | null,
 };
 
+/**  Which runtime runs the stack. */
+export type Runtime = "native" | "compose";
+
 /**  What `secrets list` shows: never the value. */
 export type SecretInfo = SecretInfo_Serialize | SecretInfo_Deserialize;
 
@@ -656,6 +659,8 @@ export type StackView = StackView_Serialize | StackView_Deserialize;
 
 /**  The stack as the Stack screen shows it. */
 export type StackView_Deserialize = {
+	/**  The runtime that is up (native when nothing is). */
+	runtime: Runtime,
 	services: ServiceStatus_Deserialize[],
 	skipped: SkippedProvider[],
 	/**  The proxy's origin when LiteLLM runs. */
@@ -671,6 +676,8 @@ export type StackView_Deserialize = {
 
 /**  The stack as the Stack screen shows it. */
 export type StackView_Serialize = {
+	/**  The runtime that is up (native when nothing is). */
+	runtime: Runtime,
 	services: ServiceStatus_Serialize[],
 	skipped: SkippedProvider[],
 	/**  The proxy's origin when LiteLLM runs. */

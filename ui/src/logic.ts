@@ -166,3 +166,12 @@ export function formatsFor(what: string): string[] {
       return ["csv", "json", "parquet"];
   }
 }
+
+/** Set a top-level `key: value` line in a YAML document (replacing it, or appending it). */
+export function setYamlField(text: string, key: string, value: string): string {
+  const quoted = /^[\w./-]+$/.test(value) ? value : JSON.stringify(value);
+  const line = `${key}: ${quoted}`;
+  const re = new RegExp(`^${key}:.*$`, "m");
+  if (re.test(text)) return text.replace(re, line);
+  return text.endsWith("\n") || text === "" ? `${text}${line}\n` : `${text}\n${line}\n`;
+}

@@ -106,3 +106,12 @@ describe("shell", () => {
     expect(lagMs(2000, 1000)).toBe(0);
   });
 });
+
+describe("yaml field", () => {
+  it("replaces a top-level field or appends it, quoting what needs it", async () => {
+    const { setYamlField } = await import("../src/logic");
+    expect(setYamlField("name: t\nrepo_path: .\ngoal: g\n", "repo_path", "/home/me/repo")).toBe("name: t\nrepo_path: /home/me/repo\ngoal: g\n");
+    expect(setYamlField("name: t", "repo_path", "/a b")).toBe('name: t\nrepo_path: "/a b"\n');
+    expect(setYamlField("name: t\n  repo_path: nested\n", "repo_path", "x")).toBe("name: t\n  repo_path: nested\nrepo_path: x\n");
+  });
+});

@@ -1,19 +1,18 @@
 //! `stackperf stack …`: bring the proxy stack up and down, inspect it, read its logs.
 
 use std::io::{IsTerminal, Read, Seek, SeekFrom, Write};
-use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::json;
 use stackperf_core::config::Registry;
 use stackperf_core::secrets::{KeyringStore, Secrets};
-use stackperf_core::stack::compose::{self, ComposeEnv, ComposeStack};
-use stackperf_core::stack::litellm_config::{self, SIM_KEY_ENV};
+use stackperf_core::stack::compose::{self, ComposeStack};
+use stackperf_core::stack::compose_run;
 use stackperf_core::stack::{
     NativeStack, Ports, ServiceStatus, StackEvent, StackOptions, StackSecrets,
 };
-use stackperf_core::{paths, secrets, Error};
+use stackperf_core::{paths, Error};
 
 use crate::output::{json as print_json, table};
 use crate::{load_config, runtime, CliError, Global};
@@ -99,10 +98,6 @@ fn keychain() -> Secrets {
     Secrets::new(Box::new(KeyringStore::new()))
 }
 
-fn compose_marker(opts: &StackOptions) -> PathBuf {
-    opts.data_dir.join("stack").join("compose").join("ACTIVE")
-}
-
 pub fn run(g: &Global, cmd: StackCmd) -> Result<(), CliError> {
     match cmd {
         StackCmd::Up(a) => {
@@ -152,19 +147,8 @@ pub fn run(g: &Global, cmd: StackCmd) -> Result<(), CliError> {
         }
         StackCmd::Down => {
             let opts = options(Ports::default(), Duration::from_secs(10))?;
-            if compose_marker(&opts).exists() {
-                let stack = ComposeStack::new(&opts.data_dir);
-                let status = stack
-                    .down_command()
-                    .status()
-                    .map_err(|e| CliError::Core(Error::Compose(e.to_string())))?;
-                if !status.success() {
-                    return Err(Error::Compose(format!(
-                        "`docker compose down` exited with {status}"
-                    ))
-                    .into());
-                }
-                let _ = std::fs::remove_file(compose_marker(&opts));
+            if compose_run::is_active(&opts.data_dir) {
+                compose_run::down(&opts.data_dir)?;
             }
             let stack = NativeStack::new(opts);
             let report = runtime()?.block_on(stack.down(&print_event))?;
@@ -201,9 +185,8 @@ pub fn run(g: &Global, cmd: StackCmd) -> Result<(), CliError> {
         }
         StackCmd::Status => {
             let opts = options(Ports::default(), Duration::from_secs(10))?;
-            let services = if compose_marker(&opts).exists() {
-                let stack = ComposeStack::new(&opts.data_dir);
-                compose::parse_ps(&stack.run(stack.ps_command())?)
+            let services = if compose_run::is_active(&opts.data_dir) {
+                compose_run::status(&opts.data_dir)?
             } else {
                 let stack = NativeStack::new(opts.clone());
                 let services = runtime()?.block_on(stack.status());
@@ -226,7 +209,7 @@ pub fn run(g: &Global, cmd: StackCmd) -> Result<(), CliError> {
         }
         StackCmd::Logs { service, follow } => {
             let opts = options(Ports::default(), Duration::from_secs(10))?;
-            if compose_marker(&opts).exists() {
+            if compose_run::is_active(&opts.data_dir) {
                 let stack = ComposeStack::new(&opts.data_dir);
                 let status = stack
                     .logs_command(&service, follow)
@@ -324,77 +307,13 @@ fn compose_up(
     opts: &StackOptions,
     grafana_port: u16,
 ) -> Result<(), CliError> {
-    let keys = keychain();
-    let stack_secrets = StackSecrets::resolve(reg, &keys)?;
-    let postgres = keys.get_or_generate(compose::POSTGRES_PASSWORD, "pg-")?;
-    let grafana = keys.get_or_generate(compose::GRAFANA_ADMIN_PASSWORD, "gf-")?;
-    let sim_key = secrets::Secret::generate("sk-stackperf-sim-")?;
-    let plan = litellm_config::generate(
-        reg,
-        &|n| stack_secrets.has(n),
-        &|n| std::env::var_os(n).is_some(),
-        "http://sim:8765",
-    );
-    for s in &plan.skipped {
-        print_event(StackEvent::Warning {
-            message: format!(
-                "provider `{}` is not served: {}. Fix: {}",
-                s.provider, s.reason, s.fix
-            ),
-        });
-    }
-    let stack = ComposeStack::new(&opts.data_dir);
-    let litellm_dir = stack.write_files(&plan.config)?;
-    let mut pairs = vec![
-        (
-            secrets::MASTER_KEY.to_string(),
-            stack_secrets.master_key.expose().to_string(),
-        ),
-        (
-            compose::POSTGRES_PASSWORD.to_string(),
-            postgres.expose().to_string(),
-        ),
-        (
-            compose::GRAFANA_ADMIN_PASSWORD.to_string(),
-            grafana.expose().to_string(),
-        ),
-        (SIM_KEY_ENV.to_string(), sim_key.expose().to_string()),
-    ];
-    pairs.extend(
-        stack_secrets
-            .provider_keys
-            .iter()
-            .map(|(n, v)| (n.clone(), v.expose().to_string())),
-    );
-    let env = ComposeEnv::new(
-        &pairs,
-        &opts.data_dir,
-        &litellm_dir,
-        &opts.stackperf_bin,
-        opts.ports,
-        grafana_port,
-    );
-    print_event(StackEvent::Step {
-        service: "compose".into(),
-        message: "docker compose up -d --wait (the first run pulls images)".into(),
-    });
-    let status = stack.up_command(&env, plan.uses_simulator).status().map_err(|e| {
-        CliError::Core(Error::Compose(format!("cannot run docker: {e}. Install Docker with the compose plugin, or use --runtime native")))
-    })?;
-    if !status.success() {
-        return Err(Error::Compose(format!(
-            "`docker compose up` exited with {status}; see `stackperf stack logs litellm`"
-        ))
-        .into());
-    }
-    std::fs::write(compose_marker(opts), "compose\n")?;
-    let services = compose::parse_ps(&stack.run(stack.ps_command())?);
+    let up = compose_run::up(reg, &keychain(), opts, grafana_port, true, &print_event)?;
     if g.json {
         return Ok(print_json(
-            &json!({"services": services, "skipped": plan.skipped}),
+            &json!({"services": up.services, "skipped": up.skipped}),
         )?);
     }
-    print_services(&services)?;
+    print_services(&up.services)?;
     println!(
         "\nGrafana: http://127.0.0.1:{grafana_port} (user admin; password in the keychain as {})",
         compose::GRAFANA_ADMIN_PASSWORD

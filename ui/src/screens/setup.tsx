@@ -1,8 +1,9 @@
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
+import { open as openDialog } from "@tauri-apps/plugin-dialog";
 import { call, commands } from "../api";
 import type { Catalog, ConfigDoc, ConfigKind, Problem } from "../types";
 import { Badge, ErrorBox } from "../components";
-import { fileNameFor, problemsByLine, template } from "../logic";
+import { fileNameFor, problemsByLine, setYamlField, template } from "../logic";
 
 const KINDS: { kind: ConfigKind; label: string }[] = [
   { kind: "providers", label: "Providers" },
@@ -78,6 +79,18 @@ export function SetupScreen() {
       setError(e);
     }
   };
+  const pickRepo = async () => {
+    if (!draft) return;
+    try {
+      const dir = await openDialog({ directory: true, title: "The repository this task card works on" });
+      if (typeof dir === "string") {
+        setDraft({ ...draft, text: setYamlField(draft.text, "repo_path", dir) });
+        setDirty(true);
+      }
+    } catch (e) {
+      setError(e);
+    }
+  };
   const goToLine = (line: number | null) => {
     const el = area.current;
     if (!el || !line) return;
@@ -148,6 +161,11 @@ export function SetupScreen() {
                 </label>
                 <span class="muted">{draft.kind}/</span>
                 <div class="spacer" />
+                {draft.kind === "task-cards" && (
+                  <button type="button" onClick={pickRepo}>
+                    Pick repository folder…
+                  </button>
+                )}
                 {saved && !dirty && <span class="note">{saved}</span>}
                 <button id="config-save" class="primary" disabled={problems.length > 0 || !dirty} onClick={save}>
                   Save

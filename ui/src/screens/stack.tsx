@@ -23,7 +23,11 @@ export function StackScreen() {
   const started = useRef(0);
   const [elapsed, setElapsed] = useState(0);
 
-  const refresh = () => call(commands.stackStatus()).then(setView, setError);
+  const refresh = () =>
+    call(commands.stackStatus()).then((v) => {
+      setView(v);
+      if (v.services.some((s) => s.state === "running")) setRuntime(v.runtime);
+    }, setError);
   const runDoctor = () => {
     setChecking(true);
     call(commands.doctor())
@@ -53,7 +57,7 @@ export function StackScreen() {
     started.current = Date.now();
     setElapsed(0);
     try {
-      if (what === "up") await call(commands.stackUp());
+      if (what === "up") await call(commands.stackUp(runtime));
       else await call(commands.stackDown());
     } catch (e) {
       setError(e);
@@ -96,25 +100,19 @@ export function StackScreen() {
           </label>
         </fieldset>
         <div class="actions">
-          {runtime === "native" ? (
-            <>
-              <button id="stack-start" class="primary" disabled={!!busy || allUp} onClick={() => act("up")}>
-                {busy === "up" ? `Starting… ${(elapsed / 1000).toFixed(0)} s` : allUp ? "Running" : "Start stack"}
-              </button>
-              <button id="stack-stop" disabled={!!busy || !running} onClick={() => act("down")}>
-                {busy === "down" ? "Stopping…" : "Stop"}
-              </button>
-            </>
-          ) : (
-            <p class="hint">
-              The Compose runtime (LiteLLM + PostgreSQL + Prometheus + Grafana) starts from a terminal:{" "}
-              <code>stackperf stack up --runtime compose</code>. Its services then show here.
-            </p>
-          )}
+          <button id="stack-start" class="primary" disabled={!!busy || allUp} onClick={() => act("up")}>
+            {busy === "up" ? `Starting… ${(elapsed / 1000).toFixed(0)} s` : allUp ? "Running" : "Start stack"}
+          </button>
+          <button id="stack-stop" disabled={!!busy || !running} onClick={() => act("down")}>
+            {busy === "down" ? "Stopping…" : "Stop"}
+          </button>
         </div>
       </div>
 
-      {busy === "up" && !view?.litellm_installed && (
+      {runtime === "compose" && (
+        <p class="hint">Compose runs LiteLLM with PostgreSQL, Prometheus and Grafana (http://127.0.0.1:3000, user admin, password in the keychain as GRAFANA_ADMIN_PASSWORD). The first start pulls the images.</p>
+      )}
+      {busy === "up" && runtime === "native" && !view?.litellm_installed && (
         <p class="hint">First start installs LiteLLM {view?.litellm_pinned} into a private virtualenv (hash-checked); later starts take about 10 s.</p>
       )}
 

@@ -22,8 +22,8 @@ use crate::secrets::{KeyringStore, Secret, SecretInfo, Secrets};
 use crate::session::Sessions;
 use crate::stack::venv::Venv;
 use crate::stack::{
-    DownReport, NativeStack, Ports, ServiceStatus, SkippedProvider, StackEvent, StackOptions,
-    StackSecrets, UpReport,
+    compose_run, DownReport, NativeStack, Ports, Runtime, ServiceStatus, SkippedProvider,
+    StackEvent, StackOptions, StackSecrets, UpReport,
 };
 use crate::store::Store;
 use crate::{paths, Error};
@@ -87,6 +87,8 @@ fn find_config_dir(exe: &Path) -> Option<PathBuf> {
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct StackView {
+    /// The runtime that is up (native when nothing is).
+    pub runtime: Runtime,
     pub services: Vec<ServiceStatus>,
     pub skipped: Vec<SkippedProvider>,
     /// The proxy's origin when LiteLLM runs.
@@ -107,6 +109,7 @@ pub struct App {
     pub secrets: Arc<Secrets>,
     issuer: Arc<RegistryIssuer>,
     stack: NativeStack,
+    stack_options: StackOptions,
     /// One stack operation at a time: a second click waits for the first instead of racing it.
     stack_lock: tokio::sync::Mutex<()>,
 }
@@ -122,20 +125,22 @@ impl App {
     pub async fn open_with(paths: AppPaths, secrets: Arc<Secrets>) -> Result<App, Error> {
         let store = Store::open(&paths.db_path).await?;
         let issuer = Arc::new(RegistryIssuer::new(&paths::key_registry(&paths.data_dir)));
-        let stack = NativeStack::new(StackOptions {
+        let stack_options = StackOptions {
             data_dir: paths.data_dir.clone(),
             cache_dir: paths.cache_dir.clone(),
             ports: ports_from_env(),
             health_timeout: Duration::from_secs(120),
             stackperf_bin: paths.stackperf_bin.clone(),
             scrape_interval_s: 2,
-        });
+        };
+        let stack = NativeStack::new(stack_options.clone());
         Ok(App {
             paths,
             store,
             secrets,
             issuer,
             stack,
+            stack_options,
             stack_lock: tokio::sync::Mutex::new(()),
         })
     }
@@ -183,12 +188,27 @@ impl App {
     /// Every service with its state, health, URL and version.
     pub async fn stack_status(&self) -> StackView {
         let state = self.stack.state();
-        let services = self.stack.status().await;
+        let compose = compose_run::is_active(&self.paths.data_dir);
+        let services = if compose {
+            let dir = self.paths.data_dir.clone();
+            match tokio::task::spawn_blocking(move || compose_run::status(&dir)).await {
+                Ok(Ok(s)) => s,
+                Ok(Err(e)) => vec![compose_problem(e.to_string())],
+                Err(e) => vec![compose_problem(e.to_string())],
+            }
+        } else {
+            self.stack.status().await
+        };
         let proxy_url = services
             .iter()
             .find(|s| s.name == "litellm" && s.state == "running")
             .and_then(|s| s.url.clone());
         StackView {
+            runtime: if compose {
+                Runtime::Compose
+            } else {
+                Runtime::Native
+            },
             services,
             skipped: state.map(|s| s.skipped).unwrap_or_default(),
             proxy_url,
@@ -200,13 +220,22 @@ impl App {
         }
     }
 
-    /// Start the native stack (installing LiteLLM on first use), reporting each step.
+    /// Start the stack (native: installing LiteLLM on first use), reporting each step.
     pub async fn stack_up(
         &self,
+        runtime: Runtime,
         progress: &(dyn Fn(StackEvent) + Send + Sync),
     ) -> Result<UpReport, Error> {
         let _busy = self.stack_lock.lock().await;
         let reg = self.registry()?;
+        if runtime == Runtime::Compose {
+            return self.compose_up(reg, progress).await;
+        }
+        if compose_run::is_active(&self.paths.data_dir) {
+            return Err(Error::Invalid(
+                "the Compose runtime is running; stop it before starting the native stack".into(),
+            ));
+        }
         let reg2 = reg.clone();
         let secrets = self
             .keychain(move |s| StackSecrets::resolve(&reg2, s))
@@ -217,13 +246,52 @@ impl App {
         self.stack.up(&reg, &secrets, progress).await
     }
 
-    /// Stop every service the stack started.
+    /// Stop every service the stack started (either runtime).
     pub async fn stack_down(
         &self,
         progress: &(dyn Fn(StackEvent) + Send + Sync),
     ) -> Result<DownReport, Error> {
         let _busy = self.stack_lock.lock().await;
+        if compose_run::is_active(&self.paths.data_dir) {
+            progress(StackEvent::Step {
+                service: "compose".into(),
+                message: "docker compose down".into(),
+            });
+            let dir = self.paths.data_dir.clone();
+            tokio::task::spawn_blocking(move || compose_run::down(&dir))
+                .await
+                .map_err(|e| Error::Compose(e.to_string()))??;
+        }
         self.stack.down(progress).await
+    }
+
+    async fn compose_up(
+        &self,
+        reg: Registry,
+        progress: &(dyn Fn(StackEvent) + Send + Sync),
+    ) -> Result<UpReport, Error> {
+        let started = std::time::Instant::now();
+        let secrets = self.secrets.clone();
+        let opts = self.stack_options.clone();
+        // Progress goes through a channel: the blocking docker call cannot borrow the callback.
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<StackEvent>();
+        let task = tokio::task::spawn_blocking(move || {
+            let send = move |e| {
+                let _ = tx.send(e);
+            };
+            compose_run::up(&reg, &secrets, &opts, grafana_port(), false, &send)
+        });
+        while let Some(e) = rx.recv().await {
+            progress(e);
+        }
+        let up = task.await.map_err(|e| Error::Compose(e.to_string()))??;
+        Ok(UpReport {
+            already_running: false,
+            services: up.services,
+            skipped: up.skipped,
+            total_ms: started.elapsed().as_millis() as u64,
+            litellm_start_ms: 0,
+        })
     }
 
     /// The last `lines` lines of a service's log (shown when it fails).
@@ -283,6 +351,29 @@ fn ports_from_env() -> Ports {
         litellm: get("STACKPERF_LITELLM_PORT", d.litellm),
         sim: get("STACKPERF_SIM_PORT", d.sim),
         prometheus: get("STACKPERF_PROMETHEUS_PORT", d.prometheus),
+    }
+}
+
+/// Grafana's port for the Compose runtime (`STACKPERF_GRAFANA_PORT`, default 3000).
+fn grafana_port() -> u16 {
+    std::env::var("STACKPERF_GRAFANA_PORT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3000)
+}
+
+/// A row saying why the Compose services cannot be listed.
+fn compose_problem(message: String) -> ServiceStatus {
+    ServiceStatus {
+        name: "compose".into(),
+        state: "unhealthy".into(),
+        url: None,
+        healthy: false,
+        version: None,
+        pid: None,
+        container: None,
+        log: None,
+        detail: Some(message),
     }
 }
 

@@ -2,6 +2,7 @@
 //! of types: native processes (the default, no Docker) and Docker Compose.
 
 pub mod compose;
+pub mod compose_run;
 pub mod litellm_config;
 mod native;
 mod probe;
