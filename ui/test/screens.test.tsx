@@ -8,6 +8,7 @@ import { SessionScreen } from "../src/screens/session";
 import { CompareScreen } from "../src/screens/compare";
 import { StackScreen } from "../src/screens/stack";
 import { SecretsScreen } from "../src/screens/secrets";
+import { ExportDialog } from "../src/screens/export";
 
 type Handler = (args: Record<string, unknown>) => unknown;
 let calls: { cmd: string; args: Record<string, unknown> }[] = [];
@@ -263,5 +264,44 @@ describe("Secrets screen", () => {
     expect(calls.find((c) => c.cmd === "secret_set")?.args).toEqual({ name: "OPENAI_API_KEY", value: "sk-test-value" });
     expect(root.textContent).not.toContain("sk-test-value");
     expect(root.textContent).toContain("saved to the OS keychain");
+  });
+});
+
+describe("Export dialog", () => {
+  it("sends what, format, experiment, session and path, and shows the written file", async () => {
+    mock({
+      choices: () => ({ experiments: [{ name: "sim-profiles", description: "", variants: ["a"] }], task_cards: [], problems: [] }),
+      sessions_list: () => [session("completed", 6)],
+      export_data: (args) => ({ path: (args.req as { path: string }).path, rows: 6, bytes: 4096 }),
+    });
+    render(<ExportDialog experiment="sim-profiles" onClose={() => {}} />, root);
+    await settle();
+    const set = async (sel: string, value: string) => {
+      const el = root.querySelector(sel) as HTMLSelectElement | HTMLInputElement;
+      await act(async () => {
+        el.value = value;
+        el.dispatchEvent(new Event(el.tagName === "SELECT" ? "change" : "input", { bubbles: true }));
+      });
+    };
+    await set("#export-format", "parquet");
+    await set("#export-session", "sess_abc");
+    await set("#export-path", "/tmp/out.parquet");
+    click(root.querySelector("#export-run"));
+    await settle();
+    expect(calls.find((c) => c.cmd === "export_data")?.args.req).toEqual({
+      what: "requests",
+      format: "parquet",
+      experiment: "sim-profiles",
+      session: "sess_abc",
+      metric: "ttft",
+      path: "/tmp/out.parquet",
+    });
+    expect(root.querySelector("[data-testid=export-written]")?.getAttribute("data-path")).toBe("/tmp/out.parquet");
+
+    // A chart offers PNG/SVG only.
+    await set("#export-what", "chart");
+    await settle();
+    const formats = [...(root.querySelector("#export-format") as HTMLSelectElement).options].map((o) => o.value);
+    expect(formats).toEqual(["png", "svg"]);
   });
 });

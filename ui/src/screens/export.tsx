@@ -1,7 +1,7 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import { save } from "@tauri-apps/plugin-dialog";
 import { call, commands } from "../api";
-import type { Choices, ExportWhat, Written } from "../types";
+import type { Choices, ExportWhat, SessionRow, Written } from "../types";
 import { ErrorBox } from "../components";
 import { formatsFor } from "../logic";
 
@@ -20,6 +20,8 @@ export function ExportDialog({ experiment, onClose }: { experiment: string; onCl
   const [format, setFormat] = useState("csv");
   const [exp, setExp] = useState(experiment);
   const [metric, setMetric] = useState("ttft");
+  const [session, setSession] = useState("");
+  const [sessions, setSessions] = useState<SessionRow[]>([]);
   const [path, setPath] = useState("");
   const [error, setError] = useState<unknown>(null);
   const [written, setWritten] = useState<Written | null>(null);
@@ -32,6 +34,10 @@ export function ExportDialog({ experiment, onClose }: { experiment: string; onCl
       if (!exp && c.experiments[0]) setExp(c.experiments[0].name);
     }, setError);
   }, []);
+  useEffect(() => {
+    setSession("");
+    call(commands.sessionsList(exp || null)).then(setSessions, () => setSessions([]));
+  }, [exp]);
   useEffect(() => {
     const fmts = formatsFor(what);
     if (!fmts.includes(format)) setFormat(fmts[0]);
@@ -50,7 +56,7 @@ export function ExportDialog({ experiment, onClose }: { experiment: string; onCl
     setError(null);
     setWritten(null);
     try {
-      setWritten(await call(commands.exportData({ what, format, experiment: exp || null, session: null, metric, path })));
+      setWritten(await call(commands.exportData({ what, format, experiment: exp || null, session: session || null, metric, path })));
     } catch (e) {
       setError(e);
     } finally {
@@ -81,6 +87,19 @@ export function ExportDialog({ experiment, onClose }: { experiment: string; onCl
             {choices?.experiments.map((e) => <option key={e.name} value={e.name}>{e.name}</option>)}
           </select>
         </label>
+        {(what === "sessions" || what === "requests") && (
+          <label>
+            Session
+            <select id="export-session" value={session} onChange={(e) => setSession((e.target as HTMLSelectElement).value)}>
+              <option value="">all sessions</option>
+              {sessions.map((s) => (
+                <option key={s.session_id} value={s.session_id}>
+                  {s.session_id} · {s.variant} · {s.status}
+                </option>
+              ))}
+            </select>
+          </label>
+        )}
         {what === "chart" && (
           <label>
             Metric
