@@ -12,7 +12,7 @@ use serde::Serialize;
 use sqlx::Row;
 
 use crate::normalize::{self, Attribution, ModelIndex, RequestRow};
-use crate::store::{now_ms, Store};
+use crate::store::Store;
 use crate::{io_err, Error};
 
 /// Rows per transaction (the cursor moves with each).
@@ -131,6 +131,7 @@ pub async fn collect_into(
         cache: HashMap::new(),
     };
     let mut batch: Vec<RequestRow> = Vec::with_capacity(BATCH);
+    let mut pending: Option<Written> = None;
     let mut line = String::new();
     loop {
         line.clear();
@@ -168,21 +169,28 @@ pub async fn collect_into(
         }
         offset += n;
         if batch.len() >= BATCH {
-            let inserted = insert_rows(store, &key, &id, offset, &batch).await?;
-            if let Some(out) = sink.as_deref_mut() {
-                out.extend(batch.iter().cloned());
+            // Parse the next batch while this one is written: wait only for the previous write
+            // (cursor commits stay in order).
+            if let Some(h) = pending.take() {
+                absorb(h.await, &mut report, sink.as_deref_mut())?;
             }
-            report.inserted += inserted;
-            report.duplicates += batch.len() as u64 - inserted;
-            batch.clear();
+            pending = Some(spawn_insert(
+                store,
+                &key,
+                &id,
+                offset,
+                std::mem::take(&mut batch),
+            ));
         }
     }
-    let inserted = insert_rows(store, &key, &id, offset, &batch).await?;
-    report.inserted += inserted;
-    report.duplicates += batch.len() as u64 - inserted;
-    if let Some(out) = sink {
-        out.extend(batch);
+    if let Some(h) = pending.take() {
+        absorb(h.await, &mut report, sink.as_deref_mut())?;
     }
+    absorb(
+        spawn_insert(store, &key, &id, offset, batch).await,
+        &mut report,
+        sink,
+    )?;
     Ok(report)
 }
 
@@ -246,104 +254,51 @@ where
     }
 }
 
-/// Rows per INSERT statement (35 columns each stays under SQLite's bound-parameter limit).
-const ROWS_PER_STATEMENT: usize = 500;
+type Written = tokio::task::JoinHandle<Result<(u64, Vec<RequestRow>), Error>>;
 
-/// Insert rows and move the cursor in one transaction; returns how many rows were new.
-/// (Public for the ingest benchmark's raw baseline.)
+fn spawn_insert(
+    store: &Store,
+    spool: &str,
+    file_id: &str,
+    offset: u64,
+    rows: Vec<RequestRow>,
+) -> Written {
+    let store = store.clone();
+    let (spool, file_id) = (spool.to_string(), file_id.to_string());
+    tokio::task::spawn_blocking(move || {
+        let n = store
+            .writer()
+            .write(store.path(), &spool, &file_id, offset, &rows)?;
+        Ok((n, rows))
+    })
+}
+
+/// Count a finished write into the report and hand its rows to the sink.
+fn absorb(
+    done: Result<Result<(u64, Vec<RequestRow>), Error>, tokio::task::JoinError>,
+    report: &mut CollectReport,
+    sink: Option<&mut Vec<RequestRow>>,
+) -> Result<(), Error> {
+    let (inserted, rows) =
+        done.map_err(|e| Error::Invalid(format!("the ingest task failed: {e}")))??;
+    report.inserted += inserted;
+    report.duplicates += rows.len() as u64 - inserted;
+    if let Some(out) = sink {
+        out.extend(rows);
+    }
+    Ok(())
+}
+
+/// Insert rows and move the cursor in one transaction (see [`crate::ingest_write`]); returns
+/// how many rows were new. (Public for the ingest benchmark's raw baseline.)
 pub async fn insert_rows(
     store: &Store,
     spool: &str,
     file_id: &str,
     offset: u64,
-    rows: &[RequestRow],
-) -> Result<u64, Error> {
-    let e = db_err(store);
-    let now = now_ms();
-    let mut tx = store.pool().begin().await.map_err(&e)?;
-    let mut inserted = 0;
-    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-            "INSERT OR IGNORE INTO requests (request_id, litellm_call_id, session_id, variant_id, experiment, provider,
-             provider_route, model, upstream_model, harness_profile, protocol_surface, call_type, streamed,
-             request_started_at, request_finished_at, first_token_at, latency_ms, ttft_ms, ttft_missing_reason,
-             output_tokens_per_s, input_tokens, output_tokens, cached_input_tokens, cache_write_tokens, status,
-             http_status, error_code, error_class, provider_request_id, proxy_overhead_ms, key_alias, ingested_at,
-             upstream_started_at, provider_ttft_ms, provider_latency_ms) ",
-        );
-        q.push_values(chunk, |mut b, r| {
-            b.push_bind(&r.request_id)
-                .push_bind(&r.litellm_call_id)
-                .push_bind(&r.session_id)
-                .push_bind(r.variant_id)
-                .push_bind(&r.experiment)
-                .push_bind(&r.provider)
-                .push_bind(&r.provider_route)
-                .push_bind(&r.model)
-                .push_bind(&r.upstream_model)
-                .push_bind(&r.harness_profile)
-                .push_bind(&r.protocol_surface)
-                .push_bind(&r.call_type)
-                .push_bind(r.streamed)
-                .push_bind(r.request_started_at)
-                .push_bind(r.request_finished_at)
-                .push_bind(r.first_token_at)
-                .push_bind(r.latency_ms)
-                .push_bind(r.ttft_ms)
-                .push_bind(&r.ttft_missing_reason)
-                .push_bind(r.output_tokens_per_s)
-                .push_bind(r.input_tokens)
-                .push_bind(r.output_tokens)
-                .push_bind(r.cached_input_tokens)
-                .push_bind(r.cache_write_tokens)
-                .push_bind(&r.status)
-                .push_bind(r.http_status)
-                .push_bind(&r.error_code)
-                .push_bind(&r.error_class)
-                .push_bind(&r.provider_request_id)
-                .push_bind(r.proxy_overhead_ms)
-                .push_bind(&r.key_alias)
-                .push_bind(now)
-                .push_bind(r.upstream_started_at)
-                .push_bind(r.provider_ttft_ms)
-                .push_bind(r.provider_latency_ms);
-        });
-        inserted += q
-            .build()
-            .execute(&mut *tx)
-            .await
-            .map_err(&e)?
-            .rows_affected();
-    }
-    // Sessions that gained rows need their rollups recomputed.
-    let mut touched: Vec<&str> = rows
-        .iter()
-        .filter_map(|r| r.session_id.as_deref())
-        .collect();
-    touched.sort_unstable();
-    touched.dedup();
-    for chunk in touched.chunks(500) {
-        let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-            "UPDATE sessions SET rollup_stale = 1 WHERE session_id IN (",
-        );
-        let mut list = q.separated(", ");
-        for id in chunk {
-            list.push_bind(*id);
-        }
-        q.push(")");
-        q.build().execute(&mut *tx).await.map_err(&e)?;
-    }
-    sqlx::query(
-        "INSERT INTO ingest_cursors (spool, file_id, offset, updated_at) VALUES (?, ?, ?, ?)
-         ON CONFLICT (spool) DO UPDATE SET file_id = excluded.file_id, offset = excluded.offset, updated_at = excluded.updated_at",
-    )
-    .bind(spool)
-    .bind(file_id)
-    .bind(offset as i64)
-    .bind(now)
-    .execute(&mut *tx)
-    .await
-    .map_err(&e)?;
-    tx.commit().await.map_err(&e)?;
-    Ok(inserted)
+    rows: Vec<RequestRow>,
+) -> Result<(u64, Vec<RequestRow>), Error> {
+    spawn_insert(store, spool, file_id, offset, rows)
+        .await
+        .map_err(|e| Error::Invalid(format!("the ingest task failed: {e}")))?
 }

@@ -9,6 +9,7 @@ pub mod credentials;
 pub mod diag;
 pub mod export;
 pub mod git;
+mod ingest_write;
 pub mod normalize;
 pub mod paths;
 pub mod render;

@@ -21,6 +21,8 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 pub struct Store {
     pool: SqlitePool,
     path: PathBuf,
+    /// The ingest path's own connection (see `ingest_write`).
+    writer: crate::ingest_write::Writer,
 }
 
 /// One applied migration.
@@ -91,6 +93,7 @@ impl Store {
         Ok(Store {
             pool,
             path: path.to_path_buf(),
+            writer: Default::default(),
         })
     }
 
@@ -100,6 +103,10 @@ impl Store {
 
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
+    }
+
+    pub(crate) fn writer(&self) -> &crate::ingest_write::Writer {
+        &self.writer
     }
 
     /// Migrations recorded as applied.
