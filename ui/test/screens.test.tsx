@@ -165,6 +165,25 @@ describe("Session screen", () => {
   });
 });
 
+describe("Session screen, capture failures", () => {
+  it("says when the capture tailer fails and that it retries", async () => {
+    mock({
+      choices: () => ({ experiments: [{ name: "sim-profiles", description: "", variants: ["sim-fast-oai"] }], task_cards: ["sample-traffic"], problems: [] }),
+      sessions_list: () => [],
+    });
+    render(<SessionScreen onExperiment={() => {}} />, root);
+    await settle();
+    await act(async () => {
+      await emit("capture-error", { message: "database is locked" });
+    });
+    await settle();
+    const err = root.querySelector("[role=alert]");
+    expect(err?.getAttribute("data-code")).toBe("capture_failed");
+    expect(err?.textContent).toContain("database is locked");
+    expect(err?.textContent).toContain("retries");
+  });
+});
+
 describe("Compare screen", () => {
   it("lays variants side by side and states verdicts in words", async () => {
     const metric = (median: number) => ({ sessions: 5, median, p95: median * 1.2, ci95: [median * 0.9, median * 1.1], stdev: 1 });

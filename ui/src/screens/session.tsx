@@ -46,11 +46,15 @@ export function SessionScreen({ onExperiment }: { onExperiment: (e: string) => v
       const id = current.current;
       if (id && e.payload.sessions.includes(id)) refreshLive(id);
     });
+    const captureErr = events.captureError.listen((e) =>
+      setError({ code: "capture_failed", message: `Capturing requests failed: ${e.payload.message}. StackPerf retries every 2 s; nothing already captured is lost.` }),
+    );
     const prog = events.trafficProgress.listen((e) => {
       if (e.payload.session_id === current.current) setTraffic({ done: e.payload.done, total: e.payload.total });
     });
     return () => {
       capture.then((f) => f());
+      captureErr.then((f) => f());
       prog.then((f) => f());
     };
   }, []);
