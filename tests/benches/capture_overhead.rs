@@ -1,0 +1,203 @@
+//! Benchmark (prints figures; not a test): the latency StackPerf's capture adds to a request.
+//!
+//!   scripts/with-keyring.sh cargo bench -p stackperf-e2e --bench capture_overhead
+//!   STACKPERF_BENCH_REQUESTS=400 …                    (pairs; default 300)
+//!
+//! Two LiteLLM proxies from the same venv, config and environment, in front of the same
+//! simulator: A as `stack up` runs it (capture callback + Prometheus), B the same config without
+//! the capture callback. Streamed chat requests for `sim-steady` (exactly 200 ms TTFT, 20 tokens at
+//! 100 tok/s, no jitter) alternate A/B in pairs (order flipped every pair), timed by a raw HTTP
+//! client: time to the first content chunk and to the end of the stream. The difference of the
+//! two proxies' p50 and p99 is what capture costs (target: < 0.5 ms p50, < 2 ms p99).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark aborts on setup failure
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use stackperf_e2e::{free_port, StackEnv};
+
+struct Proxy {
+    child: Child,
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn percentile(v: &[f64], p: f64) -> f64 {
+    let mut s = v.to_vec();
+    s.sort_by(|a, b| a.total_cmp(b));
+    let rank = ((p / 100.0) * s.len() as f64).ceil() as usize;
+    s[rank.clamp(1, s.len()) - 1]
+}
+
+/// One streamed request: (ms to the first content chunk, ms to the end of the stream).
+async fn timed(client: &reqwest::Client, port: u16, key: &str) -> (f64, f64) {
+    let t = Instant::now();
+    let mut resp = client
+        .post(format!("http://127.0.0.1:{port}/v1/chat/completions"))
+        .bearer_auth(key)
+        .json(&serde_json::json!({
+            "model": "sim-steady", "stream": true,
+            "messages": [{"role": "user", "content": "overhead"}],
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success(), "HTTP {}", resp.status());
+    let mut first = None;
+    while let Some(chunk) = resp.chunk().await.unwrap() {
+        // The first chunk with text (LiteLLM's first chunk carries the role and empty content).
+        let text = String::from_utf8_lossy(&chunk);
+        if first.is_none()
+            && text
+                .match_indices("\"content\":\"")
+                .any(|(i, m)| !text[i + m.len()..].starts_with('"'))
+        {
+            first = Some(t.elapsed().as_secs_f64() * 1000.0);
+        }
+    }
+    (
+        first.unwrap_or(f64::NAN),
+        t.elapsed().as_secs_f64() * 1000.0,
+    )
+}
+
+#[tokio::main]
+async fn main() {
+    let pairs: usize = std::env::var("STACKPERF_BENCH_REQUESTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300);
+    let env = StackEnv::new("overhead");
+    let master = env.up_with_master_key();
+    let stack_dir = env.data.path().join("stack");
+    let state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(stack_dir.join("state.json")).unwrap())
+            .unwrap();
+    let a = state["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "litellm")
+        .unwrap();
+    let pid = a["pid"].as_u64().unwrap();
+
+    // B: the same config without the capture callback, same program, same environment.
+    let config_a = stack_dir.join("litellm/config.yaml");
+    // JSON under two comment lines (JSON is YAML).
+    let text = std::fs::read_to_string(&config_a).unwrap();
+    let json: String = text
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let mut config: serde_json::Value = serde_json::from_str(&json).unwrap();
+    config["litellm_settings"]["callbacks"] = serde_json::json!(["prometheus"]);
+    let config_b = stack_dir.join("litellm/config-no-capture.yaml");
+    std::fs::write(&config_b, config.to_string()).unwrap();
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+    let argv: Vec<String> = cmdline
+        .split(|b| *b == 0)
+        .filter(|s| !s.is_empty())
+        .map(|s| String::from_utf8_lossy(s).into_owned())
+        .collect();
+    let port_b = free_port();
+    let mut cmd = Command::new(&argv[0]);
+    let mut i = 1;
+    while i < argv.len() {
+        match argv[i].as_str() {
+            "--config" => {
+                cmd.arg("--config").arg(&config_b);
+                i += 2;
+            }
+            "--port" => {
+                cmd.arg("--port").arg(port_b.to_string());
+                i += 2;
+            }
+            other => {
+                cmd.arg(other);
+                i += 1;
+            }
+        }
+    }
+    cmd.env_clear();
+    for kv in environ.split(|b| *b == 0).filter(|s| !s.is_empty()) {
+        let kv = String::from_utf8_lossy(kv);
+        if let Some((k, v)) = kv.split_once('=') {
+            cmd.env(k, v);
+        }
+    }
+    let _b = Proxy {
+        child: cmd
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    };
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let ok = client
+            .get(format!("http://127.0.0.1:{port_b}/health/liveliness"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success());
+        if ok {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the no-capture proxy did not become healthy"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    let port_a = env.litellm_port;
+    for _ in 0..20 {
+        timed(&client, port_a, &master).await;
+        timed(&client, port_b, &master).await;
+    }
+    let (mut a_first, mut a_total, mut b_first, mut b_total) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for k in 0..pairs {
+        let order = if k % 2 == 0 {
+            [port_a, port_b]
+        } else {
+            [port_b, port_a]
+        };
+        for port in order {
+            let (f, t) = timed(&client, port, &master).await;
+            if port == port_a {
+                a_first.push(f);
+                a_total.push(t);
+            } else {
+                b_first.push(f);
+                b_total.push(t);
+            }
+        }
+    }
+    println!("capture overhead: {pairs} interleaved pairs of streamed sim-steady requests (200 ms TTFT, 20 tokens)");
+    for (what, a, b) in [
+        ("time to first chunk", &a_first, &b_first),
+        ("total latency", &a_total, &b_total),
+    ] {
+        let (a50, b50) = (percentile(a, 50.0), percentile(b, 50.0));
+        let (a99, b99) = (percentile(a, 99.0), percentile(b, 99.0));
+        println!(
+            "  {what:<20} proxy+capture p50 {a50:7.2} ms  p99 {a99:7.2} ms | proxy alone p50 {b50:7.2} ms  p99 {b99:7.2} ms | added p50 {:+.2} ms  p99 {:+.2} ms",
+            a50 - b50,
+            a99 - b99
+        );
+    }
+    println!("  (target: added < 0.5 ms at p50, < 2 ms at p99)");
+}
