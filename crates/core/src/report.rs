@@ -166,9 +166,20 @@ fn push_ids(q: &mut sqlx::QueryBuilder<'_, sqlx::Sqlite>, ids: &[String]) {
     q.push(")");
 }
 
+/// One rollup (and the read of its results) at a time in this process: two concurrent rollups
+/// would let the second find nothing stale and read `metric_rollups` before the first wrote it
+/// (seen as an empty comparison when the desktop asked for the comparison and the session list
+/// at once).
+static ROLLUP_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Recompute the rollups of an experiment's sessions that gained requests since their last
 /// rollup. Returns how many sessions were recomputed.
 pub async fn rollup(store: &Store, experiment: &str) -> Result<usize, Error> {
+    let _one_at_a_time = ROLLUP_LOCK.lock().await;
+    rollup_locked(store, experiment).await
+}
+
+async fn rollup_locked(store: &Store, experiment: &str) -> Result<usize, Error> {
     let e = db(store);
     let stale: Vec<String> = sqlx::query_scalar(
         "SELECT session_id FROM sessions WHERE experiment = ? AND rollup_stale = 1",
@@ -271,7 +282,8 @@ pub async fn rollup(store: &Store, experiment: &str) -> Result<usize, Error> {
 
 /// Rollups of every session of an experiment (recomputing stale ones first).
 pub async fn session_stats(store: &Store, experiment: &str) -> Result<Vec<SessionStats>, Error> {
-    rollup(store, experiment).await?;
+    let _one_at_a_time = ROLLUP_LOCK.lock().await;
+    rollup_locked(store, experiment).await?;
     let e = db(store);
     let sessions = sqlx::query(
         "SELECT s.session_id, v.name, s.task_card, s.status, s.mode, s.git_commit_sha, s.started_at, s.ended_at

@@ -82,6 +82,15 @@ export function CompareScreen({ experiment, onExperiment }: { experiment: string
       {cmp && !hasData && (
         <Empty title="No finished sessions in this experiment yet">
           <p>Run and finalize sessions for at least two variants on the Session screen; each needs 3 sessions (5 for latency claims) before StackPerf states a difference.</p>
+          {cmp.excluded.length > 0 && (
+            <ul data-testid="excluded">
+              {cmp.excluded.map((s) => (
+                <li key={s.session_id}>
+                  <code>{s.session_id}</code> ({s.variant}) is left out: {s.excluded}
+                </li>
+              ))}
+            </ul>
+          )}
         </Empty>
       )}
       {cmp && hasData && (
