@@ -1,11 +1,17 @@
 """StackPerf's session-key check for LiteLLM (`general_settings.custom_auth`).
 
-LiteLLM's virtual keys need its database, which the native stack does not run. StackPerf issues
-session keys itself and keeps only their SHA-256 hashes, with alias, metadata and expiry, in a JSON
-registry (path in STACKPERF_KEY_REGISTRY) that it replaces atomically. This hook:
+Harnesses talk to StackPerf's edge, which checks keys, routes and models first; this hook is the
+check behind it (defense in depth). LiteLLM's virtual keys need its database, which the native
+stack does not run. StackPerf issues session keys itself and keeps only their SHA-256 hashes, with
+alias, metadata, allowed models and expiry, in a JSON registry (path in STACKPERF_KEY_REGISTRY)
+that it replaces atomically. This hook:
   * accepts the master key (LITELLM_MASTER_KEY) as the proxy admin;
-  * accepts a live session key and attaches its alias and session metadata to the request;
-  * rejects unknown, expired and revoked keys with 401 and a message saying what to do.
+  * accepts a live session key, limits it to its variant's models, and attaches its alias,
+    session metadata and the edge's correlation id to the request;
+  * when STACKPERF_EDGE_TOKEN is set, accepts session keys only through the edge (the edge
+    sends the token; a harness pointed straight at LiteLLM would be timed wrongly);
+  * rejects everything else with 401 and one line saying what to do. Nothing here may raise
+    anything but HTTPException (any other exception is a 500 with a Python repr).
 The registry is re-read only when its file changes (one stat per request).
 """
 
@@ -19,6 +25,10 @@ from fastapi import HTTPException, Request
 from litellm.proxy._types import LitellmUserRoles, UserAPIKeyAuth
 
 _REGISTRY = os.environ.get("STACKPERF_KEY_REGISTRY", "")
+_EDGE_TOKEN = os.environ.get("STACKPERF_EDGE_TOKEN", "").encode("utf-8")
+_REQUEST_ID = "x-stackperf-request-id"
+_EDGE_TOKEN_HEADER = "x-stackperf-edge-token"
+_MAX_KEY = 512
 _cache = {"stamp": None, "keys": {}}
 
 
@@ -45,25 +55,74 @@ def _reject(message):
     raise HTTPException(status_code=401, detail={"error": message})
 
 
-async def user_api_key_auth(request: Request, api_key: str) -> UserAPIKeyAuth:
-    if api_key.lower().startswith("bearer "):
+def _key_bytes(api_key):
+    if not isinstance(api_key, str) or not api_key:
+        return b""
+    if api_key[:7].lower() == "bearer ":
         api_key = api_key[7:]
-    master = os.environ.get("LITELLM_MASTER_KEY", "")
-    if api_key and master and hmac.compare_digest(api_key, master):
-        return UserAPIKeyAuth(api_key=api_key, user_role=LitellmUserRoles.PROXY_ADMIN, key_alias="stackperf-admin")
-    if not api_key:
-        _reject("stackperf: no API key. Use the key from `stackperf session env <id>`.")
-    entry = _keys().get(hashlib.sha256(api_key.encode("utf-8")).hexdigest())
+    return api_key.strip().encode("utf-8", "surrogateescape")
+
+
+def _header(request, name):
+    try:
+        value = request.headers.get(name)
+    except Exception:
+        return None
+    return value if isinstance(value, str) and 0 < len(value) <= 200 else None
+
+
+async def user_api_key_auth(request: Request, api_key: str) -> UserAPIKeyAuth:
+    try:
+        return _check(request, api_key)
+    except HTTPException:
+        raise
+    except Exception as e:  # never a 500: say what failed
+        _reject(f"stackperf: the key could not be checked ({type(e).__name__}). Use the key from `stackperf session env <id>`.")
+
+
+def _check(request, api_key):
+    key = _key_bytes(api_key)
+    if not key:
+        _reject("stackperf: no API key was sent. Use the environment from `stackperf session env <id>`.")
+    if len(key) > _MAX_KEY:
+        _reject(f"stackperf: the API key is {len(key)} bytes long; StackPerf keys are under {_MAX_KEY}.")
+    if not all(33 <= b <= 126 for b in key):
+        _reject("stackperf: the API key contains characters no StackPerf key has (non-ASCII, spaces or control bytes); copy it again from `stackperf session env <id>`.")
+    master = os.environ.get("LITELLM_MASTER_KEY", "").encode("utf-8")
+    if master and hmac.compare_digest(key, master):
+        return UserAPIKeyAuth(api_key=key.decode("ascii"), user_role=LitellmUserRoles.PROXY_ADMIN, key_alias="stackperf-admin",
+                              metadata=_edge_metadata(request))
+    entry = _keys().get(hashlib.sha256(key).hexdigest())
     if entry is None:
-        _reject("stackperf: unknown key. Create a session with `stackperf session create` and use its environment.")
+        _reject("stackperf: unknown API key. Create a session with `stackperf session create` and use its environment.")
     if entry.get("revoked"):
         _reject(f"stackperf: the key of session {entry.get('session_id')} was revoked when the session was finalized. Create a new session.")
     if float(entry.get("expires_at", 0)) < time.time():
         _reject(f"stackperf: the key of session {entry.get('session_id')} has expired. Create a new session.")
+    edge = _edge_metadata(request)
+    if _EDGE_TOKEN and not edge:
+        _reject("stackperf: session keys work only through StackPerf's edge. Use the base URL from `stackperf session env <id>`.")
+    models = entry.get("models")
+    if not isinstance(models, list) or not models:
+        _reject("stackperf: this session key predates model scoping. Create a new session.")
     metadata = {k: str(entry.get(k, "")) for k in ("session_id", "experiment", "variant", "harness", "task_card")}
+    metadata.update(edge)
     return UserAPIKeyAuth(
-        api_key=api_key,
+        api_key=key.decode("ascii"),
         key_alias=entry.get("alias"),
         user_id=entry.get("alias"),
+        models=[str(m) for m in models],
         metadata=metadata,
     )
+
+
+def _edge_metadata(request):
+    """The edge's correlation id, trusted only with the edge's token (when one is configured)."""
+    rid = _header(request, _REQUEST_ID)
+    if not rid:
+        return {}
+    if _EDGE_TOKEN:
+        token = (_header(request, _EDGE_TOKEN_HEADER) or "").encode("utf-8", "surrogateescape")
+        if not hmac.compare_digest(token, _EDGE_TOKEN):
+            return {}
+    return {"stackperf_request_id": rid}

@@ -2,6 +2,7 @@
 
 mod catalog;
 mod doctor;
+mod edge_cmd;
 mod output;
 mod report_cmd;
 mod secrets_cmd;
@@ -72,6 +73,9 @@ enum Command {
     /// The simulated upstream provider (try StackPerf without API keys)
     #[command(subcommand)]
     Sim(SimCmd),
+    /// StackPerf's edge in front of LiteLLM (the stack starts it; times, authorizes, forwards)
+    #[command(subcommand)]
+    Edge(EdgeCmd),
     /// The proxy stack: LiteLLM, the simulator, Prometheus (native) or Compose
     #[command(subcommand)]
     Stack(stack_cmd::StackCmd),
@@ -157,6 +161,12 @@ enum SimCmd {
     },
 }
 
+#[derive(Subcommand, Debug)]
+enum EdgeCmd {
+    /// Serve the edge until interrupted
+    Serve(edge_cmd::EdgeServeArgs),
+}
+
 /// Errors of the CLI.
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
@@ -166,6 +176,8 @@ pub enum CliError {
     Sim(#[from] stackperf_sim::SimError),
     #[error("{0}")]
     Usage(String),
+    #[error("{0}")]
+    Edge(String),
     /// The details are already on stdout as JSON; only the summary goes to stderr.
     #[error("{0}")]
     Reported(String),
@@ -221,6 +233,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
             api_key_env,
         }) => runtime()?.block_on(sim_cmd::serve(g, listen, seed, profiles, log, api_key_env)),
         Command::Sim(SimCmd::Profiles { profiles }) => sim_cmd::profiles(g, profiles),
+        Command::Edge(EdgeCmd::Serve(a)) => runtime()?.block_on(edge_cmd::serve(g, a)),
         Command::Stack(c) => stack_cmd::run(g, c),
         Command::Secrets(c) => secrets_cmd::run(g, c),
         Command::Doctor => doctor::run(g),

@@ -110,15 +110,11 @@ pub(crate) async fn ctx(g: &Global) -> Result<Ctx, CliError> {
         stackperf_bin: std::env::current_exe()?,
         scrape_interval_s: 2,
     });
-    let port = stack
-        .state()
-        .map(|s| s.ports.litellm)
-        .unwrap_or(Ports::default().litellm);
     let sessions = Sessions {
         store,
         secrets: Arc::new(Secrets::new(Box::new(KeyringStore::new()))),
         issuer: Arc::new(RegistryIssuer::new(&paths::key_registry(&data_dir))),
-        proxy_url: format!("http://127.0.0.1:{port}"),
+        proxy_url: stackperf_core::stack::harness_url(stack.state().as_ref()),
         litellm_version: Venv::in_cache(&paths::cache_dir()?).installed(),
         data_dir,
     };

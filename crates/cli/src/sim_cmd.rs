@@ -18,7 +18,7 @@ fn load_profiles(file: Option<PathBuf>) -> Result<Profiles, CliError> {
 }
 
 /// Resolves when the process gets Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {

@@ -54,6 +54,9 @@ pub struct UpArgs {
 
 #[derive(Args, Debug, Clone)]
 pub struct PortArgs {
+    /// StackPerf's edge (the URL harnesses are given)
+    #[arg(long, env = "STACKPERF_EDGE_PORT", default_value_t = 4100)]
+    edge_port: u16,
     #[arg(long, env = "STACKPERF_LITELLM_PORT", default_value_t = 4000)]
     litellm_port: u16,
     #[arg(long, env = "STACKPERF_SIM_PORT", default_value_t = 8765)]
@@ -102,6 +105,7 @@ pub fn run(g: &Global, cmd: StackCmd) -> Result<(), CliError> {
     match cmd {
         StackCmd::Up(a) => {
             let ports = Ports {
+                edge: a.ports.edge_port,
                 litellm: a.ports.litellm_port,
                 sim: a.ports.sim_port,
                 prometheus: a.ports.prometheus_port,

@@ -1,8 +1,10 @@
-//! Capture: ingest the proxy's spool file into the database.
+//! Capture: ingest the spools into the database — LiteLLM's capture spool and, beside it,
+//! StackPerf's edge spool (`edge.jsonl`). Both lines of a request share its `request_id` (the
+//! edge's correlation id) and are merged into one row in either order.
 //!
 //! Incremental (a byte cursor per spool, stored in the same transaction as the rows it covers),
-//! idempotent (rows are keyed by LiteLLM's call id), and lossless: a partial last line is left for
-//! the next pass, and a run after downtime catches up from the cursor.
+//! idempotent (a side of a request already stored is not stored again), and lossless: a partial
+//! last line is left for the next pass, and a run after downtime catches up from the cursor.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Seek, SeekFrom};
@@ -11,7 +13,9 @@ use std::path::Path;
 use serde::Serialize;
 use sqlx::Row;
 
+use crate::ingest_write::Written;
 use crate::normalize::{self, Attribution, ModelIndex, RequestRow};
+use crate::normalize_edge::normalize_edge;
 use crate::store::Store;
 use crate::{io_err, Error};
 
@@ -26,6 +30,9 @@ pub struct CollectReport {
     pub lines: u64,
     #[cfg_attr(feature = "specta", specta(type = f64))]
     pub inserted: u64,
+    /// Lines that completed a row the other spool had started (edge + LiteLLM of one request).
+    #[cfg_attr(feature = "specta", specta(type = f64))]
+    pub merged: u64,
     #[cfg_attr(feature = "specta", specta(type = f64))]
     pub duplicates: u64,
     #[cfg_attr(feature = "specta", specta(type = f64))]
@@ -96,7 +103,20 @@ pub async fn collect(
     collect_into(store, spool, models, None).await
 }
 
-/// One ingest pass; the rows read in this pass are also appended to `sink` (for live views).
+/// The edge's spool, kept beside LiteLLM's capture spool.
+pub fn edge_spool_beside(spool: &Path) -> std::path::PathBuf {
+    spool.with_file_name("edge.jsonl")
+}
+
+/// Which writer a spool line comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    Litellm,
+    Edge,
+}
+
+/// One ingest pass over LiteLLM's spool and the edge spool beside it; the rows read in this pass
+/// are also appended to `sink` (for live views).
 pub async fn collect_into(
     store: &Store,
     spool: &Path,
@@ -104,8 +124,31 @@ pub async fn collect_into(
     mut sink: Option<&mut Vec<RequestRow>>,
 ) -> Result<CollectReport, Error> {
     let mut report = CollectReport::default();
+    let edge = edge_spool_beside(spool);
+    for (path, source) in [(spool, Source::Litellm), (edge.as_path(), Source::Edge)] {
+        collect_file(
+            store,
+            path,
+            source,
+            models,
+            sink.as_deref_mut(),
+            &mut report,
+        )
+        .await?;
+    }
+    Ok(report)
+}
+
+async fn collect_file(
+    store: &Store,
+    spool: &Path,
+    source: Source,
+    models: &ModelIndex,
+    mut sink: Option<&mut Vec<RequestRow>>,
+    report: &mut CollectReport,
+) -> Result<(), Error> {
     let Ok(meta) = std::fs::metadata(spool) else {
-        return Ok(report);
+        return Ok(());
     };
     let key = spool.display().to_string();
     let id = file_id(&meta);
@@ -131,7 +174,7 @@ pub async fn collect_into(
         cache: HashMap::new(),
     };
     let mut batch: Vec<RequestRow> = Vec::with_capacity(BATCH);
-    let mut pending: Option<Written> = None;
+    let mut pending: Option<Pending> = None;
     let mut line = String::new();
     loop {
         line.clear();
@@ -143,20 +186,30 @@ pub async fn collect_into(
         }
         if !line.ends_with('\n') {
             // The proxy is still writing this line: leave it for the next pass.
-            report.pending_bytes = n;
+            report.pending_bytes += n;
             break;
         }
         report.lines += 1;
-        let parsed = normalize::parse_line(line.trim_end());
-        let row = match parsed {
-            Ok(rec) => {
-                let attribution = match rec.key_alias.as_deref() {
-                    Some(alias) => sessions.get(alias).await?,
-                    None => None,
-                };
-                normalize::normalize(&rec, attribution.as_ref(), models).ok()
+        let row = match source {
+            Source::Litellm => match normalize::parse_line(line.trim_end()) {
+                Ok(rec) => {
+                    let attribution = match rec.key_alias.as_deref() {
+                        Some(alias) => sessions.get(alias).await?,
+                        None => None,
+                    };
+                    normalize::normalize(&rec, attribution.as_ref(), models).ok()
+                }
+                Err(_) => None,
+            },
+            Source::Edge => {
+                match serde_json::from_str::<stackperf_edge::EdgeRecord>(line.trim_end()) {
+                    Ok(rec) => {
+                        let attribution = sessions.get(&rec.key_alias).await?;
+                        Some(normalize_edge(&rec, attribution.as_ref(), models))
+                    }
+                    Err(_) => None,
+                }
             }
-            Err(_) => None,
         };
         match row {
             Some(r) => {
@@ -172,7 +225,7 @@ pub async fn collect_into(
             // Parse the next batch while this one is written: wait only for the previous write
             // (cursor commits stay in order).
             if let Some(h) = pending.take() {
-                absorb(h.await, &mut report, sink.as_deref_mut())?;
+                absorb(h.await, report, sink.as_deref_mut())?;
             }
             pending = Some(spawn_insert(
                 store,
@@ -184,14 +237,13 @@ pub async fn collect_into(
         }
     }
     if let Some(h) = pending.take() {
-        absorb(h.await, &mut report, sink.as_deref_mut())?;
+        absorb(h.await, report, sink.as_deref_mut())?;
     }
     absorb(
         spawn_insert(store, &key, &id, offset, batch).await,
-        &mut report,
+        report,
         sink,
-    )?;
-    Ok(report)
+    )
 }
 
 /// Tail the spool: ingest on every file notification (and at least every `poll` in case one is
@@ -213,13 +265,18 @@ where
     let dir = spool.parent().unwrap_or(Path::new(".")).to_path_buf();
     std::fs::create_dir_all(&dir).map_err(io_err(format!("create {}", dir.display())))?;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
-    let name = spool.file_name().map(|n| n.to_os_string());
+    let names = [
+        spool.file_name().map(|n| n.to_os_string()),
+        edge_spool_beside(spool)
+            .file_name()
+            .map(|n| n.to_os_string()),
+    ];
     let mut watcher = notify::recommended_watcher(move |ev: notify::Result<notify::Event>| {
         if let Ok(ev) = ev {
             if ev
                 .paths
                 .iter()
-                .any(|p| p.file_name().map(|n| n.to_os_string()) == name)
+                .any(|p| names.contains(&p.file_name().map(|n| n.to_os_string())))
             {
                 let _ = tx.send(());
             }
@@ -254,7 +311,7 @@ where
     }
 }
 
-type Written = tokio::task::JoinHandle<Result<(u64, Vec<RequestRow>), Error>>;
+type Pending = tokio::task::JoinHandle<Result<(Written, Vec<RequestRow>), Error>>;
 
 fn spawn_insert(
     store: &Store,
@@ -262,7 +319,7 @@ fn spawn_insert(
     file_id: &str,
     offset: u64,
     rows: Vec<RequestRow>,
-) -> Written {
+) -> Pending {
     let store = store.clone();
     let (spool, file_id) = (spool.to_string(), file_id.to_string());
     tokio::task::spawn_blocking(move || {
@@ -275,14 +332,14 @@ fn spawn_insert(
 
 /// Count a finished write into the report and hand its rows to the sink.
 fn absorb(
-    done: Result<Result<(u64, Vec<RequestRow>), Error>, tokio::task::JoinError>,
+    done: Result<Result<(Written, Vec<RequestRow>), Error>, tokio::task::JoinError>,
     report: &mut CollectReport,
     sink: Option<&mut Vec<RequestRow>>,
 ) -> Result<(), Error> {
-    let (inserted, rows) =
-        done.map_err(|e| Error::Invalid(format!("the ingest task failed: {e}")))??;
-    report.inserted += inserted;
-    report.duplicates += rows.len() as u64 - inserted;
+    let (w, rows) = done.map_err(|e| Error::Invalid(format!("the ingest task failed: {e}")))??;
+    report.inserted += w.inserted;
+    report.merged += w.merged;
+    report.duplicates += rows.len() as u64 - w.inserted - w.merged;
     if let Some(out) = sink {
         out.extend(rows);
     }
@@ -298,7 +355,8 @@ pub async fn insert_rows(
     offset: u64,
     rows: Vec<RequestRow>,
 ) -> Result<(u64, Vec<RequestRow>), Error> {
-    spawn_insert(store, spool, file_id, offset, rows)
+    let (w, rows) = spawn_insert(store, spool, file_id, offset, rows)
         .await
-        .map_err(|e| Error::Invalid(format!("the ingest task failed: {e}")))?
+        .map_err(|e| Error::Invalid(format!("the ingest task failed: {e}")))??;
+    Ok((w.inserted, rows))
 }

@@ -25,6 +25,8 @@ pub struct KeyMeta {
     pub variant: String,
     pub harness: String,
     pub task_card: String,
+    /// The model aliases the key may call (the variant's); the edge refuses any other with 403.
+    pub models: Vec<String>,
 }
 
 /// A freshly issued key. The value exists only here and in the keychain.
@@ -68,6 +70,9 @@ struct Entry {
     expires_at: f64,
     revoked: bool,
     created_at: f64,
+    /// Absent in entries written before model scoping: such a key reaches no model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    models: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -165,6 +170,7 @@ impl CredentialIssuer for RegistryIssuer {
             expires_at: expires_at_ms / 1000.0,
             revoked: false,
             created_at: now / 1000.0,
+            models: Some(meta.models.clone()),
         };
         let hash = key_hash(&key);
         self.update(|r| r.keys.insert(hash, entry))?;
@@ -202,6 +208,7 @@ mod tests {
             variant: "v".into(),
             harness: "h".into(),
             task_card: "t".into(),
+            models: vec!["sim-fast".into()],
         }
     }
 
@@ -217,6 +224,10 @@ mod tests {
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(!text.contains(a.key.expose()) && !text.contains(b.key.expose()));
         assert!(text.contains(&key_hash(&a.key)) && text.contains("stackperf-s1"));
+        assert!(
+            text.contains("\"models\"") && text.contains("sim-fast"),
+            "{text}"
+        );
         assert!(issuer.is_live("stackperf-s1"));
         assert!(issuer.revoke("stackperf-s1").unwrap());
         assert!(!issuer.is_live("stackperf-s1"));

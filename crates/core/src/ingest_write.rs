@@ -8,21 +8,255 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rusqlite::{params, Connection};
+use rusqlite::{params, Connection, ToSql};
 
-use crate::normalize::RequestRow;
+use crate::normalize::{RequestRow, TimedAt};
 use crate::store::now_ms;
 use crate::Error;
 
-const INSERT: &str = "INSERT OR IGNORE INTO requests (request_id, litellm_call_id, session_id,
-    variant_id, experiment, provider, provider_route, model, upstream_model, harness_profile,
-    protocol_surface, call_type, streamed, request_started_at, request_finished_at, first_token_at,
-    latency_ms, ttft_ms, ttft_missing_reason, output_tokens_per_s, input_tokens, output_tokens,
-    cached_input_tokens, cache_write_tokens, status, http_status, error_code, error_class,
-    provider_request_id, proxy_overhead_ms, key_alias, ingested_at, upstream_started_at,
-    provider_ttft_ms, provider_latency_ms)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,
-    ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32, ?33, ?34, ?35)";
+/// Every column ingest writes, in bind order (see [`bind`]).
+const COLUMNS: [&str; 46] = [
+    "request_id",
+    "litellm_call_id",
+    "session_id",
+    "variant_id",
+    "experiment",
+    "provider",
+    "provider_route",
+    "model",
+    "upstream_model",
+    "harness_profile",
+    "protocol_surface",
+    "call_type",
+    "streamed",
+    "request_started_at",
+    "request_finished_at",
+    "first_token_at",
+    "latency_ms",
+    "ttft_ms",
+    "ttft_missing_reason",
+    "output_tokens_per_s",
+    "input_tokens",
+    "output_tokens",
+    "cached_input_tokens",
+    "cache_write_tokens",
+    "status",
+    "http_status",
+    "error_code",
+    "error_class",
+    "provider_request_id",
+    "proxy_overhead_ms",
+    "key_alias",
+    "ingested_at",
+    "upstream_started_at",
+    "provider_ttft_ms",
+    "provider_latency_ms",
+    "timed_at",
+    "has_litellm_record",
+    "outcome",
+    "first_visible_at",
+    "ttft_visible_ms",
+    "itl_ms",
+    "max_gap_ms",
+    "stall_count",
+    "content_deltas",
+    "output_tokens_missing_reason",
+    "cost_usd",
+];
+
+fn bind<'a>(r: &'a RequestRow, now: &'a f64) -> [&'a dyn ToSql; 46] {
+    [
+        &r.request_id,
+        &r.litellm_call_id,
+        &r.session_id,
+        &r.variant_id,
+        &r.experiment,
+        &r.provider,
+        &r.provider_route,
+        &r.model,
+        &r.upstream_model,
+        &r.harness_profile,
+        &r.protocol_surface,
+        &r.call_type,
+        &r.streamed,
+        &r.request_started_at,
+        &r.request_finished_at,
+        &r.first_token_at,
+        &r.latency_ms,
+        &r.ttft_ms,
+        &r.ttft_missing_reason,
+        &r.output_tokens_per_s,
+        &r.input_tokens,
+        &r.output_tokens,
+        &r.cached_input_tokens,
+        &r.cache_write_tokens,
+        &r.status,
+        &r.http_status,
+        &r.error_code,
+        &r.error_class,
+        &r.provider_request_id,
+        &r.proxy_overhead_ms,
+        &r.key_alias,
+        now,
+        &r.upstream_started_at,
+        &r.provider_ttft_ms,
+        &r.provider_latency_ms,
+        &TIMED[r.timed_at as usize],
+        &r.has_litellm_record,
+        &r.outcome,
+        &r.first_visible_at,
+        &r.ttft_visible_ms,
+        &r.itl_ms,
+        &r.max_gap_ms,
+        &r.stall_count,
+        &r.content_deltas,
+        &r.output_tokens_missing_reason,
+        &r.cost_usd,
+    ]
+}
+
+const TIMED: [&str; 2] = ["edge", "litellm"];
+
+/// Columns whose value only the edge knows (what the client experienced).
+const EDGE_OWNED: &[&str] = &[
+    "timed_at",
+    "streamed",
+    "protocol_surface",
+    "request_started_at",
+    "request_finished_at",
+    "latency_ms",
+    "first_token_at",
+    "ttft_ms",
+    "ttft_missing_reason",
+    "first_visible_at",
+    "ttft_visible_ms",
+    "itl_ms",
+    "max_gap_ms",
+    "stall_count",
+    "content_deltas",
+    "status",
+    "http_status",
+    "outcome",
+];
+/// Columns either side may know; the first value seen is kept.
+const FILLED: &[&str] = &[
+    "litellm_call_id",
+    "session_id",
+    "variant_id",
+    "experiment",
+    "provider",
+    "provider_route",
+    "model",
+    "upstream_model",
+    "harness_profile",
+    "key_alias",
+    "call_type",
+];
+/// Columns only LiteLLM's line has.
+const LITELLM_OWNED: &[&str] = &[
+    "cached_input_tokens",
+    "cache_write_tokens",
+    "upstream_started_at",
+    "provider_request_id",
+    "cost_usd",
+];
+
+/// The final output token count given the merged row's parts: the stream's own report, none for
+/// a failed stream without one, else LiteLLM's count.
+fn tokens_expr(edge: &str, lit: &str) -> String {
+    format!("(CASE WHEN {edge}.output_tokens IS NOT NULL THEN {edge}.output_tokens WHEN {edge}.status = 'error' AND {edge}.streamed = 1 THEN NULL ELSE {lit}.output_tokens END)")
+}
+
+/// Provider timings, proxy overhead and throughput from the edge's times (`e`) and LiteLLM's
+/// hand-off (`l`).
+fn derived(e: &str, l: &str) -> Vec<String> {
+    let tok = tokens_expr(e, l);
+    vec![
+        format!("provider_ttft_ms = CASE WHEN {l}.upstream_started_at IS NOT NULL AND {e}.first_token_at >= {l}.upstream_started_at THEN {e}.first_token_at - {l}.upstream_started_at END"),
+        format!("provider_latency_ms = CASE WHEN {l}.upstream_started_at IS NOT NULL THEN MAX({e}.request_finished_at - {l}.upstream_started_at, 0) END"),
+        format!("proxy_overhead_ms = CASE WHEN {l}.upstream_started_at IS NOT NULL THEN MAX({l}.upstream_started_at - {e}.request_started_at, 0) END"),
+        format!("output_tokens_per_s = CASE WHEN {tok} > 1 AND {e}.request_finished_at > {e}.first_token_at THEN ({tok} - 1) * 1000.0 / ({e}.request_finished_at - {e}.first_token_at) END"),
+        format!("output_tokens = {tok}"),
+        format!("output_tokens_missing_reason = CASE WHEN {e}.output_tokens IS NOT NULL THEN NULL WHEN {e}.status = 'error' AND {e}.streamed = 1 THEN {e}.output_tokens_missing_reason ELSE NULL END"),
+        format!("input_tokens = COALESCE({e}.input_tokens, {l}.input_tokens)"),
+        format!("error_code = CASE WHEN {e}.status = 'success' THEN NULL ELSE COALESCE({e}.error_code, {l}.error_code) END"),
+        format!("error_class = CASE WHEN {e}.status = 'success' THEN NULL ELSE COALESCE({l}.error_class, {e}.error_class) END"),
+    ]
+}
+
+fn insert_head() -> String {
+    let marks: Vec<String> = (1..=COLUMNS.len()).map(|i| format!("?{i}")).collect();
+    format!(
+        "INSERT INTO requests ({}) VALUES ({}) ON CONFLICT (request_id) DO UPDATE SET ",
+        COLUMNS.join(", "),
+        marks.join(", ")
+    )
+}
+
+/// What one write did with its lines.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Written {
+    /// New rows.
+    pub inserted: u64,
+    /// Lines that completed a row the other side had started.
+    pub merged: u64,
+}
+
+/// The two upserts, built once.
+fn statements() -> (&'static str, &'static str) {
+    static SQL: std::sync::OnceLock<(String, String)> = std::sync::OnceLock::new();
+    let (a, b) = SQL.get_or_init(|| (edge_upsert(), litellm_upsert()));
+    (a, b)
+}
+
+/// An edge line: its columns win; LiteLLM's columns already in the row are kept. A row that
+/// already has its edge side is left alone (the same line ingested twice).
+fn edge_upsert() -> String {
+    let mut set: Vec<String> = EDGE_OWNED
+        .iter()
+        .map(|c| format!("{c} = excluded.{c}"))
+        .collect();
+    set.extend(
+        FILLED
+            .iter()
+            .map(|c| format!("{c} = COALESCE(requests.{c}, excluded.{c})")),
+    );
+    set.extend(derived("excluded", "requests"));
+    set.push("ingested_at = excluded.ingested_at".into());
+    insert_head() + &set.join(", ") + " WHERE requests.timed_at <> 'edge'"
+}
+
+/// A LiteLLM line: merged under an edge row, or (traffic straight to LiteLLM) the whole row.
+fn litellm_upsert() -> String {
+    let when_edge = |merged: &str, c: &str| {
+        format!("{c} = CASE WHEN requests.timed_at = 'edge' THEN {merged} ELSE excluded.{c} END")
+    };
+    let mut set: Vec<String> = EDGE_OWNED
+        .iter()
+        .map(|c| when_edge(&format!("requests.{c}"), c))
+        .collect();
+    set.extend(
+        FILLED
+            .iter()
+            .map(|c| format!("{c} = COALESCE(requests.{c}, excluded.{c})")),
+    );
+    set.extend(
+        LITELLM_OWNED
+            .iter()
+            .map(|c| format!("{c} = COALESCE(excluded.{c}, requests.{c})")),
+    );
+    for d in derived("requests", "excluded") {
+        if let Some((c, merged)) = d.split_once(" = ") {
+            set.push(when_edge(merged, c));
+        }
+    }
+    set.push("has_litellm_record = 1".into());
+    set.push("ingested_at = excluded.ingested_at".into());
+    // LiteLLM's first line for a request wins (on messages one failure can log two events).
+    insert_head()
+        + &set.join(", ")
+        + " WHERE requests.timed_at = 'edge' AND requests.has_litellm_record = 0"
+}
 
 /// The lazily opened writer connection of a store (one per store; SQLite has one writer).
 #[derive(Debug, Clone, Default)]
@@ -45,7 +279,7 @@ impl Writer {
         file_id: &str,
         offset: u64,
         rows: &[RequestRow],
-    ) -> Result<u64, Error> {
+    ) -> Result<Written, Error> {
         let e = db(path);
         let mut guard = self.0.lock().map_err(|_| Error::Database {
             path: path.to_path_buf(),
@@ -61,54 +295,33 @@ impl Writer {
             *guard = Some(c);
         }
         let Some(conn) = guard.as_mut() else {
-            return Ok(0);
+            return Ok(Written::default());
         };
         let now = now_ms();
         let tx = conn.transaction().map_err(&e)?;
-        let mut inserted = 0;
+        let mut written = Written::default();
         {
-            let mut st = tx.prepare_cached(INSERT).map_err(&e)?;
+            let (edge_sql, litellm_sql) = statements();
+            let mut edge = tx.prepare_cached(edge_sql).map_err(&e)?;
+            let mut lit = tx.prepare_cached(litellm_sql).map_err(&e)?;
             for r in rows {
-                inserted += st
-                    .execute(params![
-                        r.request_id,
-                        r.litellm_call_id,
-                        r.session_id,
-                        r.variant_id,
-                        r.experiment,
-                        r.provider,
-                        r.provider_route,
-                        r.model,
-                        r.upstream_model,
-                        r.harness_profile,
-                        r.protocol_surface,
-                        r.call_type,
-                        r.streamed,
-                        r.request_started_at,
-                        r.request_finished_at,
-                        r.first_token_at,
-                        r.latency_ms,
-                        r.ttft_ms,
-                        r.ttft_missing_reason,
-                        r.output_tokens_per_s,
-                        r.input_tokens,
-                        r.output_tokens,
-                        r.cached_input_tokens,
-                        r.cache_write_tokens,
-                        r.status,
-                        r.http_status,
-                        r.error_code,
-                        r.error_class,
-                        r.provider_request_id,
-                        r.proxy_overhead_ms,
-                        r.key_alias,
-                        now,
-                        r.upstream_started_at,
-                        r.provider_ttft_ms,
-                        r.provider_latency_ms,
-                    ])
-                    .map_err(&e)? as u64;
+                let st = match r.timed_at {
+                    TimedAt::Edge => &mut edge,
+                    TimedAt::Litellm => &mut lit,
+                };
+                let before = tx.last_insert_rowid();
+                if st.execute(&bind(r, &now)[..]).map_err(&e)? == 0 {
+                    continue; // this side of the request is already stored
+                }
+                // An upsert that updated leaves last_insert_rowid alone.
+                if tx.last_insert_rowid() != before {
+                    written.inserted += 1;
+                } else {
+                    written.merged += 1;
+                }
             }
+        }
+        {
             // Sessions that gained rows need their rollups recomputed.
             let mut touched: Vec<&str> = rows
                 .iter()
@@ -132,6 +345,6 @@ impl Writer {
             .map_err(&e)?;
         }
         tx.commit().map_err(&e)?;
-        Ok(inserted)
+        Ok(written)
     }
 }

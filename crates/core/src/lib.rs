@@ -11,6 +11,7 @@ pub mod export;
 pub mod git;
 mod ingest_write;
 pub mod normalize;
+pub mod normalize_edge;
 pub mod paths;
 pub mod render;
 pub mod report;

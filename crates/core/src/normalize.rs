@@ -1,8 +1,11 @@
-//! Normalization: one pure function from a capture-spool line to a request row (spec §3).
+//! Normalization: pure functions from a capture line to a request row (spec §3). Two sources:
+//! LiteLLM's capture logger (this module: tokens, cache, cost, provider hand-off, error class) and
+//! StackPerf's edge ([`crate::normalize_edge`]: every timing as the harness experienced it). Both
+//! lines of one request carry the edge's correlation id as `request_id`; the store merges them.
 //!
-//! TTFT is right or absent, never wrong: it comes only from the first content delta the capture
-//! hook saw; LiteLLM's own `completionStartTime` is not used (it marks the first SSE event on
-//! `/v1/responses` and equals the end time without streaming).
+//! TTFT is right or absent, never wrong: it comes from the edge, or (lines written by earlier
+//! versions) from the first content delta the old capture hook saw; LiteLLM's own
+//! `completionStartTime` is never used (it marks the first SSE event, or the stream preamble).
 
 use std::collections::HashMap;
 
@@ -16,6 +19,8 @@ use crate::config::Registry;
 pub struct SpoolRecord {
     pub v: u32,
     pub litellm_call_id: Option<String>,
+    /// The edge's correlation id (absent for traffic sent straight to LiteLLM).
+    pub edge_id: Option<String>,
     pub status: Option<String>,
     pub call_type: Option<String>,
     pub route: Option<String>,
@@ -37,6 +42,7 @@ pub struct SpoolRecord {
     pub error_code: Option<String>,
     pub error_class: Option<String>,
     pub overhead_ms: Option<f64>,
+    pub cost: Option<f64>,
     pub response_id: Option<String>,
 }
 
@@ -70,12 +76,32 @@ pub fn model_index(reg: &Registry) -> ModelIndex {
     out
 }
 
+/// Where a row's timings were taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "snake_case")]
+pub enum TimedAt {
+    /// At the harness's socket, by StackPerf's edge.
+    Edge,
+    /// Inside LiteLLM (traffic sent straight to it): starts after LiteLLM parsed and routed.
+    Litellm,
+}
+
+impl TimedAt {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TimedAt::Edge => "edge",
+            TimedAt::Litellm => "litellm",
+        }
+    }
+}
+
 /// A normalized request (the `requests` table).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct RequestRow {
     pub request_id: String,
-    pub litellm_call_id: String,
+    pub litellm_call_id: Option<String>,
     pub session_id: Option<String>,
     #[cfg_attr(feature = "specta", specta(type = Option<f64>))]
     pub variant_id: Option<i64>,
@@ -118,6 +144,25 @@ pub struct RequestRow {
     pub provider_request_id: Option<String>,
     pub proxy_overhead_ms: Option<f64>,
     pub key_alias: Option<String>,
+    pub timed_at: TimedAt,
+    /// LiteLLM's capture line has been merged in.
+    pub has_litellm_record: bool,
+    /// How the request ended as the client saw it (edge rows): `ok`, `http_error`,
+    /// `stream_error`, `proxy_unavailable`, `proxy_disconnected`, `client_disconnected`.
+    pub outcome: Option<String>,
+    pub first_visible_at: Option<f64>,
+    /// Time to the first answer text or tool call, reasoning excluded.
+    pub ttft_visible_ms: Option<f64>,
+    /// Mean time per delta after the first (TPOT).
+    pub itl_ms: Option<f64>,
+    /// The longest gap between content deltas.
+    pub max_gap_ms: Option<f64>,
+    #[cfg_attr(feature = "specta", specta(type = Option<f64>))]
+    pub stall_count: Option<i64>,
+    #[cfg_attr(feature = "specta", specta(type = Option<f64>))]
+    pub content_deltas: Option<i64>,
+    pub output_tokens_missing_reason: Option<String>,
+    pub cost_usd: Option<f64>,
 }
 
 /// Why a line cannot become a row.
@@ -185,6 +230,13 @@ pub fn normalize(
             None,
             Some("failed before any content was streamed".to_string()),
         ),
+        (true, _) if rec.edge_id.is_none() => (
+            None,
+            Some(
+                "sent straight to LiteLLM, not through StackPerf's edge: no client-side timing"
+                    .to_string(),
+            ),
+        ),
         (true, _) => (
             None,
             Some("no content delta was observed in the stream".to_string()),
@@ -209,8 +261,12 @@ pub fn normalize(
     let route = alias.as_deref().and_then(|a| models.get(a));
     let cached = int(rec.cache_read_input_tokens).or(int(rec.cached_tokens));
     Ok(RequestRow {
-        request_id: call_id.clone(),
-        litellm_call_id: call_id,
+        request_id: rec
+            .edge_id
+            .clone()
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| call_id.clone()),
+        litellm_call_id: Some(call_id),
         session_id: attribution.map(|a| a.session_id.clone()),
         variant_id: attribution.map(|a| a.variant_id),
         experiment: attribution.map(|a| a.experiment.clone()),
@@ -258,6 +314,17 @@ pub fn normalize(
         provider_request_id: rec.response_id.clone(),
         proxy_overhead_ms: rec.overhead_ms,
         key_alias: rec.key_alias.clone(),
+        timed_at: TimedAt::Litellm,
+        has_litellm_record: true,
+        outcome: None,
+        first_visible_at: None,
+        ttft_visible_ms: None,
+        itl_ms: None,
+        max_gap_ms: None,
+        stall_count: None,
+        content_deltas: None,
+        output_tokens_missing_reason: None,
+        cost_usd: rec.cost.filter(|c| c.is_finite() && *c >= 0.0),
     })
 }
 

@@ -51,3 +51,8 @@ pub fn spool(data_dir: &std::path::Path) -> PathBuf {
 pub fn session_dir(data_dir: &std::path::Path, session_id: &str) -> PathBuf {
     data_dir.join("sessions").join(session_id)
 }
+
+/// The spool StackPerf's edge appends its own request records to.
+pub fn edge_spool(data_dir: &std::path::Path) -> PathBuf {
+    data_dir.join("capture").join("edge.jsonl")
+}

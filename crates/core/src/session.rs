@@ -286,6 +286,7 @@ impl Sessions {
             variant: req.variant.clone(),
             harness: harness_name.clone(),
             task_card: req.task_card.clone(),
+            models: vec![resolved.variant.model_alias.clone()],
         };
         let issued = match self.issue(&meta, ttl).await {
             Ok(k) => k,

@@ -117,7 +117,7 @@ async fn following_the_spool_delivers_new_requests_as_they_are_written() {
                 |_, rows| {
                     let _ = tx.send((
                         std::time::Instant::now(),
-                        rows.iter().map(|r| r.litellm_call_id.clone()).collect(),
+                        rows.iter().map(|r| r.request_id.clone()).collect(),
                     ));
                 },
                 async {

@@ -156,12 +156,7 @@ impl App {
     }
 
     fn proxy_url(&self) -> String {
-        let port = self
-            .stack
-            .state()
-            .map(|s| s.ports.litellm)
-            .unwrap_or(Ports::default().litellm);
-        format!("http://127.0.0.1:{port}")
+        crate::stack::harness_url(self.stack.state().as_ref())
     }
 
     fn sessions(&self) -> Sessions {
@@ -337,7 +332,7 @@ impl App {
     }
 }
 
-/// Ports from `STACKPERF_LITELLM_PORT` / `STACKPERF_SIM_PORT` / `STACKPERF_PROMETHEUS_PORT`
+/// Ports from `STACKPERF_EDGE_PORT` / `STACKPERF_LITELLM_PORT` / `STACKPERF_SIM_PORT` / `STACKPERF_PROMETHEUS_PORT`
 /// (tests run the stack on free ports), else the defaults.
 fn ports_from_env() -> Ports {
     let d = Ports::default();
@@ -348,6 +343,7 @@ fn ports_from_env() -> Ports {
             .unwrap_or(default)
     };
     Ports {
+        edge: get("STACKPERF_EDGE_PORT", d.edge),
         litellm: get("STACKPERF_LITELLM_PORT", d.litellm),
         sim: get("STACKPERF_SIM_PORT", d.sim),
         prometheus: get("STACKPERF_PROMETHEUS_PORT", d.prometheus),

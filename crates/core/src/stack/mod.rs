@@ -35,14 +35,22 @@ pub enum Runtime {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct Ports {
+    /// StackPerf's edge: the URL harnesses are given.
+    #[serde(default = "default_edge_port")]
+    pub edge: u16,
     pub litellm: u16,
     pub sim: u16,
     pub prometheus: u16,
 }
 
+fn default_edge_port() -> u16 {
+    4100
+}
+
 impl Default for Ports {
     fn default() -> Self {
         Ports {
+            edge: default_edge_port(),
             litellm: 4000,
             sim: 8765,
             prometheus: 9090,
@@ -153,4 +161,15 @@ impl StackSecrets {
     pub fn has(&self, name: &str) -> bool {
         self.provider_keys.iter().any(|(n, _)| n == name)
     }
+}
+
+/// The URL harnesses are given: StackPerf's edge of the running native stack (a stack started
+/// before the edge existed: its LiteLLM), else the default edge port.
+pub fn harness_url(state: Option<&StackState>) -> String {
+    let port = match state {
+        Some(s) if s.services.iter().any(|r| r.name == "edge") => s.ports.edge,
+        Some(s) => s.ports.litellm,
+        None => Ports::default().edge,
+    };
+    format!("http://127.0.0.1:{port}")
 }

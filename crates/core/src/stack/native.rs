@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use super::litellm_config::{
-    self, SkippedProvider, KEY_REGISTRY_ENV, MODULES, SIM_KEY_ENV, SPOOL_ENV,
+    self, SkippedProvider, EDGE_TOKEN_ENV, KEY_REGISTRY_ENV, MODULES, SIM_KEY_ENV, SPOOL_ENV,
 };
 use super::probe::{healthy, http, prometheus_version, warm_up};
 use super::process::{self, alive, port_free, runs, terminate_group};
@@ -73,7 +73,7 @@ pub struct NativeStack {
     opts: StackOptions,
 }
 
-const SERVICES: [&str; 3] = ["litellm", "sim", "prometheus"];
+const SERVICES: [&str; 4] = ["edge", "litellm", "sim", "prometheus"];
 
 impl NativeStack {
     pub fn new(opts: StackOptions) -> Self {
@@ -168,7 +168,10 @@ impl NativeStack {
         }
         let prom_bin = prometheus::find_binary();
         let ports = self.opts.ports;
-        let mut wanted = vec![("litellm", ports.litellm, "--litellm-port")];
+        let mut wanted = vec![
+            ("edge", ports.edge, "--edge-port"),
+            ("litellm", ports.litellm, "--litellm-port"),
+        ];
         if plan.uses_simulator {
             wanted.push(("sim", ports.sim, "--sim-port"));
         }
@@ -201,6 +204,7 @@ impl NativeStack {
             std::fs::create_dir_all(d).map_err(io_err(format!("create {}", d.display())))?;
         }
         let sim_key = Secret::generate("sk-stackperf-sim-")?;
+        let edge_token = Secret::generate("stackperf-edge-")?;
         let mut state = StackState {
             runtime: Runtime::Native,
             started_at_ms: now_ms(),
@@ -262,6 +266,7 @@ impl NativeStack {
             ("PYTHONUNBUFFERED".to_string(), "1".to_string()),
             (SPOOL_ENV.to_string(), spool.display().to_string()),
             (KEY_REGISTRY_ENV.to_string(), registry.display().to_string()),
+            (EDGE_TOKEN_ENV.to_string(), edge_token.expose().to_string()),
         ];
         env.extend(
             secrets
@@ -327,6 +332,48 @@ impl NativeStack {
                 message: format!("Prometheus is not installed: {}", prometheus::INSTALL_HINT),
             }),
         }
+
+        // Last to start, first to stop: harnesses never reach a LiteLLM that is going away.
+        step(
+            "edge",
+            format!("starting StackPerf's edge on 127.0.0.1:{}", ports.edge),
+        );
+        let edge_spool = crate::paths::edge_spool(&self.opts.data_dir);
+        let args = [
+            "edge".to_string(),
+            "serve".to_string(),
+            "--listen".to_string(),
+            format!("127.0.0.1:{}", ports.edge),
+            "--upstream".to_string(),
+            format!("127.0.0.1:{}", ports.litellm),
+            "--registry".to_string(),
+            registry.display().to_string(),
+            "--spool".to_string(),
+            edge_spool.display().to_string(),
+            "--master-key-env".to_string(),
+            MASTER_KEY.to_string(),
+            "--edge-token-env".to_string(),
+            EDGE_TOKEN_ENV.to_string(),
+        ];
+        let env = vec![
+            (
+                MASTER_KEY.to_string(),
+                secrets.master_key.expose().to_string(),
+            ),
+            (EDGE_TOKEN_ENV.to_string(), edge_token.expose().to_string()),
+        ];
+        let rec = self.start(
+            "edge",
+            &self.opts.stackperf_bin,
+            &args,
+            &env,
+            ports.edge,
+            stackperf_edge::HEALTH_PATH,
+            "edge serve",
+            Some(APP_VERSION.to_string()),
+        )?;
+        state.services.push(rec);
+        self.save_state(&state)?;
 
         let mut litellm_start_ms = 0;
         for rec in &state.services {

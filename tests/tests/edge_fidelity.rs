@@ -1,0 +1,179 @@
+//! Measurement fidelity at the edge: a raw-socket client times its own send, first content and
+//! last byte on all four surfaces (streaming) through the real stack (edge → LiteLLM → simulator);
+//! the stored `ttft_ms` and `latency_ms` must equal what it saw (median |Δ| ≤ 2 ms, max ≤ 10 ms),
+//! and a stream that breaks mid-way keeps the outcome and no guessed token count.
+
+use std::collections::HashMap;
+
+use serde_json::{json, Value};
+use stackperf_e2e::{median, raw_post, RawResponse, StackEnv};
+
+const PER_SURFACE: usize = 12;
+
+fn request(env: &StackEnv, surface: &str, key: &str, model: &str, max_tokens: u64) -> RawResponse {
+    let bearer = format!("Bearer {key}");
+    let (path, headers, body): (String, Vec<(&str, &str)>, Value) = match surface {
+        "chat" => (
+            "/v1/chat/completions".into(),
+            vec![("Authorization", bearer.as_str())],
+            json!({"model": model, "stream": true, "stream_options": {"include_usage": true}, "max_tokens": max_tokens,
+                   "messages": [{"role": "user", "content": "Say something."}]}),
+        ),
+        "responses" => (
+            "/v1/responses".into(),
+            vec![("Authorization", bearer.as_str())],
+            json!({"model": model, "stream": true, "max_output_tokens": max_tokens, "input": "Say something."}),
+        ),
+        "messages" => (
+            "/v1/messages".into(),
+            vec![("x-api-key", key), ("anthropic-version", "2023-06-01")],
+            json!({"model": model, "stream": true, "max_tokens": max_tokens,
+                   "messages": [{"role": "user", "content": "Say something."}]}),
+        ),
+        _ => (
+            format!("/v1beta/models/{model}:streamGenerateContent?alt=sse"),
+            vec![("x-goog-api-key", key)],
+            json!({"contents": [{"role": "user", "parts": [{"text": "Say something."}]}],
+                   "generationConfig": {"maxOutputTokens": max_tokens}}),
+        ),
+    };
+    raw_post(
+        &env.proxy_url(),
+        &path,
+        &headers,
+        body.to_string().as_bytes(),
+    )
+}
+
+fn rows_by_id(env: &StackEnv) -> HashMap<String, Value> {
+    let out = env.run(&["collect"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = env.run(&["export", "requests", "--format", "json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: Vec<Value> = serde_json::from_slice(&out.stdout).expect("rows");
+    rows.into_iter()
+        .map(|r| (r["request_id"].as_str().unwrap_or_default().to_string(), r))
+        .collect()
+}
+
+#[test]
+fn stored_timings_equal_what_a_raw_socket_client_measured() {
+    let env = StackEnv::new("fidelity");
+    let master = env.up_with_master_key();
+    let created = env.json(&[
+        "session",
+        "create",
+        "--experiment",
+        "sim-profiles",
+        "--variant",
+        "sim-fast-oai",
+        "--task-card",
+        "sample-traffic",
+    ]);
+    let key = created["environment"]["env"]["OPENAI_API_KEY"]
+        .as_str()
+        .expect("session key")
+        .to_string();
+    assert!(created["environment"]["env"]["OPENAI_BASE_URL"]
+        .as_str()
+        .is_some_and(|u| u.starts_with(&env.proxy_url())));
+
+    // One untimed request per surface first: LiteLLM's first request on a code path is slow.
+    let surfaces = ["chat", "responses", "messages", "google"];
+    let mut seen: Vec<(&str, RawResponse)> = Vec::new();
+    for s in surfaces {
+        let r = request(&env, s, &key, "sim-fast", 8);
+        assert_eq!(r.status, 200, "{s}: {}", r.body);
+    }
+    for i in 0..PER_SURFACE * surfaces.len() {
+        let s = surfaces[i % surfaces.len()];
+        let r = request(&env, s, &key, "sim-fast", 24);
+        assert_eq!(r.status, 200, "{s}: {}", r.body);
+        assert!(r.complete && r.ttft_ms.is_some(), "{s}: {r:?}");
+        seen.push((s, r));
+    }
+    let rows = rows_by_id(&env);
+    let mut report = Vec::new();
+    for s in surfaces {
+        let (mut dt, mut dl) = (Vec::new(), Vec::new());
+        for (_, r) in seen.iter().filter(|(x, _)| *x == s) {
+            let id = r
+                .header("x-stackperf-request-id")
+                .expect("correlation id header");
+            let row = rows
+                .get(id)
+                .unwrap_or_else(|| panic!("{s}: no row for {id}"));
+            assert_eq!(row["timed_at"], "edge", "{row}");
+            assert_eq!(row["status"], "success", "{row}");
+            assert_eq!(
+                row["has_litellm_record"], 1,
+                "LiteLLM's line was merged: {row}"
+            );
+            assert!(
+                row["output_tokens"].as_f64().is_some_and(|t| t >= 1.0),
+                "{row}"
+            );
+            let ttft = row["ttft_ms"].as_f64().expect("ttft_ms");
+            dt.push(ttft - r.ttft_ms.unwrap_or_default());
+            dl.push(row["latency_ms"].as_f64().expect("latency") - r.total_ms);
+            let visible = row["ttft_visible_ms"].as_f64().expect("ttft_visible_ms");
+            assert!(
+                (visible - ttft).abs() < 1e-6,
+                "no reasoning: visible = first content"
+            );
+        }
+        let abs = |v: &[f64]| v.iter().map(|x| x.abs()).collect::<Vec<_>>();
+        let max = |v: &[f64]| v.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+        report.push(format!(
+            "{s:>9}: ttft Δ median {:+.2} ms (|Δ| {:.2}), max |Δ| {:.2}; latency Δ median {:+.2} ms (|Δ| {:.2}), max |Δ| {:.2}",
+            median(&dt), median(&abs(&dt)), max(&dt), median(&dl), median(&abs(&dl)), max(&dl)
+        ));
+        assert!(
+            median(&abs(&dt)) <= 2.0 && max(&dt) <= 10.0,
+            "{s} ttft: {dt:?}"
+        );
+        assert!(
+            median(&abs(&dl)) <= 2.0 && max(&dl) <= 10.0,
+            "{s} latency: {dl:?}"
+        );
+    }
+    eprintln!(
+        "edge vs raw-socket client ({PER_SURFACE} streams per surface):\n{}",
+        report.join("\n")
+    );
+
+    // A stream the upstream breaks after a few tokens: the row keeps the failure and does not
+    // guess a token count; it says how many content events were delivered.
+    for s in ["chat", "messages"] {
+        let r = request(&env, s, &master, "sim-always-disconnect", 24);
+        let id = r.header("x-stackperf-request-id").expect("id").to_string();
+        let rows = rows_by_id(&env);
+        let row = &rows[&id];
+        assert_eq!(row["status"], "error", "{s}: {row}");
+        assert_eq!(row["timed_at"], "edge");
+        match row["output_tokens"].as_f64() {
+            None => assert!(
+                row["output_tokens_missing_reason"]
+                    .as_str()
+                    .is_some_and(|m| m.contains(&format!("{} content deltas", r.content_events))),
+                "{s}: client saw {} content events: {row}",
+                r.content_events
+            ),
+            // A count the stream itself reported before failing is what the client received.
+            Some(n) => assert!(n >= r.content_events as f64, "{s}: {row}\n{}", r.body),
+        }
+        assert_eq!(
+            row["http_status"].as_f64(),
+            Some(r.status as f64),
+            "{s}: {row}"
+        );
+    }
+}
