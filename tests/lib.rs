@@ -417,13 +417,26 @@ fn client_content(data: &str) -> (bool, bool) {
 /// POST `body` on a fresh connection with the standard library only, timing the send, the first
 /// content event and the end of the body on this process's clock.
 pub fn raw_post(base_url: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> RawResponse {
+    raw_request("POST", base_url, path, headers, body)
+}
+
+/// [`raw_post`] with any method.
+pub fn raw_request(
+    method: &str,
+    base_url: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> RawResponse {
     use std::io::{Read, Write};
     use std::time::Instant;
     let addr = base_url.trim_start_matches("http://");
     let mut conn = std::net::TcpStream::connect(addr).expect("connect");
     conn.set_nodelay(true).expect("nodelay");
+    conn.set_read_timeout(Some(std::time::Duration::from_secs(60)))
+        .expect("read timeout");
     let mut req = format!(
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
         body.len()
     )
     .into_bytes();

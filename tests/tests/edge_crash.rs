@@ -1,0 +1,211 @@
+//! LiteLLM killed (-9) and restarted while a harness streams over 20 connections through the
+//! edge: every request the client sent becomes exactly one row with the outcome the client saw
+//! (including the ones LiteLLM never answered, or answered half), and the session's error rate is
+//! the client's.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use stackperf_e2e::{http_get, python, workspace, StackEnv};
+
+/// The command line, environment and directory of a running process, to start it again.
+fn snapshot(pid: u32) -> (Vec<String>, Vec<(String, String)>, std::path::PathBuf) {
+    let split = |b: Vec<u8>| -> Vec<String> {
+        b.split(|c| *c == 0)
+            .filter(|s| !s.is_empty())
+            .map(|s| String::from_utf8_lossy(s).to_string())
+            .collect()
+    };
+    let argv = split(std::fs::read(format!("/proc/{pid}/cmdline")).expect("cmdline"));
+    let env = split(std::fs::read(format!("/proc/{pid}/environ")).expect("environ"))
+        .into_iter()
+        .filter_map(|kv| {
+            kv.split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+        })
+        .collect();
+    let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).expect("cwd");
+    (argv, env, cwd)
+}
+
+fn wait_for(what: &str, within: Duration, mut ok: impl FnMut() -> bool) {
+    let until = Instant::now() + within;
+    while !ok() {
+        assert!(Instant::now() < until, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn killing_litellm_mid_traffic_leaves_one_row_per_request_with_the_clients_outcome() {
+    let env = StackEnv::new("crash");
+    env.up_with_master_key();
+    let created = env.json(&[
+        "session",
+        "create",
+        "--experiment",
+        "sim-profiles",
+        "--variant",
+        "sim-fast-oai",
+        "--task-card",
+        "sample-traffic",
+    ]);
+    let session = created["session"]["session_id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let key = created["environment"]["env"]["OPENAI_API_KEY"]
+        .as_str()
+        .expect("key")
+        .to_string();
+    let state: Value = serde_json::from_str(
+        &std::fs::read_to_string(env.data.path().join("stack/state.json")).expect("state"),
+    )
+    .expect("state json");
+    let pid = state["services"]
+        .as_array()
+        .expect("services")
+        .iter()
+        .find(|s| s["name"] == "litellm")
+        .and_then(|s| s["pid"].as_u64())
+        .expect("litellm pid") as u32;
+    let (argv, litellm_env, cwd) = snapshot(pid);
+
+    let stop = env.data.path().join("STOP");
+    let mut traffic = Command::new(python())
+        .arg(workspace().join("tests/python/crash_traffic.py"))
+        .args([&env.proxy_url(), &key, "sim-fast", "20", "0.5"])
+        .arg(&stop)
+        .arg("3000")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("traffic");
+    let (tx, rx) = mpsc::channel::<Value>();
+    let out = traffic.stdout.take().expect("stdout");
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            if let Ok(v) = serde_json::from_str::<Value>(&line) {
+                let _ = tx.send(v);
+            }
+        }
+    });
+    let mut seen: Vec<Value> = Vec::new();
+    let drain = |seen: &mut Vec<Value>| seen.extend(rx.try_iter());
+    let ok = |seen: &[Value]| seen.iter().filter(|v| v["outcome"] == "ok").count();
+    let failed = |seen: &[Value]| {
+        seen.iter()
+            .filter(|v| v["outcome"].is_string() && v["outcome"] != "ok")
+            .count()
+    };
+
+    wait_for("40 good requests", Duration::from_secs(60), || {
+        drain(&mut seen);
+        ok(&seen) >= 40
+    });
+    let status = Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    wait_for(
+        "the client to see the outage",
+        Duration::from_secs(30),
+        || {
+            drain(&mut seen);
+            failed(&seen) >= 20
+        },
+    );
+    let log = std::fs::File::create(env.data.path().join("litellm-restarted.log")).expect("log");
+    let mut restarted = Command::new(&argv[0])
+        .args(&argv[1..])
+        .env_clear()
+        .envs(litellm_env)
+        .current_dir(cwd)
+        .stdout(log.try_clone().expect("log"))
+        .stderr(log)
+        .spawn()
+        .expect("restart LiteLLM");
+    wait_for("LiteLLM healthy again", Duration::from_secs(180), || {
+        drain(&mut seen);
+        std::panic::catch_unwind(|| http_get(&env.litellm_url(), "/health/liveliness")).is_ok()
+    });
+    let ok_at_restart = ok(&seen);
+    wait_for(
+        "40 good requests after the restart",
+        Duration::from_secs(90),
+        || {
+            drain(&mut seen);
+            ok(&seen) >= ok_at_restart + 40
+        },
+    );
+    std::fs::write(&stop, b"stop").expect("stop file");
+    assert!(traffic.wait().expect("traffic").success());
+    reader.join().expect("reader");
+    drain(&mut seen);
+    let summary = seen.pop().expect("summary line");
+    let records: Vec<&Value> = seen.iter().filter(|v| v["i"].is_u64()).collect();
+    assert_eq!(
+        summary["sent"].as_u64(),
+        Some(records.len() as u64),
+        "{summary}"
+    );
+
+    let collected = env.run(&["collect"]);
+    assert!(
+        collected.status.success(),
+        "{}",
+        String::from_utf8_lossy(&collected.stderr)
+    );
+    let export = env.run(&["export", "requests", "--format", "json"]);
+    let rows: Vec<Value> = serde_json::from_slice(&export.stdout).expect("rows");
+    let mine: Vec<&Value> = rows
+        .iter()
+        .filter(|r| r["session_id"] == session.as_str())
+        .collect();
+    let by_id: HashMap<&str, &Value> = mine
+        .iter()
+        .map(|r| (r["request_id"].as_str().unwrap_or_default(), *r))
+        .collect();
+    assert_eq!(by_id.len(), mine.len(), "duplicate rows");
+    let mut outcomes: HashMap<String, usize> = HashMap::new();
+    for rec in &records {
+        let id = rec["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("the edge answered every request with its id: {rec}"));
+        let row = by_id.get(id).unwrap_or_else(|| panic!("no row for {rec}"));
+        let client_ok = rec["outcome"] == "ok";
+        assert_eq!(
+            row["status"] == "success",
+            client_ok,
+            "client {rec} vs row {row}"
+        );
+        if let Some(s) = rec["status"].as_u64() {
+            assert_eq!(
+                row["http_status"].as_u64(),
+                Some(s),
+                "client {rec} vs row {row}"
+            );
+        }
+        *outcomes
+            .entry(format!("{} / {}", rec["outcome"], row["outcome"]))
+            .or_default() += 1;
+    }
+    assert_eq!(mine.len(), records.len(), "rows = requests the client sent");
+    let client_errors = records.iter().filter(|r| r["outcome"] != "ok").count();
+    let row_errors = mine.iter().filter(|r| r["status"] == "error").count();
+    assert_eq!(
+        row_errors, client_errors,
+        "the session's error rate is the client's"
+    );
+    assert!(client_errors > 0 && client_errors < records.len());
+    eprintln!(
+        "{} requests, {client_errors} failed as the client saw them; client / stored outcomes: {outcomes:?}",
+        records.len()
+    );
+    let _ = restarted.kill();
+    let _ = restarted.wait();
+}

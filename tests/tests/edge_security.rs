@@ -1,0 +1,255 @@
+//! A session key reaches only its session: through the edge, every non-inference route is 404,
+//! another variant's model is 403, and no / unknown / non-ASCII / megabyte keys are 401 — each in
+//! the surface's own error format with a reason a person understands, never a 500. Behind the edge,
+//! LiteLLM's own check refuses the same keys (and session keys that bypass the edge) without a 500.
+
+use serde_json::Value;
+use stackperf_e2e::{raw_request, RawResponse, StackEnv};
+
+fn call(base: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> RawResponse {
+    raw_request(method, base, path, headers, body.as_bytes())
+}
+
+fn json(r: &RawResponse) -> Value {
+    serde_json::from_str(&r.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", r.body))
+}
+
+/// The error message, from whichever surface format the body uses.
+fn message(surface: &str, r: &RawResponse) -> String {
+    let v = json(r);
+    let m = match surface {
+        "google" => &v["error"]["message"],
+        "messages" => {
+            assert_eq!(v["type"], "error", "{}", r.body);
+            &v["error"]["message"]
+        }
+        _ => &v["error"]["message"],
+    };
+    m.as_str()
+        .unwrap_or_else(|| panic!("{surface}: no message: {}", r.body))
+        .to_string()
+}
+
+/// `(surface, path, body)` of a streaming call to `model` on each surface.
+fn surfaces(model: &str) -> Vec<(&'static str, String, String)> {
+    vec![
+        (
+            "chat",
+            "/v1/chat/completions".into(),
+            format!(
+                r#"{{"model":"{model}","messages":[{{"role":"user","content":"hi"}}],"max_tokens":4}}"#
+            ),
+        ),
+        (
+            "responses",
+            "/v1/responses".into(),
+            format!(r#"{{"model":"{model}","input":"hi","max_output_tokens":4}}"#),
+        ),
+        (
+            "messages",
+            "/v1/messages?beta=true".into(),
+            format!(
+                r#"{{"model":"{model}","max_tokens":4,"messages":[{{"role":"user","content":"hi"}}]}}"#
+            ),
+        ),
+        (
+            "google",
+            format!("/v1beta/models/{model}:generateContent"),
+            r#"{"contents":[{"role":"user","parts":[{"text":"hi"}]}]}"#.into(),
+        ),
+    ]
+}
+
+fn key_header<'a>(surface: &str, key: &'a str, bearer: &'a str) -> (&'static str, &'a str) {
+    match surface {
+        "messages" => ("x-api-key", key),
+        "google" => ("x-goog-api-key", key),
+        _ => ("Authorization", bearer),
+    }
+}
+
+#[test]
+fn a_session_key_reaches_only_its_variant_and_bad_keys_get_a_clear_401() {
+    let env = StackEnv::new("security");
+    env.up_with_master_key();
+    let created = env.json(&[
+        "session",
+        "create",
+        "--experiment",
+        "sim-profiles",
+        "--variant",
+        "sim-fast-oai",
+        "--task-card",
+        "sample-traffic",
+    ]);
+    let id = created["session"]["session_id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let key = created["environment"]["env"]["OPENAI_API_KEY"]
+        .as_str()
+        .expect("key")
+        .to_string();
+    let bearer = format!("Bearer {key}");
+    let edge = env.proxy_url();
+
+    // Its own model works on every surface (with the headers and query strings harnesses send).
+    for (s, path, body) in surfaces("sim-fast") {
+        let h = key_header(s, &key, &bearer);
+        let r = call(
+            &edge,
+            "POST",
+            &path,
+            &[h, ("anthropic-version", "2023-06-01")],
+            &body,
+        );
+        assert_eq!(r.status, 200, "{s}: {}", r.body);
+    }
+    let models = call(
+        &edge,
+        "GET",
+        "/v1/models",
+        &[("Authorization", &bearer)],
+        "",
+    );
+    assert_eq!(models.status, 200, "{}", models.body);
+    let count = call(
+        &edge,
+        "POST",
+        "/v1/messages/count_tokens?beta=true",
+        &[("x-api-key", &key), ("anthropic-version", "2023-06-01")],
+        r#"{"model":"sim-fast","messages":[{"role":"user","content":"hi"}]}"#,
+    );
+    // Forwarded (what LiteLLM answers for a simulated model is its business), not refused.
+    assert!(
+        !count.body.contains("stackperf:") && ![401, 403].contains(&count.status),
+        "count_tokens is an inference route: {}",
+        count.body
+    );
+    let google_query = call(
+        &edge,
+        "POST",
+        &format!("/v1beta/models/sim-fast:streamGenerateContent?alt=sse&key={key}"),
+        &[],
+        r#"{"contents":[{"role":"user","parts":[{"text":"hi"}]}]}"#,
+    );
+    assert_eq!(
+        google_query.status, 200,
+        "?key= works: {}",
+        google_query.body
+    );
+
+    // Everything that is not a model call is 404 at the edge, even with a valid key.
+    for (method, path) in [
+        ("GET", "/health"),
+        ("GET", "/health/liveliness"),
+        ("GET", "/model/info"),
+        ("GET", "/v1/model/info"),
+        ("GET", "/routes"),
+        ("GET", "/settings"),
+        ("GET", "/debug/asyncio-tasks"),
+        ("GET", "/metrics/"),
+        ("GET", "/ui/"),
+        ("POST", "/key/generate"),
+        ("GET", "/spend/logs"),
+        ("GET", "/"),
+    ] {
+        let r = call(&edge, method, path, &[("Authorization", &bearer)], "{}");
+        assert_eq!(r.status, 404, "{method} {path}: {}", r.body);
+        assert!(
+            message("chat", &r).contains("not an inference route"),
+            "{}",
+            r.body
+        );
+    }
+
+    // Another variant's model: 403 naming the allowed one, in each surface's format.
+    for other in ["sim-slow", "openai-gpt-4.1"] {
+        for (s, path, body) in surfaces(other) {
+            let h = key_header(s, &key, &bearer);
+            let r = call(
+                &edge,
+                "POST",
+                &path,
+                &[h, ("anthropic-version", "2023-06-01")],
+                &body,
+            );
+            assert_eq!(r.status, 403, "{s} {other}: {}", r.body);
+            let m = message(s, &r);
+            assert!(m.contains("`sim-fast`") && m.contains(other), "{s}: {m}");
+        }
+    }
+
+    // Bad keys: 401 with a one-line reason, on every surface.
+    let megabyte = "k".repeat(1 << 20);
+    let cases: Vec<(&str, Option<&str>)> = vec![
+        ("no API key", None),
+        ("unknown API key", Some("sk-stackperf-session-0000")),
+        ("non-ASCII", Some("sk-st\u{e4}ckperf-\u{1f511}")),
+        ("bytes long", Some(&megabyte)),
+    ];
+    for (s, path, body) in surfaces("sim-fast") {
+        for (words, k) in &cases {
+            let b = k.map(|k| format!("Bearer {k}")).unwrap_or_default();
+            let headers: Vec<(&str, &str)> = match k {
+                Some(k) => vec![key_header(s, k, &b)],
+                None => vec![],
+            };
+            let r = call(&edge, "POST", &path, &headers, &body);
+            assert_eq!(
+                r.status,
+                401,
+                "{s} {words}: {}",
+                &r.body[..r.body.len().min(300)]
+            );
+            let m = message(s, &r);
+            assert!(
+                m.contains(words) && !m.contains('\n') && m.len() < 400,
+                "{s}: {m}"
+            );
+        }
+    }
+
+    // Behind the edge: LiteLLM's own check refuses a session key that bypasses the edge, and
+    // never answers a bad key with a 500.
+    let litellm = env.litellm_url();
+    let direct = call(
+        &litellm,
+        "POST",
+        "/v1/chat/completions",
+        &[("Authorization", &bearer)],
+        r#"{"model":"sim-fast","messages":[{"role":"user","content":"hi"}]}"#,
+    );
+    assert_eq!(direct.status, 401, "{}", direct.body);
+    assert!(
+        direct.body.contains("only through StackPerf's edge"),
+        "{}",
+        direct.body
+    );
+    for k in [None, Some("sk-st\u{e4}ckperf")] {
+        let b = k.map(|k| format!("Bearer {k}")).unwrap_or_default();
+        let headers: Vec<(&str, &str)> = k
+            .map(|_| vec![("Authorization", b.as_str())])
+            .unwrap_or_default();
+        let r = call(
+            &litellm,
+            "POST",
+            "/v1/chat/completions",
+            &headers,
+            r#"{"model":"sim-fast","messages":[{"role":"user","content":"hi"}]}"#,
+        );
+        assert_eq!(r.status, 401, "LiteLLM direct, key {k:?}: {}", r.body);
+    }
+
+    // Finalized: the key is refused, and says why.
+    env.json(&["session", "finalize", &id, "--status", "completed"]);
+    let r = call(
+        &edge,
+        "POST",
+        "/v1/chat/completions",
+        &[("Authorization", &bearer)],
+        r#"{"model":"sim-fast","messages":[{"role":"user","content":"hi"}]}"#,
+    );
+    assert_eq!(r.status, 401, "{}", r.body);
+    assert!(message("chat", &r).contains("revoked"), "{}", r.body);
+}
