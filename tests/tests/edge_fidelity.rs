@@ -150,6 +150,46 @@ fn stored_timings_equal_what_a_raw_socket_client_measured() {
         report.join("\n")
     );
 
+    // A reasoning model: thinking deltas first, answer text ~400 ms later. `ttft_visible_ms` is
+    // the time the client first saw answer text, `ttft_ms` the first delta of either kind.
+    let mut reasoning_seen = Vec::new();
+    for (s, model) in [
+        ("chat", "sim-reasoning"),
+        ("responses", "sim-reasoning"),
+        ("messages", "sim-anthropic-reasoning"),
+        ("google", "sim-reasoning"),
+    ] {
+        let r = request(&env, s, &master, model, 24);
+        assert_eq!(r.status, 200, "{s}: {}", r.body);
+        let id = r.header("x-stackperf-request-id").expect("id").to_string();
+        let rows = rows_by_id(&env);
+        let row = &rows[&id];
+        let (client_first, client_visible) =
+            (r.ttft_ms.expect("first"), r.ttft_visible_ms.expect("text"));
+        let visible = row["ttft_visible_ms"].as_f64().expect("ttft_visible_ms");
+        let first = row["ttft_ms"].as_f64().expect("ttft_ms");
+        assert!(
+            (visible - client_visible).abs() <= 5.0,
+            "{s}: visible {visible} vs client {client_visible}"
+        );
+        assert!(
+            (first - client_first).abs() <= 5.0,
+            "{s}: first {first} vs client {client_first}"
+        );
+        if client_visible - client_first > 300.0 {
+            reasoning_seen.push(s);
+        }
+        eprintln!("reasoning on {s}: first delta {first:.1} ms (client {client_first:.1}), first text {visible:.1} ms (client {client_visible:.1})");
+    }
+    // LiteLLM passes reasoning through natively on these (it drops it when translating
+    // generateContent to chat).
+    for s in ["chat", "messages"] {
+        assert!(
+            reasoning_seen.contains(&s),
+            "{s}: no reasoning before the text reached the client ({reasoning_seen:?})"
+        );
+    }
+
     // A stream the upstream breaks after a few tokens: the row keeps the failure and does not
     // guess a token count; it says how many content events were delivered.
     for s in ["chat", "messages"] {

@@ -418,6 +418,11 @@ export type RequestBrief_Deserialize = {
 	http_status?: number | null,
 	error_class?: string | null,
 	ttft_ms?: number | null,
+	/**  Time to the first answer text (reasoning excluded). */
+	ttft_visible_ms?: number | null,
+	/**  Inter-token latency (mean time per delta after the first). */
+	itl_ms?: number | null,
+	stall_count?: number | null,
 	latency_ms: number | null,
 	output_tokens_per_s?: number | null,
 	input_tokens?: number | null,
@@ -436,6 +441,11 @@ export type RequestBrief_Serialize = {
 	http_status: number | null,
 	error_class: string | null,
 	ttft_ms: number | null,
+	/**  Time to the first answer text (reasoning excluded). */
+	ttft_visible_ms: number | null,
+	/**  Inter-token latency (mean time per delta after the first). */
+	itl_ms: number | null,
+	stall_count: number | null,
 	latency_ms: number | null,
 	output_tokens_per_s: number | null,
 	input_tokens: number | null,
@@ -584,6 +594,12 @@ export type SessionStats_Deserialize = {
 	latency_p50_ms?: number | null,
 	latency_p95_ms?: number | null,
 	ttft_p50_ms?: number | null,
+	/**  Median time to the first answer text (reasoning excluded). */
+	ttft_visible_p50_ms?: number | null,
+	/**  Median inter-token latency (time per output delta after the first). */
+	itl_p50_ms?: number | null,
+	/**  Gaps between deltas longer than the stall threshold, summed over the session's requests. */
+	stalls?: number | null,
 	tokens_per_s_p50?: number | null,
 	input_tokens: number | null,
 	output_tokens: number | null,
@@ -612,6 +628,12 @@ export type SessionStats_Serialize = {
 	latency_p50_ms: number | null,
 	latency_p95_ms: number | null,
 	ttft_p50_ms: number | null,
+	/**  Median time to the first answer text (reasoning excluded). */
+	ttft_visible_p50_ms: number | null,
+	/**  Median inter-token latency (time per output delta after the first). */
+	itl_p50_ms: number | null,
+	/**  Gaps between deltas longer than the stall threshold, summed over the session's requests. */
+	stalls: number | null,
 	tokens_per_s_p50: number | null,
 	input_tokens: number | null,
 	output_tokens: number | null,

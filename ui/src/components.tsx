@@ -50,7 +50,10 @@ export function RequestsTable({ rows, numbered }: { rows: RequestBrief[]; number
           <th>model</th>
           <th>type</th>
           <th>status</th>
-          <th>TTFT</th>
+          <th title="first content delta (reasoning included)">TTFT</th>
+          <th title="first answer text or tool call (reasoning excluded)">first text</th>
+          <th title="mean time per delta after the first">ITL</th>
+          <th title="gaps between deltas longer than 1 s">stalls</th>
           <th>latency</th>
           <th>tok/s</th>
           <th>in/out tokens</th>
@@ -67,6 +70,9 @@ export function RequestsTable({ rows, numbered }: { rows: RequestBrief[]; number
             </td>
             <td>{r.status === "success" ? <Badge tone="ok">ok</Badge> : <Badge tone="bad">{`${r.error_class ?? r.status} ${r.http_status ?? ""}`}</Badge>}</td>
             <td>{fmtMs(r.ttft_ms)}</td>
+            <td>{fmtMs(r.ttft_visible_ms)}</td>
+            <td>{fmtMs(r.itl_ms)}</td>
+            <td>{r.stall_count ?? "–"}</td>
             <td>{fmtMs(r.latency_ms)}</td>
             <td>{fmtNum(r.output_tokens_per_s)}</td>
             <td>

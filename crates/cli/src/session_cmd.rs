@@ -309,16 +309,55 @@ pub fn run(g: &Global, cmd: SessionCmd) -> Result<(), CliError> {
             }
             SessionCmd::Show { id } => {
                 let s = c.sessions.get(&id).await?;
+                let stats = stackperf_core::report::session_stats(&c.sessions.store, &s.experiment)
+                    .await?
+                    .into_iter()
+                    .find(|x| x.session_id == s.session_id);
                 if g.json {
-                    return Ok(print_json(&s)?);
+                    let mut v = serde_json::to_value(&s).map_err(std::io::Error::other)?;
+                    v["stats"] = serde_json::to_value(&stats).map_err(std::io::Error::other)?;
+                    return Ok(print_json(&v)?);
                 }
                 for (k, v) in describe(&s) {
                     println!("{k:<12} {v}");
+                }
+                if let Some(st) = stats {
+                    for (k, v) in describe_stats(&st) {
+                        println!("{k:<12} {v}");
+                    }
                 }
                 Ok(())
             }
         }
     })
+}
+
+/// The request statistics `session show` prints (medians over the session's requests).
+fn describe_stats(st: &stackperf_core::report::SessionStats) -> Vec<(&'static str, String)> {
+    let ms = |v: Option<f64>| {
+        v.map(|x| format!("{x:.1} ms"))
+            .unwrap_or_else(|| "-".into())
+    };
+    vec![
+        (
+            "requests",
+            format!("{} ({} errors)", st.requests, st.errors),
+        ),
+        ("ttft p50", ms(st.ttft_p50_ms)),
+        ("first text", ms(st.ttft_visible_p50_ms)),
+        ("itl p50", ms(st.itl_p50_ms)),
+        (
+            "stalls",
+            st.stalls
+                .map(|n| format!("{n:.0} (gaps over 1 s)"))
+                .unwrap_or_else(|| "-".into()),
+        ),
+        ("latency p50", ms(st.latency_p50_ms)),
+        (
+            "tokens",
+            format!("{} in / {} out", st.input_tokens, st.output_tokens),
+        ),
+    ]
 }
 
 fn print_request(r: &stackperf_core::normalize::RequestRow, json_out: bool) {

@@ -70,3 +70,6 @@ DROP TABLE requests;
 ALTER TABLE requests_new RENAME TO requests;
 CREATE INDEX requests_by_session ON requests (session_id, request_started_at);
 CREATE INDEX requests_by_variant ON requests (variant_id, request_started_at);
+
+-- The rollups gain time to first visible text, inter-token latency and stalls: recompute them.
+UPDATE sessions SET rollup_stale = 1;

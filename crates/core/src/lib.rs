@@ -16,6 +16,7 @@ pub mod paths;
 pub mod render;
 pub mod report;
 pub mod rng;
+pub mod rollup;
 pub mod secrets;
 pub mod session;
 pub mod stack;

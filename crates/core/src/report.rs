@@ -9,6 +9,7 @@ use serde::Serialize;
 use sqlx::Row;
 
 use crate::config::Registry;
+pub use crate::rollup::{rollup, session_stats};
 use crate::stats::{bootstrap_median_ci, median, percentile, permutation_p, stdev};
 use crate::store::{now_ms, Store};
 use crate::{Error, APP_VERSION};
@@ -39,6 +40,12 @@ pub struct SessionStats {
     pub latency_p50_ms: Option<f64>,
     pub latency_p95_ms: Option<f64>,
     pub ttft_p50_ms: Option<f64>,
+    /// Median time to the first answer text (reasoning excluded).
+    pub ttft_visible_p50_ms: Option<f64>,
+    /// Median inter-token latency (time per output delta after the first).
+    pub itl_p50_ms: Option<f64>,
+    /// Gaps between deltas longer than the stall threshold, summed over the session's requests.
+    pub stalls: Option<f64>,
     pub tokens_per_s_p50: Option<f64>,
     #[cfg_attr(feature = "specta", specta(type = f64))]
     pub input_tokens: i64,
@@ -110,10 +117,13 @@ pub struct Comparison {
 }
 
 /// Metrics compared: `(name, lower is better, unit)`.
-pub const METRICS: [(&str, bool, &str); 7] = [
+pub const METRICS: [(&str, bool, &str); 10] = [
     ("latency_p50_ms", true, "ms"),
     ("latency_p95_ms", true, "ms"),
     ("ttft_p50_ms", true, "ms"),
+    ("ttft_visible_p50_ms", true, "ms"),
+    ("itl_p50_ms", true, "ms"),
+    ("stalls", true, ""),
     ("tokens_per_s_p50", false, "tok/s"),
     ("error_rate", true, ""),
     ("cache_hit_ratio", false, ""),
@@ -125,6 +135,9 @@ fn metric(s: &SessionStats, name: &str) -> Option<f64> {
         "latency_p50_ms" => s.latency_p50_ms,
         "latency_p95_ms" => s.latency_p95_ms,
         "ttft_p50_ms" => s.ttft_p50_ms,
+        "ttft_visible_p50_ms" => s.ttft_visible_p50_ms,
+        "itl_p50_ms" => s.itl_p50_ms,
+        "stalls" => s.stalls,
         "tokens_per_s_p50" => s.tokens_per_s_p50,
         "error_rate" => s.error_rate,
         "cache_hit_ratio" => s.cache_hit_ratio,
@@ -138,227 +151,6 @@ fn db(store: &Store) -> impl Fn(sqlx::Error) -> Error + '_ {
         path: store.path().to_path_buf(),
         message: e.to_string(),
     }
-}
-
-/// The per-session numbers cached in `metric_rollups` (scope `session`).
-const ROLLUP: [&str; 11] = [
-    "requests",
-    "successes",
-    "errors",
-    "latency_p50_ms",
-    "latency_p95_ms",
-    "ttft_p50_ms",
-    "tokens_per_s_p50",
-    "input_tokens",
-    "output_tokens",
-    "cached_input_tokens",
-    "cache_write_tokens",
-];
-
-/// Append `?, ?, …)` binding `ids` (the query ends in `IN (`).
-fn push_ids(q: &mut sqlx::QueryBuilder<'_, sqlx::Sqlite>, ids: &[String]) {
-    {
-        let mut list = q.separated(", ");
-        for id in ids {
-            list.push_bind(id.clone());
-        }
-    }
-    q.push(")");
-}
-
-/// One rollup (and the read of its results) at a time in this process: two concurrent rollups
-/// would let the second find nothing stale and read `metric_rollups` before the first wrote it
-/// (seen as an empty comparison when the desktop asked for the comparison and the session list
-/// at once).
-static ROLLUP_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-/// Recompute the rollups of an experiment's sessions that gained requests since their last
-/// rollup. Returns how many sessions were recomputed.
-pub async fn rollup(store: &Store, experiment: &str) -> Result<usize, Error> {
-    let _one_at_a_time = ROLLUP_LOCK.lock().await;
-    rollup_locked(store, experiment).await
-}
-
-async fn rollup_locked(store: &Store, experiment: &str) -> Result<usize, Error> {
-    let e = db(store);
-    let stale: Vec<String> = sqlx::query_scalar(
-        "SELECT session_id FROM sessions WHERE experiment = ? AND rollup_stale = 1",
-    )
-    .bind(experiment)
-    .fetch_all(store.pool())
-    .await
-    .map_err(&e)?;
-    for chunk in stale.chunks(500) {
-        // Mark clean before reading: an ingest landing meanwhile marks the session stale again.
-        let mut mark = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-            "UPDATE sessions SET rollup_stale = 0 WHERE session_id IN (",
-        );
-        push_ids(&mut mark, chunk);
-        mark.build().execute(store.pool()).await.map_err(&e)?;
-        let mut read = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-            "SELECT session_id, latency_ms, ttft_ms, output_tokens_per_s, status, input_tokens, output_tokens,
-             cached_input_tokens, cache_write_tokens FROM requests WHERE session_id IN (",
-        );
-        push_ids(&mut read, chunk);
-        let rows = read.build().fetch_all(store.pool()).await.map_err(&e)?;
-        #[derive(Default)]
-        struct Acc {
-            lat: Vec<f64>,
-            ttft: Vec<f64>,
-            tps: Vec<f64>,
-            ok: usize,
-            err: usize,
-            tokens: [i64; 4],
-        }
-        let mut acc: BTreeMap<String, Acc> = chunk
-            .iter()
-            .map(|id| (id.clone(), Acc::default()))
-            .collect();
-        for r in &rows {
-            let a = acc.entry(r.get::<String, _>(0)).or_default();
-            a.lat.push(r.get(1));
-            if let Some(t) = r.get::<Option<f64>, _>(2) {
-                a.ttft.push(t);
-            }
-            if let Some(t) = r.get::<Option<f64>, _>(3) {
-                a.tps.push(t);
-            }
-            if r.get::<String, _>(4) == "success" {
-                a.ok += 1;
-            } else {
-                a.err += 1;
-            }
-            for (k, col) in [5, 6, 7, 8].into_iter().enumerate() {
-                a.tokens[k] += r.get::<Option<i64>, _>(col).unwrap_or(0);
-            }
-        }
-        let now = now_ms();
-        let mut tx = store.pool().begin().await.map_err(&e)?;
-        let mut del = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-            "DELETE FROM metric_rollups WHERE scope = 'session' AND scope_id IN (",
-        );
-        push_ids(&mut del, chunk);
-        del.build().execute(&mut *tx).await.map_err(&e)?;
-        let values: Vec<(String, &str, Option<f64>)> = acc
-            .iter()
-            .flat_map(|(id, a)| {
-                let v = [
-                    Some((a.ok + a.err) as f64),
-                    Some(a.ok as f64),
-                    Some(a.err as f64),
-                    median(&a.lat),
-                    percentile(&a.lat, 95.0),
-                    median(&a.ttft),
-                    median(&a.tps),
-                    Some(a.tokens[0] as f64),
-                    Some(a.tokens[1] as f64),
-                    Some(a.tokens[2] as f64),
-                    Some(a.tokens[3] as f64),
-                ];
-                ROLLUP
-                    .iter()
-                    .zip(v)
-                    .map(move |(m, x)| (id.clone(), *m, x))
-                    .collect::<Vec<_>>()
-            })
-            .collect();
-        for part in values.chunks(2000) {
-            let mut ins = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-                "INSERT INTO metric_rollups (scope, scope_id, metric, value, computed_at) ",
-            );
-            ins.push_values(part, |mut b, (id, m, x)| {
-                b.push_bind("session")
-                    .push_bind(id.clone())
-                    .push_bind(*m)
-                    .push_bind(*x)
-                    .push_bind(now);
-            });
-            ins.build().execute(&mut *tx).await.map_err(&e)?;
-        }
-        tx.commit().await.map_err(&e)?;
-    }
-    Ok(stale.len())
-}
-
-/// Rollups of every session of an experiment (recomputing stale ones first).
-pub async fn session_stats(store: &Store, experiment: &str) -> Result<Vec<SessionStats>, Error> {
-    let _one_at_a_time = ROLLUP_LOCK.lock().await;
-    rollup_locked(store, experiment).await?;
-    let e = db(store);
-    let sessions = sqlx::query(
-        "SELECT s.session_id, v.name, s.task_card, s.status, s.mode, s.git_commit_sha, s.started_at, s.ended_at
-         FROM sessions s JOIN variants v ON v.variant_id = s.variant_id WHERE s.experiment = ? ORDER BY s.created_at",
-    )
-    .bind(experiment)
-    .fetch_all(store.pool())
-    .await
-    .map_err(&e)?;
-    let cached = sqlx::query(
-        "SELECT m.scope_id, m.metric, m.value FROM metric_rollups m JOIN sessions s ON s.session_id = m.scope_id
-         WHERE m.scope = 'session' AND s.experiment = ?",
-    )
-    .bind(experiment)
-    .fetch_all(store.pool())
-    .await
-    .map_err(&e)?;
-    let mut values: BTreeMap<String, BTreeMap<String, Option<f64>>> = BTreeMap::new();
-    for r in &cached {
-        values
-            .entry(r.get(0))
-            .or_default()
-            .insert(r.get(1), r.get(2));
-    }
-    let mut out = Vec::new();
-    for s in &sessions {
-        let id: String = s.get(0);
-        let m = values.remove(&id).unwrap_or_default();
-        let get = |k: &str| m.get(k).copied().flatten();
-        let count = |k: &str| get(k).unwrap_or(0.0) as usize;
-        let tokens = |k: &str| get(k).unwrap_or(0.0) as i64;
-        let (status, mode): (String, String) = (s.get(3), s.get(4));
-        let requests = count("requests");
-        let excluded = match (status.as_str(), mode.as_str()) {
-            (_, "exploratory") => {
-                Some("exploratory session (never mixed into bounded comparisons)".to_string())
-            }
-            ("invalid", _) => Some("marked invalid by the operator".to_string()),
-            ("aborted", _) => Some("aborted before the task was done".to_string()),
-            ("active" | "pending", _) => Some("not finalized yet".to_string()),
-            _ if requests == 0 => Some(
-                "no requests captured (lost telemetry, or the harness never reached the proxy)"
-                    .to_string(),
-            ),
-            _ => None,
-        };
-        let (started, ended): (Option<f64>, Option<f64>) = (s.get(6), s.get(7));
-        let (input, cached_in) = (tokens("input_tokens"), tokens("cached_input_tokens"));
-        out.push(SessionStats {
-            session_id: id,
-            variant: s.get(1),
-            task_card: s.get(2),
-            status,
-            mode,
-            git_commit_sha: s.get(5),
-            started_at: started,
-            ended_at: ended,
-            requests,
-            successes: count("successes"),
-            errors: count("errors"),
-            error_rate: (requests > 0).then(|| count("errors") as f64 / requests as f64),
-            latency_p50_ms: get("latency_p50_ms"),
-            latency_p95_ms: get("latency_p95_ms"),
-            ttft_p50_ms: get("ttft_p50_ms"),
-            tokens_per_s_p50: get("tokens_per_s_p50"),
-            input_tokens: input,
-            output_tokens: tokens("output_tokens"),
-            cached_input_tokens: cached_in,
-            cache_write_tokens: tokens("cache_write_tokens"),
-            cache_hit_ratio: (input > 0).then(|| cached_in as f64 / input as f64),
-            duration_s: started.zip(ended).map(|(s, e)| (e - s) / 1000.0),
-            excluded,
-        });
-    }
-    Ok(out)
 }
 
 /// The two variants of a pair and how many sessions each contributes.
@@ -378,7 +170,10 @@ fn verdict(
     p: Option<f64>,
 ) -> String {
     let Sides { a, b, na, nb } = *sides;
-    let needed = if matches!(metric, "latency_p50_ms" | "ttft_p50_ms") {
+    let needed = if matches!(
+        metric,
+        "latency_p50_ms" | "ttft_p50_ms" | "ttft_visible_p50_ms" | "itl_p50_ms"
+    ) {
         MIN_SESSIONS_LATENCY
     } else {
         MIN_SESSIONS
@@ -402,7 +197,11 @@ fn verdict(
     let b_better = if lower_better { d < 0.0 } else { d > 0.0 };
     let (winner, loser) = if b_better { (b, a) } else { (a, b) };
     let word = match (metric, lower_better) {
-        ("latency_p50_ms" | "ttft_p50_ms" | "duration_s", _) => "faster",
+        (
+            "latency_p50_ms" | "ttft_p50_ms" | "ttft_visible_p50_ms" | "itl_p50_ms" | "duration_s",
+            _,
+        ) => "faster",
+        ("stalls", _) => "fewer stalls",
         ("tokens_per_s_p50", _) => "higher throughput",
         ("error_rate", _) => "fewer errors",
         ("cache_hit_ratio", _) => "more cache hits",

@@ -68,6 +68,9 @@ pub struct Profile {
     pub retry_after_seconds: u64,
     #[serde(default = "default_hang")]
     pub timeout_hang_ms: u64,
+    /// Reasoning (thinking) deltas streamed before the answer text, at the same token rate.
+    #[serde(default)]
+    pub reasoning_tokens: u64,
 }
 
 fn default_retry_after() -> u64 {
@@ -117,12 +120,19 @@ pub struct Plan {
     pub cache_write_tokens: u64,
     pub fault: Option<Fault>,
     pub words: Vec<&'static str>,
+    /// Reasoning deltas before the first answer token (streaming only).
+    pub reasoning_tokens: u64,
 }
 
 impl Plan {
-    /// Offset from arrival at which output token `i` (0-based) is due.
+    /// Offset from arrival at which output token `i` (0-based) is due (after the reasoning).
     pub fn token_due_ms(&self, i: u64) -> f64 {
-        self.ttft_ms + i as f64 * 1000.0 / self.tokens_per_second
+        self.reasoning_due_ms(self.reasoning_tokens + i)
+    }
+
+    /// Offset from arrival at which reasoning token `k` (0-based) is due.
+    pub fn reasoning_due_ms(&self, k: u64) -> f64 {
+        self.ttft_ms + k as f64 * 1000.0 / self.tokens_per_second
     }
 
     /// The text of tokens `from..to`, one word per token.
@@ -248,6 +258,7 @@ impl Profile {
             cache_write_tokens,
             fault,
             words,
+            reasoning_tokens: self.reasoning_tokens,
         }
     }
 
@@ -308,6 +319,7 @@ fn builtin(name: &str, ttft: f64, jitter: f64, tps: f64, min: u64, max: u64) -> 
         cache_write_ratio: 0.0,
         retry_after_seconds: default_retry_after(),
         timeout_hang_ms: default_hang(),
+        reasoning_tokens: 0,
     }
 }
 
@@ -336,6 +348,13 @@ pub fn builtin_profiles() -> Vec<Profile> {
         describe(
             builtin("sim-slow", 600.0, 60.0, 60.0, 30, 90),
             "slow model: ~600 ms TTFT, ~60 tok/s",
+        ),
+        describe(
+            Profile {
+                reasoning_tokens: 40,
+                ..builtin("sim-reasoning", 100.0, 0.0, 100.0, 20, 20)
+            },
+            "reasoning model: thinking deltas from ~100 ms, answer text from ~500 ms",
         ),
         describe(
             builtin("sim-steady", 200.0, 0.0, 100.0, 20, 20),

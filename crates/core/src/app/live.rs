@@ -57,6 +57,12 @@ pub struct RequestBrief {
     pub http_status: Option<i64>,
     pub error_class: Option<String>,
     pub ttft_ms: Option<f64>,
+    /// Time to the first answer text (reasoning excluded).
+    pub ttft_visible_ms: Option<f64>,
+    /// Inter-token latency (mean time per delta after the first).
+    pub itl_ms: Option<f64>,
+    #[cfg_attr(feature = "specta", specta(type = Option<f64>))]
+    pub stall_count: Option<i64>,
     pub latency_ms: f64,
     pub output_tokens_per_s: Option<f64>,
     #[cfg_attr(feature = "specta", specta(type = Option<f64>))]
@@ -94,6 +100,9 @@ fn brief(r: &sqlx::sqlite::SqliteRow) -> RequestBrief {
         http_status: r.get("http_status"),
         error_class: r.get("error_class"),
         ttft_ms: r.get("ttft_ms"),
+        ttft_visible_ms: r.get("ttft_visible_ms"),
+        itl_ms: r.get("itl_ms"),
+        stall_count: r.get("stall_count"),
         latency_ms: r.get("latency_ms"),
         output_tokens_per_s: r.get("output_tokens_per_s"),
         input_tokens: r.get("input_tokens"),

@@ -82,6 +82,14 @@ impl Encoder for Generate {
         self.frame(&v)
     }
 
+    fn reasoning(&mut self, plan: &Plan, text: &str) -> Bytes {
+        let mut v = chunk(plan, text, None, 0);
+        if let Some(part) = v.pointer_mut("/candidates/0/content/parts/0") {
+            part["thought"] = Value::Bool(true);
+        }
+        self.frame(&v)
+    }
+
     fn finish(&mut self, plan: &Plan, _text: &str) -> Vec<Bytes> {
         let v = chunk(plan, "", Some(finish_reason(plan)), plan.output_tokens);
         let mut out = vec![self.frame(&v)];

@@ -45,6 +45,8 @@ pub trait Encoder: Send {
     fn preamble(&mut self, plan: &Plan) -> Vec<Bytes>;
     /// One content delta.
     fn delta(&mut self, plan: &Plan, text: &str) -> Bytes;
+    /// One reasoning (thinking) delta, before any content.
+    fn reasoning(&mut self, plan: &Plan, text: &str) -> Bytes;
     /// Frames after the last token (finish reason, usage, terminator).
     fn finish(&mut self, plan: &Plan, text: &str) -> Vec<Bytes>;
     /// A frame a client cannot parse.
@@ -119,7 +121,7 @@ impl Surface {
         match self {
             Surface::Chat => Box::new(openai::Chat::new(plan, req.include_usage)),
             Surface::Responses => Box::new(openai::Responses::new(plan)),
-            Surface::Messages => Box::new(anthropic::Messages),
+            Surface::Messages => Box::new(anthropic::Messages::default()),
             Surface::Google { sse, .. } => Box::new(google::Generate::new(*sse)),
         }
     }
@@ -356,6 +358,21 @@ fn stream_response(plan: Plan, mut enc: Box<dyn Encoder>, mut rec: Recorder) -> 
             | Some(Fault::MalformedChunk { after_tokens }) => Some(after_tokens),
             _ => None,
         };
+        let mut k = 0;
+        while k < plan.reasoning_tokens && fault_at.is_none() {
+            tokio::time::sleep_until(due(&rec, plan.reasoning_due_ms(k))).await;
+            let now = rec.elapsed_ms();
+            let mut j = k + 1;
+            while j < plan.reasoning_tokens && plan.reasoning_due_ms(j) <= now {
+                j += 1;
+            }
+            let frame = enc.reasoning(&plan, &"hmm ".repeat((j - k) as usize));
+            rec.mark_first_token();
+            if tx.send(Ok(frame)).await.is_err() {
+                return;
+            }
+            k = j;
+        }
         let mut i = 0;
         while i < n {
             if fault_at == Some(i) {

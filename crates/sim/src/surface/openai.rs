@@ -74,6 +74,13 @@ impl Encoder for Chat {
         )
     }
 
+    fn reasoning(&mut self, plan: &Plan, text: &str) -> Bytes {
+        sse(
+            None,
+            &self.chunk(plan, json!({"reasoning_content": text}), Value::Null),
+        )
+    }
+
     fn finish(&mut self, plan: &Plan, _text: &str) -> Vec<Bytes> {
         let mut out = vec![sse(
             None,
@@ -191,6 +198,14 @@ impl Encoder for Responses {
         self.event(
             "response.output_text.delta",
             json!({"item_id": item_id, "output_index": 0, "content_index": 0, "delta": text, "logprobs": []}),
+        )
+    }
+
+    fn reasoning(&mut self, _plan: &Plan, text: &str) -> Bytes {
+        let item_id = format!("rs_{}", self.item_id);
+        self.event(
+            "response.reasoning_summary_text.delta",
+            json!({"item_id": item_id, "output_index": 0, "summary_index": 0, "delta": text}),
         )
     }
 
