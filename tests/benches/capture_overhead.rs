@@ -1,21 +1,25 @@
-//! Benchmark (prints figures; not a test): the latency StackPerf's capture adds to a request.
+//! Benchmark (prints figures; not a test): the latency StackPerf adds to a request.
 //!
 //!   scripts/with-keyring.sh cargo bench -p stackperf-e2e --bench capture_overhead
 //!   STACKPERF_BENCH_REQUESTS=400 …                    (pairs; default 300)
 //!
-//! Two LiteLLM proxies from the same venv, config and environment, in front of the same
-//! simulator: A as `stack up` runs it (capture callback + Prometheus), B the same config without
-//! the capture callback. Streamed chat requests for `sim-steady` (exactly 200 ms TTFT, 20 tokens at
-//! 100 tok/s, no jitter) alternate A/B in pairs (order flipped every pair), timed by a raw HTTP
-//! client: time to the first content chunk and to the end of the stream. The difference of the
-//! two proxies' p50 and p99 is what capture costs (target: < 0.5 ms p50, < 2 ms p99).
+//! It builds the release CLI it runs (`cargo build --release -p stackperf-cli`) first.
+//! 1. StackPerf vs LiteLLM alone: A is the path a harness takes after `stack up` (StackPerf's
+//!    edge → LiteLLM with the capture callback + Prometheus); B is a second LiteLLM from the same
+//!    venv, config and environment without the capture callback, reached directly.
+//! 2. The edge alone: C is a `stackperf edge serve` in front of the simulator; D the simulator
+//!    reached directly.
+//! Streamed chat requests for `sim-steady` (exactly 200 ms TTFT, 20 tokens at 100 tok/s, no
+//! jitter) alternate within each pair (order flipped every pair), timed by a raw HTTP client: time
+//! to the first content chunk and to the end of the stream. Targets: StackPerf adds < 0.5 ms at
+//! p50 and < 2 ms at p99 over LiteLLM alone; the edge alone adds < 0.2 ms at p50.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark aborts on setup failure
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use stackperf_e2e::{free_port, StackEnv};
+use stackperf_e2e::{free_port, stackperf_bin, workspace, StackEnv};
 
 struct Proxy {
     child: Child,
@@ -67,12 +71,75 @@ async fn timed(client: &reqwest::Client, port: u16, key: &str) -> (f64, f64) {
     )
 }
 
+/// Build the release CLI and point the e2e helpers at it.
+fn release_cli() {
+    let root = workspace();
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["build", "--release", "-q", "-p", "stackperf-cli"])
+        .current_dir(&root)
+        .status()
+        .expect("run cargo build");
+    assert!(
+        status.success(),
+        "cargo build --release -p stackperf-cli failed"
+    );
+    let bin = root.join("target/release/stackperf");
+    assert!(bin.exists(), "{} not built", bin.display());
+    std::env::set_var("STACKPERF_BIN", bin);
+}
+
+/// Interleave `pairs` requests to `x` and `y` (order flipped every pair); print their p50/p99
+/// and the difference.
+async fn compare(
+    client: &reqwest::Client,
+    pairs: usize,
+    (x, x_name): (u16, &str),
+    (y, y_name): (u16, &str),
+    key: &str,
+    target: &str,
+) {
+    for _ in 0..20 {
+        timed(client, x, key).await;
+        timed(client, y, key).await;
+    }
+    let (mut x_first, mut x_total, mut y_first, mut y_total) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for k in 0..pairs {
+        let order = if k % 2 == 0 { [x, y] } else { [y, x] };
+        for port in order {
+            let (f, t) = timed(client, port, key).await;
+            if port == x {
+                x_first.push(f);
+                x_total.push(t);
+            } else {
+                y_first.push(f);
+                y_total.push(t);
+            }
+        }
+    }
+    println!("{x_name} vs {y_name}: {pairs} interleaved pairs of streamed sim-steady requests (200 ms TTFT, 20 tokens)");
+    for (what, a, b) in [
+        ("time to first chunk", &x_first, &y_first),
+        ("total latency", &x_total, &y_total),
+    ] {
+        let (a50, b50) = (percentile(a, 50.0), percentile(b, 50.0));
+        let (a99, b99) = (percentile(a, 99.0), percentile(b, 99.0));
+        println!(
+            "  {what:<20} {x_name} p50 {a50:7.2} ms  p99 {a99:7.2} ms | {y_name} p50 {b50:7.2} ms  p99 {b99:7.2} ms | added p50 {:+.2} ms  p99 {:+.2} ms",
+            a50 - b50,
+            a99 - b99
+        );
+    }
+    println!("  (target: {target})");
+}
+
 #[tokio::main]
 async fn main() {
     let pairs: usize = std::env::var("STACKPERF_BENCH_REQUESTS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(300);
+    release_cli();
     let env = StackEnv::new("overhead");
     let master = env.up_with_master_key();
     let stack_dir = env.data.path().join("stack");
@@ -162,42 +229,52 @@ async fn main() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
-    let port_a = env.litellm_port;
-    for _ in 0..20 {
-        timed(&client, port_a, &master).await;
-        timed(&client, port_b, &master).await;
+    // C: an edge of its own in front of the simulator (the master key is accepted for any model).
+    let port_c = free_port();
+    let _c = Proxy {
+        child: Command::new(stackperf_bin())
+            .args(["edge", "serve", "--listen", &format!("127.0.0.1:{port_c}")])
+            .args(["--upstream", &format!("127.0.0.1:{}", env.sim_port)])
+            .arg("--registry")
+            .arg(env.data.path().join("none.json"))
+            .arg("--spool")
+            .arg(env.data.path().join("bench-edge.jsonl"))
+            .args(["--master-key-env", "BENCH_MASTER"])
+            .env("BENCH_MASTER", &master)
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while client
+        .get(format!(
+            "http://127.0.0.1:{port_c}{}",
+            "/_stackperf/edge/health"
+        ))
+        .send()
+        .await
+        .is_err()
+    {
+        assert!(Instant::now() < deadline, "the bench edge did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let (mut a_first, mut a_total, mut b_first, mut b_total) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for k in 0..pairs {
-        let order = if k % 2 == 0 {
-            [port_a, port_b]
-        } else {
-            [port_b, port_a]
-        };
-        for port in order {
-            let (f, t) = timed(&client, port, &master).await;
-            if port == port_a {
-                a_first.push(f);
-                a_total.push(t);
-            } else {
-                b_first.push(f);
-                b_total.push(t);
-            }
-        }
-    }
-    println!("capture overhead: {pairs} interleaved pairs of streamed sim-steady requests (200 ms TTFT, 20 tokens)");
-    for (what, a, b) in [
-        ("time to first chunk", &a_first, &b_first),
-        ("total latency", &a_total, &b_total),
-    ] {
-        let (a50, b50) = (percentile(a, 50.0), percentile(b, 50.0));
-        let (a99, b99) = (percentile(a, 99.0), percentile(b, 99.0));
-        println!(
-            "  {what:<20} proxy+capture p50 {a50:7.2} ms  p99 {a99:7.2} ms | proxy alone p50 {b50:7.2} ms  p99 {b99:7.2} ms | added p50 {:+.2} ms  p99 {:+.2} ms",
-            a50 - b50,
-            a99 - b99
-        );
-    }
-    println!("  (target: added < 0.5 ms at p50, < 2 ms at p99)");
+
+    compare(
+        &client,
+        pairs,
+        (env.edge_port, "StackPerf (edge + capture)"),
+        (port_b, "LiteLLM alone"),
+        &master,
+        "added < 0.5 ms at p50, < 2 ms at p99",
+    )
+    .await;
+    compare(
+        &client,
+        pairs,
+        (port_c, "edge"),
+        (env.sim_port, "direct"),
+        &master,
+        "added < 0.2 ms at p50",
+    )
+    .await;
 }

@@ -193,7 +193,12 @@ fn stack_up_serves_every_surface_prometheus_counts_and_down_leaves_nothing() {
     let fake_provider_key = format!("sk-ant-e2e-fake-{}", std::process::id());
     env.set_secret("LITELLM_MASTER_KEY", &master);
     env.set_secret("ANTHROPIC_API_KEY", &fake_provider_key);
-    let (lp, sp, pp) = (env.litellm_port, env.sim_port, env.prometheus_port);
+    let (ep, lp, sp, pp) = (
+        env.edge_port,
+        env.litellm_port,
+        env.sim_port,
+        env.prometheus_port,
+    );
     let port_args = env.port_args();
     let ports: Vec<&str> = port_args.iter().map(String::as_str).collect();
 
@@ -233,7 +238,7 @@ fn stack_up_serves_every_surface_prometheus_counts_and_down_leaves_nothing() {
         .iter()
         .filter_map(|s| s["name"].as_str())
         .collect();
-    assert_eq!(names, ["sim", "litellm", "prometheus"]);
+    assert_eq!(names, ["sim", "litellm", "prometheus", "edge"]);
     let skipped: Vec<&str> = report["skipped"]
         .as_array()
         .expect("skipped")
@@ -261,9 +266,9 @@ fn stack_up_serves_every_surface_prometheus_counts_and_down_leaves_nothing() {
         .filter_map(|s| s["pid"].as_u64())
         .collect();
 
-    // The real SDKs, every surface, through the proxy. (`stack up` also sent warm-up requests, on
-    // their own alias, which the count below leaves out.)
-    let proxy = format!("http://127.0.0.1:{lp}");
+    // The real SDKs, every surface, through the edge and LiteLLM, as a harness would. (`stack up`
+    // also sent warm-up requests, on their own alias, which the count below leaves out.)
+    let proxy = format!("http://127.0.0.1:{ep}");
     let out = Command::new(python())
         .arg(workspace().join("tests/python/proxy_check.py"))
         .args([&proxy, &master])
@@ -314,7 +319,7 @@ fn stack_up_serves_every_surface_prometheus_counts_and_down_leaves_nothing() {
     );
 
     // Every metric and label the Grafana dashboards use exists in this LiteLLM version.
-    let metrics = get(&format!("{proxy}/metrics/")).expect("scrape /metrics/");
+    let metrics = get(&format!("http://127.0.0.1:{lp}/metrics/")).expect("scrape /metrics/");
     check_dashboards_against(&metrics);
 
     // Every kind of upstream failure becomes exactly one error row with a status and an error class,
@@ -323,8 +328,10 @@ fn stack_up_serves_every_surface_prometheus_counts_and_down_leaves_nothing() {
         ("sim-always-429", false, Some(429u64), "RateLimitError"),
         ("sim-always-500", false, Some(500), "InternalServerError"),
         ("sim-always-timeout", false, Some(408), "Timeout"),
-        ("sim-always-disconnect", true, None, "APIConnectionError"),
-        ("sim-always-malformed", true, None, "JSONDecodeError"),
+        // Broken streams: the client had a 200 and then an error in the stream; the row says what
+        // the client got (the status) and what went wrong (LiteLLM's error class).
+        ("sim-always-disconnect", true, Some(200), "APIConnectionError"),
+        ("sim-always-malformed", true, Some(200), "JSONDecodeError"),
     ];
     let since = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -400,7 +407,7 @@ fn stack_up_serves_every_surface_prometheus_counts_and_down_leaves_nothing() {
     assert!(out.status.success());
     let out = env.run(&["stack", "logs", "grafana"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("litellm, sim and prometheus"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("edge, litellm, sim and prometheus"));
 
     // A second `up` is idempotent and fast.
     let mut args = vec!["--json", "stack", "up"];
@@ -432,7 +439,7 @@ fn stack_up_serves_every_surface_prometheus_counts_and_down_leaves_nothing() {
     let down: Value = serde_json::from_slice(&out.stdout).expect("down json");
     assert_eq!(
         down["stopped"].as_array().expect("stopped").len(),
-        3,
+        4,
         "{down}"
     );
     for pid in pids {
@@ -447,7 +454,7 @@ fn stack_up_serves_every_surface_prometheus_counts_and_down_leaves_nothing() {
             "pid {pid} still running ({state})"
         );
     }
-    for port in [lp, sp, pp] {
+    for port in [ep, lp, sp, pp] {
         assert!(
             std::net::TcpListener::bind(("127.0.0.1", port)).is_ok(),
             "port {port} still in use after down"

@@ -114,7 +114,7 @@ pub(crate) async fn ctx(g: &Global) -> Result<Ctx, CliError> {
         store,
         secrets: Arc::new(Secrets::new(Box::new(KeyringStore::new()))),
         issuer: Arc::new(RegistryIssuer::new(&paths::key_registry(&data_dir))),
-        proxy_url: stackperf_core::stack::harness_url(stack.state().as_ref()),
+        proxy_url: stackperf_core::stack::harness_url(&data_dir, stack.state().as_ref()),
         litellm_version: Venv::in_cache(&paths::cache_dir()?).installed(),
         data_dir,
     };

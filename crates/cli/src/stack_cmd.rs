@@ -213,7 +213,7 @@ pub fn run(g: &Global, cmd: StackCmd) -> Result<(), CliError> {
         }
         StackCmd::Logs { service, follow } => {
             let opts = options(Ports::default(), Duration::from_secs(10))?;
-            if compose_run::is_active(&opts.data_dir) {
+            if compose_run::is_active(&opts.data_dir) && service != "edge" {
                 let stack = ComposeStack::new(&opts.data_dir);
                 let status = stack
                     .logs_command(&service, follow)
@@ -228,9 +228,9 @@ pub fn run(g: &Global, cmd: StackCmd) -> Result<(), CliError> {
                     )
                 };
             }
-            if !["litellm", "sim", "prometheus"].contains(&service.as_str()) {
+            if !["edge", "litellm", "sim", "prometheus"].contains(&service.as_str()) {
                 return Err(CliError::Usage(format!(
-                    "unknown service `{service}`; the native stack has litellm, sim and prometheus"
+                    "unknown service `{service}`; the native stack has edge, litellm, sim and prometheus"
                 )));
             }
             let path = NativeStack::new(opts).log_path(&service);

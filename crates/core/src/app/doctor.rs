@@ -56,6 +56,7 @@ pub async fn checks(paths: &AppPaths, stack: &NativeStack) -> Vec<Check> {
     let state = stack.state();
     let ports = state.as_ref().map(|s| s.ports).unwrap_or_default();
     for (name, port) in [
+        ("edge", ports.edge),
         ("litellm", ports.litellm),
         ("sim", ports.sim),
         ("prometheus", ports.prometheus),

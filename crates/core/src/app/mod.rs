@@ -156,7 +156,7 @@ impl App {
     }
 
     fn proxy_url(&self) -> String {
-        crate::stack::harness_url(self.stack.state().as_ref())
+        crate::stack::harness_url(&self.paths.data_dir, self.stack.state().as_ref())
     }
 
     fn sessions(&self) -> Sessions {

@@ -4,7 +4,8 @@
 use std::path::{Path, PathBuf};
 
 use super::compose::{self, ComposeEnv, ComposeStack};
-use super::litellm_config::{self, SkippedProvider, SIM_KEY_ENV};
+use super::edge;
+use super::litellm_config::{self, SkippedProvider, EDGE_TOKEN_ENV, SIM_KEY_ENV};
 use super::{Progress, ServiceStatus, StackEvent, StackOptions, StackSecrets};
 use crate::config::Registry;
 use crate::secrets::{self, Secret, Secrets};
@@ -41,6 +42,7 @@ pub fn up(
     let postgres = keys.get_or_generate(compose::POSTGRES_PASSWORD, "pg-")?;
     let grafana = keys.get_or_generate(compose::GRAFANA_ADMIN_PASSWORD, "gf-")?;
     let sim_key = Secret::generate("sk-stackperf-sim-")?;
+    let edge_token = Secret::generate("stackperf-edge-")?;
     let plan = litellm_config::generate(
         reg,
         &|n| stack_secrets.has(n),
@@ -71,6 +73,7 @@ pub fn up(
             grafana.expose().to_string(),
         ),
         (SIM_KEY_ENV.to_string(), sim_key.expose().to_string()),
+        (EDGE_TOKEN_ENV.to_string(), edge_token.expose().to_string()),
     ];
     pairs.extend(
         stack_secrets
@@ -108,7 +111,14 @@ pub fn up(
     }
     std::fs::write(marker(&opts.data_dir), "compose\n")
         .map_err(io_err("write the Compose marker"))?;
-    let services = compose::parse_ps(&stack.run(stack.ps_command())?);
+    // Harnesses talk to StackPerf's edge here too: natively, in front of Compose's LiteLLM.
+    progress(StackEvent::Step {
+        service: "edge".into(),
+        message: format!("starting StackPerf's edge on 127.0.0.1:{}", opts.ports.edge),
+    });
+    edge::stop_for_compose(&opts.data_dir);
+    edge::start_for_compose(opts, &stack_secrets.master_key, &edge_token)?;
+    let services = status(&opts.data_dir)?;
     Ok(ComposeUp {
         services,
         skipped: plan.skipped,
@@ -117,6 +127,7 @@ pub fn up(
 
 /// `docker compose down`; clears the marker.
 pub fn down(data_dir: &Path) -> Result<(), Error> {
+    edge::stop_for_compose(data_dir);
     let stack = ComposeStack::new(data_dir);
     stack.run(stack.down_command())?;
     let _ = std::fs::remove_file(marker(data_dir));
@@ -126,5 +137,7 @@ pub fn down(data_dir: &Path) -> Result<(), Error> {
 /// The Compose services as `docker compose ps` reports them.
 pub fn status(data_dir: &Path) -> Result<Vec<ServiceStatus>, Error> {
     let stack = ComposeStack::new(data_dir);
-    Ok(compose::parse_ps(&stack.run(stack.ps_command())?))
+    let mut services = compose::parse_ps(&stack.run(stack.ps_command())?);
+    services.extend(edge::compose_status(data_dir));
+    Ok(services)
 }

@@ -3,6 +3,7 @@
 
 pub mod compose;
 pub mod compose_run;
+pub mod edge;
 pub mod litellm_config;
 mod native;
 mod probe;
@@ -164,12 +165,14 @@ impl StackSecrets {
 }
 
 /// The URL harnesses are given: StackPerf's edge of the running native stack (a stack started
-/// before the edge existed: its LiteLLM), else the default edge port.
-pub fn harness_url(state: Option<&StackState>) -> String {
+/// before the edge existed: its LiteLLM), or of the Compose runtime, else the default edge port.
+pub fn harness_url(data_dir: &std::path::Path, state: Option<&StackState>) -> String {
     let port = match state {
         Some(s) if s.services.iter().any(|r| r.name == "edge") => s.ports.edge,
         Some(s) => s.ports.litellm,
-        None => Ports::default().edge,
+        None => edge::compose_record(data_dir)
+            .map(|r| r.port)
+            .unwrap_or(Ports::default().edge),
     };
     format!("http://127.0.0.1:{port}")
 }

@@ -338,30 +338,8 @@ impl NativeStack {
             "edge",
             format!("starting StackPerf's edge on 127.0.0.1:{}", ports.edge),
         );
-        let edge_spool = crate::paths::edge_spool(&self.opts.data_dir);
-        let args = [
-            "edge".to_string(),
-            "serve".to_string(),
-            "--listen".to_string(),
-            format!("127.0.0.1:{}", ports.edge),
-            "--upstream".to_string(),
-            format!("127.0.0.1:{}", ports.litellm),
-            "--registry".to_string(),
-            registry.display().to_string(),
-            "--spool".to_string(),
-            edge_spool.display().to_string(),
-            "--master-key-env".to_string(),
-            MASTER_KEY.to_string(),
-            "--edge-token-env".to_string(),
-            EDGE_TOKEN_ENV.to_string(),
-        ];
-        let env = vec![
-            (
-                MASTER_KEY.to_string(),
-                secrets.master_key.expose().to_string(),
-            ),
-            (EDGE_TOKEN_ENV.to_string(), edge_token.expose().to_string()),
-        ];
+        let (args, env) =
+            super::edge::command(&self.opts, ports.litellm, &secrets.master_key, &edge_token);
         let rec = self.start(
             "edge",
             &self.opts.stackperf_bin,
