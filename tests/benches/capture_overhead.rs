@@ -9,6 +9,7 @@
 //!    venv, config and environment without the capture callback, reached directly.
 //! 2. The edge alone: C is a `stackperf edge serve` in front of the simulator; D the simulator
 //!    reached directly.
+//!
 //! Streamed chat requests for `sim-steady` (exactly 200 ms TTFT, 20 tokens at 100 tok/s, no
 //! jitter) alternate within each pair (order flipped every pair), timed by a raw HTTP client: time
 //! to the first content chunk and to the end of the stream. Targets: StackPerf adds < 0.5 ms at
