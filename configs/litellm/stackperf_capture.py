@@ -12,11 +12,15 @@ into the key metadata (from a header only the edge can set), so ingest can join 
 per-chunk hook: nothing here runs while a response streams.
 """
 
+import asyncio
 import json
 import os
 import threading
 
 from litellm.integrations.custom_logger import CustomLogger
+
+
+_DEFER_S = 0.02
 
 
 def _num(v):
@@ -41,10 +45,14 @@ class StackPerfCapture(CustomLogger):
         self._file = None
 
     # -- events ---------------------------------------------------------------------------------
+    # LiteLLM runs these as a task at the end of a stream, while the last bytes go out to the
+    # client; yielding first keeps the line's formatting and write off the tail of the response.
     async def async_log_success_event(self, kwargs, response_obj, start_time, end_time):
+        await asyncio.sleep(_DEFER_S)
         self._write(kwargs, start_time, end_time)
 
     async def async_log_failure_event(self, kwargs, response_obj, start_time, end_time):
+        await asyncio.sleep(_DEFER_S)
         self._write(kwargs, start_time, end_time)
 
     def _write(self, kwargs, start_time, end_time):

@@ -2,6 +2,8 @@
 //!
 //!   scripts/with-keyring.sh cargo bench -p stackperf-e2e --bench capture_overhead
 //!   STACKPERF_BENCH_REQUESTS=400 …                    (pairs; default 300)
+//!   STACKPERF_BENCH_EDGE_ONLY=1 …                     (only the edge vs direct)
+//!   STACKPERF_BENCH_SPLIT=1 …                         (also LiteLLM + capture, without the edge)
 //!
 //! It builds the release CLI it runs (`cargo build --release -p stackperf-cli`) first.
 //! 1. StackPerf vs LiteLLM alone: A is the path a harness takes after `stack up` (StackPerf's
@@ -20,7 +22,7 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use stackperf_e2e::{free_port, stackperf_bin, workspace, StackEnv};
+use stackperf_e2e::{free_port, stackperf_bin, workspace, Sim, StackEnv};
 
 struct Proxy {
     child: Child,
@@ -140,6 +142,7 @@ async fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(300);
+    let only_edge = std::env::var_os("STACKPERF_BENCH_EDGE_ONLY").is_some();
     release_cli();
     let env = StackEnv::new("overhead");
     let master = env.up_with_master_key();
@@ -230,12 +233,20 @@ async fn main() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
-    // C: an edge of its own in front of the simulator (the master key is accepted for any model).
+    // C: an edge of its own in front of a simulator of its own (D, which accepts any key; the
+    // master key is accepted by the edge for any model).
+    let sim = Sim::start(&[]);
+    let port_d: u16 = sim
+        .base_url
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap();
     let port_c = free_port();
     let _c = Proxy {
         child: Command::new(stackperf_bin())
             .args(["edge", "serve", "--listen", &format!("127.0.0.1:{port_c}")])
-            .args(["--upstream", &format!("127.0.0.1:{}", env.sim_port)])
+            .args(["--upstream", &format!("127.0.0.1:{port_d}")])
             .arg("--registry")
             .arg(env.data.path().join("none.json"))
             .arg("--spool")
@@ -260,20 +271,34 @@ async fn main() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
-    compare(
-        &client,
-        pairs,
-        (env.edge_port, "StackPerf (edge + capture)"),
-        (port_b, "LiteLLM alone"),
-        &master,
-        "added < 0.5 ms at p50, < 2 ms at p99",
-    )
-    .await;
+    if std::env::var_os("STACKPERF_BENCH_SPLIT").is_some() {
+        // Where StackPerf's share goes: LiteLLM with the capture callback, reached directly.
+        compare(
+            &client,
+            pairs,
+            (env.litellm_port, "LiteLLM + capture"),
+            (port_b, "LiteLLM alone"),
+            &master,
+            "the capture callback's own share",
+        )
+        .await;
+    }
+    if !only_edge {
+        compare(
+            &client,
+            pairs,
+            (env.edge_port, "StackPerf (edge + capture)"),
+            (port_b, "LiteLLM alone"),
+            &master,
+            "added < 0.5 ms at p50, < 2 ms at p99",
+        )
+        .await;
+    }
     compare(
         &client,
         pairs,
         (port_c, "edge"),
-        (env.sim_port, "direct"),
+        (port_d, "direct"),
         &master,
         "added < 0.2 ms at p50",
     )

@@ -241,6 +241,19 @@ fn a_session_key_reaches_only_its_variant_and_bad_keys_get_a_clear_401() {
         assert_eq!(r.status, 401, "LiteLLM direct, key {k:?}: {}", r.body);
     }
 
+    // Refusals are logged for the operator, without any key (a `?key=` query is never logged).
+    let log =
+        std::fs::read_to_string(env.data.path().join("stack/logs/edge.log")).expect("edge log");
+    assert!(log.contains("refused 404 GET /health"), "{log}");
+    assert!(
+        log.contains("refused 403 POST /v1/chat/completions"),
+        "{log}"
+    );
+    assert!(
+        !log.contains(&key) && !log.contains("kkkkkkkk"),
+        "no key in the edge log"
+    );
+
     // Finalized: the key is refused, and says why.
     env.json(&["session", "finalize", &id, "--status", "completed"]);
     let r = call(

@@ -330,7 +330,12 @@ fn stack_up_serves_every_surface_prometheus_counts_and_down_leaves_nothing() {
         ("sim-always-timeout", false, Some(408), "Timeout"),
         // Broken streams: the client had a 200 and then an error in the stream; the row says what
         // the client got (the status) and what went wrong (LiteLLM's error class).
-        ("sim-always-disconnect", true, Some(200), "APIConnectionError"),
+        (
+            "sim-always-disconnect",
+            true,
+            Some(200),
+            "APIConnectionError",
+        ),
         ("sim-always-malformed", true, Some(200), "JSONDecodeError"),
     ];
     let since = std::time::SystemTime::now()

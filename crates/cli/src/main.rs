@@ -233,7 +233,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
             api_key_env,
         }) => runtime()?.block_on(sim_cmd::serve(g, listen, seed, profiles, log, api_key_env)),
         Command::Sim(SimCmd::Profiles { profiles }) => sim_cmd::profiles(g, profiles),
-        Command::Edge(EdgeCmd::Serve(a)) => runtime()?.block_on(edge_cmd::serve(g, a)),
+        Command::Edge(EdgeCmd::Serve(a)) => edge_cmd::runtime()?.block_on(edge_cmd::serve(g, a)),
         Command::Stack(c) => stack_cmd::run(g, c),
         Command::Secrets(c) => secrets_cmd::run(g, c),
         Command::Doctor => doctor::run(g),

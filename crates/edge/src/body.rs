@@ -48,7 +48,18 @@ impl Track {
         r.terminal = s.terminal;
         r.bytes_out = s.bytes;
         let status = r.http_status.unwrap_or(0);
+        // A client that leaves once it has the stream's end marker (Codex closes right after
+        // `response.completed`) had the whole answer: its request ended there.
+        let done_early = matches!(end, End::ClientGone)
+            && self.sse
+            && status < 400
+            && s.error.is_none()
+            && s.terminal_at.is_some();
+        if done_early {
+            r.finished = s.terminal_at.unwrap_or(now);
+        }
         (r.outcome, r.error) = match end {
+            End::ClientGone if done_early => (Outcome::Ok, None),
             End::ClientGone => (
                 Outcome::ClientDisconnected,
                 Some("the client closed the connection before the response was complete".into()),

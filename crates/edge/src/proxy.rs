@@ -83,6 +83,20 @@ fn refuse(surface: Surface, why: Refusal, message: &str) -> Response<OutBody> {
     json_response(why.status(), &routes::error_body(surface, why, message))
 }
 
+/// A refusal, also logged (path only: a query may hold a key) so an operator can see what a
+/// harness asked for that StackPerf does not forward.
+fn refused(
+    surface: Surface,
+    why: Refusal,
+    method: &Method,
+    path: &str,
+    message: &str,
+) -> Response<OutBody> {
+    let shown: String = path.chars().take(120).collect();
+    tracing::warn!("refused {} {method} {shown}: {message}", why.status());
+    refuse(surface, why, message)
+}
+
 /// Headers that belong to one connection, not to the request.
 fn hop_by_hop(name: &header::HeaderName) -> bool {
     matches!(
@@ -142,7 +156,7 @@ pub async fn handle(
                 || query.is_some_and(|q| q.contains("key=")),
         );
         let shown: String = path.chars().take(120).collect();
-        return Ok(refuse(surface, Refusal::NotFound, &format!(
+        return Ok(refused(surface, Refusal::NotFound, &parts.method, &path, &format!(
             "stackperf: {} {shown} is not an inference route. Through StackPerf a key reaches only model calls: chat completions, responses, messages (and count_tokens), models, generateContent.",
             parts.method
         )));
@@ -150,7 +164,15 @@ pub async fn handle(
     let key = auth::extract(&parts.headers, query);
     let caller = match sh.keys.check(key.as_deref(), arrived) {
         Ok(c) => c,
-        Err(msg) => return Ok(refuse(route.surface, Refusal::Unauthorized, &msg)),
+        Err(msg) => {
+            return Ok(refused(
+                route.surface,
+                Refusal::Unauthorized,
+                &parts.method,
+                &path,
+                &msg,
+            ))
+        }
     };
     let body = match Limited::new(body, MAX_BODY).collect().await {
         Ok(c) => c.to_bytes(),
@@ -178,6 +200,18 @@ pub async fn handle(
         None => peek(&body),
     };
     if let Some(r) = scope(&caller, &route, model.as_deref()) {
+        tracing::warn!(
+            "refused {} {} {path}: model {:?} for {}",
+            r.status().as_u16(),
+            parts.method,
+            model
+                .as_deref()
+                .unwrap_or("-")
+                .chars()
+                .take(80)
+                .collect::<String>(),
+            caller.alias()
+        );
         return Ok(r);
     }
     Ok(forward(sh, parts, body, route, caller, model, stream, arrived).await)

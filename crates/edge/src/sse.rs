@@ -160,6 +160,8 @@ pub struct StreamStats {
     /// The surface's end-of-stream marker was delivered (`[DONE]`, `message_stop`,
     /// `response.completed`, a Gemini `finishReason`).
     pub terminal: bool,
+    /// When the end marker was handed to the client.
+    pub terminal_at: Option<f64>,
     /// An error event inside the stream (its message, shortened).
     pub error: Option<String>,
     pub bytes: u64,
@@ -264,7 +266,10 @@ impl Observer {
         }
         let data = std::mem::take(&mut self.data);
         if data.as_slice() == b"[DONE]" {
-            self.stats.terminal = true;
+            if !self.stats.terminal {
+                self.stats.terminal = true;
+                self.stats.terminal_at = Some(now);
+            }
             return false;
         }
         let Ok(v) = serde_json::from_slice::<Value>(&data) else {
@@ -278,7 +283,10 @@ impl Observer {
         if info.output_tokens.is_some() {
             s.output_tokens = info.output_tokens;
         }
-        s.terminal |= info.terminal;
+        if info.terminal && !s.terminal {
+            s.terminal = true;
+            s.terminal_at = Some(now);
+        }
         if info.error.is_some() {
             s.error = info.error;
         }

@@ -1,0 +1,146 @@
+//! The real harness CLIs (pinned in tests/harness) through StackPerf's edge, each run for one
+//! non-interactive turn with nothing but its session's rendered environment: Codex (responses),
+//! OpenCode (chat completions) and Gemini CLI (streamGenerateContent). Claude Code is driven in
+//! tests/sessions.rs. The edge's allowlist must not cut a route a real harness uses.
+
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+use stackperf_e2e::{workspace, StackEnv};
+
+fn run_turn(env: &StackEnv, variant: &str, argv: &[&str]) -> (String, std::process::Output) {
+    let created = env.json(&[
+        "session",
+        "create",
+        "--experiment",
+        "harness-shootout",
+        "--variant",
+        variant,
+        "--task-card",
+        "sample-traffic",
+        "--label",
+        "harness e2e",
+    ]);
+    let id = created["session"]["session_id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let vars = created["environment"]["env"]
+        .as_object()
+        .expect("env")
+        .clone();
+    let home = tempfile::tempdir().expect("home");
+    let work = tempfile::tempdir().expect("work dir");
+    let bin = workspace()
+        .join("tests/harness/node_modules/.bin")
+        .join(argv[0]);
+    assert!(
+        bin.exists(),
+        "{} missing: run scripts/test-env.sh",
+        bin.display()
+    );
+    let mut cmd = Command::new("timeout");
+    cmd.arg("240").arg(&bin).args(&argv[1..]);
+    // Only the rendered environment (plus what any shell has) reaches the harness.
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", home.path())
+        .env("TERM", "dumb")
+        .env("CI", "1")
+        .current_dir(work.path())
+        .stdin(Stdio::null());
+    for (k, v) in &vars {
+        cmd.env(k, v.as_str().unwrap_or_default());
+    }
+    let out = cmd.output().expect("run the harness");
+    (id, out)
+}
+
+fn check(env: &StackEnv, name: &str, id: &str, out: &std::process::Output) {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{name} failed ({}):\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let fin = env.json(&["session", "finalize", id, "--status", "completed"]);
+    let rows = env.json(&["export", "requests", "--format", "json"]);
+    let mine: Vec<&Value> = rows
+        .as_array()
+        .expect("rows")
+        .iter()
+        .filter(|r| r["session_id"] == id)
+        .collect();
+    assert!(!mine.is_empty(), "{name}: no request captured: {fin}");
+    for r in &mine {
+        assert_eq!(r["timed_at"], "edge", "{name}: {r}");
+        assert_eq!(r["status"], "success", "{name}: {r}");
+        assert_eq!(r["has_litellm_record"], 1, "{name}: {r}");
+        assert!(r["ttft_ms"].as_f64().is_some(), "{name} streams: {r}");
+    }
+    eprintln!(
+        "{name}: {} request(s) through the edge, surfaces {:?}",
+        mine.len(),
+        mine.iter()
+            .map(|r| r["protocol_surface"].as_str().unwrap_or("?"))
+            .collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn codex_opencode_and_gemini_cli_work_through_the_edge_with_only_the_rendered_env() {
+    let env = StackEnv::new("harness");
+    env.up_with_master_key();
+
+    let (id, out) = run_turn(
+        &env,
+        "codex-sim-fast",
+        &[
+            "codex",
+            "exec",
+            "--skip-git-repo-check",
+            "--json",
+            "Say hello in five words",
+        ],
+    );
+    check(&env, "codex", &id, &out);
+
+    let (id, out) = run_turn(
+        &env,
+        "opencode-sim-fast",
+        &[
+            "opencode",
+            "run",
+            "--format",
+            "json",
+            "--title",
+            "e2e",
+            "Say hello in five words",
+        ],
+    );
+    check(&env, "opencode", &id, &out);
+
+    let (id, out) = run_turn(
+        &env,
+        "gemini-cli-sim-fast",
+        &[
+            "gemini",
+            "-p",
+            "Say hello in five words",
+            "--output-format",
+            "json",
+        ],
+    );
+    check(&env, "gemini-cli", &id, &out);
+
+    // No route, key or model any of them used was refused at the edge (refusals are logged).
+    let log =
+        std::fs::read_to_string(env.data.path().join("stack/logs/edge.log")).unwrap_or_default();
+    let refused: Vec<&str> = log.lines().filter(|l| l.contains("refused")).collect();
+    assert!(
+        refused.is_empty(),
+        "the edge refused what a harness asked for:\n{}",
+        refused.join("\n")
+    );
+}
