@@ -13,9 +13,11 @@ trap 'exit 130' INT TERM HUP
 "$bin" stack up
 sim_port="${STACKPERF_SIM_PORT:-8765}"
 litellm_port="${STACKPERF_LITELLM_PORT:-4000}"
+edge_port="${STACKPERF_EDGE_PORT:-4100}"
 cat <<MSG
 
-==> The stack is up. LiteLLM: http://127.0.0.1:$litellm_port  simulator: http://127.0.0.1:$sim_port
+==> The stack is up. Harnesses talk to StackPerf's edge: http://127.0.0.1:$edge_port
+    (LiteLLM behind it: http://127.0.0.1:$litellm_port; simulator: http://127.0.0.1:$sim_port)
     stackperf stack status | stackperf stack logs litellm | stackperf doctor
     What the simulated provider served (ground truth): curl -s http://127.0.0.1:$sim_port/_sim/requests
     Press Ctrl-C to stop the stack.

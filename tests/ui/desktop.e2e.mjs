@@ -23,7 +23,7 @@ async function main() {
   const display = await startXvfb();
 
   const env = await appEnv(display);
-  const litellm = env.STACKPERF_LITELLM_PORT;
+  const edge = env.STACKPERF_EDGE_PORT;
   setStackEnv(env);
   const driverPort = await startDriver(env);
 
@@ -122,7 +122,7 @@ async function main() {
     }, 5000);
     const copied = parseShellEnv(clip);
     assert(copied.OPENAI_API_KEY && !copied.OPENAI_API_KEY.includes("redacted"), "the clipboard holds the real key");
-    assert(copied.OPENAI_BASE_URL.includes(String(litellm)), "the env points at this test's proxy");
+    assert(copied.OPENAI_BASE_URL.includes(String(edge)), "the env points at this test's StackPerf edge");
     const pageText = await browser.execute(() => document.body.innerText);
     assert(!pageText.includes(copied.OPENAI_API_KEY), "the key never appears in the window");
 

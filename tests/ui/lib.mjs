@@ -114,13 +114,14 @@ export async function startXvfb() {
 export async function appEnv(display) {
   const configDir = path.join(work, "configs");
   fs.cpSync(path.join(root, "configs"), configDir, { recursive: true });
-  const [litellm, sim, prometheus] = await Promise.all([freePort(), freePort(), freePort()]);
+  const [edge, litellm, sim, prometheus] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
   return {
     ...process.env,
     DISPLAY: display,
     STACKPERF_CONFIG_DIR: configDir,
     STACKPERF_DATA_DIR: path.join(work, "data"),
     STACKPERF_CACHE_DIR: process.env.STACKPERF_CACHE_DIR ?? path.join(root, "target/stackperf-cache"),
+    STACKPERF_EDGE_PORT: String(edge),
     STACKPERF_LITELLM_PORT: String(litellm),
     STACKPERF_SIM_PORT: String(sim),
     STACKPERF_PROMETHEUS_PORT: String(prometheus),

@@ -64,7 +64,7 @@ export function StackScreen() {
       const code = toUiError(e).code;
       if (code === "service_failed" || code === "install_failed") {
         const svc = /^(\w+) failed/.exec(toUiError(e).message)?.[1] ?? "litellm";
-        call(commands.stackLogTail(["litellm", "sim", "prometheus"].includes(svc) ? svc : "litellm", 30)).then(setLogTail, () => {});
+        call(commands.stackLogTail(["edge", "litellm", "sim", "prometheus"].includes(svc) ? svc : "litellm", 30)).then(setLogTail, () => {});
       }
     } finally {
       setBusy("");

@@ -291,9 +291,9 @@ impl App {
 
     /// The last `lines` lines of a service's log (shown when it fails).
     pub fn stack_log_tail(&self, service: &str, lines: usize) -> Result<Vec<String>, Error> {
-        if !matches!(service, "litellm" | "sim" | "prometheus") {
+        if !matches!(service, "edge" | "litellm" | "sim" | "prometheus") {
             return Err(Error::Invalid(format!(
-                "unknown service `{service}`: use litellm, sim or prometheus"
+                "unknown service `{service}`: use edge, litellm, sim or prometheus"
             )));
         }
         let path = self.stack.log_path(service);
