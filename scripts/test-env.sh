@@ -22,10 +22,15 @@ fi
 harness=tests/harness
 hstamp="$harness/node_modules/.lock-sha256"
 hwant=$(sha256sum "$harness/package-lock.json" | cut -d' ' -f1)
-if ! { [ -x "$harness/node_modules/.bin/claude" ] && [ "$(cat "$hstamp" 2>/dev/null)" = "$hwant" ]; }; then
+if ! { [ -x "$harness/node_modules/.bin/gemini" ] && [ "$(cat "$hstamp" 2>/dev/null)" = "$hwant" ]; }; then
   command -v npm >/dev/null 2>&1 || { echo "error: npm is needed for the harness tests (Debian/Ubuntu: apt-get install nodejs npm)" >&2; exit 1; }
-  echo "==> installing the harness CLIs (npm ci in $harness)"
-  (cd "$harness" && npm ci --no-audit --no-fund --loglevel=error)
-  "$harness/node_modules/.bin/claude" --version
+  echo "==> installing the harness CLIs (npm install from the lock in $harness)"
+  # Not `npm ci`: the registry serves only some platform builds of OpenCode's optional packages, so
+  # the lock cannot list the others and `npm ci` refuses it; `npm install` keeps the locked
+  # versions and skips optional packages that do not exist.
+  (cd "$harness" && npm install --no-save --no-audit --no-fund --loglevel=error)
+  for cli in claude codex opencode gemini; do
+    "$harness/node_modules/.bin/$cli" --version </dev/null
+  done
   echo "$hwant" > "$hstamp"
 fi
