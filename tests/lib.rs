@@ -292,6 +292,82 @@ impl StackEnv {
         v["requests"].as_array().cloned().unwrap_or_default()
     }
 
+    /// `session create` on the `sample-traffic` task card: the session id and its rendered
+    /// environment (with the key).
+    pub fn create_session(&self, experiment: &str, variant: &str, extra: &[&str]) -> Session {
+        let mut args = vec![
+            "session",
+            "create",
+            "--experiment",
+            experiment,
+            "--variant",
+            variant,
+            "--task-card",
+            "sample-traffic",
+        ];
+        args.extend_from_slice(extra);
+        let v = self.json(&args);
+        Session {
+            id: v["session"]["session_id"]
+                .as_str()
+                .expect("session id")
+                .to_string(),
+            env: v["environment"]["env"]
+                .as_object()
+                .expect("environment")
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                .collect(),
+        }
+    }
+
+    /// `collect`, then every stored request — once LiteLLM's line has been merged into every
+    /// request LiteLLM answered (it writes its line a little after the edge; bounded wait).
+    pub fn merged_requests(&self) -> Vec<serde_json::Value> {
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let out = self.run(&["collect"]);
+            assert!(
+                out.status.success(),
+                "collect: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let out = self.run(&["export", "requests", "--format", "json"]);
+            assert!(
+                out.status.success(),
+                "export: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).expect("rows");
+            let waiting = rows.iter().any(|r| {
+                r["timed_at"] == "edge"
+                    && r["has_litellm_record"] == 0
+                    && ["ok", "http_error", "stream_error"]
+                        .contains(&r["outcome"].as_str().unwrap_or(""))
+            });
+            if !waiting || std::time::Instant::now() > until {
+                return rows;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+
+    /// The PID `stack up` recorded for a service.
+    pub fn service_pid(&self, name: &str) -> u32 {
+        let state: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(self.data.path().join("stack/state.json"))
+                .expect("stack state"),
+        )
+        .expect("stack state JSON");
+        state["services"]
+            .as_array()
+            .expect("services")
+            .iter()
+            .find(|s| s["name"] == name)
+            .and_then(|s| s["pid"].as_u64())
+            .unwrap_or_else(|| panic!("no {name} in the stack state")) as u32
+    }
+
     /// The highest sequence number the simulator has recorded (0 before any request). `stack up`
     /// warms the proxy through the simulator, so tests count from here.
     pub fn truth_last_seq(&self) -> u64 {
@@ -314,6 +390,29 @@ impl StackEnv {
 
     pub fn sim_url(&self) -> String {
         format!("http://127.0.0.1:{}", self.sim_port)
+    }
+}
+
+/// A session of a [`StackEnv`].
+pub struct Session {
+    pub id: String,
+    /// The rendered environment, variable → value.
+    pub env: std::collections::BTreeMap<String, String>,
+}
+
+impl Session {
+    /// The session key (whichever variable the harness reads it from).
+    pub fn key(&self) -> &str {
+        [
+            "OPENAI_API_KEY",
+            "ANTHROPIC_AUTH_TOKEN",
+            "ANTHROPIC_API_KEY",
+            "GEMINI_API_KEY",
+        ]
+        .iter()
+        .find_map(|k| self.env.get(*k))
+        .map(String::as_str)
+        .expect("a key variable in the rendered environment")
     }
 }
 

@@ -44,35 +44,9 @@ fn wait_for(what: &str, within: Duration, mut ok: impl FnMut() -> bool) {
 fn killing_litellm_mid_traffic_leaves_one_row_per_request_with_the_clients_outcome() {
     let env = StackEnv::new("crash");
     env.up_with_master_key();
-    let created = env.json(&[
-        "session",
-        "create",
-        "--experiment",
-        "sim-profiles",
-        "--variant",
-        "sim-fast-oai",
-        "--task-card",
-        "sample-traffic",
-    ]);
-    let session = created["session"]["session_id"]
-        .as_str()
-        .expect("id")
-        .to_string();
-    let key = created["environment"]["env"]["OPENAI_API_KEY"]
-        .as_str()
-        .expect("key")
-        .to_string();
-    let state: Value = serde_json::from_str(
-        &std::fs::read_to_string(env.data.path().join("stack/state.json")).expect("state"),
-    )
-    .expect("state json");
-    let pid = state["services"]
-        .as_array()
-        .expect("services")
-        .iter()
-        .find(|s| s["name"] == "litellm")
-        .and_then(|s| s["pid"].as_u64())
-        .expect("litellm pid") as u32;
+    let created = env.create_session("sim-profiles", "sim-fast-oai", &[]);
+    let (session, key) = (created.id.clone(), created.key().to_string());
+    let pid = env.service_pid("litellm");
     let (argv, litellm_env, cwd) = snapshot(pid);
 
     let stop = env.data.path().join("STOP");

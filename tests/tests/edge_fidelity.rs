@@ -46,20 +46,8 @@ fn request(env: &StackEnv, surface: &str, key: &str, model: &str, max_tokens: u6
 }
 
 fn rows_by_id(env: &StackEnv) -> HashMap<String, Value> {
-    let out = env.run(&["collect"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let out = env.run(&["export", "requests", "--format", "json"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let rows: Vec<Value> = serde_json::from_slice(&out.stdout).expect("rows");
-    rows.into_iter()
+    env.merged_requests()
+        .into_iter()
         .map(|r| (r["request_id"].as_str().unwrap_or_default().to_string(), r))
         .collect()
 }
@@ -68,23 +56,9 @@ fn rows_by_id(env: &StackEnv) -> HashMap<String, Value> {
 fn stored_timings_equal_what_a_raw_socket_client_measured() {
     let env = StackEnv::new("fidelity");
     let master = env.up_with_master_key();
-    let created = env.json(&[
-        "session",
-        "create",
-        "--experiment",
-        "sim-profiles",
-        "--variant",
-        "sim-fast-oai",
-        "--task-card",
-        "sample-traffic",
-    ]);
-    let key = created["environment"]["env"]["OPENAI_API_KEY"]
-        .as_str()
-        .expect("session key")
-        .to_string();
-    assert!(created["environment"]["env"]["OPENAI_BASE_URL"]
-        .as_str()
-        .is_some_and(|u| u.starts_with(&env.proxy_url())));
+    let session = env.create_session("sim-profiles", "sim-fast-oai", &[]);
+    let key = session.key().to_string();
+    assert!(session.env["OPENAI_BASE_URL"].starts_with(&env.proxy_url()));
 
     // One untimed request per surface first: LiteLLM's first request on a code path is slow.
     let surfaces = ["chat", "responses", "messages", "google"];

@@ -72,24 +72,8 @@ fn key_header<'a>(surface: &str, key: &'a str, bearer: &'a str) -> (&'static str
 fn a_session_key_reaches_only_its_variant_and_bad_keys_get_a_clear_401() {
     let env = StackEnv::new("security");
     env.up_with_master_key();
-    let created = env.json(&[
-        "session",
-        "create",
-        "--experiment",
-        "sim-profiles",
-        "--variant",
-        "sim-fast-oai",
-        "--task-card",
-        "sample-traffic",
-    ]);
-    let id = created["session"]["session_id"]
-        .as_str()
-        .expect("id")
-        .to_string();
-    let key = created["environment"]["env"]["OPENAI_API_KEY"]
-        .as_str()
-        .expect("key")
-        .to_string();
+    let session = env.create_session("sim-profiles", "sim-fast-oai", &[]);
+    let (id, key) = (session.id.clone(), session.key().to_string());
     let bearer = format!("Bearer {key}");
     let edge = env.proxy_url();
 

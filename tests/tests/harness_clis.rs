@@ -9,26 +9,7 @@ use serde_json::Value;
 use stackperf_e2e::{workspace, StackEnv};
 
 fn run_turn(env: &StackEnv, variant: &str, argv: &[&str]) -> (String, std::process::Output) {
-    let created = env.json(&[
-        "session",
-        "create",
-        "--experiment",
-        "harness-shootout",
-        "--variant",
-        variant,
-        "--task-card",
-        "sample-traffic",
-        "--label",
-        "harness e2e",
-    ]);
-    let id = created["session"]["session_id"]
-        .as_str()
-        .expect("id")
-        .to_string();
-    let vars = created["environment"]["env"]
-        .as_object()
-        .expect("env")
-        .clone();
+    let session = env.create_session("harness-shootout", variant, &["--label", "harness e2e"]);
     let home = tempfile::tempdir().expect("home");
     let work = tempfile::tempdir().expect("work dir");
     let bin = workspace()
@@ -49,11 +30,9 @@ fn run_turn(env: &StackEnv, variant: &str, argv: &[&str]) -> (String, std::proce
         .env("CI", "1")
         .current_dir(work.path())
         .stdin(Stdio::null());
-    for (k, v) in &vars {
-        cmd.env(k, v.as_str().unwrap_or_default());
-    }
+    cmd.envs(&session.env);
     let out = cmd.output().expect("run the harness");
-    (id, out)
+    (session.id, out)
 }
 
 fn check(env: &StackEnv, name: &str, id: &str, out: &std::process::Output) {
@@ -65,13 +44,8 @@ fn check(env: &StackEnv, name: &str, id: &str, out: &std::process::Output) {
         String::from_utf8_lossy(&out.stderr)
     );
     let fin = env.json(&["session", "finalize", id, "--status", "completed"]);
-    let rows = env.json(&["export", "requests", "--format", "json"]);
-    let mine: Vec<&Value> = rows
-        .as_array()
-        .expect("rows")
-        .iter()
-        .filter(|r| r["session_id"] == id)
-        .collect();
+    let rows = env.merged_requests();
+    let mine: Vec<&Value> = rows.iter().filter(|r| r["session_id"] == id).collect();
     assert!(!mine.is_empty(), "{name}: no request captured: {fin}");
     for r in &mine {
         assert_eq!(r["timed_at"], "edge", "{name}: {r}");

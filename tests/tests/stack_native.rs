@@ -358,14 +358,7 @@ fn stack_up_serves_every_surface_prometheus_counts_and_down_leaves_nothing() {
         status, 200,
         "the proxy keeps serving after upstream failures"
     );
-    let out = env.run(&["--json", "collect"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let out = env.run(&["export", "requests", "--format", "json"]);
-    let rows: Vec<Value> = serde_json::from_slice(&out.stdout).expect("rows");
+    let rows = env.merged_requests();
     for (model, stream, http, class) in failures {
         let mine: Vec<&Value> = rows
             .iter()
