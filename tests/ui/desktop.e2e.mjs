@@ -56,7 +56,7 @@ async function main() {
     await (await $("#stack-start")).click();
     await waitFor("the stack to run", async () => {
       const states = await browser.execute(() => [...document.querySelectorAll("tr[data-service]")].map((r) => r.getAttribute("data-state")));
-      return states.length === 3 && states.every((s) => s === "running");
+      return states.length === 4 && states.every((s) => s === "running");
     }, 240000);
     await waitFor("the proxy URL", async () => (await $("[data-testid=proxy-url]")).isExisting(), 10000);
     await (await $("#run-doctor")).click();
@@ -198,7 +198,7 @@ async function main() {
     await (await $("#stack-stop")).click();
     await waitFor("the stack to stop", async () => {
       const states = await browser.execute(() => [...document.querySelectorAll("tr[data-service]")].map((r) => r.getAttribute("data-state")));
-      return states.length === 3 && states.every((s) => s === "stopped" || s === "absent");
+      return states.length === 4 && states.every((s) => s === "stopped" || s === "absent");
     }, 60000);
     let leaked = "";
     try {

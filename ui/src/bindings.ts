@@ -685,7 +685,7 @@ export type StackView_Deserialize = {
 	runtime: Runtime,
 	services: ServiceStatus_Deserialize[],
 	skipped: SkippedProvider[],
-	/**  The proxy's origin when LiteLLM runs. */
+	/**  The URL harnesses are given when the stack runs: StackPerf's edge. */
 	proxy_url?: string | null,
 	/**  The installed LiteLLM version, if any. */
 	litellm_installed?: string | null,
@@ -702,7 +702,7 @@ export type StackView_Serialize = {
 	runtime: Runtime,
 	services: ServiceStatus_Serialize[],
 	skipped: SkippedProvider[],
-	/**  The proxy's origin when LiteLLM runs. */
+	/**  The URL harnesses are given when the stack runs: StackPerf's edge. */
 	proxy_url: string | null,
 	/**  The installed LiteLLM version, if any. */
 	litellm_installed: string | null,

@@ -79,7 +79,7 @@ export function StackScreen() {
     <section aria-labelledby="stack-title">
       <header class="screen-head">
         <h1 id="stack-title">Stack</h1>
-        <p class="sub">LiteLLM proxy, the simulated provider and Prometheus on this machine.</p>
+        <p class="sub">StackPerf's edge, the LiteLLM proxy behind it, the simulated provider and Prometheus on this machine.</p>
       </header>
 
       <div class="row gap">
@@ -170,7 +170,7 @@ export function StackScreen() {
       </table>
       {view?.proxy_url && (
         <p>
-          Proxy: <code data-testid="proxy-url">{view.proxy_url}</code> — start a session on the Session screen.
+          Harnesses talk to: <code data-testid="proxy-url">{view.proxy_url}</code> (StackPerf's edge) — start a session on the Session screen.
         </p>
       )}
       {view && view.skipped.length > 0 && (

@@ -91,7 +91,7 @@ pub struct StackView {
     pub runtime: Runtime,
     pub services: Vec<ServiceStatus>,
     pub skipped: Vec<SkippedProvider>,
-    /// The proxy's origin when LiteLLM runs.
+    /// The URL harnesses are given when the stack runs: StackPerf's edge.
     pub proxy_url: Option<String>,
     /// The installed LiteLLM version, if any.
     pub litellm_installed: Option<String>,
@@ -194,10 +194,14 @@ impl App {
         } else {
             self.stack.status().await
         };
-        let proxy_url = services
-            .iter()
-            .find(|s| s.name == "litellm" && s.state == "running")
-            .and_then(|s| s.url.clone());
+        // The URL harnesses are given: StackPerf's edge (LiteLLM for a stack without one).
+        let running = |name: &str| {
+            services
+                .iter()
+                .find(|s| s.name == name && s.state == "running")
+                .and_then(|s| s.url.clone())
+        };
+        let proxy_url = running("edge").or_else(|| running("litellm"));
         StackView {
             runtime: if compose {
                 Runtime::Compose
