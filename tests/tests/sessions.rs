@@ -40,30 +40,8 @@ fn create(
     variant: &str,
     extra: &[&str],
 ) -> (String, HashMap<String, String>) {
-    let mut args = vec![
-        "session",
-        "create",
-        "--experiment",
-        experiment,
-        "--variant",
-        variant,
-        "--task-card",
-        "sample-traffic",
-    ];
-    args.extend_from_slice(extra);
-    let v = s.json(&args);
-    let id = v["session"]["session_id"]
-        .as_str()
-        .expect("session id")
-        .to_string();
-    assert_eq!(v["session"]["status"], "active");
-    let env = v["environment"]["env"]
-        .as_object()
-        .expect("env")
-        .iter()
-        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
-        .collect();
-    (id, env)
+    let session = s.create_session(experiment, variant, extra);
+    (session.id, session.env.into_iter().collect())
 }
 
 fn finalize(s: &StackEnv, id: &str) -> Value {
