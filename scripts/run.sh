@@ -2,7 +2,7 @@
 # README's run command: build StackPerf (UI, desktop app, CLI), validate and register the shipped
 # configuration, and open the desktop app. Press "Start stack" in the window to bring up LiteLLM
 # (installed on first use), the simulated provider and Prometheus. Closing the window stops the
-# stack this run started.
+# stack the app started (the app does it itself).
 #   scripts/run.sh              the desktop app
 #   scripts/run.sh --headless   no window: bring up the stack in this terminal (Ctrl-C stops it)
 set -euo pipefail
@@ -48,12 +48,7 @@ if [ -z "${DISPLAY:-}" ] && [ -z "${WAYLAND_DISPLAY:-}" ] && [ "$(uname -s)" = L
   exit 1
 fi
 echo "==> opening StackPerf (press Start stack in the window)"
-status=0
 if $private; then
-  scripts/with-keyring.sh sh -c '"$1"; s=$?; "$2" stack down >/dev/null 2>&1 || true; exit $s' sh target/debug/stackperf-desktop "$bin" || status=$?
-else
-  target/debug/stackperf-desktop || status=$?
-  echo "==> window closed: stopping the stack"
-  "$bin" stack down >/dev/null 2>&1 || true
+  exec scripts/with-keyring.sh target/debug/stackperf-desktop
 fi
-exit $status
+exec target/debug/stackperf-desktop

@@ -256,7 +256,8 @@ pub async fn session_finalize(
     Ok(state
         .app()?
         .session_finalize(&id, &status, outcome.as_deref(), notes.as_deref())
-        .await?)
+        .await?
+        .0)
 }
 
 #[tauri::command]

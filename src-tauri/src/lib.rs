@@ -25,38 +25,34 @@ fn open_app() -> Result<Arc<App>, UiError> {
     Ok(Arc::new(app))
 }
 
-/// Tail the capture spool for the app's lifetime, telling the UI about every stored batch.
-/// A failed tailer restarts (its cursor is in the database, so nothing is lost or doubled).
+/// The app's capture tailer (owned by core), with its batches and failures sent to the UI as
+/// events.
 fn start_capture_tailer(handle: tauri::AppHandle, app: Arc<App>) {
     tauri::async_runtime::spawn(async move {
-        loop {
-            let h = handle.clone();
-            let on_pass =
-                move |report: &stackperf_core::capture::CollectReport,
-                      rows: &[stackperf_core::normalize::RequestRow]| {
-                    let mut sessions: Vec<String> =
-                        rows.iter().filter_map(|r| r.session_id.clone()).collect();
-                    sessions.sort();
-                    sessions.dedup();
-                    let _ = CaptureUpdate {
-                        inserted: report.inserted.min(u32::MAX as u64) as u32,
-                        sessions,
-                        last_finished_at: rows
-                            .iter()
-                            .map(|r| r.request_finished_at)
-                            .fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x)))),
-                    }
-                    .emit(&h);
-                };
-            let result = app.follow_capture(on_pass, std::future::pending()).await;
-            if let Err(e) = result {
-                let _ = CaptureError {
-                    message: e.to_string(),
-                }
-                .emit(&handle);
+        let h = handle.clone();
+        let on_pass = move |report: &stackperf_core::capture::CollectReport,
+                            rows: &[stackperf_core::normalize::RequestRow]| {
+            let mut sessions: Vec<String> =
+                rows.iter().filter_map(|r| r.session_id.clone()).collect();
+            sessions.sort();
+            sessions.dedup();
+            let _ = CaptureUpdate {
+                inserted: report.inserted.min(u32::MAX as u64) as u32,
+                sessions,
+                last_finished_at: rows
+                    .iter()
+                    .map(|r| r.request_finished_at)
+                    .fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x)))),
             }
-            tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-        }
+            .emit(&h);
+        };
+        let on_error = |e: &stackperf_core::Error| {
+            let _ = CaptureError {
+                message: e.to_string(),
+            }
+            .emit(&handle);
+        };
+        app.run_tailer(on_pass, on_error).await;
     });
 }
 
@@ -64,7 +60,8 @@ pub fn run() {
     let _ = STARTED.set(std::time::Instant::now());
     let builder = commands::builder();
     let shared = open_app();
-    let result = tauri::Builder::default()
+    let core = shared.as_ref().ok().cloned();
+    let built = tauri::Builder::default()
         .plugin(tauri_plugin_clipboard_manager::init())
         .plugin(tauri_plugin_dialog::init())
         .invoke_handler(builder.invoke_handler())
@@ -76,11 +73,54 @@ pub fn run() {
             app.manage(Shared(shared));
             Ok(())
         })
-        .run(tauri::generate_context!());
-    if let Err(e) = result {
-        eprintln!("stackperf-desktop: {e}");
-        std::process::exit(1);
-    }
+        .build(tauri::generate_context!());
+    let app = match built {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("stackperf-desktop: {e}");
+            std::process::exit(1);
+        }
+    };
+    stop_on_signals(app.handle().clone());
+    app.run(move |_, event| {
+        if let tauri::RunEvent::ExitRequested { .. } = event {
+            eprintln!("stackperf-desktop: the last window closed");
+        }
+        // The window closed (or a signal asked the app to quit): stop the stack this app
+        // started (core decides what that is).
+        if let tauri::RunEvent::Exit = event {
+            if let Some(core) = &core {
+                match tauri::async_runtime::block_on(core.shutdown()) {
+                    Ok(Some(r)) => eprintln!("stackperf-desktop: stopped {}", r.stopped.join(", ")),
+                    Ok(None) => {}
+                    Err(e) => eprintln!("stackperf-desktop: stopping the stack failed: {e}"),
+                }
+            }
+        }
+    });
+}
+
+/// SIGTERM, SIGINT and SIGHUP (a session logout, Ctrl-C in the terminal that started the app)
+/// quit the app the way closing its window does, so the stack it started is stopped too.
+fn stop_on_signals(handle: tauri::AppHandle) {
+    #[cfg(unix)]
+    tauri::async_runtime::spawn(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::hangup()),
+        ) else {
+            return;
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+            _ = hup.recv() => {}
+        }
+        eprintln!("stackperf-desktop: quitting on a signal");
+        handle.exit(0);
+    });
 }
 
 /// Write the TypeScript bindings of every command and event to `path`.

@@ -411,6 +411,41 @@ fn sessions_capture_attribute_match_ground_truth_and_compare() {
     let csv = String::from_utf8_lossy(&export.stdout);
     assert!(csv.starts_with("request_id,litellm_call_id,session_id,"));
     assert!(csv.lines().count() > 8 + 24);
+
+    // What the window does, the CLI does: the HTML report, and sample traffic with nothing but a
+    // session's own environment.
+    let html = artifacts.join("sim-profiles-report.html");
+    let v = s.json(&[
+        "export",
+        "report",
+        "--experiment",
+        "sim-profiles",
+        "--out",
+        html.to_str().expect("utf8"),
+    ]);
+    assert!(v["rows"].as_u64().unwrap_or(0) >= 2, "{v}");
+    let text = std::fs::read_to_string(&html).expect("report written");
+    assert!(text.starts_with("<!doctype html>") && text.matches("<svg").count() == 3);
+    let (t_id, _) = create(
+        &s,
+        "sim-profiles",
+        "sim-fast-oai",
+        &["--label", "cli traffic"],
+    );
+    let sent = s.json(&["session", "traffic", &t_id, "--count", "3"]);
+    assert_eq!(
+        (sent["sent"].as_u64(), sent["ok"].as_u64()),
+        (Some(3), Some(3)),
+        "{sent}"
+    );
+    assert_eq!(finalize(&s, &t_id)["session"]["request_count"], 3);
+    let out = s.run(&["session", "traffic", &t_id, "--count", "1"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a finalized session sends nothing"
+    );
+
     s.run(&["stack", "down"]);
     for f in files_under(s.data.path()) {
         let text = String::from_utf8_lossy(&std::fs::read(&f).unwrap_or_default()).to_string();

@@ -3,7 +3,7 @@
 // start stack → start session → copy env (read back from the X clipboard) → traffic sent with
 // exactly that env → the live chart shows the requests → finalize → a second variant driven by
 // the "Generate sample traffic" button → Compare shows both variants → Export writes a Parquet
-// file and a PNG → stop the stack. A screenshot of every screen goes to target/test-artifacts/ui.
+// file and a PNG → close the window, which stops the stack. A screenshot of every screen goes to target/test-artifacts/ui.
 //
 // Run from the repository root inside a Secret Service (scripts/with-keyring.sh); needs the
 // desktop binary (target/debug/stackperf-desktop), the CLI (target/debug/stackperf, it serves the
@@ -12,7 +12,7 @@ import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { remote } from "webdriverio";
-import { appEnv, artifacts, assert, bin, parseShellEnv, setStackEnv, startDriver, startXvfb, stopAll, waitFor, watchdog, work } from "./lib.mjs";
+import { appEnv, artifacts, assert, bin, root, parseShellEnv, setStackEnv, startDriver, startXvfb, stopAll, waitFor, watchdog, work } from "./lib.mjs";
 
 const figures = {};
 const step = (m) => console.error(`[e2e ${new Date().toISOString().slice(11, 23)}] ${m}`);
@@ -192,14 +192,18 @@ async function main() {
     await shot("6-export");
     await (await $("#export-close")).click();
 
-    // Stop the stack from the window; nothing may stay listening.
-    await (await $("#nav-stack")).click();
-    await waitFor("Stop to be enabled", async () => (await $("#stack-stop")).isEnabled(), 15000);
-    await (await $("#stack-stop")).click();
-    await waitFor("the stack to stop", async () => {
-      const states = await browser.execute(() => [...document.querySelectorAll("tr[data-service]")].map((r) => r.getAttribute("data-state")));
-      return states.length === 4 && states.every((s) => s === "stopped" || s === "absent");
+    // Close the window with the stack running: the app itself stops the stack it started
+    // (no script's help), and nothing may stay listening.
+    step("close the window");
+    // As a window manager's close button does (WebDriver's closeWindow makes WebKitWebDriver kill
+    // the app outright, which no user does).
+    step(execFileSync("python3", [path.join(root, "tests/ui/close_window.py"), "StackPerf"], { env }).toString().trim());
+    await waitFor("the stack to stop after the window closed", () => {
+      const out = execFileSync(path.join(root, "target/debug/stackperf"), ["stack", "status", "--json"], { env, timeout: 30000 }).toString();
+      const services = JSON.parse(out).services;
+      return services.length === 4 && services.every((s) => s.state === "stopped" || s.state === "absent");
     }, 60000);
+    figures.window_close_stopped_stack = true;
     let leaked = "";
     try {
       leaked = execFileSync("grep", ["-rl", "--", copied.OPENAI_API_KEY, path.join(work, "data")], { env }).toString().trim();

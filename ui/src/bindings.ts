@@ -118,6 +118,8 @@ export type Choices_Deserialize = {
 	task_cards: string[],
 	/**  Configuration problems, if any (actions are refused until they are fixed). */
 	problems: Problem_Deserialize[],
+	/**  The formats each export offers, first = default. */
+	export_formats: ExportFormats[],
 };
 
 /**  What can be picked: experiments (with their variants) and task cards. */
@@ -126,6 +128,8 @@ export type Choices_Serialize = {
 	task_cards: string[],
 	/**  Configuration problems, if any (actions are refused until they are fixed). */
 	problems: Problem_Serialize[],
+	/**  The formats each export offers, first = default. */
+	export_formats: ExportFormats[],
 };
 
 /**  The whole comparison report. */
@@ -264,14 +268,22 @@ export type ExperimentChoice = {
 	variants: string[],
 };
 
+/**  An export's file format. */
+export type ExportFormat = "csv" | "json" | "parquet" | "png" | "svg" | "html";
+
+/**  The formats one kind of export can be written in. */
+export type ExportFormats = {
+	what: ExportWhat,
+	formats: ExportFormat[],
+};
+
 /**  The Export dialog's choices. */
 export type ExportRequest = ExportRequest_Serialize | ExportRequest_Deserialize;
 
 /**  The Export dialog's choices. */
 export type ExportRequest_Deserialize = {
 	what: ExportWhat,
-	/**  csv, json, parquet (tables); png, svg (chart); html (report). */
-	format: string,
+	format: ExportFormat,
 	experiment?: string | null,
 	session?: string | null,
 	/**  ttft, latency or tokens_per_s (chart only; default ttft). */
@@ -282,8 +294,7 @@ export type ExportRequest_Deserialize = {
 /**  The Export dialog's choices. */
 export type ExportRequest_Serialize = {
 	what: ExportWhat,
-	/**  csv, json, parquet (tables); png, svg (chart); html (report). */
-	format: string,
+	format: ExportFormat,
 	experiment: string | null,
 	session: string | null,
 	/**  ttft, latency or tokens_per_s (chart only; default ttft). */

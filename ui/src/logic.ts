@@ -1,5 +1,7 @@
 // Pure helpers behind the screens (unit-tested in test/logic.test.ts).
 
+import type { Choices, ExportFormat, ExportWhat } from "./types";
+
 /** An error as the shell sends it: a stable code and a message that says what to do. */
 export interface UiErrorShape {
   code: string;
@@ -159,15 +161,9 @@ export function screenForKey(e: { altKey: boolean; key: string }, screens: reado
 }
 
 /** The formats each export offers (first is the default). */
-export function formatsFor(what: string): string[] {
-  switch (what) {
-    case "chart":
-      return ["png", "svg"];
-    case "report":
-      return ["html"];
-    default:
-      return ["csv", "json", "parquet"];
-  }
+/** The formats core offers for an export (from `Choices.export_formats`; first = default). */
+export function formatsFor(choices: Choices | null, what: ExportWhat): ExportFormat[] {
+  return choices?.export_formats.find((f) => f.what === what)?.formats ?? [];
 }
 
 /** Set a top-level `key: value` line in a YAML document (replacing it, or appending it). */

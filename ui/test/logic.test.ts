@@ -95,10 +95,20 @@ describe("shell", () => {
     expect(screenForKey({ altKey: false, key: "4" }, s)).toBeNull();
     expect(screenForKey({ altKey: true, key: "9" }, s)).toBeNull();
   });
-  it("offers the formats that fit each export", () => {
-    expect(formatsFor("requests")).toEqual(["csv", "json", "parquet"]);
-    expect(formatsFor("chart")).toEqual(["png", "svg"]);
-    expect(formatsFor("report")).toEqual(["html"]);
+  it("offers the formats core says fit each export", () => {
+    const choices = {
+      experiments: [],
+      task_cards: [],
+      problems: [],
+      export_formats: [
+        { what: "requests", formats: ["csv", "json", "parquet"] },
+        { what: "chart", formats: ["png", "svg"] },
+      ],
+    } as Parameters<typeof formatsFor>[0];
+    expect(formatsFor(choices, "requests")).toEqual(["csv", "json", "parquet"]);
+    expect(formatsFor(choices, "chart")).toEqual(["png", "svg"]);
+    expect(formatsFor(choices, "report")).toEqual([]);
+    expect(formatsFor(null, "chart")).toEqual([]);
   });
   it("measures live-chart lag from the request's finish", () => {
     expect(lagMs(1000, 1250)).toBe(250);

@@ -289,7 +289,15 @@ describe("Secrets screen", () => {
 describe("Export dialog", () => {
   it("sends what, format, experiment, session and path, and shows the written file", async () => {
     mock({
-      choices: () => ({ experiments: [{ name: "sim-profiles", description: "", variants: ["a"] }], task_cards: [], problems: [] }),
+      choices: () => ({
+        experiments: [{ name: "sim-profiles", description: "", variants: ["a"] }],
+        task_cards: [],
+        problems: [],
+        export_formats: [
+          { what: "requests", formats: ["csv", "json", "parquet"] },
+          { what: "chart", formats: ["png", "svg"] },
+        ],
+      }),
       sessions_list: () => [session("completed", 6)],
       export_data: (args) => ({ path: (args.req as { path: string }).path, rows: 6, bytes: 4096 }),
     });

@@ -2,11 +2,10 @@
 
 use serde_json::json;
 use stackperf_core::config::Registry;
-use stackperf_core::store::Store;
 use stackperf_core::{paths, Error};
 
 use crate::output::{json as print_json, short_fp, table};
-use crate::{load_config, CatalogCmd, CliError, Global};
+use crate::{app, load_config, CatalogCmd, CliError, Global};
 
 pub fn validate(g: &Global) -> Result<(), CliError> {
     let (reg, problems) = Registry::load(&g.config_dir);
@@ -43,14 +42,10 @@ pub fn validate(g: &Global) -> Result<(), CliError> {
     }
 }
 
-async fn open_store(g: &Global) -> Result<Store, CliError> {
-    let path = paths::db_path(g.db.clone())?;
-    Ok(Store::open(&path).await?)
-}
-
 pub async fn sync(g: &Global) -> Result<(), CliError> {
-    let reg = load_config(g)?;
-    let store = open_store(g).await?;
+    let app = app(g)?;
+    let reg = app.registry()?;
+    let store = app.store().await?;
     let report = store.sync_config(&reg).await?;
     if g.json {
         print_json(&json!({"db": store.path(), "report": report}))?;
@@ -252,7 +247,8 @@ pub fn db_path(g: &Global) -> Result<(), CliError> {
 }
 
 pub async fn db_migrate(g: &Global) -> Result<(), CliError> {
-    let store = open_store(g).await?;
+    let app = app(g)?;
+    let store = app.store().await?;
     let applied = store.applied_migrations().await?;
     let tables = store.tables().await?;
     if g.json {

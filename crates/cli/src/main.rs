@@ -14,7 +14,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
+use stackperf_core::app::{App, AppPaths, StackSettings};
 use stackperf_core::config::Registry;
+use stackperf_core::secrets::{KeyringStore, Secrets};
 
 /// Benchmark LLM providers, models and coding-agent harnesses through one local LiteLLM proxy.
 ///
@@ -102,7 +104,7 @@ enum Command {
     /// Reports over the stored sessions
     #[command(subcommand)]
     Report(report_cmd::ReportCmd),
-    /// Export sessions, requests or a comparison as CSV, JSON or Parquet
+    /// Export sessions, requests or a comparison (CSV, JSON, Parquet), a chart (PNG, SVG) or the HTML report
     Export(report_cmd::ExportArgs),
 }
 
@@ -200,12 +202,25 @@ impl CliError {
 
 /// Load and validate the configuration; any problem is an error.
 pub(crate) fn load_config(g: &Global) -> Result<Registry, CliError> {
-    let (reg, problems) = Registry::load(&g.config_dir);
-    if problems.is_empty() {
-        Ok(reg)
-    } else {
-        Err(stackperf_core::Error::Config(problems).into())
-    }
+    Ok(app(g)?.registry()?)
+}
+
+/// The use-case layer, built from the global options (the database opens on first use).
+pub(crate) fn app(g: &Global) -> Result<App, CliError> {
+    app_with(g, StackSettings::from_env())
+}
+
+/// As [`app`], with the stack settings a command chose.
+pub(crate) fn app_with(g: &Global, settings: StackSettings) -> Result<App, CliError> {
+    let paths = AppPaths {
+        config_dir: g.config_dir.clone(),
+        data_dir: stackperf_core::paths::data_dir()?,
+        cache_dir: stackperf_core::paths::cache_dir()?,
+        db_path: stackperf_core::paths::db_path(g.db.clone())?,
+        stackperf_bin: std::env::current_exe()?,
+    };
+    let secrets = Secrets::new(Box::new(KeyringStore::new()));
+    Ok(App::new(paths, std::sync::Arc::new(secrets), settings))
 }
 
 pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, CliError> {

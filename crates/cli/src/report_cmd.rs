@@ -1,12 +1,14 @@
 //! `stackperf report …` and `stackperf export …`: comparisons, charts and exports.
 
+use clap::builder::TypedValueParser;
 use clap::{Subcommand, ValueEnum};
 use serde_json::json;
 use stackperf_core::report::{self, Comparison, METRICS};
 
+use stackperf_core::app::{ExportFormat as Fmt, ExportRequest, ExportWhat as What};
+
 use crate::output::{json as print_json, table};
-use crate::session_cmd::ctx;
-use crate::{runtime, CliError, Global};
+use crate::{app, runtime, CliError, Global};
 
 #[derive(Subcommand, Debug)]
 pub enum ReportCmd {
@@ -163,10 +165,10 @@ fn print_comparison(c: &Comparison) -> Result<(), CliError> {
 }
 
 pub fn report(g: &Global, cmd: ReportCmd) -> Result<(), CliError> {
+    let app = app(g)?;
     match cmd {
         ReportCmd::Compare { experiment } => runtime()?.block_on(async {
-            let c = ctx(g).await?;
-            let comparison = report::compare(&c.sessions.store, &c.reg, &experiment).await?;
+            let comparison = app.compare(&experiment).await?;
             if g.json {
                 return Ok(print_json(&comparison)?);
             }
@@ -178,121 +180,97 @@ pub fn report(g: &Global, cmd: ReportCmd) -> Result<(), CliError> {
             format,
             out,
         } => runtime()?.block_on(async {
-            use stackperf_core::charts::{self, ChartSpec};
-            let c = ctx(g).await?;
-            let name = match metric {
-                ChartMetric::Ttft => "ttft",
-                ChartMetric::Latency => "latency",
-                ChartMetric::TokensPerS => "tokens_per_s",
+            let req = ExportRequest {
+                what: What::Chart,
+                format: match format {
+                    ChartFormat::Svg => Fmt::Svg,
+                    ChartFormat::Png => Fmt::Png,
+                },
+                experiment: Some(experiment),
+                session: None,
+                metric: Some(
+                    match metric {
+                        ChartMetric::Ttft => "ttft",
+                        ChartMetric::Latency => "latency",
+                        ChartMetric::TokensPerS => "tokens_per_s",
+                    }
+                    .into(),
+                ),
+                path: out.display().to_string(),
             };
-            let (series, label) =
-                report::distribution(&c.sessions.store, &c.reg, &experiment, name).await?;
-            let title = format!("{experiment}: {label}, per variant");
-            let spec = ChartSpec {
-                title: &title,
-                x_label: label,
-                series: &series,
-                size: (1000, 600),
-            };
-            match format {
-                ChartFormat::Svg => std::fs::write(&out, charts::svg(&spec)?)?,
-                ChartFormat::Png => charts::png(&spec, &out)?,
-            }
-            let points: usize = series.iter().map(|s| s.values.len()).sum();
-            report_written(g, &out, points)
+            let w = app.export(&req).await?;
+            report_written(g, &out, w.rows as usize)
         }),
     }
 }
 
-#[derive(Clone, Copy, Debug, ValueEnum, PartialEq)]
-pub enum ExportWhat {
-    Sessions,
-    Requests,
-    Comparison,
+/// Core's export kinds, by their names.
+fn what_parser() -> impl TypedValueParser<Value = What> {
+    clap::builder::PossibleValuesParser::new(What::ALL.map(What::name))
+        .try_map(|s| What::from_name(&s).ok_or("unknown export"))
 }
 
-#[derive(Clone, Copy, Debug, ValueEnum, PartialEq)]
-pub enum ExportFormat {
-    Csv,
-    Json,
-    Parquet,
+/// Core's export formats, by their extensions.
+fn format_parser() -> impl TypedValueParser<Value = Fmt> {
+    clap::builder::PossibleValuesParser::new(Fmt::ALL.map(Fmt::extension))
+        .try_map(|s| Fmt::from_extension(&s).ok_or("unknown format"))
 }
 
 #[derive(clap::Args, Debug)]
 pub struct ExportArgs {
-    what: ExportWhat,
-    #[arg(long, value_enum, default_value = "csv")]
-    format: ExportFormat,
-    /// Only this experiment (required for `comparison`)
+    /// sessions, requests, comparison; chart (the distribution of --metric per variant);
+    /// report (one self-contained HTML file: the comparison and its charts)
+    #[arg(value_parser = what_parser())]
+    what: What,
+    /// [default: csv; png for chart, html for report]
+    #[arg(long, value_parser = format_parser())]
+    format: Option<Fmt>,
+    /// Only this experiment (required for comparison, chart, report)
     #[arg(long)]
     experiment: Option<String>,
     /// Only this session
     #[arg(long)]
     session: Option<String>,
-    /// Write here instead of stdout (required for Parquet)
+    /// The chart's metric
+    #[arg(long, value_enum, default_value = "ttft")]
+    metric: ChartMetric,
+    /// Write here instead of stdout (required for Parquet and PNG)
     #[arg(long, value_name = "PATH")]
     out: Option<std::path::PathBuf>,
 }
 
 pub fn export(g: &Global, a: ExportArgs) -> Result<(), CliError> {
-    use stackperf_core::export::{self, Dataset};
-    runtime()?.block_on(async {
-        let c = ctx(g).await?;
-        if a.what == ExportWhat::Comparison && a.format == ExportFormat::Json {
-            let exp = a
-                .experiment
-                .as_deref()
-                .ok_or_else(|| CliError::Usage("export comparison needs --experiment".into()))?;
-            let cmp = report::compare(&c.sessions.store, &c.reg, exp).await?;
-            return write_out(
-                g,
-                &a,
-                &(serde_json::to_string_pretty(&cmp).unwrap_or_default() + "\n"),
-            );
-        }
-        let (table, name) = match a.what {
-            ExportWhat::Comparison => {
-                let exp = a.experiment.as_deref().ok_or_else(|| {
-                    CliError::Usage("export comparison needs --experiment".into())
-                })?;
-                (
-                    stackperf_core::export::comparison_table(
-                        &report::compare(&c.sessions.store, &c.reg, exp).await?,
-                    ),
-                    "comparison",
-                )
+    let app = app(g)?;
+    let what = a.what;
+    let format = a.format.unwrap_or(Fmt::fits(what)[0]);
+    let req = ExportRequest {
+        what,
+        format,
+        experiment: a.experiment,
+        session: a.session,
+        metric: Some(
+            match a.metric {
+                ChartMetric::Ttft => "ttft",
+                ChartMetric::Latency => "latency",
+                ChartMetric::TokensPerS => "tokens_per_s",
             }
-            ExportWhat::Sessions => (
-                export::load(
-                    &c.sessions.store,
-                    Dataset::Sessions,
-                    a.experiment.as_deref(),
-                    a.session.as_deref(),
-                )
-                .await?,
-                "sessions",
-            ),
-            ExportWhat::Requests => (
-                export::load(
-                    &c.sessions.store,
-                    Dataset::Requests,
-                    a.experiment.as_deref(),
-                    a.session.as_deref(),
-                )
-                .await?,
-                "requests",
-            ),
-        };
-        match a.format {
-            ExportFormat::Csv => write_out(g, &a, &table.to_csv()),
-            ExportFormat::Json => write_out(g, &a, &table.to_json()),
-            ExportFormat::Parquet => {
-                let path = a
-                    .out
-                    .as_ref()
-                    .ok_or_else(|| CliError::Usage("Parquet is binary: pass --out PATH".into()))?;
-                table.write_parquet(path, name)?;
-                report_written(g, path, table.rows.len())
+            .into(),
+        ),
+        path: a
+            .out
+            .as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
+    };
+    runtime()?.block_on(async {
+        match &a.out {
+            Some(path) => {
+                let w = app.export(&req).await?;
+                report_written(g, path, w.rows as usize)
+            }
+            None => {
+                print!("{}", app.export_text(&req).await?);
+                Ok(())
             }
         }
     })
@@ -305,17 +283,4 @@ fn report_written(g: &Global, path: &std::path::Path, rows: usize) -> Result<(),
         eprintln!("wrote {} ({rows} rows)", path.display());
     }
     Ok(())
-}
-
-fn write_out(g: &Global, a: &ExportArgs, text: &str) -> Result<(), CliError> {
-    match &a.out {
-        Some(path) => {
-            std::fs::write(path, text)?;
-            report_written(g, path, text.lines().count().saturating_sub(1))
-        }
-        None => {
-            print!("{text}");
-            Ok(())
-        }
-    }
 }

@@ -1,12 +1,11 @@
 //! `stackperf secrets …`: provider keys and the master key in the OS keychain.
 
 use clap::Subcommand;
-use stackperf_core::config::Registry;
-use stackperf_core::secrets::{KeyringStore, Secret, Secrets, Source, MASTER_KEY};
+use stackperf_core::secrets::{Secret, Source, MASTER_KEY};
 
 use crate::output::{json as print_json, table};
 use crate::stack_cmd::read_secret_value;
-use crate::{CliError, Global};
+use crate::{app, runtime, CliError, Global};
 
 #[derive(Subcommand, Debug)]
 pub enum SecretsCmd {
@@ -18,14 +17,13 @@ pub enum SecretsCmd {
     Delete { name: String },
 }
 
-pub use stackperf_core::secrets::wanted;
-
 pub fn run(g: &Global, cmd: SecretsCmd) -> Result<(), CliError> {
-    let secrets = Secrets::new(Box::new(KeyringStore::new()));
+    let app = app(g)?;
+    let rt = runtime()?;
     match cmd {
         SecretsCmd::Set { name } => {
             let value = read_secret_value(&name)?;
-            secrets.set(&name, Secret::new(value))?;
+            rt.block_on(app.secret_set(&name, Secret::new(value)))?;
             if g.json {
                 print_json(&serde_json::json!({"stored": name}))?;
             } else {
@@ -34,7 +32,7 @@ pub fn run(g: &Global, cmd: SecretsCmd) -> Result<(), CliError> {
             Ok(())
         }
         SecretsCmd::Delete { name } => {
-            let deleted = secrets.delete(&name)?;
+            let deleted = rt.block_on(app.secret_delete(&name))?;
             if g.json {
                 print_json(&serde_json::json!({"name": name, "deleted": deleted}))?;
             } else if deleted {
@@ -45,8 +43,7 @@ pub fn run(g: &Global, cmd: SecretsCmd) -> Result<(), CliError> {
             Ok(())
         }
         SecretsCmd::List => {
-            let (reg, _) = Registry::load(&g.config_dir);
-            let list = secrets.list(&wanted(&reg))?;
+            let list = rt.block_on(app.secrets_list())?;
             if g.json {
                 return Ok(print_json(&list)?);
             }

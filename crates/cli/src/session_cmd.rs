@@ -1,23 +1,13 @@
 //! `stackperf session …`, `collect` and `report compare`.
 
-use std::sync::Arc;
-
 use clap::{Subcommand, ValueEnum};
 use serde_json::json;
-use stackperf_core::capture;
-use stackperf_core::config::{Registry, RenderFormat};
-use stackperf_core::credentials::RegistryIssuer;
-use stackperf_core::normalize::model_index;
-use stackperf_core::paths;
+use stackperf_core::config::RenderFormat;
 use stackperf_core::render::Rendered;
-use stackperf_core::secrets::{KeyringStore, Secrets};
-use stackperf_core::session::{CreateSession, SessionRow, Sessions};
-use stackperf_core::stack::venv::Venv;
-use stackperf_core::stack::{NativeStack, Ports, StackOptions};
-use stackperf_core::store::Store;
+use stackperf_core::session::{CreateSession, SessionRow};
 
 use crate::output::{json as print_json, table};
-use crate::{load_config, runtime, CliError, Global};
+use crate::{app, runtime, CliError, Global};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub enum Format {
@@ -91,34 +81,13 @@ pub enum SessionCmd {
     },
     /// One session in full
     Show { id: String },
-}
-
-pub(crate) struct Ctx {
-    pub(crate) reg: Registry,
-    pub(crate) sessions: Sessions,
-}
-
-pub(crate) async fn ctx(g: &Global) -> Result<Ctx, CliError> {
-    let reg = load_config(g)?;
-    let data_dir = paths::data_dir()?;
-    let store = Store::open(&paths::db_path(g.db.clone())?).await?;
-    let stack = NativeStack::new(StackOptions {
-        data_dir: data_dir.clone(),
-        cache_dir: paths::cache_dir()?,
-        ports: Ports::default(),
-        health_timeout: std::time::Duration::from_secs(1),
-        stackperf_bin: std::env::current_exe()?,
-        scrape_interval_s: 2,
-    });
-    let sessions = Sessions {
-        store,
-        secrets: Arc::new(Secrets::new(Box::new(KeyringStore::new()))),
-        issuer: Arc::new(RegistryIssuer::new(&paths::key_registry(&data_dir))),
-        proxy_url: stackperf_core::stack::harness_url(&data_dir, stack.state().as_ref()),
-        litellm_version: Venv::in_cache(&paths::cache_dir()?).installed(),
-        data_dir,
-    };
-    Ok(Ctx { reg, sessions })
+    /// Send sample requests through the proxy with only the session's own environment (no
+    /// harness, no API key needed for the simulated providers)
+    Traffic {
+        id: String,
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
+        count: u32,
+    },
 }
 
 fn print_env(rendered: &Rendered, fmt: RenderFormat) {
@@ -197,7 +166,7 @@ fn describe(s: &SessionRow) -> Vec<(String, String)> {
 
 pub fn run(g: &Global, cmd: SessionCmd) -> Result<(), CliError> {
     runtime()?.block_on(async {
-        let c = ctx(g).await?;
+        let app = app(g)?;
         match cmd {
             SessionCmd::Create {
                 experiment,
@@ -216,7 +185,7 @@ pub fn run(g: &Global, cmd: SessionCmd) -> Result<(), CliError> {
                     label,
                     exploratory,
                 };
-                let (session, rendered) = c.sessions.create(&c.reg, &req).await?;
+                let (session, rendered) = app.session_create(&req).await?;
                 if g.json {
                     return Ok(print_json(
                         &json!({"session": session, "environment": env_json(&rendered)}),
@@ -234,7 +203,7 @@ pub fn run(g: &Global, cmd: SessionCmd) -> Result<(), CliError> {
                 Ok(())
             }
             SessionCmd::Env { id, format } => {
-                let rendered = c.sessions.env(&c.reg, &id).await?;
+                let rendered = app.session_rendered(&id).await?;
                 if g.json {
                     return Ok(print_json(&env_json(&rendered))?);
                 }
@@ -250,21 +219,13 @@ pub fn run(g: &Global, cmd: SessionCmd) -> Result<(), CliError> {
                 outcome,
                 notes,
             } => {
-                // Take in what the proxy captured so far, so the session's rows are complete.
-                let collected = capture::collect(
-                    &c.sessions.store,
-                    &paths::spool(&c.sessions.data_dir),
-                    &model_index(&c.reg),
-                )
-                .await?;
                 let status = match status {
                     FinalStatus::Completed => "completed",
                     FinalStatus::Aborted => "aborted",
                     FinalStatus::Invalid => "invalid",
                 };
-                let s = c
-                    .sessions
-                    .finalize(&id, status, outcome.as_deref(), notes.as_deref())
+                let (s, collected) = app
+                    .session_finalize(&id, status, outcome.as_deref(), notes.as_deref())
                     .await?;
                 if g.json {
                     return Ok(print_json(&json!({"session": s, "collected": collected}))?);
@@ -276,7 +237,7 @@ pub fn run(g: &Global, cmd: SessionCmd) -> Result<(), CliError> {
                 Ok(())
             }
             SessionCmd::List { experiment } => {
-                let list = c.sessions.list(experiment.as_deref()).await?;
+                let list = app.sessions_list(experiment.as_deref()).await?;
                 if g.json {
                     return Ok(print_json(&list)?);
                 }
@@ -307,12 +268,39 @@ pub fn run(g: &Global, cmd: SessionCmd) -> Result<(), CliError> {
                     &rows,
                 )?)
             }
+            SessionCmd::Traffic { id, count } => {
+                let json_out = g.json;
+                let progress = move |done: u32, all: u32| {
+                    if !json_out {
+                        eprint!("\rsent {done}/{all}");
+                    }
+                };
+                let r = app.session_sample_traffic(&id, count, &progress).await?;
+                if g.json {
+                    return Ok(print_json(&r)?);
+                }
+                eprintln!();
+                println!(
+                    "{} sent, {} ok, {} failed in {:.1} s{}",
+                    r.sent,
+                    r.ok,
+                    r.failed,
+                    r.elapsed_ms as f64 / 1000.0,
+                    r.first_error
+                        .as_deref()
+                        .map(|e| format!("; first failure: {e}"))
+                        .unwrap_or_default()
+                );
+                if r.failed > 0 {
+                    return Err(CliError::Reported(format!(
+                        "{} request(s) failed",
+                        r.failed
+                    )));
+                }
+                Ok(())
+            }
             SessionCmd::Show { id } => {
-                let s = c.sessions.get(&id).await?;
-                let stats = stackperf_core::report::session_stats(&c.sessions.store, &s.experiment)
-                    .await?
-                    .into_iter()
-                    .find(|x| x.session_id == s.session_id);
+                let (s, stats) = app.session_show(&id).await?;
                 if g.json {
                     let mut v = serde_json::to_value(&s).map_err(std::io::Error::other)?;
                     v["stats"] = serde_json::to_value(&stats).map_err(std::io::Error::other)?;
@@ -388,8 +376,8 @@ fn print_request(r: &stackperf_core::normalize::RequestRow, json_out: bool) {
 
 pub fn collect(g: &Global, follow: bool) -> Result<(), CliError> {
     runtime()?.block_on(async {
-        let c = ctx(g).await?;
-        let spool = paths::spool(&c.sessions.data_dir);
+        let app = app(g)?;
+        let spool = app.spool_path();
         if follow {
             if !g.json {
                 eprintln!("following {} (Ctrl-C stops)", spool.display());
@@ -398,15 +386,18 @@ pub fn collect(g: &Global, follow: bool) -> Result<(), CliError> {
             let stop = async {
                 let _ = tokio::signal::ctrl_c().await;
             };
-            capture::follow(&c.sessions.store, &spool, &model_index(&c.reg), std::time::Duration::from_millis(500), |_, rows| {
-                for r in rows {
-                    print_request(r, json_out);
-                }
-            }, stop)
+            app.follow_capture(
+                |_, rows| {
+                    for r in rows {
+                        print_request(r, json_out);
+                    }
+                },
+                stop,
+            )
             .await?;
             return Ok(());
         }
-        let r = capture::collect(&c.sessions.store, &spool, &model_index(&c.reg)).await?;
+        let r = app.ingest_now().await?;
         if g.json {
             return Ok(print_json(&json!({"spool": spool, "report": r}))?);
         }
@@ -427,29 +418,7 @@ pub fn collect(g: &Global, follow: bool) -> Result<(), CliError> {
 /// `stackperf rollup`: ingest what is pending, then bring every session rollup up to date.
 pub fn rollup(g: &Global, experiment: Option<String>) -> Result<(), CliError> {
     runtime()?.block_on(async {
-        let c = ctx(g).await?;
-        let collected = capture::collect(
-            &c.sessions.store,
-            &paths::spool(&c.sessions.data_dir),
-            &model_index(&c.reg),
-        )
-        .await?;
-        let names: Vec<String> = match experiment {
-            Some(e) => vec![e],
-            None => c
-                .reg
-                .experiments
-                .iter()
-                .map(|l| l.value.name.clone())
-                .collect(),
-        };
-        let mut per = Vec::new();
-        for name in &names {
-            per.push((
-                name.clone(),
-                stackperf_core::report::rollup(&c.sessions.store, name).await?,
-            ));
-        }
+        let (collected, per) = app(g)?.rollup(experiment.as_deref()).await?;
         if g.json {
             let v: serde_json::Map<String, serde_json::Value> =
                 per.iter().map(|(n, k)| (n.clone(), json!(k))).collect();

@@ -5,17 +5,13 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::json;
-use stackperf_core::config::Registry;
-use stackperf_core::secrets::{KeyringStore, Secrets};
-use stackperf_core::stack::compose::{self, ComposeStack};
-use stackperf_core::stack::compose_run;
-use stackperf_core::stack::{
-    NativeStack, Ports, ServiceStatus, StackEvent, StackOptions, StackSecrets,
-};
-use stackperf_core::{paths, Error};
+use stackperf_core::app::{LogSource, StackSettings};
+use stackperf_core::stack::compose;
+use stackperf_core::stack::{Ports, Runtime, ServiceStatus, SkippedProvider, StackEvent};
+use stackperf_core::Error;
 
 use crate::output::{json as print_json, table};
-use crate::{load_config, runtime, CliError, Global};
+use crate::{app, app_with, runtime, CliError, Global};
 
 #[derive(Subcommand, Debug)]
 pub enum StackCmd {
@@ -68,17 +64,6 @@ pub struct PortArgs {
     grafana_port: u16,
 }
 
-pub fn options(ports: Ports, timeout: Duration) -> Result<StackOptions, CliError> {
-    Ok(StackOptions {
-        data_dir: paths::data_dir()?,
-        cache_dir: paths::cache_dir()?,
-        ports,
-        health_timeout: timeout,
-        stackperf_bin: std::env::current_exe().map_err(CliError::Output)?,
-        scrape_interval_s: 2,
-    })
-}
-
 fn print_event(e: StackEvent) {
     let mut err = std::io::stderr().lock();
     let _ = match e {
@@ -97,38 +82,40 @@ fn print_event(e: StackEvent) {
     };
 }
 
-fn keychain() -> Secrets {
-    Secrets::new(Box::new(KeyringStore::new()))
+fn settings(ports: &PortArgs, timeout: u64) -> StackSettings {
+    StackSettings {
+        ports: Ports {
+            edge: ports.edge_port,
+            litellm: ports.litellm_port,
+            sim: ports.sim_port,
+            prometheus: ports.prometheus_port,
+        },
+        grafana_port: ports.grafana_port,
+        health_timeout: Duration::from_secs(timeout),
+        show_docker_output: true,
+    }
 }
 
 pub fn run(g: &Global, cmd: StackCmd) -> Result<(), CliError> {
     match cmd {
         StackCmd::Up(a) => {
-            let ports = Ports {
-                edge: a.ports.edge_port,
-                litellm: a.ports.litellm_port,
-                sim: a.ports.sim_port,
-                prometheus: a.ports.prometheus_port,
+            let app = app_with(g, settings(&a.ports, a.timeout))?;
+            let runtime_kind = match a.runtime {
+                RuntimeArg::Native => Runtime::Native,
+                RuntimeArg::Compose => Runtime::Compose,
             };
-            let opts = options(ports, Duration::from_secs(a.timeout))?;
-            let reg = load_config(g)?;
-            if a.runtime == RuntimeArg::Compose {
-                return compose_up(g, &reg, &opts, a.ports.grafana_port);
-            }
-            // Keychain access blocks, so it happens before the async runtime starts.
-            let secrets = StackSecrets::resolve(&reg, &keychain())?;
-            if let Some(w) = &secrets.keychain_warning {
-                print_event(StackEvent::Warning {
-                    message: format!("provider keys can only come from the environment: {w}"),
-                });
-            }
-            let stack = NativeStack::new(opts);
-            let report = runtime()?.block_on(stack.up(&reg, &secrets, &print_event))?;
+            let report = runtime()?.block_on(app.stack_up(runtime_kind, &print_event))?;
             if g.json {
                 return Ok(print_json(&report)?);
             }
             print_services(&report.services)?;
-            if report.already_running {
+            if runtime_kind == Runtime::Compose {
+                println!(
+                    "\nGrafana: http://127.0.0.1:{} (user admin; password in the keychain as {})",
+                    a.ports.grafana_port,
+                    compose::GRAFANA_ADMIN_PASSWORD
+                );
+            } else if report.already_running {
                 println!(
                     "\nThe stack was already running; nothing was started ({} ms).",
                     report.total_ms
@@ -141,21 +128,11 @@ pub fn run(g: &Global, cmd: StackCmd) -> Result<(), CliError> {
                     report.total_ms.saturating_sub(report.litellm_start_ms) as f64 / 1000.0
                 );
             }
-            for s in &report.skipped {
-                println!(
-                    "not served: provider `{}` ({}) — {}",
-                    s.provider, s.reason, s.fix
-                );
-            }
+            print_skipped(&report.skipped);
             Ok(())
         }
         StackCmd::Down => {
-            let opts = options(Ports::default(), Duration::from_secs(10))?;
-            if compose_run::is_active(&opts.data_dir) {
-                compose_run::down(&opts.data_dir)?;
-            }
-            let stack = NativeStack::new(opts);
-            let report = runtime()?.block_on(stack.down(&print_event))?;
+            let report = runtime()?.block_on(app(g)?.stack_down(&print_event))?;
             if g.json {
                 return Ok(print_json(&report)?);
             }
@@ -188,64 +165,44 @@ pub fn run(g: &Global, cmd: StackCmd) -> Result<(), CliError> {
             Ok(())
         }
         StackCmd::Status => {
-            let opts = options(Ports::default(), Duration::from_secs(10))?;
-            let services = if compose_run::is_active(&opts.data_dir) {
-                compose_run::status(&opts.data_dir)?
-            } else {
-                let stack = NativeStack::new(opts.clone());
-                let services = runtime()?.block_on(stack.status());
-                if !g.json {
-                    if let Some(state) = stack.state() {
-                        for s in &state.skipped {
-                            println!(
-                                "not served: provider `{}` ({}) — {}",
-                                s.provider, s.reason, s.fix
-                            );
-                        }
-                    }
-                }
-                services
-            };
+            let view = runtime()?.block_on(app(g)?.stack_status());
             if g.json {
-                return Ok(print_json(&json!({"services": services}))?);
+                return Ok(print_json(&json!({"services": view.services}))?);
             }
-            print_services(&services)
+            print_skipped(&view.skipped);
+            print_services(&view.services)
         }
-        StackCmd::Logs { service, follow } => {
-            let opts = options(Ports::default(), Duration::from_secs(10))?;
-            if compose_run::is_active(&opts.data_dir) && service != "edge" {
-                let stack = ComposeStack::new(&opts.data_dir);
-                let status = stack
-                    .logs_command(&service, follow)
+        StackCmd::Logs { service, follow } => match app(g)?.stack_log(&service, follow)? {
+            LogSource::Compose(mut cmd) => {
+                let status = cmd
                     .status()
                     .map_err(|e| CliError::Core(Error::Compose(e.to_string())))?;
-                return if status.success() {
+                if status.success() {
                     Ok(())
                 } else {
                     Err(
                         Error::Compose(format!("`docker compose logs` exited with {status}"))
                             .into(),
                     )
-                };
+                }
             }
-            if !["edge", "litellm", "sim", "prometheus"].contains(&service.as_str()) {
-                return Err(CliError::Usage(format!(
-                    "unknown service `{service}`; the native stack has edge, litellm, sim and prometheus"
-                )));
+            LogSource::File(path) => {
+                println!("{}", stackperf_core::stack::process::tail(&path, 200));
+                if follow {
+                    follow_file(&path)?;
+                }
+                Ok(())
             }
-            let path = NativeStack::new(opts).log_path(&service);
-            if !path.exists() {
-                return Err(CliError::Usage(format!(
-                    "no log yet for {service} ({}); start the stack with `stackperf stack up`",
-                    path.display()
-                )));
-            }
-            println!("{}", stackperf_core::stack::process::tail(&path, 200));
-            if follow {
-                follow_file(&path)?;
-            }
-            Ok(())
-        }
+        },
+    }
+}
+
+fn print_skipped(skipped: &[SkippedProvider]) {
+    for s in skipped {
+        println!(
+            "not served: provider `{}` ({}) — {}",
+            s.provider, s.reason, s.fix
+        );
     }
 }
 
@@ -303,26 +260,6 @@ fn print_services(services: &[ServiceStatus]) -> Result<(), CliError> {
         ],
         &rows,
     )?)
-}
-
-fn compose_up(
-    g: &Global,
-    reg: &Registry,
-    opts: &StackOptions,
-    grafana_port: u16,
-) -> Result<(), CliError> {
-    let up = compose_run::up(reg, &keychain(), opts, grafana_port, true, &print_event)?;
-    if g.json {
-        return Ok(print_json(
-            &json!({"services": up.services, "skipped": up.skipped}),
-        )?);
-    }
-    print_services(&up.services)?;
-    println!(
-        "\nGrafana: http://127.0.0.1:{grafana_port} (user admin; password in the keychain as {})",
-        compose::GRAFANA_ADMIN_PASSWORD
-    );
-    Ok(())
 }
 
 /// Read a secret value from stdin (piped) or a hidden prompt (terminal) — never from argv.

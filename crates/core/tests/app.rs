@@ -6,7 +6,9 @@ mod common;
 
 use std::sync::Arc;
 
-use stackperf_core::app::{App, AppPaths, ConfigKind, ExportRequest, ExportWhat, StartSession};
+use stackperf_core::app::{
+    App, AppPaths, ConfigKind, ExportFormat, ExportRequest, ExportWhat, StartSession,
+};
 use stackperf_core::config::RenderFormat;
 use stackperf_core::secrets::{MemoryStore, Secrets};
 
@@ -115,7 +117,7 @@ async fn a_session_shows_its_env_redacted_copies_it_whole_and_finalizes() {
     assert_eq!((live.requests, live.errors), (0, 0));
     assert!(live.ttft_svg.starts_with("<svg"));
 
-    let done = app
+    let (done, _) = app
         .session_finalize(&row.session_id, "completed", Some("ok"), Some(""))
         .await
         .unwrap();
@@ -138,16 +140,16 @@ async fn exports_write_where_asked_and_refuse_what_does_not_fit() {
     let dir = tempfile::tempdir().unwrap();
     let app = app(dir.path()).await;
     let out = |name: &str| dir.path().join(name).display().to_string();
-    let req = |what, format: &str, path: String| ExportRequest {
+    let req = |what, format: ExportFormat, path: String| ExportRequest {
         what,
-        format: format.into(),
+        format,
         experiment: Some("e".into()),
         session: None,
         metric: None,
         path,
     };
     let html = app
-        .export(&req(ExportWhat::Report, "html", out("r.html")))
+        .export(&req(ExportWhat::Report, ExportFormat::Html, out("r.html")))
         .await
         .unwrap();
     let text = std::fs::read_to_string(&html.path).unwrap();
@@ -155,7 +157,7 @@ async fn exports_write_where_asked_and_refuse_what_does_not_fit() {
     assert!(!text.contains("src=\"http") && text.matches("<svg").count() == 3);
 
     let csv = app
-        .export(&req(ExportWhat::Sessions, "csv", out("s.csv")))
+        .export(&req(ExportWhat::Sessions, ExportFormat::Csv, out("s.csv")))
         .await
         .unwrap();
     assert_eq!(csv.rows, 0);
@@ -164,7 +166,7 @@ async fn exports_write_where_asked_and_refuse_what_does_not_fit() {
         .starts_with("session_id,"));
 
     let svg = app
-        .export(&req(ExportWhat::Chart, "svg", out("c.svg")))
+        .export(&req(ExportWhat::Chart, ExportFormat::Svg, out("c.svg")))
         .await
         .unwrap();
     assert!(std::fs::read_to_string(&svg.path)
@@ -172,12 +174,35 @@ async fn exports_write_where_asked_and_refuse_what_does_not_fit() {
         .starts_with("<svg"));
 
     for bad in [
-        req(ExportWhat::Chart, "csv", out("x.csv")),
-        req(ExportWhat::Report, "pdf", out("x.pdf")),
-        req(ExportWhat::Requests, "csv", out("missing-dir/x.csv")),
-        req(ExportWhat::Requests, "csv", String::new()),
+        req(ExportWhat::Chart, ExportFormat::Csv, out("x.csv")),
+        req(ExportWhat::Report, ExportFormat::Png, out("x.png")),
+        req(
+            ExportWhat::Requests,
+            ExportFormat::Csv,
+            out("missing-dir/x.csv"),
+        ),
+        req(ExportWhat::Requests, ExportFormat::Csv, String::new()),
     ] {
         let e = app.export(&bad).await.unwrap_err();
         assert_eq!(e.code(), "invalid", "{e}");
     }
+    // A terminal gets text exports; binary ones are refused with what to do.
+    let text = app
+        .export_text(&req(
+            ExportWhat::Sessions,
+            ExportFormat::Json,
+            String::new(),
+        ))
+        .await
+        .unwrap();
+    assert!(text.trim_start().starts_with('['), "{text}");
+    let e = app
+        .export_text(&req(
+            ExportWhat::Sessions,
+            ExportFormat::Parquet,
+            String::new(),
+        ))
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("--out"), "{e}");
 }

@@ -1,7 +1,7 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import { save } from "@tauri-apps/plugin-dialog";
 import { call, commands } from "../api";
-import type { Choices, ExportWhat, SessionRow, Written } from "../types";
+import type { Choices, ExportFormat, ExportWhat, SessionRow, Written } from "../types";
 import { ErrorBox } from "../components";
 import { formatsFor } from "../logic";
 
@@ -17,7 +17,7 @@ export function ExportDialog({ experiment, onClose }: { experiment: string; onCl
   const ref = useRef<HTMLDialogElement>(null);
   const [choices, setChoices] = useState<Choices | null>(null);
   const [what, setWhat] = useState<ExportWhat>("requests");
-  const [format, setFormat] = useState("csv");
+  const [format, setFormat] = useState<ExportFormat>("csv");
   const [exp, setExp] = useState(experiment);
   const [metric, setMetric] = useState("ttft");
   const [session, setSession] = useState("");
@@ -39,9 +39,9 @@ export function ExportDialog({ experiment, onClose }: { experiment: string; onCl
     call(commands.sessionsList(exp || null)).then(setSessions, () => setSessions([]));
   }, [exp]);
   useEffect(() => {
-    const fmts = formatsFor(what);
-    if (!fmts.includes(format)) setFormat(fmts[0]);
-  }, [what]);
+    const fmts = formatsFor(choices, what);
+    if (fmts.length > 0 && !fmts.includes(format)) setFormat(fmts[0]);
+  }, [what, choices]);
 
   const browse = async () => {
     try {
@@ -76,8 +76,8 @@ export function ExportDialog({ experiment, onClose }: { experiment: string; onCl
         </label>
         <label>
           Format
-          <select id="export-format" value={format} onChange={(e) => setFormat((e.target as HTMLSelectElement).value)}>
-            {formatsFor(what).map((f) => <option key={f} value={f}>{f.toUpperCase()}</option>)}
+          <select id="export-format" value={format} onChange={(e) => setFormat((e.target as HTMLSelectElement).value as ExportFormat)}>
+            {formatsFor(choices, what).map((f) => <option key={f} value={f}>{f.toUpperCase()}</option>)}
           </select>
         </label>
         <label>

@@ -10,6 +10,7 @@ use crate::charts::{timeline_svg, TimelineSpec};
 use crate::config::{Registry, RenderFormat};
 use crate::normalize::{model_index, RequestRow};
 use crate::render::Rendered;
+use crate::report::{self, SessionStats};
 use crate::session::{CreateSession, SessionRow};
 use crate::{paths, Error};
 
@@ -116,23 +117,49 @@ impl App {
     /// Register a session, issue its key, write its files; returns the session and its
     /// environment (redacted) in the harness's own format.
     pub async fn session_start(&self, req: StartSession) -> Result<(SessionRow, EnvView), Error> {
-        let reg = self.registry()?;
         let (row, rendered) = self
-            .sessions()
-            .create(
-                &reg,
-                &CreateSession {
-                    experiment: req.experiment,
-                    variant: req.variant,
-                    task_card: req.task_card,
-                    harness: None,
-                    label: req.label.filter(|l| !l.trim().is_empty()),
-                    exploratory: req.exploratory,
-                },
-            )
+            .session_create(&CreateSession {
+                experiment: req.experiment,
+                variant: req.variant,
+                task_card: req.task_card,
+                harness: None,
+                label: req.label,
+                exploratory: req.exploratory,
+            })
             .await?;
         let view = env_view(&row.session_id, &rendered, rendered.default_format);
         Ok((row, view))
+    }
+
+    /// Register a session and issue its key; the rendered environment holds the key's value
+    /// (for a terminal the operator controls — never send it to a web view).
+    pub async fn session_create(
+        &self,
+        req: &CreateSession,
+    ) -> Result<(SessionRow, Rendered), Error> {
+        let reg = self.registry()?;
+        let mut req = req.clone();
+        req.label = req.label.filter(|l| !l.trim().is_empty());
+        self.sessions().await?.create(&reg, &req).await
+    }
+
+    /// An active session's environment with its key (rewriting its files), for a terminal.
+    pub async fn session_rendered(&self, id: &str) -> Result<Rendered, Error> {
+        let reg = self.registry()?;
+        self.sessions().await?.env(&reg, id).await
+    }
+
+    /// One session and its request statistics (none before its first request).
+    pub async fn session_show(
+        &self,
+        id: &str,
+    ) -> Result<(SessionRow, Option<SessionStats>), Error> {
+        let s = self.sessions().await?.get(id).await?;
+        let stats = report::session_stats(self.store().await?, &s.experiment)
+            .await?
+            .into_iter()
+            .find(|x| x.session_id == s.session_id);
+        Ok((s, stats))
     }
 
     /// An active session's environment (redacted) in `format` (default: the harness's).
@@ -141,8 +168,7 @@ impl App {
         id: &str,
         format: Option<RenderFormat>,
     ) -> Result<EnvView, Error> {
-        let reg = self.registry()?;
-        let rendered = self.sessions().env(&reg, id).await?;
+        let rendered = self.session_rendered(id).await?;
         let fmt = format.unwrap_or(rendered.default_format);
         Ok(env_view(id, &rendered, fmt))
     }
@@ -153,14 +179,13 @@ impl App {
         id: &str,
         format: Option<RenderFormat>,
     ) -> Result<String, Error> {
-        let reg = self.registry()?;
-        let rendered = self.sessions().env(&reg, id).await?;
+        let rendered = self.session_rendered(id).await?;
         Ok(rendered.format(format.unwrap_or(rendered.default_format)))
     }
 
     /// Sessions, newest first.
     pub async fn sessions_list(&self, experiment: Option<&str>) -> Result<Vec<SessionRow>, Error> {
-        self.sessions().list(experiment).await
+        self.sessions().await?.list(experiment).await
     }
 
     /// End a session: take in what the proxy captured, record the result, revoke the key.
@@ -170,18 +195,50 @@ impl App {
         status: &str,
         outcome: Option<&str>,
         notes: Option<&str>,
-    ) -> Result<SessionRow, Error> {
-        self.ingest_now().await?;
-        self.sessions()
+    ) -> Result<(SessionRow, CollectReport), Error> {
+        let collected = self.ingest_now().await?;
+        let row = self
+            .sessions()
+            .await?
             .finalize(id, status, nonempty(outcome), nonempty(notes))
-            .await
+            .await?;
+        Ok((row, collected))
+    }
+
+    /// Take in what is pending, then bring the session rollups of `experiment` (default: every
+    /// configured experiment) up to date; how many rollups each recomputed.
+    pub async fn rollup(
+        &self,
+        experiment: Option<&str>,
+    ) -> Result<(CollectReport, Vec<(String, usize)>), Error> {
+        let collected = self.ingest_now().await?;
+        let names: Vec<String> = match experiment {
+            Some(e) => vec![e.to_string()],
+            None => self
+                .registry()?
+                .experiments
+                .iter()
+                .map(|l| l.value.name.clone())
+                .collect(),
+        };
+        let mut per = Vec::new();
+        for name in names {
+            let n = report::rollup(self.store().await?, &name).await?;
+            per.push((name, n));
+        }
+        Ok((collected, per))
+    }
+
+    /// The capture spool this app ingests.
+    pub fn spool_path(&self) -> std::path::PathBuf {
+        paths::spool(&self.paths.data_dir)
     }
 
     /// One ingest pass over the capture spool.
     pub async fn ingest_now(&self) -> Result<CollectReport, Error> {
         let (reg, _) = Registry::load(&self.paths.config_dir);
         capture::collect(
-            &self.store,
+            self.store().await?,
             &paths::spool(&self.paths.data_dir),
             &model_index(&reg),
         )
@@ -196,7 +253,7 @@ impl App {
     {
         let (reg, _) = Registry::load(&self.paths.config_dir);
         capture::follow(
-            &self.store,
+            self.store().await?,
             &paths::spool(&self.paths.data_dir),
             &model_index(&reg),
             std::time::Duration::from_millis(500),
@@ -206,16 +263,37 @@ impl App {
         .await
     }
 
+    /// Keep the store current for the app's lifetime: tail the capture spool, handing each
+    /// stored batch to `on_pass`; on a failure tell `on_error` and start again two seconds later
+    /// (the cursor is in the database, so nothing is lost or stored twice). Never returns.
+    pub async fn run_tailer<F, E>(&self, mut on_pass: F, on_error: E)
+    where
+        F: FnMut(&CollectReport, &[RequestRow]),
+        E: Fn(&Error),
+    {
+        loop {
+            if let Err(e) = self
+                .follow_capture(&mut on_pass, std::future::pending())
+                .await
+            {
+                on_error(&e);
+            }
+            // Back off before retrying a failed tailer (not synchronisation).
+            tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        }
+    }
+
     /// Every request of a session in arrival order (the drill-down).
     pub async fn session_requests(&self, id: &str) -> Result<Vec<RequestBrief>, Error> {
+        let store = self.store().await?;
         let rows = sqlx::query(
             "SELECT * FROM requests WHERE session_id = ? ORDER BY request_finished_at, request_id",
         )
         .bind(id)
-        .fetch_all(self.store.pool())
+        .fetch_all(store.pool())
         .await
         .map_err(|e| Error::Database {
-            path: self.store.path().to_path_buf(),
+            path: store.path().to_path_buf(),
             message: e.to_string(),
         })?;
         Ok(rows.iter().map(brief).collect())
@@ -223,7 +301,7 @@ impl App {
 
     /// The live panel: counts, per-request charts of TTFT, latency and output tok/s.
     pub async fn session_live(&self, id: &str) -> Result<LiveView, Error> {
-        let session = self.sessions().get(id).await?;
+        let session = self.sessions().await?.get(id).await?;
         let all = self.session_requests(id).await?;
         let errors = all.iter().filter(|r| r.status != "success").count() as i64;
         let chart = |title: &str, unit: &str, values: Vec<Option<f64>>| {

@@ -30,9 +30,17 @@ use crate::{paths, Error};
 
 pub use doctor::{checks as doctor_checks, Check};
 pub use live::{EnvView, LiveView, RequestBrief, StartSession};
-pub use outputs::{ExportRequest, ExportWhat, Written};
+pub use outputs::{ExportFormat, ExportRequest, ExportWhat, Written};
 pub use setup::{Catalog, Choices, ConfigDoc, ConfigKind, DraftCheck, ExperimentChoice};
 pub use traffic::TrafficReport;
+
+/// Where a service's log can be read.
+#[derive(Debug)]
+pub enum LogSource {
+    File(PathBuf),
+    /// A prepared `docker compose logs` command.
+    Compose(std::process::Command),
+}
 
 /// Where the app keeps and finds things.
 #[derive(Debug, Clone)]
@@ -102,16 +110,46 @@ pub struct StackView {
     pub data_dir: String,
 }
 
-/// The application services.
+/// How this host runs the stack: ports, health timeout, where Docker's output goes.
+#[derive(Debug, Clone)]
+pub struct StackSettings {
+    pub ports: Ports,
+    /// Grafana's port (Compose runtime only).
+    pub grafana_port: u16,
+    /// How long each service may take to become healthy.
+    pub health_timeout: Duration,
+    /// Let `docker compose` print to the terminal (the CLI) instead of reporting steps only.
+    pub show_docker_output: bool,
+}
+
+impl StackSettings {
+    /// Ports from `STACKPERF_EDGE_PORT` / `STACKPERF_LITELLM_PORT` / `STACKPERF_SIM_PORT` /
+    /// `STACKPERF_PROMETHEUS_PORT` / `STACKPERF_GRAFANA_PORT` (tests run the stack on free ports),
+    /// else the defaults; 120 s health timeout.
+    pub fn from_env() -> StackSettings {
+        StackSettings {
+            ports: ports_from_env(),
+            grafana_port: grafana_port(),
+            health_timeout: Duration::from_secs(120),
+            show_docker_output: false,
+        }
+    }
+}
+
+/// The application services: the one use-case layer every host (desktop shell, CLI) calls.
 pub struct App {
     pub paths: AppPaths,
-    pub store: Store,
+    /// Opened (migrations run) on first use, so commands that need no database never touch it.
+    store: tokio::sync::OnceCell<Store>,
     pub secrets: Arc<Secrets>,
     issuer: Arc<RegistryIssuer>,
     stack: NativeStack,
     stack_options: StackOptions,
+    settings: StackSettings,
     /// One stack operation at a time: a second click waits for the first instead of racing it.
     stack_lock: tokio::sync::Mutex<()>,
+    /// Whether this app started the stack (and so stops it in [`App::shutdown`]).
+    started_stack: std::sync::atomic::AtomicBool,
 }
 
 impl App {
@@ -123,26 +161,41 @@ impl App {
 
     /// As [`App::open`], with a given secret store (tests use an in-memory one).
     pub async fn open_with(paths: AppPaths, secrets: Arc<Secrets>) -> Result<App, Error> {
-        let store = Store::open(&paths.db_path).await?;
+        let app = App::new(paths, secrets, StackSettings::from_env());
+        app.store().await?;
+        Ok(app)
+    }
+
+    /// The services, without opening anything yet (the store opens on first use).
+    pub fn new(paths: AppPaths, secrets: Arc<Secrets>, settings: StackSettings) -> App {
         let issuer = Arc::new(RegistryIssuer::new(&paths::key_registry(&paths.data_dir)));
         let stack_options = StackOptions {
             data_dir: paths.data_dir.clone(),
             cache_dir: paths.cache_dir.clone(),
-            ports: ports_from_env(),
-            health_timeout: Duration::from_secs(120),
+            ports: settings.ports,
+            health_timeout: settings.health_timeout,
             stackperf_bin: paths.stackperf_bin.clone(),
             scrape_interval_s: 2,
         };
         let stack = NativeStack::new(stack_options.clone());
-        Ok(App {
+        App {
             paths,
-            store,
+            store: tokio::sync::OnceCell::new(),
             secrets,
             issuer,
             stack,
             stack_options,
+            settings,
             stack_lock: tokio::sync::Mutex::new(()),
-        })
+            started_stack: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    /// The database (opened and migrated on first use).
+    pub async fn store(&self) -> Result<&Store, Error> {
+        self.store
+            .get_or_try_init(|| Store::open(&self.paths.db_path))
+            .await
     }
 
     /// The configuration, refusing one with problems (actions need a valid set).
@@ -159,15 +212,15 @@ impl App {
         crate::stack::harness_url(&self.paths.data_dir, self.stack.state().as_ref())
     }
 
-    fn sessions(&self) -> Sessions {
-        Sessions {
-            store: self.store.clone(),
+    async fn sessions(&self) -> Result<Sessions, Error> {
+        Ok(Sessions {
+            store: self.store().await?.clone(),
             data_dir: self.paths.data_dir.clone(),
             secrets: self.secrets.clone(),
             issuer: self.issuer.clone(),
             proxy_url: self.proxy_url(),
             litellm_version: Venv::in_cache(&self.paths.cache_dir).installed(),
-        }
+        })
     }
 
     /// Keychain calls block (D-Bus); run them off the async threads.
@@ -240,9 +293,28 @@ impl App {
             .keychain(move |s| StackSecrets::resolve(&reg2, s))
             .await?;
         if let Some(w) = &secrets.keychain_warning {
-            progress(StackEvent::Warning { message: w.clone() });
+            progress(StackEvent::Warning {
+                message: format!("provider keys can only come from the environment: {w}"),
+            });
         }
-        self.stack.up(&reg, &secrets, progress).await
+        let report = self.stack.up(&reg, &secrets, progress).await?;
+        if !report.already_running {
+            self.started_stack
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+        Ok(report)
+    }
+
+    /// Stop the stack if this app started it (a stack that was already running when the app
+    /// came is left alone). The desktop calls this when its window closes.
+    pub async fn shutdown(&self) -> Result<Option<DownReport>, Error> {
+        if !self
+            .started_stack
+            .swap(false, std::sync::atomic::Ordering::SeqCst)
+        {
+            return Ok(None);
+        }
+        self.stack_down(&|_| {}).await.map(Some)
     }
 
     /// Stop every service the stack started (either runtime).
@@ -272,18 +344,21 @@ impl App {
         let started = std::time::Instant::now();
         let secrets = self.secrets.clone();
         let opts = self.stack_options.clone();
+        let (grafana, show) = (self.settings.grafana_port, self.settings.show_docker_output);
         // Progress goes through a channel: the blocking docker call cannot borrow the callback.
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<StackEvent>();
         let task = tokio::task::spawn_blocking(move || {
             let send = move |e| {
                 let _ = tx.send(e);
             };
-            compose_run::up(&reg, &secrets, &opts, grafana_port(), false, &send)
+            compose_run::up(&reg, &secrets, &opts, grafana, show, &send)
         });
         while let Some(e) = rx.recv().await {
             progress(e);
         }
         let up = task.await.map_err(|e| Error::Compose(e.to_string()))??;
+        self.started_stack
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         Ok(UpReport {
             already_running: false,
             services: up.services,
@@ -293,14 +368,36 @@ impl App {
         })
     }
 
-    /// The last `lines` lines of a service's log (shown when it fails).
-    pub fn stack_log_tail(&self, service: &str, lines: usize) -> Result<Vec<String>, Error> {
+    /// Where a service's log is: a file (native), or `docker compose logs` (Compose; the edge
+    /// always runs natively).
+    pub fn stack_log(&self, service: &str, follow: bool) -> Result<LogSource, Error> {
+        if compose_run::is_active(&self.paths.data_dir) && service != "edge" {
+            let c = crate::stack::compose::ComposeStack::new(&self.paths.data_dir);
+            return Ok(LogSource::Compose(c.logs_command(service, follow)));
+        }
         if !matches!(service, "edge" | "litellm" | "sim" | "prometheus") {
             return Err(Error::Invalid(format!(
-                "unknown service `{service}`: use edge, litellm, sim or prometheus"
+                "unknown service `{service}`: the native stack has edge, litellm, sim and prometheus"
             )));
         }
         let path = self.stack.log_path(service);
+        if !path.exists() {
+            return Err(Error::Invalid(format!(
+                "no log yet for {service} ({}); start the stack with `stackperf stack up`",
+                path.display()
+            )));
+        }
+        Ok(LogSource::File(path))
+    }
+
+    /// The last `lines` lines of a service's log (shown when it fails).
+    pub fn stack_log_tail(&self, service: &str, lines: usize) -> Result<Vec<String>, Error> {
+        let path = match self.stack_log(service, false) {
+            Ok(LogSource::File(p)) => p,
+            Ok(LogSource::Compose(_)) => return Ok(Vec::new()),
+            Err(Error::Invalid(m)) if m.starts_with("no log yet") => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
         let text = std::fs::read_to_string(&path).unwrap_or_default();
         let all: Vec<&str> = text.lines().collect();
         Ok(all[all.len().saturating_sub(lines)..]

@@ -24,13 +24,94 @@ pub enum ExportWhat {
     Report,
 }
 
+/// An export's file format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "snake_case")]
+pub enum ExportFormat {
+    Csv,
+    Json,
+    Parquet,
+    Png,
+    Svg,
+    Html,
+}
+
+impl ExportWhat {
+    pub const ALL: [ExportWhat; 5] = [
+        ExportWhat::Sessions,
+        ExportWhat::Requests,
+        ExportWhat::Comparison,
+        ExportWhat::Chart,
+        ExportWhat::Report,
+    ];
+
+    /// The name on the wire and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            ExportWhat::Sessions => "sessions",
+            ExportWhat::Requests => "requests",
+            ExportWhat::Comparison => "comparison",
+            ExportWhat::Chart => "chart",
+            ExportWhat::Report => "report",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<ExportWhat> {
+        ExportWhat::ALL.into_iter().find(|w| w.name() == name)
+    }
+}
+
+impl ExportFormat {
+    pub const ALL: [ExportFormat; 6] = [
+        ExportFormat::Csv,
+        ExportFormat::Json,
+        ExportFormat::Parquet,
+        ExportFormat::Png,
+        ExportFormat::Svg,
+        ExportFormat::Html,
+    ];
+
+    pub fn from_extension(ext: &str) -> Option<ExportFormat> {
+        ExportFormat::ALL.into_iter().find(|f| f.extension() == ext)
+    }
+
+    /// The formats that fit an export.
+    pub fn fits(what: ExportWhat) -> &'static [ExportFormat] {
+        use ExportFormat::*;
+        match what {
+            ExportWhat::Sessions | ExportWhat::Requests | ExportWhat::Comparison => {
+                &[Csv, Json, Parquet]
+            }
+            ExportWhat::Chart => &[Png, Svg],
+            ExportWhat::Report => &[Html],
+        }
+    }
+
+    /// The file name extension (and the name used in messages).
+    pub fn extension(self) -> &'static str {
+        match self {
+            ExportFormat::Csv => "csv",
+            ExportFormat::Json => "json",
+            ExportFormat::Parquet => "parquet",
+            ExportFormat::Png => "png",
+            ExportFormat::Svg => "svg",
+            ExportFormat::Html => "html",
+        }
+    }
+
+    /// Whether the export is text (can go to a terminal).
+    pub fn is_text(self) -> bool {
+        !matches!(self, ExportFormat::Parquet | ExportFormat::Png)
+    }
+}
+
 /// The Export dialog's choices.
 #[derive(Debug, Clone, Deserialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct ExportRequest {
     pub what: ExportWhat,
-    /// csv, json, parquet (tables); png, svg (chart); html (report).
-    pub format: String,
+    pub format: ExportFormat,
     pub experiment: Option<String>,
     pub session: Option<String>,
     /// ttft, latency or tokens_per_s (chart only; default ttft).
@@ -48,25 +129,43 @@ pub struct Written {
     pub bytes: u32,
 }
 
+/// An export made in memory: text, or a table still to be encoded (Parquet), or a chart.
+enum Made {
+    Text {
+        text: String,
+        rows: usize,
+    },
+    Table {
+        table: export::Table,
+        name: &'static str,
+    },
+    Png {
+        series: Vec<charts::Series>,
+        title: String,
+        label: &'static str,
+    },
+}
+
 const CHART_METRICS: [&str; 3] = ["ttft", "latency", "tokens_per_s"];
 
 impl App {
     /// The comparison of an experiment's variants (rollups refreshed first).
     pub async fn compare(&self, experiment: &str) -> Result<Comparison, Error> {
         let reg = self.registry()?;
-        report::compare(&self.store, &reg, experiment).await
+        report::compare(self.store().await?, &reg, experiment).await
     }
 
     /// The per-session numbers behind a comparison (for the drill-down).
     pub async fn compare_sessions(&self, experiment: &str) -> Result<Vec<SessionStats>, Error> {
-        report::rollup(&self.store, experiment).await?;
-        report::session_stats(&self.store, experiment).await
+        report::rollup(self.store().await?, experiment).await?;
+        report::session_stats(self.store().await?, experiment).await
     }
 
     /// The distribution chart of a metric per variant, as SVG.
     pub async fn compare_chart_svg(&self, experiment: &str, metric: &str) -> Result<String, Error> {
         let reg = self.registry()?;
-        let (series, label) = report::distribution(&self.store, &reg, experiment, metric).await?;
+        let (series, label) =
+            report::distribution(self.store().await?, &reg, experiment, metric).await?;
         let title = format!("{experiment}: {label}");
         charts::svg(&ChartSpec {
             title: &title,
@@ -90,80 +189,22 @@ impl App {
                 )));
             }
         }
-        let fmt = req.format.as_str();
-        let experiment = || {
-            req.experiment
-                .as_deref()
-                .filter(|e| !e.is_empty())
-                .ok_or_else(|| Error::Invalid("pick an experiment for this export".into()))
-        };
-        let rows = match req.what {
-            ExportWhat::Sessions | ExportWhat::Requests => {
-                let dataset = if req.what == ExportWhat::Sessions {
-                    Dataset::Sessions
-                } else {
-                    Dataset::Requests
-                };
-                let table = export::load(
-                    &self.store,
-                    dataset,
-                    req.experiment.as_deref().filter(|e| !e.is_empty()),
-                    req.session.as_deref().filter(|e| !e.is_empty()),
-                )
-                .await?;
-                let name = if dataset == Dataset::Sessions {
-                    "sessions"
-                } else {
-                    "requests"
-                };
-                write_table(&table, fmt, &path, name)?;
+        let rows = match self.make(req).await? {
+            Made::Text { text, rows } => {
+                write(&path, &text)?;
+                rows
+            }
+            Made::Table { table, name } => {
+                table.write_parquet(&path, name)?;
                 table.rows.len()
             }
-            ExportWhat::Comparison => {
-                let cmp = self.compare(experiment()?).await?;
-                if fmt == "json" {
-                    write(
-                        &path,
-                        &(serde_json::to_string_pretty(&cmp).unwrap_or_default() + "\n"),
-                    )?;
-                    cmp.variants.len()
-                } else {
-                    let table = comparison_table(&cmp);
-                    write_table(&table, fmt, &path, "comparison")?;
-                    table.rows.len()
-                }
-            }
-            ExportWhat::Chart => {
-                let exp = experiment()?;
-                let metric = req.metric.as_deref().unwrap_or("ttft");
-                let reg = self.registry()?;
-                let (series, label) = report::distribution(&self.store, &reg, exp, metric).await?;
-                let title = format!("{exp}: {label}, per variant");
-                let spec = ChartSpec {
-                    title: &title,
-                    x_label: label,
-                    series: &series,
-                    size: (1000, 600),
-                };
-                match fmt {
-                    "png" => charts::png(&spec, &path)?,
-                    "svg" => write(&path, &charts::svg(&spec)?)?,
-                    other => return Err(bad_format(other, "png or svg")),
-                }
+            Made::Png {
+                series,
+                title,
+                label,
+            } => {
+                charts::png(&chart_spec(&title, label, &series), &path)?;
                 series.iter().map(|s| s.values.len()).sum()
-            }
-            ExportWhat::Report => {
-                if fmt != "html" {
-                    return Err(bad_format(fmt, "html"));
-                }
-                let exp = experiment()?;
-                let cmp = self.compare(exp).await?;
-                let mut svgs = Vec::new();
-                for m in CHART_METRICS {
-                    svgs.push(self.compare_chart_svg(exp, m).await?);
-                }
-                write(&path, &html_report(&cmp, &svgs))?;
-                cmp.variants.len()
             }
         };
         let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
@@ -172,6 +213,116 @@ impl App {
             rows: rows as u32,
             bytes: bytes.min(u32::MAX as u64) as u32,
         })
+    }
+
+    /// A text export (CSV, JSON, SVG, HTML) as a string, for a terminal; `req.path` is ignored.
+    pub async fn export_text(&self, req: &ExportRequest) -> Result<String, Error> {
+        match self.make(req).await? {
+            Made::Text { text, .. } => Ok(text),
+            _ => Err(Error::Invalid(format!(
+                "{} is binary: write it to a file (--out PATH)",
+                req.format.extension()
+            ))),
+        }
+    }
+
+    async fn make(&self, req: &ExportRequest) -> Result<Made, Error> {
+        let fmt = req.format;
+        if !ExportFormat::fits(req.what).contains(&fmt) {
+            let want: Vec<&str> = ExportFormat::fits(req.what)
+                .iter()
+                .map(|f| f.extension())
+                .collect();
+            return Err(bad_format(fmt.extension(), &want.join(" or ")));
+        }
+        let experiment = || {
+            req.experiment
+                .as_deref()
+                .filter(|e| !e.is_empty())
+                .ok_or_else(|| {
+                    Error::Invalid("pick an experiment for this export (--experiment)".into())
+                })
+        };
+        let table = |table: export::Table, name: &'static str| match fmt {
+            ExportFormat::Csv => Made::Text {
+                rows: table.rows.len(),
+                text: table.to_csv(),
+            },
+            ExportFormat::Json => Made::Text {
+                rows: table.rows.len(),
+                text: table.to_json(),
+            },
+            _ => Made::Table { table, name },
+        };
+        Ok(match req.what {
+            ExportWhat::Sessions | ExportWhat::Requests => {
+                let (dataset, name) = if req.what == ExportWhat::Sessions {
+                    (Dataset::Sessions, "sessions")
+                } else {
+                    (Dataset::Requests, "requests")
+                };
+                let t = export::load(
+                    self.store().await?,
+                    dataset,
+                    req.experiment.as_deref().filter(|e| !e.is_empty()),
+                    req.session.as_deref().filter(|e| !e.is_empty()),
+                )
+                .await?;
+                table(t, name)
+            }
+            ExportWhat::Comparison => {
+                let cmp = self.compare(experiment()?).await?;
+                if fmt == ExportFormat::Json {
+                    Made::Text {
+                        rows: cmp.variants.len(),
+                        text: serde_json::to_string_pretty(&cmp).unwrap_or_default() + "\n",
+                    }
+                } else {
+                    table(comparison_table(&cmp), "comparison")
+                }
+            }
+            ExportWhat::Chart => {
+                let exp = experiment()?;
+                let metric = req.metric.as_deref().unwrap_or("ttft");
+                let reg = self.registry()?;
+                let (series, label) =
+                    report::distribution(self.store().await?, &reg, exp, metric).await?;
+                let title = format!("{exp}: {label}, per variant");
+                if fmt == ExportFormat::Png {
+                    Made::Png {
+                        series,
+                        title,
+                        label,
+                    }
+                } else {
+                    Made::Text {
+                        rows: series.iter().map(|s| s.values.len()).sum(),
+                        text: charts::svg(&chart_spec(&title, label, &series))?,
+                    }
+                }
+            }
+            ExportWhat::Report => {
+                let exp = experiment()?;
+                let cmp = self.compare(exp).await?;
+                let mut svgs = Vec::new();
+                for m in CHART_METRICS {
+                    svgs.push(self.compare_chart_svg(exp, m).await?);
+                }
+                Made::Text {
+                    rows: cmp.variants.len(),
+                    text: html_report(&cmp, &svgs),
+                }
+            }
+        })
+    }
+}
+
+fn chart_spec<'a>(title: &'a str, label: &'a str, series: &'a [charts::Series]) -> ChartSpec<'a> {
+    ChartSpec {
+        title,
+        x_label: label,
+        series,
+        size: (1000, 600),
     }
 }
 
@@ -183,15 +334,6 @@ fn bad_format(got: &str, want: &str) -> Error {
 
 fn write(path: &Path, text: &str) -> Result<(), Error> {
     std::fs::write(path, text).map_err(io_err(format!("write {}", path.display())))
-}
-
-fn write_table(table: &export::Table, fmt: &str, path: &Path, name: &str) -> Result<(), Error> {
-    match fmt {
-        "csv" => write(path, &table.to_csv()),
-        "json" => write(path, &table.to_json()),
-        "parquet" => table.write_parquet(path, name),
-        other => Err(bad_format(other, "csv, json or parquet")),
-    }
 }
 
 fn esc(s: &str) -> String {

@@ -92,6 +92,16 @@ pub struct Choices {
     pub task_cards: Vec<String>,
     /// Configuration problems, if any (actions are refused until they are fixed).
     pub problems: Vec<Problem>,
+    /// The formats each export offers, first = default.
+    pub export_formats: Vec<ExportFormats>,
+}
+
+/// The formats one kind of export can be written in.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct ExportFormats {
+    pub what: super::ExportWhat,
+    pub formats: Vec<super::ExportFormat>,
 }
 
 /// `name.yaml` with a plain name: no directories, no hidden files.
@@ -142,6 +152,13 @@ impl App {
                 .map(|l| l.value.name.clone())
                 .collect(),
             problems,
+            export_formats: super::ExportWhat::ALL
+                .into_iter()
+                .map(|what| ExportFormats {
+                    what,
+                    formats: super::ExportFormat::fits(what).to_vec(),
+                })
+                .collect(),
         }
     }
 

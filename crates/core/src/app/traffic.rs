@@ -39,7 +39,7 @@ impl App {
         progress: &(dyn Fn(u32, u32) + Send + Sync),
     ) -> Result<TrafficReport, Error> {
         let reg = self.registry()?;
-        let session = self.sessions().get(id).await?;
+        let session = self.sessions().await?.get(id).await?;
         let harness = reg
             .harness(&session.harness_profile)
             .ok_or_else(|| Error::NotFound {
@@ -47,7 +47,7 @@ impl App {
                 name: session.harness_profile.clone(),
                 known: String::new(),
             })?;
-        let rendered = self.sessions().env(&reg, id).await?;
+        let rendered = self.sessions().await?.env(&reg, id).await?;
         let var = |name: &str| {
             rendered
                 .env
