@@ -353,10 +353,11 @@ fn collect_and_rollup_on_an_empty_store_do_nothing_and_say_so() {
     let v: Value = serde_json::from_slice(&o.stdout).expect("json");
     assert!(
         v["pairs"].as_array().expect("pairs").is_empty()
-            || v["pairs"][0]["verdict"]
-                .as_str()
-                .unwrap_or_default()
-                .starts_with("not enough")
+            || (v["pairs"][0]["verdict"]["kind"] == "insufficient"
+                && v["pairs"][0]["verdict_text"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .starts_with("not enough"))
     );
     let o = run(
         data.path(),

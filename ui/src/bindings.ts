@@ -143,6 +143,8 @@ export type Comparison_Deserialize = {
 	task_cards: string[],
 	repo_commits: string[],
 	litellm_versions: string[],
+	/**  The compared metrics, headline first (the registry: names, labels, units, directions). */
+	metrics: MetricInfo[],
 	variants: VariantSummary_Deserialize[],
 	pairs: PairComparison_Deserialize[],
 	excluded: SessionStats_Deserialize[],
@@ -156,6 +158,8 @@ export type Comparison_Serialize = {
 	task_cards: string[],
 	repo_commits: string[],
 	litellm_versions: string[],
+	/**  The compared metrics, headline first (the registry: names, labels, units, directions). */
+	metrics: MetricInfo[],
 	variants: VariantSummary_Serialize[],
 	pairs: PairComparison_Serialize[],
 	excluded: SessionStats_Serialize[],
@@ -334,6 +338,17 @@ export type LiveView_Serialize = {
 	recent: RequestBrief_Serialize[],
 };
 
+/**  What the UI needs to show a metric (the registry, on the wire). */
+export type MetricInfo = {
+	name: string,
+	short: string,
+	label: string,
+	unit: Unit,
+	lower_is_better: boolean,
+	/**  Whether a per-request distribution chart exists for it. */
+	chartable: boolean,
+};
+
 /**  A metric across a variant's sessions. */
 export type MetricSummary = MetricSummary_Serialize | MetricSummary_Deserialize;
 
@@ -370,7 +385,9 @@ export type PairComparison_Deserialize = {
 	/**  median(b) − median(a). */
 	difference?: number | null,
 	p_value?: number | null,
-	verdict: string,
+	verdict: Verdict_Deserialize,
+	/**  The verdict in words (made in one place: `Verdict::text`). */
+	verdict_text: string,
 };
 
 /**  One metric compared between two variants. */
@@ -381,7 +398,9 @@ export type PairComparison_Serialize = {
 	/**  median(b) − median(a). */
 	difference: number | null,
 	p_value: number | null,
-	verdict: string,
+	verdict: Verdict_Serialize,
+	/**  The verdict in words (made in one place: `Verdict::text`). */
+	verdict_text: string,
 };
 
 /**  A problem found while loading or validating configuration. */
@@ -601,23 +620,15 @@ export type SessionStats_Deserialize = {
 	requests: number | null,
 	successes: number | null,
 	errors: number | null,
-	error_rate?: number | null,
-	latency_p50_ms?: number | null,
-	latency_p95_ms?: number | null,
-	ttft_p50_ms?: number | null,
-	/**  Median time to the first answer text (reasoning excluded). */
-	ttft_visible_p50_ms?: number | null,
-	/**  Median inter-token latency (time per output delta after the first). */
-	itl_p50_ms?: number | null,
-	/**  Gaps between deltas longer than the stall threshold, summed over the session's requests. */
-	stalls?: number | null,
-	tokens_per_s_p50?: number | null,
 	input_tokens: number | null,
 	output_tokens: number | null,
 	cached_input_tokens: number | null,
 	cache_write_tokens: number | null,
-	cache_hit_ratio?: number | null,
-	duration_s?: number | null,
+	/**
+	 *  The value of each registry metric (`crate::metrics::METRICS`) for this session; a metric
+	 *  it has no value for is absent.
+	 */
+	metrics: { [key in string]: number | null },
 	/**  Why the session is left out of comparisons, if it is. */
 	excluded?: string | null,
 };
@@ -635,23 +646,15 @@ export type SessionStats_Serialize = {
 	requests: number | null,
 	successes: number | null,
 	errors: number | null,
-	error_rate: number | null,
-	latency_p50_ms: number | null,
-	latency_p95_ms: number | null,
-	ttft_p50_ms: number | null,
-	/**  Median time to the first answer text (reasoning excluded). */
-	ttft_visible_p50_ms: number | null,
-	/**  Median inter-token latency (time per output delta after the first). */
-	itl_p50_ms: number | null,
-	/**  Gaps between deltas longer than the stall threshold, summed over the session's requests. */
-	stalls: number | null,
-	tokens_per_s_p50: number | null,
 	input_tokens: number | null,
 	output_tokens: number | null,
 	cached_input_tokens: number | null,
 	cache_write_tokens: number | null,
-	cache_hit_ratio: number | null,
-	duration_s: number | null,
+	/**
+	 *  The value of each registry metric (`crate::metrics::METRICS`) for this session; a metric
+	 *  it has no value for is absent.
+	 */
+	metrics: { [key in string]: number | null },
 	/**  Why the session is left out of comparisons, if it is. */
 	excluded: string | null,
 };
@@ -796,6 +799,11 @@ export type UiError = {
 	message: string,
 };
 
+/**  How a value is shown. */
+export type Unit = "milliseconds" | "seconds" | 
+/**  0…1, shown as a percentage. */
+"ratio" | "count" | "tokens_per_second";
+
 /**  What `up` did. */
 export type UpReport = UpReport_Serialize | UpReport_Deserialize;
 
@@ -841,6 +849,36 @@ export type VariantSummary_Serialize = {
 	session_success_rate: number | null,
 	metrics: { [key in string]: MetricSummary_Serialize },
 };
+
+/**
+ *  Whether one variant's difference to another is established, as data; [`Verdict::text`] says
+ *  it in words (the only place that does).
+ */
+export type Verdict = Verdict_Serialize | Verdict_Deserialize;
+
+/**
+ *  Whether one variant's difference to another is established, as data; [`Verdict::text`] says
+ *  it in words (the only place that does).
+ */
+export type Verdict_Deserialize = 
+/**  Fewer than `need` sessions on a side. */
+{ kind: "insufficient"; need: number | null; have_a: number | null; have_b: number | null } | 
+/**  No values to compare. */
+{ kind: "no_data" } | { kind: "no_difference"; p: number | null; 
+/**  Sessions per variant the claim would need to be more than indicative. */
+indicative_below?: number | null } | { kind: "better"; winner: string; loser: string; p: number | null; indicative_below?: number | null };
+
+/**
+ *  Whether one variant's difference to another is established, as data; [`Verdict::text`] says
+ *  it in words (the only place that does).
+ */
+export type Verdict_Serialize = 
+/**  Fewer than `need` sessions on a side. */
+{ kind: "insufficient"; need: number | null; have_a: number | null; have_b: number | null } | 
+/**  No values to compare. */
+{ kind: "no_data" } | { kind: "no_difference"; p: number | null; 
+/**  Sessions per variant the claim would need to be more than indicative. */
+indicative_below: number | null } | { kind: "better"; winner: string; loser: string; p: number | null; indicative_below: number | null };
 
 /**  What was written. */
 export type Written = {

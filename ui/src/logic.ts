@@ -1,6 +1,6 @@
 // Pure helpers behind the screens (unit-tested in test/logic.test.ts).
 
-import type { Choices, ExportFormat, ExportWhat } from "./types";
+import type { Choices, ExportFormat, ExportWhat, Unit, Verdict } from "./types";
 
 /** An error as the shell sends it: a stable code and a message that says what to do. */
 export interface UiErrorShape {
@@ -54,38 +54,27 @@ export function fmtNum(x: number | null | undefined, digits = 1): string {
   return x.toFixed(digits);
 }
 
-/** A metric value in its unit (names as in core's report::METRICS). */
-export function fmtMetric(metric: string, x: number | null | undefined): string {
+/** A value in its unit (units come with each metric from core's registry). */
+export function fmtValue(unit: Unit, x: number | null | undefined): string {
   if (x === null || x === undefined || !Number.isFinite(x)) return "–";
-  if (metric.endsWith("_ms")) return fmtMs(x);
-  if (metric === "error_rate" || metric === "cache_hit_ratio") return `${(x * 100).toFixed(1)} %`;
-  if (metric === "duration_s") return `${x.toFixed(1)} s`;
-  if (metric.startsWith("tokens_per_s")) return `${x.toFixed(1)} tok/s`;
-  return fmtNum(x);
-}
-
-/** Human names of the compared metrics. */
-export const METRIC_LABELS: Record<string, string> = {
-  latency_p50_ms: "Latency (median per session)",
-  latency_p95_ms: "Latency p95 (per session)",
-  ttft_p50_ms: "Time to first token",
-  ttft_visible_p50_ms: "Time to first answer text",
-  itl_p50_ms: "Inter-token latency",
-  stalls: "Stalls (gaps > 1 s)",
-  tokens_per_s_p50: "Output tokens/s",
-  error_rate: "Error rate",
-  cache_hit_ratio: "Cache hit ratio",
-  duration_s: "Session duration",
-};
-
-export function metricLabel(m: string): string {
-  return METRIC_LABELS[m] ?? m;
+  switch (unit) {
+    case "milliseconds":
+      return fmtMs(x);
+    case "seconds":
+      return `${x.toFixed(1)} s`;
+    case "ratio":
+      return `${(x * 100).toFixed(1)} %`;
+    case "count":
+      return x.toFixed(0);
+    case "tokens_per_second":
+      return `${x.toFixed(1)} tok/s`;
+  }
 }
 
 /** "[lo, hi]" for a 95 % CI. */
-export function fmtCi(metric: string, ci: [number | null, number | null] | null | undefined): string {
+export function fmtCi(unit: Unit, ci: [number | null, number | null] | null | undefined): string {
   if (!ci || ci[0] === null || ci[1] === null) return "–";
-  return `[${fmtMetric(metric, ci[0])}, ${fmtMetric(metric, ci[1])}]`;
+  return `[${fmtValue(unit, ci[0])}, ${fmtValue(unit, ci[1])}]`;
 }
 
 /** p-values the way papers print them. */
@@ -95,12 +84,17 @@ export function fmtP(p: number | null | undefined): string {
   return `p = ${p.toFixed(3)}`;
 }
 
-/** Verdict tone for styling: a significant difference, none, or not enough data. */
-export function verdictTone(verdict: string): "significant" | "none" | "insufficient" {
-  const v = verdict.toLowerCase();
-  if (v.startsWith("not enough") || v === "no data") return "insufficient";
-  if (v.includes("no significant")) return "none";
-  return "significant";
+/** Verdict tone for styling, from the verdict's kind (never its words). */
+export function verdictTone(v: Verdict): "significant" | "none" | "insufficient" {
+  switch (v.kind) {
+    case "better":
+      return "significant";
+    case "no_difference":
+      return "none";
+    case "insufficient":
+    case "no_data":
+      return "insufficient";
+  }
 }
 
 /** Problems by 1-based line, for the editor's gutter; problems without a line go under 0. */

@@ -1,5 +1,5 @@
 // Names for the generated types as the UI uses them (values coming out of the backend).
-export type { AppInfo, Check, ConfigKind, ExportFormat, ExportWhat, RenderFormat, UiError, Written } from "./bindings";
+export type { AppInfo, Check, ConfigKind, ExportFormat, ExportWhat, MetricInfo, RenderFormat, UiError, Unit, Written } from "./bindings";
 export type {
   Catalog_Serialize as Catalog,
   Choices_Serialize as Choices,
@@ -15,4 +15,5 @@ export type {
   StackProgress_Serialize as StackProgress,
   StackView_Serialize as StackView,
   TrafficReport_Serialize as TrafficReport,
+  Verdict_Serialize as Verdict,
 } from "./bindings";

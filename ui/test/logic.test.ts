@@ -3,7 +3,7 @@ import {
   errorHint,
   fileNameFor,
   fmtCi,
-  fmtMetric,
+  fmtValue,
   fmtMs,
   fmtP,
   formatsFor,
@@ -24,13 +24,14 @@ describe("formatting", () => {
     expect(fmtMs(null)).toBe("–");
     expect(fmtMs(Number.NaN)).toBe("–");
   });
-  it("prints each metric in its unit", () => {
-    expect(fmtMetric("latency_p50_ms", 240)).toBe("240 ms");
-    expect(fmtMetric("error_rate", 0.125)).toBe("12.5 %");
-    expect(fmtMetric("tokens_per_s_p50", 41.27)).toBe("41.3 tok/s");
-    expect(fmtMetric("duration_s", 61)).toBe("61.0 s");
-    expect(fmtCi("ttft_p50_ms", [50, 60])).toBe("[50.0 ms, 60.0 ms]");
-    expect(fmtCi("ttft_p50_ms", null)).toBe("–");
+  it("prints each value in the unit core gives its metric", () => {
+    expect(fmtValue("milliseconds", 240)).toBe("240 ms");
+    expect(fmtValue("ratio", 0.125)).toBe("12.5 %");
+    expect(fmtValue("tokens_per_second", 41.27)).toBe("41.3 tok/s");
+    expect(fmtValue("seconds", 61)).toBe("61.0 s");
+    expect(fmtValue("count", 3)).toBe("3");
+    expect(fmtCi("milliseconds", [50, 60])).toBe("[50.0 ms, 60.0 ms]");
+    expect(fmtCi("milliseconds", null)).toBe("–");
   });
   it("prints p-values like a paper", () => {
     expect(fmtP(0.0004)).toBe("p < 0.001");
@@ -40,11 +41,11 @@ describe("formatting", () => {
 });
 
 describe("verdicts", () => {
-  it("tells significant, none and insufficient apart (core's wording)", () => {
-    expect(verdictTone("sim-fast-oai is faster than sim-slow-oai (p = 0.008)")).toBe("significant");
-    expect(verdictTone("no significant difference (p = 0.412)")).toBe("none");
-    expect(verdictTone("not enough sessions (need at least 3 per variant; have 1 and 2)")).toBe("insufficient");
-    expect(verdictTone("no data")).toBe("insufficient");
+  it("tells significant, none and insufficient apart by the verdict's kind", () => {
+    expect(verdictTone({ kind: "better", winner: "a", loser: "b", p: 0.008, indicative_below: null })).toBe("significant");
+    expect(verdictTone({ kind: "no_difference", p: 0.412, indicative_below: 5 })).toBe("none");
+    expect(verdictTone({ kind: "insufficient", need: 3, have_a: 1, have_b: 2 })).toBe("insufficient");
+    expect(verdictTone({ kind: "no_data" })).toBe("insufficient");
   });
 });
 

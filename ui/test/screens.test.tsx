@@ -196,11 +196,27 @@ describe("Compare screen", () => {
         task_cards: ["sample-traffic"],
         repo_commits: [],
         litellm_versions: ["1.108.7"],
-        variants: [
-          { variant: "a", sessions: 5, requests: 50, session_success_rate: 1, metrics: { ttft_p50_ms: metric(70) } },
-          { variant: "b", sessions: 5, requests: 50, session_success_rate: 1, metrics: { ttft_p50_ms: metric(600) } },
+        metrics: [
+          { name: "ttft_p50_ms", short: "ttft", label: "Time to first token", unit: "milliseconds", lower_is_better: true, chartable: true },
+          { name: "error_rate", short: "error-rate", label: "Error rate", unit: "ratio", lower_is_better: true, chartable: false },
         ],
-        pairs: [{ a: "a", b: "b", metric: "ttft_p50_ms", difference: 530, p_value: 0.008, verdict: "a is faster than b (p = 0.008)" }],
+        variants: [
+          { variant: "a", sessions: 5, requests: 50, session_success_rate: 1, metrics: { ttft_p50_ms: metric(70), error_rate: metric(0.02) } },
+          { variant: "b", sessions: 5, requests: 50, session_success_rate: 1, metrics: { ttft_p50_ms: metric(600), error_rate: metric(0.03) } },
+        ],
+        pairs: [
+          {
+            a: "a",
+            b: "b",
+            metric: "ttft_p50_ms",
+            difference: 530,
+            p_value: 0.008,
+            verdict: { kind: "better", winner: "a", loser: "b", p: 0.008, indicative_below: null },
+            verdict_text: "a is faster than b (p = 0.008)",
+          },
+          // The tone comes from the kind, never from the words.
+          { a: "a", b: "b", metric: "error_rate", difference: 0.01, p_value: 0.5, verdict: { kind: "no_difference", p: 0.5, indicative_below: null }, verdict_text: "words the UI does not parse" },
+        ],
         excluded: [{ session_id: "sess_x", variant: "a", excluded: "exploratory session", requests: 3 }],
       }),
       compare_sessions: () => [],
@@ -216,14 +232,21 @@ describe("Compare screen", () => {
     expect(table).toContain("[63.0 ms, 77.0 ms]");
     expect(root.querySelector("[data-testid=pairs]")?.textContent).toContain("a is faster than b");
     expect(root.querySelector("[data-testid=pairs]")?.textContent).toContain("p = 0.008");
+    const badges = [...root.querySelectorAll("[data-testid=pairs] .badge")].map((b) => b.className);
+    expect(badges[0]).toContain("ok");
+    expect(badges[1]).toContain("muted");
+    expect(table).toContain("Error rate");
+    expect(table).toContain("2.0 %");
     expect(root.querySelector("[data-testid=excluded]")?.textContent).toContain("exploratory session");
-    expect(calls.some((c) => c.cmd === "compare_chart" && c.args.metric === "ttft")).toBe(true);
+    // One chart tab per chartable metric of the registry; the first is drawn.
+    expect([...root.querySelectorAll("[role=tab]")].map((t) => t.textContent)).toEqual(["Time to first token"]);
+    expect(calls.some((c) => c.cmd === "compare_chart" && c.args.metric === "ttft_p50_ms")).toBe(true);
   });
 
   it("explains the next step when there are no sessions", async () => {
     mock({
       choices: () => ({ experiments: [{ name: "e", description: "", variants: ["a"] }], task_cards: [], problems: [] }),
-      compare: () => ({ experiment: "e", generated_at: 0, app_version: "", task_cards: [], repo_commits: [], litellm_versions: [], variants: [{ variant: "a", sessions: 0, requests: 0, session_success_rate: null, metrics: {} }], pairs: [], excluded: [] }),
+      compare: () => ({ experiment: "e", generated_at: 0, app_version: "", task_cards: [], repo_commits: [], litellm_versions: [], metrics: [], variants: [{ variant: "a", sessions: 0, requests: 0, session_success_rate: null, metrics: {} }], pairs: [], excluded: [] }),
       compare_sessions: () => [],
     });
     render(<CompareScreen experiment="e" onExperiment={() => {}} />, root);

@@ -3,7 +3,8 @@
 use clap::builder::TypedValueParser;
 use clap::{Subcommand, ValueEnum};
 use serde_json::json;
-use stackperf_core::report::{self, Comparison, METRICS};
+use stackperf_core::metrics::{self, format_value, Unit, Verdict, METRICS};
+use stackperf_core::report::{self, Comparison};
 
 use stackperf_core::app::{ExportFormat as Fmt, ExportRequest, ExportWhat as What};
 
@@ -21,8 +22,8 @@ pub enum ReportCmd {
     Chart {
         #[arg(long)]
         experiment: String,
-        #[arg(long, value_enum)]
-        metric: ChartMetric,
+        #[arg(long, value_parser = metric_parser())]
+        metric: &'static metrics::MetricDef,
         #[arg(long, value_enum, default_value = "svg")]
         format: ChartFormat,
         #[arg(long, value_name = "PATH")]
@@ -30,11 +31,10 @@ pub enum ReportCmd {
     },
 }
 
-#[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum ChartMetric {
-    Ttft,
-    Latency,
-    TokensPerS,
+/// The registry's chartable metrics, by short name (`ttft`, `latency`, `tokens-per-s`, …).
+fn metric_parser() -> impl TypedValueParser<Value = &'static metrics::MetricDef> {
+    clap::builder::PossibleValuesParser::new(metrics::chartable().map(|m| m.short))
+        .try_map(|s| metrics::find(&s).ok_or("unknown metric"))
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq)]
@@ -43,16 +43,12 @@ pub enum ChartFormat {
     Png,
 }
 
-fn fmt_metric(m: Option<&report::MetricSummary>, unit: &str, scale: f64) -> String {
+fn fmt_metric(m: Option<&report::MetricSummary>, unit: Unit) -> String {
     let Some(m) = m else { return "-".into() };
+    let f = |x| format_value(unit, Some(x));
     match (m.median, m.ci95) {
-        (Some(x), Some((lo, hi))) => format!(
-            "{:.1}{unit} [{:.1}–{:.1}]",
-            x * scale,
-            lo * scale,
-            hi * scale
-        ),
-        (Some(x), None) => format!("{:.1}{unit}", x * scale),
+        (Some(x), Some((lo, hi))) => format!("{} [{}–{}]", f(x), f(lo), f(hi)),
+        (Some(x), None) => f(x),
         _ => "-".into(),
     }
 }
@@ -89,44 +85,28 @@ fn print_comparison(c: &Comparison) -> Result<(), CliError> {
         }
     );
     println!("medians across sessions, [bootstrap 95 % CI]\n");
+    // One table per metric keeps lines readable with many variants.
+    let mut headers = vec!["VARIANT".to_string(), "SESSIONS".into(), "REQUESTS".into()];
+    headers.extend(METRICS.iter().map(|m| m.short.to_uppercase()));
     let rows: Vec<Vec<String>> = c
         .variants
         .iter()
         .map(|v| {
-            let m = |k: &str| v.metrics.get(k);
-            vec![
+            let mut row = vec![
                 v.variant.clone(),
                 v.sessions.to_string(),
                 v.requests.to_string(),
-                fmt_metric(m("latency_p50_ms"), " ms", 1.0),
-                fmt_metric(m("latency_p95_ms"), " ms", 1.0),
-                fmt_metric(m("ttft_p50_ms"), " ms", 1.0),
-                fmt_metric(m("ttft_visible_p50_ms"), " ms", 1.0),
-                fmt_metric(m("itl_p50_ms"), " ms", 1.0),
-                fmt_metric(m("stalls"), "", 1.0),
-                fmt_metric(m("tokens_per_s_p50"), "", 1.0),
-                fmt_metric(m("error_rate"), " %", 100.0),
-                fmt_metric(m("cache_hit_ratio"), " %", 100.0),
-            ]
+            ];
+            row.extend(
+                METRICS
+                    .iter()
+                    .map(|m| fmt_metric(v.metrics.get(m.name), m.unit)),
+            );
+            row
         })
         .collect();
-    table(
-        &[
-            "VARIANT",
-            "SESSIONS",
-            "REQUESTS",
-            "LATENCY p50",
-            "LATENCY p95",
-            "TTFT p50",
-            "TEXT p50",
-            "ITL p50",
-            "STALLS",
-            "TOK/S p50",
-            "ERRORS",
-            "CACHE HITS",
-        ],
-        &rows,
-    )?;
+    let headers: Vec<&str> = headers.iter().map(String::as_str).collect();
+    table(&headers, &rows)?;
     println!();
     // One line per pair that cannot be judged yet; otherwise one line per metric.
     let mut pairs: Vec<(&str, &str)> = c
@@ -139,15 +119,13 @@ fn print_comparison(c: &Comparison) -> Result<(), CliError> {
         let mine: Vec<_> = c.pairs.iter().filter(|p| p.a == a && p.b == b).collect();
         if let Some(first) = mine
             .first()
-            .filter(|f| f.verdict.starts_with("not enough sessions"))
+            .filter(|f| matches!(f.verdict, Verdict::Insufficient { .. }))
         {
-            println!("{a} vs {b}: {}", first.verdict);
+            println!("{a} vs {b}: {}", first.verdict_text);
             continue;
         }
-        for (metric, _, _) in METRICS {
-            for p in mine.iter().filter(|p| p.metric == metric) {
-                println!("{:<17} {a} vs {b}: {}", metric, p.verdict);
-            }
+        for p in mine {
+            println!("{:<20} {a} vs {b}: {}", p.metric, p.verdict_text);
         }
     }
     if !c.excluded.is_empty() {
@@ -188,14 +166,7 @@ pub fn report(g: &Global, cmd: ReportCmd) -> Result<(), CliError> {
                 },
                 experiment: Some(experiment),
                 session: None,
-                metric: Some(
-                    match metric {
-                        ChartMetric::Ttft => "ttft",
-                        ChartMetric::Latency => "latency",
-                        ChartMetric::TokensPerS => "tokens_per_s",
-                    }
-                    .into(),
-                ),
+                metric: Some(metric.name.into()),
                 path: out.display().to_string(),
             };
             let w = app.export(&req).await?;
@@ -232,8 +203,8 @@ pub struct ExportArgs {
     #[arg(long)]
     session: Option<String>,
     /// The chart's metric
-    #[arg(long, value_enum, default_value = "ttft")]
-    metric: ChartMetric,
+    #[arg(long, value_parser = metric_parser(), default_value = "ttft")]
+    metric: &'static metrics::MetricDef,
     /// Write here instead of stdout (required for Parquet and PNG)
     #[arg(long, value_name = "PATH")]
     out: Option<std::path::PathBuf>,
@@ -248,14 +219,7 @@ pub fn export(g: &Global, a: ExportArgs) -> Result<(), CliError> {
         format,
         experiment: a.experiment,
         session: a.session,
-        metric: Some(
-            match a.metric {
-                ChartMetric::Ttft => "ttft",
-                ChartMetric::Latency => "latency",
-                ChartMetric::TokensPerS => "tokens_per_s",
-            }
-            .into(),
-        ),
+        metric: Some(a.metric.name.into()),
         path: a
             .out
             .as_ref()

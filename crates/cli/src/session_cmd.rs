@@ -3,6 +3,7 @@
 use clap::{Subcommand, ValueEnum};
 use serde_json::json;
 use stackperf_core::config::RenderFormat;
+use stackperf_core::metrics::{format_value, METRICS};
 use stackperf_core::render::Rendered;
 use stackperf_core::session::{CreateSession, SessionRow};
 
@@ -320,32 +321,24 @@ pub fn run(g: &Global, cmd: SessionCmd) -> Result<(), CliError> {
     })
 }
 
-/// The request statistics `session show` prints (medians over the session's requests).
-fn describe_stats(st: &stackperf_core::report::SessionStats) -> Vec<(&'static str, String)> {
-    let ms = |v: Option<f64>| {
-        v.map(|x| format!("{x:.1} ms"))
-            .unwrap_or_else(|| "-".into())
-    };
-    vec![
+/// The request statistics `session show` prints: counts, then each registry metric it has.
+fn describe_stats(st: &stackperf_core::report::SessionStats) -> Vec<(String, String)> {
+    let mut out = vec![
         (
-            "requests",
+            "requests".to_string(),
             format!("{} ({} errors)", st.requests, st.errors),
         ),
-        ("ttft p50", ms(st.ttft_p50_ms)),
-        ("first text", ms(st.ttft_visible_p50_ms)),
-        ("itl p50", ms(st.itl_p50_ms)),
         (
-            "stalls",
-            st.stalls
-                .map(|n| format!("{n:.0} (gaps over 1 s)"))
-                .unwrap_or_else(|| "-".into()),
-        ),
-        ("latency p50", ms(st.latency_p50_ms)),
-        (
-            "tokens",
+            "tokens".to_string(),
             format!("{} in / {} out", st.input_tokens, st.output_tokens),
         ),
-    ]
+    ];
+    for m in METRICS {
+        if let Some(v) = st.metric(m.name) {
+            out.push((m.short.to_string(), format_value(m.unit, Some(v))));
+        }
+    }
+    out
 }
 
 fn print_request(r: &stackperf_core::normalize::RequestRow, json_out: bool) {

@@ -34,11 +34,14 @@ pub fn comparison_table(c: &crate::report::Comparison) -> Table {
     let f = |x: Option<f64>| x.map(Cell::Float).unwrap_or(Cell::Null);
     let mut rows = Vec::new();
     for v in &c.variants {
-        for (name, m) in &v.metrics {
+        let in_order = crate::metrics::METRICS
+            .iter()
+            .filter_map(|d| v.metrics.get(d.name).map(|m| (d.name, m)));
+        for (name, m) in in_order {
             rows.push(vec![
                 Cell::Text(c.experiment.clone()),
                 Cell::Text(v.variant.clone()),
-                Cell::Text(name.clone()),
+                Cell::Text(name.to_string()),
                 Cell::Int(m.sessions as i64),
                 f(m.median),
                 f(m.p95),

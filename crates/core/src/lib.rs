@@ -10,6 +10,7 @@ pub mod diag;
 pub mod export;
 pub mod git;
 mod ingest_write;
+pub mod metrics;
 pub mod normalize;
 pub mod normalize_edge;
 pub mod paths;

@@ -9,14 +9,13 @@ use serde::Serialize;
 use sqlx::Row;
 
 use crate::config::Registry;
+use crate::metrics::{self, MetricInfo, Sides, Verdict, METRICS};
 pub use crate::rollup::{rollup, session_stats};
 use crate::stats::{bootstrap_median_ci, median, percentile, permutation_p, stdev};
 use crate::store::{now_ms, Store};
 use crate::{Error, APP_VERSION};
 
-/// Sessions a claim needs per variant; latency claims need more.
-pub const MIN_SESSIONS: usize = 3;
-pub const MIN_SESSIONS_LATENCY: usize = 5;
+pub use crate::metrics::{MIN_SESSIONS, MIN_SESSIONS_LATENCY};
 
 /// One session's rollup.
 #[derive(Debug, Clone, Serialize)]
@@ -36,17 +35,6 @@ pub struct SessionStats {
     pub successes: usize,
     #[cfg_attr(feature = "specta", specta(type = f64))]
     pub errors: usize,
-    pub error_rate: Option<f64>,
-    pub latency_p50_ms: Option<f64>,
-    pub latency_p95_ms: Option<f64>,
-    pub ttft_p50_ms: Option<f64>,
-    /// Median time to the first answer text (reasoning excluded).
-    pub ttft_visible_p50_ms: Option<f64>,
-    /// Median inter-token latency (time per output delta after the first).
-    pub itl_p50_ms: Option<f64>,
-    /// Gaps between deltas longer than the stall threshold, summed over the session's requests.
-    pub stalls: Option<f64>,
-    pub tokens_per_s_p50: Option<f64>,
     #[cfg_attr(feature = "specta", specta(type = f64))]
     pub input_tokens: i64,
     #[cfg_attr(feature = "specta", specta(type = f64))]
@@ -55,8 +43,9 @@ pub struct SessionStats {
     pub cached_input_tokens: i64,
     #[cfg_attr(feature = "specta", specta(type = f64))]
     pub cache_write_tokens: i64,
-    pub cache_hit_ratio: Option<f64>,
-    pub duration_s: Option<f64>,
+    /// The value of each registry metric (`crate::metrics::METRICS`) for this session; a metric
+    /// it has no value for is absent.
+    pub metrics: BTreeMap<String, f64>,
     /// Why the session is left out of comparisons, if it is.
     pub excluded: Option<String>,
 }
@@ -88,6 +77,13 @@ pub struct VariantSummary {
     pub metrics: BTreeMap<String, MetricSummary>,
 }
 
+impl SessionStats {
+    /// A registry metric's value for this session.
+    pub fn metric(&self, name: &str) -> Option<f64> {
+        self.metrics.get(name).copied()
+    }
+}
+
 /// One metric compared between two variants.
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
@@ -98,7 +94,9 @@ pub struct PairComparison {
     /// median(b) − median(a).
     pub difference: Option<f64>,
     pub p_value: Option<f64>,
-    pub verdict: String,
+    pub verdict: Verdict,
+    /// The verdict in words (made in one place: `Verdict::text`).
+    pub verdict_text: String,
 }
 
 /// The whole comparison report.
@@ -111,39 +109,11 @@ pub struct Comparison {
     pub task_cards: Vec<String>,
     pub repo_commits: Vec<String>,
     pub litellm_versions: Vec<String>,
+    /// The compared metrics, headline first (the registry: names, labels, units, directions).
+    pub metrics: Vec<MetricInfo>,
     pub variants: Vec<VariantSummary>,
     pub pairs: Vec<PairComparison>,
     pub excluded: Vec<SessionStats>,
-}
-
-/// Metrics compared: `(name, lower is better, unit)`.
-pub const METRICS: [(&str, bool, &str); 10] = [
-    ("latency_p50_ms", true, "ms"),
-    ("latency_p95_ms", true, "ms"),
-    ("ttft_p50_ms", true, "ms"),
-    ("ttft_visible_p50_ms", true, "ms"),
-    ("itl_p50_ms", true, "ms"),
-    ("stalls", true, ""),
-    ("tokens_per_s_p50", false, "tok/s"),
-    ("error_rate", true, ""),
-    ("cache_hit_ratio", false, ""),
-    ("duration_s", true, "s"),
-];
-
-fn metric(s: &SessionStats, name: &str) -> Option<f64> {
-    match name {
-        "latency_p50_ms" => s.latency_p50_ms,
-        "latency_p95_ms" => s.latency_p95_ms,
-        "ttft_p50_ms" => s.ttft_p50_ms,
-        "ttft_visible_p50_ms" => s.ttft_visible_p50_ms,
-        "itl_p50_ms" => s.itl_p50_ms,
-        "stalls" => s.stalls,
-        "tokens_per_s_p50" => s.tokens_per_s_p50,
-        "error_rate" => s.error_rate,
-        "cache_hit_ratio" => s.cache_hit_ratio,
-        "duration_s" => s.duration_s,
-        _ => None,
-    }
 }
 
 fn db(store: &Store) -> impl Fn(sqlx::Error) -> Error + '_ {
@@ -151,64 +121,6 @@ fn db(store: &Store) -> impl Fn(sqlx::Error) -> Error + '_ {
         path: store.path().to_path_buf(),
         message: e.to_string(),
     }
-}
-
-/// The two variants of a pair and how many sessions each contributes.
-#[derive(Clone, Copy)]
-struct Sides<'a> {
-    a: &'a str,
-    b: &'a str,
-    na: usize,
-    nb: usize,
-}
-
-fn verdict(
-    sides: &Sides<'_>,
-    metric: &str,
-    lower_better: bool,
-    diff: Option<f64>,
-    p: Option<f64>,
-) -> String {
-    let Sides { a, b, na, nb } = *sides;
-    let needed = if matches!(
-        metric,
-        "latency_p50_ms" | "ttft_p50_ms" | "ttft_visible_p50_ms" | "itl_p50_ms"
-    ) {
-        MIN_SESSIONS_LATENCY
-    } else {
-        MIN_SESSIONS
-    };
-    if na.min(nb) < MIN_SESSIONS {
-        return format!(
-            "not enough sessions (need at least {MIN_SESSIONS} per variant; have {na} and {nb})"
-        );
-    }
-    let (Some(d), Some(p)) = (diff, p) else {
-        return "no data".into();
-    };
-    let caveat = if na.min(nb) < needed {
-        format!(" (indicative: latency claims need {needed} sessions per variant)")
-    } else {
-        String::new()
-    };
-    if p >= 0.05 {
-        return format!("no significant difference (p = {p:.3}){caveat}");
-    }
-    let b_better = if lower_better { d < 0.0 } else { d > 0.0 };
-    let (winner, loser) = if b_better { (b, a) } else { (a, b) };
-    let word = match (metric, lower_better) {
-        (
-            "latency_p50_ms" | "ttft_p50_ms" | "ttft_visible_p50_ms" | "itl_p50_ms" | "duration_s",
-            _,
-        ) => "faster",
-        ("stalls", _) => "fewer stalls",
-        ("tokens_per_s_p50", _) => "higher throughput",
-        ("error_rate", _) => "fewer errors",
-        ("cache_hit_ratio", _) => "more cache hits",
-        (_, true) => "lower",
-        (_, false) => "higher",
-    };
-    format!("{winner} is {word} than {loser} (p = {p:.3}){caveat}")
 }
 
 /// The comparison report of an experiment.
@@ -252,10 +164,10 @@ pub async fn compare(store: &Store, reg: &Registry, experiment: &str) -> Result<
             .count();
         let completed = mine.iter().filter(|s| s.status == "completed").count();
         let mut metrics = BTreeMap::new();
-        for (name, _, _) in METRICS {
-            let values: Vec<f64> = mine.iter().filter_map(|s| metric(s, name)).collect();
+        for m in METRICS {
+            let values: Vec<f64> = mine.iter().filter_map(|s| s.metric(m.name)).collect();
             metrics.insert(
-                name.to_string(),
+                m.name.to_string(),
                 MetricSummary {
                     sessions: values.len(),
                     median: median(&values),
@@ -283,9 +195,15 @@ pub async fn compare(store: &Store, reg: &Registry, experiment: &str) -> Result<
     let mut pairs = Vec::new();
     for (i, a) in exp.variants.iter().enumerate() {
         for b in &exp.variants[i + 1..] {
-            for (name, lower_better, _) in METRICS {
-                let va: Vec<f64> = included[a].iter().filter_map(|s| metric(s, name)).collect();
-                let vb: Vec<f64> = included[b].iter().filter_map(|s| metric(s, name)).collect();
+            for m in METRICS {
+                let va: Vec<f64> = included[a]
+                    .iter()
+                    .filter_map(|s| s.metric(m.name))
+                    .collect();
+                let vb: Vec<f64> = included[b]
+                    .iter()
+                    .filter_map(|s| s.metric(m.name))
+                    .collect();
                 if va.is_empty() && vb.is_empty() {
                     continue;
                 }
@@ -297,14 +215,15 @@ pub async fn compare(store: &Store, reg: &Registry, experiment: &str) -> Result<
                     na: va.len(),
                     nb: vb.len(),
                 };
-                let v = verdict(&sides, name, lower_better, difference, p_value);
+                let verdict = Verdict::judge(&sides, m, difference, p_value);
                 pairs.push(PairComparison {
                     a: a.clone(),
                     b: b.clone(),
-                    metric: name.into(),
+                    metric: m.name.into(),
                     difference,
                     p_value,
-                    verdict: v,
+                    verdict_text: verdict.text(m),
+                    verdict,
                 });
             }
         }
@@ -316,6 +235,7 @@ pub async fn compare(store: &Store, reg: &Registry, experiment: &str) -> Result<
         task_cards: task_cards.into_iter().collect(),
         repo_commits: commits.into_iter().collect(),
         litellm_versions: versions,
+        metrics: metrics::infos(),
         variants,
         pairs,
         excluded: all
@@ -326,27 +246,26 @@ pub async fn compare(store: &Store, reg: &Registry, experiment: &str) -> Result<
     })
 }
 
-/// The per-request values of `metric` (`ttft`, `latency` or `tokens_per_s`) for each variant of an
-/// experiment, from the sessions a comparison includes. Also returns the axis label.
+/// The per-request values behind a registry metric (by name or short name: `ttft`, `latency`,
+/// `tokens_per_s`, …) for each variant of an experiment, from the sessions a comparison includes.
+/// Also returns the axis label.
 pub async fn distribution(
     store: &Store,
     reg: &Registry,
     experiment: &str,
     metric: &str,
 ) -> Result<(Vec<crate::charts::Series>, &'static str), Error> {
-    let (column, label) = match metric {
-        "ttft" => ("ttft_ms", "time to first token (ms)"),
-        "latency" => ("latency_ms", "request latency (ms)"),
-        "tokens_per_s" => (
-            "output_tokens_per_s",
-            "output tokens/s after the first token",
-        ),
-        other => {
-            return Err(Error::Invalid(format!(
-                "unknown metric `{other}`: use ttft, latency or tokens_per_s"
-            )))
-        }
-    };
+    let def = metrics::find(metric)
+        .filter(|m| matches!(m.rollup, metrics::Rollup::Median(_)))
+        .ok_or_else(|| {
+            let known: Vec<&str> = metrics::chartable().map(|m| m.short).collect();
+            Error::Invalid(format!(
+                "unknown metric `{metric}` for a distribution: use {}",
+                known.join(", ")
+            ))
+        })?;
+    let column = def.rollup.column().unwrap_or("latency_ms");
+    let label = def.label;
     let exp = reg.experiment(experiment).ok_or_else(|| Error::NotFound {
         kind: "experiment",
         name: experiment.into(),
@@ -358,8 +277,9 @@ pub async fn distribution(
         .filter(|s| s.excluded.is_none())
         .map(|s| (s.session_id, s.variant))
         .collect();
+    // The column comes from the registry (a static name), never from input.
     let rows = sqlx::query(&format!(
-        "SELECT session_id, {column} FROM requests WHERE experiment = ? AND {column} IS NOT NULL"
+        "SELECT session_id, CAST({column} AS REAL) FROM requests WHERE experiment = ? AND {column} IS NOT NULL"
     ))
     .bind(experiment)
     .fetch_all(store.pool())
@@ -381,48 +301,4 @@ pub async fn distribution(
         })
         .collect();
     Ok((series, label))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn verdicts_need_enough_sessions_and_name_the_winner() {
-        let sides = |na, nb| Sides {
-            a: "a",
-            b: "b",
-            na,
-            nb,
-        };
-        let v = verdict(
-            &sides(2, 5),
-            "latency_p50_ms",
-            true,
-            Some(-10.0),
-            Some(0.01),
-        );
-        assert!(v.starts_with("not enough sessions"), "{v}");
-        let v = verdict(
-            &sides(5, 5),
-            "latency_p50_ms",
-            true,
-            Some(-10.0),
-            Some(0.01),
-        );
-        assert_eq!(v, "b is faster than a (p = 0.010)");
-        let v = verdict(&sides(3, 3), "latency_p50_ms", true, Some(25.0), Some(0.04));
-        assert!(
-            v.starts_with("a is faster than b") && v.contains("indicative"),
-            "{v}"
-        );
-        let v = verdict(
-            &sides(4, 4),
-            "tokens_per_s_p50",
-            false,
-            Some(3.0),
-            Some(0.2),
-        );
-        assert!(v.starts_with("no significant difference"), "{v}");
-    }
 }

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use sqlx::Row;
 
+use crate::metrics::{self, Rollup};
 use crate::report::SessionStats;
 use crate::stats::{median, percentile};
 use crate::store::{now_ms, Store};
@@ -17,23 +18,21 @@ fn db(store: &Store) -> impl Fn(sqlx::Error) -> Error + '_ {
     }
 }
 
-/// The per-session numbers cached in `metric_rollups` (scope `session`).
-const ROLLUP: [&str; 14] = [
+/// The per-session counts cached in `metric_rollups` (scope `session`) beside the registry's
+/// per-request metrics; the first three come from `status`, the token sums from their columns.
+const BASE: [&str; 7] = [
     "requests",
     "successes",
     "errors",
-    "latency_p50_ms",
-    "latency_p95_ms",
-    "ttft_p50_ms",
-    "tokens_per_s_p50",
     "input_tokens",
     "output_tokens",
     "cached_input_tokens",
     "cache_write_tokens",
-    "ttft_visible_p50_ms",
-    "itl_p50_ms",
-    "stalls",
 ];
+
+/// The cached row holding [`metrics::fingerprint`]: rollups made under another registry are
+/// recomputed.
+const REGISTRY_ROW: &str = "registry";
 
 /// Append `?, ?, …)` binding `ids` (the query ends in `IN (`).
 fn push_ids(q: &mut sqlx::QueryBuilder<'_, sqlx::Sqlite>, ids: &[String]) {
@@ -61,6 +60,18 @@ pub async fn rollup(store: &Store, experiment: &str) -> Result<usize, Error> {
 
 async fn rollup_locked(store: &Store, experiment: &str) -> Result<usize, Error> {
     let e = db(store);
+    // Sessions whose cached rollup was made by another metric registry count as stale.
+    sqlx::query(
+        "UPDATE sessions SET rollup_stale = 1 WHERE experiment = ? AND rollup_stale = 0
+         AND session_id NOT IN (SELECT scope_id FROM metric_rollups
+                                WHERE scope = 'session' AND metric = ? AND value = ?)",
+    )
+    .bind(experiment)
+    .bind(REGISTRY_ROW)
+    .bind(metrics::fingerprint())
+    .execute(store.pool())
+    .await
+    .map_err(&e)?;
     let stale: Vec<String> = sqlx::query_scalar(
         "SELECT session_id FROM sessions WHERE experiment = ? AND rollup_stale = 1",
     )
@@ -68,6 +79,7 @@ async fn rollup_locked(store: &Store, experiment: &str) -> Result<usize, Error> 
     .fetch_all(store.pool())
     .await
     .map_err(&e)?;
+    let columns = metrics::request_columns();
     for chunk in stale.chunks(500) {
         // Mark clean before reading: an ingest landing meanwhile marks the session stale again.
         let mut mark = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
@@ -75,55 +87,38 @@ async fn rollup_locked(store: &Store, experiment: &str) -> Result<usize, Error> 
         );
         push_ids(&mut mark, chunk);
         mark.build().execute(store.pool()).await.map_err(&e)?;
-        let mut read = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-            "SELECT session_id, latency_ms, ttft_ms, output_tokens_per_s, status, input_tokens, output_tokens,
-             cached_input_tokens, cache_write_tokens, ttft_visible_ms, itl_ms, stall_count
-             FROM requests WHERE session_id IN (",
-        );
+        // Column names come from the registry (static strings), never from input.
+        let mut read = sqlx::QueryBuilder::<sqlx::Sqlite>::new(format!(
+            "SELECT session_id, status, input_tokens, output_tokens, cached_input_tokens,
+             cache_write_tokens, {} FROM requests WHERE session_id IN (",
+            columns
+                .iter()
+                .map(|c| format!("CAST({c} AS REAL)"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
         push_ids(&mut read, chunk);
         let rows = read.build().fetch_all(store.pool()).await.map_err(&e)?;
-        #[derive(Default)]
-        struct Acc {
-            lat: Vec<f64>,
-            ttft: Vec<f64>,
-            tps: Vec<f64>,
-            visible: Vec<f64>,
-            itl: Vec<f64>,
-            stalls: Option<f64>,
-            ok: usize,
-            err: usize,
-            tokens: [i64; 4],
-        }
         let mut acc: BTreeMap<String, Acc> = chunk
             .iter()
-            .map(|id| (id.clone(), Acc::default()))
+            .map(|id| (id.clone(), Acc::new(columns.len())))
             .collect();
         for r in &rows {
-            let a = acc.entry(r.get::<String, _>(0)).or_default();
-            a.lat.push(r.get(1));
-            if let Some(t) = r.get::<Option<f64>, _>(2) {
-                a.ttft.push(t);
-            }
-            if let Some(t) = r.get::<Option<f64>, _>(3) {
-                a.tps.push(t);
-            }
-            if r.get::<String, _>(4) == "success" {
+            let a = acc
+                .entry(r.get::<String, _>(0))
+                .or_insert_with(|| Acc::new(columns.len()));
+            if r.get::<String, _>(1) == "success" {
                 a.ok += 1;
             } else {
                 a.err += 1;
             }
-            for (k, col) in [5, 6, 7, 8].into_iter().enumerate() {
-                a.tokens[k] += r.get::<Option<i64>, _>(col).unwrap_or(0);
+            for (k, t) in a.tokens.iter_mut().enumerate() {
+                *t += r.get::<Option<i64>, _>(2 + k).unwrap_or(0);
             }
-            if let Some(t) = r.get::<Option<f64>, _>(9) {
-                a.visible.push(t);
-            }
-            if let Some(t) = r.get::<Option<f64>, _>(10) {
-                a.itl.push(t);
-            }
-            // Only requests timed at the edge know their stalls; none of them: unknown, not 0.
-            if let Some(n) = r.get::<Option<i64>, _>(11) {
-                *a.stalls.get_or_insert(0.0) += n as f64;
+            for (k, col) in a.columns.iter_mut().enumerate() {
+                if let Some(x) = r.get::<Option<f64>, _>(6 + k) {
+                    col.push(x);
+                }
             }
         }
         let now = now_ms();
@@ -136,27 +131,9 @@ async fn rollup_locked(store: &Store, experiment: &str) -> Result<usize, Error> 
         let values: Vec<(String, &str, Option<f64>)> = acc
             .iter()
             .flat_map(|(id, a)| {
-                let v = [
-                    Some((a.ok + a.err) as f64),
-                    Some(a.ok as f64),
-                    Some(a.err as f64),
-                    median(&a.lat),
-                    percentile(&a.lat, 95.0),
-                    median(&a.ttft),
-                    median(&a.tps),
-                    Some(a.tokens[0] as f64),
-                    Some(a.tokens[1] as f64),
-                    Some(a.tokens[2] as f64),
-                    Some(a.tokens[3] as f64),
-                    median(&a.visible),
-                    median(&a.itl),
-                    a.stalls,
-                ];
-                ROLLUP
-                    .iter()
-                    .zip(v)
-                    .map(move |(m, x)| (id.clone(), *m, x))
-                    .collect::<Vec<_>>()
+                a.values(&columns)
+                    .into_iter()
+                    .map(move |(m, x)| (id.clone(), m, x))
             })
             .collect();
         for part in values.chunks(2000) {
@@ -175,6 +152,63 @@ async fn rollup_locked(store: &Store, experiment: &str) -> Result<usize, Error> 
         tx.commit().await.map_err(&e)?;
     }
     Ok(stale.len())
+}
+
+/// One session's requests, gathered for its rollup.
+struct Acc {
+    ok: usize,
+    err: usize,
+    tokens: [i64; 4],
+    /// The values of each of [`metrics::request_columns`], NULLs left out.
+    columns: Vec<Vec<f64>>,
+}
+
+impl Acc {
+    fn new(n: usize) -> Acc {
+        Acc {
+            ok: 0,
+            err: 0,
+            tokens: [0; 4],
+            columns: vec![Vec::new(); n],
+        }
+    }
+
+    /// Every cached value: the counts, each per-request metric of the registry, the fingerprint.
+    fn values(&self, columns: &[&str]) -> Vec<(&'static str, Option<f64>)> {
+        let t = |k: usize| Some(self.tokens[k] as f64);
+        let base = [
+            Some((self.ok + self.err) as f64),
+            Some(self.ok as f64),
+            Some(self.err as f64),
+            t(0),
+            t(1),
+            t(2),
+            t(3),
+        ];
+        let mut out: Vec<(&'static str, Option<f64>)> = BASE.into_iter().zip(base).collect();
+        let col = |c: &str| {
+            columns
+                .iter()
+                .position(|x| *x == c)
+                .map(|i| self.columns[i].as_slice())
+                .unwrap_or(&[])
+        };
+        for m in metrics::METRICS {
+            let v = match m.rollup {
+                Rollup::Median(c) => median(col(c)),
+                Rollup::P95(c) => percentile(col(c), 95.0),
+                // Only requests that know the value count; none of them: unknown, not 0.
+                Rollup::Sum(c) => {
+                    let xs = col(c);
+                    (!xs.is_empty()).then(|| xs.iter().sum())
+                }
+                Rollup::ErrorRate | Rollup::CacheHitRatio | Rollup::Duration => continue,
+            };
+            out.push((m.name, v));
+        }
+        out.push((REGISTRY_ROW, Some(metrics::fingerprint())));
+        out
+    }
 }
 
 /// Rollups of every session of an experiment (recomputing stale ones first).
@@ -229,6 +263,19 @@ pub async fn session_stats(store: &Store, experiment: &str) -> Result<Vec<Sessio
         };
         let (started, ended): (Option<f64>, Option<f64>) = (s.get(6), s.get(7));
         let (input, cached_in) = (tokens("input_tokens"), tokens("cached_input_tokens"));
+        let errors = count("errors");
+        let mut values = BTreeMap::new();
+        for def in metrics::METRICS {
+            let v = match def.rollup {
+                Rollup::ErrorRate => (requests > 0).then(|| errors as f64 / requests as f64),
+                Rollup::CacheHitRatio => (input > 0).then(|| cached_in as f64 / input as f64),
+                Rollup::Duration => started.zip(ended).map(|(s, e)| (e - s) / 1000.0),
+                _ => get(def.name),
+            };
+            if let Some(v) = v {
+                values.insert(def.name.to_string(), v);
+            }
+        }
         out.push(SessionStats {
             session_id: id,
             variant: s.get(1),
@@ -240,21 +287,12 @@ pub async fn session_stats(store: &Store, experiment: &str) -> Result<Vec<Sessio
             ended_at: ended,
             requests,
             successes: count("successes"),
-            errors: count("errors"),
-            error_rate: (requests > 0).then(|| count("errors") as f64 / requests as f64),
-            latency_p50_ms: get("latency_p50_ms"),
-            latency_p95_ms: get("latency_p95_ms"),
-            ttft_p50_ms: get("ttft_p50_ms"),
-            ttft_visible_p50_ms: get("ttft_visible_p50_ms"),
-            itl_p50_ms: get("itl_p50_ms"),
-            stalls: get("stalls"),
-            tokens_per_s_p50: get("tokens_per_s_p50"),
+            errors,
             input_tokens: input,
             output_tokens: tokens("output_tokens"),
             cached_input_tokens: cached_in,
             cache_write_tokens: tokens("cache_write_tokens"),
-            cache_hit_ratio: (input > 0).then(|| cached_in as f64 / input as f64),
-            duration_s: started.zip(ended).map(|(s, e)| (e - s) / 1000.0),
+            metrics: values,
             excluded,
         });
     }

@@ -2,19 +2,16 @@ import { useEffect, useState } from "preact/hooks";
 import { call, commands } from "../api";
 import type { Choices, Comparison, RequestBrief, SessionStats } from "../types";
 import { Badge, Chart, Empty, ErrorBox, RequestsTable } from "../components";
-import { fmtCi, fmtMetric, fmtMs, fmtNum, fmtP, metricLabel, verdictTone } from "../logic";
+import { fmtCi, fmtP, fmtValue, verdictTone } from "../logic";
 
-const CHARTS = [
-  { metric: "ttft", label: "Time to first token" },
-  { metric: "latency", label: "Latency" },
-  { metric: "tokens_per_s", label: "Output tokens/s" },
-];
+/** The session table's metric columns (by registry name; shown when the registry has them). */
+const SESSION_COLUMNS = ["ttft_p50_ms", "latency_p50_ms", "tokens_per_s_p50"];
 
 export function CompareScreen({ experiment, onExperiment }: { experiment: string; onExperiment: (e: string) => void }) {
   const [choices, setChoices] = useState<Choices | null>(null);
   const [cmp, setCmp] = useState<Comparison | null>(null);
   const [sessions, setSessions] = useState<SessionStats[]>([]);
-  const [chart, setChart] = useState("ttft");
+  const [chart, setChart] = useState("ttft_p50_ms");
   const [svg, setSvg] = useState("");
   const [error, setError] = useState<unknown>(null);
   const [drill, setDrill] = useState<{ id: string; rows: RequestBrief[] } | null>(null);
@@ -58,7 +55,10 @@ export function CompareScreen({ experiment, onExperiment }: { experiment: string
     }
   };
 
-  const metrics = cmp ? Array.from(new Set(cmp.variants.flatMap((v) => Object.keys(v.metrics)))) : [];
+  const metrics = cmp?.metrics ?? [];
+  const byName = new Map(metrics.map((m) => [m.name, m]));
+  const charts = metrics.filter((m) => m.chartable);
+  const sessionColumns = SESSION_COLUMNS.flatMap((n) => byName.get(n) ?? []);
   const hasData = cmp ? cmp.variants.some((v) => (v.sessions ?? 0) > 0) : false;
 
   return (
@@ -115,17 +115,17 @@ export function CompareScreen({ experiment, onExperiment }: { experiment: string
               </thead>
               <tbody>
                 {metrics.map((m) => (
-                  <tr key={m}>
-                    <td>{metricLabel(m)}</td>
+                  <tr key={m.name}>
+                    <td>{m.label}</td>
                     {cmp.variants.map((v) => {
-                      const s = v.metrics[m];
+                      const s = v.metrics[m.name];
                       return (
                         <td key={v.variant}>
                           {s && s.median !== null ? (
                             <>
-                              <b>{fmtMetric(m, s.median)}</b>
-                              <div class="muted small">p95 {fmtMetric(m, s.p95)}</div>
-                              <div class="muted small">CI {fmtCi(m, s.ci95)}</div>
+                              <b>{fmtValue(m.unit, s.median)}</b>
+                              <div class="muted small">p95 {fmtValue(m.unit, s.p95)}</div>
+                              <div class="muted small">CI {fmtCi(m.unit, s.ci95)}</div>
                             </>
                           ) : (
                             "–"
@@ -151,26 +151,30 @@ export function CompareScreen({ experiment, onExperiment }: { experiment: string
               </tr>
             </thead>
             <tbody>
-              {cmp.pairs.map((p, i) => (
-                <tr key={i}>
-                  <td>
-                    {p.a} → {p.b}
-                  </td>
-                  <td>{metricLabel(p.metric)}</td>
-                  <td>{fmtMetric(p.metric, p.difference)}</td>
-                  <td>{fmtP(p.p_value)}</td>
-                  <td>
-                    <Badge tone={verdictTone(p.verdict) === "significant" ? "ok" : verdictTone(p.verdict) === "none" ? "muted" : "warn"}>{p.verdict}</Badge>
-                  </td>
-                </tr>
-              ))}
+              {cmp.pairs.map((p, i) => {
+                const m = byName.get(p.metric);
+                const tone = verdictTone(p.verdict);
+                return (
+                  <tr key={i}>
+                    <td>
+                      {p.a} → {p.b}
+                    </td>
+                    <td>{m?.label ?? p.metric}</td>
+                    <td>{m ? fmtValue(m.unit, p.difference) : "–"}</td>
+                    <td>{fmtP(p.p_value)}</td>
+                    <td>
+                      <Badge tone={tone === "significant" ? "ok" : tone === "none" ? "muted" : "warn"}>{p.verdict_text}</Badge>
+                    </td>
+                  </tr>
+                );
+              })}
             </tbody>
           </table>
 
           <h2>Distributions</h2>
           <div role="tablist" class="toggle">
-            {CHARTS.map((c) => (
-              <button key={c.metric} role="tab" aria-selected={chart === c.metric} class={chart === c.metric ? "on" : ""} onClick={() => setChart(c.metric)}>
+            {charts.map((c) => (
+              <button key={c.name} role="tab" aria-selected={chart === c.name} class={chart === c.name ? "on" : ""} onClick={() => setChart(c.name)}>
                 {c.label}
               </button>
             ))}
@@ -186,9 +190,9 @@ export function CompareScreen({ experiment, onExperiment }: { experiment: string
                 <th>Status</th>
                 <th>Requests</th>
                 <th>Errors</th>
-                <th>Latency p50</th>
-                <th>TTFT p50</th>
-                <th>tok/s p50</th>
+                {sessionColumns.map((m) => (
+                  <th key={m.name}>{m.label}</th>
+                ))}
                 <th>Included</th>
               </tr>
             </thead>
@@ -204,9 +208,9 @@ export function CompareScreen({ experiment, onExperiment }: { experiment: string
                   <td>{s.status}</td>
                   <td>{s.requests}</td>
                   <td>{s.errors}</td>
-                  <td>{fmtMs(s.latency_p50_ms)}</td>
-                  <td>{fmtMs(s.ttft_p50_ms)}</td>
-                  <td>{fmtNum(s.tokens_per_s_p50)}</td>
+                  {sessionColumns.map((m) => (
+                    <td key={m.name}>{fmtValue(m.unit, s.metrics[m.name])}</td>
+                  ))}
                   <td>{s.excluded ? <span class="muted">no: {s.excluded}</span> : "yes"}</td>
                 </tr>
               ))}

@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 use super::App;
 use crate::charts::{self, ChartSpec};
 use crate::export::{self, comparison_table, Dataset};
-use crate::report::{self, Comparison, SessionStats, METRICS};
+use crate::metrics::{self, format_value, METRICS};
+use crate::report::{self, Comparison, SessionStats};
 use crate::{io_err, Error};
 
 /// What to export.
@@ -145,8 +146,6 @@ enum Made {
         label: &'static str,
     },
 }
-
-const CHART_METRICS: [&str; 3] = ["ttft", "latency", "tokens_per_s"];
 
 impl App {
     /// The comparison of an experiment's variants (rollups refreshed first).
@@ -305,8 +304,8 @@ impl App {
                 let exp = experiment()?;
                 let cmp = self.compare(exp).await?;
                 let mut svgs = Vec::new();
-                for m in CHART_METRICS {
-                    svgs.push(self.compare_chart_svg(exp, m).await?);
+                for m in metrics::chartable() {
+                    svgs.push(self.compare_chart_svg(exp, m.name).await?);
                 }
                 Made::Text {
                     rows: cmp.variants.len(),
@@ -368,11 +367,10 @@ pub fn html_report(c: &Comparison, svgs: &[String]) -> String {
         esc(&c.repo_commits.join(", "))
     ));
     h.push_str("<h2>Variants</h2><table><tr><th>variant</th><th>sessions</th><th>requests</th>");
-    for (m, _, unit) in METRICS {
+    for m in METRICS {
         h.push_str(&format!(
-            "<th>{} {}<br>median · p95 · 95 % CI</th>",
-            esc(m),
-            esc(unit)
+            "<th>{}<br>median · p95 · 95 % CI</th>",
+            esc(m.label)
         ));
     }
     h.push_str("</tr>");
@@ -383,14 +381,15 @@ pub fn html_report(c: &Comparison, svgs: &[String]) -> String {
             v.sessions,
             v.requests
         ));
-        for (m, _, _) in METRICS {
-            let cell = v.metrics.get(m).map(|s| {
+        for m in METRICS {
+            let f = |x| format_value(m.unit, x);
+            let cell = v.metrics.get(m.name).map(|s| {
                 format!(
                     "{} · {} · {}",
-                    num(s.median),
-                    num(s.p95),
+                    f(s.median),
+                    f(s.p95),
                     s.ci95
-                        .map(|(a, b)| format!("[{}, {}]", num(Some(a)), num(Some(b))))
+                        .map(|(a, b)| format!("[{}, {}]", f(Some(a)), f(Some(b))))
                         .unwrap_or_else(|| "–".into())
                 )
             });
@@ -400,14 +399,16 @@ pub fn html_report(c: &Comparison, svgs: &[String]) -> String {
     }
     h.push_str("</table><h2>Differences</h2><table><tr><th>pair</th><th>metric</th><th>difference (B − A)</th><th>p</th><th>verdict</th></tr>");
     for p in &c.pairs {
+        let def = metrics::find(&p.metric);
         h.push_str(&format!(
             "<tr><td>{} vs {}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             esc(&p.a),
             esc(&p.b),
-            esc(&p.metric),
-            num(p.difference),
+            esc(def.map(|d| d.label).unwrap_or(&p.metric)),
+            def.map(|d| format_value(d.unit, p.difference))
+                .unwrap_or_else(|| num(p.difference)),
             num(p.p_value),
-            esc(&p.verdict)
+            esc(&p.verdict_text)
         ));
     }
     h.push_str("</table><h2>Excluded sessions</h2>");

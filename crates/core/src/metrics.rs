@@ -1,0 +1,435 @@
+//! The metric registry: every compared metric defined once — its name, label, unit, direction,
+//! how a session's value is made from its requests, and how many sessions a claim about it needs.
+//! Rollups, the comparison, its verdicts, the distribution charts, the CLI, the exports and the UI
+//! all read this list; adding a metric is one entry here (see the test at the bottom).
+
+use serde::Serialize;
+
+/// How a value is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "snake_case")]
+pub enum Unit {
+    Milliseconds,
+    Seconds,
+    /// 0…1, shown as a percentage.
+    Ratio,
+    Count,
+    TokensPerSecond,
+}
+
+/// How a session's value comes from its requests (columns of `requests`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rollup {
+    /// The median of a per-request column (requests where it is NULL left out).
+    Median(&'static str),
+    /// The 95th percentile of a per-request column.
+    P95(&'static str),
+    /// The sum of a per-request column; unknown (not 0) when no request has it.
+    Sum(&'static str),
+    /// Failed requests / requests.
+    ErrorRate,
+    /// Cached input tokens / input tokens.
+    CacheHitRatio,
+    /// The session's end − its start.
+    Duration,
+}
+
+impl Rollup {
+    /// The per-request column whose values a distribution chart of this metric draws.
+    pub fn column(self) -> Option<&'static str> {
+        match self {
+            Rollup::Median(c) | Rollup::P95(c) | Rollup::Sum(c) => Some(c),
+            _ => None,
+        }
+    }
+}
+
+/// One metric.
+#[derive(Debug, Clone, Copy)]
+pub struct MetricDef {
+    /// The stable name (rollup cache, exports, JSON).
+    pub name: &'static str,
+    /// A short name for the command line (`--metric ttft`).
+    pub short: &'static str,
+    pub label: &'static str,
+    pub unit: Unit,
+    pub lower_is_better: bool,
+    /// How a verdict says "better" ("faster", "fewer errors").
+    pub better: &'static str,
+    /// Sessions per variant a claim needs (below it: "indicative").
+    pub claim_sessions: usize,
+    pub rollup: Rollup,
+}
+
+/// Sessions per variant below which no difference is stated at all.
+pub const MIN_SESSIONS: usize = 3;
+/// Sessions per variant latency-like claims need to be more than indicative.
+pub const MIN_SESSIONS_LATENCY: usize = 5;
+
+/// Every compared metric, headline first.
+pub const METRICS: &[MetricDef] = &[
+    MetricDef {
+        name: "duration_s",
+        short: "duration",
+        label: "Session duration",
+        unit: Unit::Seconds,
+        lower_is_better: true,
+        better: "faster",
+        claim_sessions: MIN_SESSIONS,
+        rollup: Rollup::Duration,
+    },
+    MetricDef {
+        name: "ttft_p50_ms",
+        short: "ttft",
+        label: "Time to first token",
+        unit: Unit::Milliseconds,
+        lower_is_better: true,
+        better: "faster",
+        claim_sessions: MIN_SESSIONS_LATENCY,
+        rollup: Rollup::Median("ttft_ms"),
+    },
+    MetricDef {
+        name: "ttft_visible_p50_ms",
+        short: "ttft-visible",
+        label: "Time to first answer text",
+        unit: Unit::Milliseconds,
+        lower_is_better: true,
+        better: "faster",
+        claim_sessions: MIN_SESSIONS_LATENCY,
+        rollup: Rollup::Median("ttft_visible_ms"),
+    },
+    MetricDef {
+        name: "latency_p50_ms",
+        short: "latency",
+        label: "Latency (median per session)",
+        unit: Unit::Milliseconds,
+        lower_is_better: true,
+        better: "faster",
+        claim_sessions: MIN_SESSIONS_LATENCY,
+        rollup: Rollup::Median("latency_ms"),
+    },
+    MetricDef {
+        name: "latency_p95_ms",
+        short: "latency-p95",
+        label: "Latency p95 (per session)",
+        unit: Unit::Milliseconds,
+        lower_is_better: true,
+        better: "faster",
+        claim_sessions: MIN_SESSIONS,
+        rollup: Rollup::P95("latency_ms"),
+    },
+    MetricDef {
+        name: "itl_p50_ms",
+        short: "itl",
+        label: "Inter-token latency",
+        unit: Unit::Milliseconds,
+        lower_is_better: true,
+        better: "faster",
+        claim_sessions: MIN_SESSIONS_LATENCY,
+        rollup: Rollup::Median("itl_ms"),
+    },
+    MetricDef {
+        name: "tokens_per_s_p50",
+        short: "tokens-per-s",
+        label: "Output tokens/s",
+        unit: Unit::TokensPerSecond,
+        lower_is_better: false,
+        better: "higher throughput",
+        claim_sessions: MIN_SESSIONS,
+        rollup: Rollup::Median("output_tokens_per_s"),
+    },
+    MetricDef {
+        name: "stalls",
+        short: "stalls",
+        label: "Stalls (gaps > 1 s)",
+        unit: Unit::Count,
+        lower_is_better: true,
+        better: "fewer stalls",
+        claim_sessions: MIN_SESSIONS,
+        rollup: Rollup::Sum("stall_count"),
+    },
+    MetricDef {
+        name: "error_rate",
+        short: "error-rate",
+        label: "Error rate",
+        unit: Unit::Ratio,
+        lower_is_better: true,
+        better: "fewer errors",
+        claim_sessions: MIN_SESSIONS,
+        rollup: Rollup::ErrorRate,
+    },
+    MetricDef {
+        name: "cache_hit_ratio",
+        short: "cache-hits",
+        label: "Cache hit ratio",
+        unit: Unit::Ratio,
+        lower_is_better: false,
+        better: "more cache hits",
+        claim_sessions: MIN_SESSIONS,
+        rollup: Rollup::CacheHitRatio,
+    },
+];
+
+/// A metric by its name or short name.
+pub fn find(name: &str) -> Option<&'static MetricDef> {
+    METRICS
+        .iter()
+        .find(|m| m.name == name || m.short == name || m.short.replace('-', "_") == name)
+}
+
+/// The metrics a distribution chart shows: those that are the median of a per-request value
+/// (the chart draws the requests' values per variant).
+pub fn chartable() -> impl Iterator<Item = &'static MetricDef> {
+    METRICS
+        .iter()
+        .filter(|m| matches!(m.rollup, Rollup::Median(_)))
+}
+
+/// The per-request columns the rollups read (each once).
+pub fn request_columns() -> Vec<&'static str> {
+    let mut cols: Vec<&'static str> = METRICS.iter().filter_map(|m| m.rollup.column()).collect();
+    cols.dedup();
+    let mut seen = Vec::new();
+    for c in cols {
+        if !seen.contains(&c) {
+            seen.push(c);
+        }
+    }
+    seen
+}
+
+/// A fingerprint of what the rollups compute: cached rollups made under another registry are
+/// recomputed.
+pub fn fingerprint() -> f64 {
+    let mut h: u32 = 2166136261;
+    for m in METRICS {
+        for b in format!("{}={:?};", m.name, m.rollup).bytes() {
+            h = (h ^ b as u32).wrapping_mul(16777619);
+        }
+    }
+    h as f64
+}
+
+/// What the UI needs to show a metric (the registry, on the wire).
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct MetricInfo {
+    pub name: String,
+    pub short: String,
+    pub label: String,
+    pub unit: Unit,
+    pub lower_is_better: bool,
+    /// Whether a per-request distribution chart exists for it.
+    pub chartable: bool,
+}
+
+impl From<&MetricDef> for MetricInfo {
+    fn from(m: &MetricDef) -> MetricInfo {
+        MetricInfo {
+            name: m.name.into(),
+            short: m.short.into(),
+            label: m.label.into(),
+            unit: m.unit,
+            lower_is_better: m.lower_is_better,
+            chartable: matches!(m.rollup, Rollup::Median(_)),
+        }
+    }
+}
+
+/// The registry as the UI receives it.
+pub fn infos() -> Vec<MetricInfo> {
+    METRICS.iter().map(MetricInfo::from).collect()
+}
+
+/// A value in its unit, for people (the CLI, the HTML report).
+pub fn format_value(unit: Unit, x: Option<f64>) -> String {
+    let Some(x) = x.filter(|x| x.is_finite()) else {
+        return "–".into();
+    };
+    match unit {
+        Unit::Milliseconds if x.abs() >= 1000.0 => format!("{:.2} s", x / 1000.0),
+        Unit::Milliseconds => format!("{x:.1} ms"),
+        Unit::Seconds => format!("{x:.1} s"),
+        Unit::Ratio => format!("{:.1} %", x * 100.0),
+        Unit::Count => format!("{x:.0}"),
+        Unit::TokensPerSecond => format!("{x:.1} tok/s"),
+    }
+}
+
+/// Whether one variant's difference to another is established, as data; [`Verdict::text`] says
+/// it in words (the only place that does).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Verdict {
+    /// Fewer than `need` sessions on a side.
+    Insufficient {
+        #[cfg_attr(feature = "specta", specta(type = f64))]
+        need: usize,
+        #[cfg_attr(feature = "specta", specta(type = f64))]
+        have_a: usize,
+        #[cfg_attr(feature = "specta", specta(type = f64))]
+        have_b: usize,
+    },
+    /// No values to compare.
+    NoData,
+    NoDifference {
+        p: f64,
+        /// Sessions per variant the claim would need to be more than indicative.
+        #[cfg_attr(feature = "specta", specta(type = Option<f64>))]
+        indicative_below: Option<usize>,
+    },
+    Better {
+        winner: String,
+        loser: String,
+        p: f64,
+        #[cfg_attr(feature = "specta", specta(type = Option<f64>))]
+        indicative_below: Option<usize>,
+    },
+}
+
+/// The two sides of a pair: names and how many sessions each contributes.
+#[derive(Debug, Clone, Copy)]
+pub struct Sides<'a> {
+    pub a: &'a str,
+    pub b: &'a str,
+    pub na: usize,
+    pub nb: usize,
+}
+
+impl Verdict {
+    /// Judge `diff` = median(b) − median(a) with permutation p-value `p`.
+    pub fn judge(sides: &Sides<'_>, m: &MetricDef, diff: Option<f64>, p: Option<f64>) -> Verdict {
+        let Sides { a, b, na, nb } = *sides;
+        if na.min(nb) < MIN_SESSIONS {
+            return Verdict::Insufficient {
+                need: MIN_SESSIONS,
+                have_a: na,
+                have_b: nb,
+            };
+        }
+        let (Some(d), Some(p)) = (diff, p) else {
+            return Verdict::NoData;
+        };
+        let indicative_below = (na.min(nb) < m.claim_sessions).then_some(m.claim_sessions);
+        if p >= 0.05 {
+            return Verdict::NoDifference {
+                p,
+                indicative_below,
+            };
+        }
+        let b_better = if m.lower_is_better { d < 0.0 } else { d > 0.0 };
+        let (winner, loser) = if b_better { (b, a) } else { (a, b) };
+        Verdict::Better {
+            winner: winner.into(),
+            loser: loser.into(),
+            p,
+            indicative_below,
+        }
+    }
+
+    /// The verdict in words.
+    pub fn text(&self, m: &MetricDef) -> String {
+        let caveat = |n: &Option<usize>| {
+            n.map(|n| format!(" (indicative: this claim needs {n} sessions per variant)"))
+                .unwrap_or_default()
+        };
+        match self {
+            Verdict::Insufficient {
+                need,
+                have_a,
+                have_b,
+            } => format!(
+                "not enough sessions (need at least {need} per variant; have {have_a} and {have_b})"
+            ),
+            Verdict::NoData => "no data".into(),
+            Verdict::NoDifference {
+                p,
+                indicative_below,
+            } => format!(
+                "no significant difference (p = {p:.3}){}",
+                caveat(indicative_below)
+            ),
+            Verdict::Better {
+                winner,
+                loser,
+                p,
+                indicative_below,
+            } => format!(
+                "{winner} is {} than {loser} (p = {p:.3}){}",
+                m.better,
+                caveat(indicative_below)
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_findable() {
+        for (i, m) in METRICS.iter().enumerate() {
+            assert!(
+                METRICS[i + 1..]
+                    .iter()
+                    .all(|o| o.name != m.name && o.short != m.short),
+                "{} is defined twice",
+                m.name
+            );
+            assert_eq!(find(m.name).map(|f| f.name), Some(m.name));
+            assert_eq!(find(m.short).map(|f| f.name), Some(m.name));
+        }
+        assert!(find("tokens_per_s").is_some() && find("nope").is_none());
+    }
+
+    #[test]
+    fn verdicts_need_enough_sessions_and_name_the_winner() {
+        let lat = find("latency_p50_ms").expect("latency");
+        let tps = find("tokens_per_s_p50").expect("tok/s");
+        let sides = |na, nb| Sides {
+            a: "a",
+            b: "b",
+            na,
+            nb,
+        };
+        let v = Verdict::judge(&sides(2, 5), lat, Some(-10.0), Some(0.01));
+        assert_eq!(
+            v,
+            Verdict::Insufficient {
+                need: 3,
+                have_a: 2,
+                have_b: 5
+            }
+        );
+        assert!(v.text(lat).starts_with("not enough sessions"));
+        let v = Verdict::judge(&sides(5, 5), lat, Some(-10.0), Some(0.01));
+        assert_eq!(v.text(lat), "b is faster than a (p = 0.010)");
+        let v = Verdict::judge(&sides(3, 3), lat, Some(25.0), Some(0.04));
+        assert!(matches!(
+            &v,
+            Verdict::Better { winner, indicative_below: Some(5), .. } if winner == "a"
+        ));
+        assert!(v.text(lat).contains("indicative"), "{}", v.text(lat));
+        let v = Verdict::judge(&sides(4, 4), tps, Some(3.0), Some(0.2));
+        assert!(matches!(
+            v,
+            Verdict::NoDifference {
+                indicative_below: None,
+                ..
+            }
+        ));
+        let v = Verdict::judge(&sides(4, 4), tps, Some(3.0), Some(0.01));
+        assert_eq!(v.text(tps), "b is higher throughput than a (p = 0.010)");
+    }
+
+    #[test]
+    fn values_are_shown_in_their_unit() {
+        assert_eq!(format_value(Unit::Milliseconds, Some(850.0)), "850.0 ms");
+        assert_eq!(format_value(Unit::Milliseconds, Some(1234.0)), "1.23 s");
+        assert_eq!(format_value(Unit::Ratio, Some(0.125)), "12.5 %");
+        assert_eq!(format_value(Unit::Count, None), "–");
+    }
+}

@@ -1,0 +1,249 @@
+//! Every metric of the registry, rolled up per session and compared across sessions, against a
+//! reference computed here from the values the test itself put into the store. A metric added to
+//! `metrics::METRICS` is covered by this test without touching it.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+
+use stackperf_core::capture;
+use stackperf_core::config::Registry;
+use stackperf_core::metrics::{self, Rollup, Verdict, METRICS};
+use stackperf_core::normalize::{self, model_index};
+use stackperf_core::report;
+use stackperf_core::rng::Rng;
+use stackperf_core::store::Store;
+
+const PER_SESSION: usize = 9;
+
+/// numpy's default percentile (linear between closest ranks), written out independently.
+fn reference_percentile(values: &[f64], p: f64) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    let mut s = values.to_vec();
+    s.sort_by(f64::total_cmp);
+    let h = (s.len() - 1) as f64 * p / 100.0;
+    let i = h.floor() as usize;
+    let j = (i + 1).min(s.len() - 1);
+    Some(s[i] + (h - i as f64) * (s[j] - s[i]))
+}
+
+fn line(i: usize, session: &str, failed: bool) -> String {
+    let start = 1.7e9 + i as f64;
+    format!(
+        r#"{{"v":1,"litellm_call_id":"r-{i}","status":"{}","call_type":"acompletion","route":"/v1/chat/completions","stream":true,"start":{start},"end":{},"model_group":"sim-fast","custom_llm_provider":"openai","prompt_tokens":{},"completion_tokens":20,"cached_tokens":{},"key_alias":"stackperf-{session}"}}"#,
+        if failed { "failure" } else { "success" },
+        start + 0.5,
+        1000 + i,
+        100 * (i % 3),
+    )
+}
+
+async fn store_with_sessions(dir: &Path, variants: &[(&str, &str)]) -> (Store, Registry) {
+    let (reg, problems) =
+        Registry::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs"));
+    assert!(problems.is_empty(), "{problems:?}");
+    let store = Store::open(&dir.join("db.sqlite")).await.unwrap();
+    store.sync_config(&reg).await.unwrap();
+    for (k, (session, variant)) in variants.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO sessions (session_id, experiment, variant_id, task_card, harness_profile, status, mode, created_at, started_at, ended_at, proxy_key_alias, app_version)
+             VALUES (?, 'sim-profiles', (SELECT variant_id FROM variants WHERE name = ? AND is_current = 1), 'sample-traffic', 'openai-compatible', 'completed', 'bounded', ?, ?, ?, ?, 'test')",
+        )
+        .bind(session)
+        .bind(variant)
+        .bind(k as f64)
+        .bind(1000.0 * k as f64)
+        .bind(1000.0 * k as f64 + 30_000.0 + 1000.0 * k as f64)
+        .bind(format!("stackperf-{session}"))
+        .execute(store.pool())
+        .await
+        .unwrap();
+    }
+    (store, reg)
+}
+
+#[tokio::test]
+async fn every_registry_metric_is_rolled_up_and_compared_as_the_reference_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let sessions: Vec<(String, &str)> = (0..8)
+        .map(|k| {
+            (
+                format!("s{k}"),
+                if k % 2 == 0 {
+                    "sim-fast-oai"
+                } else {
+                    "sim-slow-oai"
+                },
+            )
+        })
+        .collect();
+    let pairs: Vec<(&str, &str)> = sessions.iter().map(|(s, v)| (s.as_str(), *v)).collect();
+    let (store, reg) = store_with_sessions(dir.path(), &pairs).await;
+    let models = model_index(&reg);
+
+    // Requests through the real ingest path, then every registry column set to known values.
+    let mut rows = Vec::new();
+    let mut i = 0;
+    for (s, _) in &sessions {
+        for r in 0..PER_SESSION {
+            let rec = normalize::parse_line(&line(i, s, r == 4)).unwrap();
+            let a = normalize::Attribution {
+                session_id: s.clone(),
+                variant_id: 0,
+                experiment: "sim-profiles".into(),
+                harness_profile: "openai-compatible".into(),
+            };
+            let mut row = normalize::normalize(&rec, Some(&a), &models).unwrap();
+            row.variant_id =
+                sqlx::query_scalar("SELECT variant_id FROM sessions WHERE session_id = ?")
+                    .bind(s)
+                    .fetch_one(store.pool())
+                    .await
+                    .unwrap();
+            rows.push(row);
+            i += 1;
+        }
+    }
+    capture::insert_rows(&store, "test", "test", 0, rows)
+        .await
+        .unwrap();
+    let mut rng = Rng::for_request(42, 0);
+    let ids: Vec<(String, String)> =
+        sqlx::query_as("SELECT request_id, session_id FROM requests ORDER BY request_id")
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+    // (session, column) → the values this test wrote (one request per session left NULL).
+    let mut written: std::collections::BTreeMap<(String, &str), Vec<f64>> = Default::default();
+    for col in metrics::request_columns() {
+        for (n, (id, session)) in ids.iter().enumerate() {
+            let slow = sessions
+                .iter()
+                .any(|(s, v)| s == session && *v == "sim-slow-oai");
+            // latency_ms is never NULL (every request has a total time).
+            let value = (n % PER_SESSION != 7 || col == "latency_ms").then(|| {
+                let x = (rng.unit() * 100.0).round() + if slow { 500.0 } else { 0.0 };
+                if col == "stall_count" || col == "output_tokens_per_s" {
+                    x.round()
+                } else {
+                    x
+                }
+            });
+            sqlx::query(&format!(
+                "UPDATE requests SET {col} = ? WHERE request_id = ?"
+            ))
+            .bind(value)
+            .bind(id)
+            .execute(store.pool())
+            .await
+            .unwrap();
+            if let Some(v) = value {
+                written.entry((session.clone(), col)).or_default().push(v);
+            }
+        }
+    }
+    sqlx::query("UPDATE sessions SET rollup_stale = 1")
+        .execute(store.pool())
+        .await
+        .unwrap();
+
+    let stats = report::session_stats(&store, "sim-profiles").await.unwrap();
+    assert_eq!(stats.len(), sessions.len());
+    for st in &stats {
+        assert_eq!((st.requests, st.errors), (PER_SESSION, 1));
+        for m in METRICS {
+            let col = |c: &'static str| written[&(st.session_id.clone(), c)].clone();
+            let want = match m.rollup {
+                Rollup::Median(c) => reference_percentile(&col(c), 50.0),
+                Rollup::P95(c) => reference_percentile(&col(c), 95.0),
+                Rollup::Sum(c) => Some(col(c).iter().sum()),
+                Rollup::ErrorRate => Some(1.0 / PER_SESSION as f64),
+                Rollup::CacheHitRatio => {
+                    Some(st.cached_input_tokens as f64 / st.input_tokens as f64)
+                }
+                Rollup::Duration => st
+                    .started_at
+                    .zip(st.ended_at)
+                    .map(|(a, b)| (b - a) / 1000.0),
+            };
+            let got = st.metric(m.name);
+            assert!(
+                match (got, want) {
+                    (Some(g), Some(w)) => (g - w).abs() < 1e-9,
+                    (None, None) => true,
+                    _ => false,
+                },
+                "{} of {}: got {got:?}, want {want:?}",
+                m.name,
+                st.session_id
+            );
+        }
+    }
+
+    // The comparison: one summary per metric and variant, medians across sessions, and a verdict
+    // per pair and metric whose direction follows the metric's.
+    let cmp = report::compare(&store, &reg, "sim-profiles").await.unwrap();
+    assert_eq!(cmp.metrics.len(), METRICS.len());
+    let fast = cmp
+        .variants
+        .iter()
+        .find(|v| v.variant == "sim-fast-oai")
+        .unwrap();
+    for m in METRICS {
+        let values: Vec<f64> = stats
+            .iter()
+            .filter(|s| s.variant == "sim-fast-oai")
+            .filter_map(|s| s.metric(m.name))
+            .collect();
+        assert_eq!(
+            fast.metrics[m.name].median,
+            reference_percentile(&values, 50.0),
+            "{}",
+            m.name
+        );
+    }
+    let pair = |name: &str| {
+        cmp.pairs
+            .iter()
+            .find(|p| p.metric == name && p.a == "sim-fast-oai" && p.b == "sim-slow-oai")
+            .unwrap()
+    };
+    // Slow sessions got values 500 higher in every per-request column (4 sessions against 4).
+    for m in metrics::chartable() {
+        let p = pair(m.name);
+        let winner = if m.lower_is_better {
+            "sim-fast-oai"
+        } else {
+            "sim-slow-oai"
+        };
+        assert!(
+            matches!(&p.verdict, Verdict::Better { winner: w, indicative_below, .. }
+                if w == winner && *indicative_below == (m.claim_sessions > 4).then_some(m.claim_sessions)),
+            "{}: {:?}",
+            m.name,
+            p.verdict
+        );
+        assert_eq!(p.verdict_text, p.verdict.text(m));
+    }
+}
+
+#[tokio::test]
+async fn rollups_made_under_another_registry_are_recomputed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = store_with_sessions(dir.path(), &[("s0", "sim-fast-oai")]).await;
+    let first = report::rollup(&store, "sim-profiles").await.unwrap();
+    assert_eq!(first, 1);
+    assert_eq!(
+        report::rollup(&store, "sim-profiles").await.unwrap(),
+        0,
+        "fresh"
+    );
+    // As if an older build (another metric set) had written the cache.
+    sqlx::query("UPDATE metric_rollups SET value = value + 1 WHERE metric = 'registry'")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(report::rollup(&store, "sim-profiles").await.unwrap(), 1);
+}
