@@ -90,6 +90,16 @@ pub const METRICS: &[MetricDef] = &[
         rollup: Rollup::Median("ttft_ms"),
     },
     MetricDef {
+        name: "ttft_p95_ms",
+        short: "ttft-p95",
+        label: "Time to first token p95 (per session)",
+        unit: Unit::Milliseconds,
+        lower_is_better: true,
+        better: "faster",
+        claim_sessions: MIN_SESSIONS,
+        rollup: Rollup::P95("ttft_ms"),
+    },
+    MetricDef {
         name: "ttft_visible_p50_ms",
         short: "ttft-visible",
         label: "Time to first answer text",
