@@ -10,8 +10,9 @@ use stackperf_core::app::{
 use stackperf_core::config::RenderFormat;
 use stackperf_core::report::{Comparison, SessionStats};
 use stackperf_core::secrets::{Secret, SecretInfo};
-use stackperf_core::session::SessionRow;
+use stackperf_core::session::{FinalStatus, SessionRow};
 use stackperf_core::stack::{DownReport, Runtime, UpReport};
+use stackperf_core::ErrorCode;
 use tauri::{AppHandle, State};
 use tauri_plugin_clipboard_manager::ClipboardExt;
 use tauri_specta::{collect_commands, collect_events, Builder, Event};
@@ -118,6 +119,13 @@ pub async fn secret_set(state: State<'_, Shared>, name: String, value: String) -
     Ok(state.app()?.secret_set(&name, Secret::new(value)).await?)
 }
 
+/// What is wrong with a secret name (None: it is fine) — core's rule, checked as the user types.
+#[tauri::command]
+#[specta::specta]
+pub fn secret_name_check(state: State<'_, Shared>, name: String) -> UiResult<Option<String>> {
+    Ok(state.app()?.secret_name_problem(&name))
+}
+
 #[tauri::command]
 #[specta::specta]
 pub async fn secret_delete(state: State<'_, Shared>, name: String) -> UiResult<bool> {
@@ -193,10 +201,12 @@ pub async fn session_copy_env(
 ) -> UiResult<u32> {
     let text = state.app()?.session_env_text(&id, format).await?;
     let lines = text.lines().count() as u32;
-    handle
-        .clipboard()
-        .write_text(text)
-        .map_err(|e| UiError::new("clipboard", format!("cannot write the clipboard: {e}")))?;
+    handle.clipboard().write_text(text).map_err(|e| {
+        UiError::new(
+            ErrorCode::Clipboard,
+            format!("cannot write the clipboard: {e}"),
+        )
+    })?;
     Ok(lines)
 }
 
@@ -249,13 +259,13 @@ pub async fn sessions_list(
 pub async fn session_finalize(
     state: State<'_, Shared>,
     id: String,
-    status: String,
+    status: FinalStatus,
     outcome: Option<String>,
     notes: Option<String>,
 ) -> UiResult<SessionRow> {
     Ok(state
         .app()?
-        .session_finalize(&id, &status, outcome.as_deref(), notes.as_deref())
+        .session_finalize(&id, status, outcome.as_deref(), notes.as_deref())
         .await?
         .0)
 }
@@ -305,6 +315,7 @@ pub fn builder() -> Builder<tauri::Wry> {
             secrets_list,
             secret_set,
             secret_delete,
+            secret_name_check,
             choices,
             config_catalog,
             config_check,

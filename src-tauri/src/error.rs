@@ -1,19 +1,20 @@
 //! Errors as the UI sees them: `{code, message}`, where `code` is stable and branchable.
 
 use serde::Serialize;
+use stackperf_core::ErrorCode;
 
 /// The one error type of the shell.
 #[derive(Debug, Clone, Serialize, specta::Type, thiserror::Error)]
 #[error("{code}: {message}")]
 pub struct UiError {
-    pub code: String,
+    pub code: ErrorCode,
     pub message: String,
 }
 
 impl UiError {
-    pub fn new(code: &str, message: impl Into<String>) -> Self {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         UiError {
-            code: code.into(),
+            code,
             message: message.into(),
         }
     }
@@ -72,6 +73,21 @@ mod tests {
             Error::Compose("c".into()),
             Error::Invalid("i".into()),
             Error::Render("r".into()),
+            Error::SessionNotActive {
+                id: "s".into(),
+                status: "completed".into(),
+            },
+            Error::SessionFinalized {
+                id: "s".into(),
+                status: "aborted".into(),
+            },
+            Error::SessionKeyLost("s".into()),
+            Error::StackConflict("c".into()),
+            Error::NoLog {
+                service: "sim".into(),
+                path: "l".into(),
+            },
+            Error::Internal("i".into()),
         ]
     }
 
@@ -83,10 +99,12 @@ mod tests {
             let json = serde_json::to_value(UiError::from(e)).unwrap();
             let obj = json.as_object().unwrap();
             assert_eq!(obj.len(), 2, "{json}");
-            assert_eq!(obj["code"], code);
+            assert_eq!(obj["code"], code.as_str(), "the wire name is as_str()");
             assert_eq!(obj["message"], text.as_str());
             assert!(
-                code.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
+                code.as_str()
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c == '_'),
                 "{code}"
             );
             assert!(codes.insert(code), "code {code} is used twice");

@@ -3,10 +3,21 @@
 use serde::{Deserialize, Serialize};
 use stackperf_core::stack::StackEvent;
 
+/// What a progress line is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
+#[serde(rename_all = "snake_case")]
+pub enum ProgressKind {
+    Step,
+    /// A line of a tool's own output (pip, docker).
+    Output,
+    Healthy,
+    Warning,
+}
+
 /// A step of a long stack operation (install, start, stop).
 #[derive(Debug, Clone, Serialize, Deserialize, specta::Type, tauri_specta::Event)]
 pub struct StackProgress {
-    pub kind: String,
+    pub kind: ProgressKind,
     pub service: Option<String>,
     pub message: String,
 }
@@ -15,12 +26,12 @@ impl From<StackEvent> for StackProgress {
     fn from(e: StackEvent) -> Self {
         match e {
             StackEvent::Step { service, message } => StackProgress {
-                kind: "step".into(),
+                kind: ProgressKind::Step,
                 service: Some(service),
                 message,
             },
             StackEvent::Output { service, line } => StackProgress {
-                kind: "output".into(),
+                kind: ProgressKind::Output,
                 service: Some(service),
                 message: line,
             },
@@ -29,12 +40,12 @@ impl From<StackEvent> for StackProgress {
                 url,
                 elapsed_ms,
             } => StackProgress {
-                kind: "healthy".into(),
+                kind: ProgressKind::Healthy,
                 message: format!("healthy at {url} after {:.1} s", elapsed_ms as f64 / 1000.0),
                 service: Some(service),
             },
             StackEvent::Warning { message } => StackProgress {
-                kind: "warning".into(),
+                kind: ProgressKind::Warning,
                 service: None,
                 message,
             },
@@ -55,6 +66,7 @@ pub struct CaptureUpdate {
 /// The capture tailer failed (it restarts by itself).
 #[derive(Debug, Clone, Serialize, Deserialize, specta::Type, tauri_specta::Event)]
 pub struct CaptureError {
+    pub code: stackperf_core::ErrorCode,
     pub message: String,
 }
 

@@ -48,6 +48,7 @@ fn start_capture_tailer(handle: tauri::AppHandle, app: Arc<App>) {
         };
         let on_error = |e: &stackperf_core::Error| {
             let _ = CaptureError {
+                code: e.code(),
                 message: e.to_string(),
             }
             .emit(&handle);

@@ -19,6 +19,8 @@ export const commands = {
 	secretsList: () => typedError<SecretInfo_Serialize[], UiError>(__TAURI_INVOKE("secrets_list")),
 	secretSet: (name: string, value: string) => typedError<null, UiError>(__TAURI_INVOKE("secret_set", { name, value })),
 	secretDelete: (name: string) => typedError<boolean, UiError>(__TAURI_INVOKE("secret_delete", { name })),
+	/**  What is wrong with a secret name (None: it is fine) — core's rule, checked as the user types. */
+	secretNameCheck: (name: string) => typedError<string | null, UiError>(__TAURI_INVOKE("secret_name_check", { name })),
 	choices: () => typedError<Choices_Serialize, UiError>(__TAURI_INVOKE("choices")),
 	configCatalog: () => typedError<Catalog_Serialize, UiError>(__TAURI_INVOKE("config_catalog")),
 	configCheck: (kind: ConfigKind, file: string, text: string) => typedError<DraftCheck_Serialize, UiError>(__TAURI_INVOKE("config_check", { kind, file, text })),
@@ -31,7 +33,7 @@ export const commands = {
 	sessionLive: (id: string) => typedError<LiveView_Serialize, UiError>(__TAURI_INVOKE("session_live", { id })),
 	sessionRequests: (id: string) => typedError<RequestBrief_Serialize[], UiError>(__TAURI_INVOKE("session_requests", { id })),
 	sessionsList: (experiment: string | null) => typedError<SessionRow_Serialize[], UiError>(__TAURI_INVOKE("sessions_list", { experiment })),
-	sessionFinalize: (id: string, status: string, outcome: string | null, notes: string | null) => typedError<SessionRow_Serialize, UiError>(__TAURI_INVOKE("session_finalize", { id, status, outcome, notes })),
+	sessionFinalize: (id: string, status: FinalStatus, outcome: string | null, notes: string | null) => typedError<SessionRow_Serialize, UiError>(__TAURI_INVOKE("session_finalize", { id, status, outcome, notes })),
 	compare: (experiment: string) => typedError<Comparison_Serialize, UiError>(__TAURI_INVOKE("compare", { experiment })),
 	compareSessions: (experiment: string) => typedError<SessionStats_Serialize[], UiError>(__TAURI_INVOKE("compare_sessions", { experiment })),
 	compareChart: (experiment: string, metric: string) => typedError<string, UiError>(__TAURI_INVOKE("compare_chart", { experiment, metric })),
@@ -57,6 +59,7 @@ export type AppInfo = {
 
 /**  The capture tailer failed (it restarts by itself). */
 export type CaptureError = {
+	code: ErrorCode,
 	message: string,
 };
 
@@ -265,6 +268,14 @@ export type EnvView_Serialize = {
 	api_key_env: string,
 };
 
+/**
+ *  What kind of error it is: a stable, closed set the UI, the CLI's `--json` and scripts branch
+ *  on (exported to TypeScript).
+ */
+export type ErrorCode = "config_invalid" | "not_found" | "database_unavailable" | "no_data_dir" | "keychain_unavailable" | "bad_secret_name" | "empty_secret" | "python_missing" | "install_failed" | "port_in_use" | "service_failed" | "io" | "compose_failed" | "invalid" | "render_failed" | "session_not_active" | "session_finalized" | "session_key_lost" | "stack_conflict" | "no_log" | "internal" | 
+/**  The desktop shell could not use the system clipboard. */
+"clipboard";
+
 /**  An experiment as the Session and Compare pickers offer it. */
 export type ExperimentChoice = {
 	name: string,
@@ -308,6 +319,9 @@ export type ExportRequest_Serialize = {
 
 /**  What to export. */
 export type ExportWhat = "sessions" | "requests" | "comparison" | "chart" | "report";
+
+/**  How a session ends (what the operator records at finalize). */
+export type FinalStatus = "completed" | "aborted" | "invalid";
 
 /**  The live panel of one session. */
 export type LiveView = LiveView_Serialize | LiveView_Deserialize;
@@ -430,6 +444,11 @@ export type Problem_Serialize = {
 	fix: string,
 };
 
+/**  What a progress line is. */
+export type ProgressKind = "step" | 
+/**  A line of a tool's own output (pip, docker). */
+"output" | "healthy" | "warning";
+
 /**  The default output format of `session env`. */
 export type RenderFormat = "shell" | "dotenv" | "json" | "toml";
 
@@ -444,7 +463,7 @@ export type RequestBrief_Deserialize = {
 	model?: string | null,
 	call_type?: string | null,
 	streamed: boolean,
-	status: string,
+	status: RequestStatus,
 	http_status?: number | null,
 	error_class?: string | null,
 	ttft_ms?: number | null,
@@ -467,7 +486,7 @@ export type RequestBrief_Serialize = {
 	model: string | null,
 	call_type: string | null,
 	streamed: boolean,
-	status: string,
+	status: RequestStatus,
 	http_status: number | null,
 	error_class: string | null,
 	ttft_ms: number | null,
@@ -481,6 +500,9 @@ export type RequestBrief_Serialize = {
 	input_tokens: number | null,
 	output_tokens: number | null,
 };
+
+/**  How a request ended, as the client saw it. */
+export type RequestStatus = "success" | "error";
 
 /**  Which runtime runs the stack. */
 export type Runtime = "native" | "compose";
@@ -510,14 +532,24 @@ export type SecretInfo_Serialize = {
 	used_by: string[],
 };
 
+/**  A service's state. */
+export type ServiceState = 
+/**  Its process (or container) runs; `healthy` says whether it answers. */
+"running" | 
+/**  It runs but does not answer its health check. */
+"unhealthy" | "stopped" | 
+/**  Recorded as started, but its process is gone. */
+"stale" | 
+/**  Not installed here (e.g. Prometheus): the stack runs without it. */
+"absent";
+
 /**  One service as `stack status` shows it. */
 export type ServiceStatus = ServiceStatus_Serialize | ServiceStatus_Deserialize;
 
 /**  One service as `stack status` shows it. */
 export type ServiceStatus_Deserialize = {
 	name: string,
-	/**  `running`, `stopped`, `unhealthy`, `absent` (not installed) or `stale` (recorded but gone). */
-	state: string,
+	state: ServiceState,
 	url?: string | null,
 	healthy: boolean,
 	version?: string | null,
@@ -531,8 +563,7 @@ export type ServiceStatus_Deserialize = {
 /**  One service as `stack status` shows it. */
 export type ServiceStatus_Serialize = {
 	name: string,
-	/**  `running`, `stopped`, `unhealthy`, `absent` (not installed) or `stale` (recorded but gone). */
-	state: string,
+	state: ServiceState,
 	url: string | null,
 	healthy: boolean,
 	version: string | null,
@@ -542,6 +573,9 @@ export type ServiceStatus_Serialize = {
 	/**  What to do, when something is wrong. */
 	detail: string | null,
 };
+
+/**  Bounded sessions are compared; exploratory ones never are. */
+export type SessionMode = "bounded" | "exploratory";
 
 /**  A session as stored. */
 export type SessionRow = SessionRow_Serialize | SessionRow_Deserialize;
@@ -555,8 +589,8 @@ export type SessionRow_Deserialize = {
 	config_fingerprint: string,
 	task_card: string,
 	harness_profile: string,
-	status: string,
-	mode: string,
+	status: SessionStatus,
+	mode: SessionMode,
 	created_at: number | null,
 	started_at?: number | null,
 	ended_at?: number | null,
@@ -584,8 +618,8 @@ export type SessionRow_Serialize = {
 	config_fingerprint: string,
 	task_card: string,
 	harness_profile: string,
-	status: string,
-	mode: string,
+	status: SessionStatus,
+	mode: SessionMode,
 	created_at: number | null,
 	started_at: number | null,
 	ended_at: number | null,
@@ -612,8 +646,8 @@ export type SessionStats_Deserialize = {
 	session_id: string,
 	variant: string,
 	task_card: string,
-	status: string,
-	mode: string,
+	status: SessionStatus,
+	mode: SessionMode,
 	git_commit_sha?: string | null,
 	started_at?: number | null,
 	ended_at?: number | null,
@@ -638,8 +672,8 @@ export type SessionStats_Serialize = {
 	session_id: string,
 	variant: string,
 	task_card: string,
-	status: string,
-	mode: string,
+	status: SessionStatus,
+	mode: SessionMode,
 	git_commit_sha: string | null,
 	started_at: number | null,
 	ended_at: number | null,
@@ -658,6 +692,13 @@ export type SessionStats_Serialize = {
 	/**  Why the session is left out of comparisons, if it is. */
 	excluded: string | null,
 };
+
+/**  Where a session is in its life. Stored as lowercase text. */
+export type SessionStatus = 
+/**  Registered; its key is being issued. */
+"pending" | 
+/**  Its key works; the operator is running the task. */
+"active" | "completed" | "aborted" | "invalid";
 
 /**  A provider left out of the proxy config, and why. */
 export type SkippedProvider = {
@@ -678,14 +719,14 @@ export type StackProgress = StackProgress_Serialize | StackProgress_Deserialize;
 
 /**  A step of a long stack operation (install, start, stop). */
 export type StackProgress_Deserialize = {
-	kind: string,
+	kind: ProgressKind,
 	service?: string | null,
 	message: string,
 };
 
 /**  A step of a long stack operation (install, start, stop). */
 export type StackProgress_Serialize = {
-	kind: string,
+	kind: ProgressKind,
 	service: string | null,
 	message: string,
 };
@@ -795,7 +836,7 @@ export type TrafficReport_Serialize = {
 
 /**  The one error type of the shell. */
 export type UiError = {
-	code: string,
+	code: ErrorCode,
 	message: string,
 };
 

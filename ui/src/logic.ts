@@ -1,26 +1,21 @@
 // Pure helpers behind the screens (unit-tested in test/logic.test.ts).
 
-import type { Choices, ExportFormat, ExportWhat, Unit, Verdict } from "./types";
+import type { Choices, ErrorCode, ExportFormat, ExportWhat, UiError, Unit, Verdict } from "./types";
 
-/** An error as the shell sends it: a stable code and a message that says what to do. */
-export interface UiErrorShape {
-  code: string;
-  message: string;
-}
-
-export function isUiError(e: unknown): e is UiErrorShape {
+/** An error as the shell sends it: a stable code (core's `ErrorCode`) and a message that says what to do. */
+export function isUiError(e: unknown): e is UiError {
   return typeof e === "object" && e !== null && "code" in e && "message" in e;
 }
 
-/** Any thrown value as `{code, message}`. */
-export function toUiError(e: unknown): UiErrorShape {
-  if (isUiError(e)) return { code: String(e.code), message: String(e.message) };
+/** Any thrown value as `{code, message}`; a JavaScript exception is an internal error. */
+export function toUiError(e: unknown): UiError {
+  if (isUiError(e)) return { code: e.code, message: String(e.message) };
   if (e instanceof Error) return { code: "internal", message: e.message };
   return { code: "internal", message: String(e) };
 }
 
 /** What the UI suggests for an error code, beyond the message itself. */
-export function errorHint(code: string): string | null {
+export function errorHint(code: ErrorCode): string | null {
   switch (code) {
     case "keychain_unavailable":
       return "Start a Secret Service (gnome-keyring) in your desktop session, or set the key as an environment variable before starting StackPerf.";
@@ -34,6 +29,10 @@ export function errorHint(code: string): string | null {
       return "Install Python 3.10+ with venv (Debian/Ubuntu: apt-get install python3 python3-venv).";
     case "service_failed":
       return "The last lines of the service's log are shown below.";
+    case "session_not_active":
+      return "This session is finalized: start a new one on the Session screen.";
+    case "stack_conflict":
+      return "Stop the running stack first (Stop on the Stack screen), then start again.";
     default:
       return null;
   }
@@ -109,10 +108,6 @@ export function problemsByLine<T extends { line: number | null }>(problems: T[])
   return out;
 }
 
-/** The rule for secret names (same as core's `valid_name`): letters, digits, `_`, not a digit first. */
-export function validSecretName(name: string): boolean {
-  return /^[A-Za-z_][A-Za-z0-9_]*$/.test(name);
-}
 
 /** A config file name for a new document. */
 export function fileNameFor(name: string): string {

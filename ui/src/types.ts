@@ -1,5 +1,5 @@
 // Names for the generated types as the UI uses them (values coming out of the backend).
-export type { AppInfo, Check, ConfigKind, ExportFormat, ExportWhat, MetricInfo, RenderFormat, UiError, Unit, Written } from "./bindings";
+export type { AppInfo, Check, ConfigKind, ErrorCode, ExportFormat, ExportWhat, FinalStatus, MetricInfo, RenderFormat, UiError, Unit, Written } from "./bindings";
 export type {
   Catalog_Serialize as Catalog,
   Choices_Serialize as Choices,

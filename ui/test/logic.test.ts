@@ -12,7 +12,6 @@ import {
   screenForKey,
   template,
   toUiError,
-  validSecretName,
   verdictTone,
 } from "../src/logic";
 
@@ -56,7 +55,7 @@ describe("errors", () => {
     expect(toUiError("plain")).toEqual({ code: "internal", message: "plain" });
   });
   it("has a next step for the codes a user can fix", () => {
-    for (const code of ["keychain_unavailable", "port_in_use", "install_failed", "config_invalid", "python_missing"]) {
+    for (const code of ["keychain_unavailable", "port_in_use", "install_failed", "config_invalid", "python_missing"] as const) {
       expect(errorHint(code)).toBeTruthy();
     }
     expect(errorHint("io")).toBeNull();
@@ -80,12 +79,6 @@ describe("setup editor", () => {
     for (const kind of ["providers", "harnesses", "variants", "experiments", "task-cards"]) {
       expect(template(kind, "x")).toMatch(/^name: x\n/);
     }
-  });
-  it("checks secret names like the keychain adapter", () => {
-    expect(validSecretName("OPENAI_API_KEY")).toBe(true);
-    expect(validSecretName("1BAD")).toBe(false);
-    expect(validSecretName("has space")).toBe(false);
-    expect(validSecretName("")).toBe(false);
   });
 });
 

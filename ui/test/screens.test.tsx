@@ -174,11 +174,11 @@ describe("Session screen, capture failures", () => {
     render(<SessionScreen onExperiment={() => {}} />, root);
     await settle();
     await act(async () => {
-      await emit("capture-error", { message: "database is locked" });
+      await emit("capture-error", { code: "database_unavailable", message: "database is locked" });
     });
     await settle();
     const err = root.querySelector("[role=alert]");
-    expect(err?.getAttribute("data-code")).toBe("capture_failed");
+    expect(err?.getAttribute("data-code")).toBe("database_unavailable");
     expect(err?.textContent).toContain("database is locked");
     expect(err?.textContent).toContain("retries");
   });
@@ -261,8 +261,9 @@ describe("Stack screen", () => {
     mock({
       stack_status: () => stopped,
       stack_up: async () => {
-        await emit("stack-progress", { kind: "step", service: "litellm", message: "starting LiteLLM" });
-        throw { code: "service_failed", message: "litellm failed: exited with status 1" };
+        await emit("stack-progress", { kind: "step", service: "sim", message: "starting the simulator" });
+        // The log shown is that of the service the progress named last, not one parsed from prose.
+        throw { code: "service_failed", message: "words the UI does not parse" };
       },
       stack_log_tail: () => ["Traceback (most recent call last):", "ImportError: boom"],
     });
@@ -271,10 +272,10 @@ describe("Stack screen", () => {
     expect(root.querySelector("input[type=radio][disabled]")).toBeTruthy(); // Compose needs Docker
     click(root.querySelector("#stack-start"));
     await settle();
-    expect(root.querySelector("[data-testid=stack-steps]")?.textContent).toContain("starting LiteLLM");
+    expect(root.querySelector("[data-testid=stack-steps]")?.textContent).toContain("starting the simulator");
     expect(root.querySelector("[role=alert]")?.getAttribute("data-code")).toBe("service_failed");
     expect(root.textContent).toContain("ImportError: boom");
-    expect(calls.find((c) => c.cmd === "stack_log_tail")?.args.service).toBe("litellm");
+    expect(calls.find((c) => c.cmd === "stack_log_tail")?.args.service).toBe("sim");
   });
 });
 
@@ -306,6 +307,27 @@ describe("Secrets screen", () => {
     expect(calls.find((c) => c.cmd === "secret_set")?.args).toEqual({ name: "OPENAI_API_KEY", value: "sk-test-value" });
     expect(root.textContent).not.toContain("sk-test-value");
     expect(root.textContent).toContain("saved to the OS keychain");
+  });
+
+  it("shows core's verdict on a new secret name as it is typed", async () => {
+    mock({
+      secrets_list: () => [],
+      secret_name_check: (args) => ((args.name as string).startsWith("1") ? "`1BAD` is not a valid secret name" : null),
+    });
+    render(<SecretsScreen />, root);
+    await settle();
+    const name = root.querySelector("input[aria-label='Secret name']") as HTMLInputElement;
+    const setButton = () => [...root.querySelectorAll("button")].find((b) => b.textContent?.startsWith("Set…")) as HTMLButtonElement;
+    for (const [typed, bad] of [["1BAD", true], ["GOOD_NAME", false]] as const) {
+      await act(async () => {
+        name.value = typed;
+        name.dispatchEvent(new Event("input", { bubbles: true }));
+      });
+      await settle();
+      expect(calls.some((c) => c.cmd === "secret_name_check" && c.args.name === typed)).toBe(true);
+      expect(setButton().disabled).toBe(bad);
+      expect(root.querySelector(".field-error")?.textContent ?? "").toBe(bad ? "`1BAD` is not a valid secret name" : "");
+    }
   });
 });
 

@@ -17,6 +17,7 @@ use clap::{Args, Parser, Subcommand};
 use stackperf_core::app::{App, AppPaths, StackSettings};
 use stackperf_core::config::Registry;
 use stackperf_core::secrets::{KeyringStore, Secrets};
+use stackperf_core::ErrorCode;
 
 /// Benchmark LLM providers, models and coding-agent harnesses through one local LiteLLM proxy.
 ///
@@ -188,6 +189,16 @@ pub enum CliError {
 }
 
 impl CliError {
+    /// The code `--json` reports: core's, or the nearest one for the CLI's own errors.
+    fn code(&self) -> ErrorCode {
+        match self {
+            CliError::Core(e) => e.code(),
+            CliError::Usage(_) | CliError::Reported(_) => ErrorCode::Invalid,
+            CliError::Sim(_) | CliError::Edge(_) => ErrorCode::ServiceFailed,
+            CliError::Output(_) => ErrorCode::Io,
+        }
+    }
+
     fn exit_code(&self) -> u8 {
         match self {
             CliError::Core(e) if e.is_user_error() => 1,
@@ -283,14 +294,13 @@ fn main() -> ExitCode {
         Err(e) => {
             let code = e.exit_code();
             if json && !matches!(e, CliError::Reported(_)) {
-                let (kind, problems) = match &e {
-                    CliError::Core(stackperf_core::Error::Config(p)) => (
-                        "config_invalid",
-                        serde_json::to_value(p).unwrap_or_default(),
-                    ),
-                    CliError::Core(c) => (c.code(), serde_json::Value::Null),
-                    _ => ("error", serde_json::Value::Null),
+                let problems = match &e {
+                    CliError::Core(stackperf_core::Error::Config(p)) => {
+                        serde_json::to_value(p).unwrap_or_default()
+                    }
+                    _ => serde_json::Value::Null,
                 };
+                let kind = e.code();
                 let v = serde_json::json!({"error": {"code": kind, "message": e.to_string(), "problems": problems}});
                 println!("{v}");
             }

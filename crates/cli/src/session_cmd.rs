@@ -5,7 +5,7 @@ use serde_json::json;
 use stackperf_core::config::RenderFormat;
 use stackperf_core::metrics::{format_value, METRICS};
 use stackperf_core::render::Rendered;
-use stackperf_core::session::{CreateSession, SessionRow};
+use stackperf_core::session::{CreateSession, FinalStatus, SessionRow};
 
 use crate::output::{json as print_json, table};
 use crate::{app, runtime, CliError, Global};
@@ -30,7 +30,7 @@ impl From<Format> for RenderFormat {
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum FinalStatus {
+pub enum FinalStatusArg {
     Completed,
     Aborted,
     Invalid,
@@ -69,7 +69,7 @@ pub enum SessionCmd {
     Finalize {
         id: String,
         #[arg(long, value_enum)]
-        status: FinalStatus,
+        status: FinalStatusArg,
         #[arg(long)]
         outcome: Option<String>,
         #[arg(long)]
@@ -221,9 +221,9 @@ pub fn run(g: &Global, cmd: SessionCmd) -> Result<(), CliError> {
                 notes,
             } => {
                 let status = match status {
-                    FinalStatus::Completed => "completed",
-                    FinalStatus::Aborted => "aborted",
-                    FinalStatus::Invalid => "invalid",
+                    FinalStatusArg::Completed => FinalStatus::Completed,
+                    FinalStatusArg::Aborted => FinalStatus::Aborted,
+                    FinalStatusArg::Invalid => FinalStatus::Invalid,
                 };
                 let (s, collected) = app
                     .session_finalize(&id, status, outcome.as_deref(), notes.as_deref())
@@ -247,7 +247,7 @@ pub fn run(g: &Global, cmd: SessionCmd) -> Result<(), CliError> {
                     .map(|s| {
                         vec![
                             s.session_id.clone(),
-                            s.status.clone(),
+                            s.status.to_string(),
                             s.experiment.clone(),
                             s.variant.clone(),
                             s.task_card.clone(),
@@ -358,7 +358,7 @@ fn print_request(r: &stackperf_core::normalize::RequestRow, json_out: bool) {
         r.protocol_surface.as_deref().unwrap_or("-"),
         r.http_status
             .map(|s| s.to_string())
-            .unwrap_or_else(|| r.status.clone()),
+            .unwrap_or_else(|| r.status.as_str().to_string()),
         ms(r.ttft_ms),
         ms(Some(r.latency_ms)),
         r.output_tokens

@@ -236,7 +236,7 @@ fn print_services(services: &[ServiceStatus]) -> Result<(), CliError> {
         .map(|s| {
             vec![
                 s.name.clone(),
-                s.state.clone(),
+                s.state.to_string(),
                 if s.healthy { "ok".into() } else { "-".into() },
                 s.url.clone().unwrap_or_else(|| "-".into()),
                 s.version.clone().unwrap_or_else(|| "-".into()),

@@ -336,7 +336,7 @@ fn absorb(
     report: &mut CollectReport,
     sink: Option<&mut Vec<RequestRow>>,
 ) -> Result<(), Error> {
-    let (w, rows) = done.map_err(|e| Error::Invalid(format!("the ingest task failed: {e}")))??;
+    let (w, rows) = done.map_err(|e| Error::Internal(format!("the ingest task failed: {e}")))??;
     report.inserted += w.inserted;
     report.merged += w.merged;
     report.duplicates += rows.len() as u64 - w.inserted - w.merged;
@@ -357,6 +357,6 @@ pub async fn insert_rows(
 ) -> Result<(u64, Vec<RequestRow>), Error> {
     let (w, rows) = spawn_insert(store, spool, file_id, offset, rows)
         .await
-        .map_err(|e| Error::Invalid(format!("the ingest task failed: {e}")))??;
+        .map_err(|e| Error::Internal(format!("the ingest task failed: {e}")))??;
     Ok((w.inserted, rows))
 }

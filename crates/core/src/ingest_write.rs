@@ -117,6 +117,12 @@ fn bind<'a>(r: &'a RequestRow, now: &'a f64) -> [&'a dyn ToSql; 46] {
 
 const TIMED: [&str; 2] = ["edge", "litellm"];
 
+impl ToSql for crate::normalize::RequestStatus {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(self.as_str().into())
+    }
+}
+
 /// Columns whose value only the edge knows (what the client experienced).
 const EDGE_OWNED: &[&str] = &[
     "timed_at",

@@ -81,10 +81,95 @@ pub enum Error {
     },
     #[error("docker compose failed: {0}")]
     Compose(String),
+    /// Input that does not fit (a field, a choice, a path); the message says which and why.
     #[error("{0}")]
     Invalid(String),
     #[error("cannot render the harness environment: {0}")]
     Render(String),
+    #[error("session {id} is {status}, not active: its key is revoked and its environment is gone. Create a new session to continue.")]
+    SessionNotActive { id: String, status: String },
+    #[error("session {id} is already {status}; a session is finalized once")]
+    SessionFinalized { id: String, status: String },
+    #[error(
+        "the key of session {0} is no longer in the keychain; finalize it and create a new one"
+    )]
+    SessionKeyLost(String),
+    #[error("{0}")]
+    StackConflict(String),
+    #[error("no log yet for {service} ({path}); start the stack with `stackperf stack up`")]
+    NoLog { service: String, path: PathBuf },
+    /// A fault of StackPerf's own (a task that panicked, a client that cannot be built).
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// What kind of error it is: a stable, closed set the UI, the CLI's `--json` and scripts branch
+/// on (exported to TypeScript).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    ConfigInvalid,
+    NotFound,
+    DatabaseUnavailable,
+    NoDataDir,
+    KeychainUnavailable,
+    BadSecretName,
+    EmptySecret,
+    PythonMissing,
+    InstallFailed,
+    PortInUse,
+    ServiceFailed,
+    Io,
+    ComposeFailed,
+    Invalid,
+    RenderFailed,
+    SessionNotActive,
+    SessionFinalized,
+    SessionKeyLost,
+    StackConflict,
+    NoLog,
+    Internal,
+    /// The desktop shell could not use the system clipboard.
+    Clipboard,
+}
+
+impl ErrorCode {
+    /// The code as text (`config_invalid`), as it appears in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::ConfigInvalid => "config_invalid",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::DatabaseUnavailable => "database_unavailable",
+            ErrorCode::NoDataDir => "no_data_dir",
+            ErrorCode::KeychainUnavailable => "keychain_unavailable",
+            ErrorCode::BadSecretName => "bad_secret_name",
+            ErrorCode::EmptySecret => "empty_secret",
+            ErrorCode::PythonMissing => "python_missing",
+            ErrorCode::InstallFailed => "install_failed",
+            ErrorCode::PortInUse => "port_in_use",
+            ErrorCode::ServiceFailed => "service_failed",
+            ErrorCode::Io => "io",
+            ErrorCode::ComposeFailed => "compose_failed",
+            ErrorCode::Invalid => "invalid",
+            ErrorCode::RenderFailed => "render_failed",
+            ErrorCode::SessionNotActive => "session_not_active",
+            ErrorCode::SessionFinalized => "session_finalized",
+            ErrorCode::SessionKeyLost => "session_key_lost",
+            ErrorCode::StackConflict => "stack_conflict",
+            ErrorCode::NoLog => "no_log",
+            ErrorCode::Internal => "internal",
+            ErrorCode::Clipboard => "clipboard",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// Shorthand for an I/O error with what was being done.
@@ -107,27 +192,38 @@ impl Error {
                 | Error::PythonMissing(_)
                 | Error::PortInUse { .. }
                 | Error::Invalid(_)
+                | Error::SessionNotActive { .. }
+                | Error::SessionFinalized { .. }
+                | Error::SessionKeyLost(_)
+                | Error::StackConflict(_)
+                | Error::NoLog { .. }
         )
     }
 
     /// A stable code the UI and scripts can branch on.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            Error::Config(_) => "config_invalid",
-            Error::NotFound { .. } => "not_found",
-            Error::Database { .. } => "database_unavailable",
-            Error::NoDataDir => "no_data_dir",
-            Error::KeychainUnavailable(_) => "keychain_unavailable",
-            Error::BadSecretName(_) => "bad_secret_name",
-            Error::EmptySecret(_) => "empty_secret",
-            Error::PythonMissing(_) => "python_missing",
-            Error::Install { .. } => "install_failed",
-            Error::PortInUse { .. } => "port_in_use",
-            Error::ServiceFailed { .. } => "service_failed",
-            Error::Io { .. } => "io",
-            Error::Compose(_) => "compose_failed",
-            Error::Invalid(_) => "invalid",
-            Error::Render(_) => "render_failed",
+            Error::Config(_) => ErrorCode::ConfigInvalid,
+            Error::NotFound { .. } => ErrorCode::NotFound,
+            Error::Database { .. } => ErrorCode::DatabaseUnavailable,
+            Error::NoDataDir => ErrorCode::NoDataDir,
+            Error::KeychainUnavailable(_) => ErrorCode::KeychainUnavailable,
+            Error::BadSecretName(_) => ErrorCode::BadSecretName,
+            Error::EmptySecret(_) => ErrorCode::EmptySecret,
+            Error::PythonMissing(_) => ErrorCode::PythonMissing,
+            Error::Install { .. } => ErrorCode::InstallFailed,
+            Error::PortInUse { .. } => ErrorCode::PortInUse,
+            Error::ServiceFailed { .. } => ErrorCode::ServiceFailed,
+            Error::Io { .. } => ErrorCode::Io,
+            Error::Compose(_) => ErrorCode::ComposeFailed,
+            Error::Invalid(_) => ErrorCode::Invalid,
+            Error::Render(_) => ErrorCode::RenderFailed,
+            Error::SessionNotActive { .. } => ErrorCode::SessionNotActive,
+            Error::SessionFinalized { .. } => ErrorCode::SessionFinalized,
+            Error::SessionKeyLost(_) => ErrorCode::SessionKeyLost,
+            Error::StackConflict(_) => ErrorCode::StackConflict,
+            Error::NoLog { .. } => ErrorCode::NoLog,
+            Error::Internal(_) => ErrorCode::Internal,
         }
     }
 }

@@ -96,6 +96,25 @@ impl TimedAt {
     }
 }
 
+/// How a request ended, as the client saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "snake_case")]
+#[sqlx(rename_all = "lowercase")]
+pub enum RequestStatus {
+    Success,
+    Error,
+}
+
+impl RequestStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RequestStatus::Success => "success",
+            RequestStatus::Error => "error",
+        }
+    }
+}
+
 /// A normalized request (the `requests` table).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
@@ -136,7 +155,7 @@ pub struct RequestRow {
     pub cached_input_tokens: Option<i64>,
     #[cfg_attr(feature = "specta", specta(type = Option<f64>))]
     pub cache_write_tokens: Option<i64>,
-    pub status: String,
+    pub status: RequestStatus,
     #[cfg_attr(feature = "specta", specta(type = Option<f64>))]
     pub http_status: Option<i64>,
     pub error_code: Option<String>,
@@ -295,7 +314,11 @@ pub fn normalize(
         output_tokens,
         cached_input_tokens: cached,
         cache_write_tokens: int(rec.cache_creation_input_tokens),
-        status: if success { "success" } else { "error" }.to_string(),
+        status: if success {
+            RequestStatus::Success
+        } else {
+            RequestStatus::Error
+        },
         http_status: if success {
             Some(200)
         } else {
@@ -375,7 +398,7 @@ mod tests {
             (row.session_id.as_deref(), row.variant_id),
             (Some("sess_a"), Some(7))
         );
-        assert_eq!(row.status, "success");
+        assert_eq!(row.status, RequestStatus::Success);
     }
 
     #[test]

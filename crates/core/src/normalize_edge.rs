@@ -4,7 +4,7 @@
 
 use stackperf_edge::{EdgeRecord, Outcome};
 
-use crate::normalize::{Attribution, ModelIndex, RequestRow, TimedAt};
+use crate::normalize::{Attribution, ModelIndex, RequestRow, RequestStatus, TimedAt};
 
 fn ms(from: f64, to: Option<f64>) -> Option<f64> {
     to.filter(|t| *t >= from).map(|t| (t - from) * 1000.0)
@@ -77,7 +77,11 @@ pub fn normalize_edge(
         output_tokens,
         cached_input_tokens: None,
         cache_write_tokens: None,
-        status: if ok { "success" } else { "error" }.to_string(),
+        status: if ok {
+            RequestStatus::Success
+        } else {
+            RequestStatus::Error
+        },
         http_status: rec.http_status.map(i64::from),
         error_code,
         error_class: (!ok).then(|| rec.outcome.as_str().to_string()),
@@ -136,7 +140,7 @@ mod tests {
             .output_tokens_missing_reason
             .unwrap()
             .contains("2 content deltas"));
-        assert_eq!(row.status, "error");
+        assert_eq!(row.status, RequestStatus::Error);
         assert_eq!(row.error_code.as_deref(), Some("proxy_disconnected"));
         let unavailable = rec(&format!(
             r#"{{{BASE},"first_content":null,"first_visible":null,"last_content":null,"finished":100.001,"outcome":"proxy_unavailable","deltas":0,"output_tokens":null}}"#

@@ -11,6 +11,7 @@ use sqlx::Row;
 use crate::config::Registry;
 use crate::metrics::{self, MetricInfo, Sides, Verdict, METRICS};
 pub use crate::rollup::{rollup, session_stats};
+use crate::session::{SessionMode, SessionStatus};
 use crate::stats::{bootstrap_median_ci, median, percentile, permutation_p, stdev};
 use crate::store::{now_ms, Store};
 use crate::{Error, APP_VERSION};
@@ -24,8 +25,8 @@ pub struct SessionStats {
     pub session_id: String,
     pub variant: String,
     pub task_card: String,
-    pub status: String,
-    pub mode: String,
+    pub status: SessionStatus,
+    pub mode: SessionMode,
     pub git_commit_sha: Option<String>,
     pub started_at: Option<f64>,
     pub ended_at: Option<f64>,
@@ -155,14 +156,12 @@ pub async fn compare(store: &Store, reg: &Registry, experiment: &str) -> Result<
             .collect();
         let finished = all
             .iter()
-            .filter(|s| {
-                &s.variant == v
-                    && s.mode == "bounded"
-                    && s.status != "active"
-                    && s.status != "pending"
-            })
+            .filter(|s| &s.variant == v && s.mode == SessionMode::Bounded && s.status.is_final())
             .count();
-        let completed = mine.iter().filter(|s| s.status == "completed").count();
+        let completed = mine
+            .iter()
+            .filter(|s| s.status == SessionStatus::Completed)
+            .count();
         let mut metrics = BTreeMap::new();
         for m in METRICS {
             let values: Vec<f64> = mine.iter().filter_map(|s| s.metric(m.name)).collect();

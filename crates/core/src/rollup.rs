@@ -7,6 +7,7 @@ use sqlx::Row;
 
 use crate::metrics::{self, Rollup};
 use crate::report::SessionStats;
+use crate::session::{SessionMode, SessionStatus};
 use crate::stats::{median, percentile};
 use crate::store::{now_ms, Store};
 use crate::Error;
@@ -246,15 +247,18 @@ pub async fn session_stats(store: &Store, experiment: &str) -> Result<Vec<Sessio
         let get = |k: &str| m.get(k).copied().flatten();
         let count = |k: &str| get(k).unwrap_or(0.0) as usize;
         let tokens = |k: &str| get(k).unwrap_or(0.0) as i64;
-        let (status, mode): (String, String) = (s.get(3), s.get(4));
+        let (status, mode): (SessionStatus, SessionMode) =
+            (s.try_get(3).map_err(&e)?, s.try_get(4).map_err(&e)?);
         let requests = count("requests");
-        let excluded = match (status.as_str(), mode.as_str()) {
-            (_, "exploratory") => {
+        let excluded = match (status, mode) {
+            (_, SessionMode::Exploratory) => {
                 Some("exploratory session (never mixed into bounded comparisons)".to_string())
             }
-            ("invalid", _) => Some("marked invalid by the operator".to_string()),
-            ("aborted", _) => Some("aborted before the task was done".to_string()),
-            ("active" | "pending", _) => Some("not finalized yet".to_string()),
+            (SessionStatus::Invalid, _) => Some("marked invalid by the operator".to_string()),
+            (SessionStatus::Aborted, _) => Some("aborted before the task was done".to_string()),
+            (SessionStatus::Active | SessionStatus::Pending, _) => {
+                Some("not finalized yet".to_string())
+            }
             _ if requests == 0 => Some(
                 "no requests captured (lost telemetry, or the harness never reached the proxy)"
                     .to_string(),

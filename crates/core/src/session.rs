@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
 use crate::config::{validate_surfaces, Registry};
@@ -30,6 +30,86 @@ pub struct CreateSession {
     pub exploratory: bool,
 }
 
+/// Where a session is in its life. Stored as lowercase text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "snake_case")]
+#[sqlx(rename_all = "lowercase")]
+pub enum SessionStatus {
+    /// Registered; its key is being issued.
+    Pending,
+    /// Its key works; the operator is running the task.
+    Active,
+    Completed,
+    Aborted,
+    Invalid,
+}
+
+impl SessionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionStatus::Pending => "pending",
+            SessionStatus::Active => "active",
+            SessionStatus::Completed => "completed",
+            SessionStatus::Aborted => "aborted",
+            SessionStatus::Invalid => "invalid",
+        }
+    }
+
+    /// Finalized: its key is revoked and it can no longer change.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            SessionStatus::Completed | SessionStatus::Aborted | SessionStatus::Invalid
+        )
+    }
+}
+
+impl std::fmt::Display for SessionStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How a session ends (what the operator records at finalize).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "snake_case")]
+pub enum FinalStatus {
+    Completed,
+    Aborted,
+    Invalid,
+}
+
+impl From<FinalStatus> for SessionStatus {
+    fn from(f: FinalStatus) -> SessionStatus {
+        match f {
+            FinalStatus::Completed => SessionStatus::Completed,
+            FinalStatus::Aborted => SessionStatus::Aborted,
+            FinalStatus::Invalid => SessionStatus::Invalid,
+        }
+    }
+}
+
+/// Bounded sessions are compared; exploratory ones never are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "snake_case")]
+#[sqlx(rename_all = "lowercase")]
+pub enum SessionMode {
+    Bounded,
+    Exploratory,
+}
+
+impl std::fmt::Display for SessionMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SessionMode::Bounded => "bounded",
+            SessionMode::Exploratory => "exploratory",
+        })
+    }
+}
+
 /// A session as stored.
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
@@ -42,8 +122,8 @@ pub struct SessionRow {
     pub config_fingerprint: String,
     pub task_card: String,
     pub harness_profile: String,
-    pub status: String,
-    pub mode: String,
+    pub status: SessionStatus,
+    pub mode: SessionMode,
     pub created_at: f64,
     pub started_at: Option<f64>,
     pub ended_at: Option<f64>,
@@ -62,9 +142,6 @@ pub struct SessionRow {
     #[cfg_attr(feature = "specta", specta(type = f64))]
     pub request_count: i64,
 }
-
-/// Finalized statuses.
-pub const FINAL_STATUSES: [&str; 3] = ["completed", "aborted", "invalid"];
 
 /// The session services. Keychain calls run on blocking threads.
 pub struct Sessions {
@@ -102,8 +179,8 @@ const SELECT: &str = "SELECT s.*, v.name AS variant, v.config_fingerprint,
     (SELECT COUNT(*) FROM requests r WHERE r.session_id = s.session_id) AS request_count
     FROM sessions s JOIN variants v ON v.variant_id = s.variant_id";
 
-fn row_to_session(r: &sqlx::sqlite::SqliteRow) -> SessionRow {
-    SessionRow {
+fn row_to_session(r: &sqlx::sqlite::SqliteRow) -> Result<SessionRow, sqlx::Error> {
+    Ok(SessionRow {
         session_id: r.get("session_id"),
         experiment: r.get("experiment"),
         variant: r.get("variant"),
@@ -111,8 +188,9 @@ fn row_to_session(r: &sqlx::sqlite::SqliteRow) -> SessionRow {
         config_fingerprint: r.get("config_fingerprint"),
         task_card: r.get("task_card"),
         harness_profile: r.get("harness_profile"),
-        status: r.get("status"),
-        mode: r.get("mode"),
+        // A status or mode this build does not know (a newer database) is an error, not a panic.
+        status: r.try_get("status")?,
+        mode: r.try_get("mode")?,
         created_at: r.get("created_at"),
         started_at: r.get("started_at"),
         ended_at: r.get("ended_at"),
@@ -129,7 +207,7 @@ fn row_to_session(r: &sqlx::sqlite::SqliteRow) -> SessionRow {
         litellm_version: r.get("litellm_version"),
         config_commit: r.get("config_commit"),
         request_count: r.get("request_count"),
-    }
+    })
 }
 
 impl Sessions {
@@ -147,12 +225,12 @@ impl Sessions {
             .fetch_optional(self.store.pool())
             .await
             .map_err(db(&self.store))?;
-        row.map(|r| row_to_session(&r))
-            .ok_or_else(|| Error::NotFound {
-                kind: "session",
-                name: id.to_string(),
-                known: "see `stackperf session list`".into(),
-            })
+        let row = row.ok_or_else(|| Error::NotFound {
+            kind: "session",
+            name: id.to_string(),
+            known: "see `stackperf session list`".into(),
+        })?;
+        row_to_session(&row).map_err(db(&self.store))
     }
 
     /// Sessions, newest first, optionally of one experiment.
@@ -173,7 +251,10 @@ impl Sessions {
             }
         }
         .map_err(db(&self.store))?;
-        Ok(rows.iter().map(row_to_session).collect())
+        rows.iter()
+            .map(row_to_session)
+            .collect::<Result<_, _>>()
+            .map_err(db(&self.store))
     }
 
     /// Create a session: validate, record, issue the key, render the environment.
@@ -375,18 +456,18 @@ impl Sessions {
     /// Render an active session's environment again (and rewrite its files).
     pub async fn env(&self, reg: &Registry, id: &str) -> Result<Rendered, Error> {
         let s = self.get(id).await?;
-        if s.status != "active" {
-            return Err(Error::Invalid(format!(
-                "session {id} is {}; its key was revoked. Create a new session.",
-                s.status
-            )));
+        if s.status != SessionStatus::Active {
+            return Err(Error::SessionNotActive {
+                id: id.to_string(),
+                status: s.status.to_string(),
+            });
         }
         let name = key_name(id);
         let key = self
             .keychain(move |sec| sec.resolve(&name))
             .await?
             .map(|(k, _)| k)
-            .ok_or_else(|| Error::Invalid(format!("the key of session {id} is no longer in the keychain; finalize it and create a new one")))?;
+            .ok_or_else(|| Error::SessionKeyLost(id.to_string()))?;
         self.render(
             reg,
             id,
@@ -402,22 +483,17 @@ impl Sessions {
     pub async fn finalize(
         &self,
         id: &str,
-        status: &str,
+        status: FinalStatus,
         outcome: Option<&str>,
         notes: Option<&str>,
     ) -> Result<SessionRow, Error> {
-        if !FINAL_STATUSES.contains(&status) {
-            return Err(Error::Invalid(format!(
-                "status must be one of {}",
-                FINAL_STATUSES.join(", ")
-            )));
-        }
+        let status = SessionStatus::from(status);
         let s = self.get(id).await?;
-        if FINAL_STATUSES.contains(&s.status.as_str()) {
-            return Err(Error::Invalid(format!(
-                "session {id} was already finalized as {}",
-                s.status
-            )));
+        if s.status.is_final() {
+            return Err(Error::SessionFinalized {
+                id: id.to_string(),
+                status: s.status.to_string(),
+            });
         }
         if let Some(alias) = &s.proxy_key_alias {
             self.issuer.revoke(alias)?;

@@ -11,6 +11,7 @@ use stackperf_core::app::{
 };
 use stackperf_core::config::RenderFormat;
 use stackperf_core::secrets::{MemoryStore, Secrets};
+use stackperf_core::session::{FinalStatus, SessionStatus};
 
 async fn app(dir: &std::path::Path) -> App {
     common::write_set(&dir.join("configs"), &[]);
@@ -90,7 +91,7 @@ async fn a_session_shows_its_env_redacted_copies_it_whole_and_finalizes() {
         })
         .await
         .unwrap();
-    assert_eq!(row.status, "active");
+    assert_eq!(row.status, SessionStatus::Active);
     assert_eq!(row.operator_label, None, "a blank label is no label");
     assert!(
         env.text.contains("export KEY='<session key"),
@@ -118,7 +119,12 @@ async fn a_session_shows_its_env_redacted_copies_it_whole_and_finalizes() {
     assert!(live.ttft_svg.starts_with("<svg"));
 
     let (done, _) = app
-        .session_finalize(&row.session_id, "completed", Some("ok"), Some(""))
+        .session_finalize(
+            &row.session_id,
+            FinalStatus::Completed,
+            Some("ok"),
+            Some(""),
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -131,7 +137,17 @@ async fn a_session_shows_its_env_redacted_copies_it_whole_and_finalizes() {
         "{:?}",
         done.notes
     );
-    assert!(app.session_env_text(&row.session_id, None).await.is_err());
+    // Once finalized, the environment is gone, with a code the UI can branch on.
+    let e = app
+        .session_env_text(&row.session_id, None)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), stackperf_core::ErrorCode::SessionNotActive, "{e}");
+    let e = app
+        .session_finalize(&row.session_id, FinalStatus::Aborted, None, None)
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), stackperf_core::ErrorCode::SessionFinalized, "{e}");
     assert_eq!(app.sessions_list(Some("e")).await.unwrap().len(), 1);
 }
 
@@ -187,7 +203,7 @@ async fn exports_write_where_asked_and_refuse_what_does_not_fit() {
         req(ExportWhat::Requests, ExportFormat::Csv, String::new()),
     ] {
         let e = app.export(&bad).await.unwrap_err();
-        assert_eq!(e.code(), "invalid", "{e}");
+        assert_eq!(e.code(), stackperf_core::ErrorCode::Invalid, "{e}");
     }
     // A terminal gets text exports; binary ones are refused with what to do.
     let text = app

@@ -36,12 +36,12 @@ async fn a_state_file_of_dead_processes_is_stale_and_down_cleans_it_up() {
     let s = stack(dir.path());
     let status = s.status().await;
     let litellm = status.iter().find(|x| x.name == "litellm").unwrap();
-    assert_eq!(litellm.state, "stale");
+    assert_eq!(litellm.state, stackperf_core::stack::ServiceState::Stale);
     assert!(!litellm.healthy);
     assert!(litellm.detail.as_deref().unwrap().contains("stack up"));
     assert!(status
         .iter()
-        .any(|x| x.name == "sim" && x.state == "stopped"));
+        .any(|x| x.name == "sim" && x.state == stackperf_core::stack::ServiceState::Stopped));
 
     let report = s.down(&|_| {}).await.unwrap();
     assert_eq!(report.already_gone, vec!["litellm".to_string()]);

@@ -131,6 +131,6 @@ async fn an_unusable_path_is_a_clear_database_error() {
     let blocker = dir.path().join("file");
     std::fs::write(&blocker, "x").unwrap();
     let err = Store::open(&blocker.join("db.sqlite")).await.unwrap_err();
-    assert_eq!(err.code(), "database_unavailable");
+    assert_eq!(err.code(), stackperf_core::ErrorCode::DatabaseUnavailable);
     assert!(err.to_string().contains("--db PATH"), "{err}");
 }

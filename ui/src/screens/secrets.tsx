@@ -2,7 +2,6 @@ import { useEffect, useState } from "preact/hooks";
 import { call, commands } from "../api";
 import type { SecretInfo } from "../types";
 import { Badge, ErrorBox } from "../components";
-import { validSecretName } from "../logic";
 
 export function SecretsScreen() {
   const [list, setList] = useState<SecretInfo[] | null>(null);
@@ -10,7 +9,18 @@ export function SecretsScreen() {
   const [editing, setEditing] = useState<string | null>(null);
   const [value, setValue] = useState("");
   const [newName, setNewName] = useState("");
+  const [nameProblem, setNameProblem] = useState<string | null>(null);
   const [note, setNote] = useState("");
+
+  // Core's rule for secret names, asked as the user types (the UI keeps no copy of it).
+  useEffect(() => {
+    if (newName === "") return setNameProblem(null);
+    let current = true;
+    call(commands.secretNameCheck(newName)).then((p) => current && setNameProblem(p), setError);
+    return () => {
+      current = false;
+    };
+  }, [newName]);
 
   const refresh = () => call(commands.secretsList()).then(setList, setError);
   useEffect(() => {
@@ -117,12 +127,12 @@ export function SecretsScreen() {
           placeholder="NAME_OF_VARIABLE"
           value={newName}
           onInput={(e) => setNewName((e.target as HTMLInputElement).value.trim())}
-          aria-invalid={newName !== "" && !validSecretName(newName)}
+          aria-invalid={nameProblem !== null}
         />
-        <button disabled={!validSecretName(newName)} onClick={() => (setEditing(newName), setValue(""))}>
+        <button disabled={newName === "" || nameProblem !== null} onClick={() => (setEditing(newName), setValue(""))}>
           Set…
         </button>
-        {newName !== "" && !validSecretName(newName) && <span class="field-error">Use letters, digits and _ (not starting with a digit).</span>}
+        {nameProblem && <span class="field-error">{nameProblem}</span>}
       </div>
       {editing && !list?.some((s) => s.name === editing) && editor(editing)}
     </section>

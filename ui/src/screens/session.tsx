@@ -1,6 +1,6 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import { call, commands, events } from "../api";
-import type { Choices, EnvView, LiveView, RenderFormat, SessionRow, TrafficReport } from "../types";
+import type { Choices, EnvView, FinalStatus, LiveView, RenderFormat, SessionRow, TrafficReport } from "../types";
 import { Badge, Chart, Empty, ErrorBox, RequestsTable } from "../components";
 import { fmtMs, lagMs } from "../logic";
 
@@ -23,7 +23,7 @@ export function SessionScreen({ onExperiment }: { onExperiment: (e: string) => v
   const [traffic, setTraffic] = useState<{ done: number; total: number } | null>(null);
   const [trafficReport, setTrafficReport] = useState<TrafficReport | null>(null);
   const [recent, setRecent] = useState<SessionRow[]>([]);
-  const [finStatus, setFinStatus] = useState("completed");
+  const [finStatus, setFinStatus] = useState<FinalStatus>("completed");
   const [outcome, setOutcome] = useState("");
   const [notes, setNotes] = useState("");
   const [busy, setBusy] = useState(false);
@@ -47,7 +47,7 @@ export function SessionScreen({ onExperiment }: { onExperiment: (e: string) => v
       if (id && e.payload.sessions.includes(id)) refreshLive(id);
     });
     const captureErr = events.captureError.listen((e) =>
-      setError({ code: "capture_failed", message: `Capturing requests failed: ${e.payload.message}. StackPerf retries every 2 s; nothing already captured is lost.` }),
+      setError({ code: e.payload.code, message: `Capturing requests failed: ${e.payload.message}. StackPerf retries every 2 s; nothing already captured is lost.` }),
     );
     const prog = events.trafficProgress.listen((e) => {
       if (e.payload.session_id === current.current) setTraffic({ done: e.payload.done, total: e.payload.total });
@@ -318,7 +318,7 @@ export function SessionScreen({ onExperiment }: { onExperiment: (e: string) => v
               <div class="row gap">
                 <label>
                   Status
-                  <select id="final-status" value={finStatus} onChange={(e) => setFinStatus((e.target as HTMLSelectElement).value)}>
+                  <select id="final-status" value={finStatus} onChange={(e) => setFinStatus((e.target as HTMLSelectElement).value as FinalStatus)}>
                     <option value="completed">completed</option>
                     <option value="aborted">aborted</option>
                     <option value="invalid">invalid</option>

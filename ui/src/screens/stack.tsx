@@ -21,6 +21,7 @@ export function StackScreen() {
   const [checking, setChecking] = useState(false);
   const [runtime, setRuntime] = useState<"native" | "compose">("native");
   const started = useRef(0);
+  const lastService = useRef<string | null>(null);
   const [elapsed, setElapsed] = useState(0);
 
   const refresh = () =>
@@ -37,7 +38,10 @@ export function StackScreen() {
 
   useEffect(() => {
     refresh();
-    const un = events.stackProgress.listen((e) => setSteps((s) => [...s.slice(-199), e.payload]));
+    const un = events.stackProgress.listen((e) => {
+      if (e.payload.service) lastService.current = e.payload.service;
+      setSteps((s) => [...s.slice(-199), e.payload]);
+    });
     return () => {
       un.then((f) => f());
     };
@@ -54,6 +58,7 @@ export function StackScreen() {
     setSteps([]);
     setError(null);
     setLogTail([]);
+    lastService.current = null;
     started.current = Date.now();
     setElapsed(0);
     try {
@@ -63,8 +68,8 @@ export function StackScreen() {
       setError(e);
       const code = toUiError(e).code;
       if (code === "service_failed" || code === "install_failed") {
-        const svc = /^(\w+) failed/.exec(toUiError(e).message)?.[1] ?? "litellm";
-        call(commands.stackLogTail(["edge", "litellm", "sim", "prometheus"].includes(svc) ? svc : "litellm", 30)).then(setLogTail, () => {});
+        // The service the progress events named last is the one that failed.
+        call(commands.stackLogTail(lastService.current ?? "litellm", 30)).then(setLogTail, () => {});
       }
     } finally {
       setBusy("");

@@ -83,7 +83,7 @@ pub async fn checks(paths: &AppPaths, stack: &NativeStack) -> Vec<Check> {
     }
     let services = stack.status().await;
     let litellm = services.iter().find(|s| s.name == "litellm");
-    let running = litellm.is_some_and(|s| s.state == "running");
+    let running = litellm.is_some_and(|s| s.state == crate::stack::ServiceState::Running);
     out.push(check(
         "litellm health",
         litellm.is_some_and(|s| s.healthy),

@@ -8,10 +8,10 @@ use super::App;
 use crate::capture::{self, CollectReport};
 use crate::charts::{timeline_svg, TimelineSpec};
 use crate::config::{Registry, RenderFormat};
-use crate::normalize::{model_index, RequestRow};
+use crate::normalize::{model_index, RequestRow, RequestStatus};
 use crate::render::Rendered;
 use crate::report::{self, SessionStats};
-use crate::session::{CreateSession, SessionRow};
+use crate::session::{CreateSession, FinalStatus, SessionRow};
 use crate::{paths, Error};
 
 /// What the Session screen's start button sends.
@@ -53,7 +53,7 @@ pub struct RequestBrief {
     pub model: Option<String>,
     pub call_type: Option<String>,
     pub streamed: bool,
-    pub status: String,
+    pub status: RequestStatus,
     #[cfg_attr(feature = "specta", specta(type = Option<f64>))]
     pub http_status: Option<i64>,
     pub error_class: Option<String>,
@@ -97,7 +97,7 @@ fn brief(r: &sqlx::sqlite::SqliteRow) -> RequestBrief {
         model: r.get("model"),
         call_type: r.get("call_type"),
         streamed: r.get::<i64, _>("streamed") != 0,
-        status: r.get("status"),
+        status: r.try_get("status").unwrap_or(RequestStatus::Error),
         http_status: r.get("http_status"),
         error_class: r.get("error_class"),
         ttft_ms: r.get("ttft_ms"),
@@ -192,7 +192,7 @@ impl App {
     pub async fn session_finalize(
         &self,
         id: &str,
-        status: &str,
+        status: FinalStatus,
         outcome: Option<&str>,
         notes: Option<&str>,
     ) -> Result<(SessionRow, CollectReport), Error> {
@@ -303,7 +303,10 @@ impl App {
     pub async fn session_live(&self, id: &str) -> Result<LiveView, Error> {
         let session = self.sessions().await?.get(id).await?;
         let all = self.session_requests(id).await?;
-        let errors = all.iter().filter(|r| r.status != "success").count() as i64;
+        let errors = all
+            .iter()
+            .filter(|r| r.status != RequestStatus::Success)
+            .count() as i64;
         let chart = |title: &str, unit: &str, values: Vec<Option<f64>>| {
             timeline_svg(&TimelineSpec {
                 title,

@@ -22,8 +22,8 @@ use crate::secrets::{KeyringStore, Secret, SecretInfo, Secrets};
 use crate::session::Sessions;
 use crate::stack::venv::Venv;
 use crate::stack::{
-    compose_run, DownReport, NativeStack, Ports, Runtime, ServiceStatus, SkippedProvider,
-    StackEvent, StackOptions, StackSecrets, UpReport,
+    compose_run, DownReport, NativeStack, Ports, Runtime, ServiceState, ServiceStatus,
+    SkippedProvider, StackEvent, StackOptions, StackSecrets, UpReport,
 };
 use crate::store::Store;
 use crate::{paths, Error};
@@ -251,7 +251,7 @@ impl App {
         let running = |name: &str| {
             services
                 .iter()
-                .find(|s| s.name == name && s.state == "running")
+                .find(|s| s.name == name && s.state == ServiceState::Running)
                 .and_then(|s| s.url.clone())
         };
         let proxy_url = running("edge").or_else(|| running("litellm"));
@@ -284,7 +284,7 @@ impl App {
             return self.compose_up(reg, progress).await;
         }
         if compose_run::is_active(&self.paths.data_dir) {
-            return Err(Error::Invalid(
+            return Err(Error::StackConflict(
                 "the Compose runtime is running; stop it before starting the native stack".into(),
             ));
         }
@@ -382,10 +382,10 @@ impl App {
         }
         let path = self.stack.log_path(service);
         if !path.exists() {
-            return Err(Error::Invalid(format!(
-                "no log yet for {service} ({}); start the stack with `stackperf stack up`",
-                path.display()
-            )));
+            return Err(Error::NoLog {
+                service: service.to_string(),
+                path,
+            });
         }
         Ok(LogSource::File(path))
     }
@@ -395,7 +395,7 @@ impl App {
         let path = match self.stack_log(service, false) {
             Ok(LogSource::File(p)) => p,
             Ok(LogSource::Compose(_)) => return Ok(Vec::new()),
-            Err(Error::Invalid(m)) if m.starts_with("no log yet") => return Ok(Vec::new()),
+            Err(Error::NoLog { .. }) => return Ok(Vec::new()),
             Err(e) => return Err(e),
         };
         let text = std::fs::read_to_string(&path).unwrap_or_default();
@@ -418,6 +418,12 @@ impl App {
         let (reg, _) = Registry::load(&self.paths.config_dir);
         let wanted = crate::secrets::wanted(&reg);
         self.keychain(move |s| s.list(&wanted)).await
+    }
+
+    /// What is wrong with a secret name, if anything (the rule the keychain store enforces).
+    pub fn secret_name_problem(&self, name: &str) -> Option<String> {
+        (!crate::secrets::valid_name(name))
+            .then(|| Error::BadSecretName(name.to_string()).to_string())
     }
 
     /// Store (or replace) a secret in the OS keychain.
@@ -463,7 +469,7 @@ fn grafana_port() -> u16 {
 fn compose_problem(message: String) -> ServiceStatus {
     ServiceStatus {
         name: "compose".into(),
-        state: "unhealthy".into(),
+        state: ServiceState::Unhealthy,
         url: None,
         healthy: false,
         version: None,

@@ -70,7 +70,7 @@ impl App {
             .no_proxy()
             .timeout(std::time::Duration::from_secs(120))
             .build()
-            .map_err(|e| Error::Invalid(format!("HTTP client: {e}")))?;
+            .map_err(|e| Error::Internal(format!("HTTP client: {e}")))?;
         let started = Instant::now();
         let mut report = TrafficReport {
             sent: 0,

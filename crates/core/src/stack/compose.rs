@@ -9,7 +9,7 @@ use std::process::Command;
 use serde_json::Value;
 
 use super::litellm_config::SIM_KEY_ENV;
-use super::{Ports, ServiceStatus};
+use super::{Ports, ServiceState, ServiceStatus};
 use crate::secrets::MASTER_KEY;
 use crate::{io_err, Error};
 
@@ -237,10 +237,11 @@ pub fn parse_ps(text: &str) -> Vec<ServiceStatus> {
             });
             ServiceStatus {
                 name: s("Service"),
-                state: if state == "running" {
-                    "running".into()
-                } else {
-                    state.clone()
+                // docker's created, restarting, paused, exited, dead… are not running.
+                state: match state.as_str() {
+                    "running" if health == "unhealthy" => ServiceState::Unhealthy,
+                    "running" => ServiceState::Running,
+                    _ => ServiceState::Stopped,
                 },
                 url: port.map(|p| format!("http://127.0.0.1:{p}")),
                 healthy: state == "running" && (health.is_empty() || health == "healthy"),

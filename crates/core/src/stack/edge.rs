@@ -7,6 +7,7 @@ use std::time::Duration;
 use super::litellm_config::EDGE_TOKEN_ENV;
 use super::native::ServiceRecord;
 use super::process::{self, alive, runs, terminate_group};
+use super::ServiceState;
 use super::{ServiceStatus, StackOptions};
 use crate::secrets::{Secret, MASTER_KEY};
 use crate::{io_err, Error, APP_VERSION};
@@ -110,7 +111,11 @@ pub fn compose_status(data_dir: &Path) -> Option<ServiceStatus> {
     let running = alive(rec.pid) && runs(rec.pid, &rec.marker);
     Some(ServiceStatus {
         name: rec.name,
-        state: if running { "running" } else { "stale" }.into(),
+        state: if running {
+            ServiceState::Running
+        } else {
+            ServiceState::Stale
+        },
         url: Some(rec.url),
         healthy: running,
         version: rec.version,

@@ -107,8 +107,7 @@ pub type Progress<'a> = &'a (dyn Fn(StackEvent) + Send + Sync);
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct ServiceStatus {
     pub name: String,
-    /// `running`, `stopped`, `unhealthy`, `absent` (not installed) or `stale` (recorded but gone).
-    pub state: String,
+    pub state: ServiceState,
     pub url: Option<String>,
     pub healthy: bool,
     pub version: Option<String>,
@@ -117,6 +116,40 @@ pub struct ServiceStatus {
     pub log: Option<PathBuf>,
     /// What to do, when something is wrong.
     pub detail: Option<String>,
+}
+
+/// A service's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "snake_case")]
+pub enum ServiceState {
+    /// Its process (or container) runs; `healthy` says whether it answers.
+    Running,
+    /// It runs but does not answer its health check.
+    Unhealthy,
+    Stopped,
+    /// Recorded as started, but its process is gone.
+    Stale,
+    /// Not installed here (e.g. Prometheus): the stack runs without it.
+    Absent,
+}
+
+impl ServiceState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServiceState::Running => "running",
+            ServiceState::Unhealthy => "unhealthy",
+            ServiceState::Stopped => "stopped",
+            ServiceState::Stale => "stale",
+            ServiceState::Absent => "absent",
+        }
+    }
+}
+
+impl std::fmt::Display for ServiceState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// The secrets the stack hands to LiteLLM, resolved up front (keychain calls block).

@@ -13,7 +13,8 @@ use super::probe::{healthy, http, prometheus_version, warm_up};
 use super::process::{self, alive, port_free, runs, terminate_group};
 use super::venv::Venv;
 use super::{
-    prometheus, Ports, Progress, Runtime, ServiceStatus, StackEvent, StackOptions, StackSecrets,
+    prometheus, Ports, Progress, Runtime, ServiceState, ServiceStatus, StackEvent, StackOptions,
+    StackSecrets,
 };
 use crate::config::Registry;
 use crate::secrets::{Secret, MASTER_KEY};
@@ -131,7 +132,10 @@ impl NativeStack {
         };
         if let Some(state) = self.state() {
             let statuses = self.probe(&state).await;
-            if statuses.iter().all(|s| s.state == "running" && s.healthy) {
+            if statuses
+                .iter()
+                .all(|s| s.state == ServiceState::Running && s.healthy)
+            {
                 step("stack", "already running".into());
                 return Ok(UpReport {
                     already_running: true,
@@ -143,7 +147,7 @@ impl NativeStack {
             }
             let gone: Vec<String> = statuses
                 .iter()
-                .filter(|s| s.state != "running")
+                .filter(|s| s.state != ServiceState::Running)
                 .map(|s| s.name.clone())
                 .collect();
             progress(StackEvent::Warning {
@@ -509,7 +513,11 @@ impl NativeStack {
             let absent = name == "prometheus" && prometheus::find_binary().is_none();
             out.push(ServiceStatus {
                 name: name.into(),
-                state: if absent { "absent" } else { "stopped" }.into(),
+                state: if absent {
+                    ServiceState::Absent
+                } else {
+                    ServiceState::Stopped
+                },
                 url: None,
                 healthy: false,
                 version: None,
@@ -533,10 +541,13 @@ impl NativeStack {
             let running = alive(rec.pid) && runs(rec.pid, &rec.marker);
             let ok = running && healthy(&client, rec).await;
             let (st, detail) = match (running, ok) {
-                (true, true) => ("running", None),
-                (true, false) => ("unhealthy", Some(format!("see {}", rec.log.display()))),
+                (true, true) => (ServiceState::Running, None),
+                (true, false) => (
+                    ServiceState::Unhealthy,
+                    Some(format!("see {}", rec.log.display())),
+                ),
                 (false, _) => (
-                    "stale",
+                    ServiceState::Stale,
                     Some(
                         "recorded as started but not running; `stackperf stack up` restarts it"
                             .to_string(),
@@ -545,7 +556,7 @@ impl NativeStack {
             };
             out.push(ServiceStatus {
                 name: rec.name.clone(),
-                state: st.into(),
+                state: st,
                 url: Some(rec.url.clone()),
                 healthy: ok,
                 version: rec.version.clone(),
