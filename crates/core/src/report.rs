@@ -9,7 +9,7 @@ use serde::Serialize;
 use sqlx::Row;
 
 use crate::config::Registry;
-use crate::metrics::{self, MetricInfo, Sides, Verdict, METRICS};
+use crate::metrics::{self, MetricDef, MetricInfo, Sides, Verdict, METRICS};
 pub use crate::rollup::{rollup, session_stats};
 use crate::session::{SessionMode, SessionStatus};
 use crate::stats::{bootstrap_median_ci, median, percentile, permutation_p, stdev};
@@ -162,20 +162,6 @@ pub async fn compare(store: &Store, reg: &Registry, experiment: &str) -> Result<
             .iter()
             .filter(|s| s.status == SessionStatus::Completed)
             .count();
-        let mut metrics = BTreeMap::new();
-        for m in METRICS {
-            let values: Vec<f64> = mine.iter().filter_map(|s| s.metric(m.name)).collect();
-            metrics.insert(
-                m.name.to_string(),
-                MetricSummary {
-                    sessions: values.len(),
-                    median: median(&values),
-                    p95: percentile(&values, 95.0),
-                    ci95: bootstrap_median_ci(&values, 7, 2000),
-                    stdev: stdev(&values),
-                },
-            );
-        }
         for s in &mine {
             task_cards.insert(s.task_card.clone());
             if let Some(c) = &s.git_commit_sha {
@@ -187,46 +173,46 @@ pub async fn compare(store: &Store, reg: &Registry, experiment: &str) -> Result<
             sessions: mine.len(),
             requests: mine.iter().map(|s| s.requests).sum(),
             session_success_rate: (finished > 0).then(|| completed as f64 / finished as f64),
-            metrics,
+            metrics: BTreeMap::new(),
         });
         included.insert(v.clone(), mine);
     }
+    // Each metric's values per variant, then the statistics of every metric at once (the
+    // bootstraps and permutation tests are most of a comparison's time).
+    let names = exp.variants.clone();
+    let work: Vec<(&'static MetricDef, Vec<Vec<f64>>)> = METRICS
+        .iter()
+        .map(|m| {
+            let per_variant = names
+                .iter()
+                .map(|v| {
+                    included[v]
+                        .iter()
+                        .filter_map(|s| s.metric(m.name))
+                        .collect()
+                })
+                .collect();
+            (m, per_variant)
+        })
+        .collect();
+    let done = tokio::task::spawn_blocking(move || statistics(&names, work))
+        .await
+        .map_err(|e| Error::Internal(format!("the comparison task failed: {e}")))?;
     let mut pairs = Vec::new();
-    for (i, a) in exp.variants.iter().enumerate() {
-        for b in &exp.variants[i + 1..] {
-            for m in METRICS {
-                let va: Vec<f64> = included[a]
-                    .iter()
-                    .filter_map(|s| s.metric(m.name))
-                    .collect();
-                let vb: Vec<f64> = included[b]
-                    .iter()
-                    .filter_map(|s| s.metric(m.name))
-                    .collect();
-                if va.is_empty() && vb.is_empty() {
-                    continue;
-                }
-                let difference = median(&vb).zip(median(&va)).map(|(y, x)| y - x);
-                let p_value = permutation_p(&va, &vb, 11);
-                let sides = Sides {
-                    a,
-                    b,
-                    na: va.len(),
-                    nb: vb.len(),
-                };
-                let verdict = Verdict::judge(&sides, m, difference, p_value);
-                pairs.push(PairComparison {
-                    a: a.clone(),
-                    b: b.clone(),
-                    metric: m.name.into(),
-                    difference,
-                    p_value,
-                    verdict_text: verdict.text(m),
-                    verdict,
-                });
-            }
+    for (m, summaries, mut metric_pairs) in done {
+        for (v, summary) in variants.iter_mut().zip(summaries) {
+            v.metrics.insert(m.name.to_string(), summary);
         }
+        pairs.append(&mut metric_pairs);
     }
+    // Pairs in the order a reader scans them: by pair, then by metric (registry order).
+    let order = |p: &PairComparison| {
+        let ia = exp.variants.iter().position(|v| *v == p.a);
+        let ib = exp.variants.iter().position(|v| *v == p.b);
+        let im = METRICS.iter().position(|m| m.name == p.metric);
+        (ia, ib, im)
+    };
+    pairs.sort_by_key(order);
     Ok(Comparison {
         experiment: experiment.to_string(),
         generated_at: now_ms(),
@@ -243,6 +229,77 @@ pub async fn compare(store: &Store, reg: &Registry, experiment: &str) -> Result<
             .cloned()
             .collect(),
     })
+}
+
+type MetricResult = (&'static MetricDef, Vec<MetricSummary>, Vec<PairComparison>);
+
+/// Every metric's summary per variant and its pairwise tests, the metrics spread over the cores.
+fn statistics(
+    variants: &[String],
+    work: Vec<(&'static MetricDef, Vec<Vec<f64>>)>,
+) -> Vec<MetricResult> {
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, 8);
+    let chunk = work.len().div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = work
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|(m, vals)| one_metric(variants, m, vals))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
+    })
+}
+
+fn one_metric(variants: &[String], m: &'static MetricDef, values: &[Vec<f64>]) -> MetricResult {
+    let summaries = values
+        .iter()
+        .map(|v| MetricSummary {
+            sessions: v.len(),
+            median: median(v),
+            p95: percentile(v, 95.0),
+            ci95: bootstrap_median_ci(v, 7, 2000),
+            stdev: stdev(v),
+        })
+        .collect();
+    let mut pairs = Vec::new();
+    for i in 0..variants.len() {
+        for j in i + 1..variants.len() {
+            let (va, vb) = (&values[i], &values[j]);
+            if va.is_empty() && vb.is_empty() {
+                continue;
+            }
+            let difference = median(vb).zip(median(va)).map(|(y, x)| y - x);
+            let p_value = permutation_p(va, vb, 11);
+            let sides = Sides {
+                a: &variants[i],
+                b: &variants[j],
+                na: va.len(),
+                nb: vb.len(),
+            };
+            let verdict = Verdict::judge(&sides, m, difference, p_value);
+            pairs.push(PairComparison {
+                a: variants[i].clone(),
+                b: variants[j].clone(),
+                metric: m.name.into(),
+                difference,
+                p_value,
+                verdict_text: verdict.text(m),
+                verdict,
+            });
+        }
+    }
+    (m, summaries, pairs)
 }
 
 /// The per-request values behind a registry metric (by name or short name: `ttft`, `latency`,

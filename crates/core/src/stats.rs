@@ -44,7 +44,9 @@ pub fn stdev(v: &[f64]) -> Option<f64> {
     Some((s.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (s.len() - 1) as f64).sqrt())
 }
 
-/// The median of `v`, reordering it (selection, not a full sort).
+/// The median of `v`, reordering it (selection, not a full sort): the reference the bootstrap's
+/// counting is tested against.
+#[cfg(test)]
 fn median_in_place(v: &mut [f64]) -> f64 {
     let n = v.len();
     let mid = n / 2;
@@ -59,19 +61,40 @@ fn median_in_place(v: &mut [f64]) -> f64 {
 }
 
 /// Percentile bootstrap 95 % confidence interval of the median (`iters` resamples).
+///
+/// A resample is drawn as indices into the sorted values and its median found by counting how
+/// often each index was drawn (no sort, no selection): the same medians as sorting the resample,
+/// in linear time.
 pub fn bootstrap_median_ci(v: &[f64], seed: u64, iters: usize) -> Option<(f64, f64)> {
     let s = sorted(v);
-    if s.len() < 2 {
+    let n = s.len();
+    if n < 2 {
         return None;
     }
-    let mut rng = Rng::for_request(seed, s.len() as u64);
+    let mut rng = Rng::for_request(seed, n as u64);
     let mut medians = Vec::with_capacity(iters);
-    let mut sample = vec![0.0; s.len()];
+    let mut counts = vec![0u32; n];
+    // The 0-based ranks of the median's order statistics in a resample of n.
+    let (lo_rank, hi_rank) = ((n - 1) / 2, n / 2);
     for _ in 0..iters {
-        for x in sample.iter_mut() {
-            *x = s[(rng.next_u64() % s.len() as u64) as usize];
+        counts.iter_mut().for_each(|c| *c = 0);
+        for _ in 0..n {
+            counts[(rng.next_u64() % n as u64) as usize] += 1;
         }
-        medians.push(median_in_place(&mut sample));
+        let (mut seen, mut lo, mut hi) = (0usize, None, None);
+        for (i, &c) in counts.iter().enumerate() {
+            seen += c as usize;
+            if lo.is_none() && seen > lo_rank {
+                lo = Some(s[i]);
+            }
+            if seen > hi_rank {
+                hi = Some(s[i]);
+                break;
+            }
+        }
+        if let (Some(a), Some(b)) = (lo, hi) {
+            medians.push((a + b) / 2.0);
+        }
     }
     medians.sort_by(|a, b| a.total_cmp(b));
     Some((
@@ -168,6 +191,27 @@ mod tests {
         assert!(lo <= m && m <= hi, "{lo} {m} {hi}");
         assert_eq!(bootstrap_median_ci(&v, 1, 2000), Some((lo, hi)));
         assert_eq!(bootstrap_median_ci(&[1.0], 1, 100), None);
+        // Counting draws gives the medians a sort of each resample gives.
+        for n in [2usize, 5, 6, 31] {
+            let v: Vec<f64> = (0..n)
+                .map(|i| ((i * 37) % 11) as f64 + i as f64 / 100.0)
+                .collect();
+            let s = sorted(&v);
+            let mut rng = Rng::for_request(9, n as u64);
+            let mut medians = Vec::new();
+            for _ in 0..500 {
+                let mut sample: Vec<f64> = (0..n)
+                    .map(|_| s[(rng.next_u64() % n as u64) as usize])
+                    .collect();
+                medians.push(median_in_place(&mut sample));
+            }
+            medians.sort_by(|a, b| a.total_cmp(b));
+            let want = (
+                percentile_sorted(&medians, 2.5).unwrap(),
+                percentile_sorted(&medians, 97.5).unwrap(),
+            );
+            assert_eq!(bootstrap_median_ci(&v, 9, 500), Some(want), "n = {n}");
+        }
     }
 
     #[test]
