@@ -22,6 +22,52 @@ from litellm.integrations.custom_logger import CustomLogger
 
 _DEFER_S = 0.02
 
+# Recording fixtures for the capture contract (docs/capture-contract.md): when set, every call
+# also appends {"kwargs": <what this logger reads from LiteLLM's kwargs>, "line": <the spool
+# line>} to this file. Used by tests/tests/capture_contract.rs; off in normal runs.
+_RECORD = os.environ.get("STACKPERF_CAPTURE_RECORD", "")
+
+# The parts of LiteLLM's kwargs this logger reads (everything else is left out of fixtures).
+_SLO_KEYS = (
+    "litellm_call_id", "id", "status", "call_type", "stream", "startTime", "endTime",
+    "completionStartTime", "model", "model_group", "custom_llm_provider", "prompt_tokens",
+    "completion_tokens", "request_tags", "error_information", "response_cost",
+)
+_META_KEYS = (
+    "user_api_key_auth_metadata", "usage_object", "user_api_key_request_route",
+    "user_api_key_alias", "user_api_key_hash",
+)
+_HIDDEN_KEYS = ("usage_object", "litellm_overhead_time_ms", "response_id")
+
+
+def _plain(v):
+    """A JSON-safe copy: datetimes as {"$datetime": epoch seconds}, other objects as text."""
+    if hasattr(v, "timestamp") and hasattr(v, "isoformat"):
+        return {"$datetime": v.timestamp()}
+    if isinstance(v, dict):
+        return {str(k): _plain(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    if v is None or isinstance(v, (str, int, float, bool)):
+        return v
+    if hasattr(v, "model_dump"):
+        return _plain(v.model_dump())
+    return str(v)
+
+
+def _projection(kwargs):
+    slo = kwargs.get("standard_logging_object") or {}
+    meta = slo.get("metadata") or {}
+    hidden = slo.get("hidden_params") or {}
+    out_slo = {k: slo.get(k) for k in _SLO_KEYS if k in slo}
+    out_slo["metadata"] = {k: meta.get(k) for k in _META_KEYS if k in meta}
+    out_slo["hidden_params"] = {k: hidden.get(k) for k in _HIDDEN_KEYS if k in hidden}
+    out = {k: kwargs.get(k) for k in ("litellm_call_id", "call_type", "stream",
+                                       "first_api_call_start_time", "api_call_start_time") if k in kwargs}
+    out["optional_params"] = {"stream": (kwargs.get("optional_params") or {}).get("stream")}
+    out["standard_logging_object"] = out_slo
+    return _plain(out)
+
 
 def _num(v):
     return v if isinstance(v, (int, float)) and not isinstance(v, bool) else None
@@ -106,6 +152,9 @@ class StackPerfCapture(CustomLogger):
                     self._file = open(self._path, "a", encoding="utf-8")
                 self._file.write(line)
                 self._file.flush()
+                if _RECORD:
+                    with open(_RECORD, "a", encoding="utf-8") as f:
+                        f.write(json.dumps({"kwargs": _projection(kwargs), "line": record}) + "\n")
         except Exception:
             # Capture must never break the request path; a lost line shows up as a count mismatch
             # against the proxy's own metrics, not as a failed request.

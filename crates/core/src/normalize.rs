@@ -46,6 +46,42 @@ pub struct SpoolRecord {
     pub response_id: Option<String>,
 }
 
+/// The spool line's fields `normalize` reads (the capture contract, version 1; see
+/// docs/capture-contract.md). `first_delta` only appears in lines of earlier versions.
+pub const SPOOL_FIELDS_READ: &[&str] = &[
+    "v",
+    "litellm_call_id",
+    "edge_id",
+    "status",
+    "call_type",
+    "route",
+    "stream",
+    "start",
+    "end",
+    "first_delta",
+    "upstream_start",
+    "model",
+    "model_group",
+    "custom_llm_provider",
+    "prompt_tokens",
+    "completion_tokens",
+    "cached_tokens",
+    "cache_read_input_tokens",
+    "cache_creation_input_tokens",
+    "key_alias",
+    "key_metadata",
+    "error_code",
+    "error_class",
+    "overhead_ms",
+    "cost",
+    "response_id",
+];
+
+/// Fields the logger writes that `normalize` deliberately ignores: LiteLLM's own response id,
+/// `completionStartTime` (wrong for TTFT: it marks the first SSE event), the key's hash and the
+/// request tags (kept in the spool for audits).
+pub const SPOOL_FIELDS_IGNORED: &[&str] = &["id", "completion_start", "key_hash", "request_tags"];
+
 /// The session a request belongs to (from its key alias).
 #[derive(Debug, Clone)]
 pub struct Attribution {
