@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use serde::Serialize;
 use stackperf_core::app::{
-    App, Catalog, Check, Choices, ConfigKind, DraftCheck, EnvView, ExportRequest, LiveView,
-    RequestBrief, StackView, StartSession, TrafficReport, Written,
+    App, Catalog, Check, Choices, ConfigKind, DraftCheck, EnvView, ExportRequest, RequestBrief,
+    RequestsPage, StackView, StartSession, TrafficReport, Written,
 };
 use stackperf_core::config::RenderFormat;
 use stackperf_core::report::{Comparison, SessionStats};
@@ -235,8 +235,13 @@ pub async fn session_traffic(
 
 #[tauri::command]
 #[specta::specta]
-pub async fn session_live(state: State<'_, Shared>, id: String) -> UiResult<LiveView> {
-    Ok(state.app()?.session_live(&id).await?)
+/// The requests of a session stored or changed since `since` (all with null), and the next cursor.
+pub async fn session_requests_since(
+    state: State<'_, Shared>,
+    id: String,
+    since: Option<f64>,
+) -> UiResult<RequestsPage> {
+    Ok(state.app()?.session_requests_since(&id, since).await?)
 }
 
 #[tauri::command]
@@ -324,7 +329,7 @@ pub fn builder() -> Builder<tauri::Wry> {
             session_env,
             session_copy_env,
             session_traffic,
-            session_live,
+            session_requests_since,
             session_requests,
             sessions_list,
             session_finalize,

@@ -155,6 +155,7 @@ async function main() {
     await (await $("#pick-variant")).selectByVisibleText("sim-slow-oai");
     await (await $("#session-start")).click();
     await waitFor("the second session", async () => (await (await $("[data-testid=session-head]")).getAttribute("data-status")) === "active", 15000);
+    const secondSession = await (await $("[data-testid=session-head]")).getAttribute("data-session");
     await (await $("#sample-traffic")).click();
     await waitFor("10 live requests", async () => Number(await (await $("[data-testid=live]")).getAttribute("data-requests")) === 10, 120000);
     await (await $("#session-finalize")).click();
@@ -169,6 +170,15 @@ async function main() {
     }, 20000);
     await waitFor("the distribution chart", async () => (await $("[data-testid=compare-chart] svg")).isExisting(), 10000);
     await shot("5-compare");
+
+    // Back to the Session screen: the session left open there is still open, with its requests.
+    await (await $("#nav-session")).click();
+    await waitFor("the same session after navigating", async () => {
+      const head = await $("[data-testid=session-head]");
+      return (await head.isExisting()) && (await head.getAttribute("data-session")) === secondSession;
+    }, 5000);
+    assert(Number(await (await $("[data-testid=live]")).getAttribute("data-requests")) === 10, "its 10 requests are still shown");
+    figures.navigation_keeps_session = true;
 
     step('6. Export: Parquet of the requests and a PNG chart.');
     // 6. Export: Parquet of the requests and a PNG chart.

@@ -9,6 +9,7 @@ import { SetupScreen } from "./screens/setup";
 import { SessionScreen } from "./screens/session";
 import { CompareScreen } from "./screens/compare";
 import { ExportDialog } from "./screens/export";
+import { startDataEvents } from "./data";
 
 const SCREENS = ["stack", "secrets", "setup", "session", "compare"] as const;
 type Screen = (typeof SCREENS)[number];
@@ -27,6 +28,7 @@ export function App() {
   const [exportOpen, setExportOpen] = useState(false);
   const [experiment, setExperiment] = useState<string>("");
 
+  useEffect(() => startDataEvents(), []);
   useEffect(() => {
     call(commands.appInfo()).then(setInfo, setFatal);
     const onKey = (e: KeyboardEvent) => {
@@ -46,6 +48,7 @@ export function App() {
         <div class="brand">StackPerf</div>
         {SCREENS.map((s, i) => (
           <button
+            type="button"
             key={s}
             id={`nav-${s}`}
             class={screen === s ? "nav active" : "nav"}
@@ -57,7 +60,7 @@ export function App() {
           </button>
         ))}
         <div class="spacer" />
-        <button id="open-export" class="nav" onClick={() => setExportOpen(true)}>
+        <button type="button" id="open-export" class="nav" onClick={() => setExportOpen(true)}>
           Export…
         </button>
         {info && (

@@ -30,7 +30,8 @@ export const commands = {
 	/**  Copy the environment (with the key) to the clipboard without the key entering the web view. */
 	sessionCopyEnv: (id: string, format: RenderFormat | null) => typedError<number, UiError>(__TAURI_INVOKE("session_copy_env", { id, format })),
 	sessionTraffic: (id: string, count: number) => typedError<TrafficReport_Serialize, UiError>(__TAURI_INVOKE("session_traffic", { id, count })),
-	sessionLive: (id: string) => typedError<LiveView_Serialize, UiError>(__TAURI_INVOKE("session_live", { id })),
+	/**  The requests of a session stored or changed since `since` (all with null), and the next cursor. */
+	sessionRequestsSince: (id: string, since: number | null) => typedError<RequestsPage_Serialize, UiError>(__TAURI_INVOKE("session_requests_since", { id, since })),
 	sessionRequests: (id: string) => typedError<RequestBrief_Serialize[], UiError>(__TAURI_INVOKE("session_requests", { id })),
 	sessionsList: (experiment: string | null) => typedError<SessionRow_Serialize[], UiError>(__TAURI_INVOKE("sessions_list", { experiment })),
 	sessionFinalize: (id: string, status: FinalStatus, outcome: string | null, notes: string | null) => typedError<SessionRow_Serialize, UiError>(__TAURI_INVOKE("session_finalize", { id, status, outcome, notes })),
@@ -323,35 +324,6 @@ export type ExportWhat = "sessions" | "requests" | "comparison" | "chart" | "rep
 /**  How a session ends (what the operator records at finalize). */
 export type FinalStatus = "completed" | "aborted" | "invalid";
 
-/**  The live panel of one session. */
-export type LiveView = LiveView_Serialize | LiveView_Deserialize;
-
-/**  The live panel of one session. */
-export type LiveView_Deserialize = {
-	session: SessionRow_Deserialize,
-	requests: number | null,
-	errors: number | null,
-	last_finished_at?: number | null,
-	ttft_svg: string,
-	latency_svg: string,
-	tokens_per_s_svg: string,
-	/**  The latest requests, newest first (at most 20). */
-	recent: RequestBrief_Deserialize[],
-};
-
-/**  The live panel of one session. */
-export type LiveView_Serialize = {
-	session: SessionRow_Serialize,
-	requests: number | null,
-	errors: number | null,
-	last_finished_at: number | null,
-	ttft_svg: string,
-	latency_svg: string,
-	tokens_per_s_svg: string,
-	/**  The latest requests, newest first (at most 20). */
-	recent: RequestBrief_Serialize[],
-};
-
 /**  What the UI needs to show a metric (the registry, on the wire). */
 export type MetricInfo = {
 	name: string,
@@ -503,6 +475,33 @@ export type RequestBrief_Serialize = {
 
 /**  How a request ended, as the client saw it. */
 export type RequestStatus = "success" | "error";
+
+/**
+ *  A page of a session's requests for the live panel: the rows stored or updated since the
+ *  previous page, and the cursor to ask for the next one (rows already shown may come again,
+ *  updated — LiteLLM's line lands a moment after the edge's: replace them by `request_id`).
+ */
+export type RequestsPage = RequestsPage_Serialize | RequestsPage_Deserialize;
+
+/**
+ *  A page of a session's requests for the live panel: the rows stored or updated since the
+ *  previous page, and the cursor to ask for the next one (rows already shown may come again,
+ *  updated — LiteLLM's line lands a moment after the edge's: replace them by `request_id`).
+ */
+export type RequestsPage_Deserialize = {
+	rows: RequestBrief_Deserialize[],
+	cursor?: number | null,
+};
+
+/**
+ *  A page of a session's requests for the live panel: the rows stored or updated since the
+ *  previous page, and the cursor to ask for the next one (rows already shown may come again,
+ *  updated — LiteLLM's line lands a moment after the edge's: replace them by `request_id`).
+ */
+export type RequestsPage_Serialize = {
+	rows: RequestBrief_Serialize[],
+	cursor: number | null,
+};
 
 /**  Which runtime runs the stack. */
 export type Runtime = "native" | "compose";

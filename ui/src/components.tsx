@@ -11,7 +11,7 @@ export function ErrorBox({ error, onDismiss }: { error: unknown; onDismiss?: () 
       <div class="error-head">
         <strong>{e.code.replace(/_/g, " ")}</strong>
         {onDismiss && (
-          <button class="link" onClick={onDismiss} aria-label="Dismiss error">
+          <button type="button" class="link" onClick={onDismiss} aria-label="Dismiss error">
             Dismiss
           </button>
         )}

@@ -108,7 +108,6 @@ export function problemsByLine<T extends { line: number | null }>(problems: T[])
   return out;
 }
 
-
 /** A config file name for a new document. */
 export function fileNameFor(name: string): string {
   const slug = name

@@ -1,12 +1,26 @@
 // Names for the generated types as the UI uses them (values coming out of the backend).
-export type { AppInfo, Check, ConfigKind, ErrorCode, ExportFormat, ExportWhat, FinalStatus, MetricInfo, RenderFormat, UiError, Unit, Written } from "./bindings";
+export type {
+  AppInfo,
+  Check,
+  ConfigKind,
+  ErrorCode,
+  StartSession,
+  ExportFormat,
+  ExportWhat,
+  FinalStatus,
+  MetricInfo,
+  RenderFormat,
+  UiError,
+  Unit,
+  Written,
+} from "./bindings";
 export type {
   Catalog_Serialize as Catalog,
   Choices_Serialize as Choices,
   Comparison_Serialize as Comparison,
   ConfigDoc_Serialize as ConfigDoc,
   EnvView_Serialize as EnvView,
-  LiveView_Serialize as LiveView,
+  RequestsPage_Serialize as RequestsPage,
   Problem_Serialize as Problem,
   RequestBrief_Serialize as RequestBrief,
   SecretInfo_Serialize as SecretInfo,

@@ -9,8 +9,11 @@ import { CompareScreen } from "../src/screens/compare";
 import { StackScreen } from "../src/screens/stack";
 import { SecretsScreen } from "../src/screens/secrets";
 import { ExportDialog } from "../src/screens/export";
+import { App } from "../src/app";
+import { resetData, startDataEvents } from "../src/data";
 
 type Handler = (args: Record<string, unknown>) => unknown;
+let stopData: (() => void) | undefined;
 let calls: { cmd: string; args: Record<string, unknown> }[] = [];
 
 function mock(handlers: Record<string, Handler>) {
@@ -25,6 +28,9 @@ function mock(handlers: Record<string, Handler>) {
     },
     { shouldMockEvents: true },
   );
+  // The data layer listens to the (mocked) backend events, as the App does at start.
+  stopData?.();
+  stopData = startDataEvents();
 }
 
 async function settle() {
@@ -79,20 +85,44 @@ const envView = {
   api_key_env: "OPENAI_API_KEY",
 };
 
+const brief = (i: number) => ({
+  request_id: `r${i}`,
+  started_at: Date.now() - 500,
+  finished_at: Date.now() - 40,
+  model: "sim-fast",
+  call_type: "acompletion",
+  streamed: true,
+  status: "success",
+  http_status: 200,
+  error_class: null,
+  ttft_ms: 60 + i,
+  ttft_visible_ms: 60 + i,
+  itl_ms: 2,
+  stall_count: 0,
+  latency_ms: 300 + i,
+  output_tokens_per_s: 90,
+  input_tokens: 10,
+  output_tokens: 20,
+});
+
 let root: HTMLElement;
 beforeEach(() => {
   root = document.createElement("div");
   document.body.appendChild(root);
+  resetData();
 });
 afterEach(() => {
   render(null, root);
   root.remove();
+  stopData?.();
+  stopData = undefined;
   clearMocks();
 });
 
 describe("Session screen", () => {
-  it("starts a session with the picked choices, shows the redacted env and refreshes on capture events", async () => {
-    let live = 0;
+  it("starts a session, shows the redacted env and appends what each capture event brings", async () => {
+    const pages: { since: unknown; rows: number }[] = [];
+    let next = 0;
     mock({
       choices: () => ({
         experiments: [{ name: "sim-profiles", description: "", variants: ["sim-fast-oai", "sim-slow-oai"] }],
@@ -101,18 +131,12 @@ describe("Session screen", () => {
       }),
       sessions_list: () => [],
       session_start: () => ({ session: session("active"), env: envView }),
-      session_live: () => {
-        live += 1;
-        return {
-          session: session("active", live),
-          requests: live,
-          errors: 0,
-          last_finished_at: Date.now() - 40,
-          ttft_svg: "<svg><circle/></svg>",
-          latency_svg: "<svg/>",
-          tokens_per_s_svg: "<svg/>",
-          recent: [],
-        };
+      // Two new requests per page; the first request comes again, updated (LiteLLM's line merged).
+      session_requests_since: (args) => {
+        const rows = next === 0 ? [] : next === 1 ? [brief(1), brief(2)] : [brief(next), brief(next + 1), brief(1)];
+        pages.push({ since: args.since, rows: rows.length });
+        next = next === 0 ? 1 : next + 2;
+        return { rows, cursor: next };
       },
       session_copy_env: () => 3,
     });
@@ -124,21 +148,27 @@ describe("Session screen", () => {
     expect(start?.args.req).toMatchObject({ experiment: "sim-profiles", variant: "sim-fast-oai", task_card: "sample-traffic" });
     expect(root.querySelector("[data-testid=env-text]")?.textContent).toContain("<session key");
     expect(root.textContent).toContain("The repository is clean");
+    expect(pages).toEqual([{ since: null, rows: 0 }]);
 
-    const before = live;
-    await act(async () => {
-      await emit("capture-update", { inserted: 1, sessions: ["sess_abc"], last_finished_at: Date.now() });
-    });
-    await settle();
-    expect(live).toBe(before + 1);
-    expect(root.querySelector("[data-testid=live]")?.getAttribute("data-requests")).toBe(String(live));
+    for (const want of [2, 4]) {
+      await act(async () => {
+        await emit("capture-update", { inserted: 2, sessions: ["sess_abc"], last_finished_at: Date.now() });
+      });
+      await settle();
+      expect(root.querySelector("[data-testid=live]")?.getAttribute("data-requests")).toBe(String(want));
+    }
+    // Each event asked only for what came after the previous page's cursor.
+    expect(pages.map((p) => p.since)).toEqual([null, 1, 3]);
+    expect(pages.map((p) => p.rows)).toEqual([0, 2, 3]);
+    expect(root.querySelector("[data-testid=chart-ttft]")?.getAttribute("data-points")).toBe("4");
+    expect(Number(root.querySelector("[data-testid=live]")?.getAttribute("data-lag-ms"))).toBeGreaterThanOrEqual(0);
 
-    // Events for other sessions do not trigger a refresh.
+    // Events for other sessions ask for nothing.
     await act(async () => {
       await emit("capture-update", { inserted: 1, sessions: ["sess_other"], last_finished_at: Date.now() });
     });
     await settle();
-    expect(live).toBe(before + 1);
+    expect(pages.length).toBe(3);
 
     click(root.querySelector("#copy-env"));
     await settle();
@@ -215,7 +245,15 @@ describe("Compare screen", () => {
             verdict_text: "a is faster than b (p = 0.008)",
           },
           // The tone comes from the kind, never from the words.
-          { a: "a", b: "b", metric: "error_rate", difference: 0.01, p_value: 0.5, verdict: { kind: "no_difference", p: 0.5, indicative_below: null }, verdict_text: "words the UI does not parse" },
+          {
+            a: "a",
+            b: "b",
+            metric: "error_rate",
+            difference: 0.01,
+            p_value: 0.5,
+            verdict: { kind: "no_difference", p: 0.5, indicative_below: null },
+            verdict_text: "words the UI does not parse",
+          },
         ],
         excluded: [{ session_id: "sess_x", variant: "a", excluded: "exploratory session", requests: 3 }],
       }),
@@ -246,7 +284,18 @@ describe("Compare screen", () => {
   it("explains the next step when there are no sessions", async () => {
     mock({
       choices: () => ({ experiments: [{ name: "e", description: "", variants: ["a"] }], task_cards: [], problems: [] }),
-      compare: () => ({ experiment: "e", generated_at: 0, app_version: "", task_cards: [], repo_commits: [], litellm_versions: [], metrics: [], variants: [{ variant: "a", sessions: 0, requests: 0, session_success_rate: null, metrics: {} }], pairs: [], excluded: [] }),
+      compare: () => ({
+        experiment: "e",
+        generated_at: 0,
+        app_version: "",
+        task_cards: [],
+        repo_commits: [],
+        litellm_versions: [],
+        metrics: [],
+        variants: [{ variant: "a", sessions: 0, requests: 0, session_success_rate: null, metrics: {} }],
+        pairs: [],
+        excluded: [],
+      }),
       compare_sessions: () => [],
     });
     render(<CompareScreen experiment="e" onExperiment={() => {}} />, root);
@@ -256,7 +305,16 @@ describe("Compare screen", () => {
 });
 
 describe("Stack screen", () => {
-  const stopped = { services: [{ name: "litellm", state: "stopped", url: null, healthy: false, version: null, pid: null, container: null, log: null, detail: null }], skipped: [], proxy_url: null, litellm_installed: null, litellm_pinned: "1.108.7", compose_available: false, config_dir: "c", data_dir: "d" };
+  const stopped = {
+    services: [{ name: "litellm", state: "stopped", url: null, healthy: false, version: null, pid: null, container: null, log: null, detail: null }],
+    skipped: [],
+    proxy_url: null,
+    litellm_installed: null,
+    litellm_pinned: "1.108.7",
+    compose_available: false,
+    config_dir: "c",
+    data_dir: "d",
+  };
   it("streams progress steps and shows the failing service's log lines", async () => {
     mock({
       stack_status: () => stopped,
@@ -283,7 +341,9 @@ describe("Secrets screen", () => {
   it("never renders a value and sends the typed one to the keychain", async () => {
     let stored = false;
     mock({
-      secrets_list: () => [{ name: "OPENAI_API_KEY", in_keychain: stored, in_environment: false, effective: stored ? "keychain" : null, used_by: ["provider openai"] }],
+      secrets_list: () => [
+        { name: "OPENAI_API_KEY", in_keychain: stored, in_environment: false, effective: stored ? "keychain" : null, used_by: ["provider openai"] },
+      ],
       secret_set: () => {
         stored = true;
         return null;
@@ -318,7 +378,10 @@ describe("Secrets screen", () => {
     await settle();
     const name = root.querySelector("input[aria-label='Secret name']") as HTMLInputElement;
     const setButton = () => [...root.querySelectorAll("button")].find((b) => b.textContent?.startsWith("Set…")) as HTMLButtonElement;
-    for (const [typed, bad] of [["1BAD", true], ["GOOD_NAME", false]] as const) {
+    for (const [typed, bad] of [
+      ["1BAD", true],
+      ["GOOD_NAME", false],
+    ] as const) {
       await act(async () => {
         name.value = typed;
         name.dispatchEvent(new Event("input", { bubbles: true }));
@@ -375,5 +438,65 @@ describe("Export dialog", () => {
     await settle();
     const formats = [...(root.querySelector("#export-format") as HTMLSelectElement).options].map((o) => o.value);
     expect(formats).toEqual(["png", "svg"]);
+  });
+});
+
+describe("App", () => {
+  it("keeps the open session when the user visits another screen and comes back", async () => {
+    mock({
+      app_info: () => ({ version: "0.1.0", config_dir: "c", data_dir: "d", db_path: "db" }),
+      stack_status: () => ({
+        services: [],
+        skipped: [],
+        proxy_url: null,
+        litellm_installed: null,
+        litellm_pinned: "1.108.7",
+        compose_available: false,
+        config_dir: "c",
+        data_dir: "d",
+      }),
+      choices: () => ({
+        experiments: [{ name: "sim-profiles", description: "", variants: ["sim-fast-oai"] }],
+        task_cards: ["sample-traffic"],
+        problems: [],
+        export_formats: [],
+      }),
+      sessions_list: () => [],
+      session_start: () => ({ session: session("active"), env: envView }),
+      session_requests_since: () => ({ rows: [brief(1)], cursor: 1 }),
+      compare: () => ({
+        experiment: "sim-profiles",
+        generated_at: 0,
+        app_version: "",
+        task_cards: [],
+        repo_commits: [],
+        litellm_versions: [],
+        metrics: [],
+        variants: [],
+        pairs: [],
+        excluded: [],
+      }),
+      compare_sessions: () => [],
+      compare_chart: () => "<svg/>",
+      ui_ready: () => null,
+    });
+    render(<App />, root);
+    await settle();
+    click(root.querySelector("#nav-session"));
+    await settle();
+    click(root.querySelector("#session-start"));
+    await settle();
+    expect(root.querySelector("[data-testid=session-head]")?.getAttribute("data-session")).toBe("sess_abc");
+    click(root.querySelector("#nav-compare"));
+    await settle();
+    expect(root.querySelector("[data-testid=session-head]")).toBeNull();
+    click(root.querySelector("#nav-session"));
+    await settle();
+    expect(root.querySelector("[data-testid=session-head]")?.getAttribute("data-session")).toBe("sess_abc");
+    expect(root.querySelector("[data-testid=env-text]")?.textContent).toContain("<session key");
+    expect(root.querySelector("[data-testid=live]")?.getAttribute("data-requests")).toBe("1");
+    // Coming back re-used what was loaded: one start, one page of requests.
+    expect(calls.filter((c) => c.cmd === "session_start").length).toBe(1);
+    expect(calls.filter((c) => c.cmd === "session_requests_since").length).toBe(1);
   });
 });

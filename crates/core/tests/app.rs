@@ -114,9 +114,48 @@ async fn a_session_shows_its_env_redacted_copies_it_whole_and_finalizes() {
         .unwrap();
     assert!(json.text.contains("\"BASE\"") && !json.text.contains(key));
 
-    let live = app.session_live(&row.session_id).await.unwrap();
-    assert_eq!((live.requests, live.errors), (0, 0));
-    assert!(live.ttft_svg.starts_with("<svg"));
+    let page = app
+        .session_requests_since(&row.session_id, None)
+        .await
+        .unwrap();
+    assert!(page.rows.is_empty() && page.cursor.is_none());
+
+    // The live panel's pages: what was stored since the last cursor, nothing twice unless changed.
+    let alias = row.proxy_key_alias.clone().unwrap();
+    let spool = app.spool_path();
+    std::fs::create_dir_all(spool.parent().unwrap()).unwrap();
+    let line = |i: usize| {
+        format!(
+            r#"{{"v":1,"litellm_call_id":"live-{i}","status":"success","call_type":"acompletion","route":"/v1/chat/completions","stream":false,"start":{s},"end":{e},"model_group":"m","prompt_tokens":3,"completion_tokens":4,"key_alias":"{alias}"}}"#,
+            s = 1.7e9 + i as f64,
+            e = 1.7e9 + i as f64 + 0.2
+        ) + "\n"
+    };
+    let append = |text: String| {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&spool)
+            .unwrap();
+        f.write_all(text.as_bytes()).unwrap();
+    };
+    append(line(0) + &line(1));
+    app.ingest_now().await.unwrap();
+    let first = app
+        .session_requests_since(&row.session_id, None)
+        .await
+        .unwrap();
+    assert_eq!(first.rows.len(), 2);
+    append(line(2));
+    app.ingest_now().await.unwrap();
+    let next = app
+        .session_requests_since(&row.session_id, first.cursor)
+        .await
+        .unwrap();
+    let ids: Vec<&str> = next.rows.iter().map(|r| r.request_id.as_str()).collect();
+    assert_eq!(ids, ["live-2"], "only what changed since the cursor");
+    assert!(next.cursor >= first.cursor);
 
     let (done, _) = app
         .session_finalize(

@@ -1,6 +1,7 @@
 import { useEffect, useState } from "preact/hooks";
 import { call, commands } from "../api";
-import type { Choices, Comparison, RequestBrief, SessionStats } from "../types";
+import type { Comparison, RequestBrief, SessionStats } from "../types";
+import { invalidate, keys, useChoices, useQuery } from "../data";
 import { Badge, Chart, Empty, ErrorBox, RequestsTable } from "../components";
 import { fmtCi, fmtP, fmtValue, verdictTone } from "../logic";
 
@@ -8,44 +9,32 @@ import { fmtCi, fmtP, fmtValue, verdictTone } from "../logic";
 const SESSION_COLUMNS = ["ttft_p50_ms", "latency_p50_ms", "tokens_per_s_p50"];
 
 export function CompareScreen({ experiment, onExperiment }: { experiment: string; onExperiment: (e: string) => void }) {
-  const [choices, setChoices] = useState<Choices | null>(null);
-  const [cmp, setCmp] = useState<Comparison | null>(null);
-  const [sessions, setSessions] = useState<SessionStats[]>([]);
+  const choices = useChoices();
   const [chart, setChart] = useState("ttft_p50_ms");
-  const [svg, setSvg] = useState("");
   const [error, setError] = useState<unknown>(null);
   const [drill, setDrill] = useState<{ id: string; rows: RequestBrief[] } | null>(null);
-  const [loading, setLoading] = useState(false);
+  const exp = experiment || null;
+  const cmpQ = useQuery(exp && keys.compare(exp), () => call(commands.compare(experiment)));
+  const sessionsQ = useQuery(exp && keys.compareSessions(exp), () => call(commands.compareSessions(experiment)));
+  const cmp: Comparison | null = cmpQ.data ?? null;
+  const sessions: SessionStats[] = sessionsQ.data ?? [];
+  const chartQ = useQuery(exp && cmp ? keys.chart(exp, chart) : null, () => call(commands.compareChart(experiment, chart)));
+  const svg = chartQ.data ?? "";
+  const loading = cmpQ.loading || sessionsQ.loading;
 
   useEffect(() => {
-    call(commands.choices()).then((c) => {
-      setChoices(c);
-      if (!experiment && c.experiments.length) onExperiment(c.experiments.find((e) => e.name === "sim-profiles")?.name ?? c.experiments[0].name);
-    }, setError);
-  }, []);
+    const c = choices.data;
+    if (!experiment && c?.experiments.length) onExperiment(c.experiments.find((e) => e.name === "sim-profiles")?.name ?? c.experiments[0].name);
+  }, [choices.data]);
 
-  const load = async () => {
-    if (!experiment) return;
-    setLoading(true);
-    setError(null);
+  const load = () => {
     setDrill(null);
-    try {
-      const [c, s] = await Promise.all([call(commands.compare(experiment)), call(commands.compareSessions(experiment))]);
-      setCmp(c);
-      setSessions(s);
-    } catch (e) {
-      setError(e);
-    } finally {
-      setLoading(false);
+    if (exp) {
+      invalidate(keys.compare(exp));
+      invalidate(keys.compareSessions(exp));
+      invalidate(`chart:${exp}:`);
     }
   };
-  useEffect(() => {
-    load();
-  }, [experiment]);
-  useEffect(() => {
-    if (!experiment || !cmp) return;
-    call(commands.compareChart(experiment, chart)).then(setSvg, setError);
-  }, [experiment, chart, cmp]);
 
   const openSession = async (id: string) => {
     try {
@@ -71,17 +60,24 @@ export function CompareScreen({ experiment, onExperiment }: { experiment: string
         <label>
           Experiment{" "}
           <select id="compare-experiment" value={experiment} onChange={(e) => onExperiment((e.target as HTMLSelectElement).value)}>
-            {choices?.experiments.map((e) => <option key={e.name} value={e.name}>{e.name}</option>)}
+            {choices.data?.experiments.map((e) => (
+              <option key={e.name} value={e.name}>
+                {e.name}
+              </option>
+            ))}
           </select>
         </label>
-        <button onClick={load} disabled={loading}>
+        <button type="button" onClick={load} disabled={loading}>
           {loading ? "Loading…" : "Refresh"}
         </button>
       </div>
-      <ErrorBox error={error} onDismiss={() => setError(null)} />
+      <ErrorBox error={error ?? cmpQ.error ?? sessionsQ.error ?? chartQ.error ?? choices.error} onDismiss={() => setError(null)} />
       {cmp && !hasData && (
         <Empty title="No finished sessions in this experiment yet">
-          <p>Run and finalize sessions for at least two variants on the Session screen; each needs 3 sessions (5 for latency claims) before StackPerf states a difference.</p>
+          <p>
+            Run and finalize sessions for at least two variants on the Session screen; each needs 3 sessions (5 for latency claims) before StackPerf states a
+            difference.
+          </p>
           {cmp.excluded.length > 0 && (
             <ul data-testid="excluded">
               {cmp.excluded.map((s) => (
@@ -96,7 +92,8 @@ export function CompareScreen({ experiment, onExperiment }: { experiment: string
       {cmp && hasData && (
         <>
           <p class="muted small">
-            Task cards: {cmp.task_cards.join(", ") || "–"} · LiteLLM {cmp.litellm_versions.join(", ") || "–"} · commits {cmp.repo_commits.map((c) => c.slice(0, 8)).join(", ") || "–"}
+            Task cards: {cmp.task_cards.join(", ") || "–"} · LiteLLM {cmp.litellm_versions.join(", ") || "–"} · commits{" "}
+            {cmp.repo_commits.map((c) => c.slice(0, 8)).join(", ") || "–"}
           </p>
           <div class="scroll-x">
             <table class="grid compare" data-testid="compare-table">
@@ -174,7 +171,14 @@ export function CompareScreen({ experiment, onExperiment }: { experiment: string
           <h2>Distributions</h2>
           <div role="tablist" class="toggle">
             {charts.map((c) => (
-              <button key={c.name} role="tab" aria-selected={chart === c.name} class={chart === c.name ? "on" : ""} onClick={() => setChart(c.name)}>
+              <button
+                type="button"
+                key={c.name}
+                role="tab"
+                aria-selected={chart === c.name}
+                class={chart === c.name ? "on" : ""}
+                onClick={() => setChart(c.name)}
+              >
                 {c.label}
               </button>
             ))}
@@ -200,7 +204,7 @@ export function CompareScreen({ experiment, onExperiment }: { experiment: string
               {sessions.map((s) => (
                 <tr key={s.session_id}>
                   <td>
-                    <button class="link" onClick={() => openSession(s.session_id)}>
+                    <button type="button" class="link" onClick={() => openSession(s.session_id)}>
                       <code>{s.session_id}</code>
                     </button>
                   </td>
@@ -223,7 +227,7 @@ export function CompareScreen({ experiment, onExperiment }: { experiment: string
                   Requests of <code>{drill.id}</code>
                 </h3>
                 <div class="spacer" />
-                <button class="link" onClick={() => setDrill(null)}>
+                <button type="button" class="link" onClick={() => setDrill(null)}>
                   Close
                 </button>
               </div>

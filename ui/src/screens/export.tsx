@@ -4,6 +4,7 @@ import { call, commands } from "../api";
 import type { Choices, ExportFormat, ExportWhat, SessionRow, Written } from "../types";
 import { ErrorBox } from "../components";
 import { formatsFor } from "../logic";
+import { useChoices, useSessions } from "../data";
 
 const WHATS: { what: ExportWhat; label: string }[] = [
   { what: "sessions", label: "Sessions" },
@@ -15,13 +16,14 @@ const WHATS: { what: ExportWhat; label: string }[] = [
 
 export function ExportDialog({ experiment, onClose }: { experiment: string; onClose: () => void }) {
   const ref = useRef<HTMLDialogElement>(null);
-  const [choices, setChoices] = useState<Choices | null>(null);
+  const choicesQ = useChoices();
+  const choices: Choices | null = choicesQ.data ?? null;
   const [what, setWhat] = useState<ExportWhat>("requests");
   const [format, setFormat] = useState<ExportFormat>("csv");
   const [exp, setExp] = useState(experiment);
   const [metric, setMetric] = useState("ttft");
   const [session, setSession] = useState("");
-  const [sessions, setSessions] = useState<SessionRow[]>([]);
+  const sessions: SessionRow[] = useSessions(exp || null).data ?? [];
   const [path, setPath] = useState("");
   const [error, setError] = useState<unknown>(null);
   const [written, setWritten] = useState<Written | null>(null);
@@ -29,15 +31,11 @@ export function ExportDialog({ experiment, onClose }: { experiment: string; onCl
 
   useEffect(() => {
     ref.current?.showModal();
-    call(commands.choices()).then((c) => {
-      setChoices(c);
-      if (!exp && c.experiments[0]) setExp(c.experiments[0].name);
-    }, setError);
   }, []);
   useEffect(() => {
-    setSession("");
-    call(commands.sessionsList(exp || null)).then(setSessions, () => setSessions([]));
-  }, [exp]);
+    if (!exp && choices?.experiments[0]) setExp(choices.experiments[0].name);
+  }, [choices]);
+  useEffect(() => setSession(""), [exp]);
   useEffect(() => {
     const fmts = formatsFor(choices, what);
     if (fmts.length > 0 && !fmts.includes(format)) setFormat(fmts[0]);
@@ -71,20 +69,32 @@ export function ExportDialog({ experiment, onClose }: { experiment: string; onCl
         <label>
           What
           <select id="export-what" value={what} onChange={(e) => setWhat((e.target as HTMLSelectElement).value as ExportWhat)}>
-            {WHATS.map((w) => <option key={w.what} value={w.what}>{w.label}</option>)}
+            {WHATS.map((w) => (
+              <option key={w.what} value={w.what}>
+                {w.label}
+              </option>
+            ))}
           </select>
         </label>
         <label>
           Format
           <select id="export-format" value={format} onChange={(e) => setFormat((e.target as HTMLSelectElement).value as ExportFormat)}>
-            {formatsFor(choices, what).map((f) => <option key={f} value={f}>{f.toUpperCase()}</option>)}
+            {formatsFor(choices, what).map((f) => (
+              <option key={f} value={f}>
+                {f.toUpperCase()}
+              </option>
+            ))}
           </select>
         </label>
         <label>
           Experiment
           <select id="export-experiment" value={exp} onChange={(e) => setExp((e.target as HTMLSelectElement).value)}>
             {(what === "sessions" || what === "requests") && <option value="">all experiments</option>}
-            {choices?.experiments.map((e) => <option key={e.name} value={e.name}>{e.name}</option>)}
+            {choices?.experiments.map((e) => (
+              <option key={e.name} value={e.name}>
+                {e.name}
+              </option>
+            ))}
           </select>
         </label>
         {(what === "sessions" || what === "requests") && (
@@ -127,10 +137,10 @@ export function ExportDialog({ experiment, onClose }: { experiment: string; onCl
         </p>
       )}
       <div class="row gap end">
-        <button id="export-close" onClick={onClose}>
+        <button type="button" id="export-close" onClick={onClose}>
           Close
         </button>
-        <button id="export-run" class="primary" disabled={busy || !path} onClick={run}>
+        <button type="button" id="export-run" class="primary" disabled={busy || !path} onClick={run}>
           {busy ? "Exporting…" : "Export"}
         </button>
       </div>

@@ -2,9 +2,11 @@ import { useEffect, useState } from "preact/hooks";
 import { call, commands } from "../api";
 import type { SecretInfo } from "../types";
 import { Badge, ErrorBox } from "../components";
+import { invalidate, keys, useQuery } from "../data";
 
 export function SecretsScreen() {
-  const [list, setList] = useState<SecretInfo[] | null>(null);
+  const secrets = useQuery(keys.secrets, () => call(commands.secretsList()));
+  const list: SecretInfo[] | null = secrets.data ?? null;
   const [error, setError] = useState<unknown>(null);
   const [editing, setEditing] = useState<string | null>(null);
   const [value, setValue] = useState("");
@@ -22,10 +24,7 @@ export function SecretsScreen() {
     };
   }, [newName]);
 
-  const refresh = () => call(commands.secretsList()).then(setList, setError);
-  useEffect(() => {
-    refresh();
-  }, []);
+  const refresh = () => invalidate(keys.secrets);
 
   const save = async (name: string) => {
     setError(null);
@@ -66,12 +65,19 @@ export function SecretsScreen() {
         placeholder="paste the key"
         value={value}
         onInput={(e) => setValue((e.target as HTMLInputElement).value)}
+        // biome-ignore lint/a11y/noAutofocus: the user just pressed Set/Replace for this secret; typing goes here.
         autoFocus
       />
       <button class="primary" type="submit" disabled={!value}>
         Save
       </button>
-      <button type="button" onClick={() => (setEditing(null), setValue(""))}>
+      <button
+        type="button"
+        onClick={() => {
+          setEditing(null);
+          setValue("");
+        }}
+      >
         Cancel
       </button>
     </form>
@@ -83,8 +89,12 @@ export function SecretsScreen() {
         <h1 id="secrets-title">Secrets</h1>
         <p class="sub">Provider keys live in the OS keychain; StackPerf never shows or stores their values anywhere else. The simulator needs none.</p>
       </header>
-      <ErrorBox error={error} onDismiss={() => setError(null)} />
-      {note && <p class="note" role="status">{note}</p>}
+      <ErrorBox error={error ?? secrets.error} onDismiss={() => setError(null)} />
+      {note && (
+        <p class="note" role="status">
+          {note}
+        </p>
+      )}
       <table class="grid" data-testid="secrets">
         <thead>
           <tr>
@@ -111,8 +121,20 @@ export function SecretsScreen() {
                   editor(s.name)
                 ) : (
                   <div class="row gap">
-                    <button onClick={() => (setEditing(s.name), setValue(""))}>{s.in_keychain ? "Replace" : "Set"}</button>
-                    {s.in_keychain && <button onClick={() => remove(s.name)}>Delete</button>}
+                    <button
+                      type="button"
+                      onClick={() => {
+                        setEditing(s.name);
+                        setValue("");
+                      }}
+                    >
+                      {s.in_keychain ? "Replace" : "Set"}
+                    </button>
+                    {s.in_keychain && (
+                      <button type="button" onClick={() => remove(s.name)}>
+                        Delete
+                      </button>
+                    )}
                   </div>
                 )}
               </td>
@@ -129,7 +151,14 @@ export function SecretsScreen() {
           onInput={(e) => setNewName((e.target as HTMLInputElement).value.trim())}
           aria-invalid={nameProblem !== null}
         />
-        <button disabled={newName === "" || nameProblem !== null} onClick={() => (setEditing(newName), setValue(""))}>
+        <button
+          type="button"
+          disabled={newName === "" || nameProblem !== null}
+          onClick={() => {
+            setEditing(newName);
+            setValue("");
+          }}
+        >
           Set…
         </button>
         {nameProblem && <span class="field-error">{nameProblem}</span>}

@@ -1,6 +1,7 @@
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import { open as openDialog } from "@tauri-apps/plugin-dialog";
 import { call, commands } from "../api";
+import { invalidate, keys } from "../data";
 import type { Catalog, ConfigDoc, ConfigKind, Problem } from "../types";
 import { Badge, ErrorBox } from "../components";
 import { fileNameFor, problemsByLine, setYamlField, template } from "../logic";
@@ -75,6 +76,8 @@ export function SetupScreen() {
       setDirty(false);
       setDraft({ ...draft, isNew: false });
       load();
+      // What can be picked elsewhere changed.
+      invalidate(keys.choices);
     } catch (e) {
       setError(e);
     }
@@ -108,7 +111,8 @@ export function SetupScreen() {
       <header class="screen-head">
         <h1 id="setup-title">Experiment setup</h1>
         <p class="sub">
-          Providers, harness profiles, variants, experiments and task cards are YAML files in <code>{catalog?.config_dir ?? "configs/"}</code>. Edits are checked against the whole set as you type.
+          Providers, harness profiles, variants, experiments and task cards are YAML files in <code>{catalog?.config_dir ?? "configs/"}</code>. Edits are
+          checked against the whole set as you type.
         </p>
       </header>
       <ErrorBox error={error} onDismiss={() => setError(null)} />
@@ -120,17 +124,14 @@ export function SetupScreen() {
               <div key={kind} class="kind">
                 <div class="kind-head">
                   <h3>{label}</h3>
-                  <button class="link" onClick={() => create(kind)} aria-label={`New ${label}`}>
+                  <button type="button" class="link" onClick={() => create(kind)} aria-label={`New ${label}`}>
                     + New
                   </button>
                 </div>
                 <ul>
                   {docs.map((d) => (
                     <li key={d.file}>
-                      <button
-                        class={draft?.kind === d.kind && draft.file === d.file ? "doc active" : "doc"}
-                        onClick={() => open(d)}
-                      >
+                      <button type="button" class={draft?.kind === d.kind && draft.file === d.file ? "doc active" : "doc"} onClick={() => open(d)}>
                         {d.name ?? d.file}
                         {d.problems.length > 0 && <Badge tone="bad">{d.problems.length}</Badge>}
                       </button>
@@ -167,14 +168,21 @@ export function SetupScreen() {
                   </button>
                 )}
                 {saved && !dirty && <span class="note">{saved}</span>}
-                <button id="config-save" class="primary" disabled={problems.length > 0 || !dirty} onClick={save}>
+                <button type="button" id="config-save" class="primary" disabled={problems.length > 0 || !dirty} onClick={save}>
                   Save
                 </button>
               </div>
               <div class="editor">
                 <div class="gutter" ref={gutter} aria-hidden="true">
                   {Array.from({ length: lineCount }, (_, i) => (
-                    <div key={i} class={byLine.has(i + 1) ? "ln bad" : "ln"} title={byLine.get(i + 1)?.map((p) => p.message).join("\n")}>
+                    <div
+                      key={i}
+                      class={byLine.has(i + 1) ? "ln bad" : "ln"}
+                      title={byLine
+                        .get(i + 1)
+                        ?.map((p) => p.message)
+                        .join("\n")}
+                    >
                       {i + 1}
                     </div>
                   ))}
@@ -184,7 +192,9 @@ export function SetupScreen() {
                   spellcheck={false}
                   aria-label="YAML document"
                   value={draft.text}
-                  onScroll={(e) => gutter.current && (gutter.current.scrollTop = (e.target as HTMLTextAreaElement).scrollTop)}
+                  onScroll={(e) => {
+                    if (gutter.current) gutter.current.scrollTop = (e.target as HTMLTextAreaElement).scrollTop;
+                  }}
                   onInput={(e) => {
                     setDraft({ ...draft, text: (e.target as HTMLTextAreaElement).value });
                     setDirty(true);
@@ -195,7 +205,7 @@ export function SetupScreen() {
                 {problems.length === 0 && <li class="ok">No problems.</li>}
                 {problems.map((p, i) => (
                   <li key={i}>
-                    <button class="link" onClick={() => goToLine(p.line)}>
+                    <button type="button" class="link" onClick={() => goToLine(p.line)}>
                       {p.line ? `line ${p.line}` : "file"}
                     </button>
                     {p.field && <code>{p.field}</code>}: {p.message}

@@ -3,6 +3,7 @@ import { call, commands, events } from "../api";
 import type { Check, StackProgress, StackView } from "../types";
 import { Badge, ErrorBox } from "../components";
 import { toUiError } from "../logic";
+import { invalidate, keys, useQuery } from "../data";
 
 function stateTone(state: string, healthy: boolean): "ok" | "bad" | "warn" | "muted" {
   if (state === "running" && healthy) return "ok";
@@ -12,7 +13,8 @@ function stateTone(state: string, healthy: boolean): "ok" | "bad" | "warn" | "mu
 }
 
 export function StackScreen() {
-  const [view, setView] = useState<StackView | null>(null);
+  const stack = useQuery(keys.stack, () => call(commands.stackStatus()));
+  const view: StackView | null = stack.data ?? null;
   const [busy, setBusy] = useState<"" | "up" | "down">("");
   const [steps, setSteps] = useState<StackProgress[]>([]);
   const [error, setError] = useState<unknown>(null);
@@ -24,11 +26,10 @@ export function StackScreen() {
   const lastService = useRef<string | null>(null);
   const [elapsed, setElapsed] = useState(0);
 
-  const refresh = () =>
-    call(commands.stackStatus()).then((v) => {
-      setView(v);
-      if (v.services.some((s) => s.state === "running")) setRuntime(v.runtime);
-    }, setError);
+  const refresh = () => invalidate(keys.stack);
+  useEffect(() => {
+    if (view?.services.some((s) => s.state === "running")) setRuntime(view.runtime);
+  }, [view]);
   const runDoctor = () => {
     setChecking(true);
     call(commands.doctor())
@@ -37,7 +38,6 @@ export function StackScreen() {
   };
 
   useEffect(() => {
-    refresh();
     const un = events.stackProgress.listen((e) => {
       if (e.payload.service) lastService.current = e.payload.service;
       setSteps((s) => [...s.slice(-199), e.payload]);
@@ -94,28 +94,25 @@ export function StackScreen() {
             <input type="radio" name="runtime" checked={runtime === "native"} onChange={() => setRuntime("native")} /> Native processes (no Docker)
           </label>
           <label title={view?.compose_available ? "" : "Docker with the compose plugin was not found"}>
-            <input
-              type="radio"
-              name="runtime"
-              disabled={!view?.compose_available}
-              checked={runtime === "compose"}
-              onChange={() => setRuntime("compose")}
-            />{" "}
+            <input type="radio" name="runtime" disabled={!view?.compose_available} checked={runtime === "compose"} onChange={() => setRuntime("compose")} />{" "}
             Docker Compose {view && !view.compose_available && <span class="muted">(Docker not found)</span>}
           </label>
         </fieldset>
         <div class="actions">
-          <button id="stack-start" class="primary" disabled={!!busy || allUp} onClick={() => act("up")}>
+          <button type="button" id="stack-start" class="primary" disabled={!!busy || allUp} onClick={() => act("up")}>
             {busy === "up" ? `Starting… ${(elapsed / 1000).toFixed(0)} s` : allUp ? "Running" : "Start stack"}
           </button>
-          <button id="stack-stop" disabled={!!busy || !running} onClick={() => act("down")}>
+          <button type="button" id="stack-stop" disabled={!!busy || !running} onClick={() => act("down")}>
             {busy === "down" ? "Stopping…" : "Stop"}
           </button>
         </div>
       </div>
 
       {runtime === "compose" && (
-        <p class="hint">Compose runs LiteLLM with PostgreSQL, Prometheus and Grafana (http://127.0.0.1:3000, user admin, password in the keychain as GRAFANA_ADMIN_PASSWORD). The first start pulls the images.</p>
+        <p class="hint">
+          Compose runs LiteLLM with PostgreSQL, Prometheus and Grafana (http://127.0.0.1:3000, user admin, password in the keychain as GRAFANA_ADMIN_PASSWORD).
+          The first start pulls the images.
+        </p>
       )}
       {busy === "up" && runtime === "native" && !view?.litellm_installed && (
         <p class="hint">First start installs LiteLLM {view?.litellm_pinned} into a private virtualenv (hash-checked); later starts take about 10 s.</p>
@@ -139,7 +136,7 @@ export function StackScreen() {
         </ol>
       )}
 
-      <ErrorBox error={error} onDismiss={() => setError(null)} />
+      <ErrorBox error={error ?? stack.error} onDismiss={() => setError(null)} />
       {logTail.length > 0 && (
         <details open>
           <summary>Last log lines</summary>
@@ -192,7 +189,7 @@ export function StackScreen() {
       )}
 
       <h2>Checks</h2>
-      <button id="run-doctor" onClick={runDoctor} disabled={checking}>
+      <button type="button" id="run-doctor" onClick={runDoctor} disabled={checking}>
         {checking ? "Checking…" : checks ? "Check again" : "Run checks"}
       </button>
       {checks && (

@@ -6,7 +6,6 @@ use sqlx::Row;
 
 use super::App;
 use crate::capture::{self, CollectReport};
-use crate::charts::{timeline_svg, TimelineSpec};
 use crate::config::{Registry, RenderFormat};
 use crate::normalize::{model_index, RequestRow, RequestStatus};
 use crate::render::Rendered;
@@ -72,21 +71,14 @@ pub struct RequestBrief {
     pub output_tokens: Option<i64>,
 }
 
-/// The live panel of one session.
+/// A page of a session's requests for the live panel: the rows stored or updated since the
+/// previous page, and the cursor to ask for the next one (rows already shown may come again,
+/// updated — LiteLLM's line lands a moment after the edge's: replace them by `request_id`).
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
-pub struct LiveView {
-    pub session: SessionRow,
-    #[cfg_attr(feature = "specta", specta(type = f64))]
-    pub requests: i64,
-    #[cfg_attr(feature = "specta", specta(type = f64))]
-    pub errors: i64,
-    pub last_finished_at: Option<f64>,
-    pub ttft_svg: String,
-    pub latency_svg: String,
-    pub tokens_per_s_svg: String,
-    /// The latest requests, newest first (at most 20).
-    pub recent: Vec<RequestBrief>,
+pub struct RequestsPage {
+    pub rows: Vec<RequestBrief>,
+    pub cursor: Option<f64>,
 }
 
 fn brief(r: &sqlx::sqlite::SqliteRow) -> RequestBrief {
@@ -110,8 +102,6 @@ fn brief(r: &sqlx::sqlite::SqliteRow) -> RequestBrief {
         output_tokens: r.get("output_tokens"),
     }
 }
-
-const CHART_SIZE: (u32, u32) = (460, 240);
 
 impl App {
     /// Register a session, issue its key, write its files; returns the session and its
@@ -285,57 +275,40 @@ impl App {
 
     /// Every request of a session in arrival order (the drill-down).
     pub async fn session_requests(&self, id: &str) -> Result<Vec<RequestBrief>, Error> {
+        Ok(self.session_requests_since(id, None).await?.rows)
+    }
+
+    /// A session's requests stored or changed after `since` (all with `None`), in arrival order:
+    /// the live panel appends these instead of reloading the session. (`ingested_at` is written
+    /// per batch with sub-millisecond precision, so a later batch is strictly after the cursor.)
+    pub async fn session_requests_since(
+        &self,
+        id: &str,
+        since: Option<f64>,
+    ) -> Result<RequestsPage, Error> {
         let store = self.store().await?;
         let rows = sqlx::query(
-            "SELECT * FROM requests WHERE session_id = ? ORDER BY request_finished_at, request_id",
+            "SELECT request_id, request_started_at, request_finished_at, model, call_type, streamed,
+                    status, http_status, error_class, ttft_ms, ttft_visible_ms, itl_ms, stall_count,
+                    latency_ms, output_tokens_per_s, input_tokens, output_tokens, ingested_at
+             FROM requests WHERE session_id = ?1 AND (?2 IS NULL OR ingested_at > ?2)
+             ORDER BY request_finished_at, request_id",
         )
         .bind(id)
+        .bind(since)
         .fetch_all(store.pool())
         .await
         .map_err(|e| Error::Database {
             path: store.path().to_path_buf(),
             message: e.to_string(),
         })?;
-        Ok(rows.iter().map(brief).collect())
-    }
-
-    /// The live panel: counts, per-request charts of TTFT, latency and output tok/s.
-    pub async fn session_live(&self, id: &str) -> Result<LiveView, Error> {
-        let session = self.sessions().await?.get(id).await?;
-        let all = self.session_requests(id).await?;
-        let errors = all
+        let cursor = rows
             .iter()
-            .filter(|r| r.status != RequestStatus::Success)
-            .count() as i64;
-        let chart = |title: &str, unit: &str, values: Vec<Option<f64>>| {
-            timeline_svg(&TimelineSpec {
-                title,
-                y_label: unit,
-                values: &values,
-                size: CHART_SIZE,
-            })
-        };
-        Ok(LiveView {
-            requests: all.len() as i64,
-            errors,
-            last_finished_at: all.last().map(|r| r.finished_at),
-            ttft_svg: chart(
-                "Time to first token",
-                "ms",
-                all.iter().map(|r| r.ttft_ms).collect(),
-            )?,
-            latency_svg: chart(
-                "Latency",
-                "ms",
-                all.iter().map(|r| Some(r.latency_ms)).collect(),
-            )?,
-            tokens_per_s_svg: chart(
-                "Output tokens/s",
-                "tok/s",
-                all.iter().map(|r| r.output_tokens_per_s).collect(),
-            )?,
-            recent: all.iter().rev().take(20).cloned().collect(),
-            session,
+            .filter_map(|r| r.get::<Option<f64>, _>("ingested_at"))
+            .fold(since, |m, x| Some(m.map_or(x, |m: f64| m.max(x))));
+        Ok(RequestsPage {
+            rows: rows.iter().map(brief).collect(),
+            cursor,
         })
     }
 }
