@@ -1,29 +1,28 @@
 //! StackPerf core: configuration, the store and (in later modules) the benchmark services.
 //! No desktop dependency: the CLI and the desktop shell call the same functions.
 
+pub mod analysis;
 pub mod app;
-pub mod capture;
-pub mod charts;
 pub mod config;
 pub mod credentials;
 pub mod diag;
-pub mod export;
 pub mod git;
-mod ingest_write;
-pub mod metrics;
-pub mod normalize;
-pub mod normalize_edge;
+pub mod ingest;
+pub mod output;
 pub mod paths;
 pub mod render;
-pub mod report;
 pub mod rng;
-pub mod rollup;
 pub mod secrets;
 pub mod session;
 pub mod stack;
-pub mod stats;
 pub mod store;
 pub mod yaml;
+
+// The data path, grouped: ingest → analysis → output. The flat paths stay valid.
+pub use analysis::{metrics, report, rollup, stats};
+use ingest::write as ingest_write;
+pub use ingest::{capture, normalize, normalize_edge};
+pub use output::{charts, export};
 
 use std::path::PathBuf;
 

@@ -11,7 +11,7 @@ use plotters::prelude::*;
 use crate::stats::median;
 use crate::Error;
 
-static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
+static FONT: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
 static REGISTER: Once = Once::new();
 
 /// One line of the chart.

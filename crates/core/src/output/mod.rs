@@ -1,0 +1,4 @@
+//! Output: charts (plotters, SVG and PNG) and exports (CSV, JSON, Parquet).
+
+pub mod charts;
+pub mod export;
