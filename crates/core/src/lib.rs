@@ -20,9 +20,9 @@ pub mod yaml;
 
 // The data path, grouped: ingest → analysis → output. The flat paths stay valid.
 pub use analysis::{metrics, report, rollup, stats};
-use ingest::write as ingest_write;
 pub use ingest::{capture, normalize, normalize_edge};
 pub use output::{charts, export};
+use store::write as ingest_write;
 
 use std::path::PathBuf;
 

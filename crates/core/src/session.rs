@@ -7,14 +7,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 
 use crate::config::{validate_surfaces, Registry};
 use crate::credentials::{CredentialIssuer, KeyMeta};
 use crate::render::{self, RenderInput, Rendered};
 use crate::secrets::{Secret, Secrets};
-use crate::store::{now_ms, Store};
-use crate::{git, paths, Error, APP_VERSION};
+use crate::store::{now_ms, NewSession, Store};
+use crate::{git, paths, Error};
 
 /// Key validity beyond the task card's timebox.
 const TTL_MARGIN: Duration = Duration::from_secs(30 * 60);
@@ -168,48 +167,6 @@ fn new_session_id() -> Result<String, Error> {
     ))
 }
 
-fn db(store: &Store) -> impl Fn(sqlx::Error) -> Error + '_ {
-    move |e| Error::Database {
-        path: store.path().to_path_buf(),
-        message: e.to_string(),
-    }
-}
-
-const SELECT: &str = "SELECT s.*, v.name AS variant, v.config_fingerprint,
-    (SELECT COUNT(*) FROM requests r WHERE r.session_id = s.session_id) AS request_count
-    FROM sessions s JOIN variants v ON v.variant_id = s.variant_id";
-
-fn row_to_session(r: &sqlx::sqlite::SqliteRow) -> Result<SessionRow, sqlx::Error> {
-    Ok(SessionRow {
-        session_id: r.get("session_id"),
-        experiment: r.get("experiment"),
-        variant: r.get("variant"),
-        variant_id: r.get("variant_id"),
-        config_fingerprint: r.get("config_fingerprint"),
-        task_card: r.get("task_card"),
-        harness_profile: r.get("harness_profile"),
-        // A status or mode this build does not know (a newer database) is an error, not a panic.
-        status: r.try_get("status")?,
-        mode: r.try_get("mode")?,
-        created_at: r.get("created_at"),
-        started_at: r.get("started_at"),
-        ended_at: r.get("ended_at"),
-        operator_label: r.get("operator_label"),
-        repo_root: r.get("repo_root"),
-        git_branch: r.get("git_branch"),
-        git_commit_sha: r.get("git_commit_sha"),
-        git_dirty: r.get::<Option<i64>, _>("git_dirty").map(|d| d != 0),
-        proxy_key_alias: r.get("proxy_key_alias"),
-        key_expires_at: r.get("key_expires_at"),
-        outcome: r.get("outcome"),
-        notes: r.get("notes"),
-        app_version: r.get("app_version"),
-        litellm_version: r.get("litellm_version"),
-        config_commit: r.get("config_commit"),
-        request_count: r.get("request_count"),
-    })
-}
-
 impl Sessions {
     async fn keychain<T: Send + 'static>(
         &self,
@@ -220,41 +177,19 @@ impl Sessions {
 
     /// One session.
     pub async fn get(&self, id: &str) -> Result<SessionRow, Error> {
-        let row = sqlx::query(&format!("{SELECT} WHERE s.session_id = ?"))
-            .bind(id)
-            .fetch_optional(self.store.pool())
-            .await
-            .map_err(db(&self.store))?;
-        let row = row.ok_or_else(|| Error::NotFound {
-            kind: "session",
-            name: id.to_string(),
-            known: "see `stackperf session list`".into(),
-        })?;
-        row_to_session(&row).map_err(db(&self.store))
+        self.store
+            .session(id)
+            .await?
+            .ok_or_else(|| Error::NotFound {
+                kind: "session",
+                name: id.to_string(),
+                known: "see `stackperf session list`".into(),
+            })
     }
 
     /// Sessions, newest first, optionally of one experiment.
     pub async fn list(&self, experiment: Option<&str>) -> Result<Vec<SessionRow>, Error> {
-        let rows = match experiment {
-            Some(e) => {
-                sqlx::query(&format!(
-                    "{SELECT} WHERE s.experiment = ? ORDER BY s.created_at DESC"
-                ))
-                .bind(e)
-                .fetch_all(self.store.pool())
-                .await
-            }
-            None => {
-                sqlx::query(&format!("{SELECT} ORDER BY s.created_at DESC"))
-                    .fetch_all(self.store.pool())
-                    .await
-            }
-        }
-        .map_err(db(&self.store))?;
-        rows.iter()
-            .map(row_to_session)
-            .collect::<Result<_, _>>()
-            .map_err(db(&self.store))
+        self.store.sessions(experiment).await
     }
 
     /// Create a session: validate, record, issue the key, render the environment.
@@ -318,46 +253,39 @@ impl Sessions {
         validate_surfaces(harness, resolved.provider)?;
 
         self.store.sync_config(reg).await?;
-        let e = db(&self.store);
-        let variant_id: i64 = sqlx::query(
-            "SELECT variant_id FROM variants WHERE name = ? AND config_fingerprint = ?",
-        )
-        .bind(&req.variant)
-        .bind(&resolved.config_fingerprint)
-        .fetch_one(self.store.pool())
-        .await
-        .map_err(&e)?
-        .get(0);
+        let variant_id = self
+            .store
+            .variant_id(&req.variant, &resolved.config_fingerprint)
+            .await?;
 
         let repo = resolve_repo(&reg.dir, &task.repo_path);
         let g = git::inspect(&repo);
         let config_commit = git::inspect(&reg.dir).commit;
         let id = new_session_id()?;
         let now = now_ms();
-        sqlx::query(
-            "INSERT INTO sessions (session_id, experiment, variant_id, task_card, harness_profile, status, mode, created_at,
-             operator_label, repo_root, git_branch, git_commit_sha, git_dirty, notes, app_version, litellm_version, config_commit)
-             VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&id)
-        .bind(&req.experiment)
-        .bind(variant_id)
-        .bind(&req.task_card)
-        .bind(&harness_name)
-        .bind(if req.exploratory { "exploratory" } else { "bounded" })
-        .bind(now)
-        .bind(&req.label)
-        .bind(g.root.clone().or_else(|| Some(repo.display().to_string())))
-        .bind(&g.branch)
-        .bind(&g.commit)
-        .bind(g.dirty.map(i64::from))
-        .bind(&g.note)
-        .bind(APP_VERSION)
-        .bind(&self.litellm_version)
-        .bind(&config_commit)
-        .execute(self.store.pool())
-        .await
-        .map_err(&e)?;
+        self.store
+            .insert_session(&NewSession {
+                session_id: &id,
+                experiment: &req.experiment,
+                variant_id,
+                task_card: &req.task_card,
+                harness_profile: &harness_name,
+                mode: if req.exploratory {
+                    SessionMode::Exploratory
+                } else {
+                    SessionMode::Bounded
+                },
+                created_at: now,
+                operator_label: req.label.as_deref(),
+                repo_root: g.root.clone().or_else(|| Some(repo.display().to_string())),
+                git_branch: g.branch.as_deref(),
+                git_commit_sha: g.commit.as_deref(),
+                git_dirty: g.dirty,
+                notes: g.note.as_deref(),
+                litellm_version: self.litellm_version.as_deref(),
+                config_commit: config_commit.as_deref(),
+            })
+            .await?;
 
         // The key exists only once the session row does: no harness traffic can precede it.
         let ttl = Duration::from_secs(u64::from(task.session_timebox_minutes) * 60) + TTL_MARGIN;
@@ -372,23 +300,13 @@ impl Sessions {
         let issued = match self.issue(&meta, ttl).await {
             Ok(k) => k,
             Err(err) => {
-                let _ = sqlx::query("UPDATE sessions SET status = 'invalid', ended_at = ?, outcome = 'credential not issued', notes = ? WHERE session_id = ?")
-                    .bind(now_ms())
-                    .bind(err.to_string())
-                    .bind(&id)
-                    .execute(self.store.pool())
-                    .await;
+                let _ = self.store.session_not_issued(&id, &err.to_string()).await;
                 return Err(err);
             }
         };
-        sqlx::query("UPDATE sessions SET status = 'active', started_at = ?, proxy_key_alias = ?, key_expires_at = ? WHERE session_id = ?")
-            .bind(now_ms())
-            .bind(&issued.alias)
-            .bind(issued.expires_at_ms)
-            .bind(&id)
-            .execute(self.store.pool())
-            .await
-            .map_err(&e)?;
+        self.store
+            .session_activated(&id, &issued.alias, issued.expires_at_ms)
+            .await?;
         let rendered = self.render(
             reg,
             &id,
@@ -505,15 +423,9 @@ impl Sessions {
             (Some(a), Some(b)) => Some(format!("{a}\n{b}")),
             (a, b) => b.or(a).map(str::to_string),
         };
-        sqlx::query("UPDATE sessions SET status = ?, ended_at = ?, outcome = ?, notes = ? WHERE session_id = ?")
-            .bind(status)
-            .bind(now_ms())
-            .bind(outcome)
-            .bind(notes)
-            .bind(id)
-            .execute(self.store.pool())
-            .await
-            .map_err(db(&self.store))?;
+        self.store
+            .session_finalized(id, status, outcome, notes.as_deref())
+            .await?;
         self.get(id).await
     }
 }

@@ -6,7 +6,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
-use sqlx::Row;
 
 use crate::config::Registry;
 use crate::metrics::{self, MetricDef, MetricInfo, Sides, Verdict, METRICS};
@@ -117,13 +116,6 @@ pub struct Comparison {
     pub excluded: Vec<SessionStats>,
 }
 
-fn db(store: &Store) -> impl Fn(sqlx::Error) -> Error + '_ {
-    move |e| Error::Database {
-        path: store.path().to_path_buf(),
-        message: e.to_string(),
-    }
-}
-
 /// The comparison report of an experiment.
 pub async fn compare(store: &Store, reg: &Registry, experiment: &str) -> Result<Comparison, Error> {
     let exp = reg.experiment(experiment).ok_or_else(|| Error::NotFound {
@@ -137,14 +129,7 @@ pub async fn compare(store: &Store, reg: &Registry, experiment: &str) -> Result<
             .join(", "),
     })?;
     let all = session_stats(store, experiment).await?;
-    let versions: Vec<String> = sqlx::query("SELECT DISTINCT litellm_version FROM sessions WHERE experiment = ? AND litellm_version IS NOT NULL")
-        .bind(experiment)
-        .fetch_all(store.pool())
-        .await
-        .map_err(db(store))?
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let versions = store.litellm_versions(experiment).await?;
     let mut variants = Vec::new();
     let mut included: BTreeMap<String, Vec<&SessionStats>> = BTreeMap::new();
     let mut task_cards = BTreeSet::new();
@@ -333,19 +318,11 @@ pub async fn distribution(
         .filter(|s| s.excluded.is_none())
         .map(|s| (s.session_id, s.variant))
         .collect();
-    // The column comes from the registry (a static name), never from input.
-    let rows = sqlx::query(&format!(
-        "SELECT session_id, CAST({column} AS REAL) FROM requests WHERE experiment = ? AND {column} IS NOT NULL"
-    ))
-    .bind(experiment)
-    .fetch_all(store.pool())
-    .await
-    .map_err(db(store))?;
+    let rows = store.request_values(experiment, column).await?;
     let mut by_variant: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
-    for r in &rows {
-        let session: Option<String> = r.get(0);
+    for (session, value) in rows {
         if let Some(v) = session.and_then(|s| included.get(&s)) {
-            by_variant.entry(v.as_str()).or_default().push(r.get(1));
+            by_variant.entry(v.as_str()).or_default().push(value);
         }
     }
     let series = exp

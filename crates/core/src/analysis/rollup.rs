@@ -3,21 +3,13 @@
 
 use std::collections::BTreeMap;
 
-use sqlx::Row;
-
 use crate::metrics::{self, Rollup};
+use crate::normalize::RequestStatus;
 use crate::report::SessionStats;
 use crate::session::{SessionMode, SessionStatus};
 use crate::stats::{median, percentile};
 use crate::store::{now_ms, Store};
 use crate::Error;
-
-fn db(store: &Store) -> impl Fn(sqlx::Error) -> Error + '_ {
-    move |e| Error::Database {
-        path: store.path().to_path_buf(),
-        message: e.to_string(),
-    }
-}
 
 /// The per-session counts cached in `metric_rollups` (scope `session`) beside the registry's
 /// per-request metrics; the first three come from `status`, the token sums from their columns.
@@ -35,17 +27,6 @@ const BASE: [&str; 7] = [
 /// recomputed.
 const REGISTRY_ROW: &str = "registry";
 
-/// Append `?, ?, …)` binding `ids` (the query ends in `IN (`).
-fn push_ids(q: &mut sqlx::QueryBuilder<'_, sqlx::Sqlite>, ids: &[String]) {
-    {
-        let mut list = q.separated(", ");
-        for id in ids {
-            list.push_bind(id.clone());
-        }
-    }
-    q.push(")");
-}
-
 /// One rollup (and the read of its results) at a time in this process: two concurrent rollups
 /// would let the second find nothing stale and read `metric_rollups` before the first wrote it
 /// (seen as an empty comparison when the desktop asked for the comparison and the session list
@@ -60,75 +41,37 @@ pub async fn rollup(store: &Store, experiment: &str) -> Result<usize, Error> {
 }
 
 async fn rollup_locked(store: &Store, experiment: &str) -> Result<usize, Error> {
-    let e = db(store);
     // Sessions whose cached rollup was made by another metric registry count as stale.
-    sqlx::query(
-        "UPDATE sessions SET rollup_stale = 1 WHERE experiment = ? AND rollup_stale = 0
-         AND session_id NOT IN (SELECT scope_id FROM metric_rollups
-                                WHERE scope = 'session' AND metric = ? AND value = ?)",
-    )
-    .bind(experiment)
-    .bind(REGISTRY_ROW)
-    .bind(metrics::fingerprint())
-    .execute(store.pool())
-    .await
-    .map_err(&e)?;
-    let stale: Vec<String> = sqlx::query_scalar(
-        "SELECT session_id FROM sessions WHERE experiment = ? AND rollup_stale = 1",
-    )
-    .bind(experiment)
-    .fetch_all(store.pool())
-    .await
-    .map_err(&e)?;
+    store
+        .mark_rollups_stale_unless(experiment, REGISTRY_ROW, metrics::fingerprint())
+        .await?;
+    let stale = store.stale_sessions(experiment).await?;
     let columns = metrics::request_columns();
     for chunk in stale.chunks(500) {
-        // Mark clean before reading: an ingest landing meanwhile marks the session stale again.
-        let mut mark = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-            "UPDATE sessions SET rollup_stale = 0 WHERE session_id IN (",
-        );
-        push_ids(&mut mark, chunk);
-        mark.build().execute(store.pool()).await.map_err(&e)?;
-        // Column names come from the registry (static strings), never from input.
-        let mut read = sqlx::QueryBuilder::<sqlx::Sqlite>::new(format!(
-            "SELECT session_id, status, input_tokens, output_tokens, cached_input_tokens,
-             cache_write_tokens, {} FROM requests WHERE session_id IN (",
-            columns
-                .iter()
-                .map(|c| format!("CAST({c} AS REAL)"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
-        push_ids(&mut read, chunk);
-        let rows = read.build().fetch_all(store.pool()).await.map_err(&e)?;
+        store.mark_rollups_clean(chunk).await?;
+        let rows = store.rollup_inputs(chunk, &columns).await?;
         let mut acc: BTreeMap<String, Acc> = chunk
             .iter()
             .map(|id| (id.clone(), Acc::new(columns.len())))
             .collect();
-        for r in &rows {
+        for r in rows {
             let a = acc
-                .entry(r.get::<String, _>(0))
+                .entry(r.session_id)
                 .or_insert_with(|| Acc::new(columns.len()));
-            if r.get::<String, _>(1) == "success" {
+            if r.status == RequestStatus::Success {
                 a.ok += 1;
             } else {
                 a.err += 1;
             }
-            for (k, t) in a.tokens.iter_mut().enumerate() {
-                *t += r.get::<Option<i64>, _>(2 + k).unwrap_or(0);
+            for (t, x) in a.tokens.iter_mut().zip(r.tokens) {
+                *t += x;
             }
-            for (k, col) in a.columns.iter_mut().enumerate() {
-                if let Some(x) = r.get::<Option<f64>, _>(6 + k) {
+            for (col, x) in a.columns.iter_mut().zip(r.values) {
+                if let Some(x) = x {
                     col.push(x);
                 }
             }
         }
-        let now = now_ms();
-        let mut tx = store.pool().begin().await.map_err(&e)?;
-        let mut del = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-            "DELETE FROM metric_rollups WHERE scope = 'session' AND scope_id IN (",
-        );
-        push_ids(&mut del, chunk);
-        del.build().execute(&mut *tx).await.map_err(&e)?;
         let values: Vec<(String, &str, Option<f64>)> = acc
             .iter()
             .flat_map(|(id, a)| {
@@ -137,20 +80,7 @@ async fn rollup_locked(store: &Store, experiment: &str) -> Result<usize, Error> 
                     .map(move |(m, x)| (id.clone(), m, x))
             })
             .collect();
-        for part in values.chunks(2000) {
-            let mut ins = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-                "INSERT INTO metric_rollups (scope, scope_id, metric, value, computed_at) ",
-            );
-            ins.push_values(part, |mut b, (id, m, x)| {
-                b.push_bind("session")
-                    .push_bind(id.clone())
-                    .push_bind(*m)
-                    .push_bind(*x)
-                    .push_bind(now);
-            });
-            ins.build().execute(&mut *tx).await.map_err(&e)?;
-        }
-        tx.commit().await.map_err(&e)?;
+        store.replace_rollups(chunk, &values, now_ms()).await?;
     }
     Ok(stale.len())
 }
@@ -216,39 +146,19 @@ impl Acc {
 pub async fn session_stats(store: &Store, experiment: &str) -> Result<Vec<SessionStats>, Error> {
     let _one_at_a_time = ROLLUP_LOCK.lock().await;
     rollup_locked(store, experiment).await?;
-    let e = db(store);
-    let sessions = sqlx::query(
-        "SELECT s.session_id, v.name, s.task_card, s.status, s.mode, s.git_commit_sha, s.started_at, s.ended_at
-         FROM sessions s JOIN variants v ON v.variant_id = s.variant_id WHERE s.experiment = ? ORDER BY s.created_at",
-    )
-    .bind(experiment)
-    .fetch_all(store.pool())
-    .await
-    .map_err(&e)?;
-    let cached = sqlx::query(
-        "SELECT m.scope_id, m.metric, m.value FROM metric_rollups m JOIN sessions s ON s.session_id = m.scope_id
-         WHERE m.scope = 'session' AND s.experiment = ?",
-    )
-    .bind(experiment)
-    .fetch_all(store.pool())
-    .await
-    .map_err(&e)?;
+    let sessions = store.session_heads(experiment).await?;
     let mut values: BTreeMap<String, BTreeMap<String, Option<f64>>> = BTreeMap::new();
-    for r in &cached {
-        values
-            .entry(r.get(0))
-            .or_default()
-            .insert(r.get(1), r.get(2));
+    for (id, metric, value) in store.cached_rollups(experiment).await? {
+        values.entry(id).or_default().insert(metric, value);
     }
     let mut out = Vec::new();
-    for s in &sessions {
-        let id: String = s.get(0);
+    for s in sessions {
+        let id = s.session_id;
         let m = values.remove(&id).unwrap_or_default();
         let get = |k: &str| m.get(k).copied().flatten();
         let count = |k: &str| get(k).unwrap_or(0.0) as usize;
         let tokens = |k: &str| get(k).unwrap_or(0.0) as i64;
-        let (status, mode): (SessionStatus, SessionMode) =
-            (s.try_get(3).map_err(&e)?, s.try_get(4).map_err(&e)?);
+        let (status, mode) = (s.status, s.mode);
         let requests = count("requests");
         let excluded = match (status, mode) {
             (_, SessionMode::Exploratory) => {
@@ -265,7 +175,7 @@ pub async fn session_stats(store: &Store, experiment: &str) -> Result<Vec<Sessio
             ),
             _ => None,
         };
-        let (started, ended): (Option<f64>, Option<f64>) = (s.get(6), s.get(7));
+        let (started, ended) = (s.started_at, s.ended_at);
         let (input, cached_in) = (tokens("input_tokens"), tokens("cached_input_tokens"));
         let errors = count("errors");
         let mut values = BTreeMap::new();
@@ -282,11 +192,11 @@ pub async fn session_stats(store: &Store, experiment: &str) -> Result<Vec<Sessio
         }
         out.push(SessionStats {
             session_id: id,
-            variant: s.get(1),
-            task_card: s.get(2),
+            variant: s.variant,
+            task_card: s.task_card,
             status,
             mode,
-            git_commit_sha: s.get(5),
+            git_commit_sha: s.git_commit_sha,
             started_at: started,
             ended_at: ended,
             requests,

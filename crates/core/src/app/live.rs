@@ -2,15 +2,15 @@
 //! straight from the store), finalize, and the capture tailer that keeps the store current.
 
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 
 use super::App;
 use crate::capture::{self, CollectReport};
 use crate::config::{Registry, RenderFormat};
-use crate::normalize::{model_index, RequestRow, RequestStatus};
+use crate::normalize::{model_index, RequestRow};
 use crate::render::Rendered;
 use crate::report::{self, SessionStats};
 use crate::session::{CreateSession, FinalStatus, SessionRow};
+pub use crate::store::RequestBrief;
 use crate::{paths, Error};
 
 /// What the Session screen's start button sends.
@@ -42,35 +42,6 @@ pub struct EnvView {
     pub api_key_env: String,
 }
 
-/// One request, as the live panel and the drill-down list it.
-#[derive(Debug, Clone, Serialize)]
-#[cfg_attr(feature = "specta", derive(specta::Type))]
-pub struct RequestBrief {
-    pub request_id: String,
-    pub started_at: f64,
-    pub finished_at: f64,
-    pub model: Option<String>,
-    pub call_type: Option<String>,
-    pub streamed: bool,
-    pub status: RequestStatus,
-    #[cfg_attr(feature = "specta", specta(type = Option<f64>))]
-    pub http_status: Option<i64>,
-    pub error_class: Option<String>,
-    pub ttft_ms: Option<f64>,
-    /// Time to the first answer text (reasoning excluded).
-    pub ttft_visible_ms: Option<f64>,
-    /// Inter-token latency (mean time per delta after the first).
-    pub itl_ms: Option<f64>,
-    #[cfg_attr(feature = "specta", specta(type = Option<f64>))]
-    pub stall_count: Option<i64>,
-    pub latency_ms: f64,
-    pub output_tokens_per_s: Option<f64>,
-    #[cfg_attr(feature = "specta", specta(type = Option<f64>))]
-    pub input_tokens: Option<i64>,
-    #[cfg_attr(feature = "specta", specta(type = Option<f64>))]
-    pub output_tokens: Option<i64>,
-}
-
 /// A page of a session's requests for the live panel: the rows stored or updated since the
 /// previous page, and the cursor to ask for the next one (rows already shown may come again,
 /// updated — LiteLLM's line lands a moment after the edge's: replace them by `request_id`).
@@ -79,28 +50,6 @@ pub struct RequestBrief {
 pub struct RequestsPage {
     pub rows: Vec<RequestBrief>,
     pub cursor: Option<f64>,
-}
-
-fn brief(r: &sqlx::sqlite::SqliteRow) -> RequestBrief {
-    RequestBrief {
-        request_id: r.get("request_id"),
-        started_at: r.get("request_started_at"),
-        finished_at: r.get("request_finished_at"),
-        model: r.get("model"),
-        call_type: r.get("call_type"),
-        streamed: r.get::<i64, _>("streamed") != 0,
-        status: r.try_get("status").unwrap_or(RequestStatus::Error),
-        http_status: r.get("http_status"),
-        error_class: r.get("error_class"),
-        ttft_ms: r.get("ttft_ms"),
-        ttft_visible_ms: r.get("ttft_visible_ms"),
-        itl_ms: r.get("itl_ms"),
-        stall_count: r.get("stall_count"),
-        latency_ms: r.get("latency_ms"),
-        output_tokens_per_s: r.get("output_tokens_per_s"),
-        input_tokens: r.get("input_tokens"),
-        output_tokens: r.get("output_tokens"),
-    }
 }
 
 impl App {
@@ -286,30 +235,8 @@ impl App {
         id: &str,
         since: Option<f64>,
     ) -> Result<RequestsPage, Error> {
-        let store = self.store().await?;
-        let rows = sqlx::query(
-            "SELECT request_id, request_started_at, request_finished_at, model, call_type, streamed,
-                    status, http_status, error_class, ttft_ms, ttft_visible_ms, itl_ms, stall_count,
-                    latency_ms, output_tokens_per_s, input_tokens, output_tokens, ingested_at
-             FROM requests WHERE session_id = ?1 AND (?2 IS NULL OR ingested_at > ?2)
-             ORDER BY request_finished_at, request_id",
-        )
-        .bind(id)
-        .bind(since)
-        .fetch_all(store.pool())
-        .await
-        .map_err(|e| Error::Database {
-            path: store.path().to_path_buf(),
-            message: e.to_string(),
-        })?;
-        let cursor = rows
-            .iter()
-            .filter_map(|r| r.get::<Option<f64>, _>("ingested_at"))
-            .fold(since, |m, x| Some(m.map_or(x, |m: f64| m.max(x))));
-        Ok(RequestsPage {
-            rows: rows.iter().map(brief).collect(),
-            cursor,
-        })
+        let (rows, cursor) = self.store().await?.requests_since(id, since).await?;
+        Ok(RequestsPage { rows, cursor })
     }
 }
 

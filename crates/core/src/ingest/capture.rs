@@ -11,7 +11,6 @@ use std::io::{BufRead, BufReader, Seek, SeekFrom};
 use std::path::Path;
 
 use serde::Serialize;
-use sqlx::Row;
 
 use crate::ingest_write::Written;
 use crate::normalize::{self, Attribution, ModelIndex, RequestRow};
@@ -60,13 +59,6 @@ fn file_id(meta: &std::fs::Metadata) -> String {
     }
 }
 
-fn db_err(store: &Store) -> impl Fn(sqlx::Error) -> Error + '_ {
-    move |e| Error::Database {
-        path: store.path().to_path_buf(),
-        message: e.to_string(),
-    }
-}
-
 /// Resolves key aliases to sessions, caching lookups for one pass.
 struct Sessions<'a> {
     store: &'a Store,
@@ -78,17 +70,7 @@ impl Sessions<'_> {
         if let Some(a) = self.cache.get(alias) {
             return Ok(a.clone());
         }
-        let row = sqlx::query("SELECT session_id, variant_id, experiment, harness_profile FROM sessions WHERE proxy_key_alias = ?")
-            .bind(alias)
-            .fetch_optional(self.store.pool())
-            .await
-            .map_err(db_err(self.store))?;
-        let a = row.map(|r| Attribution {
-            session_id: r.get(0),
-            variant_id: r.get(1),
-            experiment: r.get(2),
-            harness_profile: r.get(3),
-        });
+        let a = self.store.key_owner(alias).await?;
         self.cache.insert(alias.to_string(), a.clone());
         Ok(a)
     }
@@ -152,16 +134,9 @@ async fn collect_file(
     };
     let key = spool.display().to_string();
     let id = file_id(&meta);
-    let cursor = sqlx::query("SELECT file_id, offset FROM ingest_cursors WHERE spool = ?")
-        .bind(&key)
-        .fetch_optional(store.pool())
-        .await
-        .map_err(db_err(store))?;
-    let mut offset: u64 = match cursor {
+    let mut offset: u64 = match store.ingest_cursor(&key).await? {
         // Same file, not truncated: continue where the last pass stopped.
-        Some(r) if r.get::<String, _>(0) == id && (r.get::<i64, _>(1) as u64) <= meta.len() => {
-            r.get::<i64, _>(1) as u64
-        }
+        Some((file_id, at)) if file_id == id && at <= meta.len() => at,
         _ => 0,
     };
     let mut file =

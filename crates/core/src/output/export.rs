@@ -6,17 +6,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use serde_json::{Map, Value};
-use sqlx::Row;
 
 use crate::store::Store;
 use crate::{io_err, Error};
-
-/// What to export.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Dataset {
-    Sessions,
-    Requests,
-}
 
 /// One row per variant and metric: the comparison in a flat shape.
 pub fn comparison_table(c: &crate::report::Comparison) -> Table {
@@ -54,135 +46,8 @@ pub fn comparison_table(c: &crate::report::Comparison) -> Table {
     table_from(&cols, rows)
 }
 
-/// A column's type in every format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Text,
-    Int,
-    Float,
-    /// Unix epoch milliseconds in the database.
-    Time,
-}
-
+pub use crate::store::{Cell, Dataset, Kind};
 use Kind::{Float, Int, Text, Time};
-
-/// `(name, type, SQL expression)` — the SELECT list is built from this, so the schema and the
-/// query cannot drift apart.
-type Column = (&'static str, Kind, &'static str);
-
-const SESSION_COLUMNS: &[Column] = &[
-    ("session_id", Text, "s.session_id"),
-    ("experiment", Text, "s.experiment"),
-    ("variant", Text, "v.name"),
-    ("config_fingerprint", Text, "v.config_fingerprint"),
-    ("task_card", Text, "s.task_card"),
-    ("harness_profile", Text, "s.harness_profile"),
-    ("provider", Text, "v.provider"),
-    ("provider_route", Text, "v.provider_route"),
-    ("model", Text, "v.model_alias"),
-    ("upstream_model", Text, "v.upstream_model"),
-    ("status", Text, "s.status"),
-    ("mode", Text, "s.mode"),
-    ("created_at", Time, "s.created_at"),
-    ("started_at", Time, "s.started_at"),
-    ("ended_at", Time, "s.ended_at"),
-    ("operator_label", Text, "s.operator_label"),
-    ("repo_root", Text, "s.repo_root"),
-    ("git_branch", Text, "s.git_branch"),
-    ("git_commit_sha", Text, "s.git_commit_sha"),
-    ("git_dirty", Int, "s.git_dirty"),
-    ("proxy_key_alias", Text, "s.proxy_key_alias"),
-    ("outcome", Text, "s.outcome"),
-    ("notes", Text, "s.notes"),
-    ("app_version", Text, "s.app_version"),
-    ("litellm_version", Text, "s.litellm_version"),
-    ("config_commit", Text, "s.config_commit"),
-    (
-        "request_count",
-        Int,
-        "(SELECT COUNT(*) FROM requests r WHERE r.session_id = s.session_id)",
-    ),
-];
-
-const SESSION_FROM: &str = "FROM sessions s JOIN variants v ON v.variant_id = s.variant_id";
-
-const REQUEST_COLUMNS: &[Column] = &[
-    ("request_id", Text, "r.request_id"),
-    ("litellm_call_id", Text, "r.litellm_call_id"),
-    ("session_id", Text, "r.session_id"),
-    ("experiment", Text, "r.experiment"),
-    ("variant", Text, "v.name"),
-    ("config_fingerprint", Text, "v.config_fingerprint"),
-    ("task_card", Text, "s.task_card"),
-    ("provider", Text, "r.provider"),
-    ("provider_route", Text, "r.provider_route"),
-    ("model", Text, "r.model"),
-    ("upstream_model", Text, "r.upstream_model"),
-    ("harness_profile", Text, "r.harness_profile"),
-    ("protocol_surface", Text, "r.protocol_surface"),
-    ("streamed", Int, "r.streamed"),
-    ("request_started_at", Time, "r.request_started_at"),
-    ("request_finished_at", Time, "r.request_finished_at"),
-    ("first_token_at", Time, "r.first_token_at"),
-    ("latency_ms", Float, "r.latency_ms"),
-    ("ttft_ms", Float, "r.ttft_ms"),
-    ("ttft_missing_reason", Text, "r.ttft_missing_reason"),
-    ("ttft_visible_ms", Float, "r.ttft_visible_ms"),
-    ("first_visible_at", Time, "r.first_visible_at"),
-    ("itl_ms", Float, "r.itl_ms"),
-    ("max_gap_ms", Float, "r.max_gap_ms"),
-    ("stall_count", Int, "r.stall_count"),
-    ("content_deltas", Int, "r.content_deltas"),
-    ("timed_at", Text, "r.timed_at"),
-    ("has_litellm_record", Int, "r.has_litellm_record"),
-    ("outcome", Text, "r.outcome"),
-    ("upstream_started_at", Time, "r.upstream_started_at"),
-    ("provider_ttft_ms", Float, "r.provider_ttft_ms"),
-    ("provider_latency_ms", Float, "r.provider_latency_ms"),
-    ("output_tokens_per_s", Float, "r.output_tokens_per_s"),
-    ("input_tokens", Int, "r.input_tokens"),
-    ("output_tokens", Int, "r.output_tokens"),
-    (
-        "output_tokens_missing_reason",
-        Text,
-        "r.output_tokens_missing_reason",
-    ),
-    ("cached_input_tokens", Int, "r.cached_input_tokens"),
-    ("cache_write_tokens", Int, "r.cache_write_tokens"),
-    ("status", Text, "r.status"),
-    ("http_status", Int, "r.http_status"),
-    ("error_code", Text, "r.error_code"),
-    ("error_class", Text, "r.error_class"),
-    ("provider_request_id", Text, "r.provider_request_id"),
-    ("proxy_overhead_ms", Float, "r.proxy_overhead_ms"),
-    ("cost_usd", Float, "r.cost_usd"),
-    ("key_alias", Text, "r.key_alias"),
-    ("git_commit_sha", Text, "s.git_commit_sha"),
-];
-
-const REQUEST_FROM: &str =
-    "FROM requests r LEFT JOIN sessions s ON s.session_id = r.session_id LEFT JOIN variants v ON v.variant_id = r.variant_id";
-
-fn spec(what: Dataset) -> (&'static [Column], &'static str) {
-    match what {
-        Dataset::Sessions => (SESSION_COLUMNS, SESSION_FROM),
-        Dataset::Requests => (REQUEST_COLUMNS, REQUEST_FROM),
-    }
-}
-
-/// The columns of a dataset: the schema every format shares.
-pub fn columns(what: Dataset) -> Vec<(&'static str, Kind)> {
-    spec(what).0.iter().map(|(n, k, _)| (*n, *k)).collect()
-}
-
-/// One cell, typed.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Cell {
-    Null,
-    Text(String),
-    Int(i64),
-    Float(f64),
-}
 
 /// A table ready to be written in any format.
 pub struct Table {
@@ -220,61 +85,12 @@ pub async fn load(
     experiment: Option<&str>,
     session: Option<&str>,
 ) -> Result<Table, Error> {
-    let (cols, from) = spec(what);
-    let (prefix, order) = match what {
-        Dataset::Sessions => ("s", "s.created_at"),
-        Dataset::Requests => ("r", "r.request_started_at"),
-    };
-    let select: Vec<&str> = cols.iter().map(|(_, _, expr)| *expr).collect();
-    let mut sql = format!("SELECT {} {from} WHERE 1 = 1", select.join(", "));
-    if experiment.is_some() {
-        sql.push_str(&format!(" AND {prefix}.experiment = ?"));
-    }
-    if session.is_some() {
-        sql.push_str(&format!(" AND {prefix}.session_id = ?"));
-    }
-    sql.push_str(&format!(" ORDER BY {order}"));
-    let mut q = sqlx::query(&sql);
-    for v in [experiment, session].into_iter().flatten() {
-        q = q.bind(v);
-    }
-    let fetched = q
-        .fetch_all(store.pool())
-        .await
-        .map_err(|e| Error::Database {
-            path: store.path().to_path_buf(),
-            message: e.to_string(),
-        })?;
-    let rows = fetched
-        .iter()
-        .map(|row| {
-            cols.iter()
-                .enumerate()
-                .map(|(i, (_, kind, _))| match kind {
-                    Text => row
-                        .try_get::<Option<String>, _>(i)
-                        .ok()
-                        .flatten()
-                        .map(Cell::Text)
-                        .unwrap_or(Cell::Null),
-                    Int => row
-                        .try_get::<Option<i64>, _>(i)
-                        .ok()
-                        .flatten()
-                        .map(Cell::Int)
-                        .unwrap_or(Cell::Null),
-                    Float | Time => row
-                        .try_get::<Option<f64>, _>(i)
-                        .ok()
-                        .flatten()
-                        .map(Cell::Float)
-                        .unwrap_or(Cell::Null),
-                })
-                .collect()
-        })
-        .collect();
+    let (columns, rows) = store.dataset(what, experiment, session).await?;
     Ok(Table {
-        columns: cols.iter().map(|(n, k, _)| (n.to_string(), *k)).collect(),
+        columns: columns
+            .into_iter()
+            .map(|(n, k)| (n.to_string(), k))
+            .collect(),
         rows,
     })
 }

@@ -14,6 +14,17 @@ use sqlx::Row;
 use crate::config::{canonical_json, Registry};
 use crate::Error;
 
+mod datasets;
+pub mod requests;
+mod rollups;
+mod sessions;
+pub(crate) mod write;
+
+pub use datasets::{columns as dataset_columns, Cell, Dataset};
+pub use requests::{Kind, RequestBrief, REQUEST_COLUMNS};
+pub use rollups::{RequestValues, SessionHead};
+pub use sessions::NewSession;
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// The open database.
@@ -59,6 +70,21 @@ fn db_err(path: &Path) -> impl Fn(sqlx::Error) -> Error + '_ {
 }
 
 impl Store {
+    /// Where the last ingest pass over a spool stopped: `(file id, byte offset)`.
+    pub async fn ingest_cursor(&self, spool: &str) -> Result<Option<(String, u64)>, Error> {
+        let row = sqlx::query("SELECT file_id, offset FROM ingest_cursors WHERE spool = ?")
+            .bind(spool)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(self.db())?;
+        Ok(row.map(|r| (r.get::<String, _>(0), r.get::<i64, _>(1).max(0) as u64)))
+    }
+
+    /// Map a query error to the store's error (naming the database file).
+    pub(crate) fn db(&self) -> impl Fn(sqlx::Error) -> Error + '_ {
+        db_err(&self.path)
+    }
+
     /// Open (creating if needed) and migrate the database at `path`.
     pub async fn open(path: &Path) -> Result<Store, Error> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {

@@ -12,160 +12,21 @@ use rusqlite::{params, Connection, ToSql};
 
 use crate::normalize::{RequestRow, TimedAt};
 use crate::store::now_ms;
+use crate::store::requests::{columns_of, Side, REQUEST_COLUMNS};
 use crate::Error;
 
-/// Every column ingest writes, in bind order (see [`bind`]).
-const COLUMNS: [&str; 46] = [
-    "request_id",
-    "litellm_call_id",
-    "session_id",
-    "variant_id",
-    "experiment",
-    "provider",
-    "provider_route",
-    "model",
-    "upstream_model",
-    "harness_profile",
-    "protocol_surface",
-    "call_type",
-    "streamed",
-    "request_started_at",
-    "request_finished_at",
-    "first_token_at",
-    "latency_ms",
-    "ttft_ms",
-    "ttft_missing_reason",
-    "output_tokens_per_s",
-    "input_tokens",
-    "output_tokens",
-    "cached_input_tokens",
-    "cache_write_tokens",
-    "status",
-    "http_status",
-    "error_code",
-    "error_class",
-    "provider_request_id",
-    "proxy_overhead_ms",
-    "key_alias",
-    "ingested_at",
-    "upstream_started_at",
-    "provider_ttft_ms",
-    "provider_latency_ms",
-    "timed_at",
-    "has_litellm_record",
-    "outcome",
-    "first_visible_at",
-    "ttft_visible_ms",
-    "itl_ms",
-    "max_gap_ms",
-    "stall_count",
-    "content_deltas",
-    "output_tokens_missing_reason",
-    "cost_usd",
-];
-
-fn bind<'a>(r: &'a RequestRow, now: &'a f64) -> [&'a dyn ToSql; 46] {
-    [
-        &r.request_id,
-        &r.litellm_call_id,
-        &r.session_id,
-        &r.variant_id,
-        &r.experiment,
-        &r.provider,
-        &r.provider_route,
-        &r.model,
-        &r.upstream_model,
-        &r.harness_profile,
-        &r.protocol_surface,
-        &r.call_type,
-        &r.streamed,
-        &r.request_started_at,
-        &r.request_finished_at,
-        &r.first_token_at,
-        &r.latency_ms,
-        &r.ttft_ms,
-        &r.ttft_missing_reason,
-        &r.output_tokens_per_s,
-        &r.input_tokens,
-        &r.output_tokens,
-        &r.cached_input_tokens,
-        &r.cache_write_tokens,
-        &r.status,
-        &r.http_status,
-        &r.error_code,
-        &r.error_class,
-        &r.provider_request_id,
-        &r.proxy_overhead_ms,
-        &r.key_alias,
-        now,
-        &r.upstream_started_at,
-        &r.provider_ttft_ms,
-        &r.provider_latency_ms,
-        &TIMED[r.timed_at as usize],
-        &r.has_litellm_record,
-        &r.outcome,
-        &r.first_visible_at,
-        &r.ttft_visible_ms,
-        &r.itl_ms,
-        &r.max_gap_ms,
-        &r.stall_count,
-        &r.content_deltas,
-        &r.output_tokens_missing_reason,
-        &r.cost_usd,
-    ]
+fn names(side: Side) -> Vec<&'static str> {
+    columns_of(side).collect()
 }
 
-const TIMED: [&str; 2] = ["edge", "litellm"];
-
-impl ToSql for crate::normalize::RequestStatus {
-    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
-        Ok(self.as_str().into())
-    }
+/// The row's values in `REQUEST_COLUMNS` order (`ingested_at` = the time of this write),
+/// without allocating per row.
+fn bind<'a>(r: &'a RequestRow, now: &'a f64) -> impl rusqlite::Params + 'a {
+    rusqlite::params_from_iter(REQUEST_COLUMNS.iter().map(move |c| match c.get {
+        Some(get) => get(r),
+        None => now as &dyn ToSql,
+    }))
 }
-
-/// Columns whose value only the edge knows (what the client experienced).
-const EDGE_OWNED: &[&str] = &[
-    "timed_at",
-    "streamed",
-    "protocol_surface",
-    "request_started_at",
-    "request_finished_at",
-    "latency_ms",
-    "first_token_at",
-    "ttft_ms",
-    "ttft_missing_reason",
-    "first_visible_at",
-    "ttft_visible_ms",
-    "itl_ms",
-    "max_gap_ms",
-    "stall_count",
-    "content_deltas",
-    "status",
-    "http_status",
-    "outcome",
-];
-/// Columns either side may know; the first value seen is kept.
-const FILLED: &[&str] = &[
-    "litellm_call_id",
-    "session_id",
-    "variant_id",
-    "experiment",
-    "provider",
-    "provider_route",
-    "model",
-    "upstream_model",
-    "harness_profile",
-    "key_alias",
-    "call_type",
-];
-/// Columns only LiteLLM's line has.
-const LITELLM_OWNED: &[&str] = &[
-    "cached_input_tokens",
-    "cache_write_tokens",
-    "upstream_started_at",
-    "provider_request_id",
-    "cost_usd",
-];
 
 /// The final output token count given the merged row's parts: the stream's own report, none for
 /// a failed stream without one, else LiteLLM's count.
@@ -191,10 +52,11 @@ fn derived(e: &str, l: &str) -> Vec<String> {
 }
 
 fn insert_head() -> String {
-    let marks: Vec<String> = (1..=COLUMNS.len()).map(|i| format!("?{i}")).collect();
+    let cols: Vec<&str> = REQUEST_COLUMNS.iter().map(|c| c.name).collect();
+    let marks: Vec<String> = (1..=cols.len()).map(|i| format!("?{i}")).collect();
     format!(
         "INSERT INTO requests ({}) VALUES ({}) ON CONFLICT (request_id) DO UPDATE SET ",
-        COLUMNS.join(", "),
+        cols.join(", "),
         marks.join(", ")
     )
 }
@@ -218,12 +80,12 @@ fn statements() -> (&'static str, &'static str) {
 /// An edge line: its columns win; LiteLLM's columns already in the row are kept. A row that
 /// already has its edge side is left alone (the same line ingested twice).
 fn edge_upsert() -> String {
-    let mut set: Vec<String> = EDGE_OWNED
+    let mut set: Vec<String> = names(Side::Edge)
         .iter()
         .map(|c| format!("{c} = excluded.{c}"))
         .collect();
     set.extend(
-        FILLED
+        names(Side::Either)
             .iter()
             .map(|c| format!("{c} = COALESCE(requests.{c}, excluded.{c})")),
     );
@@ -237,17 +99,17 @@ fn litellm_upsert() -> String {
     let when_edge = |merged: &str, c: &str| {
         format!("{c} = CASE WHEN requests.timed_at = 'edge' THEN {merged} ELSE excluded.{c} END")
     };
-    let mut set: Vec<String> = EDGE_OWNED
+    let mut set: Vec<String> = names(Side::Edge)
         .iter()
         .map(|c| when_edge(&format!("requests.{c}"), c))
         .collect();
     set.extend(
-        FILLED
+        names(Side::Either)
             .iter()
             .map(|c| format!("{c} = COALESCE(requests.{c}, excluded.{c})")),
     );
     set.extend(
-        LITELLM_OWNED
+        names(Side::Litellm)
             .iter()
             .map(|c| format!("{c} = COALESCE(excluded.{c}, requests.{c})")),
     );
@@ -316,7 +178,7 @@ impl Writer {
                     TimedAt::Litellm => &mut lit,
                 };
                 let before = tx.last_insert_rowid();
-                if st.execute(&bind(r, &now)[..]).map_err(&e)? == 0 {
+                if st.execute(bind(r, &now)).map_err(&e)? == 0 {
                     continue; // this side of the request is already stored
                 }
                 // An upsert that updated leaves last_insert_rowid alone.

@@ -1,0 +1,200 @@
+//! The `metric_rollups` cache (scope `session`) and the reads a rollup needs.
+
+use sqlx::Row;
+
+use super::Store;
+use crate::normalize::RequestStatus;
+use crate::session::{SessionMode, SessionStatus};
+use crate::Error;
+
+/// Append `?, ?, …)` binding `ids` (the query ends in `IN (`).
+fn push_ids(q: &mut sqlx::QueryBuilder<'_, sqlx::Sqlite>, ids: &[String]) {
+    {
+        let mut list = q.separated(", ");
+        for id in ids {
+            list.push_bind(id.clone());
+        }
+    }
+    q.push(")");
+}
+
+/// What a rollup reads of one request.
+pub struct RequestValues {
+    pub session_id: String,
+    pub status: RequestStatus,
+    /// input, output, cached input, cache write tokens (0 when unknown).
+    pub tokens: [i64; 4],
+    /// The asked-for columns, in order.
+    pub values: Vec<Option<f64>>,
+}
+
+/// A session as its rollup row needs it.
+pub struct SessionHead {
+    pub session_id: String,
+    pub variant: String,
+    pub task_card: String,
+    pub status: SessionStatus,
+    pub mode: SessionMode,
+    pub git_commit_sha: Option<String>,
+    pub started_at: Option<f64>,
+    pub ended_at: Option<f64>,
+}
+
+impl Store {
+    /// Mark stale the sessions of `experiment` whose cached rollup lacks the row
+    /// `(marker, value)` (made by another metric registry).
+    pub async fn mark_rollups_stale_unless(
+        &self,
+        experiment: &str,
+        marker: &str,
+        value: f64,
+    ) -> Result<(), Error> {
+        sqlx::query(
+            "UPDATE sessions SET rollup_stale = 1 WHERE experiment = ? AND rollup_stale = 0
+             AND session_id NOT IN (SELECT scope_id FROM metric_rollups
+                                    WHERE scope = 'session' AND metric = ? AND value = ?)",
+        )
+        .bind(experiment)
+        .bind(marker)
+        .bind(value)
+        .execute(self.pool())
+        .await
+        .map_err(self.db())?;
+        Ok(())
+    }
+
+    /// Sessions of `experiment` that gained requests since their last rollup.
+    pub async fn stale_sessions(&self, experiment: &str) -> Result<Vec<String>, Error> {
+        sqlx::query_scalar(
+            "SELECT session_id FROM sessions WHERE experiment = ? AND rollup_stale = 1",
+        )
+        .bind(experiment)
+        .fetch_all(self.pool())
+        .await
+        .map_err(self.db())
+    }
+
+    /// Mark sessions' rollups clean (before reading their requests: an ingest landing meanwhile
+    /// marks them stale again).
+    pub async fn mark_rollups_clean(&self, ids: &[String]) -> Result<(), Error> {
+        let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+            "UPDATE sessions SET rollup_stale = 0 WHERE session_id IN (",
+        );
+        push_ids(&mut q, ids);
+        q.build().execute(self.pool()).await.map_err(self.db())?;
+        Ok(())
+    }
+
+    /// The sessions' requests: status, tokens and `columns` (requests columns, as REAL).
+    pub async fn rollup_inputs(
+        &self,
+        ids: &[String],
+        columns: &[&str],
+    ) -> Result<Vec<RequestValues>, Error> {
+        for c in columns {
+            if !super::REQUEST_COLUMNS.iter().any(|k| k.name == *c) {
+                return Err(Error::Internal(format!("`{c}` is not a requests column")));
+            }
+        }
+        let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(format!(
+            "SELECT session_id, status, input_tokens, output_tokens, cached_input_tokens,
+             cache_write_tokens, {} FROM requests WHERE session_id IN (",
+            columns
+                .iter()
+                .map(|c| format!("CAST({c} AS REAL)"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+        push_ids(&mut q, ids);
+        let rows = q.build().fetch_all(self.pool()).await.map_err(self.db())?;
+        Ok(rows
+            .iter()
+            .map(|r| RequestValues {
+                session_id: r.get(0),
+                status: r.try_get(1).unwrap_or(RequestStatus::Error),
+                tokens: [2, 3, 4, 5].map(|k| r.get::<Option<i64>, _>(k).unwrap_or(0)),
+                values: (0..columns.len())
+                    .map(|k| r.get::<Option<f64>, _>(6 + k))
+                    .collect(),
+            })
+            .collect())
+    }
+
+    /// Replace the cached rollups of `ids` with `values` `(session, metric, value)`, in one
+    /// transaction.
+    pub async fn replace_rollups(
+        &self,
+        ids: &[String],
+        values: &[(String, &str, Option<f64>)],
+        now: f64,
+    ) -> Result<(), Error> {
+        let e = self.db();
+        let mut tx = self.pool().begin().await.map_err(&e)?;
+        let mut del = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+            "DELETE FROM metric_rollups WHERE scope = 'session' AND scope_id IN (",
+        );
+        push_ids(&mut del, ids);
+        del.build().execute(&mut *tx).await.map_err(&e)?;
+        for part in values.chunks(2000) {
+            let mut ins = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+                "INSERT INTO metric_rollups (scope, scope_id, metric, value, computed_at) ",
+            );
+            ins.push_values(part, |mut b, (id, m, x)| {
+                b.push_bind("session")
+                    .push_bind(id.clone())
+                    .push_bind(*m)
+                    .push_bind(*x)
+                    .push_bind(now);
+            });
+            ins.build().execute(&mut *tx).await.map_err(&e)?;
+        }
+        tx.commit().await.map_err(&e)?;
+        Ok(())
+    }
+
+    /// The sessions of an experiment, oldest first.
+    pub async fn session_heads(&self, experiment: &str) -> Result<Vec<SessionHead>, Error> {
+        let e = self.db();
+        let rows = sqlx::query(
+            "SELECT s.session_id, v.name, s.task_card, s.status, s.mode, s.git_commit_sha, s.started_at, s.ended_at
+             FROM sessions s JOIN variants v ON v.variant_id = s.variant_id WHERE s.experiment = ? ORDER BY s.created_at",
+        )
+        .bind(experiment)
+        .fetch_all(self.pool())
+        .await
+        .map_err(&e)?;
+        rows.iter()
+            .map(|s| {
+                Ok(SessionHead {
+                    session_id: s.get(0),
+                    variant: s.get(1),
+                    task_card: s.get(2),
+                    status: s.try_get(3).map_err(&e)?,
+                    mode: s.try_get(4).map_err(&e)?,
+                    git_commit_sha: s.get(5),
+                    started_at: s.get(6),
+                    ended_at: s.get(7),
+                })
+            })
+            .collect()
+    }
+
+    /// Every cached rollup value of an experiment's sessions: `(session, metric, value)`.
+    pub async fn cached_rollups(
+        &self,
+        experiment: &str,
+    ) -> Result<Vec<(String, String, Option<f64>)>, Error> {
+        let rows = sqlx::query(
+            "SELECT m.scope_id, m.metric, m.value FROM metric_rollups m JOIN sessions s ON s.session_id = m.scope_id
+             WHERE m.scope = 'session' AND s.experiment = ?",
+        )
+        .bind(experiment)
+        .fetch_all(self.pool())
+        .await
+        .map_err(self.db())?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect())
+    }
+}

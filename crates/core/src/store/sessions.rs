@@ -1,0 +1,216 @@
+//! The `sessions` table (and the variant lookup a new session needs).
+
+use sqlx::Row;
+
+use super::Store;
+use crate::normalize::Attribution;
+use crate::session::{SessionMode, SessionRow, SessionStatus};
+use crate::{Error, APP_VERSION};
+
+/// A session row as first recorded (status `pending` until its key is issued).
+pub struct NewSession<'a> {
+    pub session_id: &'a str,
+    pub experiment: &'a str,
+    pub variant_id: i64,
+    pub task_card: &'a str,
+    pub harness_profile: &'a str,
+    pub mode: SessionMode,
+    pub created_at: f64,
+    pub operator_label: Option<&'a str>,
+    pub repo_root: Option<String>,
+    pub git_branch: Option<&'a str>,
+    pub git_commit_sha: Option<&'a str>,
+    pub git_dirty: Option<bool>,
+    pub notes: Option<&'a str>,
+    pub litellm_version: Option<&'a str>,
+    pub config_commit: Option<&'a str>,
+}
+
+const SELECT: &str = "SELECT s.*, v.name AS variant, v.config_fingerprint,
+    (SELECT COUNT(*) FROM requests r WHERE r.session_id = s.session_id) AS request_count
+    FROM sessions s JOIN variants v ON v.variant_id = s.variant_id";
+
+pub(crate) fn row_to_session(r: &sqlx::sqlite::SqliteRow) -> Result<SessionRow, sqlx::Error> {
+    Ok(SessionRow {
+        session_id: r.get("session_id"),
+        experiment: r.get("experiment"),
+        variant: r.get("variant"),
+        variant_id: r.get("variant_id"),
+        config_fingerprint: r.get("config_fingerprint"),
+        task_card: r.get("task_card"),
+        harness_profile: r.get("harness_profile"),
+        // A status or mode this build does not know (a newer database) is an error, not a panic.
+        status: r.try_get("status")?,
+        mode: r.try_get("mode")?,
+        created_at: r.get("created_at"),
+        started_at: r.get("started_at"),
+        ended_at: r.get("ended_at"),
+        operator_label: r.get("operator_label"),
+        repo_root: r.get("repo_root"),
+        git_branch: r.get("git_branch"),
+        git_commit_sha: r.get("git_commit_sha"),
+        git_dirty: r.get::<Option<i64>, _>("git_dirty").map(|d| d != 0),
+        proxy_key_alias: r.get("proxy_key_alias"),
+        key_expires_at: r.get("key_expires_at"),
+        outcome: r.get("outcome"),
+        notes: r.get("notes"),
+        app_version: r.get("app_version"),
+        litellm_version: r.get("litellm_version"),
+        config_commit: r.get("config_commit"),
+        request_count: r.get("request_count"),
+    })
+}
+
+impl Store {
+    /// One session, if it exists.
+    pub async fn session(&self, id: &str) -> Result<Option<SessionRow>, Error> {
+        let row = sqlx::query(&format!("{SELECT} WHERE s.session_id = ?"))
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(self.db())?;
+        row.map(|r| row_to_session(&r))
+            .transpose()
+            .map_err(self.db())
+    }
+
+    /// Sessions, newest first, optionally of one experiment.
+    pub async fn sessions(&self, experiment: Option<&str>) -> Result<Vec<SessionRow>, Error> {
+        let rows = match experiment {
+            Some(e) => {
+                sqlx::query(&format!(
+                    "{SELECT} WHERE s.experiment = ? ORDER BY s.created_at DESC"
+                ))
+                .bind(e)
+                .fetch_all(self.pool())
+                .await
+            }
+            None => {
+                sqlx::query(&format!("{SELECT} ORDER BY s.created_at DESC"))
+                    .fetch_all(self.pool())
+                    .await
+            }
+        }
+        .map_err(self.db())?;
+        rows.iter()
+            .map(row_to_session)
+            .collect::<Result<_, _>>()
+            .map_err(self.db())
+    }
+
+    /// The stored variant with this name and fingerprint (after `sync_config`).
+    pub async fn variant_id(&self, name: &str, fingerprint: &str) -> Result<i64, Error> {
+        sqlx::query_scalar(
+            "SELECT variant_id FROM variants WHERE name = ? AND config_fingerprint = ?",
+        )
+        .bind(name)
+        .bind(fingerprint)
+        .fetch_one(self.pool())
+        .await
+        .map_err(self.db())
+    }
+
+    pub async fn insert_session(&self, s: &NewSession<'_>) -> Result<(), Error> {
+        sqlx::query(
+            "INSERT INTO sessions (session_id, experiment, variant_id, task_card, harness_profile, status, mode, created_at,
+             operator_label, repo_root, git_branch, git_commit_sha, git_dirty, notes, app_version, litellm_version, config_commit)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(s.session_id)
+        .bind(s.experiment)
+        .bind(s.variant_id)
+        .bind(s.task_card)
+        .bind(s.harness_profile)
+        .bind(SessionStatus::Pending)
+        .bind(s.mode)
+        .bind(s.created_at)
+        .bind(s.operator_label)
+        .bind(&s.repo_root)
+        .bind(s.git_branch)
+        .bind(s.git_commit_sha)
+        .bind(s.git_dirty.map(i64::from))
+        .bind(s.notes)
+        .bind(APP_VERSION)
+        .bind(s.litellm_version)
+        .bind(s.config_commit)
+        .execute(self.pool())
+        .await
+        .map_err(self.db())?;
+        Ok(())
+    }
+
+    /// The key could not be issued: the session is invalid from the start.
+    pub async fn session_not_issued(&self, id: &str, why: &str) -> Result<(), Error> {
+        sqlx::query("UPDATE sessions SET status = ?, ended_at = ?, outcome = 'credential not issued', notes = ? WHERE session_id = ?")
+            .bind(SessionStatus::Invalid)
+            .bind(super::now_ms())
+            .bind(why)
+            .bind(id)
+            .execute(self.pool())
+            .await
+            .map_err(self.db())?;
+        Ok(())
+    }
+
+    /// The key is issued: the session is active.
+    pub async fn session_activated(
+        &self,
+        id: &str,
+        alias: &str,
+        expires_at_ms: f64,
+    ) -> Result<(), Error> {
+        sqlx::query("UPDATE sessions SET status = ?, started_at = ?, proxy_key_alias = ?, key_expires_at = ? WHERE session_id = ?")
+            .bind(SessionStatus::Active)
+            .bind(super::now_ms())
+            .bind(alias)
+            .bind(expires_at_ms)
+            .bind(id)
+            .execute(self.pool())
+            .await
+            .map_err(self.db())?;
+        Ok(())
+    }
+
+    pub async fn session_finalized(
+        &self,
+        id: &str,
+        status: SessionStatus,
+        outcome: Option<&str>,
+        notes: Option<&str>,
+    ) -> Result<(), Error> {
+        sqlx::query("UPDATE sessions SET status = ?, ended_at = ?, outcome = ?, notes = ? WHERE session_id = ?")
+            .bind(status)
+            .bind(super::now_ms())
+            .bind(outcome)
+            .bind(notes)
+            .bind(id)
+            .execute(self.pool())
+            .await
+            .map_err(self.db())?;
+        Ok(())
+    }
+
+    /// The session a key alias was issued to (request attribution).
+    pub async fn key_owner(&self, alias: &str) -> Result<Option<Attribution>, Error> {
+        let row = sqlx::query("SELECT session_id, variant_id, experiment, harness_profile FROM sessions WHERE proxy_key_alias = ?")
+            .bind(alias)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(self.db())?;
+        Ok(row.map(|r| Attribution {
+            session_id: r.get(0),
+            variant_id: r.get(1),
+            experiment: r.get(2),
+            harness_profile: r.get(3),
+        }))
+    }
+
+    /// The LiteLLM versions an experiment's sessions ran under.
+    pub async fn litellm_versions(&self, experiment: &str) -> Result<Vec<String>, Error> {
+        sqlx::query_scalar("SELECT DISTINCT litellm_version FROM sessions WHERE experiment = ? AND litellm_version IS NOT NULL")
+            .bind(experiment)
+            .fetch_all(self.pool())
+            .await
+            .map_err(self.db())
+    }
+}
