@@ -272,7 +272,7 @@ pub async fn session_finalize(
         .app()?
         .session_finalize(&id, status, outcome.as_deref(), notes.as_deref())
         .await?
-        .0)
+        .session)
 }
 
 #[tauri::command]

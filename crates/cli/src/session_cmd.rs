@@ -225,12 +225,16 @@ pub fn run(g: &Global, cmd: SessionCmd) -> Result<(), CliError> {
                     FinalStatusArg::Aborted => FinalStatus::Aborted,
                     FinalStatusArg::Invalid => FinalStatus::Invalid,
                 };
-                let (s, collected) = app
+                let done = app
                     .session_finalize(&id, status, outcome.as_deref(), notes.as_deref())
                     .await?;
-                if g.json {
-                    return Ok(print_json(&json!({"session": s, "collected": collected}))?);
+                if let Some(e) = &done.collect_error {
+                    eprintln!("warning: the session is finalized, but collecting its last requests failed: {e}");
                 }
+                if g.json {
+                    return Ok(print_json(&done)?);
+                }
+                let s = done.session;
                 println!(
                     "session {} is {}; {} requests recorded; its key is revoked",
                     s.session_id, s.status, s.request_count
@@ -308,7 +312,7 @@ pub fn run(g: &Global, cmd: SessionCmd) -> Result<(), CliError> {
                     return Ok(print_json(&v)?);
                 }
                 for (k, v) in describe(&s) {
-                    println!("{k:<12} {v}");
+                    println!("{k:<12} {}", crate::output::clean(&v, 2000));
                 }
                 if let Some(st) = stats {
                     for (k, v) in describe_stats(&st) {
@@ -395,13 +399,16 @@ pub fn collect(g: &Global, follow: bool) -> Result<(), CliError> {
             return Ok(print_json(&json!({"spool": spool, "report": r}))?);
         }
         println!(
-            "{}: {} lines read, {} new requests, {} already stored, {} unattributed, {} malformed{}",
+            "{}: {} lines read, {} new requests, {} already stored, {} unattributed, {} malformed{}{}",
             spool.display(),
             r.lines,
             r.inserted,
             r.duplicates,
             r.unattributed,
             r.malformed,
+            r.first_malformed_at
+                .map(|o| format!(" (skipped; the first at byte {o})"))
+                .unwrap_or_default(),
             if r.pending_bytes > 0 { format!(", {} bytes of a line still being written", r.pending_bytes) } else { String::new() }
         );
         Ok(())

@@ -29,6 +29,21 @@ pub struct CreateSession {
     pub exploratory: bool,
 }
 
+/// The longest operator label, outcome and notes accepted (characters).
+pub const MAX_LABEL: usize = 200;
+pub const MAX_OUTCOME: usize = 500;
+pub const MAX_NOTES: usize = 20_000;
+
+/// Refuse a free-text field longer than `max` characters, saying which and by how much.
+pub fn check_text(field: &str, value: Option<&str>, max: usize) -> Result<(), Error> {
+    match value.map(|v| v.chars().count()) {
+        Some(n) if n > max => Err(Error::Invalid(format!(
+            "the {field} is {n} characters long; at most {max} are accepted"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// Where a session is in its life. Stored as lowercase text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
@@ -198,6 +213,7 @@ impl Sessions {
         reg: &Registry,
         req: &CreateSession,
     ) -> Result<(SessionRow, Rendered), Error> {
+        check_text("label", req.label.as_deref(), MAX_LABEL)?;
         let known = |names: Vec<&str>| names.join(", ");
         let exp = reg
             .experiment(&req.experiment)
@@ -405,6 +421,8 @@ impl Sessions {
         outcome: Option<&str>,
         notes: Option<&str>,
     ) -> Result<SessionRow, Error> {
+        check_text("outcome", outcome, MAX_OUTCOME)?;
+        check_text("notes", notes, MAX_NOTES)?;
         let status = SessionStatus::from(status);
         let s = self.get(id).await?;
         if s.status.is_final() {

@@ -157,7 +157,7 @@ async fn a_session_shows_its_env_redacted_copies_it_whole_and_finalizes() {
     assert_eq!(ids, ["live-2"], "only what changed since the cursor");
     assert!(next.cursor >= first.cursor);
 
-    let (done, _) = app
+    let done = app
         .session_finalize(
             &row.session_id,
             FinalStatus::Completed,
@@ -165,7 +165,8 @@ async fn a_session_shows_its_env_redacted_copies_it_whole_and_finalizes() {
             Some(""),
         )
         .await
-        .unwrap();
+        .unwrap()
+        .session;
     assert_eq!(
         (done.status.as_str(), done.outcome.as_deref()),
         ("completed", Some("ok"))

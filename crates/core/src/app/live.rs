@@ -42,6 +42,15 @@ pub struct EnvView {
     pub api_key_env: String,
 }
 
+/// What finalizing did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Finalized {
+    pub session: SessionRow,
+    /// The ingest pass that followed (None when it failed: see `collect_error`).
+    pub collected: Option<CollectReport>,
+    pub collect_error: Option<String>,
+}
+
 /// A page of a session's requests for the live panel: the rows stored or updated since the
 /// previous page, and the cursor to ask for the next one (rows already shown may come again,
 /// updated — LiteLLM's line lands a moment after the edge's: replace them by `request_id`).
@@ -127,21 +136,32 @@ impl App {
         self.sessions().await?.list(experiment).await
     }
 
-    /// End a session: take in what the proxy captured, record the result, revoke the key.
+    /// End a session: revoke its key and record the result first (never held up by the
+    /// capture), then take in what the proxy captured. A failed ingest is reported, not fatal:
+    /// the session is final and its rows arrive with the next collect.
     pub async fn session_finalize(
         &self,
         id: &str,
         status: FinalStatus,
         outcome: Option<&str>,
         notes: Option<&str>,
-    ) -> Result<(SessionRow, CollectReport), Error> {
-        let collected = self.ingest_now().await?;
-        let row = self
+    ) -> Result<Finalized, Error> {
+        let session = self
             .sessions()
             .await?
             .finalize(id, status, nonempty(outcome), nonempty(notes))
             .await?;
-        Ok((row, collected))
+        let (collected, collect_error) = match self.ingest_now().await {
+            Ok(r) => (Some(r), None),
+            Err(e) => (None, Some(e.to_string())),
+        };
+        // The count as of now (the rows the ingest just stored included).
+        let session = self.sessions().await?.get(id).await.unwrap_or(session);
+        Ok(Finalized {
+            session,
+            collected,
+            collect_error,
+        })
     }
 
     /// Take in what is pending, then bring the session rollups of `experiment` (default: every

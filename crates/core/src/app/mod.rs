@@ -29,7 +29,7 @@ use crate::store::Store;
 use crate::{paths, Error};
 
 pub use doctor::{checks as doctor_checks, Check};
-pub use live::{EnvView, RequestBrief, RequestsPage, StartSession};
+pub use live::{EnvView, Finalized, RequestBrief, RequestsPage, StartSession};
 pub use outputs::{ExportFormat, ExportRequest, ExportWhat, Written};
 pub use setup::{Catalog, Choices, ConfigDoc, ConfigKind, DraftCheck, ExperimentChoice};
 pub use traffic::TrafficReport;

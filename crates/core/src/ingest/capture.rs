@@ -34,8 +34,12 @@ pub struct CollectReport {
     pub merged: u64,
     #[cfg_attr(feature = "specta", specta(type = f64))]
     pub duplicates: u64,
+    /// Lines skipped: not JSON of a known shape, not UTF-8, or longer than 16 MiB.
     #[cfg_attr(feature = "specta", specta(type = f64))]
     pub malformed: u64,
+    /// Byte offset of the first skipped line in this pass (to find it with `tail -c +N`).
+    #[cfg_attr(feature = "specta", specta(type = Option<f64>))]
+    pub first_malformed_at: Option<u64>,
     #[cfg_attr(feature = "specta", specta(type = f64))]
     pub unattributed: u64,
     /// Bytes of an incomplete last line left for the next pass.
@@ -150,21 +154,24 @@ async fn collect_file(
     };
     let mut batch: Vec<RequestRow> = Vec::with_capacity(BATCH);
     let mut pending: Option<Pending> = None;
-    let mut line = String::new();
+    let mut raw: Vec<u8> = Vec::new();
     loop {
-        line.clear();
-        let n = reader
-            .read_line(&mut line)
-            .map_err(io_err("read the spool"))? as u64;
+        let (n, complete, too_long) =
+            read_line_bounded(&mut reader, &mut raw, MAX_LINE).map_err(io_err("read the spool"))?;
         if n == 0 {
             break;
         }
-        if !line.ends_with('\n') {
+        if !complete {
             // The proxy is still writing this line: leave it for the next pass.
             report.pending_bytes += n;
             break;
         }
         report.lines += 1;
+        // A line that is not UTF-8 or too long is skipped and counted, never a stop.
+        let line = match std::str::from_utf8(&raw) {
+            Ok(l) if !too_long => l,
+            _ => "",
+        };
         let row = match source {
             Source::Litellm => match normalize::parse_line(line.trim_end()) {
                 Ok(rec) => {
@@ -193,7 +200,10 @@ async fn collect_file(
                 }
                 batch.push(r);
             }
-            None => report.malformed += 1,
+            None => {
+                report.malformed += 1;
+                report.first_malformed_at.get_or_insert(offset);
+            }
         }
         offset += n;
         if batch.len() >= BATCH {
@@ -219,6 +229,41 @@ async fn collect_file(
         report,
         sink,
     )
+}
+
+/// The longest spool line read (a record is a few KB; a longer line is skipped and counted).
+const MAX_LINE: usize = 16 << 20;
+
+/// Read one line (through `\n`) into `buf`, keeping at most `max` bytes of it: returns the bytes
+/// consumed, whether the line was complete (ended in a newline) and whether it was cut.
+fn read_line_bounded(
+    r: &mut impl BufRead,
+    buf: &mut Vec<u8>,
+    max: usize,
+) -> std::io::Result<(u64, bool, bool)> {
+    buf.clear();
+    let mut consumed = 0u64;
+    let mut too_long = false;
+    loop {
+        let chunk = r.fill_buf()?;
+        if chunk.is_empty() {
+            return Ok((consumed, false, too_long));
+        }
+        let (take, done) = match chunk.iter().position(|b| *b == b'\n') {
+            Some(i) => (i + 1, true),
+            None => (chunk.len(), false),
+        };
+        if buf.len() + take <= max {
+            buf.extend_from_slice(&chunk[..take]);
+        } else {
+            too_long = true;
+        }
+        r.consume(take);
+        consumed += take as u64;
+        if done {
+            return Ok((consumed, true, too_long));
+        }
+    }
 }
 
 /// Tail the spool: ingest on every file notification (and at least every `poll` in case one is

@@ -249,6 +249,9 @@ impl Table {
 fn csv_field(v: &Value) -> String {
     let s = match v {
         Value::Null => return String::new(),
+        // Text a harness or a user chose (model names, labels) must not open as a formula in a
+        // spreadsheet: a leading `= + - @` or tab/CR gets a `'` (OWASP's CSV injection advice).
+        Value::String(s) if s.starts_with(['=', '+', '-', '@', '\t', '\r']) => format!("'{s}"),
         Value::String(s) => s.clone(),
         other => other.to_string(),
     };
@@ -271,6 +274,25 @@ pub fn table_from(columns: &[(&str, Kind)], rows: Vec<Vec<Cell>>) -> Table {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_cells_never_start_a_formula_in_csv() {
+        for (cell, want) in [
+            (
+                "=HYPERLINK(\"http://x\",\"y\")",
+                "\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\"",
+            ),
+            ("+cmd|' /C calc'!A0", "'+cmd|' /C calc'!A0"),
+            ("-2+3", "'-2+3"),
+            ("@SUM(1)", "'@SUM(1)"),
+            ("\tx", "'\tx"),
+            ("sim-fast", "sim-fast"),
+        ] {
+            assert_eq!(csv_field(&Value::String(cell.into())), want, "{cell}");
+        }
+        // Numbers are numbers: a negative value is not text.
+        assert_eq!(csv_field(&Value::from(-2.5)), "-2.5");
+    }
 
     #[test]
     fn timestamps_are_rfc3339_utc() {

@@ -1,0 +1,143 @@
+//! What a hostile tester fed the CLI (issue 11): huge and control-character labels, a spool with
+//! bytes that are not UTF-8 and a huge line, formulas in CSV cells. No stack needed: sessions are
+//! created (keychain + key registry) and captured lines are written to the spool by hand.
+
+use std::io::Write;
+
+use serde_json::Value;
+use stackperf_e2e::StackEnv;
+
+fn code(o: &std::process::Output) -> Option<i32> {
+    o.status.code()
+}
+
+fn err(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn spool_line(call: &str, alias: &str, model: &str) -> String {
+    format!(
+        r#"{{"v":1,"litellm_call_id":"{call}","status":"success","call_type":"acompletion","route":"/v1/chat/completions","stream":false,"start":1700000000.0,"end":1700000000.5,"model_group":"{model}","prompt_tokens":3,"completion_tokens":4,"key_alias":"{alias}"}}"#
+    ) + "\n"
+}
+
+#[test]
+fn free_text_is_bounded_at_input_and_printed_safely() {
+    let s = StackEnv::new("hostile-text");
+    let huge = "x".repeat(65_536);
+    let o = s.run(&[
+        "session",
+        "create",
+        "--experiment",
+        "sim-profiles",
+        "--variant",
+        "sim-fast-oai",
+        "--task-card",
+        "sample-traffic",
+        "--label",
+        &huge,
+    ]);
+    assert_eq!(code(&o), Some(1), "{}", err(&o));
+    assert!(
+        err(&o).contains("the label is 65536 characters long; at most 200"),
+        "{}",
+        err(&o)
+    );
+
+    // Escapes and newlines are accepted, kept exactly in JSON, and never reach a terminal raw.
+    let evil = "\u{1b}[2J\u{1b}[31mred\nsecond line\u{7}";
+    let sess = s.create_session("sim-profiles", "sim-fast-oai", &["--label", evil]);
+    let list = s.run(&["session", "list"]);
+    assert_eq!(code(&list), Some(0), "{}", err(&list));
+    let text = String::from_utf8_lossy(&list.stdout);
+    assert!(text.contains(&sess.id), "{text}");
+    assert!(
+        !text.contains('\u{1b}') && !text.contains('\u{7}') && text.lines().count() == 2,
+        "control characters reached the terminal: {text:?}"
+    );
+    let json = s.json(&["session", "show", &sess.id]);
+    assert_eq!(json["operator_label"], evil);
+    let show = s.run(&["session", "show", &sess.id]);
+    assert!(!String::from_utf8_lossy(&show.stdout).contains('\u{1b}'));
+
+    let long_notes = "n".repeat(20_001);
+    let o = s.run(&[
+        "session",
+        "finalize",
+        &sess.id,
+        "--status",
+        "completed",
+        "--notes",
+        &long_notes,
+    ]);
+    assert_eq!(code(&o), Some(1), "{}", err(&o));
+    assert!(
+        err(&o).contains("the notes is 20001 characters long"),
+        "{}",
+        err(&o)
+    );
+    // Refused before anything changed: the session is still active.
+    assert_eq!(s.json(&["session", "show", &sess.id])["status"], "active");
+}
+
+#[test]
+fn a_spool_with_broken_bytes_is_skipped_with_its_offset_and_finalize_still_revokes() {
+    let s = StackEnv::new("hostile-spool");
+    let sess = s.create_session("sim-profiles", "sim-fast-oai", &[]);
+    let alias = s.json(&["session", "show", &sess.id])["proxy_key_alias"]
+        .as_str()
+        .expect("alias")
+        .to_string();
+    let spool = s.data.path().join("capture/spool.jsonl");
+    std::fs::create_dir_all(spool.parent().expect("dir")).expect("capture dir");
+    let mut f = std::fs::File::create(&spool).expect("spool");
+    let first = spool_line("ok-1", &alias, "sim-fast");
+    f.write_all(first.as_bytes()).expect("write");
+    // One byte of invalid UTF-8, then a 17 MiB line, then a good line.
+    f.write_all(b"{\"v\":1,\"bad\":\"\xff\"}\n").expect("write");
+    f.write_all(&vec![b'a'; 17 << 20]).expect("write");
+    f.write_all(b"\n").expect("write");
+    f.write_all(spool_line("ok-2", &alias, "=HYPERLINK(1)").as_bytes())
+        .expect("write");
+    drop(f);
+
+    let done = s.json(&["session", "finalize", &sess.id, "--status", "completed"]);
+    assert_eq!(done["session"]["status"], "completed", "{done}");
+    assert_eq!(done["collected"]["malformed"], 2, "{done}");
+    assert_eq!(
+        done["collected"]["first_malformed_at"],
+        first.len() as u64,
+        "{done}"
+    );
+    assert_eq!(done["session"]["request_count"], 2, "{done}");
+    // The key is revoked in the registry the proxy reads.
+    let registry: Value = serde_json::from_str(
+        &std::fs::read_to_string(s.data.path().join("keys/registry.json")).expect("registry"),
+    )
+    .expect("registry json");
+    let revoked = registry.to_string();
+    assert!(
+        revoked.contains(&alias) && revoked.contains("\"revoked\":true"),
+        "{revoked}"
+    );
+
+    // The model name a harness chose cannot become a spreadsheet formula.
+    let csv = s.run(&["export", "requests", "--format", "csv"]);
+    assert_eq!(code(&csv), Some(0), "{}", err(&csv));
+    let text = String::from_utf8_lossy(&csv.stdout);
+    assert!(
+        text.contains("'=HYPERLINK") && !text.contains(",=HYPERLINK"),
+        "{text}"
+    );
+    // The human count is rows, not lines.
+    let out = s.data.path().join("sessions.json");
+    let o = s.run(&[
+        "export",
+        "sessions",
+        "--format",
+        "json",
+        "--out",
+        out.to_str().expect("utf8"),
+    ]);
+    assert!(err(&o).contains("(1 rows)"), "{}", err(&o));
+}
