@@ -45,6 +45,11 @@ mod tests {
                 path: "db".into(),
                 message: "locked".into(),
             },
+            Error::DatabaseCorrupt { path: "db".into() },
+            Error::DatabaseNewer {
+                path: "db".into(),
+                version: 1,
+            },
             Error::NoDataDir,
             Error::KeychainUnavailable("no bus".into()),
             Error::BadSecretName("1x".into()),

@@ -141,3 +141,66 @@ fn a_spool_with_broken_bytes_is_skipped_with_its_offset_and_finalize_still_revok
     ]);
     assert!(err(&o).contains("(1 rows)"), "{}", err(&o));
 }
+
+#[test]
+fn a_bad_database_path_says_what_is_wrong_with_it() {
+    let s = StackEnv::new("hostile-db");
+    let dir = s.data.path();
+    // A typo in --db is an error, not a fresh empty database somewhere new.
+    let typo = dir.join("no/such/dir/x.sqlite");
+    let o = s.run(&["--db", typo.to_str().expect("utf8"), "session", "list"]);
+    assert_eq!(code(&o), Some(1), "{}", err(&o));
+    assert!(err(&o).contains("does not exist"), "{}", err(&o));
+    assert!(!dir.join("no").exists(), "nothing was created");
+
+    // A file that is not a database.
+    let junk = dir.join("junk.sqlite");
+    std::fs::write(&junk, vec![0x5a_u8; 8192]).expect("junk");
+    let o = s.run(&["--json", "--db", junk.to_str().expect("utf8"), "session", "list"]);
+    assert_eq!(code(&o), Some(1), "{}", err(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).expect("json error");
+    assert_eq!(v["error"]["code"], "database_corrupt", "{v}");
+    assert!(err(&o).contains("not a StackPerf database"), "{}", err(&o));
+
+    // A database a newer StackPerf migrated.
+    let newer = dir.join("newer.sqlite");
+    let o = s.run(&["--db", newer.to_str().expect("utf8"), "db", "migrate"]);
+    assert_eq!(code(&o), Some(0), "{}", err(&o));
+    let status = std::process::Command::new("python3")
+        .arg("-c")
+        .arg("import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute(\"INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) VALUES (99990101000000, 'from the future', 1, x'00', 0)\"); c.commit()")
+        .arg(&newer)
+        .status()
+        .expect("python3");
+    assert!(status.success());
+    let o = s.run(&["--json", "--db", newer.to_str().expect("utf8"), "session", "list"]);
+    assert_eq!(code(&o), Some(1), "{}", err(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).expect("json error");
+    assert_eq!(v["error"]["code"], "database_newer", "{v}");
+    assert!(err(&o).contains("newer StackPerf (it has migration 99990101000000"), "{}", err(&o));
+}
+
+#[test]
+fn an_expired_session_says_so_and_prints_no_dead_key() {
+    let s = StackEnv::new("hostile-expired");
+    let sess = s.create_session("sim-profiles", "sim-fast-oai", &[]);
+    let db = s.data.path().join("stackperf.sqlite");
+    let status = std::process::Command::new("python3")
+        .arg("-c")
+        .arg("import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute('UPDATE sessions SET key_expires_at = 1000 WHERE session_id = ?', (sys.argv[2],)); c.commit()")
+        .arg(&db)
+        .arg(&sess.id)
+        .status()
+        .expect("python3");
+    assert!(status.success());
+    assert_eq!(s.json(&["session", "show", &sess.id])["status"], "expired");
+    let o = s.run(&["--json", "session", "env", &sess.id]);
+    assert_eq!(code(&o), Some(1), "{}", err(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(!out.contains(&sess.key()), "the dead key was printed: {out}");
+    let v: Value = serde_json::from_str(&out).expect("json error");
+    assert_eq!(v["error"]["code"], "session_not_active", "{v}");
+    // It can still be finalized, to record what happened.
+    let done = s.json(&["session", "finalize", &sess.id, "--status", "aborted", "--outcome", "timebox ran out"]);
+    assert_eq!(done["session"]["status"], "aborted", "{done}");
+}

@@ -273,7 +273,7 @@ export type EnvView_Serialize = {
  *  What kind of error it is: a stable, closed set the UI, the CLI's `--json` and scripts branch
  *  on (exported to TypeScript).
  */
-export type ErrorCode = "config_invalid" | "not_found" | "database_unavailable" | "no_data_dir" | "keychain_unavailable" | "bad_secret_name" | "empty_secret" | "python_missing" | "install_failed" | "port_in_use" | "service_failed" | "io" | "compose_failed" | "invalid" | "render_failed" | "session_not_active" | "session_finalized" | "session_key_lost" | "stack_conflict" | "no_log" | "internal" | 
+export type ErrorCode = "config_invalid" | "not_found" | "database_unavailable" | "database_corrupt" | "database_newer" | "no_data_dir" | "keychain_unavailable" | "bad_secret_name" | "empty_secret" | "python_missing" | "install_failed" | "port_in_use" | "service_failed" | "io" | "compose_failed" | "invalid" | "render_failed" | "session_not_active" | "session_finalized" | "session_key_lost" | "stack_conflict" | "no_log" | "internal" | 
 /**  The desktop shell could not use the system clipboard. */
 "clipboard";
 
@@ -697,7 +697,12 @@ export type SessionStatus =
 /**  Registered; its key is being issued. */
 "pending" | 
 /**  Its key works; the operator is running the task. */
-"active" | "completed" | "aborted" | "invalid";
+"active" | 
+/**
+ *  Its key's lifetime (the task card's timebox + 30 min) ran out before it was finalized:
+ *  the key no longer works; finalize it to record what happened.
+ */
+"expired" | "completed" | "aborted" | "invalid";
 
 /**  A provider left out of the proxy config, and why. */
 export type SkippedProvider = {

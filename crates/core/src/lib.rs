@@ -44,6 +44,10 @@ pub enum Error {
     },
     #[error("database {path} is unavailable: {message}. Check the path is writable, or pass --db PATH / set STACKPERF_DB.")]
     Database { path: PathBuf, message: String },
+    #[error("{path} is not a StackPerf database, or it is damaged. Move it aside (StackPerf then creates a new one there), or pass another --db PATH.")]
+    DatabaseCorrupt { path: PathBuf },
+    #[error("{path} was written by a newer StackPerf (it has migration {version}, which this build does not know). Use that version, or pass another --db PATH.")]
+    DatabaseNewer { path: PathBuf, version: i64 },
     #[error("cannot determine a data directory for this user; set STACKPERF_DATA_DIR")]
     NoDataDir,
     #[error("the OS keychain is unavailable: {0}. On Linux start a Secret Service (e.g. gnome-keyring) in your session, or set the secret as an environment variable instead.")]
@@ -113,6 +117,8 @@ pub enum ErrorCode {
     ConfigInvalid,
     NotFound,
     DatabaseUnavailable,
+    DatabaseCorrupt,
+    DatabaseNewer,
     NoDataDir,
     KeychainUnavailable,
     BadSecretName,
@@ -142,6 +148,8 @@ impl ErrorCode {
             ErrorCode::ConfigInvalid => "config_invalid",
             ErrorCode::NotFound => "not_found",
             ErrorCode::DatabaseUnavailable => "database_unavailable",
+            ErrorCode::DatabaseCorrupt => "database_corrupt",
+            ErrorCode::DatabaseNewer => "database_newer",
             ErrorCode::NoDataDir => "no_data_dir",
             ErrorCode::KeychainUnavailable => "keychain_unavailable",
             ErrorCode::BadSecretName => "bad_secret_name",
@@ -183,6 +191,8 @@ impl Error {
         matches!(
             self,
             Error::Config(_)
+                | Error::DatabaseCorrupt { .. }
+                | Error::DatabaseNewer { .. }
                 | Error::NotFound { .. }
                 | Error::NoDataDir
                 | Error::KeychainUnavailable(_)
@@ -205,6 +215,8 @@ impl Error {
             Error::Config(_) => ErrorCode::ConfigInvalid,
             Error::NotFound { .. } => ErrorCode::NotFound,
             Error::Database { .. } => ErrorCode::DatabaseUnavailable,
+            Error::DatabaseCorrupt { .. } => ErrorCode::DatabaseCorrupt,
+            Error::DatabaseNewer { .. } => ErrorCode::DatabaseNewer,
             Error::NoDataDir => ErrorCode::NoDataDir,
             Error::KeychainUnavailable(_) => ErrorCode::KeychainUnavailable,
             Error::BadSecretName(_) => ErrorCode::BadSecretName,

@@ -56,3 +56,13 @@ pub fn session_dir(data_dir: &std::path::Path, session_id: &str) -> PathBuf {
 pub fn edge_spool(data_dir: &std::path::Path) -> PathBuf {
     data_dir.join("capture").join("edge.jsonl")
 }
+
+/// Create a directory (and its parents) readable by this user only (0700 on Unix): session
+/// labels, notes, repository paths and key aliases are nobody else's business.
+pub fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+    b.create(dir)
+}

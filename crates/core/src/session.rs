@@ -54,6 +54,9 @@ pub enum SessionStatus {
     Pending,
     /// Its key works; the operator is running the task.
     Active,
+    /// Its key's lifetime (the task card's timebox + 30 min) ran out before it was finalized:
+    /// the key no longer works; finalize it to record what happened.
+    Expired,
     Completed,
     Aborted,
     Invalid,
@@ -64,6 +67,7 @@ impl SessionStatus {
         match self {
             SessionStatus::Pending => "pending",
             SessionStatus::Active => "active",
+            SessionStatus::Expired => "expired",
             SessionStatus::Completed => "completed",
             SessionStatus::Aborted => "aborted",
             SessionStatus::Invalid => "invalid",

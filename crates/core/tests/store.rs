@@ -11,7 +11,7 @@ use stackperf_core::store::Store;
 #[tokio::test]
 async fn opening_creates_the_schema_in_wal_mode_with_foreign_keys() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("nested/db.sqlite"))
+    let store = Store::open_creating_dir(&dir.path().join("nested/db.sqlite"))
         .await
         .unwrap();
     let tables = store.tables().await.unwrap();
@@ -49,7 +49,7 @@ async fn opening_creates_the_schema_in_wal_mode_with_foreign_keys() {
     );
     // Reopening applies nothing new and keeps the data.
     drop(store);
-    let again = Store::open(&dir.path().join("nested/db.sqlite"))
+    let again = Store::open_creating_dir(&dir.path().join("nested/db.sqlite"))
         .await
         .unwrap();
     let files = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"))

@@ -166,7 +166,7 @@ pub async fn session_stats(store: &Store, experiment: &str) -> Result<Vec<Sessio
             }
             (SessionStatus::Invalid, _) => Some("marked invalid by the operator".to_string()),
             (SessionStatus::Aborted, _) => Some("aborted before the task was done".to_string()),
-            (SessionStatus::Active | SessionStatus::Pending, _) => {
+            (SessionStatus::Active | SessionStatus::Pending | SessionStatus::Expired, _) => {
                 Some("not finalized yet".to_string())
             }
             _ if requests == 0 => Some(

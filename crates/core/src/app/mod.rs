@@ -194,7 +194,14 @@ impl App {
     /// The database (opened and migrated on first use).
     pub async fn store(&self) -> Result<&Store, Error> {
         self.store
-            .get_or_try_init(|| Store::open(&self.paths.db_path))
+            .get_or_try_init(|| async {
+                // Only StackPerf's own data directory is created implicitly.
+                if self.paths.db_path.parent() == Some(self.paths.data_dir.as_path()) {
+                    Store::open_creating_dir(&self.paths.db_path).await
+                } else {
+                    Store::open(&self.paths.db_path).await
+                }
+            })
             .await
     }
 

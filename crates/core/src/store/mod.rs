@@ -62,6 +62,23 @@ pub fn now_ms() -> f64 {
         .unwrap_or(0.0)
 }
 
+/// Opening failed: a file that is not an SQLite database (or is damaged) says so; anything
+/// else is "unavailable".
+fn open_error(path: &Path, e: sqlx::Error) -> Error {
+    let corrupt = e
+        .as_database_error()
+        .and_then(|d| d.code())
+        .is_some_and(|c| c == "26" || c == "11")
+        || e.to_string().contains("not a database");
+    if corrupt {
+        Error::DatabaseCorrupt {
+            path: path.to_path_buf(),
+        }
+    } else {
+        db_err(path)(e)
+    }
+}
+
 fn db_err(path: &Path) -> impl Fn(sqlx::Error) -> Error + '_ {
     move |e| Error::Database {
         path: path.to_path_buf(),
@@ -85,14 +102,32 @@ impl Store {
         db_err(&self.path)
     }
 
-    /// Open (creating if needed) and migrate the database at `path`.
-    pub async fn open(path: &Path) -> Result<Store, Error> {
+    /// As [`Store::open`], creating the file's directory first (0700): for StackPerf's own data
+    /// directory only — a path the user typed must exist, so a typo is an error, not an empty
+    /// new database.
+    pub async fn open_creating_dir(path: &Path) -> Result<Store, Error> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| Error::Database {
+            crate::paths::create_private_dir(dir).map_err(|e| Error::Database {
                 path: path.to_path_buf(),
                 message: format!("cannot create directory {}: {e}", dir.display()),
             })?;
         }
+        Store::open(path).await
+    }
+
+    /// Open (creating the file if needed) and migrate the database at `path`; its directory
+    /// must exist.
+    pub async fn open(path: &Path) -> Result<Store, Error> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            if !dir.is_dir() {
+                return Err(Error::Invalid(format!(
+                    "the folder {} for the database {} does not exist: create it, or pass another --db PATH (without --db StackPerf uses its data directory)",
+                    dir.display(),
+                    path.display()
+                )));
+            }
+        }
+        let existed = path.exists();
         let url = format!("sqlite://{}", path.display());
         let opts = SqliteConnectOptions::from_str(&url)
             .map_err(db_err(path))?
@@ -111,11 +146,30 @@ impl Store {
             .max_connections(4)
             .connect_with(opts)
             .await
-            .map_err(db_err(path))?;
-        MIGRATOR.run(&pool).await.map_err(|e| Error::Database {
-            path: path.to_path_buf(),
-            message: format!("migration failed: {e}"),
+            .map_err(|e| open_error(path, e))?;
+        MIGRATOR.run(&pool).await.map_err(|e| match e {
+            // A migration this build does not have: the file was written by a newer StackPerf.
+            sqlx::migrate::MigrateError::VersionMissing(v) => Error::DatabaseNewer {
+                path: path.to_path_buf(),
+                version: v,
+            },
+            sqlx::migrate::MigrateError::Execute(e) => open_error(path, e),
+            other => Error::Database {
+                path: path.to_path_buf(),
+                message: format!("migration failed: {other}"),
+            },
         })?;
+        #[cfg(unix)]
+        if !existed {
+            use std::os::unix::fs::PermissionsExt;
+            for f in [
+                path.to_path_buf(),
+                path.with_extension("sqlite-wal"),
+                path.with_extension("sqlite-shm"),
+            ] {
+                let _ = std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600));
+            }
+        }
         Ok(Store {
             pool,
             path: path.to_path_buf(),

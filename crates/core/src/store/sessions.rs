@@ -59,6 +59,13 @@ pub(crate) fn row_to_session(r: &sqlx::sqlite::SqliteRow) -> Result<SessionRow, 
         config_commit: r.get("config_commit"),
         request_count: r.get("request_count"),
     })
+    .map(|mut s: SessionRow| {
+        // An active session whose key ran out is expired, whatever the row says.
+        if s.status == SessionStatus::Active && s.key_expires_at.is_some_and(|t| t < super::now_ms()) {
+            s.status = SessionStatus::Expired;
+        }
+        s
+    })
 }
 
 impl Store {
