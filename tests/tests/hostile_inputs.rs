@@ -156,7 +156,13 @@ fn a_bad_database_path_says_what_is_wrong_with_it() {
     // A file that is not a database.
     let junk = dir.join("junk.sqlite");
     std::fs::write(&junk, vec![0x5a_u8; 8192]).expect("junk");
-    let o = s.run(&["--json", "--db", junk.to_str().expect("utf8"), "session", "list"]);
+    let o = s.run(&[
+        "--json",
+        "--db",
+        junk.to_str().expect("utf8"),
+        "session",
+        "list",
+    ]);
     assert_eq!(code(&o), Some(1), "{}", err(&o));
     let v: Value = serde_json::from_slice(&o.stdout).expect("json error");
     assert_eq!(v["error"]["code"], "database_corrupt", "{v}");
@@ -173,11 +179,21 @@ fn a_bad_database_path_says_what_is_wrong_with_it() {
         .status()
         .expect("python3");
     assert!(status.success());
-    let o = s.run(&["--json", "--db", newer.to_str().expect("utf8"), "session", "list"]);
+    let o = s.run(&[
+        "--json",
+        "--db",
+        newer.to_str().expect("utf8"),
+        "session",
+        "list",
+    ]);
     assert_eq!(code(&o), Some(1), "{}", err(&o));
     let v: Value = serde_json::from_slice(&o.stdout).expect("json error");
     assert_eq!(v["error"]["code"], "database_newer", "{v}");
-    assert!(err(&o).contains("newer StackPerf (it has migration 99990101000000"), "{}", err(&o));
+    assert!(
+        err(&o).contains("newer StackPerf (it has migration 99990101000000"),
+        "{}",
+        err(&o)
+    );
 }
 
 #[test]
@@ -197,10 +213,18 @@ fn an_expired_session_says_so_and_prints_no_dead_key() {
     let o = s.run(&["--json", "session", "env", &sess.id]);
     assert_eq!(code(&o), Some(1), "{}", err(&o));
     let out = String::from_utf8_lossy(&o.stdout);
-    assert!(!out.contains(&sess.key()), "the dead key was printed: {out}");
+    assert!(!out.contains(sess.key()), "the dead key was printed: {out}");
     let v: Value = serde_json::from_str(&out).expect("json error");
     assert_eq!(v["error"]["code"], "session_not_active", "{v}");
     // It can still be finalized, to record what happened.
-    let done = s.json(&["session", "finalize", &sess.id, "--status", "aborted", "--outcome", "timebox ran out"]);
+    let done = s.json(&[
+        "session",
+        "finalize",
+        &sess.id,
+        "--status",
+        "aborted",
+        "--outcome",
+        "timebox ran out",
+    ]);
     assert_eq!(done["session"]["status"], "aborted", "{done}");
 }

@@ -130,7 +130,15 @@ async fn an_unusable_path_is_a_clear_database_error() {
     let dir = tempfile::tempdir().unwrap();
     let blocker = dir.path().join("file");
     std::fs::write(&blocker, "x").unwrap();
-    let err = Store::open(&blocker.join("db.sqlite")).await.unwrap_err();
+    let err = Store::open_creating_dir(&blocker.join("db.sqlite"))
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), stackperf_core::ErrorCode::DatabaseUnavailable);
     assert!(err.to_string().contains("--db PATH"), "{err}");
+    // Without creating folders, a missing one is named.
+    let err = Store::open(&dir.path().join("missing/db.sqlite"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), stackperf_core::ErrorCode::Invalid);
+    assert!(err.to_string().contains("does not exist"), "{err}");
 }

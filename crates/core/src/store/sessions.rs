@@ -61,7 +61,9 @@ pub(crate) fn row_to_session(r: &sqlx::sqlite::SqliteRow) -> Result<SessionRow, 
     })
     .map(|mut s: SessionRow| {
         // An active session whose key ran out is expired, whatever the row says.
-        if s.status == SessionStatus::Active && s.key_expires_at.is_some_and(|t| t < super::now_ms()) {
+        if s.status == SessionStatus::Active
+            && s.key_expires_at.is_some_and(|t| t < super::now_ms())
+        {
             s.status = SessionStatus::Expired;
         }
         s

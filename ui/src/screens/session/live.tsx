@@ -69,7 +69,12 @@ export function LivePanel({ live, active }: { live: Live; active: boolean }) {
           <div class="charts3">
             <LineChart title="Time to first token" values={rows.map((r) => r.ttft_ms)} format={fmtMs} testid="chart-ttft" />
             <LineChart title="Latency" values={rows.map((r) => r.latency_ms)} format={fmtMs} testid="chart-latency" />
-            <LineChart title="Output tokens/s" values={rows.map((r) => r.output_tokens_per_s)} format={(v) => `${v >= 100 ? v.toFixed(0) : v.toFixed(1)} tok/s`} testid="chart-tps" />
+            <LineChart
+              title="Output tokens/s"
+              values={rows.map((r) => r.output_tokens_per_s)}
+              format={(v) => `${v >= 100 ? v.toFixed(0) : v.toFixed(1)} tok/s`}
+              testid="chart-tps"
+            />
           </div>
           <RequestsTable rows={rows.slice(-20).reverse()} />
         </>
