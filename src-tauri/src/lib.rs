@@ -58,6 +58,7 @@ fn start_capture_tailer(handle: tauri::AppHandle, app: Arc<App>) {
 }
 
 pub fn run() {
+    stackperf_core::paths::private_files();
     let _ = STARTED.set(std::time::Instant::now());
     let builder = commands::builder();
     let shared = open_app();

@@ -4,6 +4,7 @@
 //! refused afterwards → `report compare` over repeated sessions ranks the slower profile slower.
 
 use std::collections::HashMap;
+use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
 use serde_json::Value;
@@ -458,4 +459,28 @@ fn sessions_capture_attribute_match_ground_truth_and_compare() {
         );
     }
     assert!(!csv.contains(&key_a));
+
+    // Everything StackPerf and the services it started wrote is the user's alone: labels,
+    // notes, repository paths, key aliases and hashes are nobody else's business.
+    let mut open_to_others = Vec::new();
+    let mut dirs = vec![s.data.path().to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).expect("read dir").flatten() {
+            let meta = e.path().symlink_metadata().expect("metadata");
+            if meta.is_dir() {
+                dirs.push(e.path());
+            }
+            if !meta.file_type().is_symlink() && meta.permissions().mode() & 0o077 != 0 {
+                open_to_others.push(format!(
+                    "{:o} {}",
+                    meta.permissions().mode() & 0o777,
+                    e.path().display()
+                ));
+            }
+        }
+    }
+    assert!(
+        open_to_others.is_empty(),
+        "readable by other users: {open_to_others:#?}"
+    );
 }

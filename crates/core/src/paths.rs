@@ -66,3 +66,10 @@ pub fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
     std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
     b.create(dir)
 }
+
+/// Make everything this process (and the services it starts) creates private to the user:
+/// files 0600, directories 0700 (umask 077). Hosts call it first thing in `main`.
+pub fn private_files() {
+    #[cfg(unix)]
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
+}

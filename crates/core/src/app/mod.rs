@@ -197,6 +197,15 @@ impl App {
             .get_or_try_init(|| async {
                 // Only StackPerf's own data directory is created implicitly.
                 if self.paths.db_path.parent() == Some(self.paths.data_dir.as_path()) {
+                    // A data dir made by an earlier version may be world-readable.
+                    #[cfg(unix)]
+                    if self.paths.data_dir.is_dir() {
+                        use std::os::unix::fs::PermissionsExt;
+                        let _ = std::fs::set_permissions(
+                            &self.paths.data_dir,
+                            std::fs::Permissions::from_mode(0o700),
+                        );
+                    }
                     Store::open_creating_dir(&self.paths.db_path).await
                 } else {
                     Store::open(&self.paths.db_path).await
