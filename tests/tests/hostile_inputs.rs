@@ -2,7 +2,7 @@
 //! bytes that are not UTF-8 and a huge line, formulas in CSV cells. No stack needed: sessions are
 //! created (keychain + key registry) and captured lines are written to the spool by hand.
 
-use std::io::Write;
+use std::io::{BufRead, Write};
 
 use serde_json::Value;
 use stackperf_e2e::StackEnv;
@@ -227,4 +227,76 @@ fn an_expired_session_says_so_and_prints_no_dead_key() {
         "timebox ran out",
     ]);
     assert_eq!(done["session"]["status"], "aborted", "{done}");
+}
+
+#[test]
+fn a_comparison_racing_a_rollup_in_another_process_reads_whole_rollups() {
+    let s = StackEnv::new("rollup-race");
+    let mut aliases = Vec::new();
+    for _ in 0..3 {
+        let sess = s.create_session("sim-profiles", "sim-fast-oai", &[]);
+        let alias = s.json(&["session", "show", &sess.id])["proxy_key_alias"]
+            .as_str()
+            .expect("alias")
+            .to_string();
+        s.json(&["session", "finalize", &sess.id, "--status", "completed"]);
+        aliases.push(alias);
+    }
+    let spool = s.data.path().join("capture/spool.jsonl");
+    std::fs::create_dir_all(spool.parent().expect("dir")).expect("capture dir");
+    let mut written = 0;
+    for round in 0..3 {
+        let mut text = String::new();
+        for i in 0..3000 {
+            text.push_str(&spool_line(
+                &format!("race-{round}-{i}"),
+                &aliases[i % aliases.len()],
+                "sim-fast",
+            ));
+        }
+        written += 3000;
+        std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(&spool)
+            .and_then(|mut f| f.write_all(text.as_bytes()))
+            .expect("append");
+        // Stored and marked stale; then a rollup and a comparison at the same moment.
+        s.json(&["collect"]);
+        // The rollup stops between reading and writing (and says so); the comparison starts
+        // exactly then, in another process.
+        let mut rollup = s
+            .cmd(&["rollup", "--experiment", "sim-profiles"])
+            .env("STACKPERF_ROLLUP_HOLD_MS", "700")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("rollup");
+        let mut lines = std::io::BufReader::new(rollup.stderr.take().expect("stderr")).lines();
+        assert!(
+            lines.any(|l| l.is_ok_and(|l| l.contains("holding"))),
+            "the rollup never reached its write"
+        );
+        let compare = s.run(&[
+            "--json",
+            "report",
+            "compare",
+            "--experiment",
+            "sim-profiles",
+        ]);
+        assert!(rollup.wait().expect("rollup").success());
+        assert_eq!(code(&compare), Some(0), "{}", err(&compare));
+        let v: Value = serde_json::from_slice(&compare.stdout).expect("json");
+        let fast = v["variants"]
+            .as_array()
+            .expect("variants")
+            .iter()
+            .find(|x| x["variant"] == "sim-fast-oai")
+            .expect("variant")
+            .clone();
+        assert_eq!(
+            fast["requests"], written,
+            "round {round}: the comparison read rollups another process had not finished"
+        );
+    }
 }

@@ -41,48 +41,81 @@ pub async fn rollup(store: &Store, experiment: &str) -> Result<usize, Error> {
 }
 
 async fn rollup_locked(store: &Store, experiment: &str) -> Result<usize, Error> {
-    // Sessions whose cached rollup was made by another metric registry count as stale.
-    store
-        .mark_rollups_stale_unless(experiment, REGISTRY_ROW, metrics::fingerprint())
-        .await?;
-    let stale = store.stale_sessions(experiment).await?;
     let columns = metrics::request_columns();
-    for chunk in stale.chunks(500) {
-        store.mark_rollups_clean(chunk).await?;
-        let rows = store.rollup_inputs(chunk, &columns).await?;
-        let mut acc: BTreeMap<String, Acc> = chunk
-            .iter()
-            .map(|id| (id.clone(), Acc::new(columns.len())))
-            .collect();
-        for r in rows {
-            let a = acc
-                .entry(r.session_id)
-                .or_insert_with(|| Acc::new(columns.len()));
-            if r.status == RequestStatus::Success {
-                a.ok += 1;
-            } else {
-                a.err += 1;
-            }
-            for (t, x) in a.tokens.iter_mut().zip(r.tokens) {
-                *t += x;
-            }
-            for (col, x) in a.columns.iter_mut().zip(r.values) {
-                if let Some(x) = x {
-                    col.push(x);
-                }
+    let mut total = 0;
+    let mut first = true;
+    // Up to 500 sessions per transaction: each step reads, writes and marks clean under one
+    // write lock, so no reader (in this or another process) sees a session clean before its
+    // rollup is written.
+    loop {
+        let mut tx = store.begin_rollup().await?;
+        if first {
+            // Sessions whose cached rollup was made by another metric registry count as stale.
+            tx.mark_stale_unless(experiment, REGISTRY_ROW, metrics::fingerprint())
+                .await?;
+            first = false;
+        }
+        let chunk = tx.stale_sessions(experiment, 500).await?;
+        if chunk.is_empty() {
+            tx.commit().await?;
+            return Ok(total);
+        }
+        let rows = tx.rollup_inputs(&chunk, &columns).await?;
+        let values = rollup_values(&chunk, rows, &columns);
+        hold_for_tests().await;
+        tx.write(&chunk, &values, now_ms()).await?;
+        tx.commit().await?;
+        total += chunk.len();
+    }
+}
+
+/// `STACKPERF_ROLLUP_HOLD_MS` (tests only): pause a rollup between reading and writing, saying
+/// so on stderr, so a test can race another process against exactly that moment.
+async fn hold_for_tests() {
+    if let Some(ms) = std::env::var("STACKPERF_ROLLUP_HOLD_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        eprintln!("rollup: holding {ms} ms before writing");
+        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+    }
+}
+
+/// Every cached value of the sessions in `chunk` from their requests.
+fn rollup_values(
+    chunk: &[String],
+    rows: Vec<crate::store::RequestValues>,
+    columns: &[&'static str],
+) -> Vec<(String, &'static str, Option<f64>)> {
+    let mut acc: BTreeMap<String, Acc> = chunk
+        .iter()
+        .map(|id| (id.clone(), Acc::new(columns.len())))
+        .collect();
+    for r in rows {
+        let a = acc
+            .entry(r.session_id)
+            .or_insert_with(|| Acc::new(columns.len()));
+        if r.status == RequestStatus::Success {
+            a.ok += 1;
+        } else {
+            a.err += 1;
+        }
+        for (t, x) in a.tokens.iter_mut().zip(r.tokens) {
+            *t += x;
+        }
+        for (col, x) in a.columns.iter_mut().zip(r.values) {
+            if let Some(x) = x {
+                col.push(x);
             }
         }
-        let values: Vec<(String, &str, Option<f64>)> = acc
-            .iter()
-            .flat_map(|(id, a)| {
-                a.values(&columns)
-                    .into_iter()
-                    .map(move |(m, x)| (id.clone(), m, x))
-            })
-            .collect();
-        store.replace_rollups(chunk, &values, now_ms()).await?;
     }
-    Ok(stale.len())
+    acc.iter()
+        .flat_map(|(id, a)| {
+            a.values(columns)
+                .into_iter()
+                .map(move |(m, x)| (id.clone(), m, x))
+        })
+        .collect()
 }
 
 /// One session's requests, gathered for its rollup.

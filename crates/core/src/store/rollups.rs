@@ -40,15 +40,24 @@ pub struct SessionHead {
     pub ended_at: Option<f64>,
 }
 
-impl Store {
+/// One rollup step as one `BEGIN IMMEDIATE` transaction: it takes SQLite's write lock first,
+/// so another process's rollup (the CLI beside the desktop) waits instead of finding the
+/// sessions marked clean and reading rollups not written yet.
+pub struct RollupTx {
+    tx: sqlx::Transaction<'static, sqlx::Sqlite>,
+    path: std::path::PathBuf,
+}
+
+impl RollupTx {
     /// Mark stale the sessions of `experiment` whose cached rollup lacks the row
     /// `(marker, value)` (made by another metric registry).
-    pub async fn mark_rollups_stale_unless(
-        &self,
+    pub async fn mark_stale_unless(
+        &mut self,
         experiment: &str,
         marker: &str,
         value: f64,
     ) -> Result<(), Error> {
+        let e = super::db_err(&self.path);
         sqlx::query(
             "UPDATE sessions SET rollup_stale = 1 WHERE experiment = ? AND rollup_stale = 0
              AND session_id NOT IN (SELECT scope_id FROM metric_rollups
@@ -57,37 +66,32 @@ impl Store {
         .bind(experiment)
         .bind(marker)
         .bind(value)
-        .execute(self.pool())
+        .execute(&mut *self.tx)
         .await
-        .map_err(self.db())?;
+        .map_err(e)?;
         Ok(())
     }
 
-    /// Sessions of `experiment` that gained requests since their last rollup.
-    pub async fn stale_sessions(&self, experiment: &str) -> Result<Vec<String>, Error> {
+    /// Up to `limit` sessions of `experiment` that gained requests since their last rollup.
+    pub async fn stale_sessions(
+        &mut self,
+        experiment: &str,
+        limit: u32,
+    ) -> Result<Vec<String>, Error> {
+        let e = super::db_err(&self.path);
         sqlx::query_scalar(
-            "SELECT session_id FROM sessions WHERE experiment = ? AND rollup_stale = 1",
+            "SELECT session_id FROM sessions WHERE experiment = ? AND rollup_stale = 1 LIMIT ?",
         )
         .bind(experiment)
-        .fetch_all(self.pool())
+        .bind(limit)
+        .fetch_all(&mut *self.tx)
         .await
-        .map_err(self.db())
-    }
-
-    /// Mark sessions' rollups clean (before reading their requests: an ingest landing meanwhile
-    /// marks them stale again).
-    pub async fn mark_rollups_clean(&self, ids: &[String]) -> Result<(), Error> {
-        let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-            "UPDATE sessions SET rollup_stale = 0 WHERE session_id IN (",
-        );
-        push_ids(&mut q, ids);
-        q.build().execute(self.pool()).await.map_err(self.db())?;
-        Ok(())
+        .map_err(e)
     }
 
     /// The sessions' requests: status, tokens and `columns` (requests columns, as REAL).
     pub async fn rollup_inputs(
-        &self,
+        &mut self,
         ids: &[String],
         columns: &[&str],
     ) -> Result<Vec<RequestValues>, Error> {
@@ -106,7 +110,8 @@ impl Store {
                 .join(", ")
         ));
         push_ids(&mut q, ids);
-        let rows = q.build().fetch_all(self.pool()).await.map_err(self.db())?;
+        let e = super::db_err(&self.path);
+        let rows = q.build().fetch_all(&mut *self.tx).await.map_err(e)?;
         Ok(rows
             .iter()
             .map(|r| RequestValues {
@@ -120,21 +125,20 @@ impl Store {
             .collect())
     }
 
-    /// Replace the cached rollups of `ids` with `values` `(session, metric, value)`, in one
-    /// transaction.
-    pub async fn replace_rollups(
-        &self,
+    /// Replace the cached rollups of `ids` with `values` `(session, metric, value)` and mark
+    /// them clean.
+    pub async fn write(
+        &mut self,
         ids: &[String],
         values: &[(String, &str, Option<f64>)],
         now: f64,
     ) -> Result<(), Error> {
-        let e = self.db();
-        let mut tx = self.pool().begin().await.map_err(&e)?;
+        let e = super::db_err(&self.path);
         let mut del = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
             "DELETE FROM metric_rollups WHERE scope = 'session' AND scope_id IN (",
         );
         push_ids(&mut del, ids);
-        del.build().execute(&mut *tx).await.map_err(&e)?;
+        del.build().execute(&mut *self.tx).await.map_err(&e)?;
         for part in values.chunks(2000) {
             let mut ins = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
                 "INSERT INTO metric_rollups (scope, scope_id, metric, value, computed_at) ",
@@ -146,10 +150,34 @@ impl Store {
                     .push_bind(*x)
                     .push_bind(now);
             });
-            ins.build().execute(&mut *tx).await.map_err(&e)?;
+            ins.build().execute(&mut *self.tx).await.map_err(&e)?;
         }
-        tx.commit().await.map_err(&e)?;
+        let mut mark = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+            "UPDATE sessions SET rollup_stale = 0 WHERE session_id IN (",
+        );
+        push_ids(&mut mark, ids);
+        mark.build().execute(&mut *self.tx).await.map_err(&e)?;
         Ok(())
+    }
+
+    pub async fn commit(self) -> Result<(), Error> {
+        let e = super::db_err(&self.path);
+        self.tx.commit().await.map_err(e)
+    }
+}
+
+impl Store {
+    /// Start a rollup step (waits, up to the busy timeout, for another writer to finish).
+    pub async fn begin_rollup(&self) -> Result<RollupTx, Error> {
+        let tx = self
+            .pool()
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(self.db())?;
+        Ok(RollupTx {
+            tx,
+            path: self.path().to_path_buf(),
+        })
     }
 
     /// The sessions of an experiment, oldest first.
