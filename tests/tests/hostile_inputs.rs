@@ -110,6 +110,20 @@ fn a_spool_with_broken_bytes_is_skipped_with_its_offset_and_finalize_still_revok
         "{done}"
     );
     assert_eq!(done["session"]["request_count"], 2, "{done}");
+    // One session in full, with its requests (no export needed).
+    let show = s.json(&["session", "show", &sess.id]);
+    let reqs = show["requests"].as_array().expect("requests");
+    assert_eq!(reqs.len(), 2, "{show}");
+    assert_eq!(reqs[0]["protocol_surface"], "openai_chat", "{show}");
+    assert_eq!(
+        (
+            reqs[0]["input_tokens"].as_i64(),
+            reqs[0]["output_tokens"].as_i64()
+        ),
+        (Some(3), Some(4))
+    );
+    let human = s.run(&["session", "show", &sess.id]);
+    assert!(String::from_utf8_lossy(&human.stdout).contains("IN/OUT TOKENS"));
     // The key is revoked in the registry the proxy reads.
     let registry: Value = serde_json::from_str(
         &std::fs::read_to_string(s.data.path().join("keys/registry.json")).expect("registry"),

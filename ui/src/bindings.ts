@@ -434,6 +434,8 @@ export type RequestBrief_Deserialize = {
 	finished_at: number | null,
 	model?: string | null,
 	call_type?: string | null,
+	/**  openai_chat, openai_responses, anthropic_messages, google_generate_content. */
+	protocol_surface?: string | null,
 	streamed: boolean,
 	status: RequestStatus,
 	http_status?: number | null,
@@ -457,6 +459,8 @@ export type RequestBrief_Serialize = {
 	finished_at: number | null,
 	model: string | null,
 	call_type: string | null,
+	/**  openai_chat, openai_responses, anthropic_messages, google_generate_content. */
+	protocol_surface: string | null,
 	streamed: boolean,
 	status: RequestStatus,
 	http_status: number | null,

@@ -306,9 +306,12 @@ pub fn run(g: &Global, cmd: SessionCmd) -> Result<(), CliError> {
             }
             SessionCmd::Show { id } => {
                 let (s, stats) = app.session_show(&id).await?;
+                let requests = app.session_requests(&id).await?;
                 if g.json {
                     let mut v = serde_json::to_value(&s).map_err(std::io::Error::other)?;
                     v["stats"] = serde_json::to_value(&stats).map_err(std::io::Error::other)?;
+                    v["requests"] =
+                        serde_json::to_value(&requests).map_err(std::io::Error::other)?;
                     return Ok(print_json(&v)?);
                 }
                 for (k, v) in describe(&s) {
@@ -319,10 +322,56 @@ pub fn run(g: &Global, cmd: SessionCmd) -> Result<(), CliError> {
                         println!("{k:<12} {v}");
                     }
                 }
+                if !requests.is_empty() {
+                    println!();
+                    print_requests(&requests)?;
+                }
                 Ok(())
             }
         }
     })
+}
+
+/// One session's requests, one line each (`session show`).
+fn print_requests(rows: &[stackperf_core::app::RequestBrief]) -> Result<(), CliError> {
+    let ms = |v: Option<f64>| {
+        v.map(|x| format!("{x:.0} ms"))
+            .unwrap_or_else(|| "-".into())
+    };
+    let opt = |v: Option<i64>| v.map(|x| x.to_string()).unwrap_or_else(|| "-".into());
+    let lines: Vec<Vec<String>> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            vec![
+                (i + 1).to_string(),
+                r.protocol_surface.clone().unwrap_or_else(|| "-".into()),
+                r.model.clone().unwrap_or_else(|| "-".into()),
+                if r.streamed { "yes" } else { "no" }.into(),
+                match (r.status.as_str(), r.http_status) {
+                    ("success", _) => "ok".into(),
+                    (_, Some(h)) => format!("{} {h}", r.error_class.as_deref().unwrap_or("error")),
+                    _ => r.error_class.clone().unwrap_or_else(|| "error".into()),
+                },
+                ms(r.ttft_ms),
+                ms(Some(r.latency_ms)),
+                format!("{}/{}", opt(r.input_tokens), opt(r.output_tokens)),
+            ]
+        })
+        .collect();
+    Ok(table(
+        &[
+            "#",
+            "SURFACE",
+            "MODEL",
+            "STREAM",
+            "STATUS",
+            "TTFT",
+            "LATENCY",
+            "IN/OUT TOKENS",
+        ],
+        &lines,
+    )?)
 }
 
 /// The request statistics `session show` prints: counts, then each registry metric it has.

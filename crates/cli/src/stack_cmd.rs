@@ -128,7 +128,10 @@ pub fn run(g: &Global, cmd: StackCmd) -> Result<(), CliError> {
                     report.total_ms.saturating_sub(report.litellm_start_ms) as f64 / 1000.0
                 );
             }
-            print_skipped(&report.skipped);
+            // Providers not served were already reported as warnings while starting.
+            if report.already_running {
+                print_skipped(&report.skipped);
+            }
             Ok(())
         }
         StackCmd::Down => {

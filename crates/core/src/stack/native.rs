@@ -253,7 +253,7 @@ impl NativeStack {
         step(
             "litellm",
             format!(
-                "starting LiteLLM {litellm_version} on 127.0.0.1:{} (takes 10–35 s)",
+                "starting LiteLLM {litellm_version} on 127.0.0.1:{} (elapsed time shown every 5 s)",
                 ports.litellm
             ),
         );

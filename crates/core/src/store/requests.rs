@@ -178,6 +178,8 @@ pub struct RequestBrief {
     pub finished_at: f64,
     pub model: Option<String>,
     pub call_type: Option<String>,
+    /// openai_chat, openai_responses, anthropic_messages, google_generate_content.
+    pub protocol_surface: Option<String>,
     pub streamed: bool,
     pub status: RequestStatus,
     #[cfg_attr(feature = "specta", specta(type = Option<f64>))]
@@ -207,7 +209,7 @@ impl Store {
         since: Option<f64>,
     ) -> Result<(Vec<RequestBrief>, Option<f64>), Error> {
         let rows = sqlx::query(
-            "SELECT request_id, request_started_at, request_finished_at, model, call_type, streamed,
+            "SELECT request_id, request_started_at, request_finished_at, model, call_type, protocol_surface, streamed,
                     status, http_status, error_class, ttft_ms, ttft_visible_ms, itl_ms, stall_count,
                     latency_ms, output_tokens_per_s, input_tokens, output_tokens, ingested_at
              FROM requests WHERE session_id = ?1 AND (?2 IS NULL OR ingested_at > ?2)
@@ -230,6 +232,7 @@ impl Store {
                 finished_at: r.get("request_finished_at"),
                 model: r.get("model"),
                 call_type: r.get("call_type"),
+                protocol_surface: r.get("protocol_surface"),
                 streamed: r.get::<i64, _>("streamed") != 0,
                 status: r.try_get("status").unwrap_or(RequestStatus::Error),
                 http_status: r.get("http_status"),
