@@ -428,6 +428,35 @@ fn stack_up_serves_every_surface_prometheus_counts_and_down_leaves_nothing() {
         "{status}"
     );
 
+    // A service that dies is what `doctor` reports, with what to run.
+    let sim_pid = env.service_pid("sim");
+    assert!(Command::new("kill")
+        .args(["-9", &sim_pid.to_string()])
+        .status()
+        .expect("kill")
+        .success());
+    let out = env.run(&["--json", "doctor"]);
+    let (code, doctor): (Option<i32>, Value) = (
+        out.status.code(),
+        serde_json::from_slice(&out.stdout).expect("doctor json"),
+    );
+    assert_eq!(code, Some(1), "{doctor}");
+    let sim_check = doctor["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .find(|c| c["name"] == "service sim")
+        .cloned()
+        .expect("a check for the simulator");
+    assert_eq!(sim_check["ok"], false, "{sim_check}");
+    assert!(
+        sim_check["fix"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("stack up"),
+        "{sim_check}"
+    );
+
     let out = env.run(&["--json", "stack", "down"]);
     assert!(
         out.status.success(),
@@ -437,9 +466,10 @@ fn stack_up_serves_every_surface_prometheus_counts_and_down_leaves_nothing() {
     let down: Value = serde_json::from_slice(&out.stdout).expect("down json");
     assert_eq!(
         down["stopped"].as_array().expect("stopped").len(),
-        4,
+        3,
         "{down}"
     );
+    assert_eq!(down["already_gone"], serde_json::json!(["sim"]), "{down}");
     for pid in pids {
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
         let state = stat

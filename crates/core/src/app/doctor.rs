@@ -82,6 +82,38 @@ pub async fn checks(paths: &AppPaths, stack: &NativeStack) -> Vec<Check> {
         ));
     }
     let services = stack.status().await;
+    // Every service the stack recorded as started must be running: a dead one is a failure
+    // with what to run, not a free port.
+    if state.is_some() {
+        for s in services
+            .iter()
+            .filter(|s| s.state != crate::stack::ServiceState::Absent)
+        {
+            let alive = s.state == crate::stack::ServiceState::Running;
+            out.push(check(
+                &format!("service {}", s.name),
+                alive && s.healthy,
+                match (alive, s.healthy) {
+                    (true, true) => {
+                        format!("running, healthy at {}", s.url.clone().unwrap_or_default())
+                    }
+                    (true, false) => {
+                        format!("running but not answering its health check ({})", s.state)
+                    }
+                    (false, _) => format!(
+                        "{}: {}",
+                        s.state,
+                        s.detail.clone().unwrap_or_else(|| "not running".into())
+                    ),
+                },
+                if alive {
+                    format!("see its log: `stackperf stack logs {}`", s.name)
+                } else {
+                    "`stackperf stack up` starts it again".to_string()
+                },
+            ));
+        }
+    }
     let litellm = services.iter().find(|s| s.name == "litellm");
     let running = litellm.is_some_and(|s| s.state == crate::stack::ServiceState::Running);
     out.push(check(
