@@ -913,7 +913,9 @@ export type Verdict_Deserialize =
 /**  Fewer than `need` sessions on a side. */
 { kind: "insufficient"; need: number | null; have_a: number | null; have_b: number | null } | 
 /**  No values to compare. */
-{ kind: "no_data" } | { kind: "no_difference"; p: number | null; 
+{ kind: "no_data" } | 
+/**  A side has enough sessions but no value for this metric, for a known reason. */
+{ kind: "not_measured"; variant: string; reason: string } | { kind: "no_difference"; p: number | null; 
 /**  Sessions per variant the claim would need to be more than indicative. */
 indicative_below?: number | null } | { kind: "better"; winner: string; loser: string; p: number | null; indicative_below?: number | null };
 
@@ -925,7 +927,9 @@ export type Verdict_Serialize =
 /**  Fewer than `need` sessions on a side. */
 { kind: "insufficient"; need: number | null; have_a: number | null; have_b: number | null } | 
 /**  No values to compare. */
-{ kind: "no_data" } | { kind: "no_difference"; p: number | null; 
+{ kind: "no_data" } | 
+/**  A side has enough sessions but no value for this metric, for a known reason. */
+{ kind: "not_measured"; variant: string; reason: string } | { kind: "no_difference"; p: number | null; 
 /**  Sessions per variant the claim would need to be more than indicative. */
 indicative_below: number | null } | { kind: "better"; winner: string; loser: string; p: number | null; indicative_below: number | null };
 

@@ -92,6 +92,7 @@ export function verdictTone(v: Verdict): "significant" | "none" | "insufficient"
       return "none";
     case "insufficient":
     case "no_data":
+    case "not_measured":
       return "insufficient";
   }
 }

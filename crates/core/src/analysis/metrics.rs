@@ -181,6 +181,17 @@ pub const METRICS: &[MetricDef] = &[
     },
 ];
 
+/// Why a variant whose sessions count has no value at all for a metric, when the metric only
+/// exists for streamed requests (a harness that does not stream has no first token).
+pub fn unmeasured_reason(m: &MetricDef) -> Option<&'static str> {
+    match m.rollup.column()? {
+        "ttft_ms" | "ttft_visible_ms" => Some("no first-token time: this harness does not stream"),
+        "itl_ms" => Some("no inter-token latency: this harness does not stream"),
+        "stall_count" | "output_tokens_per_s" => Some("not measured: this harness does not stream"),
+        _ => None,
+    }
+}
+
 /// A metric by its name or short name.
 pub fn find(name: &str) -> Option<&'static MetricDef> {
     METRICS
@@ -284,6 +295,8 @@ pub enum Verdict {
     },
     /// No values to compare.
     NoData,
+    /// A side has enough sessions but no value for this metric, for a known reason.
+    NotMeasured { variant: String, reason: String },
     NoDifference {
         p: f64,
         /// Sessions per variant the claim would need to be more than indicative.
@@ -309,6 +322,29 @@ pub struct Sides<'a> {
 }
 
 impl Verdict {
+    /// Judge `diff` = median(b) − median(a) with permutation p-value `p`; `sessions` are the
+    /// sessions each side contributes at all (with or without a value for this metric).
+    pub fn judge_with(
+        sides: &Sides<'_>,
+        sessions: (usize, usize),
+        m: &MetricDef,
+        diff: Option<f64>,
+        p: Option<f64>,
+    ) -> Verdict {
+        let Sides { a, b, na, nb } = *sides;
+        if let Some(reason) = unmeasured_reason(m) {
+            for (name, n, s) in [(a, na, sessions.0), (b, nb, sessions.1)] {
+                if n == 0 && s >= MIN_SESSIONS {
+                    return Verdict::NotMeasured {
+                        variant: name.into(),
+                        reason: reason.into(),
+                    };
+                }
+            }
+        }
+        Verdict::judge(sides, m, diff, p)
+    }
+
     /// Judge `diff` = median(b) − median(a) with permutation p-value `p`.
     pub fn judge(sides: &Sides<'_>, m: &MetricDef, diff: Option<f64>, p: Option<f64>) -> Verdict {
         let Sides { a, b, na, nb } = *sides;
@@ -354,6 +390,7 @@ impl Verdict {
                 "not enough sessions (need at least {need} per variant; have {have_a} and {have_b})"
             ),
             Verdict::NoData => "no data".into(),
+            Verdict::NotMeasured { variant, reason } => format!("{variant}: {reason}"),
             Verdict::NoDifference {
                 p,
                 indicative_below,
@@ -433,6 +470,18 @@ mod tests {
         ));
         let v = Verdict::judge(&sides(4, 4), tps, Some(3.0), Some(0.01));
         assert_eq!(v.text(tps), "b is higher throughput than a (p = 0.010)");
+        // A variant whose harness does not stream has sessions but no first token.
+        let ttft = find("ttft").expect("ttft");
+        let v = Verdict::judge_with(&sides(3, 0), (3, 3), ttft, None, None);
+        assert_eq!(
+            v.text(ttft),
+            "b: no first-token time: this harness does not stream"
+        );
+        let v = Verdict::judge_with(&sides(3, 0), (3, 0), ttft, None, None);
+        assert!(
+            matches!(v, Verdict::Insufficient { .. }),
+            "no sessions at all: {v:?}"
+        );
     }
 
     #[test]

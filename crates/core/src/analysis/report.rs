@@ -180,7 +180,8 @@ pub async fn compare(store: &Store, reg: &Registry, experiment: &str) -> Result<
             (m, per_variant)
         })
         .collect();
-    let done = tokio::task::spawn_blocking(move || statistics(&names, work))
+    let counts: Vec<usize> = names.iter().map(|v| included[v].len()).collect();
+    let done = tokio::task::spawn_blocking(move || statistics(&names, &counts, work))
         .await
         .map_err(|e| Error::Internal(format!("the comparison task failed: {e}")))?;
     let mut pairs = Vec::new();
@@ -221,6 +222,7 @@ type MetricResult = (&'static MetricDef, Vec<MetricSummary>, Vec<PairComparison>
 /// Every metric's summary per variant and its pairwise tests, the metrics spread over the cores.
 fn statistics(
     variants: &[String],
+    sessions: &[usize],
     work: Vec<(&'static MetricDef, Vec<Vec<f64>>)>,
 ) -> Vec<MetricResult> {
     let threads = std::thread::available_parallelism()
@@ -234,7 +236,7 @@ fn statistics(
             .map(|part| {
                 scope.spawn(move || {
                     part.iter()
-                        .map(|(m, vals)| one_metric(variants, m, vals))
+                        .map(|(m, vals)| one_metric(variants, sessions, m, vals))
                         .collect::<Vec<_>>()
                 })
             })
@@ -246,7 +248,12 @@ fn statistics(
     })
 }
 
-fn one_metric(variants: &[String], m: &'static MetricDef, values: &[Vec<f64>]) -> MetricResult {
+fn one_metric(
+    variants: &[String],
+    sessions: &[usize],
+    m: &'static MetricDef,
+    values: &[Vec<f64>],
+) -> MetricResult {
     let summaries = values
         .iter()
         .map(|v| MetricSummary {
@@ -272,7 +279,8 @@ fn one_metric(variants: &[String], m: &'static MetricDef, values: &[Vec<f64>]) -
                 na: va.len(),
                 nb: vb.len(),
             };
-            let verdict = Verdict::judge(&sides, m, difference, p_value);
+            let verdict =
+                Verdict::judge_with(&sides, (sessions[i], sessions[j]), m, difference, p_value);
             pairs.push(PairComparison {
                 a: variants[i].clone(),
                 b: variants[j].clone(),
