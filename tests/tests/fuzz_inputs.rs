@@ -131,7 +131,7 @@ fn free_text_and_spool_lines_never_panic_the_cli() {
     for _ in 0..200 {
         let mut line = rng.text();
         line.retain(|b| *b != b'\n');
-        if rng.next() % 3 == 0 {
+        if rng.next().is_multiple_of(3) {
             line = [b"{\"v\":1,\"key_alias\":\"".as_slice(), &line, b"\"}"].concat();
         }
         f.write_all(&line).expect("write");
