@@ -111,11 +111,13 @@ beforeEach(() => {
   document.body.appendChild(root);
   resetData();
 });
-afterEach(() => {
+afterEach(async () => {
   render(null, root);
   root.remove();
   stopData?.();
   stopData = undefined;
+  // Unmounting unsubscribes from events asynchronously; let that finish while the mocks exist.
+  await settle();
   clearMocks();
 });
 
