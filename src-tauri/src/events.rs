@@ -12,6 +12,8 @@ pub enum ProgressKind {
     Output,
     Healthy,
     Warning,
+    /// A configured provider the stack does not serve (also listed under the services).
+    NotServed,
 }
 
 /// A step of a long stack operation (install, start, stop).
@@ -43,6 +45,11 @@ impl From<StackEvent> for StackProgress {
                 kind: ProgressKind::Healthy,
                 message: format!("healthy at {url} after {:.1} s", elapsed_ms as f64 / 1000.0),
                 service: Some(service),
+            },
+            StackEvent::NotServed { provider, message } => StackProgress {
+                kind: ProgressKind::NotServed,
+                service: Some(provider),
+                message,
             },
             StackEvent::Warning { message } => StackProgress {
                 kind: ProgressKind::Warning,

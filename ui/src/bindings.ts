@@ -419,7 +419,9 @@ export type Problem_Serialize = {
 /**  What a progress line is. */
 export type ProgressKind = "step" | 
 /**  A line of a tool's own output (pip, docker). */
-"output" | "healthy" | "warning";
+"output" | "healthy" | "warning" | 
+/**  A configured provider the stack does not serve (also listed under the services). */
+"not_served";
 
 /**  The default output format of `session env`. */
 export type RenderFormat = "shell" | "dotenv" | "json" | "toml";

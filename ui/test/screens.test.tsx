@@ -321,6 +321,7 @@ describe("Stack screen", () => {
     mock({
       stack_status: () => stopped,
       stack_up: async () => {
+        await emit("stack-progress", { kind: "not_served", service: "openai", message: "provider `openai` is not served: no key" });
         await emit("stack-progress", { kind: "step", service: "sim", message: "starting the simulator" });
         // The log shown is that of the service the progress named last, not one parsed from prose.
         throw { code: "service_failed", message: "words the UI does not parse" };
@@ -333,6 +334,8 @@ describe("Stack screen", () => {
     click(root.querySelector("#stack-start"));
     await settle();
     expect(root.querySelector("[data-testid=stack-steps]")?.textContent).toContain("starting the simulator");
+    // Providers not served are listed with the services, not repeated among the steps (by kind).
+    expect(root.querySelector("[data-testid=stack-steps]")?.textContent).not.toContain("not served");
     expect(root.querySelector("[role=alert]")?.getAttribute("data-code")).toBe("service_failed");
     expect(root.textContent).toContain("ImportError: boom");
     expect(calls.find((c) => c.cmd === "stack_log_tail")?.args.service).toBe("sim");

@@ -78,7 +78,9 @@ fn print_event(e: StackEvent) {
             "[{service}] healthy at {url} after {:.1} s",
             elapsed_ms as f64 / 1000.0
         ),
-        StackEvent::Warning { message } => writeln!(err, "warning: {message}"),
+        StackEvent::Warning { message } | StackEvent::NotServed { message, .. } => {
+            writeln!(err, "warning: {message}")
+        }
     };
 }
 

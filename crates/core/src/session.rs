@@ -1,4 +1,4 @@
-//! Benchmark sessions (spec §4): created before any harness traffic, with a session-scoped proxy
+//! Benchmark sessions (docs/sessions.md): created before any harness traffic, with a session-scoped proxy
 //! key, the rendered harness environment and the repository's git state; finalized with a status,
 //! outcome and notes, which revokes the key.
 

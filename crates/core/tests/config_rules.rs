@@ -1,4 +1,4 @@
-//! Every rejection rule of spec §2, each pinned to the file and field it must name.
+//! Every rejection rule of docs/configuration.md, each pinned to the file and field it must name.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 

@@ -122,7 +122,7 @@ export function StackScreen() {
         <ol class="steps" aria-live="polite" data-testid="stack-steps">
           {steps
             // Unserved providers are listed once, below the services table.
-            .filter((s) => s.kind !== "output" && !(s.kind === "warning" && s.message.startsWith("provider `")))
+            .filter((s) => s.kind !== "output" && s.kind !== "not_served")
             .map((s, i) => (
               <li key={i} class={s.kind}>
                 {s.service && <b>{s.service}</b>} {s.message}

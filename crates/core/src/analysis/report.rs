@@ -1,4 +1,4 @@
-//! Session rollups and the variant comparison (spec §5).
+//! Session rollups and the variant comparison (docs/sessions.md, "Statistics").
 //!
 //! Every statistic is computed across *sessions* (each session contributes one value per metric),
 //! because sessions, not requests, are the independent repetitions of a benchmark.

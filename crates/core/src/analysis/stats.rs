@@ -1,4 +1,4 @@
-//! Statistics for comparisons (spec §5): medians, percentiles, bootstrap confidence intervals,
+//! Statistics for comparisons (docs/sessions.md, "Statistics"): medians, percentiles, bootstrap confidence intervals,
 //! and a permutation test. Pure functions; every random choice comes from a fixed seed, so a
 //! report is the same every time it is computed.
 

@@ -1,4 +1,4 @@
-//! The five configuration types (spec §2). Every struct rejects unknown fields.
+//! The five configuration types (docs/configuration.md). Every struct rejects unknown fields.
 
 use std::collections::BTreeMap;
 

@@ -1,4 +1,4 @@
-//! Cross-file validation (spec §2): references, names, protocol combinations, templates, tags.
+//! Cross-file validation (docs/configuration.md): references, names, protocol combinations, templates, tags.
 
 use std::collections::{BTreeMap, HashMap};
 

@@ -1,4 +1,4 @@
-//! Normalization: pure functions from a capture line to a request row (spec §3). Two sources:
+//! Normalization: pure functions from a capture line to a request row (docs/sessions.md, docs/capture-contract.md). Two sources:
 //! LiteLLM's capture logger (this module: tokens, cache, cost, provider hand-off, error class) and
 //! StackPerf's edge ([`crate::normalize_edge`]: every timing as the harness experienced it). Both
 //! lines of one request carry the edge's correlation id as `request_id`; the store merges them.

@@ -50,7 +50,8 @@ pub fn up(
         "http://sim:8765",
     );
     for s in &plan.skipped {
-        progress(StackEvent::Warning {
+        progress(StackEvent::NotServed {
+            provider: s.provider.clone(),
             message: format!(
                 "provider `{}` is not served: {}. Fix: {}",
                 s.provider, s.reason, s.fix

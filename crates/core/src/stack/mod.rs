@@ -97,6 +97,11 @@ pub enum StackEvent {
     Warning {
         message: String,
     },
+    /// A configured provider the stack does not serve (no key, …), with the fix.
+    NotServed {
+        provider: String,
+        message: String,
+    },
 }
 
 /// A progress sink.

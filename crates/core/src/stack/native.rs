@@ -163,7 +163,8 @@ impl NativeStack {
             &format!("http://127.0.0.1:{}", self.opts.ports.sim),
         );
         for s in &plan.skipped {
-            progress(StackEvent::Warning {
+            progress(StackEvent::NotServed {
+                provider: s.provider.clone(),
                 message: format!(
                     "provider `{}` is not served: {}. Fix: {}",
                     s.provider, s.reason, s.fix
