@@ -209,15 +209,13 @@ pub fn chartable() -> impl Iterator<Item = &'static MetricDef> {
 
 /// The per-request columns the rollups read (each once).
 pub fn request_columns() -> Vec<&'static str> {
-    let mut cols: Vec<&'static str> = METRICS.iter().filter_map(|m| m.rollup.column()).collect();
-    cols.dedup();
-    let mut seen = Vec::new();
-    for c in cols {
-        if !seen.contains(&c) {
-            seen.push(c);
+    let mut cols: Vec<&'static str> = Vec::new();
+    for c in METRICS.iter().filter_map(|m| m.rollup.column()) {
+        if !cols.contains(&c) {
+            cols.push(c);
         }
     }
-    seen
+    cols
 }
 
 /// A fingerprint of what the rollups compute: cached rollups made under another registry are

@@ -122,85 +122,6 @@ fn draw<DB: DrawingBackend>(
     root.present().map_err(err)
 }
 
-/// A per-request chart: one point per request in arrival order (the live session panel).
-#[derive(Debug, Clone)]
-pub struct TimelineSpec<'a> {
-    pub title: &'a str,
-    pub y_label: &'a str,
-    /// `None` where the request has no value (an error, a non-streamed TTFT).
-    pub values: &'a [Option<f64>],
-    pub size: (u32, u32),
-}
-
-fn draw_timeline<DB: DrawingBackend>(
-    root: &DrawingArea<DB, Shift>,
-    spec: &TimelineSpec<'_>,
-) -> Result<(), String> {
-    let err = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
-    root.fill(&WHITE).map_err(err)?;
-    let n = spec.values.len().max(1) as f64;
-    let max = spec
-        .values
-        .iter()
-        .flatten()
-        .copied()
-        .filter(|v| v.is_finite())
-        .fold(0.0_f64, f64::max);
-    let y_max = if max > 0.0 { max * 1.1 } else { 1.0 };
-    let mut chart = ChartBuilder::on(root)
-        .caption(spec.title, ("sans-serif", 16))
-        .margin(10)
-        .x_label_area_size(32)
-        .y_label_area_size(52)
-        .build_cartesian_2d(0.5..n + 0.5, 0.0..y_max)
-        .map_err(err)?;
-    chart
-        .configure_mesh()
-        .x_desc("request #")
-        .y_desc(spec.y_label)
-        .x_label_formatter(&|x| format!("{x:.0}"))
-        .y_label_formatter(&|y| {
-            if y_max >= 20.0 {
-                format!("{y:.0}")
-            } else {
-                format!("{y:.1}")
-            }
-        })
-        .label_style(("sans-serif", 12))
-        .axis_desc_style(("sans-serif", 12))
-        .light_line_style(RGBColor(235, 235, 235))
-        .draw()
-        .map_err(err)?;
-    let color = COLORS[0];
-    let points: Vec<(f64, f64)> = spec
-        .values
-        .iter()
-        .enumerate()
-        .filter_map(|(i, v)| v.filter(|x| x.is_finite()).map(|x| ((i + 1) as f64, x)))
-        .collect();
-    chart
-        .draw_series(LineSeries::new(
-            points.clone(),
-            color.mix(0.5).stroke_width(1),
-        ))
-        .map_err(err)?;
-    chart
-        .draw_series(points.iter().map(|p| Circle::new(*p, 3, color.filled())))
-        .map_err(err)?;
-    root.present().map_err(err)
-}
-
-/// The per-request chart as an SVG document.
-pub fn timeline_svg(spec: &TimelineSpec<'_>) -> Result<String, Error> {
-    font();
-    let mut out = String::new();
-    {
-        let root = SVGBackend::with_string(&mut out, spec.size).into_drawing_area();
-        draw_timeline(&root, spec).map_err(|e| Error::Render(format!("chart: {e}")))?;
-    }
-    Ok(out)
-}
-
 /// The chart as an SVG document.
 pub fn svg(spec: &ChartSpec<'_>) -> Result<String, Error> {
     font();
@@ -230,20 +151,6 @@ mod tests {
             series,
             size: (800, 500),
         }
-    }
-
-    #[test]
-    fn timeline_draws_one_circle_per_request_with_a_value() {
-        let values = [Some(120.0), None, Some(80.0), Some(95.5)];
-        let svg = timeline_svg(&TimelineSpec {
-            title: "TTFT per request",
-            y_label: "ms",
-            values: &values,
-            size: (480, 260),
-        })
-        .unwrap();
-        assert!(svg.contains("TTFT per request") && svg.contains("request #"));
-        assert_eq!(svg.matches("<circle").count(), 3, "{svg}");
     }
 
     #[test]
