@@ -457,6 +457,9 @@ fn stack_up_serves_every_surface_prometheus_counts_and_down_leaves_nothing() {
         "{sim_check}"
     );
 
+    let mut pids = pids;
+    pids.extend(restart_only_what_died(&env, &ports, &master));
+
     let out = env.run(&["--json", "stack", "down"]);
     assert!(
         out.status.success(),
@@ -466,10 +469,10 @@ fn stack_up_serves_every_surface_prometheus_counts_and_down_leaves_nothing() {
     let down: Value = serde_json::from_slice(&out.stdout).expect("down json");
     assert_eq!(
         down["stopped"].as_array().expect("stopped").len(),
-        3,
+        4,
         "{down}"
     );
-    assert_eq!(down["already_gone"], serde_json::json!(["sim"]), "{down}");
+    assert_eq!(down["already_gone"], serde_json::json!([]), "{down}");
     for pid in pids {
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
         let state = stat
@@ -501,4 +504,72 @@ fn stack_up_serves_every_surface_prometheus_counts_and_down_leaves_nothing() {
     for name in ["LITELLM_MASTER_KEY", "ANTHROPIC_API_KEY"] {
         assert!(env.run(&["secrets", "delete", name]).status.success());
     }
+}
+
+/// With the simulator dead (killed above), `stack up` starts only it; then with LiteLLM killed,
+/// only LiteLLM. The services that kept running keep their pids, traffic through the edge works
+/// after each restart (the restarted service shares the internal secrets of the running ones),
+/// and the simulator's ground-truth ids stay unique across its restart. Returns the new pids.
+fn restart_only_what_died(env: &StackEnv, ports: &[&str], master: &str) -> Vec<u64> {
+    let pid_of = |name: &str| u64::from(env.service_pid(name));
+    let chat = |label: &str| {
+        let url = format!("http://127.0.0.1:{}/v1/chat/completions", env.edge_port);
+        let body = serde_json::json!({"model": "sim-fast", "messages": [{"role": "user", "content": label}]});
+        let (status, text) = post(&url, master, body);
+        assert_eq!(status, 200, "after restarting {label}: {text}");
+    };
+    let mut new_pids = Vec::new();
+    for (dead, kept) in [
+        ("sim", ["edge", "litellm", "prometheus"]),
+        ("litellm", ["edge", "sim", "prometheus"]),
+    ] {
+        let before: Vec<u64> = kept.iter().map(|n| pid_of(n)).collect();
+        if dead == "litellm" {
+            let pid = env.service_pid("litellm").to_string();
+            assert!(Command::new("kill")
+                .args(["-9", &pid])
+                .status()
+                .expect("kill")
+                .success());
+        }
+        let mut args = vec!["--json", "stack", "up"];
+        args.extend(ports);
+        let out = env.run(&args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let up: Value = serde_json::from_slice(&out.stdout).expect("up json");
+        assert_eq!(up["started"], serde_json::json!([dead]), "{up}");
+        let mut kept_now: Vec<&str> = up["kept"]
+            .as_array()
+            .expect("kept")
+            .iter()
+            .filter_map(|k| k.as_str())
+            .collect();
+        kept_now.sort_unstable();
+        let mut want = kept.to_vec();
+        want.sort_unstable();
+        assert_eq!(kept_now, want, "{up}");
+        let after: Vec<u64> = kept.iter().map(|n| pid_of(n)).collect();
+        assert_eq!(before, after, "services that were healthy kept running");
+        new_pids.push(pid_of(dead));
+        chat(dead);
+    }
+    let truth =
+        std::fs::read_to_string(env.data.path().join("stack/sim-truth.jsonl")).expect("truth log");
+    let ids: Vec<String> = truth
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter_map(|v| v["id"].as_str().map(String::from))
+        .collect();
+    let unique: std::collections::BTreeSet<&String> = ids.iter().collect();
+    assert!(ids.len() > 10, "{} ids", ids.len());
+    assert_eq!(
+        unique.len(),
+        ids.len(),
+        "ground-truth ids repeat across a restart"
+    );
+    new_pids
 }

@@ -122,6 +122,13 @@ pub fn run(g: &Global, cmd: StackCmd) -> Result<(), CliError> {
                     "\nThe stack was already running; nothing was started ({} ms).",
                     report.total_ms
                 );
+            } else if !report.kept.is_empty() {
+                println!(
+                    "\nRestarted {} in {:.1} s; {} kept running.",
+                    report.started.join(", "),
+                    report.total_ms as f64 / 1000.0,
+                    report.kept.join(", ")
+                );
             } else {
                 println!(
                     "\nStack healthy in {:.1} s (LiteLLM start {:.1} s, StackPerf's own work {:.1} s).",

@@ -60,9 +60,10 @@ type St = State<Arc<SimState>>;
 
 /// The simulator's routes.
 pub fn router(config: SimConfig) -> Router {
+    let first = config.truth.first_seq();
     let state = Arc::new(SimState {
         config,
-        seq: AtomicU64::new(1),
+        seq: AtomicU64::new(first),
     });
     Router::new()
         .route("/", get(root).head(root))

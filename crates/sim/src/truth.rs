@@ -82,6 +82,36 @@ impl Drop for Recorder {
 struct Inner {
     records: std::collections::VecDeque<TruthRecord>,
     file: Option<BufWriter<File>>,
+    /// The highest `seq` an earlier run wrote to the same file (a restarted simulator continues
+    /// after it, so request ids stay unique in the log).
+    resumed_after: u64,
+}
+
+/// How much of the end of an existing log is read for its highest `seq` (records are written
+/// as requests finish, so the highest is among the last ones).
+const TAIL_BYTES: u64 = 1 << 20;
+
+/// The highest `seq` among the whole lines in the last [`TAIL_BYTES`] of `file`.
+fn highest_seq(file: &mut File) -> u64 {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(len) = file.seek(SeekFrom::End(0)) else {
+        return 0;
+    };
+    let from = len.saturating_sub(TAIL_BYTES);
+    let mut tail = Vec::new();
+    if file.seek(SeekFrom::Start(from)).is_err() || file.read_to_end(&mut tail).is_err() {
+        return 0;
+    }
+    #[derive(serde::Deserialize)]
+    struct Seq {
+        seq: u64,
+    }
+    tail.split(|b| *b == b'\n')
+        .skip(usize::from(from > 0))
+        .filter_map(|line| serde_json::from_slice::<Seq>(line).ok())
+        .map(|r| r.seq)
+        .max()
+        .unwrap_or(0)
 }
 
 /// The shared log of every request.
@@ -91,8 +121,9 @@ pub struct TruthLog(Arc<Mutex<Inner>>);
 impl TruthLog {
     /// A log that also appends one JSON line per request to `path`.
     pub fn with_file(path: &Path) -> Result<Self, SimError> {
-        let file = std::fs::OpenOptions::new()
+        let mut file = std::fs::OpenOptions::new()
             .create(true)
+            .read(true)
             .append(true)
             .open(path)
             .map_err(|e| {
@@ -101,11 +132,18 @@ impl TruthLog {
                     path.display()
                 ))
             })?;
+        let resumed_after = highest_seq(&mut file);
         let log = TruthLog::default();
         if let Ok(mut g) = log.0.lock() {
             g.file = Some(BufWriter::new(file));
+            g.resumed_after = resumed_after;
         }
         Ok(log)
+    }
+
+    /// The first `seq` this run hands out: 1, or one past the highest in the file it appends to.
+    pub fn first_seq(&self) -> u64 {
+        self.0.lock().map(|g| g.resumed_after).unwrap_or(0) + 1
     }
 
     /// Start recording a request that arrived `start`.
@@ -180,5 +218,77 @@ impl TruthLog {
         if let Ok(mut g) = self.0.lock() {
             g.records.clear();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::profile::builtin_profiles;
+
+    fn serve_some(log: &TruthLog, n: u64) -> Vec<String> {
+        let profile = &builtin_profiles()[0];
+        (0..n)
+            .map(|i| {
+                let plan = profile.plan(0, log.first_seq() + i, "m", 10, None);
+                let mut rec = log.begin(&plan, "chat", true, Instant::now());
+                rec.mark_finished("ok");
+                plan.id
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_restarted_simulator_continues_the_ids_of_its_log() {
+        let dir = std::env::temp_dir().join(format!("stackperf-truth-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("truth.jsonl");
+        let _ = std::fs::remove_file(&path);
+
+        let first = TruthLog::with_file(&path).unwrap();
+        assert_eq!(first.first_seq(), 1);
+        let mut ids = serve_some(&first, 5);
+        drop(first);
+        // A torn last line (the simulator was killed mid-write) must not stop the restart.
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        writeln!(f, "{{\"id\":\"simreq_0_0000").unwrap();
+        drop(f);
+
+        let second = TruthLog::with_file(&path).unwrap();
+        assert_eq!(second.first_seq(), 6);
+        ids.extend(serve_some(&second, 5));
+        drop(second);
+
+        let logged: Vec<String> = std::fs::read_to_string(&path)
+            .unwrap()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .map(|v| v["id"].as_str().unwrap().to_string())
+            .collect();
+        let unique: std::collections::BTreeSet<_> = logged.iter().collect();
+        assert_eq!(logged.len(), 10, "{logged:?}");
+        assert_eq!(unique.len(), 10, "ids repeat across restarts: {logged:?}");
+        assert_eq!(logged, ids);
+    }
+
+    #[test]
+    fn only_whole_lines_of_a_long_log_count() {
+        let dir = std::env::temp_dir().join(format!("stackperf-truth-tail-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("truth.jsonl");
+        let mut text = String::new();
+        let mut seq = 0;
+        while text.len() < (TAIL_BYTES as usize) * 2 {
+            seq += 1;
+            text.push_str(&format!(
+                "{{\"seq\":{seq},\"pad\":\"{}\"}}\n",
+                "x".repeat(200)
+            ));
+        }
+        std::fs::write(&path, text).unwrap();
+        assert_eq!(TruthLog::with_file(&path).unwrap().first_seq(), seq + 1);
     }
 }

@@ -314,7 +314,8 @@ impl App {
             });
         }
         let report = self.stack.up(&reg, &secrets, progress).await?;
-        if !report.already_running {
+        // Only a stack this app started whole is this app's to stop when it exits.
+        if !report.already_running && report.kept.is_empty() {
             self.started_stack
                 .store(true, std::sync::atomic::Ordering::SeqCst);
         }
@@ -377,6 +378,8 @@ impl App {
             .store(true, std::sync::atomic::Ordering::SeqCst);
         Ok(UpReport {
             already_running: false,
+            started: up.services.iter().map(|s| s.name.clone()).collect(),
+            kept: Vec::new(),
             services: up.services,
             skipped: up.skipped,
             total_ms: started.elapsed().as_millis() as u64,

@@ -8,7 +8,7 @@ use super::edge;
 use super::litellm_config::{self, SkippedProvider, EDGE_TOKEN_ENV, SIM_KEY_ENV};
 use super::{Progress, ServiceStatus, StackEvent, StackOptions, StackSecrets};
 use crate::config::Registry;
-use crate::secrets::{self, Secret, Secrets};
+use crate::secrets::{self, Secrets};
 use crate::{io_err, Error};
 
 /// Present while the Compose runtime is the active one.
@@ -41,8 +41,7 @@ pub fn up(
     let stack_secrets = StackSecrets::resolve(reg, keys)?;
     let postgres = keys.get_or_generate(compose::POSTGRES_PASSWORD, "pg-")?;
     let grafana = keys.get_or_generate(compose::GRAFANA_ADMIN_PASSWORD, "gf-")?;
-    let sim_key = Secret::generate("sk-stackperf-sim-")?;
-    let edge_token = Secret::generate("stackperf-edge-")?;
+    let (sim_key, edge_token) = (&stack_secrets.sim_key, &stack_secrets.edge_token);
     let plan = litellm_config::generate(
         reg,
         &|n| stack_secrets.has(n),
@@ -118,7 +117,7 @@ pub fn up(
         message: format!("starting StackPerf's edge on 127.0.0.1:{}", opts.ports.edge),
     });
     edge::stop_for_compose(&opts.data_dir);
-    edge::start_for_compose(opts, &stack_secrets.master_key, &edge_token)?;
+    edge::start_for_compose(opts, &stack_secrets.master_key, edge_token)?;
     let services = status(&opts.data_dir)?;
     Ok(ComposeUp {
         services,

@@ -15,17 +15,17 @@ use crate::{io_err, Error, APP_VERSION};
 /// The command line of `stackperf edge serve` in front of LiteLLM on `litellm_port`, and the
 /// secrets it reads from its environment (the master key, the edge token shared with LiteLLM).
 pub fn command(
-    opts: &StackOptions,
+    data: &Path,
+    edge_port: u16,
     litellm_port: u16,
     master_key: &Secret,
     edge_token: &Secret,
 ) -> (Vec<String>, Vec<(String, String)>) {
-    let data = &opts.data_dir;
     let args = vec![
         "edge".to_string(),
         "serve".to_string(),
         "--listen".to_string(),
-        format!("127.0.0.1:{}", opts.ports.edge),
+        format!("127.0.0.1:{edge_port}"),
         "--upstream".to_string(),
         format!("127.0.0.1:{litellm_port}"),
         "--registry".to_string(),
@@ -56,7 +56,13 @@ pub fn start_for_compose(
     master_key: &Secret,
     edge_token: &Secret,
 ) -> Result<ServiceRecord, Error> {
-    let (args, env) = command(opts, opts.ports.litellm, master_key, edge_token);
+    let (args, env) = command(
+        &opts.data_dir,
+        opts.ports.edge,
+        opts.ports.litellm,
+        master_key,
+        edge_token,
+    );
     let dir = opts.data_dir.join("stack");
     let log = dir.join("logs").join("edge.log");
     let pid = process::spawn(&opts.stackperf_bin, &args, &env, &dir, &log)?;

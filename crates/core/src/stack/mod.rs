@@ -4,6 +4,7 @@
 pub mod compose;
 pub mod compose_run;
 pub mod edge;
+mod launch;
 pub mod litellm_config;
 mod native;
 mod probe;
@@ -22,6 +23,7 @@ pub use native::{DownReport, NativeStack, StackState, UpReport};
 use crate::config::Registry;
 use crate::secrets::{Secret, Secrets};
 use crate::Error;
+use litellm_config::{EDGE_TOKEN_ENV, SIM_KEY_ENV};
 
 /// Which runtime runs the stack.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -160,6 +162,11 @@ impl std::fmt::Display for ServiceState {
 /// The secrets the stack hands to LiteLLM, resolved up front (keychain calls block).
 pub struct StackSecrets {
     pub master_key: Secret,
+    /// The key LiteLLM presents to the simulator (kept in the keychain, so a restarted LiteLLM
+    /// or simulator matches the one that kept running).
+    pub sim_key: Secret,
+    /// The token the edge presents to LiteLLM (kept likewise).
+    pub edge_token: Secret,
     /// `(secret name, value)` for every provider key that is set.
     pub provider_keys: Vec<(String, Secret)>,
     /// Set when the keychain could not be read for provider keys (those providers go unserved).
@@ -170,6 +177,8 @@ impl StackSecrets {
     /// The master key (generated on first use) and every provider key that is available.
     pub fn resolve(reg: &Registry, secrets: &Secrets) -> Result<StackSecrets, Error> {
         let master_key = secrets.master_key()?;
+        let sim_key = secrets.get_or_generate(SIM_KEY_ENV, "sk-stackperf-sim-")?;
+        let edge_token = secrets.get_or_generate(EDGE_TOKEN_ENV, "stackperf-edge-")?;
         let mut provider_keys = Vec::new();
         let mut keychain_warning = None;
         for p in reg
@@ -192,6 +201,8 @@ impl StackSecrets {
         }
         Ok(StackSecrets {
             master_key,
+            sim_key,
+            edge_token,
             provider_keys,
             keychain_warning,
         })
@@ -199,6 +210,14 @@ impl StackSecrets {
 
     pub fn has(&self, name: &str) -> bool {
         self.provider_keys.iter().any(|(n, _)| n == name)
+    }
+
+    /// A hash of the internal secrets the services share (never the values).
+    pub fn fingerprint(&self) -> String {
+        let joined = [&self.master_key, &self.sim_key, &self.edge_token]
+            .map(|s| s.expose())
+            .join("\n");
+        crate::credentials::key_hash(&Secret::new(joined))[..16].to_string()
     }
 }
 

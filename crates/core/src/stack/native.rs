@@ -6,20 +6,18 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::litellm_config::{
-    self, SkippedProvider, EDGE_TOKEN_ENV, KEY_REGISTRY_ENV, MODULES, SIM_KEY_ENV, SPOOL_ENV,
-};
-use super::probe::{healthy, http, prometheus_version, warm_up};
-use super::process::{self, alive, port_free, runs, terminate_group};
+use super::launch::Needs;
+use super::litellm_config::SkippedProvider;
+use super::probe::{healthy, http, warm_up};
+use super::process::{alive, port_free, runs, terminate_group};
 use super::venv::Venv;
 use super::{
     prometheus, Ports, Progress, Runtime, ServiceState, ServiceStatus, StackEvent, StackOptions,
     StackSecrets,
 };
 use crate::config::Registry;
-use crate::secrets::{Secret, MASTER_KEY};
 use crate::store::now_ms;
-use crate::{io_err, Error, APP_VERSION};
+use crate::{io_err, Error};
 
 /// One started service.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -43,6 +41,10 @@ pub struct StackState {
     pub ports: Ports,
     pub services: Vec<ServiceRecord>,
     pub skipped: Vec<SkippedProvider>,
+    /// Which internal secrets (simulator key, edge token, master key) the services were started
+    /// with, as a hash: a partial restart is only possible with the same ones.
+    #[serde(default)]
+    pub secrets_fingerprint: Option<String>,
 }
 
 /// What `up` did.
@@ -50,6 +52,11 @@ pub struct StackState {
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct UpReport {
     pub already_running: bool,
+    /// The services this `up` started (all of them on a fresh start; after a crash, only those
+    /// that were down).
+    pub started: Vec<String>,
+    /// The services that were healthy and kept running.
+    pub kept: Vec<String>,
     pub services: Vec<ServiceStatus>,
     pub skipped: Vec<SkippedProvider>,
     /// Wall time of the whole `up`.
@@ -71,10 +78,46 @@ pub struct DownReport {
 
 /// The native stack.
 pub struct NativeStack {
-    opts: StackOptions,
+    pub(super) opts: StackOptions,
 }
 
 const SERVICES: [&str; 4] = ["edge", "litellm", "sim", "prometheus"];
+
+/// The order services start in: the edge last (and so first to stop).
+const START_ORDER: [&str; 4] = ["sim", "litellm", "prometheus", "edge"];
+
+fn port_of(ports: Ports, service: &str) -> u16 {
+    match service {
+        "edge" => ports.edge,
+        "litellm" => ports.litellm,
+        "sim" => ports.sim,
+        _ => ports.prometheus,
+    }
+}
+
+fn check_port_free(service: &str, port: u16) -> Result<(), Error> {
+    if port_free(port) {
+        return Ok(());
+    }
+    let flag = format!("--{service}-port");
+    Err(Error::PortInUse {
+        service: service.to_string(),
+        port,
+        hint: format!("Stop the program using it (`ss -ltnp 'sport = :{port}'` shows which), or pick another port with {flag}."),
+    })
+}
+
+fn report_not_served(skipped: &[SkippedProvider], progress: Progress<'_>) {
+    for s in skipped {
+        progress(StackEvent::NotServed {
+            provider: s.provider.clone(),
+            message: format!(
+                "provider `{}` is not served: {}. Fix: {}",
+                s.provider, s.reason, s.fix
+            ),
+        });
+    }
+}
 
 impl NativeStack {
     pub fn new(opts: StackOptions) -> Self {
@@ -116,7 +159,8 @@ impl NativeStack {
         )
     }
 
-    /// Start the stack (idempotent: a healthy running stack is left as it is).
+    /// Start the stack (idempotent: a healthy running stack is left as it is; when some of its
+    /// services died, only those are started again).
     pub async fn up(
         &self,
         reg: &Registry,
@@ -124,345 +168,229 @@ impl NativeStack {
         progress: Progress<'_>,
     ) -> Result<UpReport, Error> {
         let started = Instant::now();
-        let step = |service: &str, message: String| {
-            progress(StackEvent::Step {
-                service: service.into(),
-                message,
-            })
-        };
         if let Some(state) = self.state() {
             let statuses = self.probe(&state).await;
-            if statuses
+            let down: Vec<String> = statuses
                 .iter()
-                .all(|s| s.state == ServiceState::Running && s.healthy)
-            {
-                step("stack", "already running".into());
+                .filter(|s| !(s.state == ServiceState::Running && s.healthy))
+                .map(|s| s.name.clone())
+                .collect();
+            if down.is_empty() {
+                progress(StackEvent::Step {
+                    service: "stack".into(),
+                    message: "already running".into(),
+                });
                 return Ok(UpReport {
                     already_running: true,
+                    kept: state.services.iter().map(|r| r.name.clone()).collect(),
+                    started: Vec::new(),
                     services: statuses,
                     skipped: state.skipped,
                     total_ms: started.elapsed().as_millis() as u64,
                     litellm_start_ms: 0,
                 });
             }
-            let gone: Vec<String> = statuses
-                .iter()
-                .filter(|s| s.state != ServiceState::Running)
-                .map(|s| s.name.clone())
-                .collect();
+            if down.len() < state.services.len()
+                && state.secrets_fingerprint.as_deref() == Some(&secrets.fingerprint())
+            {
+                return self
+                    .restart(state, &down, reg, secrets, progress, started)
+                    .await;
+            }
             progress(StackEvent::Warning {
-                message: format!("a previous stack left a state file but {} is not running; stopping what remains and starting fresh", gone.join(", ")),
+                message: format!("a previous stack left a state file but {} is not running; stopping what remains and starting fresh", down.join(", ")),
             });
             self.down(progress).await?;
         }
+        self.fresh_up(reg, secrets, progress, started).await
+    }
 
-        let plan = litellm_config::generate(
-            reg,
-            &|n| secrets.has(n),
-            &|n| std::env::var_os(n).is_some(),
-            &format!("http://127.0.0.1:{}", self.opts.ports.sim),
-        );
-        for s in &plan.skipped {
-            progress(StackEvent::NotServed {
-                provider: s.provider.clone(),
-                message: format!(
-                    "provider `{}` is not served: {}. Fix: {}",
-                    s.provider, s.reason, s.fix
-                ),
-            });
-        }
-        let prom_bin = prometheus::find_binary();
+    /// Start every service.
+    async fn fresh_up(
+        &self,
+        reg: &Registry,
+        secrets: &StackSecrets,
+        progress: Progress<'_>,
+        started: Instant,
+    ) -> Result<UpReport, Error> {
         let ports = self.opts.ports;
-        let mut wanted = vec![
-            ("edge", ports.edge, "--edge-port"),
-            ("litellm", ports.litellm, "--litellm-port"),
-        ];
+        let plan = self.plan(reg, secrets, ports.sim);
+        report_not_served(&plan.skipped, progress);
+        let prometheus_bin = prometheus::find_binary();
+        let mut wanted = vec!["edge", "litellm"];
         if plan.uses_simulator {
-            wanted.push(("sim", ports.sim, "--sim-port"));
+            wanted.push("sim");
         }
-        if prom_bin.is_some() {
-            wanted.push(("prometheus", ports.prometheus, "--prometheus-port"));
+        if prometheus_bin.is_some() {
+            wanted.push("prometheus");
         }
-        for (service, port, flag) in &wanted {
-            if !port_free(*port) {
-                return Err(Error::PortInUse {
-                    service: service.to_string(),
-                    port: *port,
-                    hint: format!("Stop the program using it (`ss -ltnp 'sport = :{port}'` shows which), or pick another port with {flag}."),
-                });
-            }
+        for service in &wanted {
+            check_port_free(service, port_of(ports, service))?;
         }
-
-        let venv = self.venv();
-        let litellm_version = venv.ensure(progress).await?;
-
-        let dir = self.dir();
-        write_private(&self.litellm_config_path(), &plan.config)?;
-        if let Some(config_dir) = self.litellm_config_path().parent() {
-            for (name, source) in MODULES {
-                write_private(&config_dir.join(name), source)?;
-            }
-        }
-        let spool = crate::paths::spool(&self.opts.data_dir);
-        let registry = crate::paths::key_registry(&self.opts.data_dir);
-        for d in [spool.parent(), registry.parent()].into_iter().flatten() {
-            std::fs::create_dir_all(d).map_err(io_err(format!("create {}", d.display())))?;
-        }
-        let sim_key = Secret::generate("sk-stackperf-sim-")?;
-        let edge_token = Secret::generate("stackperf-edge-")?;
+        let needs = Needs {
+            litellm_version: Some(self.venv().ensure(progress).await?),
+            prometheus_bin,
+        };
+        self.write_litellm_files(&plan)?;
         let mut state = StackState {
             runtime: Runtime::Native,
             started_at_ms: now_ms(),
             ports,
             services: Vec::new(),
             skipped: plan.skipped.clone(),
+            secrets_fingerprint: Some(secrets.fingerprint()),
         };
-
-        if plan.uses_simulator {
-            step(
-                "sim",
-                format!("starting the simulated provider on 127.0.0.1:{}", ports.sim),
-            );
-            let args = [
-                "sim",
-                "serve",
-                "--listen",
-                &format!("127.0.0.1:{}", ports.sim),
-                "--api-key-env",
-                SIM_KEY_ENV,
-                "--log",
-            ]
-            .map(String::from)
-            .into_iter()
-            .chain([dir.join("sim-truth.jsonl").display().to_string()])
-            .collect::<Vec<_>>();
-            let env = vec![(SIM_KEY_ENV.to_string(), sim_key.expose().to_string())];
-            let rec = self.start(
-                "sim",
-                &self.opts.stackperf_bin,
-                &args,
-                &env,
-                ports.sim,
-                "/",
-                "sim serve",
-                Some(APP_VERSION.to_string()),
-            )?;
+        if needs.prometheus_bin.is_none() {
+            progress(StackEvent::Warning {
+                message: format!("Prometheus is not installed: {}", prometheus::INSTALL_HINT),
+            });
+        }
+        // The edge is last to start and first to stop: harnesses never reach a LiteLLM that is
+        // going away.
+        for service in START_ORDER.iter().filter(|s| wanted.contains(s)) {
+            let rec = self
+                .launch(service, ports, secrets, &needs, progress)
+                .await?;
             state.services.push(rec);
             self.save_state(&state)?;
         }
-
-        step(
-            "litellm",
-            format!(
-                "starting LiteLLM {litellm_version} on 127.0.0.1:{} (elapsed time shown every 5 s)",
-                ports.litellm
-            ),
-        );
-        let mut env = vec![
-            (
-                "LITELLM_LOCAL_MODEL_COST_MAP".to_string(),
-                "True".to_string(),
-            ),
-            (
-                MASTER_KEY.to_string(),
-                secrets.master_key.expose().to_string(),
-            ),
-            (SIM_KEY_ENV.to_string(), sim_key.expose().to_string()),
-            ("PYTHONUNBUFFERED".to_string(), "1".to_string()),
-            (SPOOL_ENV.to_string(), spool.display().to_string()),
-            (KEY_REGISTRY_ENV.to_string(), registry.display().to_string()),
-            (EDGE_TOKEN_ENV.to_string(), edge_token.expose().to_string()),
-        ];
-        env.extend(
-            secrets
-                .provider_keys
-                .iter()
-                .map(|(n, v)| (n.clone(), v.expose().to_string())),
-        );
-        let args = [
-            "--config",
-            &self.litellm_config_path().display().to_string(),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            &ports.litellm.to_string(),
-        ]
-        .map(String::from);
-        let litellm_spawned = Instant::now();
-        let rec = self.start(
-            "litellm",
-            &venv.litellm(),
-            &args,
-            &env,
-            ports.litellm,
-            "/health/liveliness",
-            "litellm",
-            Some(litellm_version),
-        )?;
-        state.services.push(rec);
-        self.save_state(&state)?;
-
-        match &prom_bin {
-            Some(bin) => {
-                let pdir = dir.join("prometheus");
-                write_private(
-                    &pdir.join("prometheus.yml"),
-                    &prometheus::scrape_config(ports.litellm, self.opts.scrape_interval_s),
-                )?;
-                step(
-                    "prometheus",
-                    format!("starting Prometheus on 127.0.0.1:{}", ports.prometheus),
-                );
-                let args = [
-                    format!("--config.file={}", pdir.join("prometheus.yml").display()),
-                    format!("--storage.tsdb.path={}", pdir.join("data").display()),
-                    format!("--web.listen-address=127.0.0.1:{}", ports.prometheus),
-                    "--storage.tsdb.retention.time=7d".to_string(),
-                ];
-                let version = prometheus_version(bin).await;
-                let rec = self.start(
-                    "prometheus",
-                    bin,
-                    &args,
-                    &[],
-                    ports.prometheus,
-                    "/-/ready",
-                    "prometheus",
-                    version,
-                )?;
-                state.services.push(rec);
-                self.save_state(&state)?;
-            }
-            None => progress(StackEvent::Warning {
-                message: format!("Prometheus is not installed: {}", prometheus::INSTALL_HINT),
-            }),
-        }
-
-        // Last to start, first to stop: harnesses never reach a LiteLLM that is going away.
-        step(
-            "edge",
-            format!("starting StackPerf's edge on 127.0.0.1:{}", ports.edge),
-        );
-        let (args, env) =
-            super::edge::command(&self.opts, ports.litellm, &secrets.master_key, &edge_token);
-        let rec = self.start(
-            "edge",
-            &self.opts.stackperf_bin,
-            &args,
-            &env,
-            ports.edge,
-            stackperf_edge::HEALTH_PATH,
-            "edge serve",
-            Some(APP_VERSION.to_string()),
-        )?;
-        state.services.push(rec);
-        self.save_state(&state)?;
-
-        let mut litellm_start_ms = 0;
-        for rec in &state.services {
-            if let Err(e) = self.wait_healthy(rec, progress).await {
-                let _ = self.down(&|_| {}).await;
-                return Err(e);
-            }
-            if rec.name == "litellm" {
-                litellm_start_ms = litellm_spawned.elapsed().as_millis() as u64;
-            }
-        }
+        let litellm_start_ms = self.wait_all(&state.services, progress).await?;
         if let Some(alias) = plan.warmup_model.as_deref() {
-            step(
-                "litellm",
-                format!(
-                    "warming up the proxy's request paths (one request per surface to {alias})"
-                ),
-            );
-            warm_up(
-                &format!("http://127.0.0.1:{}", ports.litellm),
-                secrets.master_key.expose(),
-                alias,
-            )
-            .await;
+            self.warm_up(ports.litellm, secrets, alias, progress).await;
         }
-        let services = self.probe(&state).await;
         Ok(UpReport {
             already_running: false,
-            services,
+            started: state.services.iter().map(|r| r.name.clone()).collect(),
+            kept: Vec::new(),
+            services: self.probe(&state).await,
             skipped: plan.skipped,
             total_ms: started.elapsed().as_millis() as u64,
             litellm_start_ms,
         })
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn start(
+    /// Start again only the services in `down` (stopping any that still run but do not answer),
+    /// on the ports and with the internal secrets the running ones were started with.
+    async fn restart(
         &self,
-        name: &str,
-        program: &Path,
-        args: &[String],
-        env: &[(String, String)],
-        port: u16,
-        health_path: &str,
-        marker: &str,
-        version: Option<String>,
-    ) -> Result<ServiceRecord, Error> {
-        let log = self.log_path(name);
-        let pid = process::spawn(program, args, env, &self.dir(), &log)?;
-        Ok(ServiceRecord {
-            name: name.into(),
-            pid,
-            port,
-            url: format!("http://127.0.0.1:{port}"),
-            health_path: health_path.into(),
-            log,
-            version,
-            marker: marker.into(),
+        mut state: StackState,
+        down: &[String],
+        reg: &Registry,
+        secrets: &StackSecrets,
+        progress: Progress<'_>,
+        started: Instant,
+    ) -> Result<UpReport, Error> {
+        let kept: Vec<String> = state
+            .services
+            .iter()
+            .map(|r| r.name.clone())
+            .filter(|n| !down.contains(n))
+            .collect();
+        progress(StackEvent::Step {
+            service: "stack".into(),
+            message: format!(
+                "restarting {} ({} keep running)",
+                down.join(", "),
+                kept.join(", ")
+            ),
+        });
+        for rec in state.services.iter().filter(|r| down.contains(&r.name)) {
+            self.stop_service(rec, progress).await;
+            check_port_free(&rec.name, rec.port)?;
+        }
+        let mut needs = Needs {
+            litellm_version: None,
+            prometheus_bin: prometheus::find_binary(),
+        };
+        let mut plan = None;
+        if down.iter().any(|n| n == "litellm") {
+            let p = self.plan(reg, secrets, state.ports.sim);
+            report_not_served(&p.skipped, progress);
+            needs.litellm_version = Some(self.venv().ensure(progress).await?);
+            self.write_litellm_files(&p)?;
+            state.skipped = p.skipped.clone();
+            plan = Some(p);
+        }
+        let mut restarted = Vec::new();
+        for i in 0..state.services.len() {
+            let name = state.services[i].name.clone();
+            if !down.contains(&name) {
+                continue;
+            }
+            let rec = self
+                .launch(&name, state.ports, secrets, &needs, progress)
+                .await?;
+            state.services[i] = rec.clone();
+            self.save_state(&state)?;
+            restarted.push(rec);
+        }
+        let litellm_start_ms = self.wait_all(&restarted, progress).await?;
+        if let Some(alias) = plan.as_ref().and_then(|p| p.warmup_model.as_deref()) {
+            self.warm_up(state.ports.litellm, secrets, alias, progress)
+                .await;
+        }
+        Ok(UpReport {
+            already_running: false,
+            started: restarted.iter().map(|r| r.name.clone()).collect(),
+            kept,
+            services: self.probe(&state).await,
+            skipped: state.skipped.clone(),
+            total_ms: started.elapsed().as_millis() as u64,
+            litellm_start_ms,
         })
     }
 
-    async fn wait_healthy(&self, rec: &ServiceRecord, progress: Progress<'_>) -> Result<(), Error> {
-        let started = Instant::now();
-        let mut next_note = Duration::from_secs(5);
-        let client = http();
-        let fail = |message: String| Error::ServiceFailed {
-            service: rec.name.clone(),
-            message,
-            log: rec.log.clone(),
-            tail: process::tail(&rec.log, 20),
-        };
-        loop {
-            if !alive(rec.pid) {
-                return Err(fail(format!(
-                    "the process exited before becoming healthy (after {:.1} s)",
-                    started.elapsed().as_secs_f64()
-                )));
+    /// Wait for each of `services` to become healthy (on failure the whole stack is stopped);
+    /// returns how long LiteLLM took, when it is among them.
+    async fn wait_all(
+        &self,
+        services: &[ServiceRecord],
+        progress: Progress<'_>,
+    ) -> Result<u64, Error> {
+        let since = Instant::now();
+        let mut litellm_ms = 0;
+        for rec in services {
+            if let Err(e) = self.wait_healthy(rec, progress).await {
+                let _ = self.down(&|_| {}).await;
+                return Err(e);
             }
-            if healthy(&client, rec).await {
-                progress(StackEvent::Healthy {
-                    service: rec.name.clone(),
-                    url: rec.url.clone(),
-                    elapsed_ms: started.elapsed().as_millis() as u64,
-                });
-                return Ok(());
+            if rec.name == "litellm" {
+                litellm_ms = since.elapsed().as_millis() as u64;
             }
-            let waited = started.elapsed();
-            if waited > self.opts.health_timeout {
-                return Err(fail(format!(
-                    "not healthy after {} s (raise --timeout if this machine is slow)",
-                    waited.as_secs()
-                )));
-            }
-            if waited > next_note {
-                progress(StackEvent::Step {
-                    service: rec.name.clone(),
-                    message: format!(
-                        "waiting for {} to become healthy ({} s)",
-                        rec.name,
-                        waited.as_secs()
-                    ),
-                });
-                next_note += Duration::from_secs(5);
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        Ok(litellm_ms)
+    }
+
+    async fn warm_up(
+        &self,
+        port: u16,
+        secrets: &StackSecrets,
+        alias: &str,
+        progress: Progress<'_>,
+    ) {
+        progress(StackEvent::Step {
+            service: "litellm".into(),
+            message: format!(
+                "warming up the proxy's request paths (one request per surface to {alias})"
+            ),
+        });
+        let proxy = format!("http://127.0.0.1:{port}");
+        warm_up(&proxy, secrets.master_key.expose(), alias).await;
+    }
+
+    /// Stop one service if its process still runs (TERM, then KILL after a grace period).
+    async fn stop_service(&self, rec: &ServiceRecord, progress: Progress<'_>) -> bool {
+        if !(alive(rec.pid) && runs(rec.pid, &rec.marker)) {
+            return false;
+        }
+        progress(StackEvent::Step {
+            service: rec.name.clone(),
+            message: format!("stopping {} (pid {})", rec.name, rec.pid),
+        });
+        let pid = rec.pid;
+        tokio::task::spawn_blocking(move || terminate_group(pid, Duration::from_secs(10)))
+            .await
+            .unwrap_or(false)
     }
 
     /// Stop everything the state file records (TERM, then KILL after a grace period).
@@ -472,21 +400,9 @@ impl NativeStack {
             return Ok(report);
         };
         for rec in state.services.iter().rev() {
-            if alive(rec.pid) && runs(rec.pid, &rec.marker) {
-                progress(StackEvent::Step {
-                    service: rec.name.clone(),
-                    message: format!("stopping {} (pid {})", rec.name, rec.pid),
-                });
-                let pid = rec.pid;
-                let gone = tokio::task::spawn_blocking(move || {
-                    terminate_group(pid, Duration::from_secs(10))
-                })
-                .await
-                .unwrap_or(false);
-                if gone {
-                    report.stopped.push(rec.name.clone());
-                }
-            } else {
+            if self.stop_service(rec, progress).await {
+                report.stopped.push(rec.name.clone());
+            } else if !(alive(rec.pid) && runs(rec.pid, &rec.marker)) {
                 report.already_gone.push(rec.name.clone());
             }
         }
@@ -572,7 +488,7 @@ impl NativeStack {
 }
 
 /// Write a file readable only by the owner (generated configs may name secrets; be strict).
-fn write_private(path: &Path, text: &str) -> Result<(), Error> {
+pub(super) fn write_private(path: &Path, text: &str) -> Result<(), Error> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(io_err(format!("create {}", dir.display())))?;
     }
