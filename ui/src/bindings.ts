@@ -861,6 +861,13 @@ export type UpReport = UpReport_Serialize | UpReport_Deserialize;
 /**  What `up` did. */
 export type UpReport_Deserialize = {
 	already_running: boolean,
+	/**
+	 *  The services this `up` started (all of them on a fresh start; after a crash, only those
+	 *  that were down).
+	 */
+	started: string[],
+	/**  The services that were healthy and kept running. */
+	kept: string[],
 	services: ServiceStatus_Deserialize[],
 	skipped: SkippedProvider[],
 	/**  Wall time of the whole `up`. */
@@ -872,6 +879,13 @@ export type UpReport_Deserialize = {
 /**  What `up` did. */
 export type UpReport_Serialize = {
 	already_running: boolean,
+	/**
+	 *  The services this `up` started (all of them on a fresh start; after a crash, only those
+	 *  that were down).
+	 */
+	started: string[],
+	/**  The services that were healthy and kept running. */
+	kept: string[],
 	services: ServiceStatus_Serialize[],
 	skipped: SkippedProvider[],
 	/**  Wall time of the whole `up`. */
