@@ -305,6 +305,8 @@ export type ExportRequest_Deserialize = {
 	/**  ttft, latency or tokens_per_s (chart only; default ttft). */
 	metric?: string | null,
 	path: string,
+	/**  Requests only: also StackPerf's own traffic (the proxy warm-up, master-key calls). */
+	include_internal?: boolean,
 };
 
 /**  The Export dialog's choices. */
@@ -316,6 +318,8 @@ export type ExportRequest_Serialize = {
 	/**  ttft, latency or tokens_per_s (chart only; default ttft). */
 	metric: string | null,
 	path: string,
+	/**  Requests only: also StackPerf's own traffic (the proxy warm-up, master-key calls). */
+	include_internal: boolean,
 };
 
 /**  What to export. */

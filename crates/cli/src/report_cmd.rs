@@ -168,6 +168,7 @@ pub fn report(g: &Global, cmd: ReportCmd) -> Result<(), CliError> {
                 session: None,
                 metric: Some(metric.name.into()),
                 path: out.display().to_string(),
+                include_internal: false,
             };
             let w = app.export(&req).await?;
             report_written(g, &out, w.rows as usize)
@@ -208,6 +209,9 @@ pub struct ExportArgs {
     /// Write here instead of stdout (required for Parquet and PNG)
     #[arg(long, value_name = "PATH")]
     out: Option<std::path::PathBuf>,
+    /// Requests: also StackPerf's own traffic (the proxy warm-up, calls with the master key)
+    #[arg(long)]
+    include_internal: bool,
 }
 
 pub fn export(g: &Global, a: ExportArgs) -> Result<(), CliError> {
@@ -225,6 +229,7 @@ pub fn export(g: &Global, a: ExportArgs) -> Result<(), CliError> {
             .as_ref()
             .map(|p| p.display().to_string())
             .unwrap_or_default(),
+        include_internal: a.include_internal,
     };
     runtime()?.block_on(async {
         match &a.out {

@@ -4,6 +4,7 @@ use clap::{Subcommand, ValueEnum};
 use serde_json::json;
 use stackperf_core::config::RenderFormat;
 use stackperf_core::metrics::{format_value, METRICS};
+use stackperf_core::normalize::Traffic;
 use stackperf_core::render::Rendered;
 use stackperf_core::session::{CreateSession, FinalStatus, SessionRow};
 
@@ -406,7 +407,9 @@ fn print_request(r: &stackperf_core::normalize::RequestRow, json_out: bool) {
     println!(
         "{}  {:<18} {:<16} {:<20} {:<7} ttft {:>8}  latency {:>8}  out {:>5}",
         stackperf_core::export::rfc3339(r.request_finished_at),
-        r.session_id.as_deref().unwrap_or("(unattributed)"),
+        r.session_id
+            .clone()
+            .unwrap_or_else(|| format!("({})", r.traffic.as_str())),
         r.model.as_deref().unwrap_or("-"),
         r.protocol_surface.as_deref().unwrap_or("-"),
         r.http_status
@@ -434,7 +437,8 @@ pub fn collect(g: &Global, follow: bool) -> Result<(), CliError> {
             };
             app.follow_capture(
                 |_, rows| {
-                    for r in rows {
+                    // StackPerf's own calls (the proxy warm-up) are not the user's traffic.
+                    for r in rows.iter().filter(|r| r.traffic != Traffic::Internal) {
                         print_request(r, json_out);
                     }
                 },
@@ -448,12 +452,14 @@ pub fn collect(g: &Global, follow: bool) -> Result<(), CliError> {
             return Ok(print_json(&json!({"spool": spool, "report": r}))?);
         }
         println!(
-            "{}: {} lines read, {} new requests, {} already stored, {} unattributed, {} malformed{}{}",
+            "{}: {} lines read, {} new requests, {} already stored, {} unattributed, {} rejected, {} internal, {} malformed{}{}",
             spool.display(),
             r.lines,
             r.inserted,
             r.duplicates,
             r.unattributed,
+            r.rejected,
+            r.internal,
             r.malformed,
             r.first_malformed_at
                 .map(|o| format!(" (skipped; the first at byte {o})"))

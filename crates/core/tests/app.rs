@@ -203,6 +203,7 @@ async fn exports_write_where_asked_and_refuse_what_does_not_fit() {
         session: None,
         metric: None,
         path,
+        include_internal: false,
     };
     let html = app
         .export(&req(ExportWhat::Report, ExportFormat::Html, out("r.html")))

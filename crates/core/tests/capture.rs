@@ -154,3 +154,43 @@ async fn following_the_spool_delivers_new_requests_as_they_are_written() {
     follower.await.unwrap().unwrap();
     eprintln!("spool line written → row stored and delivered: {delays:?} ms");
 }
+
+#[tokio::test]
+async fn stackperf_s_own_traffic_is_counted_apart_and_left_out_of_exports() {
+    use stackperf_core::export::{load, Dataset};
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("db.sqlite")).await.unwrap();
+    let spool = dir.path().join("spool.jsonl");
+    let with = |i: usize, extra: &str| line(i).replacen('{', &format!("{{{extra}"), 1);
+    let lines = [
+        // The proxy warm-up: the master key's alias.
+        with(0, r#""key_alias":"stackperf-admin","#),
+        with(1, r#""key_alias":"stackperf-admin","#),
+        // A key the proxy accepted that belongs to no session.
+        with(2, r#""key_alias":"someone-elses-key","#),
+        // Refused for its key, no session to count it into.
+        with(3, r#""key_alias":"stackperf-sess_gone","error_code":"401","#)
+            .replace(r#""status":"success""#, r#""status":"failure""#),
+    ];
+    std::fs::write(&spool, lines.join("\n") + "\n").unwrap();
+    let r = collect(&store, &spool, &ModelIndex::new()).await.unwrap();
+    assert_eq!(
+        (r.inserted, r.internal, r.unattributed, r.rejected),
+        (4, 2, 1, 1),
+        "{r:?}"
+    );
+
+    let traffic = |t: &stackperf_core::export::Table| -> Vec<String> {
+        let i = t.columns.iter().position(|(n, _)| n == "traffic").unwrap();
+        t.rows.iter().map(|row| format!("{:?}", row[i])).collect()
+    };
+    let user = load(&store, Dataset::Requests, None, None, false).await.unwrap();
+    assert_eq!(user.rows.len(), 2, "{:?}", traffic(&user));
+    assert!(traffic(&user).iter().all(|t| !t.contains("internal")));
+    let all = load(&store, Dataset::Requests, None, None, true).await.unwrap();
+    assert_eq!(all.rows.len(), 4);
+    assert_eq!(
+        traffic(&all).iter().filter(|t| t.contains("internal")).count(),
+        2
+    );
+}

@@ -23,6 +23,7 @@ export function ExportDialog({ experiment, onClose }: { experiment: string; onCl
   const [exp, setExp] = useState(experiment);
   const [metric, setMetric] = useState("ttft");
   const [session, setSession] = useState("");
+  const [internal, setInternal] = useState(false);
   const sessions: SessionRow[] = useSessions(exp || null).data ?? [];
   const [path, setPath] = useState("");
   const [error, setError] = useState<unknown>(null);
@@ -54,7 +55,9 @@ export function ExportDialog({ experiment, onClose }: { experiment: string; onCl
     setError(null);
     setWritten(null);
     try {
-      setWritten(await call(commands.exportData({ what, format, experiment: exp || null, session: session || null, metric, path })));
+      setWritten(
+        await call(commands.exportData({ what, format, experiment: exp || null, session: session || null, metric, path, include_internal: internal })),
+      );
     } catch (e) {
       setError(e);
     } finally {
@@ -108,6 +111,12 @@ export function ExportDialog({ experiment, onClose }: { experiment: string; onCl
                 </option>
               ))}
             </select>
+          </label>
+        )}
+        {what === "requests" && !exp && !session && (
+          <label class="check">
+            <input id="export-internal" type="checkbox" checked={internal} onChange={(e) => setInternal((e.target as HTMLInputElement).checked)} /> Include
+            StackPerf's own traffic (the proxy warm-up)
           </label>
         )}
         {what === "chart" && (

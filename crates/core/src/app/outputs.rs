@@ -118,6 +118,9 @@ pub struct ExportRequest {
     /// ttft, latency or tokens_per_s (chart only; default ttft).
     pub metric: Option<String>,
     pub path: String,
+    /// Requests only: also StackPerf's own traffic (the proxy warm-up, master-key calls).
+    #[serde(default)]
+    pub include_internal: bool,
 }
 
 /// What was written.
@@ -265,6 +268,7 @@ impl App {
                     dataset,
                     req.experiment.as_deref().filter(|e| !e.is_empty()),
                     req.session.as_deref().filter(|e| !e.is_empty()),
+                    req.include_internal,
                 )
                 .await?;
                 table(t, name)

@@ -13,7 +13,7 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::ingest_write::Written;
-use crate::normalize::{self, Attribution, ModelIndex, RequestRow};
+use crate::normalize::{self, Attribution, ModelIndex, RequestRow, Traffic};
 use crate::normalize_edge::normalize_edge;
 use crate::store::Store;
 use crate::{io_err, Error};
@@ -40,8 +40,15 @@ pub struct CollectReport {
     /// Byte offset of the first skipped line in this pass (to find it with `tail -c +N`).
     #[cfg_attr(feature = "specta", specta(type = Option<f64>))]
     pub first_malformed_at: Option<u64>,
+    /// Requests with a key the proxy accepted that belongs to no session.
     #[cfg_attr(feature = "specta", specta(type = f64))]
     pub unattributed: u64,
+    /// StackPerf's own requests (the proxy warm-up, master-key calls).
+    #[cfg_attr(feature = "specta", specta(type = f64))]
+    pub internal: u64,
+    /// Requests refused for their key or scope, with no session to count them into.
+    #[cfg_attr(feature = "specta", specta(type = f64))]
+    pub rejected: u64,
     /// Bytes of an incomplete last line left for the next pass.
     #[cfg_attr(feature = "specta", specta(type = f64))]
     pub pending_bytes: u64,
@@ -195,8 +202,11 @@ async fn collect_file(
         };
         match row {
             Some(r) => {
-                if r.session_id.is_none() {
-                    report.unattributed += 1;
+                match r.traffic {
+                    Traffic::Session => {}
+                    Traffic::Unattributed => report.unattributed += 1,
+                    Traffic::Internal => report.internal += 1,
+                    Traffic::Rejected => report.rejected += 1,
                 }
                 batch.push(r);
             }

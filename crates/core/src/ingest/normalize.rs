@@ -132,6 +132,47 @@ impl TimedAt {
     }
 }
 
+/// Whose traffic a request is. Only `session` rows count into a session; `internal` rows
+/// (StackPerf's own: the proxy warm-up, anything sent with the master key) are left out of
+/// user-facing exports and counts unless asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[serde(rename_all = "snake_case")]
+pub enum Traffic {
+    Session,
+    Internal,
+    /// Refused for its key or scope (401/403) with no session to count it into.
+    Rejected,
+    /// A key the proxy accepted that belongs to no session.
+    Unattributed,
+}
+
+/// The key alias StackPerf's own calls carry (the master key's, see `stackperf_auth.py`).
+pub const INTERNAL_KEY_ALIAS: &str = "stackperf-admin";
+
+impl Traffic {
+    pub fn classify(session: bool, key_alias: Option<&str>, http_status: Option<i64>) -> Self {
+        if session {
+            Traffic::Session
+        } else if key_alias == Some(INTERNAL_KEY_ALIAS) {
+            Traffic::Internal
+        } else if matches!(http_status, Some(401 | 403)) {
+            Traffic::Rejected
+        } else {
+            Traffic::Unattributed
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Traffic::Session => "session",
+            Traffic::Internal => "internal",
+            Traffic::Rejected => "rejected",
+            Traffic::Unattributed => "unattributed",
+        }
+    }
+}
+
 /// How a request ended, as the client saw it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
@@ -199,6 +240,7 @@ pub struct RequestRow {
     pub provider_request_id: Option<String>,
     pub proxy_overhead_ms: Option<f64>,
     pub key_alias: Option<String>,
+    pub traffic: Traffic,
     pub timed_at: TimedAt,
     /// LiteLLM's capture line has been merged in.
     pub has_litellm_record: bool,
@@ -373,6 +415,15 @@ pub fn normalize(
         provider_request_id: rec.response_id.clone(),
         proxy_overhead_ms: rec.overhead_ms,
         key_alias: rec.key_alias.clone(),
+        traffic: Traffic::classify(
+            attribution.is_some(),
+            rec.key_alias.as_deref(),
+            if success {
+                None
+            } else {
+                rec.error_code.as_deref().and_then(|c| c.parse().ok())
+            },
+        ),
         timed_at: TimedAt::Litellm,
         has_litellm_record: true,
         outcome: None,

@@ -4,7 +4,7 @@
 
 use stackperf_edge::{EdgeRecord, Outcome};
 
-use crate::normalize::{Attribution, ModelIndex, RequestRow, RequestStatus, TimedAt};
+use crate::normalize::{Attribution, ModelIndex, RequestRow, RequestStatus, TimedAt, Traffic};
 
 fn ms(from: f64, to: Option<f64>) -> Option<f64> {
     to.filter(|t| *t >= from).map(|t| (t - from) * 1000.0)
@@ -88,6 +88,11 @@ pub fn normalize_edge(
         provider_request_id: None,
         proxy_overhead_ms: None,
         key_alias: Some(rec.key_alias.clone()),
+        traffic: Traffic::classify(
+            attribution.is_some(),
+            Some(&rec.key_alias),
+            rec.http_status.map(i64::from),
+        ),
         timed_at: TimedAt::Edge,
         has_litellm_record: false,
         outcome: Some(rec.outcome.as_str().to_string()),

@@ -84,8 +84,11 @@ pub async fn load(
     what: Dataset,
     experiment: Option<&str>,
     session: Option<&str>,
+    include_internal: bool,
 ) -> Result<Table, Error> {
-    let (columns, rows) = store.dataset(what, experiment, session).await?;
+    let (columns, rows) = store
+        .dataset(what, experiment, session, include_internal)
+        .await?;
     Ok(Table {
         columns: columns
             .into_iter()

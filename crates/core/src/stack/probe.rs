@@ -7,7 +7,8 @@ use super::native::ServiceRecord;
 
 /// LiteLLM's first streamed request on each surface carries tens to hundreds of milliseconds of
 /// one-time set-up. Pay it here, against the simulator, so the first benchmark session does not.
-/// The requests are tagged `stackperf-warmup` and are captured as unattributed traffic.
+/// The requests are tagged `stackperf-warmup` and are captured as internal traffic (the master
+/// key's alias), which exports and counts leave out.
 pub(crate) async fn warm_up(proxy: &str, master_key: &str, model: &str) {
     let client = http();
     let msg = serde_json::json!([{"role": "user", "content": "warm-up"}]);

@@ -108,12 +108,14 @@ pub fn columns(what: Dataset) -> Vec<(&'static str, Kind)> {
 }
 
 impl Store {
-    /// Load a dataset, optionally of one experiment or session.
+    /// Load a dataset, optionally of one experiment or session; requests leave StackPerf's own
+    /// traffic out unless `include_internal`.
     pub async fn dataset(
         &self,
         what: Dataset,
         experiment: Option<&str>,
         session: Option<&str>,
+        include_internal: bool,
     ) -> Result<(Vec<(&'static str, Kind)>, Vec<Vec<Cell>>), Error> {
         let store = self;
         let (cols, from) = spec(what);
@@ -137,6 +139,9 @@ impl Store {
         }
         if session.is_some() {
             sql.push_str(&format!(" AND {prefix}.session_id = ?"));
+        }
+        if what == Dataset::Requests && !include_internal {
+            sql.push_str(" AND r.traffic <> 'internal'");
         }
         sql.push_str(&format!(" ORDER BY {order}"));
         let mut q = sqlx::query(&sql);

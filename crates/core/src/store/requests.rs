@@ -6,7 +6,7 @@ use serde::Serialize;
 use sqlx::Row;
 
 use super::Store;
-use crate::normalize::{RequestRow, RequestStatus, TimedAt};
+use crate::normalize::{RequestRow, RequestStatus, TimedAt, Traffic};
 use crate::Error;
 
 /// A column's type in every format (database, CSV, JSON, Parquet).
@@ -63,6 +63,12 @@ const fn col(name: &'static str, kind: Kind, side: Side, get: Get) -> Column {
 const TIMED: [&str; 2] = ["edge", "litellm"];
 
 impl ToSql for RequestStatus {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(self.as_str().into())
+    }
+}
+
+impl ToSql for Traffic {
     fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
         Ok(self.as_str().into())
     }
@@ -152,6 +158,7 @@ pub const REQUEST_COLUMNS: &[Column] = &[
     col("proxy_overhead_ms", Float, Merged, |r| &r.proxy_overhead_ms),
     col("cost_usd", Float, Litellm, |r| &r.cost_usd),
     col("key_alias", Text, Either, |r| &r.key_alias),
+    col("traffic", Text, Either, |r| &r.traffic),
     Column {
         name: "ingested_at",
         kind: Time,
