@@ -56,6 +56,10 @@ pub enum SessionCmd {
         /// Exploratory sessions are never mixed into bounded comparisons
         #[arg(long)]
         exploratory: bool,
+        /// Keep the harness's own state (history, settings, caches) in the session folder,
+        /// not in your home (the harness profile's `isolation`; see docs/configuration.md)
+        #[arg(long)]
+        isolate: bool,
         /// Environment format [default: the harness profile's]
         #[arg(long, value_enum)]
         format: Option<Format>,
@@ -133,7 +137,18 @@ fn describe(s: &SessionRow) -> Vec<(String, String)> {
             ),
         ),
         ("task card".into(), s.task_card.clone()),
-        ("harness".into(), s.harness_profile.clone()),
+        (
+            "harness".into(),
+            format!(
+                "{}{}",
+                s.harness_profile,
+                if s.isolated {
+                    " (state isolated in the session folder)"
+                } else {
+                    ""
+                }
+            ),
+        ),
         ("key alias".into(), opt(&s.proxy_key_alias)),
         (
             "repository".into(),
@@ -177,6 +192,7 @@ pub fn run(g: &Global, cmd: SessionCmd) -> Result<(), CliError> {
                 harness,
                 label,
                 exploratory,
+                isolate,
                 format,
             } => {
                 let req = CreateSession {
@@ -186,6 +202,7 @@ pub fn run(g: &Global, cmd: SessionCmd) -> Result<(), CliError> {
                     harness,
                     label,
                     exploratory,
+                    isolate,
                 };
                 let (session, rendered) = app.session_create(&req).await?;
                 if g.json {

@@ -26,6 +26,8 @@ pub struct RenderInput<'a> {
     pub proxy_url: &'a str,
     pub session_dir: &'a Path,
     pub api_key: &'a Secret,
+    /// Add the harness's isolation variables (its state lives in the session folder).
+    pub isolated: bool,
 }
 
 /// A file to write for the harness.
@@ -138,6 +140,14 @@ pub fn render(input: &RenderInput<'_>) -> Result<Rendered, Error> {
             k.clone(),
             template::render(t, &vals)
                 .map_err(|e| bad(&format!("harness {} extra_env.{k}", h.name), e))?,
+        );
+    }
+    let isolation = h.isolation.as_ref().filter(|_| input.isolated);
+    for (k, t) in isolation.iter().flat_map(|i| &i.env) {
+        rest.insert(
+            k.clone(),
+            template::render(t, &vals)
+                .map_err(|e| bad(&format!("harness {} isolation.env.{k}", h.name), e))?,
         );
     }
     for (k, t) in &v.harness_env_overrides {

@@ -27,6 +27,9 @@ pub struct CreateSession {
     pub harness: Option<String>,
     pub label: Option<String>,
     pub exploratory: bool,
+    /// Keep the harness's own state (history, settings, caches) in the session folder
+    /// (the profile's `isolation`); refused for a harness that has none.
+    pub isolate: bool,
 }
 
 /// The longest operator label, outcome and notes accepted (characters).
@@ -159,6 +162,8 @@ pub struct SessionRow {
     pub config_commit: Option<String>,
     #[cfg_attr(feature = "specta", specta(type = f64))]
     pub request_count: i64,
+    /// The harness's state was kept in the session folder.
+    pub isolated: bool,
 }
 
 /// The session services. Keychain calls run on blocking threads.
@@ -271,6 +276,11 @@ impl Sessions {
             ),
         })?;
         validate_surfaces(harness, resolved.provider)?;
+        if req.isolate && harness.isolation.is_none() {
+            return Err(Error::Invalid(format!(
+                "harness profile `{harness_name}` has no `isolation` section, so its state cannot be kept per session; create the session without isolation, or add one to the profile (docs/configuration.md)"
+            )));
+        }
 
         self.store.sync_config(reg).await?;
         let variant_id = self
@@ -304,6 +314,7 @@ impl Sessions {
                 notes: g.note.as_deref(),
                 litellm_version: self.litellm_version.as_deref(),
                 config_commit: config_commit.as_deref(),
+                isolated: req.isolate,
             })
             .await?;
 
@@ -335,6 +346,7 @@ impl Sessions {
             &req.experiment,
             &req.task_card,
             &issued.key,
+            req.isolate,
         )?;
         Ok((self.get(&id).await?, rendered))
     }
@@ -364,6 +376,7 @@ impl Sessions {
         experiment: &str,
         task_card: &str,
         key: &Secret,
+        isolated: bool,
     ) -> Result<Rendered, Error> {
         let r = reg.resolve(variant).ok_or_else(|| Error::NotFound {
             kind: "variant",
@@ -386,6 +399,7 @@ impl Sessions {
             proxy_url: &self.proxy_url,
             session_dir: &dir,
             api_key: key,
+            isolated,
         })?;
         render::write_files(&rendered, &dir)?;
         Ok(rendered)
@@ -414,6 +428,7 @@ impl Sessions {
             &s.experiment,
             &s.task_card,
             &key,
+            s.isolated,
         )
     }
 

@@ -169,8 +169,11 @@ async fn stackperf_s_own_traffic_is_counted_apart_and_left_out_of_exports() {
         // A key the proxy accepted that belongs to no session.
         with(2, r#""key_alias":"someone-elses-key","#),
         // Refused for its key, no session to count it into.
-        with(3, r#""key_alias":"stackperf-sess_gone","error_code":"401","#)
-            .replace(r#""status":"success""#, r#""status":"failure""#),
+        with(
+            3,
+            r#""key_alias":"stackperf-sess_gone","error_code":"401","#,
+        )
+        .replace(r#""status":"success""#, r#""status":"failure""#),
     ];
     std::fs::write(&spool, lines.join("\n") + "\n").unwrap();
     let r = collect(&store, &spool, &ModelIndex::new()).await.unwrap();
@@ -184,13 +187,20 @@ async fn stackperf_s_own_traffic_is_counted_apart_and_left_out_of_exports() {
         let i = t.columns.iter().position(|(n, _)| n == "traffic").unwrap();
         t.rows.iter().map(|row| format!("{:?}", row[i])).collect()
     };
-    let user = load(&store, Dataset::Requests, None, None, false).await.unwrap();
+    let user = load(&store, Dataset::Requests, None, None, false)
+        .await
+        .unwrap();
     assert_eq!(user.rows.len(), 2, "{:?}", traffic(&user));
     assert!(traffic(&user).iter().all(|t| !t.contains("internal")));
-    let all = load(&store, Dataset::Requests, None, None, true).await.unwrap();
+    let all = load(&store, Dataset::Requests, None, None, true)
+        .await
+        .unwrap();
     assert_eq!(all.rows.len(), 4);
     assert_eq!(
-        traffic(&all).iter().filter(|t| t.contains("internal")).count(),
+        traffic(&all)
+            .iter()
+            .filter(|t| t.contains("internal"))
+            .count(),
         2
     );
 }

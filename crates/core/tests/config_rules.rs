@@ -157,6 +157,23 @@ fn unresolved_template_variables_are_rejected() {
 }
 
 #[test]
+fn a_rendered_env_may_not_move_the_operator_s_shell() {
+    let home = common::HARNESS.replace(
+        "extra_env:\n",
+        "extra_env:\n  HOME: \"{{ session_dir }}/home\"\n",
+    );
+    assert_problem(
+        &[("harnesses/h.yaml", &home)],
+        &["extra_env.HOME", "must not be set", "whole shell"],
+    );
+    let path = format!("{}harness_env_overrides:\n  PATH: /tmp\n", common::VARIANT);
+    assert_problem(
+        &[("variants/v.yaml", &path)],
+        &["harness_env_overrides.PATH", "must not be set"],
+    );
+}
+
+#[test]
 fn task_cards_need_a_stop_condition() {
     assert_problem(
         &[(

@@ -22,6 +22,9 @@ pub struct StartSession {
     pub task_card: String,
     pub label: Option<String>,
     pub exploratory: bool,
+    /// Keep the harness's own state in the session folder (see `Choices::isolation`).
+    #[serde(default)]
+    pub isolate: bool,
 }
 
 /// A session's environment for display: the key's value is never in here (copying happens on
@@ -73,6 +76,7 @@ impl App {
                 harness: None,
                 label: req.label,
                 exploratory: req.exploratory,
+                isolate: req.isolate,
             })
             .await?;
         let view = env_view(&row.session_id, &rendered, rendered.default_format);

@@ -94,6 +94,18 @@ pub struct Choices {
     pub problems: Vec<Problem>,
     /// The formats each export offers, first = default.
     pub export_formats: Vec<ExportFormats>,
+    /// The variants whose harness can keep its state per session, with what that means.
+    pub isolation: Vec<IsolationChoice>,
+}
+
+/// Per-session isolation as the operator chooses it for one variant.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct IsolationChoice {
+    pub variant: String,
+    pub harness: String,
+    pub effect: String,
+    pub gives_up: String,
 }
 
 /// The formats one kind of export can be written in.
@@ -150,6 +162,20 @@ impl App {
                 .task_cards
                 .iter()
                 .map(|l| l.value.name.clone())
+                .collect(),
+            isolation: reg
+                .variants
+                .iter()
+                .filter_map(|l| {
+                    let h = reg.harness(&l.value.harness_profile)?;
+                    let iso = h.isolation.as_ref()?;
+                    Some(IsolationChoice {
+                        variant: l.value.name.clone(),
+                        harness: h.name.clone(),
+                        effect: iso.effect.clone(),
+                        gives_up: iso.gives_up.clone(),
+                    })
+                })
                 .collect(),
             problems,
             export_formats: super::ExportWhat::ALL

@@ -149,6 +149,22 @@ pub struct HarnessProfile {
     /// How to run the harness once the environment is set (shown to the operator).
     #[serde(default)]
     pub launch_command: Option<String>,
+    /// Per-session isolation of the harness's own state (history, settings, caches), so one
+    /// session cannot carry anything into the next or into the operator's own use.
+    #[serde(default)]
+    pub isolation: Option<Isolation>,
+}
+
+/// What isolating a harness's state takes, and what it costs the operator.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Isolation {
+    /// Variables that move the harness's state into the session folder; values are templates.
+    pub env: BTreeMap<String, String>,
+    /// What isolation changes, in a sentence (shown where the operator chooses it).
+    pub effect: String,
+    /// What the operator gives up with it (their login, settings, history, …).
+    pub gives_up: String,
 }
 
 /// One benchmarkable combination of provider × model × harness × harness config.

@@ -103,9 +103,30 @@ fn check_env_map<T>(
                 "use letters, digits and `_`, not starting with a digit",
             ));
         }
+        if SHELL_ENV.contains(&k.as_str()) {
+            out.push(item.problem(
+                &f,
+                format!("`{k}` must not be set: the operator evaluates this environment in their own shell (`eval \"$(stackperf session env …)\"`), and `{k}` would change for the whole shell, not just the harness"),
+                "point the harness at its settings with its own variable (e.g. GEMINI_CLI_SYSTEM_SETTINGS_PATH, CODEX_HOME, OPENCODE_CONFIG) instead",
+            ));
+        }
         check_template(item, &f, v, false, out);
     }
 }
+
+/// Variables a rendered environment must not set: evaluated in the operator's shell, they would
+/// change it for everything run there afterwards.
+const SHELL_ENV: &[&str] = &[
+    "HOME",
+    "PATH",
+    "SHELL",
+    "USER",
+    "LOGNAME",
+    "PWD",
+    "TMPDIR",
+    "LD_PRELOAD",
+    "LD_LIBRARY_PATH",
+];
 
 /// Every cross-file and value problem in the registry.
 pub fn validate(reg: &Registry) -> Vec<Problem> {
@@ -233,6 +254,9 @@ pub fn validate(reg: &Registry) -> Vec<Problem> {
             out.push(item.problem("base_url_path", "must start with `/`", "e.g. `/v1`"));
         }
         check_env_map(item, "extra_env", &h.extra_env, &mut out);
+        if let Some(iso) = &h.isolation {
+            check_env_map(item, "isolation.env", &iso.env, &mut out);
+        }
         for (i, file) in h.files.iter().enumerate() {
             let f = format!("files[{i}]");
             check_template(item, &format!("{f}.path"), &file.path, true, &mut out);

@@ -24,6 +24,7 @@ pub struct NewSession<'a> {
     pub notes: Option<&'a str>,
     pub litellm_version: Option<&'a str>,
     pub config_commit: Option<&'a str>,
+    pub isolated: bool,
 }
 
 const SELECT: &str = "SELECT s.*, v.name AS variant, v.config_fingerprint,
@@ -58,6 +59,7 @@ pub(crate) fn row_to_session(r: &sqlx::sqlite::SqliteRow) -> Result<SessionRow, 
         litellm_version: r.get("litellm_version"),
         config_commit: r.get("config_commit"),
         request_count: r.get("request_count"),
+        isolated: r.get::<i64, _>("isolated") != 0,
     })
     .map(|mut s: SessionRow| {
         // An active session whose key ran out is expired, whatever the row says.
@@ -122,8 +124,8 @@ impl Store {
     pub async fn insert_session(&self, s: &NewSession<'_>) -> Result<(), Error> {
         sqlx::query(
             "INSERT INTO sessions (session_id, experiment, variant_id, task_card, harness_profile, status, mode, created_at,
-             operator_label, repo_root, git_branch, git_commit_sha, git_dirty, notes, app_version, litellm_version, config_commit)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             operator_label, repo_root, git_branch, git_commit_sha, git_dirty, notes, app_version, litellm_version, config_commit, isolated)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(s.session_id)
         .bind(s.experiment)
@@ -142,6 +144,7 @@ impl Store {
         .bind(APP_VERSION)
         .bind(s.litellm_version)
         .bind(s.config_commit)
+        .bind(s.isolated)
         .execute(self.pool())
         .await
         .map_err(self.db())?;
