@@ -8,8 +8,23 @@ use std::process::{Command, Stdio};
 use serde_json::Value;
 use stackperf_e2e::{workspace, StackEnv};
 
-fn run_turn(env: &StackEnv, variant: &str, argv: &[&str]) -> (String, std::process::Output) {
-    let session = env.create_session("harness-shootout", variant, &["--label", "harness e2e"]);
+/// One turn; with `isolate`, also checks that the harness wrote nothing under the paths of
+/// `home_state` in HOME (its state went to the session folder).
+fn run_turn(
+    env: &StackEnv,
+    variant: &str,
+    argv: &[&str],
+    isolate: Option<&[&str]>,
+) -> (String, std::process::Output) {
+    let mut extra = vec!["--label", "harness e2e"];
+    if isolate.is_some() {
+        extra.push("--isolate");
+    }
+    let session = env.create_session("harness-shootout", variant, &extra);
+    assert!(
+        !session.env.iter().any(|(k, _)| k == "HOME"),
+        "{variant}: the rendered env must not move HOME for the operator's shell"
+    );
     let home = tempfile::tempdir().expect("home");
     let work = tempfile::tempdir().expect("work dir");
     let bin = workspace()
@@ -32,6 +47,15 @@ fn run_turn(env: &StackEnv, variant: &str, argv: &[&str]) -> (String, std::proce
         .stdin(Stdio::null());
     cmd.envs(&session.env);
     let out = cmd.output().expect("run the harness");
+    for state in isolate.unwrap_or_default() {
+        let path = home.path().join(state);
+        assert!(
+            !path.exists(),
+            "{variant} isolated, yet it wrote {}: {:?}",
+            path.display(),
+            stackperf_e2e::files_under(home.path())
+        );
+    }
     (session.id, out)
 }
 
@@ -77,6 +101,7 @@ fn codex_opencode_and_gemini_cli_work_through_the_edge_with_only_the_rendered_en
             "--json",
             "Say hello in five words",
         ],
+        None,
     );
     check(&env, "codex", &id, &out);
 
@@ -92,20 +117,24 @@ fn codex_opencode_and_gemini_cli_work_through_the_edge_with_only_the_rendered_en
             "e2e",
             "Say hello in five words",
         ],
+        // Its sessions database and config; logs and the download cache stay in HOME.
+        Some(&[
+            ".local/share/opencode/opencode.db",
+            ".config/opencode/opencode.jsonc",
+        ]),
     );
     check(&env, "opencode", &id, &out);
 
-    let (id, out) = run_turn(
-        &env,
-        "gemini-cli-sim-fast",
-        &[
-            "gemini",
-            "-p",
-            "Say hello in five words",
-            "--output-format",
-            "json",
-        ],
-    );
+    // Gemini CLI keeps its home in the session folder whether isolated or not: nothing in
+    // ~/.gemini either way.
+    let gemini = [
+        "gemini",
+        "-p",
+        "Say hello in five words",
+        "--output-format",
+        "json",
+    ];
+    let (id, out) = run_turn(&env, "gemini-cli-sim-fast", &gemini, Some(&[".gemini"]));
     check(&env, "gemini-cli", &id, &out);
 
     // No route, key or model any of them used was refused at the edge (refusals are logged).

@@ -90,7 +90,13 @@ fn sessions_capture_attribute_match_ground_truth_and_compare() {
         &s,
         "harness-shootout",
         "claude-code-sim-fast",
-        &["--label", "claude-code e2e"],
+        &["--label", "claude-code e2e", "--isolate"],
+    );
+    assert!(
+        env_c
+            .get("CLAUDE_CONFIG_DIR")
+            .is_some_and(|v| v.contains(&c_id)),
+        "an isolated session points Claude Code at its own folder: {env_c:?}"
     );
     let home = tempfile::tempdir().expect("home");
     let mut cmd = Command::new("timeout");
@@ -112,6 +118,15 @@ fn sessions_capture_attribute_match_ground_truth_and_compare() {
         "claude failed: {}\n{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
+    );
+    // Isolated: Claude Code's state went to the session folder, nothing to the home directory.
+    let in_home: Vec<_> = stackperf_e2e::files_under(home.path());
+    assert!(in_home.is_empty(), "Claude Code wrote to HOME: {in_home:?}");
+    let config_dir = std::path::PathBuf::from(&env_c["CLAUDE_CONFIG_DIR"]);
+    assert!(
+        config_dir.join(".claude.json").exists(),
+        "{}",
+        config_dir.display()
     );
     let result: Value = serde_json::from_slice(&out.stdout).expect("claude --output-format json");
     assert!(
@@ -461,12 +476,18 @@ fn sessions_capture_attribute_match_ground_truth_and_compare() {
     assert!(!csv.contains(&key_a));
 
     // Everything StackPerf and the services it started wrote is the user's alone: labels,
-    // notes, repository paths, key aliases and hashes are nobody else's business.
+    // notes, repository paths, key aliases and hashes are nobody else's business. Inside a
+    // session folder (0700, checked here) the harness writes its own state with the operator's
+    // umask; StackPerf's rendered files there are checked by render's unit test.
     let mut open_to_others = Vec::new();
     let mut dirs = vec![s.data.path().to_path_buf()];
     while let Some(d) = dirs.pop() {
+        let session_folder = d.parent().and_then(|p| p.file_name()) == Some("sessions".as_ref());
         for e in std::fs::read_dir(&d).expect("read dir").flatten() {
             let meta = e.path().symlink_metadata().expect("metadata");
+            if session_folder {
+                continue;
+            }
             if meta.is_dir() {
                 dirs.push(e.path());
             }

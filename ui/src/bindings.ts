@@ -124,6 +124,8 @@ export type Choices_Deserialize = {
 	problems: Problem_Deserialize[],
 	/**  The formats each export offers, first = default. */
 	export_formats: ExportFormats[],
+	/**  The variants whose harness can keep its state per session, with what that means. */
+	isolation: IsolationChoice[],
 };
 
 /**  What can be picked: experiments (with their variants) and task cards. */
@@ -134,6 +136,8 @@ export type Choices_Serialize = {
 	problems: Problem_Serialize[],
 	/**  The formats each export offers, first = default. */
 	export_formats: ExportFormats[],
+	/**  The variants whose harness can keep its state per session, with what that means. */
+	isolation: IsolationChoice[],
 };
 
 /**  The whole comparison report. */
@@ -327,6 +331,14 @@ export type ExportWhat = "sessions" | "requests" | "comparison" | "chart" | "rep
 
 /**  How a session ends (what the operator records at finalize). */
 export type FinalStatus = "completed" | "aborted" | "invalid";
+
+/**  Per-session isolation as the operator chooses it for one variant. */
+export type IsolationChoice = {
+	variant: string,
+	harness: string,
+	effect: string,
+	gives_up: string,
+};
 
 /**  What the UI needs to show a metric (the registry, on the wire). */
 export type MetricInfo = {
@@ -616,6 +628,8 @@ export type SessionRow_Deserialize = {
 	litellm_version?: string | null,
 	config_commit?: string | null,
 	request_count: number | null,
+	/**  The harness's state was kept in the session folder. */
+	isolated: boolean,
 };
 
 /**  A session as stored. */
@@ -645,6 +659,8 @@ export type SessionRow_Serialize = {
 	litellm_version: string | null,
 	config_commit: string | null,
 	request_count: number | null,
+	/**  The harness's state was kept in the session folder. */
+	isolated: boolean,
 };
 
 /**  One session's rollup. */
@@ -792,6 +808,8 @@ export type StartSession_Deserialize = {
 	task_card: string,
 	label?: string | null,
 	exploratory: boolean,
+	/**  Keep the harness's own state in the session folder (see `Choices::isolation`). */
+	isolate?: boolean,
 };
 
 /**  What the Session screen's start button sends. */
@@ -801,6 +819,8 @@ export type StartSession_Serialize = {
 	task_card: string,
 	label: string | null,
 	exploratory: boolean,
+	/**  Keep the harness's own state in the session folder (see `Choices::isolation`). */
+	isolate: boolean,
 };
 
 /**  A started session and its environment. */

@@ -94,6 +94,7 @@ describe("shell", () => {
       experiments: [],
       task_cards: [],
       problems: [],
+      isolation: [],
       export_formats: [
         { what: "requests", formats: ["csv", "json", "parquet"] },
         { what: "chart", formats: ["png", "svg"] },

@@ -435,6 +435,7 @@ describe("Export dialog", () => {
       session: "sess_abc",
       metric: "ttft",
       path: "/tmp/out.parquet",
+      include_internal: false,
     });
     expect(root.querySelector("[data-testid=export-written]")?.getAttribute("data-path")).toBe("/tmp/out.parquet");
 

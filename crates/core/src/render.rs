@@ -287,6 +287,10 @@ mod tests {
     }
 
     fn render_variant(reg: &Registry, variant: &str) -> Rendered {
+        render_isolated(reg, variant, false)
+    }
+
+    fn render_isolated(reg: &Registry, variant: &str, isolated: bool) -> Rendered {
         let r = reg.resolve(variant).unwrap();
         let key = Secret::new("sk-stackperf-session-abc123");
         render(&RenderInput {
@@ -299,8 +303,42 @@ mod tests {
             proxy_url: "http://127.0.0.1:4000",
             session_dir: Path::new("/data/sessions/sess_1"),
             api_key: &key,
+            isolated,
         })
         .unwrap()
+    }
+
+    #[test]
+    fn isolation_adds_the_profile_s_state_variables_only_when_asked_for() {
+        let reg = shipped();
+        let plain = render_isolated(&reg, "claude-code-sim-fast", false);
+        assert!(!plain.env.iter().any(|(k, _)| k == "CLAUDE_CONFIG_DIR"));
+        let iso = render_isolated(&reg, "claude-code-sim-fast", true);
+        assert_eq!(
+            env(&iso, "CLAUDE_CONFIG_DIR"),
+            "/data/sessions/sess_1/claude"
+        );
+        let oc = render_isolated(&reg, "opencode-sim-fast", true);
+        assert_eq!(
+            env(&oc, "OPENCODE_DB"),
+            "/data/sessions/sess_1/opencode/opencode.db"
+        );
+        for variant in [
+            "claude-code-sim-fast",
+            "opencode-sim-fast",
+            "gemini-cli-sim-fast",
+            "openhands-sim-fast",
+            "codex-sim-fast",
+        ] {
+            for isolated in [false, true] {
+                let r = render_isolated(&reg, variant, isolated);
+                assert!(
+                    !r.env.iter().any(|(k, _)| k == "HOME" || k == "PATH"),
+                    "{variant}: {:?}",
+                    r.env
+                );
+            }
+        }
     }
 
     fn env<'a>(r: &'a Rendered, k: &str) -> &'a str {

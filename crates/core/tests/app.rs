@@ -88,6 +88,7 @@ async fn a_session_shows_its_env_redacted_copies_it_whole_and_finalizes() {
             task_card: "t".into(),
             label: Some("  ".into()),
             exploratory: false,
+            isolate: false,
         })
         .await
         .unwrap();
@@ -265,4 +266,51 @@ async fn exports_write_where_asked_and_refuse_what_does_not_fit() {
         .await
         .unwrap_err();
     assert!(e.to_string().contains("--out"), "{e}");
+}
+
+#[tokio::test]
+async fn isolation_is_recorded_on_the_session_and_rendered_again_by_env() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(dir.path()).await;
+    let start = |isolate| StartSession {
+        experiment: "e".into(),
+        variant: "v".into(),
+        task_card: "t".into(),
+        label: None,
+        exploratory: false,
+        isolate,
+    };
+    // The baseline harness has no isolation section: asking for it is refused, with the fix.
+    let err = app
+        .session_start(start(true))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("no `isolation` section"), "{err}");
+    assert!(app.choices().isolation.is_empty());
+
+    let with = format!(
+        "{}isolation:\n  env:\n    STATE_DIR: \"{{{{ session_dir }}}}/state\"\n  effect: e\n  gives_up: g\n",
+        common::HARNESS
+    );
+    std::fs::write(dir.path().join("configs/harnesses/h.yaml"), with).unwrap();
+    assert_eq!(app.choices().isolation[0].variant, "v");
+    let (plain, env) = app.session_start(start(false)).await.unwrap();
+    assert!(
+        !plain.isolated && !env.text.contains("STATE_DIR"),
+        "{}",
+        env.text
+    );
+    let (row, env) = app.session_start(start(true)).await.unwrap();
+    assert!(row.isolated);
+    assert!(
+        env.text.contains("STATE_DIR") && env.text.contains(&row.session_id),
+        "{}",
+        env.text
+    );
+    let again = app.session_env(&row.session_id, None).await.unwrap();
+    assert!(
+        again.text.contains("STATE_DIR"),
+        "session env renders isolation again"
+    );
 }

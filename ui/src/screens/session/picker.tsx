@@ -8,6 +8,7 @@ export function Picker({ choices, busy, onStart }: { choices: Choices | undefine
   const [taskCard, setTaskCard] = useState("");
   const [label, setLabel] = useState("");
   const [exploratory, setExploratory] = useState(false);
+  const [isolate, setIsolate] = useState(false);
 
   useEffect(() => {
     if (!choices || experiment) return;
@@ -20,13 +21,14 @@ export function Picker({ choices, busy, onStart }: { choices: Choices | undefine
   }, [choices]);
 
   const exp = choices?.experiments.find((e) => e.name === experiment);
+  const isolation = choices?.isolation?.find((i) => i.variant === variant);
   return (
     <>
       <form
         class="picker"
         onSubmit={(e) => {
           e.preventDefault();
-          onStart({ experiment, variant, task_card: taskCard, label: label || null, exploratory });
+          onStart({ experiment, variant, task_card: taskCard, label: label || null, exploratory, isolate: isolate && !!isolation });
         }}
       >
         <label>
@@ -74,11 +76,22 @@ export function Picker({ choices, busy, onStart }: { choices: Choices | undefine
         <label class="check">
           <input type="checkbox" checked={exploratory} onChange={(e) => setExploratory((e.target as HTMLInputElement).checked)} /> Exploratory
         </label>
+        {isolation && (
+          <label class="check" title={`${isolation.effect} You give up: ${isolation.gives_up}`}>
+            <input id="pick-isolate" type="checkbox" checked={isolate} onChange={(e) => setIsolate((e.target as HTMLInputElement).checked)} /> Isolate harness
+            state
+          </label>
+        )}
         <button id="session-start" class="primary" type="submit" disabled={busy || !variant || !taskCard}>
           Start session
         </button>
       </form>
       {exp?.description && <p class="muted small">{exp.description}</p>}
+      {isolation && isolate && (
+        <p class="muted small">
+          {isolation.effect} You give up: {isolation.gives_up}
+        </p>
+      )}
     </>
   );
 }
