@@ -203,6 +203,23 @@ fn sessions_capture_attribute_match_ground_truth_and_compare() {
             "Claude Code streams: TTFT is defined: {r}"
         );
     }
+    // Declared prices (configs/providers/sim.yaml, sim-fast: $0.50 in, $0.05 cached, $2.00 out
+    // per million tokens): every request's cost is exactly its tokens × those prices.
+    for r in &ra {
+        let t = |k: &str| r[k].as_f64().unwrap_or(0.0);
+        let (input, cached, output) = (
+            t("input_tokens"),
+            t("cached_input_tokens"),
+            t("output_tokens"),
+        );
+        assert!(input > 0.0 && output > 0.0, "{r}");
+        let want = (input - cached) * 0.5e-6 + cached * 0.05e-6 + output * 2.0e-6;
+        let got = r["cost_usd"].as_f64().expect("a priced model has a cost");
+        assert!(
+            (got - want).abs() < 1e-12,
+            "cost {got} ≠ tokens × prices {want}: {r}"
+        );
+    }
     for r in &ra {
         assert_eq!(r["session_id"], a.as_str());
         assert_eq!(r["variant"], "sim-fast-oai");

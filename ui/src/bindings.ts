@@ -877,7 +877,9 @@ export type UiError = {
 /**  How a value is shown. */
 export type Unit = "milliseconds" | "seconds" | 
 /**  0…1, shown as a percentage. */
-"ratio" | "count" | "tokens_per_second";
+"ratio" | "count" | "tokens_per_second" | 
+/**  US dollars; unknown (no price) is shown as "n/a", never as 0. */
+"usd";
 
 /**  What `up` did. */
 export type UpReport = UpReport_Serialize | UpReport_Deserialize;

@@ -55,7 +55,7 @@ export function fmtNum(x: number | null | undefined, digits = 1): string {
 
 /** A value in its unit (units come with each metric from core's registry). */
 export function fmtValue(unit: Unit, x: number | null | undefined): string {
-  if (x === null || x === undefined || !Number.isFinite(x)) return "–";
+  if (x === null || x === undefined || !Number.isFinite(x)) return unit === "usd" ? "n/a" : "–";
   switch (unit) {
     case "milliseconds":
       return fmtMs(x);
@@ -67,6 +67,8 @@ export function fmtValue(unit: Unit, x: number | null | undefined): string {
       return x.toFixed(0);
     case "tokens_per_second":
       return `${x.toFixed(1)} tok/s`;
+    case "usd":
+      return Math.abs(x) < 1 ? `$${x.toFixed(4)}` : `$${x.toFixed(2)}`;
   }
 }
 

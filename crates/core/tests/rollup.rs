@@ -122,15 +122,19 @@ async fn every_registry_metric_is_rolled_up_and_compared_as_the_reference_says()
             let slow = sessions
                 .iter()
                 .any(|(s, v)| s == session && *v == "sim-slow-oai");
-            // latency_ms is never NULL (every request has a total time).
-            let value = (n % PER_SESSION != 7 || col == "latency_ms").then(|| {
-                let x = (rng.unit() * 100.0).round() + if slow { 500.0 } else { 0.0 };
-                if col == "stall_count" || col == "output_tokens_per_s" {
-                    x.round()
-                } else {
-                    x
-                }
-            });
+            // latency_ms is never NULL (every request has a total time); cost_usd is unknown for
+            // one request of the slow variant's sessions only (their cost is then unknown).
+            let value = (n % PER_SESSION != 7
+                || col == "latency_ms"
+                || (col == "cost_usd" && !slow))
+                .then(|| {
+                    let x = (rng.unit() * 100.0).round() + if slow { 500.0 } else { 0.0 };
+                    if col == "stall_count" || col == "output_tokens_per_s" {
+                        x.round()
+                    } else {
+                        x
+                    }
+                });
             sqlx::query(&format!(
                 "UPDATE requests SET {col} = ? WHERE request_id = ?"
             ))
@@ -159,6 +163,13 @@ async fn every_registry_metric_is_rolled_up_and_compared_as_the_reference_says()
                 Rollup::Median(c) => reference_percentile(&col(c), 50.0),
                 Rollup::P95(c) => reference_percentile(&col(c), 95.0),
                 Rollup::Sum(c) => Some(col(c).iter().sum()),
+                Rollup::Total(c) => (col(c).len() == PER_SESSION).then(|| col(c).iter().sum()),
+                Rollup::Counted => Some(match m.name {
+                    "requests" => st.requests as f64,
+                    "input_tokens" => st.input_tokens as f64,
+                    "output_tokens" => st.output_tokens as f64,
+                    other => panic!("{other} is not a count every rollup keeps"),
+                }),
                 Rollup::ErrorRate => Some(1.0 / PER_SESSION as f64),
                 Rollup::CacheHitRatio => {
                     Some(st.cached_input_tokens as f64 / st.input_tokens as f64)

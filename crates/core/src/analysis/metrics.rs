@@ -16,6 +16,8 @@ pub enum Unit {
     Ratio,
     Count,
     TokensPerSecond,
+    /// US dollars; unknown (no price) is shown as "n/a", never as 0.
+    Usd,
 }
 
 /// How a session's value comes from its requests (columns of `requests`).
@@ -27,6 +29,11 @@ pub enum Rollup {
     P95(&'static str),
     /// The sum of a per-request column; unknown (not 0) when no request has it.
     Sum(&'static str),
+    /// The sum of a per-request column that every request must have: unknown when any lacks
+    /// it (a session cost with one unpriced request is not known).
+    Total(&'static str),
+    /// One of the counts every rollup keeps (requests, token totals), under the metric's name.
+    Counted,
     /// Failed requests / requests.
     ErrorRate,
     /// Cached input tokens / input tokens.
@@ -39,7 +46,7 @@ impl Rollup {
     /// The per-request column whose values a distribution chart of this metric draws.
     pub fn column(self) -> Option<&'static str> {
         match self {
-            Rollup::Median(c) | Rollup::P95(c) | Rollup::Sum(c) => Some(c),
+            Rollup::Median(c) | Rollup::P95(c) | Rollup::Sum(c) | Rollup::Total(c) => Some(c),
             _ => None,
         }
     }
@@ -78,6 +85,46 @@ pub const METRICS: &[MetricDef] = &[
         better: "faster",
         claim_sessions: MIN_SESSIONS,
         rollup: Rollup::Duration,
+    },
+    MetricDef {
+        name: "cost_usd",
+        short: "cost",
+        label: "Cost per session",
+        unit: Unit::Usd,
+        lower_is_better: true,
+        better: "cheaper",
+        claim_sessions: MIN_SESSIONS,
+        rollup: Rollup::Total("cost_usd"),
+    },
+    MetricDef {
+        name: "requests",
+        short: "requests",
+        label: "Requests per session",
+        unit: Unit::Count,
+        lower_is_better: true,
+        better: "fewer requests",
+        claim_sessions: MIN_SESSIONS,
+        rollup: Rollup::Counted,
+    },
+    MetricDef {
+        name: "input_tokens",
+        short: "input-tokens",
+        label: "Input tokens per session",
+        unit: Unit::Count,
+        lower_is_better: true,
+        better: "fewer input tokens",
+        claim_sessions: MIN_SESSIONS,
+        rollup: Rollup::Counted,
+    },
+    MetricDef {
+        name: "output_tokens",
+        short: "output-tokens",
+        label: "Output tokens per session",
+        unit: Unit::Count,
+        lower_is_better: true,
+        better: "fewer output tokens",
+        claim_sessions: MIN_SESSIONS,
+        rollup: Rollup::Counted,
     },
     MetricDef {
         name: "ttft_p50_ms",
@@ -181,13 +228,17 @@ pub const METRICS: &[MetricDef] = &[
     },
 ];
 
-/// Why a variant whose sessions count has no value at all for a metric, when the metric only
-/// exists for streamed requests (a harness that does not stream has no first token).
+/// Why a variant whose sessions count has no value at all for a metric: the metric only exists
+/// for streamed requests (a harness that does not stream has no first token), or the model has
+/// no price.
 pub fn unmeasured_reason(m: &MetricDef) -> Option<&'static str> {
     match m.rollup.column()? {
         "ttft_ms" | "ttft_visible_ms" => Some("no first-token time: this harness does not stream"),
         "itl_ms" => Some("no inter-token latency: this harness does not stream"),
         "stall_count" | "output_tokens_per_s" => Some("not measured: this harness does not stream"),
+        "cost_usd" => {
+            Some("n/a: no price is known for this model (declare one in its provider's config)")
+        }
         _ => None,
     }
 }
@@ -264,7 +315,7 @@ pub fn infos() -> Vec<MetricInfo> {
 /// A value in its unit, for people (the CLI, the HTML report).
 pub fn format_value(unit: Unit, x: Option<f64>) -> String {
     let Some(x) = x.filter(|x| x.is_finite()) else {
-        return "–".into();
+        return if unit == Unit::Usd { "n/a" } else { "–" }.into();
     };
     match unit {
         Unit::Milliseconds if x.abs() >= 1000.0 => format!("{:.2} s", x / 1000.0),
@@ -273,6 +324,8 @@ pub fn format_value(unit: Unit, x: Option<f64>) -> String {
         Unit::Ratio => format!("{:.1} %", x * 100.0),
         Unit::Count => format!("{x:.0}"),
         Unit::TokensPerSecond => format!("{x:.1} tok/s"),
+        Unit::Usd if x.abs() < 1.0 => format!("${x:.4}"),
+        Unit::Usd => format!("${x:.2}"),
     }
 }
 

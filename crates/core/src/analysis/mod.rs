@@ -5,3 +5,4 @@ pub mod metrics;
 pub mod report;
 pub mod rollup;
 pub mod stats;
+pub mod tests_of;

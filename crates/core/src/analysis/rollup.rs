@@ -166,7 +166,14 @@ impl Acc {
                     let xs = col(c);
                     (!xs.is_empty()).then(|| xs.iter().sum())
                 }
-                Rollup::ErrorRate | Rollup::CacheHitRatio | Rollup::Duration => continue,
+                Rollup::Total(c) => {
+                    let xs = col(c);
+                    let n = self.ok + self.err;
+                    (n > 0 && xs.len() == n).then(|| xs.iter().sum())
+                }
+                Rollup::ErrorRate | Rollup::CacheHitRatio | Rollup::Duration | Rollup::Counted => {
+                    continue
+                }
             };
             out.push((m.name, v));
         }

@@ -31,6 +31,54 @@ impl ProtocolSurface {
 pub struct ModelEntry {
     pub alias: String,
     pub upstream_model: String,
+    /// What the model costs, when the provider declares it (the simulator, custom routes, or to
+    /// pin a price): StackPerf then computes each request's cost from tokens × these prices
+    /// instead of taking LiteLLM's.
+    #[serde(default)]
+    pub price: Option<Price>,
+}
+
+/// Prices in US dollars per million tokens.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Price {
+    /// Input tokens not read from or written to a cache.
+    pub input_per_mtok: f64,
+    pub output_per_mtok: f64,
+    /// Cached input tokens read [default: the input price].
+    #[serde(default)]
+    pub cached_input_per_mtok: Option<f64>,
+    /// Input tokens written to a cache [default: the input price].
+    #[serde(default)]
+    pub cache_write_per_mtok: Option<f64>,
+    /// When these prices were taken (e.g. `2026-11-01`): recorded with every session through the
+    /// variant's configuration fingerprint.
+    #[serde(default)]
+    pub as_of: Option<String>,
+}
+
+impl Price {
+    /// The cost of one request. `input` counts every prompt token, cached and cache-write
+    /// included (LiteLLM's `prompt_tokens`); `None` without output and input counts.
+    pub fn cost(
+        &self,
+        input: Option<i64>,
+        output: Option<i64>,
+        cached: Option<i64>,
+        cache_write: Option<i64>,
+    ) -> Option<f64> {
+        let (input, output) = (input?.max(0) as f64, output?.max(0) as f64);
+        let cached = cached.unwrap_or(0).max(0) as f64;
+        let write = cache_write.unwrap_or(0).max(0) as f64;
+        let fresh = (input - cached - write).max(0.0);
+        let per = 1e-6;
+        Some(
+            fresh * self.input_per_mtok * per
+                + cached * self.cached_input_per_mtok.unwrap_or(self.input_per_mtok) * per
+                + write * self.cache_write_per_mtok.unwrap_or(self.input_per_mtok) * per
+                + output * self.output_per_mtok * per,
+        )
+    }
 }
 
 /// Per-route defaults handed to the proxy.

@@ -227,6 +227,23 @@ pub fn validate(reg: &Registry) -> Vec<Problem> {
                     "name the model as the upstream knows it",
                 ));
             }
+            if let Some(price) = &m.price {
+                let prices = [
+                    ("input_per_mtok", Some(price.input_per_mtok)),
+                    ("output_per_mtok", Some(price.output_per_mtok)),
+                    ("cached_input_per_mtok", price.cached_input_per_mtok),
+                    ("cache_write_per_mtok", price.cache_write_per_mtok),
+                ];
+                for (name, v) in prices {
+                    if v.is_some_and(|v| !v.is_finite() || v < 0.0) {
+                        out.push(item.problem(
+                            &format!("models[{i}].price.{name}"),
+                            "must be a price of 0 or more (US dollars per million tokens)",
+                            "e.g. `input_per_mtok: 3.0`",
+                        ));
+                    }
+                }
+            }
             if let Some(first) = aliases.insert(&m.alias, &p.name) {
                 out.push(item.problem(&f, format!("alias `{}` is also exposed by provider `{first}`", m.alias), "aliases must be unique across providers, or the proxy would silently spread traffic over both"));
             }

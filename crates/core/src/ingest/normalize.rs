@@ -11,7 +11,7 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::Registry;
+use crate::config::{Price, Registry};
 
 /// One line of the capture spool, as `configs/litellm/stackperf_capture.py` writes it.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -92,7 +92,16 @@ pub struct Attribution {
 }
 
 /// Where a model alias is routed: `(provider, route, upstream model)`.
-pub type ModelIndex = HashMap<String, (String, String, String)>;
+pub type ModelIndex = HashMap<String, ModelRoute>;
+
+/// Where an alias goes: its provider, route and upstream model, and its declared price.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelRoute {
+    pub provider: String,
+    pub route: String,
+    pub upstream_model: String,
+    pub price: Option<Price>,
+}
 
 /// The alias → provider index of a registry.
 pub fn model_index(reg: &Registry) -> ModelIndex {
@@ -101,15 +110,37 @@ pub fn model_index(reg: &Registry) -> ModelIndex {
         for m in &p.models {
             out.insert(
                 m.alias.clone(),
-                (
-                    p.name.clone(),
-                    p.route_name.clone(),
-                    m.upstream_model.clone(),
-                ),
+                ModelRoute {
+                    provider: p.name.clone(),
+                    route: p.route_name.clone(),
+                    upstream_model: m.upstream_model.clone(),
+                    price: m.price.clone(),
+                },
             );
         }
     }
     out
+}
+
+/// A request's cost: from the declared price when the model has one (exact: tokens × prices),
+/// else LiteLLM's. LiteLLM reports 0 for a model it has no price for, so a zero cost for a
+/// request that used tokens is "unknown" (`None`), never a free request; declare a price of 0
+/// for a model that really is free. A failed request that reported no usage cost nothing.
+pub fn request_cost(
+    route: Option<&ModelRoute>,
+    litellm_cost: Option<f64>,
+    success: bool,
+    tokens: (Option<i64>, Option<i64>, Option<i64>, Option<i64>),
+) -> Option<f64> {
+    let (input, output, cached, write) = tokens;
+    if !success && input.unwrap_or(0) + output.unwrap_or(0) == 0 {
+        return Some(0.0);
+    }
+    if let Some(price) = route.and_then(|r| r.price.as_ref()) {
+        return price.cost(input, output, cached, write);
+    }
+    let used = input.unwrap_or(0) + output.unwrap_or(0) > 0;
+    litellm_cost.filter(|c| c.is_finite() && *c >= 0.0 && !(used && *c == 0.0))
 }
 
 /// Where a row's timings were taken.
@@ -368,11 +399,13 @@ pub fn normalize(
         variant_id: attribution.map(|a| a.variant_id),
         experiment: attribution.map(|a| a.experiment.clone()),
         provider: route
-            .map(|r| r.0.clone())
+            .map(|r| r.provider.clone())
             .or_else(|| rec.custom_llm_provider.clone()),
-        provider_route: route.map(|r| r.1.clone()),
+        provider_route: route.map(|r| r.route.clone()),
         model: alias,
-        upstream_model: route.map(|r| r.2.clone()).or_else(|| rec.model.clone()),
+        upstream_model: route
+            .map(|r| r.upstream_model.clone())
+            .or_else(|| rec.model.clone()),
         harness_profile: attribution.map(|a| a.harness_profile.clone()),
         protocol_surface: surface(rec.route.as_deref(), rec.call_type.as_deref())
             .map(str::to_string),
@@ -434,7 +467,17 @@ pub fn normalize(
         stall_count: None,
         content_deltas: None,
         output_tokens_missing_reason: None,
-        cost_usd: rec.cost.filter(|c| c.is_finite() && *c >= 0.0),
+        cost_usd: request_cost(
+            route,
+            rec.cost,
+            success,
+            (
+                int(rec.prompt_tokens),
+                output_tokens,
+                cached,
+                int(rec.cache_creation_input_tokens),
+            ),
+        ),
     })
 }
 
@@ -449,8 +492,50 @@ mod tests {
     fn idx() -> ModelIndex {
         HashMap::from([(
             "sim-fast".to_string(),
-            ("sim".to_string(), "sim".to_string(), "sim-fast".to_string()),
+            ModelRoute {
+                provider: "sim".to_string(),
+                route: "sim".to_string(),
+                upstream_model: "sim-fast".to_string(),
+                price: None,
+            },
         )])
+    }
+
+    #[test]
+    fn cost_is_tokens_times_declared_prices_and_unknown_is_never_zero() {
+        let price = Price {
+            input_per_mtok: 3.0,
+            output_per_mtok: 15.0,
+            cached_input_per_mtok: Some(0.3),
+            cache_write_per_mtok: Some(3.75),
+            as_of: None,
+        };
+        let priced = ModelRoute {
+            price: Some(price),
+            ..idx()["sim-fast"].clone()
+        };
+        // 1,000 input of which 200 cached and 100 written to the cache, 500 output.
+        let tokens = (Some(1000), Some(500), Some(200), Some(100));
+        let want = 700.0 * 3.0e-6 + 200.0 * 0.3e-6 + 100.0 * 3.75e-6 + 500.0 * 15.0e-6;
+        let got = request_cost(Some(&priced), Some(99.0), true, tokens).unwrap();
+        assert!((got - want).abs() < 1e-15, "{got} vs {want}");
+        // No declared price: LiteLLM's cost, but its 0 for tokens used means "no price known".
+        let unpriced = &idx()["sim-fast"];
+        assert_eq!(
+            request_cost(Some(unpriced), Some(0.0123), true, tokens),
+            Some(0.0123)
+        );
+        assert_eq!(request_cost(Some(unpriced), Some(0.0), true, tokens), None);
+        assert_eq!(request_cost(None, None, true, tokens), None);
+        // Unknown usage with a price is unknown too; a failure that used nothing cost nothing.
+        assert_eq!(
+            request_cost(Some(&priced), None, true, (None, None, None, None)),
+            None
+        );
+        assert_eq!(
+            request_cost(Some(unpriced), None, false, (None, None, None, None)),
+            Some(0.0)
+        );
     }
 
     #[test]

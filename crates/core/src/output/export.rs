@@ -22,14 +22,23 @@ pub fn comparison_table(c: &crate::report::Comparison) -> Table {
         ("ci95_low", Kind::Float),
         ("ci95_high", Kind::Float),
         ("stdev", Kind::Float),
+        // Why a value is missing, when it is a known gap ("n/a": no price for the model).
+        ("note", Kind::Text),
     ];
     let f = |x: Option<f64>| x.map(Cell::Float).unwrap_or(Cell::Null);
     let mut rows = Vec::new();
     for v in &c.variants {
         let in_order = crate::metrics::METRICS
             .iter()
-            .filter_map(|d| v.metrics.get(d.name).map(|m| (d.name, m)));
-        for (name, m) in in_order {
+            .filter_map(|d| v.metrics.get(d.name).map(|m| (d, m)));
+        for (def, m) in in_order {
+            let name = def.name;
+            let note = match (def.unit, m.median) {
+                (crate::metrics::Unit::Usd, None) => {
+                    Cell::Text("n/a: no price known for this model".into())
+                }
+                _ => Cell::Null,
+            };
             rows.push(vec![
                 Cell::Text(c.experiment.clone()),
                 Cell::Text(v.variant.clone()),
@@ -40,6 +49,7 @@ pub fn comparison_table(c: &crate::report::Comparison) -> Table {
                 f(m.ci95.map(|x| x.0)),
                 f(m.ci95.map(|x| x.1)),
                 f(m.stdev),
+                note,
             ]);
         }
     }
