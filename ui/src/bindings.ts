@@ -155,6 +155,8 @@ export type Comparison_Deserialize = {
 	metrics: MetricInfo[],
 	variants: VariantSummary_Deserialize[],
 	pairs: PairComparison_Deserialize[],
+	/**  Per metric: the omnibus test across all variants and how pairs were corrected. */
+	tests: MetricTest_Deserialize[],
 	excluded: SessionStats_Deserialize[],
 };
 
@@ -170,6 +172,8 @@ export type Comparison_Serialize = {
 	metrics: MetricInfo[],
 	variants: VariantSummary_Serialize[],
 	pairs: PairComparison_Serialize[],
+	/**  Per metric: the omnibus test across all variants and how pairs were corrected. */
+	tests: MetricTest_Serialize[],
 	excluded: SessionStats_Serialize[],
 };
 
@@ -376,6 +380,37 @@ export type MetricSummary_Serialize = {
 	stdev: number | null,
 };
 
+/**  How one metric's pairs were tested. */
+export type MetricTest = MetricTest_Serialize | MetricTest_Deserialize;
+
+/**  How one metric's pairs were tested. */
+export type MetricTest_Deserialize = {
+	metric: string,
+	/**
+	 *  Permutation test of the between-variant sum of squares across every variant (none for a
+	 *  success rate, whose pairs use Fisher's exact test).
+	 */
+	omnibus_p?: number | null,
+	/**  `permutation` (difference in means) or `fisher_exact` (success rates). */
+	pairwise: string,
+	/**  `holm`: pairwise p-values adjusted step-down within the metric. */
+	correction: string,
+};
+
+/**  How one metric's pairs were tested. */
+export type MetricTest_Serialize = {
+	metric: string,
+	/**
+	 *  Permutation test of the between-variant sum of squares across every variant (none for a
+	 *  success rate, whose pairs use Fisher's exact test).
+	 */
+	omnibus_p: number | null,
+	/**  `permutation` (difference in means) or `fisher_exact` (success rates). */
+	pairwise: string,
+	/**  `holm`: pairwise p-values adjusted step-down within the metric. */
+	correction: string,
+};
+
 /**  One metric compared between two variants. */
 export type PairComparison = PairComparison_Serialize | PairComparison_Deserialize;
 
@@ -386,7 +421,13 @@ export type PairComparison_Deserialize = {
 	metric: string,
 	/**  median(b) − median(a). */
 	difference?: number | null,
+	/**  The pairwise test's own p-value. */
 	p_value?: number | null,
+	/**
+	 *  Adjusted for the number of pairs (Holm, within the metric) and gated by the omnibus test:
+	 *  the p-value the verdict uses.
+	 */
+	p_adjusted?: number | null,
 	verdict: Verdict_Deserialize,
 	/**  The verdict in words (made in one place: `Verdict::text`). */
 	verdict_text: string,
@@ -399,7 +440,13 @@ export type PairComparison_Serialize = {
 	metric: string,
 	/**  median(b) − median(a). */
 	difference: number | null,
+	/**  The pairwise test's own p-value. */
 	p_value: number | null,
+	/**
+	 *  Adjusted for the number of pairs (Holm, within the metric) and gated by the omnibus test:
+	 *  the p-value the verdict uses.
+	 */
+	p_adjusted: number | null,
 	verdict: Verdict_Serialize,
 	/**  The verdict in words (made in one place: `Verdict::text`). */
 	verdict_text: string,

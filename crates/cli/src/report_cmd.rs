@@ -128,6 +128,12 @@ fn print_comparison(c: &Comparison) -> Result<(), CliError> {
             println!("{:<20} {a} vs {b}: {}", p.metric, p.verdict_text);
         }
     }
+    if c.variants.len() > 2 {
+        println!(
+            "\np-values: pairwise permutation tests (success rates: Fisher's exact test), adjusted with Holm's method within each metric and gated by an omnibus test across all {} variants.",
+            c.variants.len()
+        );
+    }
     if !c.excluded.is_empty() {
         println!("\nexcluded sessions:");
         for s in &c.excluded {

@@ -19,7 +19,7 @@ pub mod store;
 pub mod yaml;
 
 // The data path, grouped: ingest → analysis → output. The flat paths stay valid.
-pub use analysis::{metrics, report, rollup, stats};
+pub use analysis::{metrics, report, rollup, stats, tests_of};
 pub use ingest::{capture, normalize, normalize_edge};
 pub use output::{charts, export};
 use store::write as ingest_write;

@@ -137,13 +137,20 @@ export function CompareScreen({ experiment, onExperiment }: { experiment: string
           </div>
 
           <h2>Differences</h2>
+          <p class="muted small">
+            Pairs are tested only where a metric differs across all variants at all (an omnibus permutation test); their p-values are adjusted for the number of
+            pairs with Holm's method. Success rates use Fisher's exact test and Wilson intervals.
+          </p>
           <table class="grid" data-testid="pairs">
             <thead>
               <tr>
                 <th>A → B</th>
                 <th>Metric</th>
                 <th>B − A</th>
-                <th>p</th>
+                <th title="The pairwise test's own p-value">p</th>
+                <th title="Adjusted for the number of pairs (Holm, within each metric) and gated by the omnibus test across all variants: the p-value the verdict uses">
+                  p (adjusted)
+                </th>
                 <th>Verdict</th>
               </tr>
             </thead>
@@ -159,6 +166,7 @@ export function CompareScreen({ experiment, onExperiment }: { experiment: string
                     <td>{m?.label ?? p.metric}</td>
                     <td>{m ? fmtValue(m.unit, p.difference) : "–"}</td>
                     <td>{fmtP(p.p_value)}</td>
+                    <td>{fmtP(p.p_adjusted)}</td>
                     <td>
                       <Badge tone={tone === "significant" ? "ok" : tone === "none" ? "muted" : "warn"}>{p.verdict_text}</Badge>
                     </td>

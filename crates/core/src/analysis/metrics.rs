@@ -34,6 +34,10 @@ pub enum Rollup {
     Total(&'static str),
     /// One of the counts every rollup keeps (requests, token totals), under the metric's name.
     Counted,
+    /// Whether the run's verify step passed (1) or not (0); unknown for a manual session.
+    TaskSuccess,
+    /// The harness's own wall time in an automated run (start → exit), seconds.
+    WallTime,
     /// Failed requests / requests.
     ErrorRate,
     /// Cached input tokens / input tokens.
@@ -76,6 +80,26 @@ pub const MIN_SESSIONS_LATENCY: usize = 5;
 
 /// Every compared metric, headline first.
 pub const METRICS: &[MetricDef] = &[
+    MetricDef {
+        name: "task_success",
+        short: "success",
+        label: "Task success rate",
+        unit: Unit::Ratio,
+        lower_is_better: false,
+        better: "more reliable",
+        claim_sessions: MIN_SESSIONS,
+        rollup: Rollup::TaskSuccess,
+    },
+    MetricDef {
+        name: "wall_s",
+        short: "wall",
+        label: "Wall time (harness start to exit)",
+        unit: Unit::Seconds,
+        lower_is_better: true,
+        better: "faster",
+        claim_sessions: MIN_SESSIONS,
+        rollup: Rollup::WallTime,
+    },
     MetricDef {
         name: "duration_s",
         short: "duration",

@@ -13,6 +13,7 @@ pub use crate::rollup::{rollup, session_stats};
 use crate::session::{SessionMode, SessionStatus};
 use crate::stats::{bootstrap_median_ci, median, percentile, permutation_p, stdev};
 use crate::store::{now_ms, Store};
+use crate::tests_of::{fisher_exact, holm, omnibus_p, wilson, Z95};
 use crate::{Error, APP_VERSION};
 
 pub use crate::metrics::{MIN_SESSIONS, MIN_SESSIONS_LATENCY};
@@ -93,7 +94,11 @@ pub struct PairComparison {
     pub metric: String,
     /// median(b) − median(a).
     pub difference: Option<f64>,
+    /// The pairwise test's own p-value.
     pub p_value: Option<f64>,
+    /// Adjusted for the number of pairs (Holm, within the metric) and gated by the omnibus test:
+    /// the p-value the verdict uses.
+    pub p_adjusted: Option<f64>,
     pub verdict: Verdict,
     /// The verdict in words (made in one place: `Verdict::text`).
     pub verdict_text: String,
@@ -113,7 +118,23 @@ pub struct Comparison {
     pub metrics: Vec<MetricInfo>,
     pub variants: Vec<VariantSummary>,
     pub pairs: Vec<PairComparison>,
+    /// Per metric: the omnibus test across all variants and how pairs were corrected.
+    pub tests: Vec<MetricTest>,
     pub excluded: Vec<SessionStats>,
+}
+
+/// How one metric's pairs were tested.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct MetricTest {
+    pub metric: String,
+    /// Permutation test of the between-variant sum of squares across every variant (none for a
+    /// success rate, whose pairs use Fisher's exact test).
+    pub omnibus_p: Option<f64>,
+    /// `permutation` (difference in means) or `fisher_exact` (success rates).
+    pub pairwise: String,
+    /// `holm`: pairwise p-values adjusted step-down within the metric.
+    pub correction: String,
 }
 
 /// The comparison report of an experiment.
@@ -185,11 +206,13 @@ pub async fn compare(store: &Store, reg: &Registry, experiment: &str) -> Result<
         .await
         .map_err(|e| Error::Internal(format!("the comparison task failed: {e}")))?;
     let mut pairs = Vec::new();
-    for (m, summaries, mut metric_pairs) in done {
+    let mut tests = Vec::new();
+    for (m, summaries, mut metric_pairs, test) in done {
         for (v, summary) in variants.iter_mut().zip(summaries) {
             v.metrics.insert(m.name.to_string(), summary);
         }
         pairs.append(&mut metric_pairs);
+        tests.push(test);
     }
     // Pairs in the order a reader scans them: by pair, then by metric (registry order).
     let order = |p: &PairComparison| {
@@ -209,6 +232,7 @@ pub async fn compare(store: &Store, reg: &Registry, experiment: &str) -> Result<
         metrics: metrics::infos(),
         variants,
         pairs,
+        tests,
         excluded: all
             .iter()
             .filter(|s| s.excluded.is_some())
@@ -217,7 +241,12 @@ pub async fn compare(store: &Store, reg: &Registry, experiment: &str) -> Result<
     })
 }
 
-type MetricResult = (&'static MetricDef, Vec<MetricSummary>, Vec<PairComparison>);
+type MetricResult = (
+    &'static MetricDef,
+    Vec<MetricSummary>,
+    Vec<PairComparison>,
+    MetricTest,
+);
 
 /// Every metric's summary per variant and its pairwise tests, the metrics spread over the cores.
 fn statistics(
@@ -254,45 +283,130 @@ fn one_metric(
     m: &'static MetricDef,
     values: &[Vec<f64>],
 ) -> MetricResult {
+    let rate = m.rollup == metrics::Rollup::TaskSuccess;
     let summaries = values
         .iter()
-        .map(|v| MetricSummary {
-            sessions: v.len(),
-            median: median(v),
-            p95: percentile(v, 95.0),
-            ci95: bootstrap_median_ci(v, 7, 2000),
-            stdev: stdev(v),
+        .map(|v| summarize(v, rate))
+        .collect::<Vec<MetricSummary>>();
+    let (omnibus, decided) = decisions(values, rate);
+    let pairs = decided
+        .into_iter()
+        .map(|d| {
+            let (a, b) = (&variants[d.i], &variants[d.j]);
+            let sides = Sides {
+                a,
+                b,
+                na: values[d.i].len(),
+                nb: values[d.j].len(),
+            };
+            let counts = (sessions[d.i], sessions[d.j]);
+            let verdict = Verdict::judge_with(&sides, counts, m, d.difference, d.p_adjusted);
+            PairComparison {
+                a: a.clone(),
+                b: b.clone(),
+                metric: m.name.into(),
+                difference: d.difference,
+                p_value: d.p_value,
+                p_adjusted: d.p_adjusted,
+                verdict_text: verdict.text(m),
+                verdict,
+            }
         })
         .collect();
-    let mut pairs = Vec::new();
-    for i in 0..variants.len() {
-        for j in i + 1..variants.len() {
+    let test = MetricTest {
+        metric: m.name.into(),
+        omnibus_p: omnibus,
+        pairwise: if rate { "fisher_exact" } else { "permutation" }.into(),
+        correction: "holm".into(),
+    };
+    (m, summaries, pairs, test)
+}
+
+/// One pair's test within a metric.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    pub i: usize,
+    pub j: usize,
+    /// median(j) − median(i) (success rates: rate(j) − rate(i)).
+    pub difference: Option<f64>,
+    pub p_value: Option<f64>,
+    pub p_adjusted: Option<f64>,
+}
+
+/// Every pair of variants tested on one metric's session values: permutation tests of the
+/// means (success rates: Fisher's exact test), their p-values adjusted step-down (Holm) within
+/// the metric and gated by the omnibus test across every variant, so that no pair is "different"
+/// unless the variants differ at all. Returns the omnibus p-value and the pairs.
+pub fn decisions(values: &[Vec<f64>], rate: bool) -> (Option<f64>, Vec<Decision>) {
+    let omnibus = if rate { None } else { omnibus_p(values, 13) };
+    let centre = |v: &[f64]| {
+        if rate {
+            (!v.is_empty()).then(|| successes(v) as f64 / v.len() as f64)
+        } else {
+            median(v)
+        }
+    };
+    let mut out = Vec::new();
+    for i in 0..values.len() {
+        for j in i + 1..values.len() {
             let (va, vb) = (&values[i], &values[j]);
             if va.is_empty() && vb.is_empty() {
                 continue;
             }
-            let difference = median(vb).zip(median(va)).map(|(y, x)| y - x);
-            let p_value = permutation_p(va, vb, 11);
-            let sides = Sides {
-                a: &variants[i],
-                b: &variants[j],
-                na: va.len(),
-                nb: vb.len(),
+            let p_value = if rate {
+                let (sa, sb, na, nb) = (
+                    successes(va),
+                    successes(vb),
+                    va.len() as u64,
+                    vb.len() as u64,
+                );
+                (na > 0 && nb > 0).then(|| fisher_exact(sa, na - sa, sb, nb - sb))
+            } else {
+                permutation_p(va, vb, 11)
             };
-            let verdict =
-                Verdict::judge_with(&sides, (sessions[i], sessions[j]), m, difference, p_value);
-            pairs.push(PairComparison {
-                a: variants[i].clone(),
-                b: variants[j].clone(),
-                metric: m.name.into(),
+            let difference = centre(vb).zip(centre(va)).map(|(y, x)| y - x);
+            out.push(Decision {
+                i,
+                j,
                 difference,
                 p_value,
-                verdict_text: verdict.text(m),
-                verdict,
+                p_adjusted: None,
             });
         }
     }
-    (m, summaries, pairs)
+    let raw: Vec<f64> = out.iter().filter_map(|d| d.p_value).collect();
+    let mut adjusted = holm(&raw).into_iter();
+    for d in out.iter_mut().filter(|d| d.p_value.is_some()) {
+        d.p_adjusted = adjusted.next().map(|p| p.max(omnibus.unwrap_or(0.0)));
+    }
+    (omnibus, out)
+}
+
+/// One variant's sessions for a metric: median and bootstrap CI; for a success rate (0/1 per
+/// session) the rate and its Wilson interval.
+fn summarize(v: &[f64], rate: bool) -> MetricSummary {
+    if rate {
+        let n = v.len() as u64;
+        let s = successes(v);
+        return MetricSummary {
+            sessions: v.len(),
+            median: (n > 0).then(|| s as f64 / n as f64),
+            p95: None,
+            ci95: wilson(s, n, Z95),
+            stdev: None,
+        };
+    }
+    MetricSummary {
+        sessions: v.len(),
+        median: median(v),
+        p95: percentile(v, 95.0),
+        ci95: bootstrap_median_ci(v, 7, 2000),
+        stdev: stdev(v),
+    }
+}
+
+fn successes(v: &[f64]) -> u64 {
+    v.iter().filter(|x| **x >= 0.5).count() as u64
 }
 
 /// The per-request values behind a registry metric (by name or short name: `ttft`, `latency`,

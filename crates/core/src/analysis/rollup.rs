@@ -171,9 +171,12 @@ impl Acc {
                     let n = self.ok + self.err;
                     (n > 0 && xs.len() == n).then(|| xs.iter().sum())
                 }
-                Rollup::ErrorRate | Rollup::CacheHitRatio | Rollup::Duration | Rollup::Counted => {
-                    continue
-                }
+                Rollup::ErrorRate
+                | Rollup::CacheHitRatio
+                | Rollup::Duration
+                | Rollup::Counted
+                | Rollup::TaskSuccess
+                | Rollup::WallTime => continue,
             };
             out.push((m.name, v));
         }
@@ -224,6 +227,8 @@ pub async fn session_stats(store: &Store, experiment: &str) -> Result<Vec<Sessio
                 Rollup::ErrorRate => (requests > 0).then(|| errors as f64 / requests as f64),
                 Rollup::CacheHitRatio => (input > 0).then(|| cached_in as f64 / input as f64),
                 Rollup::Duration => started.zip(ended).map(|(s, e)| (e - s) / 1000.0),
+                Rollup::TaskSuccess => s.task_success.map(|ok| if ok { 1.0 } else { 0.0 }),
+                Rollup::WallTime => s.wall_s,
                 _ => get(def.name),
             };
             if let Some(v) = v {

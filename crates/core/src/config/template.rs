@@ -18,6 +18,9 @@ pub const VARIABLES: &[&str] = &[
     "harness",
     "provider",
     "tags_csv",
+    // Only in `headless` (an automated run): the task card's prompt and the run's working copy.
+    "prompt",
+    "workdir",
 ];
 
 /// Variables whose values are secrets: allowed in environment values, never in files.

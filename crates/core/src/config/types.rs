@@ -201,6 +201,19 @@ pub struct HarnessProfile {
     /// session cannot carry anything into the next or into the operator's own use.
     #[serde(default)]
     pub isolation: Option<Isolation>,
+    /// How an automated run starts the harness unattended.
+    #[serde(default)]
+    pub headless: Option<Headless>,
+}
+
+/// An unattended, non-interactive launch: the command line (each word a template; `{{ prompt }}`
+/// is the task card's prompt) and variables only a run needs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Headless {
+    pub argv: Vec<String>,
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
 }
 
 /// What isolating a harness's state takes, and what it costs the operator.
@@ -254,4 +267,27 @@ pub struct TaskCard {
     pub session_timebox_minutes: u32,
     #[serde(default)]
     pub notes: String,
+    /// The commit, tag or branch every automated run starts from [default: HEAD]; each run
+    /// works in a fresh copy of the repository at it.
+    #[serde(default)]
+    pub repo_ref: Option<String>,
+    /// A shell command run in the fresh copy before the harness starts (`sh -c`).
+    #[serde(default)]
+    pub setup: Option<String>,
+    /// How an automated run decides whether the task succeeded.
+    #[serde(default)]
+    pub verify: Option<VerifyStep>,
+}
+
+/// A shell command whose exit status 0 means the task succeeded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyStep {
+    pub command: String,
+    #[serde(default = "default_verify_timeout")]
+    pub timeout_seconds: u64,
+}
+
+fn default_verify_timeout() -> u64 {
+    300
 }

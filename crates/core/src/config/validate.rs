@@ -274,6 +274,19 @@ pub fn validate(reg: &Registry) -> Vec<Problem> {
         if let Some(iso) = &h.isolation {
             check_env_map(item, "isolation.env", &iso.env, &mut out);
         }
+        if let Some(hl) = &h.headless {
+            check_env_map(item, "headless.env", &hl.env, &mut out);
+            if hl.argv.first().is_none_or(|a| a.trim().is_empty()) {
+                out.push(item.problem(
+                    "headless.argv",
+                    "must name the program to run",
+                    "e.g. `argv: [claude, -p, \"{{ prompt }}\"]`",
+                ));
+            }
+            for (i, a) in hl.argv.iter().enumerate() {
+                check_template(item, &format!("headless.argv[{i}]"), a, false, &mut out);
+            }
+        }
         for (i, file) in h.files.iter().enumerate() {
             let f = format!("files[{i}]");
             check_template(item, &format!("{f}.path"), &file.path, true, &mut out);

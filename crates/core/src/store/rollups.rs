@@ -38,6 +38,8 @@ pub struct SessionHead {
     pub git_commit_sha: Option<String>,
     pub started_at: Option<f64>,
     pub ended_at: Option<f64>,
+    pub task_success: Option<bool>,
+    pub wall_s: Option<f64>,
 }
 
 /// One rollup step as one `BEGIN IMMEDIATE` transaction: it takes SQLite's write lock first,
@@ -184,7 +186,8 @@ impl Store {
     pub async fn session_heads(&self, experiment: &str) -> Result<Vec<SessionHead>, Error> {
         let e = self.db();
         let rows = sqlx::query(
-            "SELECT s.session_id, v.name, s.task_card, s.status, s.mode, s.git_commit_sha, s.started_at, s.ended_at
+            "SELECT s.session_id, v.name, s.task_card, s.status, s.mode, s.git_commit_sha, s.started_at, s.ended_at,
+             s.task_success, s.wall_s
              FROM sessions s JOIN variants v ON v.variant_id = s.variant_id WHERE s.experiment = ? ORDER BY s.created_at",
         )
         .bind(experiment)
@@ -202,6 +205,8 @@ impl Store {
                     git_commit_sha: s.get(5),
                     started_at: s.get(6),
                     ended_at: s.get(7),
+                    task_success: s.get::<Option<i64>, _>(8).map(|v| v != 0),
+                    wall_s: s.get(9),
                 })
             })
             .collect()
