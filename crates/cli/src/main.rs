@@ -5,6 +5,7 @@ mod doctor;
 mod edge_cmd;
 mod output;
 mod report_cmd;
+mod run_cmd;
 mod secrets_cmd;
 mod session_cmd;
 mod sim_cmd;
@@ -107,6 +108,8 @@ enum Command {
     Report(report_cmd::ReportCmd),
     /// Export sessions, requests or a comparison (CSV, JSON, Parquet), a chart (PNG, SVG) or the HTML report
     Export(report_cmd::ExportArgs),
+    /// Automated runs: every variant of an experiment, repeated, launched headless, verified
+    Run(run_cmd::RunArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -268,6 +271,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Rollup { experiment } => session_cmd::rollup(g, experiment),
         Command::Report(c) => report_cmd::report(g, c),
         Command::Export(a) => report_cmd::export(g, a),
+        Command::Run(a) => run_cmd::run(g, a),
     }
 }
 

@@ -53,7 +53,7 @@ fn fmt_metric(m: Option<&report::MetricSummary>, unit: Unit) -> String {
     }
 }
 
-fn print_comparison(c: &Comparison) -> Result<(), CliError> {
+pub fn print_comparison(c: &Comparison) -> Result<(), CliError> {
     println!("experiment:  {}", c.experiment);
     println!(
         "task cards:  {}",

@@ -12,6 +12,7 @@ pub mod output;
 pub mod paths;
 pub mod render;
 pub mod rng;
+pub mod run;
 pub mod secrets;
 pub mod session;
 pub mod stack;

@@ -7,6 +7,7 @@
 mod doctor;
 mod live;
 mod outputs;
+mod runs;
 mod setup;
 mod traffic;
 
@@ -31,6 +32,7 @@ use crate::{paths, Error};
 pub use doctor::{checks as doctor_checks, Check};
 pub use live::{EnvView, Finalized, RequestBrief, RequestsPage, StartSession};
 pub use outputs::{ExportFormat, ExportRequest, ExportWhat, Written};
+pub use runs::{RunEvent, RunSummary};
 pub use setup::{Catalog, Choices, ConfigDoc, ConfigKind, DraftCheck, ExperimentChoice};
 pub use traffic::TrafficReport;
 

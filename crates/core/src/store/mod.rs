@@ -17,12 +17,14 @@ use crate::Error;
 mod datasets;
 pub mod requests;
 mod rollups;
+mod runs;
 mod sessions;
 pub(crate) mod write;
 
 pub use datasets::{columns as dataset_columns, Cell, Dataset};
 pub use requests::{Kind, RequestBrief, REQUEST_COLUMNS};
 pub use rollups::{RequestValues, SessionHead};
+pub use runs::{RunItemRow, RunRow};
 pub use sessions::NewSession;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");

@@ -1,0 +1,183 @@
+//! The `runs` and `run_items` tables (automated benchmark runs) and a session's task outcome.
+
+use serde::Serialize;
+use sqlx::Row;
+
+use super::Store;
+use crate::run::{ItemState, PlannedItem, RunOrder, RunStatus};
+use crate::Error;
+
+/// A recorded run.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct RunRow {
+    pub run_id: String,
+    pub experiment: String,
+    pub created_at: f64,
+    pub finished_at: Option<f64>,
+    pub status: RunStatus,
+    pub order: RunOrder,
+    /// The seed of a random order (recorded for every order).
+    pub seed: String,
+    #[cfg_attr(feature = "specta", specta(type = f64))]
+    pub repetitions: u32,
+    pub timeout_s: Option<f64>,
+    pub machine: String,
+    pub versions: String,
+}
+
+/// One item of a run.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+pub struct RunItemRow {
+    #[cfg_attr(feature = "specta", specta(type = f64))]
+    pub index: u32,
+    pub variant: String,
+    pub task_card: String,
+    #[cfg_attr(feature = "specta", specta(type = f64))]
+    pub repetition: u32,
+    pub state: ItemState,
+    pub session_id: Option<String>,
+    pub outcome: Option<String>,
+}
+
+impl Store {
+    /// Record a new run and its planned items, in one transaction.
+    pub async fn insert_run(&self, run: &RunRow, items: &[PlannedItem]) -> Result<(), Error> {
+        let mut tx = self.pool().begin().await.map_err(self.db())?;
+        sqlx::query(
+            "INSERT INTO runs (run_id, experiment, created_at, status, run_order, seed, repetitions, timeout_s, machine, versions)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&run.run_id)
+        .bind(&run.experiment)
+        .bind(run.created_at)
+        .bind(run.status.as_str())
+        .bind(run.order.as_str())
+        .bind(run.seed.parse::<i64>().unwrap_or(0))
+        .bind(i64::from(run.repetitions))
+        .bind(run.timeout_s)
+        .bind(&run.machine)
+        .bind(&run.versions)
+        .execute(&mut *tx)
+        .await
+        .map_err(self.db())?;
+        for (i, it) in items.iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO run_items (run_id, idx, variant, task_card, repetition) VALUES (?, ?, ?, ?, ?)",
+            )
+            .bind(&run.run_id)
+            .bind(i as i64)
+            .bind(&it.variant)
+            .bind(&it.task_card)
+            .bind(i64::from(it.repetition))
+            .execute(&mut *tx)
+            .await
+            .map_err(self.db())?;
+        }
+        tx.commit().await.map_err(self.db())
+    }
+
+    pub async fn run(&self, run_id: &str) -> Result<Option<RunRow>, Error> {
+        let row = sqlx::query("SELECT * FROM runs WHERE run_id = ?")
+            .bind(run_id)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(self.db())?;
+        Ok(row.map(|r| RunRow {
+            run_id: r.get("run_id"),
+            experiment: r.get("experiment"),
+            created_at: r.get("created_at"),
+            finished_at: r.get("finished_at"),
+            status: RunStatus::parse(r.get("status")),
+            order: RunOrder::parse(r.get("run_order")).unwrap_or(RunOrder::Interleaved),
+            seed: r.get::<i64, _>("seed").to_string(),
+            repetitions: r.get::<i64, _>("repetitions") as u32,
+            timeout_s: r.get("timeout_s"),
+            machine: r.get("machine"),
+            versions: r.get("versions"),
+        }))
+    }
+
+    /// The items of a run, in run order.
+    pub async fn run_items(&self, run_id: &str) -> Result<Vec<RunItemRow>, Error> {
+        let rows = sqlx::query(
+            "SELECT idx, variant, task_card, repetition, state, session_id, outcome FROM run_items WHERE run_id = ? ORDER BY idx",
+        )
+        .bind(run_id)
+        .fetch_all(self.pool())
+        .await
+        .map_err(self.db())?;
+        Ok(rows
+            .iter()
+            .map(|r| RunItemRow {
+                index: r.get::<i64, _>(0) as u32,
+                variant: r.get(1),
+                task_card: r.get(2),
+                repetition: r.get::<i64, _>(3) as u32,
+                state: ItemState::parse(r.get(4)),
+                session_id: r.get(5),
+                outcome: r.get(6),
+            })
+            .collect())
+    }
+
+    /// Move an item to `state`, with its session and outcome once known.
+    pub async fn set_run_item(
+        &self,
+        run_id: &str,
+        index: u32,
+        state: ItemState,
+        session_id: Option<&str>,
+        outcome: Option<&str>,
+    ) -> Result<(), Error> {
+        sqlx::query(
+            "UPDATE run_items SET state = ?, session_id = COALESCE(?, session_id), outcome = COALESCE(?, outcome)
+             WHERE run_id = ? AND idx = ?",
+        )
+        .bind(state.as_str())
+        .bind(session_id)
+        .bind(outcome)
+        .bind(run_id)
+        .bind(i64::from(index))
+        .execute(self.pool())
+        .await
+        .map_err(self.db())?;
+        Ok(())
+    }
+
+    pub async fn set_run_status(&self, run_id: &str, status: RunStatus) -> Result<(), Error> {
+        let finished = (status != RunStatus::Running).then(super::now_ms);
+        sqlx::query("UPDATE runs SET status = ?, finished_at = ? WHERE run_id = ?")
+            .bind(status.as_str())
+            .bind(finished)
+            .bind(run_id)
+            .execute(self.pool())
+            .await
+            .map_err(self.db())?;
+        Ok(())
+    }
+
+    /// Record what an automated run learned about a session's task.
+    pub async fn set_task_result(
+        &self,
+        session_id: &str,
+        run_id: &str,
+        success: Option<bool>,
+        wall_s: Option<f64>,
+        exit: Option<i32>,
+    ) -> Result<(), Error> {
+        sqlx::query(
+            "UPDATE sessions SET task_success = ?, wall_s = ?, harness_exit = ?, run_id = ?, rollup_stale = 1 WHERE session_id = ?",
+        )
+        .bind(success.map(i64::from))
+        .bind(wall_s)
+        .bind(exit)
+        .bind(run_id)
+        .bind(session_id)
+        .execute(self.pool())
+        .await
+        .map_err(self.db())?;
+        Ok(())
+    }
+}

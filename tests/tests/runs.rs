@@ -1,0 +1,222 @@
+//! `stackperf run` end to end: real harness CLIs (pinned in tests/harness) launched headless by
+//! the runner with nothing but each session's rendered environment, against the real stack, in
+//! fresh copies of a fixture repository, verified, finalized, compared; and a run SIGKILLed
+//! mid-way resumes without repeating a finished session.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+use stackperf_e2e::{workspace, StackEnv};
+
+/// A copy of the shipped configuration plus a fixture task card and a two-variant experiment.
+fn config_dir(root: &Path) -> std::path::PathBuf {
+    let configs = root.join("configs");
+    let out = Command::new("cp")
+        .arg("-r")
+        .arg(workspace().join("configs"))
+        .arg(&configs)
+        .output()
+        .expect("cp");
+    assert!(out.status.success());
+    let repo = root.join("task-repo");
+    std::fs::create_dir_all(&repo).expect("repo");
+    std::fs::write(repo.join("README.md"), "# fixture\n").expect("write");
+    let git = |args: &[&str]| {
+        let ok = Command::new("git")
+            .arg("-C")
+            .arg(&repo)
+            .args(["-c", "user.name=t", "-c", "user.email=t@t"])
+            .args(args)
+            .output()
+            .expect("git")
+            .status
+            .success();
+        assert!(ok, "git {args:?}");
+    };
+    git(&["init", "-q"]);
+    git(&["add", "."]);
+    git(&["commit", "-qm", "fixture"]);
+    std::fs::write(repo.join("UNCOMMITTED"), "x").expect("write");
+    std::fs::write(
+        configs.join("task-cards/run-fixture.yaml"),
+        format!(
+            "name: run-fixture\nrepo_path: {}\nrepo_ref: HEAD\ngoal: say hello\nstarting_prompt: Say hello in five words\nstop_condition: one answer\nsession_timebox_minutes: 5\nsetup: test ! -e UNCOMMITTED && touch SETUP_RAN\nverify:\n  command: test -f README.md && test -f SETUP_RAN\n  timeout_seconds: 30\n",
+            repo.display()
+        ),
+    )
+    .expect("task card");
+    std::fs::write(
+        configs.join("experiments/run-fixture.yaml"),
+        "name: run-fixture\nvariants: [codex-sim-fast, gemini-cli-sim-fast]\n",
+    )
+    .expect("experiment");
+    configs
+}
+
+fn run_cmd(env: &StackEnv, configs: &Path, args: &[&str]) -> Command {
+    let mut c = env.cmd(&[]);
+    let bin = workspace().join("tests/harness/node_modules/.bin");
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    c.env("PATH", path)
+        .arg("--config-dir")
+        .arg(configs)
+        .arg("--json")
+        .arg("run")
+        .args(args);
+    c
+}
+
+#[test]
+fn a_run_launches_real_harnesses_verifies_compares_and_resumes_after_a_kill() {
+    let env = StackEnv::new("runs");
+    env.up_with_master_key();
+    let root = tempfile::tempdir().expect("root");
+    let configs = config_dir(root.path());
+    let common = [
+        "--experiment",
+        "run-fixture",
+        "--task-card",
+        "run-fixture",
+        "--repeat",
+        "2",
+        "--timeout",
+        "180",
+    ];
+
+    let out = run_cmd(&env, &configs, &common).output().expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: Value = serde_json::from_slice(&out.stdout).expect("summary json");
+    assert_eq!(summary["run"]["status"], "completed", "{summary}");
+    assert_eq!(summary["run"]["order"], "interleaved");
+    let items = summary["items"].as_array().expect("items");
+    let variants: Vec<&str> = items.iter().filter_map(|i| i["variant"].as_str()).collect();
+    assert_eq!(
+        variants,
+        [
+            "codex-sim-fast",
+            "gemini-cli-sim-fast",
+            "codex-sim-fast",
+            "gemini-cli-sim-fast"
+        ],
+        "interleaved"
+    );
+    for it in items {
+        assert_eq!(it["state"], "done", "{it}");
+        assert_eq!(it["outcome"], "success", "{it}");
+        let id = it["session_id"].as_str().expect("session");
+        let s = env.json(&[
+            "--config-dir",
+            configs.to_str().unwrap_or(""),
+            "session",
+            "show",
+            id,
+        ]);
+        assert_eq!(s["status"], "completed", "{s}");
+        assert_eq!(s["isolated"], true, "runs isolate harness state: {s}");
+        assert!(
+            s["request_count"].as_i64().unwrap_or(0) >= 1,
+            "the harness's requests were captured: {s}"
+        );
+        // Each session worked in its own fresh copy: committed files only, setup ran there.
+        let work = env.data.path().join("sessions").join(id).join("work");
+        assert!(work.join("README.md").exists() && work.join("SETUP_RAN").exists());
+        assert!(!work.join("UNCOMMITTED").exists());
+    }
+    let cmp = &summary["comparison"];
+    for v in cmp["variants"].as_array().expect("variants") {
+        assert_eq!(v["sessions"], 2, "{v}");
+        assert_eq!(v["metrics"]["task_success"]["median"], 1.0, "{v}");
+        assert!(
+            v["metrics"]["wall_s"]["median"]
+                .as_f64()
+                .is_some_and(|w| w > 0.0),
+            "{v}"
+        );
+        assert!(
+            v["metrics"]["cost_usd"]["median"]
+                .as_f64()
+                .is_some_and(|c| c > 0.0),
+            "{v}"
+        );
+    }
+    assert!(cmp["tests"]
+        .as_array()
+        .expect("tests")
+        .iter()
+        .any(|t| t["metric"] == "task_success" && t["pairwise"] == "fisher_exact"));
+
+    // A run killed (SIGKILL) after its first session resumes where it stopped.
+    let mut child = run_cmd(&env, &configs, &common)
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("spawn run");
+    let stderr = child.stderr.take().expect("stderr");
+    let mut run_id = String::new();
+    for line in BufReader::new(stderr).lines() {
+        let v: Value = serde_json::from_str(&line.expect("line")).unwrap_or_default();
+        if v["kind"] == "planned" {
+            run_id = v["run_id"].as_str().unwrap_or_default().to_string();
+        }
+        if v["kind"] == "item_started" && v["index"] == 1 {
+            break; // the first session is done, the second has begun
+        }
+    }
+    assert!(!run_id.is_empty());
+    child.kill().expect("kill");
+    let _ = child.wait();
+
+    let out = run_cmd(&env, &configs, &["--resume", &run_id])
+        .output()
+        .expect("resume");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let resumed: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(resumed["run"]["status"], "completed", "{resumed}");
+    let items = resumed["items"].as_array().expect("items");
+    assert_eq!(items.len(), 4);
+    let ids: std::collections::BTreeSet<&str> = items
+        .iter()
+        .filter_map(|i| i["session_id"].as_str())
+        .collect();
+    assert_eq!(ids.len(), 4, "one session per item: {resumed}");
+    assert!(items.iter().all(|i| i["outcome"] == "success"), "{resumed}");
+    // The interrupted session was finalized as aborted, not left active, and not reused.
+    let sessions = env.json(&[
+        "--config-dir",
+        configs.to_str().unwrap_or(""),
+        "session",
+        "list",
+        "--experiment",
+        "run-fixture",
+    ]);
+    let of_run: Vec<&Value> = sessions
+        .as_array()
+        .expect("sessions")
+        .iter()
+        .filter(|s| {
+            s["operator_label"]
+                .as_str()
+                .is_some_and(|l| l.starts_with(&run_id))
+        })
+        .collect();
+    assert_eq!(of_run.len(), 5, "4 items + the one interrupted: {of_run:?}");
+    assert_eq!(
+        of_run.iter().filter(|s| s["status"] == "aborted").count(),
+        1
+    );
+    assert!(of_run.iter().all(|s| s["status"] != "active"));
+}
