@@ -49,7 +49,7 @@ fn config_dir(root: &Path) -> std::path::PathBuf {
     .expect("task card");
     std::fs::write(
         configs.join("experiments/run-fixture.yaml"),
-        "name: run-fixture\nvariants: [codex-sim-fast, gemini-cli-sim-fast]\n",
+        "name: run-fixture\nvariants: [claude-code-sim-fast, codex-sim-fast, opencode-sim-fast, gemini-cli-sim-fast]\n",
     )
     .expect("experiment");
     configs
@@ -100,16 +100,13 @@ fn a_run_launches_real_harnesses_verifies_compares_and_resumes_after_a_kill() {
     assert_eq!(summary["run"]["order"], "interleaved");
     let items = summary["items"].as_array().expect("items");
     let variants: Vec<&str> = items.iter().filter_map(|i| i["variant"].as_str()).collect();
-    assert_eq!(
-        variants,
-        [
-            "codex-sim-fast",
-            "gemini-cli-sim-fast",
-            "codex-sim-fast",
-            "gemini-cli-sim-fast"
-        ],
-        "interleaved"
-    );
+    let four = [
+        "claude-code-sim-fast",
+        "codex-sim-fast",
+        "opencode-sim-fast",
+        "gemini-cli-sim-fast",
+    ];
+    assert_eq!(variants, [four, four].concat(), "interleaved");
     for it in items {
         assert_eq!(it["state"], "done", "{it}");
         assert_eq!(it["outcome"], "success", "{it}");
@@ -156,7 +153,9 @@ fn a_run_launches_real_harnesses_verifies_compares_and_resumes_after_a_kill() {
         .any(|t| t["metric"] == "task_success" && t["pairwise"] == "fisher_exact"));
 
     // A run killed (SIGKILL) after its first session resumes where it stopped.
-    let mut child = run_cmd(&env, &configs, &common)
+    let mut once = common.to_vec();
+    once[5] = "1";
+    let mut child = run_cmd(&env, &configs, &once)
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()

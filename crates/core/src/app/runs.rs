@@ -438,10 +438,7 @@ struct ItemCtx<'a> {
 
 /// The harness's headless command line and environment (the session's, plus the profile's
 /// run-only variables).
-fn headless_command(
-    ctx: &ItemCtx<'_>,
-    work: &std::path::Path,
-) -> Result<Command, Error> {
+fn headless_command(ctx: &ItemCtx<'_>, work: &std::path::Path) -> Result<Command, Error> {
     let Some(h) = &ctx.harness.headless else {
         return Err(Error::Invalid(format!(
             "harness profile `{}` has no `headless` launch",
