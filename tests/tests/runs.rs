@@ -42,14 +42,14 @@ fn config_dir(root: &Path) -> std::path::PathBuf {
     std::fs::write(
         configs.join("task-cards/run-fixture.yaml"),
         format!(
-            "name: run-fixture\nrepo_path: {}\nrepo_ref: HEAD\ngoal: say hello\nstarting_prompt: Say hello in five words\nstop_condition: one answer\nsession_timebox_minutes: 5\nsetup: test ! -e UNCOMMITTED && touch SETUP_RAN\nverify:\n  command: test -f README.md && test -f SETUP_RAN\n  timeout_seconds: 30\n",
+            "name: run-fixture\nrepo_path: {}\nrepo_ref: HEAD\ngoal: write the marker\nstarting_prompt: Run a shell command that writes the file stackperf-agent.txt in the current folder, then say done.\nstop_condition: the harness exits\nsession_timebox_minutes: 5\nsetup: test ! -e UNCOMMITTED && touch SETUP_RAN\nverify:\n  command: test -f README.md && test -f SETUP_RAN && test -s stackperf-agent.txt\n  timeout_seconds: 30\n",
             repo.display()
         ),
     )
     .expect("task card");
     std::fs::write(
         configs.join("experiments/run-fixture.yaml"),
-        "name: run-fixture\nvariants: [claude-code-sim-fast, codex-sim-fast, opencode-sim-fast, gemini-cli-sim-fast]\n",
+        "name: run-fixture\nvariants: [claude-code-sim-agent, codex-sim-agent, opencode-sim-agent, gemini-cli-sim-agent]\n",
     )
     .expect("experiment");
     configs
@@ -101,10 +101,10 @@ fn a_run_launches_real_harnesses_verifies_compares_and_resumes_after_a_kill() {
     let items = summary["items"].as_array().expect("items");
     let variants: Vec<&str> = items.iter().filter_map(|i| i["variant"].as_str()).collect();
     let four = [
-        "claude-code-sim-fast",
-        "codex-sim-fast",
-        "opencode-sim-fast",
-        "gemini-cli-sim-fast",
+        "claude-code-sim-agent",
+        "codex-sim-agent",
+        "opencode-sim-agent",
+        "gemini-cli-sim-agent",
     ];
     assert_eq!(variants, [four, four].concat(), "interleaved");
     for it in items {
@@ -120,13 +120,18 @@ fn a_run_launches_real_harnesses_verifies_compares_and_resumes_after_a_kill() {
         ]);
         assert_eq!(s["status"], "completed", "{s}");
         assert_eq!(s["isolated"], true, "runs isolate harness state: {s}");
+        // The scripted agent: a tool call, the harness runs it, the result goes back, an answer.
         assert!(
-            s["request_count"].as_i64().unwrap_or(0) >= 1,
-            "the harness's requests were captured: {s}"
+            s["request_count"].as_i64().unwrap_or(0) >= 2,
+            "a tool round trip means at least two requests: {s}"
         );
         // Each session worked in its own fresh copy: committed files only, setup ran there.
         let work = env.data.path().join("sessions").join(id).join("work");
         assert!(work.join("README.md").exists() && work.join("SETUP_RAN").exists());
+        assert!(
+            work.join("stackperf-agent.txt").exists(),
+            "the harness ran the tool in its copy"
+        );
         assert!(!work.join("UNCOMMITTED").exists());
     }
     let cmp = &summary["comparison"];

@@ -71,6 +71,11 @@ pub struct Profile {
     /// Reasoning (thinking) deltas streamed before the answer text, at the same token rate.
     #[serde(default)]
     pub reasoning_tokens: u64,
+    /// Act as a scripted agent: when a request offers a shell/command tool and carries no tool
+    /// result yet, answer with a call to that tool (writing a marker file); answer the request
+    /// that carries the result with text. Chat completions and responses only.
+    #[serde(default)]
+    pub scripted_agent: bool,
 }
 
 fn default_retry_after() -> u64 {
@@ -122,6 +127,7 @@ pub struct Plan {
     pub words: Vec<&'static str>,
     /// Reasoning deltas before the first answer token (streaming only).
     pub reasoning_tokens: u64,
+    pub scripted_agent: bool,
 }
 
 impl Plan {
@@ -259,6 +265,7 @@ impl Profile {
             fault,
             words,
             reasoning_tokens: self.reasoning_tokens,
+            scripted_agent: self.scripted_agent,
         }
     }
 
@@ -320,6 +327,7 @@ fn builtin(name: &str, ttft: f64, jitter: f64, tps: f64, min: u64, max: u64) -> 
         retry_after_seconds: default_retry_after(),
         timeout_hang_ms: default_hang(),
         reasoning_tokens: 0,
+        scripted_agent: false,
     }
 }
 
@@ -348,6 +356,13 @@ pub fn builtin_profiles() -> Vec<Profile> {
         describe(
             builtin("sim-slow", 600.0, 60.0, 60.0, 30, 90),
             "slow model: ~600 ms TTFT, ~60 tok/s",
+        ),
+        describe(
+            Profile {
+                scripted_agent: true,
+                ..builtin("sim-agent", 60.0, 5.0, 500.0, 10, 20)
+            },
+            "scripted agent: calls the harness's shell tool once (writes stackperf-agent.txt), then answers",
         ),
         describe(
             Profile {

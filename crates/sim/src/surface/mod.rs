@@ -4,6 +4,7 @@
 mod anthropic;
 mod google;
 mod openai;
+pub mod tools;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -260,46 +261,83 @@ pub async fn handle(
         req.max_tokens,
     );
     let mut rec = cfg.truth.begin(&plan, surface.name(), req.stream, start);
-    let mut resp = match plan.fault.clone() {
-        Some(Fault::RateLimit {
-            retry_after_seconds,
-        }) => {
-            let mut r = surface.error(
-                StatusCode::TOO_MANY_REQUESTS,
-                "Rate limit reached for requests (simulated)",
-            );
-            if let Ok(v) = HeaderValue::from_str(&retry_after_seconds.to_string()) {
-                r.headers_mut().insert(header::RETRY_AFTER, v);
+    let call = plan
+        .scripted_agent
+        .then(|| tools::scripted_call(surface, &json, &plan.id))
+        .flatten();
+    let mut resp = match (call, plan.fault.clone()) {
+        (Some(call), _) => tool_response(surface, &plan, &req, &call, rec).await,
+        (None, fault) => match fault {
+            Some(Fault::RateLimit {
+                retry_after_seconds,
+            }) => {
+                let mut r = surface.error(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "Rate limit reached for requests (simulated)",
+                );
+                if let Ok(v) = HeaderValue::from_str(&retry_after_seconds.to_string()) {
+                    r.headers_mut().insert(header::RETRY_AFTER, v);
+                }
+                finish_rec(&mut rec, 429, "rate_limit");
+                r
             }
-            finish_rec(&mut rec, 429, "rate_limit");
-            r
-        }
-        Some(Fault::ServerError) => {
-            finish_rec(&mut rec, 500, "server_error");
-            surface.error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "The server had an error while processing your request (simulated)",
-            )
-        }
-        Some(Fault::Timeout { hang_ms }) => {
-            tokio::time::sleep(Duration::from_millis(hang_ms)).await;
-            finish_rec(&mut rec, 504, "timeout");
-            surface.error(
-                StatusCode::GATEWAY_TIMEOUT,
-                "The request timed out (simulated)",
-            )
-        }
-        _ => {
-            let enc = surface.encoder(&plan, &req);
-            if req.stream {
-                stream_response(plan.clone(), enc, rec)
-            } else {
-                full_response(&plan, enc, rec).await
+            Some(Fault::ServerError) => {
+                finish_rec(&mut rec, 500, "server_error");
+                surface.error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "The server had an error while processing your request (simulated)",
+                )
             }
-        }
+            Some(Fault::Timeout { hang_ms }) => {
+                tokio::time::sleep(Duration::from_millis(hang_ms)).await;
+                finish_rec(&mut rec, 504, "timeout");
+                surface.error(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "The request timed out (simulated)",
+                )
+            }
+            _ => {
+                let enc = surface.encoder(&plan, &req);
+                if req.stream {
+                    stream_response(plan.clone(), enc, rec)
+                } else {
+                    full_response(&plan, enc, rec).await
+                }
+            }
+        },
     };
     id_headers(&mut resp, &plan);
     resp
+}
+
+/// The scripted agent's tool call, after the plan's first-token time.
+async fn tool_response(
+    surface: Surface,
+    plan: &Plan,
+    req: &Request,
+    call: &tools::ToolCall,
+    mut rec: Recorder,
+) -> Response {
+    tokio::time::sleep_until(due(&rec, plan.token_due_ms(0))).await;
+    rec.mark_first_token();
+    rec.record.output_tokens = tools::call_tokens(call);
+    rec.record.output_tokens_sent = rec.record.output_tokens;
+    rec.mark_finished("tool_call");
+    let (content_type, body) = if req.stream {
+        let frames = tools::stream(surface, plan, call, req.include_usage);
+        let stream = futures::stream::iter(frames.into_iter().map(Ok::<_, std::io::Error>));
+        ("text/event-stream", Body::from_stream(stream))
+    } else {
+        (
+            "application/json",
+            Body::from(tools::full(surface, plan, call).to_string()),
+        )
+    };
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, content_type)
+        .body(body)
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }
 
 fn finish_rec(rec: &mut Recorder, status: u16, outcome: &str) {
