@@ -336,18 +336,31 @@ impl StackEnv {
                 "collect: {}",
                 String::from_utf8_lossy(&out.stderr)
             );
-            let out = self.run(&["export", "requests", "--format", "json"]);
+            // Every row, StackPerf's own (master-key) traffic included: tests send some.
+            let out = self.run(&[
+                "export",
+                "requests",
+                "--format",
+                "json",
+                "--include-internal",
+            ]);
             assert!(
                 out.status.success(),
                 "export: {}",
                 String::from_utf8_lossy(&out.stderr)
             );
             let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).expect("rows");
+            // An edge row still waiting for LiteLLM's line, or (on a loaded machine) LiteLLM's
+            // line of a request through the edge that came before the edge's own.
             let waiting = rows.iter().any(|r| {
-                r["timed_at"] == "edge"
+                (r["timed_at"] == "edge"
                     && r["has_litellm_record"] == 0
                     && ["ok", "http_error", "stream_error"]
-                        .contains(&r["outcome"].as_str().unwrap_or(""))
+                        .contains(&r["outcome"].as_str().unwrap_or("")))
+                    || (r["timed_at"] == "litellm"
+                        && r["request_id"]
+                            .as_str()
+                            .is_some_and(|id| id.starts_with("edge-")))
             });
             if !waiting || std::time::Instant::now() > until {
                 return rows;

@@ -134,7 +134,13 @@ fn killing_litellm_mid_traffic_leaves_one_row_per_request_with_the_clients_outco
         "{}",
         String::from_utf8_lossy(&collected.stderr)
     );
-    let export = env.run(&["export", "requests", "--format", "json"]);
+    let export = env.run(&[
+        "export",
+        "requests",
+        "--format",
+        "json",
+        "--include-internal",
+    ]);
     let rows: Vec<Value> = serde_json::from_slice(&export.stdout).expect("rows");
     let mine: Vec<&Value> = rows
         .iter()

@@ -57,7 +57,13 @@ fn killing_the_ingest_mid_traffic_loses_and_duplicates_nothing() {
     // The simulator served exactly N; the database must hold exactly N of them, once each.
     assert_eq!(env.truth_after(after_seq).len(), N);
     let count = || -> usize {
-        let out = env.run(&["export", "requests", "--format", "json"]);
+        let out = env.run(&[
+            "export",
+            "requests",
+            "--format",
+            "json",
+            "--include-internal",
+        ]);
         let rows: Vec<Value> = serde_json::from_slice(&out.stdout).expect("rows");
         let mine: Vec<&Value> = rows.iter().filter(|r| r["model"] == "sim-fast").collect();
         let mut ids: Vec<&str> = mine

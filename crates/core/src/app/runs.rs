@@ -241,8 +241,9 @@ impl App {
                 .map(|r| r.variant.model_alias.clone()),
             timeout,
         };
-        let (outcome, harness_run) = self.run_steps(&reg, &ctx, &step, cancel).await?;
+        let (outcome, harness_run, why) = self.run_steps(&reg, &ctx, &step, cancel).await?;
         let detail = match &harness_run {
+            _ if why.is_some() => format!("{}: {}", outcome.as_str(), why.unwrap_or_default()),
             Some(f) if outcome != TaskOutcome::Success && !f.tail.is_empty() => {
                 format!(
                     "{} (exit {:?}): {}",
@@ -291,7 +292,7 @@ impl App {
         ctx: &ItemCtx<'_>,
         step: &(dyn Fn(String) + Send + Sync),
         cancel: &mut watch::Receiver<bool>,
-    ) -> Result<(TaskOutcome, Option<run::Finished>), Error> {
+    ) -> Result<Steps, Error> {
         let work = ctx.dir.join("work");
         let logs = ctx.dir.join("run");
         std::fs::create_dir_all(&logs).map_err(crate::io_err("create the run's log folder"))?;
@@ -303,7 +304,7 @@ impl App {
             .map_err(|e| Error::Internal(e.to_string()))?;
         if let Err(e) = prepared {
             step(format!("setup failed: {e}"));
-            return Ok((TaskOutcome::SetupFailed, None));
+            return Ok((TaskOutcome::SetupFailed, None, Some(e.to_string())));
         }
         let shell = |cmd: &str| vec!["sh".to_string(), "-c".to_string(), cmd.to_string()];
         if let Some(setup) = &ctx.task.setup {
@@ -319,11 +320,12 @@ impl App {
                 )
                 .await?;
             if f.cancelled {
-                return Ok((TaskOutcome::Cancelled, None));
+                return Ok((TaskOutcome::Cancelled, None, None));
             }
             if f.code != Some(0) {
-                step(format!("setup exited {:?}: {}", f.code, last_line(&f.tail)));
-                return Ok((TaskOutcome::SetupFailed, None));
+                let why = format!("`{setup}` exited {:?}: {}", f.code, last_line(&f.tail));
+                step(format!("setup failed: {why}"));
+                return Ok((TaskOutcome::SetupFailed, None, Some(why)));
             }
         }
         let (argv, env) = headless_command(ctx, &work)?;
@@ -369,7 +371,7 @@ impl App {
         } else {
             TaskOutcome::Unverified
         };
-        Ok((outcome, Some(f)))
+        Ok((outcome, Some(f), None))
     }
 
     async fn exec(
@@ -421,6 +423,10 @@ impl App {
         serde_json::to_string(&v).unwrap_or_default()
     }
 }
+
+/// How an item's steps ended: the outcome, how the harness ended (if it ran), and why setup
+/// failed (if it did).
+type Steps = (TaskOutcome, Option<run::Finished>, Option<String>);
 
 /// A command line and the environment it runs with.
 type Command = (Vec<String>, Vec<(String, String)>);

@@ -44,8 +44,10 @@ pub async fn run_command(
     let file =
         |p: &Path| std::fs::File::create(p).map_err(io_err(format!("create {}", p.display())));
     let mut cmd = tokio::process::Command::new(program);
+    // PWD too: some harnesses (OpenCode) take their project folder from it, not from getcwd().
     cmd.args(args)
         .envs(launch.env.iter().map(|(k, v)| (k, v)))
+        .env("PWD", launch.cwd)
         .current_dir(launch.cwd)
         .stdin(Stdio::null())
         .stdout(file(&out_path)?)

@@ -41,27 +41,15 @@ pub fn prepare(repo: &Path, git_ref: Option<&str>, dest: &Path) -> Result<Option
 }
 
 fn archive(repo: &Path, sha: &str, dest: &Path) -> Result<(), Error> {
-    // A task folder inside a larger repository: only that folder's tree.
-    let prefix = Command::new("git")
-        .arg("-C")
-        .arg(repo)
-        .args(["rev-parse", "--show-prefix"])
-        .output()
-        .ok()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_default();
-    let tree = if prefix.is_empty() {
-        sha.to_string()
-    } else {
-        format!("{sha}:{}", prefix.trim_end_matches('/'))
-    };
+    // Run in `repo` itself: inside a larger repository, git archive takes only that folder's
+    // tree, with paths relative to it.
     let tar = dest.join(".stackperf-task.tar");
     let out = Command::new("git")
         .arg("-C")
         .arg(repo)
         .args(["archive", "--format=tar", "-o"])
         .arg(&tar)
-        .arg(&tree)
+        .arg(sha)
         .output()
         .map_err(io_err("run git archive"))?;
     if !out.status.success() {
@@ -147,6 +135,19 @@ mod tests {
             "uncommitted files stay out"
         );
         assert!(prepare(&repo, Some("nope"), &d.join("w2")).is_err());
+
+        // A task folder inside a larger repository: only that folder, paths relative to it.
+        std::fs::create_dir_all(repo.join("sub/inner")).unwrap();
+        std::fs::write(repo.join("sub/inner/c.txt"), "c").unwrap();
+        git(&["add", "sub"]);
+        git(&["commit", "-qm", "sub"]);
+        let sub = d.join("w4");
+        assert!(prepare(&repo.join("sub"), None, &sub).unwrap().is_some());
+        assert_eq!(
+            std::fs::read_to_string(sub.join("inner/c.txt")).unwrap(),
+            "c"
+        );
+        assert!(!sub.join("a.txt").exists());
 
         let plain = d.join("plain");
         std::fs::create_dir_all(plain.join("sub")).unwrap();
