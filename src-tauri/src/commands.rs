@@ -24,7 +24,7 @@ use crate::events::{CaptureError, CaptureUpdate, StackProgress, TrafficProgress}
 pub struct Shared(pub Result<Arc<App>, UiError>);
 
 impl Shared {
-    fn app(&self) -> UiResult<Arc<App>> {
+    pub(crate) fn app(&self) -> UiResult<Arc<App>> {
         self.0.clone()
     }
 }
@@ -337,11 +337,14 @@ pub fn builder() -> Builder<tauri::Wry> {
             compare_sessions,
             compare_chart,
             export_data,
+            crate::runs::run_start,
+            crate::runs::run_cancel,
         ])
         .events(collect_events![
             StackProgress,
             CaptureUpdate,
             CaptureError,
-            TrafficProgress
+            TrafficProgress,
+            crate::events::RunProgress
         ])
 }

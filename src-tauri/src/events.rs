@@ -84,3 +84,9 @@ pub struct TrafficProgress {
     pub done: u32,
     pub total: u32,
 }
+
+/// A step of an automated run (the Run panel's progress).
+#[derive(Debug, Clone, Serialize, specta::Type, tauri_specta::Event)]
+pub struct RunProgress {
+    pub event: stackperf_core::app::RunEvent,
+}

@@ -3,7 +3,8 @@
 // start stack → start session → copy env (read back from the X clipboard) → traffic sent with
 // exactly that env → the live chart shows the requests → finalize → a second variant driven by
 // the "Generate sample traffic" button → Compare shows both variants → Export writes a Parquet
-// file and a PNG → close the window, which stops the stack. A screenshot of every screen goes to target/test-artifacts/ui.
+// file and a PNG → a two-variant automated run from the Run panel, then its comparison → close
+// the window, which stops the stack. A screenshot of every screen goes to target/test-artifacts/ui.
 //
 // Run from the repository root inside a Secret Service (scripts/with-keyring.sh); needs the
 // desktop binary (target/debug/stackperf-desktop), the CLI (target/debug/stackperf, it serves the
@@ -201,6 +202,26 @@ async function main() {
     assert(pngBytes.subarray(1, 4).toString() === "PNG" && pngBytes.length > 5000, "a PNG chart");
     await shot("6-export");
     await (await $("#export-close")).click();
+
+    step("7. Run: two variants × two repetitions launched headless, verified, then the comparison.");
+    await (await $("#nav-run")).click();
+    await waitFor("the run form", async () => (await (await $("#run-experiment")).isExisting()), 10000);
+    await (await $("#run-experiment")).selectByVisibleText("run-e2e");
+    await (await $("#run-task")).selectByVisibleText("write-marker");
+    await (await $("#run-repeat")).setValue("2");
+    const runStarted = Date.now();
+    await (await $("#run-start")).click();
+    await waitFor("progress to show", async () => (await (await $("#run-progress")).isExisting()), 30000);
+    await waitFor("the run to finish", async () => (await (await $("#run-done")).isExisting()), 300000);
+    figures.run_2x2_s = Math.round((Date.now() - runStarted) / 100) / 10;
+    const outcomes = await browser.execute(() => [...document.querySelectorAll("[data-testid=run-items] tr[data-outcome]")].map((r) => r.getAttribute("data-outcome")));
+    assert(outcomes.length === 4 && outcomes.every((o) => o === "success"), `every run session succeeded: ${outcomes}`);
+    const progress = await (await $("#run-progress")).getAttribute("data-done");
+    assert(progress === "4", `progress counted 4 sessions: ${progress}`);
+    await shot("7-run");
+    await (await $("#run-compare")).click();
+    await waitFor("the run's comparison", async () => (await text("main")).includes("codex-sim-agent") && (await text("main")).includes("Task success rate"), 30000);
+    await shot("8-run-compare");
 
     // Close the window with the stack running: the app itself stops the stack it started
     // (no script's help), and nothing may stay listening.

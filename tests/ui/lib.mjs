@@ -114,9 +114,15 @@ export async function startXvfb() {
 export async function appEnv(display) {
   const configDir = path.join(work, "configs");
   fs.cpSync(path.join(root, "configs"), configDir, { recursive: true });
+  // Task cards name repositories relative to the configs' parent (examples/task-repo).
+  fs.cpSync(path.join(root, "examples"), path.join(work, "examples"), { recursive: true });
+  // A two-variant run for the Run panel (the real Codex and Gemini CLI on the scripted agent).
+  fs.writeFileSync(path.join(configDir, "experiments/run-e2e.yaml"), "name: run-e2e\nvariants: [codex-sim-agent, gemini-cli-sim-agent]\n");
   const [edge, litellm, sim, prometheus] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
   return {
     ...process.env,
+    // The harness CLIs automated runs launch (tests/harness, pinned).
+    PATH: `${path.join(root, "tests/harness/node_modules/.bin")}:${process.env.PATH}`,
     DISPLAY: display,
     STACKPERF_CONFIG_DIR: configDir,
     STACKPERF_DATA_DIR: path.join(work, "data"),

@@ -8,16 +8,18 @@ import { SecretsScreen } from "./screens/secrets";
 import { SetupScreen } from "./screens/setup";
 import { SessionScreen } from "./screens/session";
 import { CompareScreen } from "./screens/compare";
+import { RunScreen } from "./screens/run";
 import { ExportDialog } from "./screens/export";
 import { startDataEvents } from "./data";
 
-const SCREENS = ["stack", "secrets", "setup", "session", "compare"] as const;
+const SCREENS = ["stack", "secrets", "setup", "session", "run", "compare"] as const;
 type Screen = (typeof SCREENS)[number];
 const LABELS: Record<Screen, string> = {
   stack: "Stack",
   secrets: "Secrets",
   setup: "Experiment setup",
   session: "Session",
+  run: "Run",
   compare: "Compare",
 };
 
@@ -78,6 +80,14 @@ export function App() {
             {screen === "secrets" && <SecretsScreen />}
             {screen === "setup" && <SetupScreen />}
             {screen === "session" && <SessionScreen onExperiment={setExperiment} />}
+            {screen === "run" && (
+              <RunScreen
+                onCompare={(e) => {
+                  setExperiment(e);
+                  setScreen("compare");
+                }}
+              />
+            )}
             {screen === "compare" && <CompareScreen experiment={experiment} onExperiment={setExperiment} />}
           </>
         )}

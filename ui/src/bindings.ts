@@ -39,12 +39,16 @@ export const commands = {
 	compareSessions: (experiment: string) => typedError<SessionStats_Serialize[], UiError>(__TAURI_INVOKE("compare_sessions", { experiment })),
 	compareChart: (experiment: string, metric: string) => typedError<string, UiError>(__TAURI_INVOKE("compare_chart", { experiment, metric })),
 	exportData: (req: ExportRequest_Deserialize) => typedError<Written, UiError>(__TAURI_INVOKE("export_data", { req })),
+	runStart: (req: RunRequest_Deserialize) => typedError<RunSummary_Serialize, UiError>(__TAURI_INVOKE("run_start", { req })),
+	/**  Stop the run in progress: its current session is finalized as aborted. */
+	runCancel: () => typedError<boolean, UiError>(__TAURI_INVOKE("run_cancel")),
 };
 
 /** Events */
 export const events = {
 	captureError: makeEvent<CaptureError, CaptureError>("capture-error"),
 	captureUpdate: makeEvent<CaptureUpdate_Serialize, CaptureUpdate_Deserialize>("capture-update"),
+	runProgress: makeEvent<RunProgress_Serialize, RunProgress_Deserialize>("run-progress"),
 	stackProgress: makeEvent<StackProgress_Serialize, StackProgress_Deserialize>("stack-progress"),
 	trafficProgress: makeEvent<TrafficProgress, TrafficProgress>("traffic-progress"),
 };
@@ -344,6 +348,16 @@ export type IsolationChoice = {
 	gives_up: string,
 };
 
+/**  Where one item (one session) of a run is. */
+export type ItemState = "pending" | 
+/**
+ *  Its session was created; a run killed here finalizes it as aborted on `--resume` and
+ *  runs the item again.
+ */
+"running" | "done" | 
+/**  Cancelled (Ctrl-C) or interrupted: its session is finalized as aborted. */
+"aborted";
+
 /**  What the UI needs to show a metric (the registry, on the wire). */
 export type MetricInfo = {
 	name: string,
@@ -570,6 +584,144 @@ export type RequestsPage_Deserialize = {
 export type RequestsPage_Serialize = {
 	rows: RequestBrief_Serialize[],
 	cursor: number | null,
+};
+
+/**  Progress of a run, for the CLI's lines and the desktop's Run panel. */
+export type RunEvent = RunEvent_Serialize | RunEvent_Deserialize;
+
+/**  Progress of a run, for the CLI's lines and the desktop's Run panel. */
+export type RunEvent_Deserialize = { kind: "planned"; run_id: string; total: number | null; done: number | null } | { kind: "item_started"; index: number | null; variant: string; task_card: string; repetition: number | null; session_id: string } | { kind: "step"; index: number | null; message: string } | { kind: "item_finished"; index: number | null; session_id: string; outcome: TaskOutcome; wall_s?: number | null; exit_code?: number | null };
+
+/**  Progress of a run, for the CLI's lines and the desktop's Run panel. */
+export type RunEvent_Serialize = { kind: "planned"; run_id: string; total: number | null; done: number | null } | { kind: "item_started"; index: number | null; variant: string; task_card: string; repetition: number | null; session_id: string } | { kind: "step"; index: number | null; message: string } | { kind: "item_finished"; index: number | null; session_id: string; outcome: TaskOutcome; wall_s: number | null; exit_code: number | null };
+
+/**  One item of a run. */
+export type RunItemRow = RunItemRow_Serialize | RunItemRow_Deserialize;
+
+/**  One item of a run. */
+export type RunItemRow_Deserialize = {
+	index: number | null,
+	variant: string,
+	task_card: string,
+	repetition: number | null,
+	state: ItemState,
+	session_id?: string | null,
+	outcome?: string | null,
+};
+
+/**  One item of a run. */
+export type RunItemRow_Serialize = {
+	index: number | null,
+	variant: string,
+	task_card: string,
+	repetition: number | null,
+	state: ItemState,
+	session_id: string | null,
+	outcome: string | null,
+};
+
+/**  The order a run's sessions are taken in. */
+export type RunOrder = 
+/**  A B C A B C …: drift over time (machine load, provider load) hits every variant alike. */
+"interleaved" | 
+/**  Every item shuffled with a recorded seed. */
+"random" | 
+/**  A A A B B B …: only when variants cannot alternate (e.g. a warm cache is the point). */
+"blocked";
+
+/**  A step of an automated run (the Run panel's progress). */
+export type RunProgress = RunProgress_Serialize | RunProgress_Deserialize;
+
+/**  A step of an automated run (the Run panel's progress). */
+export type RunProgress_Deserialize = {
+	event: RunEvent_Deserialize,
+};
+
+/**  A step of an automated run (the Run panel's progress). */
+export type RunProgress_Serialize = {
+	event: RunEvent_Serialize,
+};
+
+/**  What `stackperf run` and the Run panel ask for. */
+export type RunRequest = RunRequest_Serialize | RunRequest_Deserialize;
+
+/**  What `stackperf run` and the Run panel ask for. */
+export type RunRequest_Deserialize = {
+	experiment: string,
+	task_cards: string[],
+	repeat: number | null,
+	order: RunOrder,
+	/**  The shuffle's seed (random order); generated and recorded when absent. */
+	seed?: number | null,
+	/**  Per-session limit [default: the task card's timebox]. */
+	timeout_s?: number | null,
+};
+
+/**  What `stackperf run` and the Run panel ask for. */
+export type RunRequest_Serialize = {
+	experiment: string,
+	task_cards: string[],
+	repeat: number | null,
+	order: RunOrder,
+	/**  The shuffle's seed (random order); generated and recorded when absent. */
+	seed: number | null,
+	/**  Per-session limit [default: the task card's timebox]. */
+	timeout_s: number | null,
+};
+
+/**  A recorded run. */
+export type RunRow = RunRow_Serialize | RunRow_Deserialize;
+
+/**  A recorded run. */
+export type RunRow_Deserialize = {
+	run_id: string,
+	experiment: string,
+	created_at: number | null,
+	finished_at?: number | null,
+	status: RunStatus,
+	order: RunOrder,
+	/**  The seed of a random order (recorded for every order). */
+	seed: string,
+	repetitions: number | null,
+	timeout_s?: number | null,
+	machine: string,
+	versions: string,
+};
+
+/**  A recorded run. */
+export type RunRow_Serialize = {
+	run_id: string,
+	experiment: string,
+	created_at: number | null,
+	finished_at: number | null,
+	status: RunStatus,
+	order: RunOrder,
+	/**  The seed of a random order (recorded for every order). */
+	seed: string,
+	repetitions: number | null,
+	timeout_s: number | null,
+	machine: string,
+	versions: string,
+};
+
+/**  Where a run is. */
+export type RunStatus = "running" | "completed" | "cancelled" | "failed";
+
+/**  A run as it ended (or stopped): its record, its items and the experiment's comparison. */
+export type RunSummary = RunSummary_Serialize | RunSummary_Deserialize;
+
+/**  A run as it ended (or stopped): its record, its items and the experiment's comparison. */
+export type RunSummary_Deserialize = {
+	run: RunRow_Deserialize,
+	items: RunItemRow_Deserialize[],
+	comparison?: Comparison_Deserialize | null,
+};
+
+/**  A run as it ended (or stopped): its record, its items and the experiment's comparison. */
+export type RunSummary_Serialize = {
+	run: RunRow_Serialize,
+	items: RunItemRow_Serialize[],
+	comparison: Comparison_Serialize | null,
 };
 
 /**  Which runtime runs the stack. */
@@ -884,6 +1036,13 @@ export type Started_Serialize = {
 	session: SessionRow_Serialize,
 	env: EnvView_Serialize,
 };
+
+/**  How one session of a run ended for the task. */
+export type TaskOutcome = 
+/**  The harness exited 0 and the verify command passed. */
+"success" | "failed_verify" | 
+/**  The harness exited 0; the task card has no verify command. */
+"unverified" | "timeout" | "harness_error" | "setup_failed" | "cancelled";
 
 /**  Sample traffic progress. */
 export type TrafficProgress = {

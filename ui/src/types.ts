@@ -10,6 +10,8 @@ export type {
   FinalStatus,
   MetricInfo,
   RenderFormat,
+  RunOrder,
+  TaskOutcome,
   UiError,
   Unit,
   Written,
@@ -30,4 +32,6 @@ export type {
   StackView_Serialize as StackView,
   TrafficReport_Serialize as TrafficReport,
   Verdict_Serialize as Verdict,
+  RunEvent_Serialize as RunEvent,
+  RunSummary_Serialize as RunSummary,
 } from "./bindings";
