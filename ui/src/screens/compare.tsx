@@ -54,7 +54,10 @@ export function CompareScreen({ experiment, onExperiment }: { experiment: string
     <section aria-labelledby="compare-title">
       <header class="screen-head">
         <h1 id="compare-title">Compare</h1>
-        <p class="sub">Each session counts once: medians and 95 % bootstrap intervals are across sessions, differences are tested with a permutation test.</p>
+        <p class="sub">
+          Each session counts once: medians and 95 % bootstrap intervals are across sessions, differences are tested with permutation tests (success rates:
+          Fisher's exact test), adjusted for the number of pairs.
+        </p>
       </header>
       <div class="row gap">
         <label>
