@@ -26,6 +26,10 @@ describe("formatting", () => {
   it("prints each value in the unit core gives its metric", () => {
     expect(fmtValue("milliseconds", 240)).toBe("240 ms");
     expect(fmtValue("ratio", 0.125)).toBe("12.5 %");
+    // An unknown cost is "n/a", never a free session; other missing values are a dash.
+    expect(fmtValue("usd", null)).toBe("n/a");
+    expect(fmtValue("usd", 0.0123)).toBe("$0.0123");
+    expect(fmtValue("count", null)).toBe("–");
     expect(fmtValue("tokens_per_second", 41.27)).toBe("41.3 tok/s");
     expect(fmtValue("seconds", 61)).toBe("61.0 s");
     expect(fmtValue("count", 3)).toBe("3");

@@ -199,6 +199,37 @@ async fn every_registry_metric_is_rolled_up_and_compared_as_the_reference_says()
     // per pair and metric whose direction follows the metric's.
     let cmp = report::compare(&store, &reg, "sim-profiles").await.unwrap();
     assert_eq!(cmp.metrics.len(), METRICS.len());
+    // A session cost with an unpriced request is unknown: "n/a" in the comparison export, never 0.
+    let table = stackperf_core::export::comparison_table(&cmp);
+    let col = |name: &str| table.columns.iter().position(|(n, _)| n == name).unwrap();
+    let cost_row = |variant: &str| {
+        table
+            .rows
+            .iter()
+            .find(|r| {
+                matches!(&r[col("variant")], stackperf_core::export::Cell::Text(v) if v == variant)
+                    && matches!(&r[col("metric")], stackperf_core::export::Cell::Text(m) if m == "cost_usd")
+            })
+            .unwrap()
+            .clone()
+    };
+    let slow = cost_row("sim-slow-oai");
+    assert!(matches!(
+        &slow[col("median")],
+        stackperf_core::export::Cell::Null
+    ));
+    assert!(
+        matches!(&slow[col("note")], stackperf_core::export::Cell::Text(t) if t.starts_with("n/a")),
+        "{slow:?}"
+    );
+    let fast_cost = cost_row("sim-fast-oai");
+    assert!(
+        matches!(&fast_cost[col("median")], stackperf_core::export::Cell::Float(x) if *x > 0.0)
+    );
+    assert!(matches!(
+        &fast_cost[col("note")],
+        stackperf_core::export::Cell::Null
+    ));
     let fast = cmp
         .variants
         .iter()
