@@ -149,6 +149,8 @@ export type Comparison = Comparison_Serialize | Comparison_Deserialize;
 
 /**  The whole comparison report. */
 export type Comparison_Deserialize = {
+	/**  The answer first: fastest, cheapest, most reliable (or that the data cannot tell yet). */
+	headlines: Headline_Deserialize[],
 	experiment: string,
 	generated_at: number | null,
 	app_version: string,
@@ -166,6 +168,8 @@ export type Comparison_Deserialize = {
 
 /**  The whole comparison report. */
 export type Comparison_Serialize = {
+	/**  The answer first: fastest, cheapest, most reliable (or that the data cannot tell yet). */
+	headlines: Headline_Serialize[],
 	experiment: string,
 	generated_at: number | null,
 	app_version: string,
@@ -340,6 +344,37 @@ export type ExportWhat = "sessions" | "requests" | "comparison" | "chart" | "rep
 /**  How a session ends (what the operator records at finalize). */
 export type FinalStatus = "completed" | "aborted" | "invalid";
 
+/**  One question's answer. */
+export type Headline = Headline_Serialize | Headline_Deserialize;
+
+/**  One question's answer. */
+export type Headline_Deserialize = {
+	question: Question,
+	/**  The metric that answered it (none when no variant has data for any). */
+	metric?: string | null,
+	/**  The variant with the best median: the answer only when `settled`. */
+	leader?: string | null,
+	/**  The leader is significantly better than every other variant. */
+	settled: boolean,
+	/**  The largest adjusted p-value of the leader's pairs. */
+	p?: number | null,
+	text: string,
+};
+
+/**  One question's answer. */
+export type Headline_Serialize = {
+	question: Question,
+	/**  The metric that answered it (none when no variant has data for any). */
+	metric: string | null,
+	/**  The variant with the best median: the answer only when `settled`. */
+	leader: string | null,
+	/**  The leader is significantly better than every other variant. */
+	settled: boolean,
+	/**  The largest adjusted p-value of the leader's pairs. */
+	p: number | null,
+	text: string,
+};
+
 /**  Per-session isolation as the operator chooses it for one variant. */
 export type IsolationChoice = {
 	variant: string,
@@ -499,6 +534,9 @@ export type ProgressKind = "step" |
 "output" | "healthy" | "warning" | 
 /**  A configured provider the stack does not serve (also listed under the services). */
 "not_served";
+
+/**  The three questions a benchmark asks. */
+export type Question = "fastest" | "cheapest" | "most_reliable";
 
 /**  The default output format of `session env`. */
 export type RenderFormat = "shell" | "dotenv" | "json" | "toml";

@@ -54,6 +54,10 @@ fn fmt_metric(m: Option<&report::MetricSummary>, unit: Unit) -> String {
 }
 
 pub fn print_comparison(c: &Comparison) -> Result<(), CliError> {
+    for h in &c.headlines {
+        println!("{}", h.text);
+    }
+    println!();
     println!("experiment:  {}", c.experiment);
     println!(
         "task cards:  {}",

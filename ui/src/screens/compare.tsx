@@ -78,8 +78,8 @@ export function CompareScreen({ experiment, onExperiment }: { experiment: string
       {cmp && !hasData && (
         <Empty title="No finished sessions in this experiment yet">
           <p>
-            Run and finalize sessions for at least two variants on the Session screen; each needs 3 sessions (5 for latency claims) before StackPerf states a
-            difference.
+            Run and finalize sessions for at least two variants on the Session screen, or let the Run screen do it; each needs 3 sessions (5 for latency claims)
+            before StackPerf states a difference, and five variants need about 15 each to find a 20 % difference.
           </p>
           {cmp.excluded.length > 0 && (
             <ul data-testid="excluded">
@@ -94,6 +94,13 @@ export function CompareScreen({ experiment, onExperiment }: { experiment: string
       )}
       {cmp && hasData && (
         <>
+          <ul class="headlines" data-testid="headlines">
+            {(cmp.headlines ?? []).map((h) => (
+              <li key={h.question} data-settled={h.settled ? "yes" : "no"}>
+                <Badge tone={h.settled ? "ok" : "muted"}>{h.question.replace("_", " ")}</Badge> {h.text}
+              </li>
+            ))}
+          </ul>
           <p class="muted small">
             Task cards: {cmp.task_cards.join(", ") || "–"} · LiteLLM {cmp.litellm_versions.join(", ") || "–"} · commits{" "}
             {cmp.repo_commits.map((c) => c.slice(0, 8)).join(", ") || "–"}

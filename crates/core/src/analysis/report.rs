@@ -108,6 +108,8 @@ pub struct PairComparison {
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 pub struct Comparison {
+    /// The answer first: fastest, cheapest, most reliable (or that the data cannot tell yet).
+    pub headlines: Vec<crate::analysis::headline::Headline>,
     pub experiment: String,
     pub generated_at: f64,
     pub app_version: String,
@@ -222,7 +224,9 @@ pub async fn compare(store: &Store, reg: &Registry, experiment: &str) -> Result<
         (ia, ib, im)
     };
     pairs.sort_by_key(order);
+    let headlines = crate::analysis::headline::headlines(&variants, &pairs);
     Ok(Comparison {
+        headlines,
         experiment: experiment.to_string(),
         generated_at: now_ms(),
         app_version: APP_VERSION.to_string(),

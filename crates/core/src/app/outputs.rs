@@ -370,6 +370,11 @@ pub fn html_report(c: &Comparison, svgs: &[String]) -> String {
         esc(&c.litellm_versions.join(", ")),
         esc(&c.repo_commits.join(", "))
     ));
+    h.push_str("<ul>");
+    for line in &c.headlines {
+        h.push_str(&format!("<li>{}</li>", esc(&line.text)));
+    }
+    h.push_str("</ul>");
     h.push_str("<h2>Variants</h2><table><tr><th>variant</th><th>sessions</th><th>requests</th>");
     for m in METRICS {
         h.push_str(&format!(
