@@ -129,7 +129,14 @@ async fn every_registry_metric_is_rolled_up_and_compared_as_the_reference_says()
                 || (col == "cost_usd" && !slow))
                 .then(|| {
                     let x = (rng.unit() * 100.0).round() + if slow { 500.0 } else { 0.0 };
-                    if col == "stall_count" || col == "output_tokens_per_s" {
+                    if col == "http_status" {
+                        // Some rate-limited requests, more in the slow variant's sessions.
+                        if n % 3 == 0 || (slow && n % 3 == 1) {
+                            429.0
+                        } else {
+                            200.0
+                        }
+                    } else if col == "stall_count" || col == "output_tokens_per_s" {
                         x.round()
                     } else {
                         x
@@ -163,6 +170,10 @@ async fn every_registry_metric_is_rolled_up_and_compared_as_the_reference_says()
                 Rollup::Median(c) => reference_percentile(&col(c), 50.0),
                 Rollup::P95(c) => reference_percentile(&col(c), 95.0),
                 Rollup::Sum(c) => Some(col(c).iter().sum()),
+                Rollup::Max(c) => col(c).iter().copied().reduce(f64::max),
+                Rollup::CountEq(c, v) => {
+                    Some(col(c).iter().filter(|x| **x == v as f64).count() as f64)
+                }
                 Rollup::Total(c) => (col(c).len() == PER_SESSION).then(|| col(c).iter().sum()),
                 Rollup::Counted => Some(match m.name {
                     "requests" => st.requests as f64,

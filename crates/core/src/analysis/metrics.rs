@@ -34,6 +34,10 @@ pub enum Rollup {
     Total(&'static str),
     /// One of the counts every rollup keeps (requests, token totals), under the metric's name.
     Counted,
+    /// The largest value of a per-request column (context growth: peak input tokens).
+    Max(&'static str),
+    /// How many requests have this value in a column (e.g. HTTP status 429).
+    CountEq(&'static str, i64),
     /// Whether the run's verify step passed (1) or not (0); unknown for a manual session.
     TaskSuccess,
     /// The harness's own wall time in an automated run (start → exit), seconds.
@@ -50,7 +54,12 @@ impl Rollup {
     /// The per-request column whose values a distribution chart of this metric draws.
     pub fn column(self) -> Option<&'static str> {
         match self {
-            Rollup::Median(c) | Rollup::P95(c) | Rollup::Sum(c) | Rollup::Total(c) => Some(c),
+            Rollup::Median(c)
+            | Rollup::P95(c)
+            | Rollup::Sum(c)
+            | Rollup::Total(c)
+            | Rollup::Max(c)
+            | Rollup::CountEq(c, _) => Some(c),
             _ => None,
         }
     }
@@ -139,6 +148,16 @@ pub const METRICS: &[MetricDef] = &[
         better: "fewer input tokens",
         claim_sessions: MIN_SESSIONS,
         rollup: Rollup::Counted,
+    },
+    MetricDef {
+        name: "peak_input_tokens",
+        short: "peak-input",
+        label: "Peak input tokens per request (context growth)",
+        unit: Unit::Count,
+        lower_is_better: true,
+        better: "a smaller context",
+        claim_sessions: MIN_SESSIONS,
+        rollup: Rollup::Max("input_tokens"),
     },
     MetricDef {
         name: "output_tokens",
@@ -239,6 +258,16 @@ pub const METRICS: &[MetricDef] = &[
         better: "fewer errors",
         claim_sessions: MIN_SESSIONS,
         rollup: Rollup::ErrorRate,
+    },
+    MetricDef {
+        name: "rate_limited",
+        short: "rate-limited",
+        label: "Rate-limited requests (HTTP 429)",
+        unit: Unit::Count,
+        lower_is_better: true,
+        better: "fewer rate limits",
+        claim_sessions: MIN_SESSIONS,
+        rollup: Rollup::CountEq("http_status", 429),
     },
     MetricDef {
         name: "cache_hit_ratio",

@@ -166,6 +166,10 @@ impl Acc {
                     let xs = col(c);
                     (!xs.is_empty()).then(|| xs.iter().sum())
                 }
+                Rollup::Max(c) => col(c).iter().copied().reduce(f64::max),
+                Rollup::CountEq(c, v) => {
+                    Some(col(c).iter().filter(|x| **x == v as f64).count() as f64)
+                }
                 Rollup::Total(c) => {
                     let xs = col(c);
                     let n = self.ok + self.err;
