@@ -47,6 +47,7 @@ impl Track {
         r.output_tokens = s.output_tokens;
         r.terminal = s.terminal;
         r.bytes_out = s.bytes;
+        r.tool_calls = s.tool_calls.clone();
         let status = r.http_status.unwrap_or(0);
         // A client that leaves once it has the stream's end marker (Codex closes right after
         // `response.completed`) had the whole answer: its request ended there.

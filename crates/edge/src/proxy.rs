@@ -324,6 +324,7 @@ async fn forward(
         terminal: false,
         bytes_out: 0,
         litellm_call_id: None,
+        tool_calls: Vec::new(),
     };
     // Only model calls become rows; listing models and counting tokens are passed through.
     let mut pending = Pending(route.generates.then(|| (rec.clone(), sh.sink.clone())));

@@ -86,6 +86,9 @@ pub struct EdgeRecord {
     pub bytes_out: u64,
     /// LiteLLM's `x-litellm-call-id` response header, when it answered.
     pub litellm_call_id: Option<String>,
+    /// The names of the tool calls the (streamed) response made, in order; never arguments.
+    #[serde(default)]
+    pub tool_calls: Vec<String>,
 }
 
 /// The version of [`EdgeRecord`] lines.

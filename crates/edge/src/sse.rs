@@ -25,6 +25,8 @@ struct EventInfo {
     output_tokens: Option<u64>,
     terminal: bool,
     error: Option<String>,
+    /// Names of tool calls this event starts.
+    tools: Vec<String>,
 }
 
 fn nonempty(v: Option<&Value>) -> bool {
@@ -51,9 +53,70 @@ fn error_text(v: &Value) -> String {
     msg.chars().take(200).collect()
 }
 
+/// The names of the tool calls an event of any surface starts (names only: never arguments).
+fn tool_names(v: &Value) -> Vec<String> {
+    let name = |x: Option<&Value>| {
+        x.and_then(Value::as_str)
+            .filter(|n| !n.is_empty())
+            .map(|n| n.chars().take(100).collect::<String>())
+    };
+    let mut out = Vec::new();
+    match v.get("type").and_then(Value::as_str) {
+        Some("content_block_start")
+            if v.pointer("/content_block/type").and_then(Value::as_str) == Some("tool_use") =>
+        {
+            out.extend(name(v.pointer("/content_block/name")));
+        }
+        Some("response.output_item.added") => {
+            let kind = v
+                .pointer("/item/type")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            if kind.ends_with("_call") && kind != "reasoning" {
+                out.extend(name(v.pointer("/item/name")).or_else(|| Some(kind.to_string())));
+            }
+        }
+        _ => {}
+    }
+    for c in v
+        .get("choices")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        for t in c
+            .pointer("/delta/tool_calls")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            out.extend(name(t.pointer("/function/name")));
+        }
+    }
+    for c in v
+        .get("candidates")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        for p in c
+            .pointer("/content/parts")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            out.extend(name(p.pointer("/functionCall/name")));
+        }
+    }
+    out
+}
+
 /// Classify one `data:` payload of any surface.
 fn classify(v: &Value) -> (Delta, EventInfo) {
-    let mut info = EventInfo::default();
+    let mut info = EventInfo {
+        tools: tool_names(v),
+        ..EventInfo::default()
+    };
     let mut delta = Delta::None;
     if let Some(kind) = v.get("type").and_then(Value::as_str) {
         // OpenAI responses events and Anthropic messages events both carry a `type`.
@@ -165,7 +228,12 @@ pub struct StreamStats {
     /// An error event inside the stream (its message, shortened).
     pub error: Option<String>,
     pub bytes: u64,
+    /// The names of the tool calls the response made, in order (at most [`MAX_TOOLS`]).
+    pub tool_calls: Vec<String>,
 }
+
+/// Tool-call names kept per response.
+pub const MAX_TOOLS: usize = 64;
 
 impl StreamStats {
     /// Mean time per output delta after the first (TPOT), when at least two were delivered.
@@ -290,6 +358,11 @@ impl Observer {
         if info.error.is_some() {
             s.error = info.error;
         }
+        for t in info.tools {
+            if s.tool_calls.len() < MAX_TOOLS {
+                s.tool_calls.push(t);
+            }
+        }
         if delta == Delta::None {
             return false;
         }
@@ -313,6 +386,27 @@ mod tests {
         }
         o.finish(99.0);
         o.stats
+    }
+
+    #[test]
+    fn tool_call_names_are_read_on_every_surface_and_arguments_never() {
+        let chat = feed(&[
+            (1.0, "data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"c\",\"function\":{\"name\":\"bash\",\"arguments\":\"\"}}]}}]}\n\n"),
+            (1.1, "data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"{\\\"command\\\":\\\"rm -rf x\\\"}\"}}]}}]}\n\n"),
+            (1.2, "data: [DONE]\n\n"),
+        ]);
+        assert_eq!(chat.tool_calls, ["bash"]);
+        let responses = feed(&[(1.0, "event: response.output_item.added\ndata: {\"type\":\"response.output_item.added\",\"item\":{\"type\":\"function_call\",\"name\":\"shell\",\"arguments\":\"\"}}\n\n")]);
+        assert_eq!(responses.tool_calls, ["shell"]);
+        let messages = feed(&[(1.0, "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":1,\"content_block\":{\"type\":\"tool_use\",\"id\":\"t\",\"name\":\"Bash\",\"input\":{}}}\n\n")]);
+        assert_eq!(messages.tool_calls, ["Bash"]);
+        let google = feed(&[(1.0, "data: {\"candidates\":[{\"content\":{\"parts\":[{\"functionCall\":{\"name\":\"run_shell_command\",\"args\":{\"command\":\"ls\"}}}]}}]}\n\n")]);
+        assert_eq!(google.tool_calls, ["run_shell_command"]);
+        let text = feed(&[(
+            1.0,
+            "data: {\"choices\":[{\"delta\":{\"content\":\"hi\"}}]}\n\n",
+        )]);
+        assert!(text.tool_calls.is_empty());
     }
 
     #[test]

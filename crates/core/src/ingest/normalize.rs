@@ -272,6 +272,10 @@ pub struct RequestRow {
     pub proxy_overhead_ms: Option<f64>,
     pub key_alias: Option<String>,
     pub traffic: Traffic,
+    /// Tool calls the streamed response made (names, comma-separated; the edge's view).
+    pub tool_calls: Option<String>,
+    #[cfg_attr(feature = "specta", specta(type = Option<f64>))]
+    pub tool_call_count: Option<i64>,
     pub timed_at: TimedAt,
     /// LiteLLM's capture line has been merged in.
     pub has_litellm_record: bool,
@@ -457,6 +461,8 @@ pub fn normalize(
                 rec.error_code.as_deref().and_then(|c| c.parse().ok())
             },
         ),
+        tool_calls: None,
+        tool_call_count: None,
         timed_at: TimedAt::Litellm,
         has_litellm_record: true,
         outcome: None,

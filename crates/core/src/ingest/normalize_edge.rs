@@ -88,6 +88,9 @@ pub fn normalize_edge(
         provider_request_id: None,
         proxy_overhead_ms: None,
         key_alias: Some(rec.key_alias.clone()),
+        tool_calls: (!rec.tool_calls.is_empty()).then(|| rec.tool_calls.join(",")),
+        // Counted only where the edge read the stream (a non-streamed body is not parsed).
+        tool_call_count: rec.stream.then_some(rec.tool_calls.len() as i64),
         traffic: Traffic::classify(
             attribution.is_some(),
             Some(&rec.key_alias),

@@ -159,6 +159,8 @@ pub const REQUEST_COLUMNS: &[Column] = &[
     col("cost_usd", Float, Litellm, |r| &r.cost_usd),
     col("key_alias", Text, Either, |r| &r.key_alias),
     col("traffic", Text, Either, |r| &r.traffic),
+    col("tool_calls", Text, Edge, |r| &r.tool_calls),
+    col("tool_call_count", Int, Edge, |r| &r.tool_call_count),
     Column {
         name: "ingested_at",
         kind: Time,
