@@ -150,6 +150,14 @@ fn a_run_launches_real_harnesses_verifies_compares_and_resumes_after_a_kill() {
                 .is_some_and(|c| c > 0.0),
             "{v}"
         );
+        // The edge saw the harness's tool call in the stream (names only), and the harness ran
+        // the tool between that response and its next request.
+        let metric = |m: &str| v["metrics"][m]["median"].as_f64();
+        assert!(metric("tool_calls").is_some_and(|c| c >= 1.0), "{v}");
+        assert!(
+            metric("tool_round_trip_ms").is_some_and(|ms| ms > 0.0),
+            "{v}"
+        );
     }
     assert!(cmp["tests"]
         .as_array()

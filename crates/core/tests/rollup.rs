@@ -160,6 +160,29 @@ async fn every_registry_metric_is_rolled_up_and_compared_as_the_reference_says()
         .await
         .unwrap();
 
+    // Tool round trips, worked out here from the stored rows: after a request whose response
+    // called a tool, the gap to the session's next request.
+    let timeline: Vec<(String, f64, f64, Option<f64>)> = sqlx::query_as(
+        "SELECT session_id, request_started_at, request_finished_at, CAST(tool_call_count AS REAL)
+         FROM requests ORDER BY session_id, request_started_at",
+    )
+    .fetch_all(store.pool())
+    .await
+    .unwrap();
+    let mut trips: std::collections::BTreeMap<String, Vec<f64>> = Default::default();
+    for w in timeline.windows(2) {
+        let (prev, next) = (&w[0], &w[1]);
+        if prev.0 == next.0 && prev.3.unwrap_or(0.0) > 0.0 && next.1 >= prev.2 {
+            trips
+                .entry(prev.0.clone())
+                .or_default()
+                .push(next.1 - prev.2);
+        }
+    }
+    assert!(
+        trips.values().any(|t| t.len() > 1),
+        "the fixture has tool round trips"
+    );
     let stats = report::session_stats(&store, "sim-profiles").await.unwrap();
     assert_eq!(stats.len(), sessions.len());
     for st in &stats {
@@ -171,6 +194,9 @@ async fn every_registry_metric_is_rolled_up_and_compared_as_the_reference_says()
                 Rollup::P95(c) => reference_percentile(&col(c), 95.0),
                 Rollup::Sum(c) => Some(col(c).iter().sum()),
                 Rollup::Max(c) => col(c).iter().copied().reduce(f64::max),
+                Rollup::ToolRoundTrip => trips
+                    .get(&st.session_id)
+                    .and_then(|t| reference_percentile(t, 50.0)),
                 Rollup::CountEq(c, v) => {
                     Some(col(c).iter().filter(|x| **x == v as f64).count() as f64)
                 }

@@ -38,6 +38,8 @@ pub enum Rollup {
     Max(&'static str),
     /// How many requests have this value in a column (e.g. HTTP status 429).
     CountEq(&'static str, i64),
+    /// The median time from a response that ended in a tool call to the session's next request.
+    ToolRoundTrip,
     /// Whether the run's verify step passed (1) or not (0); unknown for a manual session.
     TaskSuccess,
     /// The harness's own wall time in an automated run (start → exit), seconds.
@@ -158,6 +160,16 @@ pub const METRICS: &[MetricDef] = &[
         better: "fewer tool calls",
         claim_sessions: MIN_SESSIONS,
         rollup: Rollup::Sum("tool_call_count"),
+    },
+    MetricDef {
+        name: "tool_round_trip_ms",
+        short: "tool-rtt",
+        label: "Tool round trip (tool call → next request)",
+        unit: Unit::Milliseconds,
+        lower_is_better: true,
+        better: "quicker tool round trips",
+        claim_sessions: MIN_SESSIONS,
+        rollup: Rollup::ToolRoundTrip,
     },
     MetricDef {
         name: "model_time_ms",

@@ -108,6 +108,16 @@ fn rollup_values(
                 col.push(x);
             }
         }
+        // A response that ended in a tool call, then the session's next request: the time the
+        // harness spent running the tool (and deciding what to send).
+        if let Some(end) = a.tool_end.take() {
+            if r.started_at >= end {
+                a.round_trips.push(r.started_at - end);
+            }
+        }
+        if r.tool_call_count.unwrap_or(0) > 0 {
+            a.tool_end = Some(r.finished_at);
+        }
     }
     acc.iter()
         .flat_map(|(id, a)| {
@@ -125,6 +135,9 @@ struct Acc {
     tokens: [i64; 4],
     /// The values of each of [`metrics::request_columns`], NULLs left out.
     columns: Vec<Vec<f64>>,
+    /// Tool round trips (ms) and the end of the last response that called a tool.
+    round_trips: Vec<f64>,
+    tool_end: Option<f64>,
 }
 
 impl Acc {
@@ -134,6 +147,8 @@ impl Acc {
             err: 0,
             tokens: [0; 4],
             columns: vec![Vec::new(); n],
+            round_trips: Vec::new(),
+            tool_end: None,
         }
     }
 
@@ -167,6 +182,7 @@ impl Acc {
                     (!xs.is_empty()).then(|| xs.iter().sum())
                 }
                 Rollup::Max(c) => col(c).iter().copied().reduce(f64::max),
+                Rollup::ToolRoundTrip => median(&self.round_trips),
                 Rollup::CountEq(c, v) => {
                     Some(col(c).iter().filter(|x| **x == v as f64).count() as f64)
                 }

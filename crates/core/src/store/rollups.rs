@@ -26,6 +26,10 @@ pub struct RequestValues {
     pub tokens: [i64; 4],
     /// The asked-for columns, in order.
     pub values: Vec<Option<f64>>,
+    /// Epoch ms; rows come in start order per session.
+    pub started_at: f64,
+    pub finished_at: f64,
+    pub tool_call_count: Option<i64>,
 }
 
 /// A session as its rollup row needs it.
@@ -104,7 +108,8 @@ impl RollupTx {
         }
         let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(format!(
             "SELECT session_id, status, input_tokens, output_tokens, cached_input_tokens,
-             cache_write_tokens, {} FROM requests WHERE session_id IN (",
+             cache_write_tokens, request_started_at, request_finished_at, tool_call_count, {}
+             FROM requests WHERE session_id IN (",
             columns
                 .iter()
                 .map(|c| format!("CAST({c} AS REAL)"))
@@ -112,6 +117,7 @@ impl RollupTx {
                 .join(", ")
         ));
         push_ids(&mut q, ids);
+        q.push(" ORDER BY session_id, request_started_at");
         let e = super::db_err(&self.path);
         let rows = q.build().fetch_all(&mut *self.tx).await.map_err(e)?;
         Ok(rows
@@ -120,8 +126,11 @@ impl RollupTx {
                 session_id: r.get(0),
                 status: r.try_get(1).unwrap_or(RequestStatus::Error),
                 tokens: [2, 3, 4, 5].map(|k| r.get::<Option<i64>, _>(k).unwrap_or(0)),
+                started_at: r.get(6),
+                finished_at: r.get(7),
+                tool_call_count: r.get(8),
                 values: (0..columns.len())
-                    .map(|k| r.get::<Option<f64>, _>(6 + k))
+                    .map(|k| r.get::<Option<f64>, _>(9 + k))
                     .collect(),
             })
             .collect())
