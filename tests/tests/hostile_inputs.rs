@@ -314,3 +314,45 @@ fn a_comparison_racing_a_rollup_in_another_process_reads_whole_rollups() {
         );
     }
 }
+
+#[test]
+fn a_run_that_cannot_be_carried_out_is_refused_up_front_with_the_reason() {
+    let s = StackEnv::new("hostile-run");
+    for (args, needle) in [
+        (vec!["run", "--resume", "run_bogus"], "run `run_bogus`"),
+        (
+            vec!["run", "--experiment", "nope", "--task-card", "write-marker"],
+            "agent-shootout",
+        ),
+        (
+            // The plain OpenAI-compatible client has no headless launch.
+            vec![
+                "run",
+                "--experiment",
+                "sim-profiles",
+                "--task-card",
+                "write-marker",
+            ],
+            "no `headless` launch",
+        ),
+        (
+            vec![
+                "run",
+                "--experiment",
+                "agent-shootout",
+                "--task-card",
+                "write-marker",
+                "--repeat",
+                "0",
+            ],
+            "one repetition",
+        ),
+    ] {
+        let o = s.run(&args);
+        assert_eq!(code(&o), Some(1), "{args:?}: {}", err(&o));
+        assert!(err(&o).contains(needle), "{args:?}: {}", err(&o));
+    }
+    // Nothing was started: no session exists.
+    let list = s.json(&["session", "list"]);
+    assert_eq!(list.as_array().map(Vec::len), Some(0), "{list}");
+}

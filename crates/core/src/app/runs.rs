@@ -105,11 +105,7 @@ impl App {
         cancel: watch::Receiver<bool>,
     ) -> Result<RunSummary, Error> {
         let store = self.store().await?;
-        let run = store.run(run_id).await?.ok_or_else(|| Error::NotFound {
-            kind: "run",
-            name: run_id.to_string(),
-            known: String::new(),
-        })?;
+        let run = recorded_run(store, run_id).await?;
         for it in store.run_items(run_id).await? {
             if matches!(it.state, ItemState::Running | ItemState::Aborted) {
                 if let Some(id) = &it.session_id {
@@ -129,11 +125,7 @@ impl App {
     /// A recorded run as it stands.
     pub async fn run_show(&self, run_id: &str) -> Result<RunSummary, Error> {
         let store = self.store().await?;
-        let run = store.run(run_id).await?.ok_or_else(|| Error::NotFound {
-            kind: "run",
-            name: run_id.to_string(),
-            known: String::new(),
-        })?;
+        let run = recorded_run(store, run_id).await?;
         Ok(RunSummary {
             items: store.run_items(run_id).await?,
             comparison: self.compare(&run.experiment).await.ok(),
@@ -482,12 +474,7 @@ fn check_request(reg: &Registry, req: &RunRequest) -> Result<Vec<String>, Error>
         .ok_or_else(|| Error::NotFound {
             kind: "experiment",
             name: req.experiment.clone(),
-            known: reg
-                .experiments
-                .iter()
-                .map(|l| l.value.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
+            known: names(reg.experiments.iter().map(|l| l.value.name.as_str())),
         })?;
     if req.task_cards.is_empty() || req.repeat == 0 {
         return Err(Error::Invalid(
@@ -511,12 +498,7 @@ fn task_and_harness<'a>(
     let task = reg.task_card(task_card).ok_or_else(|| Error::NotFound {
         kind: "task card",
         name: task_card.to_string(),
-        known: reg
-            .task_cards
-            .iter()
-            .map(|l| l.value.name.as_str())
-            .collect::<Vec<_>>()
-            .join(", "),
+        known: names(reg.task_cards.iter().map(|l| l.value.name.as_str())),
     })?;
     let r = reg.resolve(variant).ok_or_else(|| Error::NotFound {
         kind: "variant",
@@ -530,6 +512,20 @@ fn task_and_harness<'a>(
         )));
     }
     Ok((task, r.harness))
+}
+
+/// A recorded run, or which one was not found.
+async fn recorded_run(store: &crate::store::Store, run_id: &str) -> Result<RunRow, Error> {
+    store.run(run_id).await?.ok_or_else(|| Error::NotFound {
+        kind: "run",
+        name: run_id.to_string(),
+        known: "none by that id (each run prints its id when it starts)".into(),
+    })
+}
+
+/// The names an unknown name could have been, for the error.
+fn names<'a>(all: impl Iterator<Item = &'a str>) -> String {
+    all.collect::<Vec<_>>().join(", ")
 }
 
 fn last_line(text: &str) -> String {
