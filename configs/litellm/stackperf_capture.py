@@ -110,6 +110,7 @@ class StackPerfCapture(CustomLogger):
             edge_id = auth_meta.get("stackperf_request_id") if isinstance(auth_meta, dict) else None
             usage = meta.get("usage_object") or (slo.get("hidden_params") or {}).get("usage_object") or {}
             details = usage.get("prompt_tokens_details") or {}
+            out_details = usage.get("completion_tokens_details") or usage.get("output_tokens_details") or {}
             err = slo.get("error_information") or {}
             hidden = slo.get("hidden_params") or {}
             record = {
@@ -135,6 +136,8 @@ class StackPerfCapture(CustomLogger):
                 "cached_tokens": _num(details.get("cached_tokens")) if isinstance(details, dict) else None,
                 "cache_read_input_tokens": _num(usage.get("cache_read_input_tokens")),
                 "cache_creation_input_tokens": _num(usage.get("cache_creation_input_tokens")),
+                # Reasoning ("thinking") tokens, counted inside completion_tokens.
+                "reasoning_tokens": _num(out_details.get("reasoning_tokens")) if isinstance(out_details, dict) else None,
                 "key_alias": meta.get("user_api_key_alias"),
                 "key_hash": meta.get("user_api_key_hash"),
                 "key_metadata": auth_meta or None,

@@ -153,6 +153,17 @@ fn stored_timings_equal_what_a_raw_socket_client_measured() {
         if client_visible - client_first > 300.0 {
             reasoning_seen.push(s);
         }
+        // Reasoning tokens as the upstream counted them (Anthropic does not report them: LiteLLM
+        // estimates from the thinking text there).
+        let truth = env.truth_after(env.truth_last_seq().saturating_sub(1));
+        let sent = truth.last().expect("truth")["reasoning_tokens"].as_i64();
+        assert!(sent.is_some_and(|n| n > 0), "{truth:?}");
+        let got = row["reasoning_tokens"].as_i64();
+        if s == "messages" {
+            assert!(got.is_some_and(|n| n > 0), "{s}: {row}");
+        } else {
+            assert_eq!(got, sent, "{s}: {row}");
+        }
         eprintln!("reasoning on {s}: first delta {first:.1} ms (client {client_first:.1}), first text {visible:.1} ms (client {client_visible:.1})");
     }
     // LiteLLM passes reasoning through natively on these (it drops it when translating

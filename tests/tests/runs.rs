@@ -133,6 +133,9 @@ fn a_run_launches_real_harnesses_verifies_compares_and_resumes_after_a_kill() {
             "the harness ran the tool in its copy"
         );
         assert!(!work.join("UNCOMMITTED").exists());
+        // The price in force was recorded with the session, with its date.
+        assert!(s["price"]["as_of"].is_string(), "{s}");
+        cross_check(&s);
     }
     let cmp = &summary["comparison"];
     for v in cmp["variants"].as_array().expect("variants") {
@@ -231,4 +234,34 @@ fn a_run_launches_real_harnesses_verifies_compares_and_resumes_after_a_kill() {
         1
     );
     assert!(of_run.iter().all(|s| s["status"] != "active"));
+}
+
+/// What the harness itself printed (its headless JSON) against what the proxy recorded: the
+/// same tokens, and the same number of model calls where the harness counts them.
+fn cross_check(s: &Value) {
+    let h = &s["harness_report"];
+    assert!(h.is_object(), "the harness's own figures were read: {s}");
+    let reqs = s["requests"].as_array().expect("requests");
+    let sum = |k: &str| reqs.iter().filter_map(|r| r[k].as_i64()).sum::<i64>();
+    let (input, output) = (sum("input_tokens"), sum("output_tokens"));
+    eprintln!(
+        "{}: harness says {h}; StackPerf: {} requests, {input} in / {output} out",
+        s["harness_profile"],
+        reqs.len()
+    );
+    assert_eq!(h["input_tokens"].as_i64(), Some(input), "{h} vs {s}");
+    assert_eq!(h["output_tokens"].as_i64(), Some(output), "{h} vs {s}");
+    if let Some(calls) = h["model_calls"].as_i64() {
+        assert_eq!(calls, reqs.len() as i64, "{h}");
+    }
+    if let Some(tools) = h["tool_calls"].as_i64() {
+        let seen = reqs
+            .iter()
+            .filter_map(|r| r["tool_call_count"].as_i64())
+            .sum::<i64>();
+        assert_eq!(
+            tools, seen,
+            "tool calls the harness ran vs the edge saw: {h}"
+        );
+    }
 }

@@ -344,6 +344,39 @@ export type ExportWhat = "sessions" | "requests" | "comparison" | "chart" | "rep
 /**  How a session ends (what the operator records at finalize). */
 export type FinalStatus = "completed" | "aborted" | "invalid";
 
+/**  The harness's own figures for one session (each `None` where it does not report it). */
+export type HarnessReport = HarnessReport_Serialize | HarnessReport_Deserialize;
+
+/**  The harness's own figures for one session (each `None` where it does not report it). */
+export type HarnessReport_Deserialize = {
+	/**
+	 *  Model calls it says it made (Claude Code's turns, Gemini CLI's API requests, OpenCode's
+	 *  steps).
+	 */
+	model_calls?: number | null,
+	/**  Input tokens, cached and cache-write included. */
+	input_tokens?: number | null,
+	output_tokens?: number | null,
+	/**  Its own cost estimate (its own price table: may differ from the provider's). */
+	cost_usd?: number | null,
+	tool_calls?: number | null,
+};
+
+/**  The harness's own figures for one session (each `None` where it does not report it). */
+export type HarnessReport_Serialize = {
+	/**
+	 *  Model calls it says it made (Claude Code's turns, Gemini CLI's API requests, OpenCode's
+	 *  steps).
+	 */
+	model_calls: number | null,
+	/**  Input tokens, cached and cache-write included. */
+	input_tokens: number | null,
+	output_tokens: number | null,
+	/**  Its own cost estimate (its own price table: may differ from the provider's). */
+	cost_usd: number | null,
+	tool_calls: number | null,
+};
+
 /**  One question's answer. */
 export type Headline = Headline_Serialize | Headline_Deserialize;
 
@@ -501,6 +534,35 @@ export type PairComparison_Serialize = {
 	verdict_text: string,
 };
 
+/**  Prices in US dollars per million tokens. */
+export type Price = Price_Serialize | Price_Deserialize;
+
+/**  Prices in US dollars per million tokens. */
+export type Price_Deserialize = {
+	/**  Input tokens not read from or written to a cache. */
+	input_per_mtok: number | null,
+	output_per_mtok: number | null,
+	/**  Cached input tokens read [default: the input price]. */
+	cached_input_per_mtok?: number | null,
+	/**  Input tokens written to a cache [default: the input price]. */
+	cache_write_per_mtok?: number | null,
+	/**  When these prices were taken (e.g. `2026-11-01`): recorded with every session (`price`). */
+	as_of?: string | null,
+};
+
+/**  Prices in US dollars per million tokens. */
+export type Price_Serialize = {
+	/**  Input tokens not read from or written to a cache. */
+	input_per_mtok: number | null,
+	output_per_mtok: number | null,
+	/**  Cached input tokens read [default: the input price]. */
+	cached_input_per_mtok: number | null,
+	/**  Input tokens written to a cache [default: the input price]. */
+	cache_write_per_mtok: number | null,
+	/**  When these prices were taken (e.g. `2026-11-01`): recorded with every session (`price`). */
+	as_of: string | null,
+};
+
 /**  A problem found while loading or validating configuration. */
 export type Problem = Problem_Serialize | Problem_Deserialize;
 
@@ -567,6 +629,9 @@ export type RequestBrief_Deserialize = {
 	output_tokens_per_s?: number | null,
 	input_tokens?: number | null,
 	output_tokens?: number | null,
+	/**  The tools the response called, by name (comma-separated, in order; never arguments). */
+	tool_calls?: string | null,
+	tool_call_count?: number | null,
 };
 
 /**  One request, as the live panel and the drill-down list it. */
@@ -592,6 +657,9 @@ export type RequestBrief_Serialize = {
 	output_tokens_per_s: number | null,
 	input_tokens: number | null,
 	output_tokens: number | null,
+	/**  The tools the response called, by name (comma-separated, in order; never arguments). */
+	tool_calls: string | null,
+	tool_call_count: number | null,
 };
 
 /**  How a request ended, as the client saw it. */
@@ -867,6 +935,13 @@ export type SessionRow_Deserialize = {
 	request_count: number | null,
 	/**  The harness's state was kept in the session folder. */
 	isolated: boolean,
+	/**
+	 *  The price its model had when the session was created (per million tokens, with the price
+	 *  table's date); `None` when the provider declares none.
+	 */
+	price?: Price_Deserialize | null,
+	/**  What the harness itself reported at the end of an automated run (a cross-check). */
+	harness_report?: HarnessReport_Deserialize | null,
 };
 
 /**  A session as stored. */
@@ -898,6 +973,13 @@ export type SessionRow_Serialize = {
 	request_count: number | null,
 	/**  The harness's state was kept in the session folder. */
 	isolated: boolean,
+	/**
+	 *  The price its model had when the session was created (per million tokens, with the price
+	 *  table's date); `None` when the provider declares none.
+	 */
+	price: Price_Serialize | null,
+	/**  What the harness itself reported at the end of an automated run (a cross-check). */
+	harness_report: HarnessReport_Serialize | null,
 };
 
 /**  One session's rollup. */

@@ -176,9 +176,47 @@ fn describe(s: &SessionRow) -> Vec<(String, String)> {
             ),
         ),
         ("requests".into(), s.request_count.to_string()),
+        ("price".into(), price_text(s.price.as_ref())),
         ("outcome".into(), opt(&s.outcome)),
+        (
+            "harness says".into(),
+            harness_text(s.harness_report.as_ref()),
+        ),
         ("notes".into(), opt(&s.notes)),
     ]
+}
+
+/// The price recorded with a session, for people.
+fn price_text(p: Option<&stackperf_core::config::Price>) -> String {
+    let Some(p) = p else {
+        return "none declared (LiteLLM's own cost map, else n/a)".into();
+    };
+    format!(
+        "${} in / ${} out per Mtok{}",
+        p.input_per_mtok,
+        p.output_per_mtok,
+        p.as_of
+            .as_deref()
+            .map(|d| format!(" (as of {d})"))
+            .unwrap_or_default()
+    )
+}
+
+/// The harness's own figures, for people (`-` for a manual session or a harness that prints none).
+fn harness_text(r: Option<&stackperf_core::run::HarnessReport>) -> String {
+    let Some(r) = r else { return "-".into() };
+    let n = |x: Option<i64>| x.map(|x| x.to_string()).unwrap_or_else(|| "?".into());
+    let cost = r
+        .cost_usd
+        .map(|c| format!(", cost ${c:.4} by its own price table"))
+        .unwrap_or_default();
+    format!(
+        "{} model calls, {} input / {} output tokens, {} tool calls{cost}",
+        n(r.model_calls),
+        n(r.input_tokens),
+        n(r.output_tokens),
+        n(r.tool_calls)
+    )
 }
 
 pub fn run(g: &Global, cmd: SessionCmd) -> Result<(), CliError> {

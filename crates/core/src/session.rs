@@ -164,6 +164,11 @@ pub struct SessionRow {
     pub request_count: i64,
     /// The harness's state was kept in the session folder.
     pub isolated: bool,
+    /// The price its model had when the session was created (per million tokens, with the price
+    /// table's date); `None` when the provider declares none.
+    pub price: Option<crate::config::Price>,
+    /// What the harness itself reported at the end of an automated run (a cross-check).
+    pub harness_report: Option<crate::run::HarnessReport>,
 }
 
 /// The session services. Keychain calls run on blocking threads.
@@ -315,6 +320,10 @@ impl Sessions {
                 litellm_version: self.litellm_version.as_deref(),
                 config_commit: config_commit.as_deref(),
                 isolated: req.isolate,
+                price: resolved
+                    .provider
+                    .model(&resolved.variant.model_alias)
+                    .and_then(|m| m.price.as_ref()),
             })
             .await?;
 

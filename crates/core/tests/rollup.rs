@@ -162,16 +162,21 @@ async fn every_registry_metric_is_rolled_up_and_compared_as_the_reference_says()
 
     // Tool round trips, worked out here from the stored rows: after a request whose response
     // called a tool, the gap to the session's next request.
-    let timeline: Vec<(String, f64, f64, Option<f64>)> = sqlx::query_as(
-        "SELECT session_id, request_started_at, request_finished_at, CAST(tool_call_count AS REAL)
-         FROM requests ORDER BY session_id, request_started_at",
+    let timeline: Vec<(String, f64, f64, Option<f64>, String)> = sqlx::query_as(
+        "SELECT session_id, request_started_at, request_finished_at, CAST(tool_call_count AS REAL),
+         status FROM requests ORDER BY session_id, request_started_at",
     )
     .fetch_all(store.pool())
     .await
     .unwrap();
     let mut trips: std::collections::BTreeMap<String, Vec<f64>> = Default::default();
+    // Retries: requests that follow a failed request of the same session.
+    let mut retries: std::collections::BTreeMap<String, f64> = Default::default();
     for w in timeline.windows(2) {
         let (prev, next) = (&w[0], &w[1]);
+        if prev.0 == next.0 && prev.4 != "success" {
+            *retries.entry(prev.0.clone()).or_default() += 1.0;
+        }
         if prev.0 == next.0 && prev.3.unwrap_or(0.0) > 0.0 && next.1 >= prev.2 {
             trips
                 .entry(prev.0.clone())
@@ -182,6 +187,32 @@ async fn every_registry_metric_is_rolled_up_and_compared_as_the_reference_says()
     assert!(
         trips.values().any(|t| t.len() > 1),
         "the fixture has tool round trips"
+    );
+    assert!(
+        retries.values().all(|n| *n == 1.0) && retries.len() == sessions.len(),
+        "the fixture has one failed request (not the last) per session: {retries:?}"
+    );
+    let mut counted: std::collections::BTreeMap<(String, &str), f64> = Default::default();
+    for m in METRICS.iter().filter(|m| m.rollup == Rollup::Counted) {
+        let expr = match m.name {
+            "requests" => "CAST(COUNT(*) AS REAL)".to_string(),
+            col => format!("CAST(COALESCE(SUM({col}), 0) AS REAL)"),
+        };
+        let per: Vec<(String, f64)> = sqlx::query_as(&format!(
+            "SELECT session_id, {expr} FROM requests GROUP BY session_id"
+        ))
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+        for (s, x) in per {
+            counted.insert((s, m.name), x);
+        }
+    }
+    assert!(
+        counted
+            .iter()
+            .any(|((_, m), x)| *m == "cached_input_tokens" && *x > 0.0),
+        "the fixture has cached tokens"
     );
     let stats = report::session_stats(&store, "sim-profiles").await.unwrap();
     assert_eq!(stats.len(), sessions.len());
@@ -194,6 +225,7 @@ async fn every_registry_metric_is_rolled_up_and_compared_as_the_reference_says()
                 Rollup::P95(c) => reference_percentile(&col(c), 95.0),
                 Rollup::Sum(c) => Some(col(c).iter().sum()),
                 Rollup::Max(c) => col(c).iter().copied().reduce(f64::max),
+                Rollup::Retries => Some(retries.get(&st.session_id).copied().unwrap_or(0.0)),
                 Rollup::ToolRoundTrip => trips
                     .get(&st.session_id)
                     .and_then(|t| reference_percentile(t, 50.0)),
@@ -201,12 +233,8 @@ async fn every_registry_metric_is_rolled_up_and_compared_as_the_reference_says()
                     Some(col(c).iter().filter(|x| **x == v as f64).count() as f64)
                 }
                 Rollup::Total(c) => (col(c).len() == PER_SESSION).then(|| col(c).iter().sum()),
-                Rollup::Counted => Some(match m.name {
-                    "requests" => st.requests as f64,
-                    "input_tokens" => st.input_tokens as f64,
-                    "output_tokens" => st.output_tokens as f64,
-                    other => panic!("{other} is not a count every rollup keeps"),
-                }),
+                // Counted straight from the stored rows.
+                Rollup::Counted => Some(counted[&(st.session_id.clone(), m.name)]),
                 Rollup::ErrorRate => Some(1.0 / PER_SESSION as f64),
                 Rollup::CacheHitRatio => {
                     Some(st.cached_input_tokens as f64 / st.input_tokens as f64)

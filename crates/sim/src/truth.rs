@@ -35,7 +35,10 @@ pub struct TruthRecord {
     pub input_tokens: u64,
     pub cached_input_tokens: u64,
     pub cache_write_tokens: u64,
+    /// Answer tokens (reasoning not included).
     pub output_tokens: u64,
+    /// Reasoning ("thinking") tokens sent before the answer.
+    pub reasoning_tokens: u64,
     pub output_tokens_sent: u64,
     pub fault: Option<Fault>,
     pub status: u16,
@@ -178,6 +181,7 @@ impl TruthLog {
                 cached_input_tokens: plan.cached_input_tokens,
                 cache_write_tokens: plan.cache_write_tokens,
                 output_tokens: plan.output_tokens,
+                reasoning_tokens: plan.reasoning_tokens,
                 output_tokens_sent: 0,
                 fault: plan.fault.clone(),
                 status: 200,

@@ -40,6 +40,9 @@ pub enum Rollup {
     CountEq(&'static str, i64),
     /// The median time from a response that ended in a tool call to the session's next request.
     ToolRoundTrip,
+    /// Requests sent after a failed request of the session (the harness trying again; LiteLLM
+    /// itself never retries upstream: `num_retries: 0`).
+    Retries,
     /// Whether the run's verify step passed (1) or not (0); unknown for a manual session.
     TaskSuccess,
     /// The harness's own wall time in an automated run (start → exit), seconds.
@@ -202,6 +205,46 @@ pub const METRICS: &[MetricDef] = &[
         rollup: Rollup::Counted,
     },
     MetricDef {
+        name: "cached_input_tokens",
+        short: "cached-tokens",
+        label: "Cached input tokens per session (read from a cache)",
+        unit: Unit::Count,
+        lower_is_better: false,
+        better: "more input read from cache",
+        claim_sessions: MIN_SESSIONS,
+        rollup: Rollup::Counted,
+    },
+    MetricDef {
+        name: "cache_write_tokens",
+        short: "cache-write-tokens",
+        label: "Cache-write tokens per session",
+        unit: Unit::Count,
+        lower_is_better: true,
+        better: "fewer cache writes",
+        claim_sessions: MIN_SESSIONS,
+        rollup: Rollup::Counted,
+    },
+    MetricDef {
+        name: "reasoning_tokens",
+        short: "reasoning-tokens",
+        label: "Reasoning tokens per session (part of output)",
+        unit: Unit::Count,
+        lower_is_better: true,
+        better: "fewer reasoning tokens",
+        claim_sessions: MIN_SESSIONS,
+        rollup: Rollup::Sum("reasoning_tokens"),
+    },
+    MetricDef {
+        name: "retries",
+        short: "retries",
+        label: "Retries (requests sent after a failed one)",
+        unit: Unit::Count,
+        lower_is_better: true,
+        better: "fewer retries",
+        claim_sessions: MIN_SESSIONS,
+        rollup: Rollup::Retries,
+    },
+    MetricDef {
         name: "ttft_p50_ms",
         short: "ttft",
         label: "Time to first token",
@@ -321,6 +364,7 @@ pub fn unmeasured_reason(m: &MetricDef) -> Option<&'static str> {
         "ttft_ms" | "ttft_visible_ms" => Some("no first-token time: this harness does not stream"),
         "itl_ms" => Some("no inter-token latency: this harness does not stream"),
         "stall_count" | "output_tokens_per_s" => Some("not measured: this harness does not stream"),
+        "reasoning_tokens" => Some("not reported: this provider does not count reasoning tokens"),
         "cost_usd" => {
             Some("n/a: no price is known for this model (declare one in its provider's config)")
         }
@@ -549,82 +593,5 @@ impl Verdict {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_are_unique_and_findable() {
-        for (i, m) in METRICS.iter().enumerate() {
-            assert!(
-                METRICS[i + 1..]
-                    .iter()
-                    .all(|o| o.name != m.name && o.short != m.short),
-                "{} is defined twice",
-                m.name
-            );
-            assert_eq!(find(m.name).map(|f| f.name), Some(m.name));
-            assert_eq!(find(m.short).map(|f| f.name), Some(m.name));
-        }
-        assert!(find("tokens_per_s").is_some() && find("nope").is_none());
-    }
-
-    #[test]
-    fn verdicts_need_enough_sessions_and_name_the_winner() {
-        let lat = find("latency_p50_ms").expect("latency");
-        let tps = find("tokens_per_s_p50").expect("tok/s");
-        let sides = |na, nb| Sides {
-            a: "a",
-            b: "b",
-            na,
-            nb,
-        };
-        let v = Verdict::judge(&sides(2, 5), lat, Some(-10.0), Some(0.01));
-        assert_eq!(
-            v,
-            Verdict::Insufficient {
-                need: 3,
-                have_a: 2,
-                have_b: 5
-            }
-        );
-        assert!(v.text(lat).starts_with("not enough sessions"));
-        let v = Verdict::judge(&sides(5, 5), lat, Some(-10.0), Some(0.01));
-        assert_eq!(v.text(lat), "b is faster than a (p = 0.010)");
-        let v = Verdict::judge(&sides(3, 3), lat, Some(25.0), Some(0.04));
-        assert!(matches!(
-            &v,
-            Verdict::Better { winner, indicative_below: Some(5), .. } if winner == "a"
-        ));
-        assert!(v.text(lat).contains("indicative"), "{}", v.text(lat));
-        let v = Verdict::judge(&sides(4, 4), tps, Some(3.0), Some(0.2));
-        assert!(matches!(
-            v,
-            Verdict::NoDifference {
-                indicative_below: None,
-                ..
-            }
-        ));
-        let v = Verdict::judge(&sides(4, 4), tps, Some(3.0), Some(0.01));
-        assert_eq!(v.text(tps), "b is higher throughput than a (p = 0.010)");
-        // A variant whose harness does not stream has sessions but no first token.
-        let ttft = find("ttft").expect("ttft");
-        let v = Verdict::judge_with(&sides(3, 0), (3, 3), ttft, None, None);
-        assert_eq!(
-            v.text(ttft),
-            "b: no first-token time: this harness does not stream"
-        );
-        let v = Verdict::judge_with(&sides(3, 0), (3, 0), ttft, None, None);
-        assert!(
-            matches!(v, Verdict::Insufficient { .. }),
-            "no sessions at all: {v:?}"
-        );
-    }
-
-    #[test]
-    fn values_are_shown_in_their_unit() {
-        assert_eq!(format_value(Unit::Milliseconds, Some(850.0)), "850.0 ms");
-        assert_eq!(format_value(Unit::Milliseconds, Some(1234.0)), "1.23 s");
-        assert_eq!(format_value(Unit::Ratio, Some(0.125)), "12.5 %");
-        assert_eq!(format_value(Unit::Count, None), "–");
-    }
-}
+#[path = "metrics_tests.rs"]
+mod tests;

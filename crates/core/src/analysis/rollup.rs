@@ -118,6 +118,10 @@ fn rollup_values(
         if r.tool_call_count.unwrap_or(0) > 0 {
             a.tool_end = Some(r.finished_at);
         }
+        if a.last_failed {
+            a.retries += 1;
+        }
+        a.last_failed = r.status != RequestStatus::Success;
     }
     acc.iter()
         .flat_map(|(id, a)| {
@@ -138,6 +142,9 @@ struct Acc {
     /// Tool round trips (ms) and the end of the last response that called a tool.
     round_trips: Vec<f64>,
     tool_end: Option<f64>,
+    /// Requests sent after a failed one, and whether the last request failed.
+    retries: usize,
+    last_failed: bool,
 }
 
 impl Acc {
@@ -149,6 +156,8 @@ impl Acc {
             columns: vec![Vec::new(); n],
             round_trips: Vec::new(),
             tool_end: None,
+            retries: 0,
+            last_failed: false,
         }
     }
 
@@ -183,6 +192,7 @@ impl Acc {
                 }
                 Rollup::Max(c) => col(c).iter().copied().reduce(f64::max),
                 Rollup::ToolRoundTrip => median(&self.round_trips),
+                Rollup::Retries => Some(self.retries as f64),
                 Rollup::CountEq(c, v) => {
                     Some(col(c).iter().filter(|x| **x == v as f64).count() as f64)
                 }

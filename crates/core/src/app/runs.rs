@@ -14,7 +14,7 @@ use crate::config::{HarnessProfile, Registry, TaskCard};
 use crate::report::Comparison;
 use crate::run::{self, ItemState, Launch, RunRequest, RunStatus, TaskOutcome};
 use crate::session::{CreateSession, FinalStatus};
-use crate::store::{now_ms, RunItemRow, RunRow};
+use crate::store::{now_ms, RunItemRow, RunRow, TaskResult};
 use crate::{config::template, Error, APP_VERSION};
 
 /// Progress of a run, for the CLI's lines and the desktop's Run panel.
@@ -256,9 +256,13 @@ impl App {
         let (wall, code) = harness_run
             .map(|f| (Some(f.wall_s), f.code))
             .unwrap_or((None, None));
-        store
-            .set_task_result(&id, &run.run_id, outcome.success(), wall, code)
-            .await?;
+        let result = TaskResult {
+            success: outcome.success(),
+            wall_s: wall,
+            exit: code,
+            harness_report: harness_report(harness, &dir.join("run").join("harness.out")),
+        };
+        store.set_task_result(&id, &run.run_id, &result).await?;
         let state = if outcome == TaskOutcome::Cancelled {
             ItemState::Aborted
         } else {
@@ -432,6 +436,18 @@ struct ItemCtx<'a> {
     session_id: &'a str,
     model_alias: Option<String>,
     timeout: Duration,
+}
+
+/// The harness's own figures from its output, where its profile says how to read them (the
+/// output is read up to 16 MiB: a report is at its end only for line formats, which stay small).
+fn harness_report(harness: &HarnessProfile, out: &std::path::Path) -> Option<run::HarnessReport> {
+    let format = harness.headless.as_ref()?.report?;
+    let size = std::fs::metadata(out).ok()?.len();
+    if size > 16 << 20 {
+        return None;
+    }
+    let bytes = std::fs::read(out).ok()?;
+    run::report::parse(format, &String::from_utf8_lossy(&bytes))
 }
 
 /// The harness's headless command line and environment (the session's, plus the profile's

@@ -40,6 +40,7 @@ pub struct ModelEntry {
 
 /// Prices in US dollars per million tokens.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[serde(deny_unknown_fields)]
 pub struct Price {
     /// Input tokens not read from or written to a cache.
@@ -51,8 +52,7 @@ pub struct Price {
     /// Input tokens written to a cache [default: the input price].
     #[serde(default)]
     pub cache_write_per_mtok: Option<f64>,
-    /// When these prices were taken (e.g. `2026-11-01`): recorded with every session through the
-    /// variant's configuration fingerprint.
+    /// When these prices were taken (e.g. `2026-11-01`): recorded with every session (`price`).
     #[serde(default)]
     pub as_of: Option<String>,
 }
@@ -214,6 +214,9 @@ pub struct Headless {
     pub argv: Vec<String>,
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// How to read the harness's own figures from its output (a cross-check beside StackPerf's).
+    #[serde(default)]
+    pub report: Option<crate::run::ReportFormat>,
 }
 
 /// What isolating a harness's state takes, and what it costs the operator.

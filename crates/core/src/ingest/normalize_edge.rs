@@ -77,6 +77,7 @@ pub fn normalize_edge(
         output_tokens,
         cached_input_tokens: None,
         cache_write_tokens: None,
+        reasoning_tokens: None,
         status: if ok {
             RequestStatus::Success
         } else {

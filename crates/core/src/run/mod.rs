@@ -2,9 +2,11 @@
 //! confounder-controlled order, each repetition one session launched headless (docs/runs.md).
 
 mod exec;
+pub mod report;
 mod workdir;
 
 pub use exec::{run_command, Finished, Launch};
+pub use report::{HarnessReport, ReportFormat};
 pub use workdir::prepare;
 
 use serde::{Deserialize, Serialize};

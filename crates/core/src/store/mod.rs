@@ -24,7 +24,7 @@ pub(crate) mod write;
 pub use datasets::{columns as dataset_columns, Cell, Dataset};
 pub use requests::{Kind, RequestBrief, REQUEST_COLUMNS};
 pub use rollups::{RequestValues, SessionHead};
-pub use runs::{RunItemRow, RunRow};
+pub use runs::{RunItemRow, RunRow, TaskResult};
 pub use sessions::NewSession;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");

@@ -148,6 +148,7 @@ pub const REQUEST_COLUMNS: &[Column] = &[
     col("cache_write_tokens", Int, Litellm, |r| {
         &r.cache_write_tokens
     }),
+    col("reasoning_tokens", Int, Litellm, |r| &r.reasoning_tokens),
     col("status", Text, Edge, |r| &r.status),
     col("http_status", Int, Edge, |r| &r.http_status),
     col("error_code", Text, Merged, |r| &r.error_code),
@@ -207,6 +208,10 @@ pub struct RequestBrief {
     pub input_tokens: Option<i64>,
     #[cfg_attr(feature = "specta", specta(type = Option<f64>))]
     pub output_tokens: Option<i64>,
+    /// The tools the response called, by name (comma-separated, in order; never arguments).
+    pub tool_calls: Option<String>,
+    #[cfg_attr(feature = "specta", specta(type = Option<f64>))]
+    pub tool_call_count: Option<i64>,
 }
 
 impl Store {
@@ -220,7 +225,8 @@ impl Store {
         let rows = sqlx::query(
             "SELECT request_id, request_started_at, request_finished_at, model, call_type, protocol_surface, streamed,
                     status, http_status, error_class, ttft_ms, ttft_visible_ms, itl_ms, stall_count,
-                    latency_ms, output_tokens_per_s, input_tokens, output_tokens, ingested_at
+                    latency_ms, output_tokens_per_s, input_tokens, output_tokens, tool_calls,
+                    tool_call_count, ingested_at
              FROM requests WHERE session_id = ?1 AND (?2 IS NULL OR ingested_at > ?2)
              ORDER BY request_finished_at, request_id",
         )
@@ -254,6 +260,8 @@ impl Store {
                 output_tokens_per_s: r.get("output_tokens_per_s"),
                 input_tokens: r.get("input_tokens"),
                 output_tokens: r.get("output_tokens"),
+                tool_calls: r.get("tool_calls"),
+                tool_call_count: r.get("tool_call_count"),
             })
             .collect();
         Ok((briefs, cursor))

@@ -163,16 +163,19 @@ impl Store {
         &self,
         session_id: &str,
         run_id: &str,
-        success: Option<bool>,
-        wall_s: Option<f64>,
-        exit: Option<i32>,
+        result: &TaskResult,
     ) -> Result<(), Error> {
+        let report = result
+            .harness_report
+            .as_ref()
+            .and_then(|r| serde_json::to_string(r).ok());
         sqlx::query(
-            "UPDATE sessions SET task_success = ?, wall_s = ?, harness_exit = ?, run_id = ?, rollup_stale = 1 WHERE session_id = ?",
+            "UPDATE sessions SET task_success = ?, wall_s = ?, harness_exit = ?, harness_report = ?, run_id = ?, rollup_stale = 1 WHERE session_id = ?",
         )
-        .bind(success.map(i64::from))
-        .bind(wall_s)
-        .bind(exit)
+        .bind(result.success.map(i64::from))
+        .bind(result.wall_s)
+        .bind(result.exit)
+        .bind(report)
         .bind(run_id)
         .bind(session_id)
         .execute(self.pool())
@@ -180,4 +183,16 @@ impl Store {
         .map_err(self.db())?;
         Ok(())
     }
+}
+
+/// What an automated run learned about a session's task.
+#[derive(Debug, Clone, Default)]
+pub struct TaskResult {
+    /// Whether verify passed (`None`: no verify step, or it never ran).
+    pub success: Option<bool>,
+    /// The harness's wall time, start to exit.
+    pub wall_s: Option<f64>,
+    pub exit: Option<i32>,
+    /// The harness's own figures, read from its output.
+    pub harness_report: Option<crate::run::HarnessReport>,
 }

@@ -25,6 +25,8 @@ pub struct NewSession<'a> {
     pub litellm_version: Option<&'a str>,
     pub config_commit: Option<&'a str>,
     pub isolated: bool,
+    /// The price the session's model has now (recorded with the session).
+    pub price: Option<&'a crate::config::Price>,
 }
 
 const SELECT: &str = "SELECT s.*, v.name AS variant, v.config_fingerprint,
@@ -60,6 +62,8 @@ pub(crate) fn row_to_session(r: &sqlx::sqlite::SqliteRow) -> Result<SessionRow, 
         config_commit: r.get("config_commit"),
         request_count: r.get("request_count"),
         isolated: r.get::<i64, _>("isolated") != 0,
+        price: json_column(r, "price"),
+        harness_report: json_column(r, "harness_report"),
     })
     .map(|mut s: SessionRow| {
         // An active session whose key ran out is expired, whatever the row says.
@@ -70,6 +74,17 @@ pub(crate) fn row_to_session(r: &sqlx::sqlite::SqliteRow) -> Result<SessionRow, 
         }
         s
     })
+}
+
+/// A JSON column read into its type; unreadable (a newer database) counts as absent.
+fn json_column<T: serde::de::DeserializeOwned>(
+    r: &sqlx::sqlite::SqliteRow,
+    col: &str,
+) -> Option<T> {
+    r.try_get::<Option<String>, _>(col)
+        .ok()
+        .flatten()
+        .and_then(|s| serde_json::from_str(&s).ok())
 }
 
 impl Store {
@@ -124,8 +139,8 @@ impl Store {
     pub async fn insert_session(&self, s: &NewSession<'_>) -> Result<(), Error> {
         sqlx::query(
             "INSERT INTO sessions (session_id, experiment, variant_id, task_card, harness_profile, status, mode, created_at,
-             operator_label, repo_root, git_branch, git_commit_sha, git_dirty, notes, app_version, litellm_version, config_commit, isolated)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             operator_label, repo_root, git_branch, git_commit_sha, git_dirty, notes, app_version, litellm_version, config_commit, isolated, price)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(s.session_id)
         .bind(s.experiment)
@@ -145,6 +160,7 @@ impl Store {
         .bind(s.litellm_version)
         .bind(s.config_commit)
         .bind(s.isolated)
+        .bind(s.price.and_then(|p| serde_json::to_string(p).ok()))
         .execute(self.pool())
         .await
         .map_err(self.db())?;

@@ -104,7 +104,7 @@ impl Encoder for Messages {
                 Some("message_delta"),
                 &json!({"type": "message_delta",
                     "delta": {"stop_reason": stop_reason(plan), "stop_sequence": null},
-                    "usage": usage(plan, plan.output_tokens)}),
+                    "usage": usage(plan, plan.output_tokens + plan.reasoning_tokens)}),
             ),
             sse(Some("message_stop"), &json!({"type": "message_stop"})),
         ]
@@ -118,7 +118,7 @@ impl Encoder for Messages {
         json!({
             "id": format!("msg_{}", plan.id), "type": "message", "role": "assistant", "model": plan.model,
             "content": [{"type": "text", "text": text}], "stop_reason": stop_reason(plan),
-            "stop_sequence": null, "usage": usage(plan, plan.output_tokens)
+            "stop_sequence": null, "usage": usage(plan, plan.output_tokens + plan.reasoning_tokens)
         })
     }
 }

@@ -40,6 +40,11 @@ fn usage(plan: &Plan, output: u64) -> Value {
     if plan.cached_input_tokens > 0 {
         u["cachedContentTokenCount"] = json!(plan.cached_input_tokens);
     }
+    // Gemini counts thinking apart from the answer (and inside the total).
+    if plan.reasoning_tokens > 0 {
+        u["thoughtsTokenCount"] = json!(plan.reasoning_tokens);
+        u["totalTokenCount"] = json!(plan.input_tokens + output + plan.reasoning_tokens);
+    }
     u
 }
 

@@ -7,13 +7,17 @@ use super::{sse, unix_now, Encoder};
 use crate::profile::Plan;
 
 fn chat_usage(plan: &Plan) -> Value {
-    let input = plan.input_tokens;
+    // OpenAI counts reasoning tokens inside `completion_tokens` and says how many in the details.
+    let (input, output) = (
+        plan.input_tokens,
+        plan.output_tokens + plan.reasoning_tokens,
+    );
     json!({
         "prompt_tokens": input,
-        "completion_tokens": plan.output_tokens,
-        "total_tokens": input + plan.output_tokens,
+        "completion_tokens": output,
+        "total_tokens": input + output,
         "prompt_tokens_details": {"cached_tokens": plan.cached_input_tokens, "audio_tokens": 0},
-        "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0,
+        "completion_tokens_details": {"reasoning_tokens": plan.reasoning_tokens, "audio_tokens": 0,
             "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0}
     })
 }
@@ -158,12 +162,13 @@ impl Responses {
     }
 
     fn usage(plan: &Plan) -> Value {
+        let output = plan.output_tokens + plan.reasoning_tokens;
         json!({
             "input_tokens": plan.input_tokens,
             "input_tokens_details": {"cached_tokens": plan.cached_input_tokens},
-            "output_tokens": plan.output_tokens,
-            "output_tokens_details": {"reasoning_tokens": 0},
-            "total_tokens": plan.input_tokens + plan.output_tokens
+            "output_tokens": output,
+            "output_tokens_details": {"reasoning_tokens": plan.reasoning_tokens},
+            "total_tokens": plan.input_tokens + output
         })
     }
 
