@@ -156,10 +156,38 @@ fn a_run_launches_real_harnesses_verifies_compares_and_resumes_after_a_kill() {
         // The edge saw the harness's tool call in the stream (names only), and the harness ran
         // the tool between that response and its next request.
         let metric = |m: &str| v["metrics"][m]["median"].as_f64();
+        // Per successful task: every session succeeded, so the total over two sessions / 2.
+        for (k, m) in [
+            ("cost_per_success", "cost_usd"),
+            ("wall_per_success", "wall_s"),
+        ] {
+            let ps = &v[k];
+            assert_eq!(
+                (ps["sessions"].as_u64(), ps["successes"].as_u64()),
+                (Some(2), Some(2)),
+                "{v}"
+            );
+            let mean = v["metrics"][m]["median"].as_f64().expect("median");
+            // Two sessions: the median is their mean, and so is the total / 2.
+            assert!(
+                ps["value"]
+                    .as_f64()
+                    .is_some_and(|x| (x - mean).abs() < 1e-9),
+                "{k}: {v}"
+            );
+        }
         assert!(metric("tool_calls").is_some_and(|c| c >= 1.0), "{v}");
         assert!(
             metric("tool_round_trip_ms").is_some_and(|ms| ms > 0.0),
             "{v}"
+        );
+    }
+    // The verdict lines: each names a variant or says how many more sessions would tell.
+    for h in cmp["headlines"].as_array().expect("headlines") {
+        let text = h["text"].as_str().unwrap_or_default();
+        assert!(
+            h["settled"] == true || text.contains("more sessions"),
+            "{h}"
         );
     }
     assert!(cmp["tests"]

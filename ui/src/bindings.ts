@@ -391,6 +391,11 @@ export type Headline_Deserialize = {
 	settled: boolean,
 	/**  The largest adjusted p-value of the leader's pairs. */
 	p?: number | null,
+	/**
+	 *  When it cannot tell yet: about how many more sessions per variant would separate the
+	 *  leader from the runner-up with 80 % power, if the difference is as large as measured.
+	 */
+	more_sessions?: number | null,
 	text: string,
 };
 
@@ -405,6 +410,11 @@ export type Headline_Serialize = {
 	settled: boolean,
 	/**  The largest adjusted p-value of the leader's pairs. */
 	p: number | null,
+	/**
+	 *  When it cannot tell yet: about how many more sessions per variant would separate the
+	 *  leader from the runner-up with 80 % power, if the difference is as large as measured.
+	 */
+	more_sessions: number | null,
 	text: string,
 };
 
@@ -532,6 +542,35 @@ export type PairComparison_Serialize = {
 	verdict: Verdict_Serialize,
 	/**  The verdict in words (made in one place: `Verdict::text`). */
 	verdict_text: string,
+};
+
+/**  A total per successful task, with a bootstrap 95 % interval over sessions. */
+export type PerSuccess = PerSuccess_Serialize | PerSuccess_Deserialize;
+
+/**  A total per successful task, with a bootstrap 95 % interval over sessions. */
+export type PerSuccess_Deserialize = {
+	/**
+	 *  Σ value / successes; `None` with no success, or when a session's value is unknown (a
+	 *  cost with an unpriced request: "n/a", never a smaller total).
+	 */
+	value?: number | null,
+	ci95?: [number | null, number | null] | null,
+	/**  Sessions with a known outcome, and how many succeeded. */
+	sessions: number | null,
+	successes: number | null,
+};
+
+/**  A total per successful task, with a bootstrap 95 % interval over sessions. */
+export type PerSuccess_Serialize = {
+	/**
+	 *  Σ value / successes; `None` with no success, or when a session's value is unknown (a
+	 *  cost with an unpriced request: "n/a", never a smaller total).
+	 */
+	value: number | null,
+	ci95: [number | null, number | null] | null,
+	/**  Sessions with a known outcome, and how many succeeded. */
+	sessions: number | null,
+	successes: number | null,
 };
 
 /**  Prices in US dollars per million tokens. */
@@ -1256,6 +1295,10 @@ export type VariantSummary_Deserialize = {
 	requests: number | null,
 	session_success_rate?: number | null,
 	metrics: { [key in string]: MetricSummary_Deserialize },
+	/**  Cost per successful task: all sessions' cost (failures included) / successes. */
+	cost_per_success: PerSuccess_Deserialize,
+	/**  Wall time per successful task, likewise. */
+	wall_per_success: PerSuccess_Deserialize,
 };
 
 /**  One variant's row. */
@@ -1265,6 +1308,10 @@ export type VariantSummary_Serialize = {
 	requests: number | null,
 	session_success_rate: number | null,
 	metrics: { [key in string]: MetricSummary_Serialize },
+	/**  Cost per successful task: all sessions' cost (failures included) / successes. */
+	cost_per_success: PerSuccess_Serialize,
+	/**  Wall time per successful task, likewise. */
+	wall_per_success: PerSuccess_Serialize,
 };
 
 /**

@@ -1,6 +1,6 @@
 // Pure helpers behind the screens (unit-tested in test/logic.test.ts).
 
-import type { Choices, ErrorCode, ExportFormat, ExportWhat, UiError, Unit, Verdict } from "./types";
+import type { Choices, ErrorCode, ExportFormat, ExportWhat, PerSuccess, UiError, Unit, Verdict } from "./types";
 
 /** An error as the shell sends it: a stable code (core's `ErrorCode`) and a message that says what to do. */
 export function isUiError(e: unknown): e is UiError {
@@ -76,6 +76,20 @@ export function fmtValue(unit: Unit, x: number | null | undefined): string {
 export function fmtCi(unit: Unit, ci: [number | null, number | null] | null | undefined): string {
   if (!ci || ci[0] === null || ci[1] === null) return "–";
   return `[${fmtValue(unit, ci[0])}, ${fmtValue(unit, ci[1])}]`;
+}
+
+/** A total per successful task, as core says it ("$0.0123 [$0.0100–$0.0200] (3 of 4 succeeded)"). */
+export function fmtPerSuccess(unit: Unit, ps: PerSuccess): string {
+  if (!ps.sessions) return "–";
+  const value =
+    ps.value !== null
+      ? ps.ci95
+        ? `${fmtValue(unit, ps.value)} [${fmtValue(unit, ps.ci95[0])}–${fmtValue(unit, ps.ci95[1])}]`
+        : fmtValue(unit, ps.value)
+      : !ps.successes
+        ? "no successful task"
+        : fmtValue(unit, null);
+  return `${value} (${ps.successes ?? 0} of ${ps.sessions} succeeded)`;
 }
 
 /** p-values the way papers print them. */

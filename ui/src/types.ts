@@ -34,4 +34,5 @@ export type {
   Verdict_Serialize as Verdict,
   RunEvent_Serialize as RunEvent,
   RunSummary_Serialize as RunSummary,
+  PerSuccess_Serialize as PerSuccess,
 } from "./bindings";

@@ -3,6 +3,7 @@ import {
   errorHint,
   fileNameFor,
   fmtCi,
+  fmtPerSuccess,
   fmtValue,
   fmtMs,
   fmtP,
@@ -35,6 +36,13 @@ describe("formatting", () => {
     expect(fmtValue("count", 3)).toBe("3");
     expect(fmtCi("milliseconds", [50, 60])).toBe("[50.0 ms, 60.0 ms]");
     expect(fmtCi("milliseconds", null)).toBe("–");
+  });
+  it("says a total per successful task the way core does", () => {
+    const ps = (value: number | null, successes: number, sessions: number, ci95: [number, number] | null = null) => ({ value, ci95, successes, sessions });
+    expect(fmtPerSuccess("usd", ps(10 / 3, 3, 4, [1, 4]))).toBe("$3.33 [$1.00–$4.00] (3 of 4 succeeded)");
+    expect(fmtPerSuccess("usd", ps(null, 2, 2))).toBe("n/a (2 of 2 succeeded)");
+    expect(fmtPerSuccess("seconds", ps(null, 0, 2))).toBe("no successful task (0 of 2 succeeded)");
+    expect(fmtPerSuccess("usd", ps(null, 0, 0))).toBe("–");
   });
   it("prints p-values like a paper", () => {
     expect(fmtP(0.0004)).toBe("p < 0.001");

@@ -233,8 +233,24 @@ describe("Compare screen", () => {
           { name: "error_rate", short: "error-rate", label: "Error rate", unit: "ratio", lower_is_better: true, chartable: false },
         ],
         variants: [
-          { variant: "a", sessions: 5, requests: 50, session_success_rate: 1, metrics: { ttft_p50_ms: metric(70), error_rate: metric(0.02) } },
-          { variant: "b", sessions: 5, requests: 50, session_success_rate: 1, metrics: { ttft_p50_ms: metric(600), error_rate: metric(0.03) } },
+          {
+            variant: "a",
+            sessions: 5,
+            requests: 50,
+            session_success_rate: 1,
+            metrics: { ttft_p50_ms: metric(70), error_rate: metric(0.02) },
+            cost_per_success: { value: 0.25, ci95: [0.2, 0.3], sessions: 5, successes: 4 },
+            wall_per_success: { value: 12.5, ci95: null, sessions: 5, successes: 4 },
+          },
+          {
+            variant: "b",
+            sessions: 5,
+            requests: 50,
+            session_success_rate: 1,
+            metrics: { ttft_p50_ms: metric(600), error_rate: metric(0.03) },
+            cost_per_success: { value: null, ci95: null, sessions: 5, successes: 0 },
+            wall_per_success: { value: null, ci95: null, sessions: 5, successes: 0 },
+          },
         ],
         pairs: [
           {
@@ -277,6 +293,9 @@ describe("Compare screen", () => {
     expect(badges[1]).toContain("muted");
     expect(table).toContain("Error rate");
     expect(table).toContain("2.0 %");
+    // What one successful task costs, failures paid for, beside a variant that never succeeded.
+    expect(root.querySelector("[data-testid=cost_per_success]")?.textContent).toContain("$0.2500 [$0.2000–$0.3000] (4 of 5 succeeded)");
+    expect(root.querySelector("[data-testid=wall_per_success]")?.textContent).toContain("no successful task (0 of 5 succeeded)");
     expect(root.querySelector("[data-testid=excluded]")?.textContent).toContain("exploratory session");
     // One chart tab per chartable metric of the registry; the first is drawn.
     expect([...root.querySelectorAll("[role=tab]")].map((t) => t.textContent)).toEqual(["Time to first token"]);
@@ -294,7 +313,17 @@ describe("Compare screen", () => {
         repo_commits: [],
         litellm_versions: [],
         metrics: [],
-        variants: [{ variant: "a", sessions: 0, requests: 0, session_success_rate: null, metrics: {} }],
+        variants: [
+          {
+            variant: "a",
+            sessions: 0,
+            requests: 0,
+            session_success_rate: null,
+            metrics: {},
+            cost_per_success: { value: null, ci95: null, sessions: 0, successes: 0 },
+            wall_per_success: { value: null, ci95: null, sessions: 0, successes: 0 },
+          },
+        ],
         pairs: [],
         excluded: [],
       }),

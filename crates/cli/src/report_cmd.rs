@@ -58,6 +58,29 @@ pub fn print_comparison(c: &Comparison) -> Result<(), CliError> {
         println!("{}", h.text);
     }
     println!();
+    if c.variants.iter().any(|v| v.cost_per_success.sessions > 0) {
+        // What one successful task costs: failures are paid for too.
+        let rows: Vec<Vec<String>> = c
+            .variants
+            .iter()
+            .map(|v| {
+                vec![
+                    v.variant.clone(),
+                    v.cost_per_success.text(Unit::Usd),
+                    v.wall_per_success.text(Unit::Seconds),
+                ]
+            })
+            .collect();
+        table(
+            &[
+                "VARIANT",
+                "COST PER SUCCESSFUL TASK",
+                "WALL TIME PER SUCCESSFUL TASK",
+            ],
+            &rows,
+        )?;
+        println!();
+    }
     println!("experiment:  {}", c.experiment);
     println!(
         "task cards:  {}",

@@ -3,7 +3,7 @@ import { call, commands } from "../api";
 import type { Comparison, RequestBrief, SessionStats } from "../types";
 import { invalidate, keys, useChoices, useQuery } from "../data";
 import { Badge, Chart, Empty, ErrorBox, RequestsTable } from "../components";
-import { fmtCi, fmtP, fmtValue, verdictTone } from "../logic";
+import { fmtCi, fmtP, fmtPerSuccess, fmtValue, verdictTone } from "../logic";
 
 /** The session table's metric columns (by registry name; shown when the registry has them). */
 const SESSION_COLUMNS = ["ttft_p50_ms", "latency_p50_ms", "tokens_per_s_p50"];
@@ -121,6 +121,20 @@ export function CompareScreen({ experiment, onExperiment }: { experiment: string
                 </tr>
               </thead>
               <tbody>
+                {cmp.variants.some((v) => (v.cost_per_success.sessions ?? 0) > 0) &&
+                  (
+                    [
+                      ["Cost per successful task", "usd", "cost_per_success"],
+                      ["Wall time per successful task", "seconds", "wall_per_success"],
+                    ] as const
+                  ).map(([label, unit, key]) => (
+                    <tr key={key} data-testid={key}>
+                      <td title="All sessions' total (failures included) divided by the successful ones">{label}</td>
+                      {cmp.variants.map((v) => (
+                        <td key={v.variant}>{fmtPerSuccess(unit, v[key])}</td>
+                      ))}
+                    </tr>
+                  ))}
                 {metrics.map((m) => (
                   <tr key={m.name}>
                     <td>{m.label}</td>

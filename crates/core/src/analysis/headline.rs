@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 use crate::metrics::{format_value, MetricDef, Verdict, METRICS};
-use crate::report::{PairComparison, VariantSummary};
+use crate::report::{MetricSummary, PairComparison, VariantSummary};
 
 /// The three questions a benchmark asks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -49,6 +49,10 @@ pub struct Headline {
     pub settled: bool,
     /// The largest adjusted p-value of the leader's pairs.
     pub p: Option<f64>,
+    /// When it cannot tell yet: about how many more sessions per variant would separate the
+    /// leader from the runner-up with 80 % power, if the difference is as large as measured.
+    #[cfg_attr(feature = "specta", specta(type = Option<f64>))]
+    pub more_sessions: Option<usize>,
     pub text: String,
 }
 
@@ -89,6 +93,7 @@ fn answer(q: Question, variants: &[VariantSummary], pairs: &[PairComparison]) ->
             leader: None,
             settled: false,
             p: None,
+            more_sessions: None,
             text: format!("{}: not measured yet", capital(q.words())),
         };
     };
@@ -114,6 +119,9 @@ fn answer(q: Question, variants: &[VariantSummary], pairs: &[PairComparison]) ->
             Some(acc.map_or(x, |a| a.max(x)))
         });
     let value = format_value(m.unit, Some(best));
+    let more_sessions = (!settled && values.len() > 1)
+        .then(|| more_sessions(m, variants, leader, values.len()))
+        .flatten();
     let text = if values.len() < 2 {
         format!(
             "{}: only {leader} has data ({} {value})",
@@ -128,8 +136,14 @@ fn answer(q: Question, variants: &[VariantSummary], pairs: &[PairComparison]) ->
             p.unwrap_or(1.0)
         )
     } else {
+        let more = match more_sessions {
+            Some(n) => format!(
+                "about {n} more sessions per variant would likely tell, if the gap to the runner-up is as large as measured"
+            ),
+            None => "run more sessions (too few, or too alike, to estimate how many)".into(),
+        };
         format!(
-            "{}: the data cannot tell yet — {leader} leads on {} ({value}), but not significantly against every other variant; run more sessions (docs/statistics.md)",
+            "{}: the data cannot tell yet — {leader} leads on {} ({value}), but not significantly against every other variant; {more} (docs/statistics.md)",
             capital(q.words()),
             m.label
         )
@@ -140,8 +154,48 @@ fn answer(q: Question, variants: &[VariantSummary], pairs: &[PairComparison]) ->
         leader: Some(leader.to_string()),
         settled,
         p,
+        more_sessions,
         text,
     }
+}
+
+/// About how many more sessions per variant would separate the leader from the runner-up: the
+/// sample size of a two-sided test at level 0.05 / (number of pairs) — Holm's strictest step —
+/// with 80 % power, for the difference and spread measured so far, minus the sessions the two
+/// already have. `None` when the two measure alike (no difference to detect).
+fn more_sessions(
+    m: &MetricDef,
+    variants: &[VariantSummary],
+    leader: &str,
+    k: usize,
+) -> Option<usize> {
+    fn summary<'a>(v: &'a VariantSummary, m: &MetricDef) -> Option<&'a MetricSummary> {
+        v.metrics.get(m.name).filter(|s| s.median.is_some())
+    }
+    let lead = variants
+        .iter()
+        .find(|v| v.variant == leader)
+        .and_then(|v| summary(v, m))?;
+    let better = |a: f64, b: f64| if m.lower_is_better { a < b } else { a > b };
+    let runner = variants
+        .iter()
+        .filter(|v| v.variant != leader)
+        .filter_map(|v| summary(v, m))
+        .reduce(|a, b| match (a.median, b.median) {
+            (Some(x), Some(y)) if better(y, x) => b,
+            _ => a,
+        })?;
+    let (a, b) = (lead.median?, runner.median?);
+    let alpha = 0.05 / (k * (k - 1) / 2).max(1) as f64;
+    let needed = if m.rollup == crate::metrics::Rollup::TaskSuccess {
+        crate::analysis::power::sessions_for_rates(a, b, alpha, 0.8)?
+    } else {
+        let sd = ((lead.stdev?.powi(2) + runner.stdev?.powi(2)) / 2.0).sqrt();
+        crate::analysis::power::sessions_for_means(a - b, sd, alpha, 0.8)?
+    };
+    let have = lead.sessions.min(runner.sessions);
+    let needed = (needed.ceil() as usize).max(m.claim_sessions);
+    Some(needed.saturating_sub(have).max(1))
 }
 
 fn capital(s: &str) -> String {
@@ -154,7 +208,6 @@ fn capital(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::MetricSummary;
     use std::collections::BTreeMap;
 
     fn variant(name: &str, wall: f64) -> VariantSummary {
@@ -171,6 +224,8 @@ mod tests {
             requests: 10,
             session_success_rate: None,
             metrics: BTreeMap::from([("wall_s".to_string(), summary)]),
+            cost_per_success: crate::analysis::per_success::per_success(&[], 0),
+            wall_per_success: crate::analysis::per_success::per_success(&[], 0),
         }
     }
 
@@ -232,5 +287,36 @@ mod tests {
             "{}",
             cheap.text
         );
+    }
+
+    #[test]
+    fn cannot_tell_says_about_how_many_more_sessions_would() {
+        let with = |name: &str, median: f64, sd: f64| {
+            let mut v = variant(name, median);
+            if let Some(s) = v.metrics.get_mut("wall_s") {
+                s.stdev = Some(sd);
+                s.sessions = 3;
+            }
+            v
+        };
+        let vs = [
+            with("a", 10.0, 2.0),
+            with("b", 12.0, 2.0),
+            with("c", 20.0, 2.0),
+        ];
+        let open = [
+            pair("a", "b", None, 0.3),
+            pair("a", "c", Some("a"), 0.01),
+            pair("b", "c", Some("b"), 0.01),
+        ];
+        let h = &headlines(&vs, &open)[0];
+        // Three pairs: α = 0.05 / 3; z(1 − α/2) = 2.393980, z(0.8) = 0.841621 (normal tables);
+        // n = 2 (2.393980 + 0.841621)² · 2² / 2² = 20.94 → 21 per variant, 3 there already.
+        assert_eq!(h.more_sessions, Some(18), "{}", h.text);
+        assert!(h.text.contains("about 18 more sessions"), "{}", h.text);
+        // No spread known (one session each): no made-up number.
+        let h = &headlines(&[variant("a", 10.0), variant("b", 12.0)], &open[..1])[0];
+        assert_eq!(h.more_sessions, None);
+        assert!(h.text.contains("run more sessions"), "{}", h.text);
     }
 }

@@ -3,6 +3,8 @@
 
 pub mod headline;
 pub mod metrics;
+pub mod per_success;
+pub mod power;
 pub mod report;
 pub mod rollup;
 pub mod stats;

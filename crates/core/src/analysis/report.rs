@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
+use crate::analysis::per_success::{per_success, PerSuccess};
 use crate::config::Registry;
 use crate::metrics::{self, MetricDef, MetricInfo, Sides, Verdict, METRICS};
 pub use crate::rollup::{rollup, session_stats};
@@ -76,6 +77,10 @@ pub struct VariantSummary {
     pub requests: usize,
     pub session_success_rate: Option<f64>,
     pub metrics: BTreeMap<String, MetricSummary>,
+    /// Cost per successful task: all sessions' cost (failures included) / successes.
+    pub cost_per_success: PerSuccess,
+    /// Wall time per successful task, likewise.
+    pub wall_per_success: PerSuccess,
 }
 
 impl SessionStats {
@@ -182,6 +187,8 @@ pub async fn compare(store: &Store, reg: &Registry, experiment: &str) -> Result<
             requests: mine.iter().map(|s| s.requests).sum(),
             session_success_rate: (finished > 0).then(|| completed as f64 / finished as f64),
             metrics: BTreeMap::new(),
+            cost_per_success: per_task(&mine, "cost_usd"),
+            wall_per_success: per_task(&mine, "wall_s"),
         });
         included.insert(v.clone(), mine);
     }
@@ -243,6 +250,15 @@ pub async fn compare(store: &Store, reg: &Registry, experiment: &str) -> Result<
             .cloned()
             .collect(),
     })
+}
+
+/// A metric's total per successful task over the sessions with a known outcome.
+fn per_task(sessions: &[&SessionStats], metric: &str) -> PerSuccess {
+    let known: Vec<(Option<f64>, bool)> = sessions
+        .iter()
+        .filter_map(|s| Some((s.metric(metric), s.metric("task_success")? >= 0.5)))
+        .collect();
+    per_success(&known, 11)
 }
 
 type MetricResult = (

@@ -375,6 +375,18 @@ pub fn html_report(c: &Comparison, svgs: &[String]) -> String {
         h.push_str(&format!("<li>{}</li>", esc(&line.text)));
     }
     h.push_str("</ul>");
+    if c.variants.iter().any(|v| v.cost_per_success.sessions > 0) {
+        h.push_str("<h2>Per successful task</h2><table><tr><th>variant</th><th>cost per successful task</th><th>wall time per successful task</th></tr>");
+        for v in &c.variants {
+            h.push_str(&format!(
+                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(&v.variant),
+                esc(&v.cost_per_success.text(crate::metrics::Unit::Usd)),
+                esc(&v.wall_per_success.text(crate::metrics::Unit::Seconds))
+            ));
+        }
+        h.push_str("</table>");
+    }
     h.push_str("<h2>Variants</h2><table><tr><th>variant</th><th>sessions</th><th>requests</th>");
     for m in METRICS {
         h.push_str(&format!(

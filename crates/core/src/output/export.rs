@@ -52,6 +52,33 @@ pub fn comparison_table(c: &crate::report::Comparison) -> Table {
                 note,
             ]);
         }
+        // Totals per successful task (in `median`): over sessions with an outcome, failures
+        // included.
+        for (name, ps) in [
+            ("cost_per_success_usd", &v.cost_per_success),
+            ("wall_per_success_s", &v.wall_per_success),
+        ] {
+            if ps.sessions == 0 {
+                continue;
+            }
+            let note = match ps.value {
+                Some(_) => format!("total / successes ({} of {})", ps.successes, ps.sessions),
+                None if ps.successes == 0 => "no successful task".into(),
+                None => "n/a: no price known for this model".into(),
+            };
+            rows.push(vec![
+                Cell::Text(c.experiment.clone()),
+                Cell::Text(v.variant.clone()),
+                Cell::Text(name.to_string()),
+                Cell::Int(ps.sessions as i64),
+                f(ps.value),
+                Cell::Null,
+                f(ps.ci95.map(|x| x.0)),
+                f(ps.ci95.map(|x| x.1)),
+                Cell::Null,
+                Cell::Text(note),
+            ]);
+        }
     }
     table_from(&cols, rows)
 }

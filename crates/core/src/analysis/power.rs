@@ -1,0 +1,115 @@
+//! How many sessions a difference needs: the normal-approximation sample sizes of a two-sided
+//! two-sample test, used to say "about N more sessions per variant would tell" when a comparison
+//! cannot tell yet.
+
+/// The standard normal quantile Φ⁻¹(p) (Acklam's rational approximation, relative error below
+/// 1.2e-9); `None` outside (0, 1).
+pub fn normal_quantile(p: f64) -> Option<f64> {
+    if !(p > 0.0 && p < 1.0) {
+        return None;
+    }
+    const A: [f64; 6] = [
+        -3.969_683_028_665_376e1,
+        2.209_460_984_245_205e2,
+        -2.759_285_104_469_687e2,
+        1.383_577_518_672_69e2,
+        -3.066_479_806_614_716e1,
+        2.506_628_277_459_239,
+    ];
+    const B: [f64; 5] = [
+        -5.447_609_879_822_406e1,
+        1.615_858_368_580_409e2,
+        -1.556_989_798_598_866e2,
+        6.680_131_188_771_972e1,
+        -1.328_068_155_288_572e1,
+    ];
+    const C: [f64; 6] = [
+        -7.784_894_002_430_293e-3,
+        -3.223_964_580_411_365e-1,
+        -2.400_758_277_161_838,
+        -2.549_732_539_343_734,
+        4.374_664_141_464_968,
+        2.938_163_982_698_783,
+    ];
+    const D: [f64; 4] = [
+        7.784_695_709_041_462e-3,
+        3.224_671_290_700_398e-1,
+        2.445_134_137_142_996,
+        3.754_408_661_907_416,
+    ];
+    let tail = |q: f64| {
+        (((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5])
+            / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0)
+    };
+    const LOW: f64 = 0.024_25;
+    Some(if p < LOW {
+        tail((-2.0 * p.ln()).sqrt())
+    } else if p > 1.0 - LOW {
+        -tail((-2.0 * (1.0 - p).ln()).sqrt())
+    } else {
+        let q = p - 0.5;
+        let r = q * q;
+        (((((A[0] * r + A[1]) * r + A[2]) * r + A[3]) * r + A[4]) * r + A[5]) * q
+            / (((((B[0] * r + B[1]) * r + B[2]) * r + B[3]) * r + B[4]) * r + 1.0)
+    })
+}
+
+/// Sessions per variant for a two-sided test of two means `delta` apart, with standard deviation
+/// `sd`, at level `alpha` with `power`: n = 2 (z₁₋α/₂ + z_power)² σ² / δ².
+pub fn sessions_for_means(delta: f64, sd: f64, alpha: f64, power: f64) -> Option<f64> {
+    if !(delta.is_finite() && sd.is_finite()) || delta == 0.0 || sd < 0.0 {
+        return None;
+    }
+    let z = normal_quantile(1.0 - alpha / 2.0)? + normal_quantile(power)?;
+    Some(2.0 * (z * sd / delta).powi(2))
+}
+
+/// Sessions per variant for a two-sided test of two success rates `p1` and `p2` (normal
+/// approximation without continuity correction, Fleiss):
+/// n = (z₁₋α/₂ √(2 p̄ q̄) + z_power √(p₁q₁ + p₂q₂))² / (p₁ − p₂)².
+pub fn sessions_for_rates(p1: f64, p2: f64, alpha: f64, power: f64) -> Option<f64> {
+    let ok = |p: f64| (0.0..=1.0).contains(&p);
+    if !(ok(p1) && ok(p2)) || p1 == p2 {
+        return None;
+    }
+    let pbar = (p1 + p2) / 2.0;
+    let a = normal_quantile(1.0 - alpha / 2.0)? * (2.0 * pbar * (1.0 - pbar)).sqrt();
+    let b = normal_quantile(power)? * (p1 * (1.0 - p1) + p2 * (1.0 - p2)).sqrt();
+    Some(((a + b) / (p1 - p2)).powi(2))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_match_published_values() {
+        // Φ⁻¹ from standard normal tables (Abramowitz & Stegun 26.2).
+        for (p, z) in [
+            (0.975, 1.959_963_985),
+            (0.8, 0.841_621_234),
+            (0.9975, 2.807_033_768),
+            (0.5, 0.0),
+            (0.01, -2.326_347_874),
+        ] {
+            let got = normal_quantile(p).unwrap();
+            assert!((got - z).abs() < 1e-8, "Φ⁻¹({p}) = {got}, want {z}");
+        }
+        assert_eq!(normal_quantile(0.0), None);
+        assert_eq!(normal_quantile(1.0), None);
+    }
+
+    #[test]
+    fn sample_sizes_match_textbook_values() {
+        // Cohen's medium effect (d = 0.5), α = 0.05, 80 % power: 63 per group (normal
+        // approximation; 64 with the t correction).
+        let n = sessions_for_means(0.5, 1.0, 0.05, 0.8).unwrap();
+        assert_eq!(n.ceil(), 63.0, "{n}");
+        // 50 % vs 70 % success, α = 0.05, 80 % power: 93 per group (Fleiss, no continuity
+        // correction).
+        let n = sessions_for_rates(0.5, 0.7, 0.05, 0.8).unwrap();
+        assert_eq!(n.ceil(), 93.0, "{n}");
+        assert_eq!(sessions_for_means(0.0, 1.0, 0.05, 0.8), None);
+        assert_eq!(sessions_for_rates(0.4, 0.4, 0.05, 0.8), None);
+    }
+}
