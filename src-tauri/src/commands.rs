@@ -281,6 +281,18 @@ pub async fn compare(state: State<'_, Shared>, experiment: String) -> UiResult<C
     Ok(state.app()?.compare(&experiment).await?)
 }
 
+/// Sessions pooled by harness, provider or model (or variant) across experiments (all with
+/// sessions when `experiments` is empty).
+#[tauri::command]
+#[specta::specta]
+pub async fn compare_grouped(
+    state: State<'_, Shared>,
+    by: stackperf_core::analysis::group::GroupBy,
+    experiments: Vec<String>,
+) -> UiResult<Comparison> {
+    Ok(state.app()?.compare_by(by, &experiments).await?)
+}
+
 #[tauri::command]
 #[specta::specta]
 pub async fn compare_sessions(
@@ -334,6 +346,7 @@ pub fn builder() -> Builder<tauri::Wry> {
             sessions_list,
             session_finalize,
             compare,
+            compare_grouped,
             compare_sessions,
             compare_chart,
             export_data,

@@ -196,6 +196,40 @@ fn a_run_launches_real_harnesses_verifies_compares_and_resumes_after_a_kill() {
         .iter()
         .any(|t| t["metric"] == "task_success" && t["pairwise"] == "fisher_exact"));
 
+    // The same sessions pooled by harness (across experiments: here the one).
+    let by = env.json(&[
+        "--config-dir",
+        configs.to_str().unwrap_or(""),
+        "report",
+        "compare",
+        "--by",
+        "harness",
+        "--experiment",
+        "run-fixture",
+    ]);
+    assert_eq!(by["group_by"], "harness", "{by}");
+    let groups: Vec<(&str, u64)> = by["variants"]
+        .as_array()
+        .expect("groups")
+        .iter()
+        .map(|g| {
+            (
+                g["variant"].as_str().unwrap_or(""),
+                g["sessions"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect();
+    assert_eq!(
+        groups,
+        [
+            ("claude-code", 2),
+            ("codex", 2),
+            ("gemini-cli", 2),
+            ("opencode", 2)
+        ],
+        "{by}"
+    );
+
     // A run killed (SIGKILL) after its first session resumes where it stopped.
     let mut once = common.to_vec();
     once[5] = "1";

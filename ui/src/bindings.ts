@@ -36,6 +36,11 @@ export const commands = {
 	sessionsList: (experiment: string | null) => typedError<SessionRow_Serialize[], UiError>(__TAURI_INVOKE("sessions_list", { experiment })),
 	sessionFinalize: (id: string, status: FinalStatus, outcome: string | null, notes: string | null) => typedError<SessionRow_Serialize, UiError>(__TAURI_INVOKE("session_finalize", { id, status, outcome, notes })),
 	compare: (experiment: string) => typedError<Comparison_Serialize, UiError>(__TAURI_INVOKE("compare", { experiment })),
+	/**
+	 *  Sessions pooled by harness, provider or model (or variant) across experiments (all with
+	 *  sessions when `experiments` is empty).
+	 */
+	compareGrouped: (by: GroupBy, experiments: string[]) => typedError<Comparison_Serialize, UiError>(__TAURI_INVOKE("compare_grouped", { by, experiments })),
 	compareSessions: (experiment: string) => typedError<SessionStats_Serialize[], UiError>(__TAURI_INVOKE("compare_sessions", { experiment })),
 	compareChart: (experiment: string, metric: string) => typedError<string, UiError>(__TAURI_INVOKE("compare_chart", { experiment, metric })),
 	exportData: (req: ExportRequest_Deserialize) => typedError<Written, UiError>(__TAURI_INVOKE("export_data", { req })),
@@ -151,7 +156,13 @@ export type Comparison = Comparison_Serialize | Comparison_Deserialize;
 export type Comparison_Deserialize = {
 	/**  The answer first: fastest, cheapest, most reliable (or that the data cannot tell yet). */
 	headlines: Headline_Deserialize[],
+	/**  The experiment (or, grouped across experiments, their names joined by ", "). */
 	experiment: string,
+	/**
+	 *  What the rows are: an experiment's variants, or sessions pooled by harness, provider or
+	 *  model.
+	 */
+	group_by: GroupBy,
 	generated_at: number | null,
 	app_version: string,
 	task_cards: string[],
@@ -170,7 +181,13 @@ export type Comparison_Deserialize = {
 export type Comparison_Serialize = {
 	/**  The answer first: fastest, cheapest, most reliable (or that the data cannot tell yet). */
 	headlines: Headline_Serialize[],
+	/**  The experiment (or, grouped across experiments, their names joined by ", "). */
 	experiment: string,
+	/**
+	 *  What the rows are: an experiment's variants, or sessions pooled by harness, provider or
+	 *  model.
+	 */
+	group_by: GroupBy,
 	generated_at: number | null,
 	app_version: string,
 	task_cards: string[],
@@ -343,6 +360,11 @@ export type ExportWhat = "sessions" | "requests" | "comparison" | "chart" | "rep
 
 /**  How a session ends (what the operator records at finalize). */
 export type FinalStatus = "completed" | "aborted" | "invalid";
+
+/**  What a comparison's rows are. */
+export type GroupBy = 
+/**  One experiment's variants (the default comparison). */
+"variant" | "harness" | "provider" | "model";
 
 /**  The harness's own figures for one session (each `None` where it does not report it). */
 export type HarnessReport = HarnessReport_Serialize | HarnessReport_Deserialize;
@@ -1028,6 +1050,10 @@ export type SessionStats = SessionStats_Serialize | SessionStats_Deserialize;
 export type SessionStats_Deserialize = {
 	session_id: string,
 	variant: string,
+	experiment: string,
+	provider: string,
+	model: string,
+	harness: string,
 	task_card: string,
 	status: SessionStatus,
 	mode: SessionMode,
@@ -1054,6 +1080,10 @@ export type SessionStats_Deserialize = {
 export type SessionStats_Serialize = {
 	session_id: string,
 	variant: string,
+	experiment: string,
+	provider: string,
+	model: string,
+	harness: string,
 	task_card: string,
 	status: SessionStatus,
 	mode: SessionMode,

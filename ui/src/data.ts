@@ -120,6 +120,7 @@ export const keys = {
   secrets: "secrets",
   sessions: (experiment: string | null) => `sessions:${experiment ?? ""}`,
   compare: (experiment: string) => `compare:${experiment}`,
+  compareBy: (by: string) => `compare-by:${by}`,
   compareSessions: (experiment: string) => `compare-sessions:${experiment}`,
   chart: (experiment: string, metric: string) => `chart:${experiment}:${metric}`,
 };

@@ -8,6 +8,7 @@ export type {
   ExportFormat,
   ExportWhat,
   FinalStatus,
+  GroupBy,
   MetricInfo,
   RenderFormat,
   RunOrder,

@@ -302,6 +302,55 @@ describe("Compare screen", () => {
     expect(calls.some((c) => c.cmd === "compare_chart" && c.args.metric === "ttft_p50_ms")).toBe(true);
   });
 
+  it("pools sessions across experiments by harness, without per-experiment charts", async () => {
+    const metric = (median: number) => ({ sessions: 4, median, p95: median, ci95: null, stdev: 1 });
+    const none = { value: null, ci95: null, sessions: 0, successes: 0 };
+    const grouped = (by: string) => ({
+      headlines: [],
+      experiment: "e1, e2",
+      group_by: by,
+      generated_at: 0,
+      app_version: "",
+      task_cards: ["t1", "t2"],
+      repo_commits: [],
+      litellm_versions: [],
+      metrics: [{ name: "wall_s", short: "wall", label: "Wall time", unit: "seconds", lower_is_better: true, chartable: false }],
+      variants: ["claude-code", "codex"].map((h, i) => ({
+        variant: h,
+        sessions: 4,
+        requests: 8,
+        session_success_rate: 1,
+        metrics: { wall_s: metric(10 + i) },
+        cost_per_success: none,
+        wall_per_success: none,
+      })),
+      pairs: [],
+      tests: [],
+      excluded: [],
+    });
+    mock({
+      choices: () => ({ experiments: [{ name: "e1", description: "", variants: ["a"] }], task_cards: [], problems: [] }),
+      compare: () => ({ ...grouped("variant"), experiment: "e1", variants: [] }),
+      compare_grouped: (args) => grouped(args.by as string),
+      compare_sessions: () => [],
+      compare_chart: () => "<svg/>",
+    });
+    render(<CompareScreen experiment="e1" onExperiment={() => {}} />, root);
+    await settle();
+    const sel = root.querySelector("#compare-by") as HTMLSelectElement;
+    await act(async () => {
+      sel.value = "harness";
+      sel.dispatchEvent(new Event("change", { bubbles: true }));
+    });
+    await settle();
+    expect(calls.find((c) => c.cmd === "compare_grouped")?.args).toEqual({ by: "harness", experiments: [] });
+    const heads = [...root.querySelectorAll("[data-testid=compare-table] th[data-variant]")].map((t) => t.getAttribute("data-variant"));
+    expect(heads).toEqual(["claude-code", "codex"]);
+    expect(root.querySelector("[data-testid=grouped-note]")?.textContent).toContain("different task cards");
+    expect(root.querySelector("[data-testid=compare-sessions]")).toBeNull();
+    expect((root.querySelector("#compare-experiment") as HTMLSelectElement).disabled).toBe(true);
+  });
+
   it("explains the next step when there are no sessions", async () => {
     mock({
       choices: () => ({ experiments: [{ name: "e", description: "", variants: ["a"] }], task_cards: [], problems: [] }),

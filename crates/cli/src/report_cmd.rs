@@ -3,6 +3,7 @@
 use clap::builder::TypedValueParser;
 use clap::{Subcommand, ValueEnum};
 use serde_json::json;
+use stackperf_core::analysis::group::GroupBy;
 use stackperf_core::metrics::{self, format_value, Unit, Verdict, METRICS};
 use stackperf_core::report::{self, Comparison};
 
@@ -13,10 +14,15 @@ use crate::{app, runtime, CliError, Global};
 
 #[derive(Subcommand, Debug)]
 pub enum ReportCmd {
-    /// Side-by-side variants of an experiment with confidence intervals and p-values
+    /// Side-by-side variants of an experiment with confidence intervals and p-values; or, with
+    /// --by harness|provider|model, sessions pooled across experiments
     Compare {
+        /// The experiment (repeat it to pool several with --by; none with --by: all of them)
         #[arg(long)]
-        experiment: String,
+        experiment: Vec<String>,
+        /// What the rows are
+        #[arg(long, value_enum, default_value = "variant")]
+        by: By,
     },
     /// The distribution of a metric per variant (CDF), as SVG or PNG
     Chart {
@@ -35,6 +41,25 @@ pub enum ReportCmd {
 fn metric_parser() -> impl TypedValueParser<Value = &'static metrics::MetricDef> {
     clap::builder::PossibleValuesParser::new(metrics::chartable().map(|m| m.short))
         .try_map(|s| metrics::find(&s).ok_or("unknown metric"))
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq)]
+pub enum By {
+    Variant,
+    Harness,
+    Provider,
+    Model,
+}
+
+impl From<By> for GroupBy {
+    fn from(b: By) -> GroupBy {
+        match b {
+            By::Variant => GroupBy::Variant,
+            By::Harness => GroupBy::Harness,
+            By::Provider => GroupBy::Provider,
+            By::Model => GroupBy::Model,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq)]
@@ -81,7 +106,20 @@ pub fn print_comparison(c: &Comparison) -> Result<(), CliError> {
         )?;
         println!();
     }
-    println!("experiment:  {}", c.experiment);
+    if c.group_by == GroupBy::Variant {
+        println!("experiment:  {}", c.experiment);
+    } else {
+        println!(
+            "by {} across: {}{}",
+            c.group_by.as_str(),
+            c.experiment,
+            if c.task_cards.len() > 1 {
+                " (sessions of different task cards are pooled: compare like with like)"
+            } else {
+                ""
+            }
+        );
+    }
     println!(
         "task cards:  {}",
         if c.task_cards.is_empty() {
@@ -178,8 +216,16 @@ pub fn print_comparison(c: &Comparison) -> Result<(), CliError> {
 pub fn report(g: &Global, cmd: ReportCmd) -> Result<(), CliError> {
     let app = app(g)?;
     match cmd {
-        ReportCmd::Compare { experiment } => runtime()?.block_on(async {
-            let comparison = app.compare(&experiment).await?;
+        ReportCmd::Compare { experiment, by } => runtime()?.block_on(async {
+            let comparison = match (by, experiment.as_slice()) {
+                (By::Variant, [one]) => app.compare(one).await?,
+                (By::Variant, _) => {
+                    return Err(CliError::Usage(
+                        "name one experiment (--experiment E), or pool sessions across experiments with --by harness|provider|model".into(),
+                    ))
+                }
+                (by, list) => app.compare_by(by.into(), list).await?,
+            };
             if g.json {
                 return Ok(print_json(&comparison)?);
             }

@@ -336,6 +336,43 @@ async fn every_registry_metric_is_rolled_up_and_compared_as_the_reference_says()
         );
         assert_eq!(p.verdict_text, p.verdict.text(m));
     }
+
+    // Across experiments, by model: the same sessions under the models' names (each variant
+    // here has its own model), so the same medians; by harness: one group of all 8 sessions.
+    use stackperf_core::analysis::group::{compare_by, GroupBy};
+    let by_model = compare_by(&store, GroupBy::Model, &[]).await.unwrap();
+    assert_eq!(by_model.group_by, GroupBy::Model);
+    let names: Vec<&str> = by_model
+        .variants
+        .iter()
+        .map(|v| v.variant.as_str())
+        .collect();
+    assert_eq!(names, ["sim-fast", "sim-slow"]);
+    for m in METRICS {
+        assert_eq!(
+            by_model.variants[0].metrics[m.name].median, fast.metrics[m.name].median,
+            "{}",
+            m.name
+        );
+    }
+    let by_harness = compare_by(&store, GroupBy::Harness, &["sim-profiles".into()])
+        .await
+        .unwrap();
+    assert_eq!(by_harness.variants.len(), 1);
+    let all = &by_harness.variants[0];
+    assert_eq!(
+        (all.variant.as_str(), all.sessions),
+        ("openai-compatible", 8)
+    );
+    let lat: Vec<f64> = stats
+        .iter()
+        .filter_map(|s| s.metric("latency_p50_ms"))
+        .collect();
+    assert_eq!(
+        all.metrics["latency_p50_ms"].median,
+        reference_percentile(&lat, 50.0)
+    );
+    assert!(by_harness.pairs.is_empty(), "one group: nothing to compare");
 }
 
 #[tokio::test]

@@ -1,9 +1,17 @@
 import { useEffect, useState } from "preact/hooks";
 import { call, commands } from "../api";
-import type { Comparison, RequestBrief, SessionStats } from "../types";
+import type { Comparison, GroupBy, RequestBrief, SessionStats } from "../types";
 import { invalidate, keys, useChoices, useQuery } from "../data";
 import { Badge, Chart, Empty, ErrorBox, RequestsTable } from "../components";
 import { fmtCi, fmtP, fmtPerSuccess, fmtValue, verdictTone } from "../logic";
+
+/** What a comparison's rows can be: an experiment's variants, or sessions pooled across experiments. */
+const ROWS: [GroupBy, string][] = [
+  ["variant", "Variants of the experiment"],
+  ["harness", "Harnesses, all experiments"],
+  ["provider", "Providers, all experiments"],
+  ["model", "Models, all experiments"],
+];
 
 /** The session table's metric columns (by registry name; shown when the registry has them). */
 const SESSION_COLUMNS = ["ttft_p50_ms", "latency_p50_ms", "tokens_per_s_p50"];
@@ -13,12 +21,18 @@ export function CompareScreen({ experiment, onExperiment }: { experiment: string
   const [chart, setChart] = useState("ttft_p50_ms");
   const [error, setError] = useState<unknown>(null);
   const [drill, setDrill] = useState<{ id: string; rows: RequestBrief[] } | null>(null);
+  const [by, setBy] = useState<GroupBy>("variant");
+  const grouped = by !== "variant";
   const exp = experiment || null;
-  const cmpQ = useQuery(exp && keys.compare(exp), () => call(commands.compare(experiment)));
-  const sessionsQ = useQuery(exp && keys.compareSessions(exp), () => call(commands.compareSessions(experiment)));
+  const cmpQ = useQuery(grouped ? keys.compareBy(by) : exp && keys.compare(exp), () =>
+    call(grouped ? commands.compareGrouped(by, []) : commands.compare(experiment)),
+  );
+  // The session list and the distribution charts are per experiment.
+  const perExp = grouped ? null : exp;
+  const sessionsQ = useQuery(perExp && keys.compareSessions(perExp), () => call(commands.compareSessions(experiment)));
   const cmp: Comparison | null = cmpQ.data ?? null;
   const sessions: SessionStats[] = sessionsQ.data ?? [];
-  const chartQ = useQuery(exp && cmp ? keys.chart(exp, chart) : null, () => call(commands.compareChart(experiment, chart)));
+  const chartQ = useQuery(perExp && cmp ? keys.chart(perExp, chart) : null, () => call(commands.compareChart(experiment, chart)));
   const svg = chartQ.data ?? "";
   const loading = cmpQ.loading || sessionsQ.loading;
 
@@ -29,7 +43,8 @@ export function CompareScreen({ experiment, onExperiment }: { experiment: string
 
   const load = () => {
     setDrill(null);
-    if (exp) {
+    if (grouped) invalidate(keys.compareBy(by));
+    else if (exp) {
       invalidate(keys.compare(exp));
       invalidate(keys.compareSessions(exp));
       invalidate(`chart:${exp}:`);
@@ -62,10 +77,20 @@ export function CompareScreen({ experiment, onExperiment }: { experiment: string
       <div class="row gap">
         <label>
           Experiment{" "}
-          <select id="compare-experiment" value={experiment} onChange={(e) => onExperiment((e.target as HTMLSelectElement).value)}>
+          <select id="compare-experiment" value={experiment} disabled={grouped} onChange={(e) => onExperiment((e.target as HTMLSelectElement).value)}>
             {choices.data?.experiments.map((e) => (
               <option key={e.name} value={e.name}>
                 {e.name}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label>
+          Rows{" "}
+          <select id="compare-by" value={by} onChange={(e) => setBy((e.target as HTMLSelectElement).value as GroupBy)}>
+            {ROWS.map(([value, label]) => (
+              <option key={value} value={value}>
+                {label}
               </option>
             ))}
           </select>
@@ -200,58 +225,69 @@ export function CompareScreen({ experiment, onExperiment }: { experiment: string
             </tbody>
           </table>
 
-          <h2>Distributions</h2>
-          <div role="tablist" class="toggle">
-            {charts.map((c) => (
-              <button
-                type="button"
-                key={c.name}
-                role="tab"
-                aria-selected={chart === c.name}
-                class={chart === c.name ? "on" : ""}
-                onClick={() => setChart(c.name)}
-              >
-                {c.label}
-              </button>
-            ))}
-          </div>
-          {svg && <Chart svg={svg} label={`${chart} distribution per variant`} testid="compare-chart" />}
-
-          <h2>Sessions</h2>
-          <table class="grid small" data-testid="compare-sessions">
-            <thead>
-              <tr>
-                <th>Session</th>
-                <th>Variant</th>
-                <th>Status</th>
-                <th>Requests</th>
-                <th>Errors</th>
-                {sessionColumns.map((m) => (
-                  <th key={m.name}>{m.label}</th>
-                ))}
-                <th>Included</th>
-              </tr>
-            </thead>
-            <tbody>
-              {sessions.map((s) => (
-                <tr key={s.session_id}>
-                  <td>
-                    <button type="button" class="link" onClick={() => openSession(s.session_id)}>
-                      <code>{s.session_id}</code>
-                    </button>
-                  </td>
-                  <td>{s.variant}</td>
-                  <td>{s.status}</td>
-                  <td>{s.requests}</td>
-                  <td>{s.errors}</td>
-                  {sessionColumns.map((m) => (
-                    <td key={m.name}>{fmtValue(m.unit, s.metrics[m.name])}</td>
-                  ))}
-                  <td>{s.excluded ? <span class="muted">no: {s.excluded}</span> : "yes"}</td>
-                </tr>
+          {grouped && (
+            <p class="muted small" data-testid="grouped-note">
+              Sessions of {cmp.experiment || "no experiment"} pooled by {by}
+              {cmp.task_cards.length > 1 ? " — they ran different task cards, so compare like with like" : ""}. Distributions and the session list are per
+              experiment: choose "Variants of the experiment" to see them.
+            </p>
+          )}
+          {!grouped && <h2>Distributions</h2>}
+          {!grouped && (
+            <div role="tablist" class="toggle">
+              {charts.map((c) => (
+                <button
+                  type="button"
+                  key={c.name}
+                  role="tab"
+                  aria-selected={chart === c.name}
+                  class={chart === c.name ? "on" : ""}
+                  onClick={() => setChart(c.name)}
+                >
+                  {c.label}
+                </button>
               ))}
-            </tbody>
-          </table>
+            </div>
+          )}
+          {!grouped && svg && <Chart svg={svg} label={`${chart} distribution per variant`} testid="compare-chart" />}
+
+          {!grouped && <h2>Sessions</h2>}
+          {!grouped && (
+            <table class="grid small" data-testid="compare-sessions">
+              <thead>
+                <tr>
+                  <th>Session</th>
+                  <th>Variant</th>
+                  <th>Status</th>
+                  <th>Requests</th>
+                  <th>Errors</th>
+                  {sessionColumns.map((m) => (
+                    <th key={m.name}>{m.label}</th>
+                  ))}
+                  <th>Included</th>
+                </tr>
+              </thead>
+              <tbody>
+                {sessions.map((s) => (
+                  <tr key={s.session_id}>
+                    <td>
+                      <button type="button" class="link" onClick={() => openSession(s.session_id)}>
+                        <code>{s.session_id}</code>
+                      </button>
+                    </td>
+                    <td>{s.variant}</td>
+                    <td>{s.status}</td>
+                    <td>{s.requests}</td>
+                    <td>{s.errors}</td>
+                    {sessionColumns.map((m) => (
+                      <td key={m.name}>{fmtValue(m.unit, s.metrics[m.name])}</td>
+                    ))}
+                    <td>{s.excluded ? <span class="muted">no: {s.excluded}</span> : "yes"}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          )}
           {drill && (
             <div class="panel">
               <div class="row gap">

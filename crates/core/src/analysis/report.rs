@@ -25,6 +25,10 @@ pub use crate::metrics::{MIN_SESSIONS, MIN_SESSIONS_LATENCY};
 pub struct SessionStats {
     pub session_id: String,
     pub variant: String,
+    pub experiment: String,
+    pub provider: String,
+    pub model: String,
+    pub harness: String,
     pub task_card: String,
     pub status: SessionStatus,
     pub mode: SessionMode,
@@ -115,7 +119,11 @@ pub struct PairComparison {
 pub struct Comparison {
     /// The answer first: fastest, cheapest, most reliable (or that the data cannot tell yet).
     pub headlines: Vec<crate::analysis::headline::Headline>,
+    /// The experiment (or, grouped across experiments, their names joined by ", ").
     pub experiment: String,
+    /// What the rows are: an experiment's variants, or sessions pooled by harness, provider or
+    /// model.
+    pub group_by: crate::analysis::group::GroupBy,
     pub generated_at: f64,
     pub app_version: String,
     pub task_cards: Vec<String>,
@@ -192,9 +200,50 @@ pub async fn compare(store: &Store, reg: &Registry, experiment: &str) -> Result<
         });
         included.insert(v.clone(), mine);
     }
+    let (pairs, tests) = compare_groups(&exp.variants, &included, &mut variants).await?;
+    let headlines = crate::analysis::headline::headlines(&variants, &pairs);
+    Ok(Comparison {
+        headlines,
+        experiment: experiment.to_string(),
+        group_by: crate::analysis::group::GroupBy::Variant,
+        generated_at: now_ms(),
+        app_version: APP_VERSION.to_string(),
+        task_cards: task_cards.into_iter().collect(),
+        repo_commits: commits.into_iter().collect(),
+        litellm_versions: versions,
+        metrics: metrics::infos(),
+        variants,
+        pairs,
+        tests,
+        excluded: all
+            .iter()
+            .filter(|s| s.excluded.is_some())
+            .cloned()
+            .collect(),
+    })
+}
+
+/// A metric's total per successful task over the sessions with a known outcome.
+pub(crate) fn per_task(sessions: &[&SessionStats], metric: &str) -> PerSuccess {
+    let known: Vec<(Option<f64>, bool)> = sessions
+        .iter()
+        .filter_map(|s| Some((s.metric(metric), s.metric("task_success")? >= 0.5)))
+        .collect();
+    per_success(&known, 11)
+}
+
+/// The statistics of every metric across `names` (each group's included sessions): fills each
+/// summary's metrics and returns the pairwise comparisons (by pair, then registry order) and the
+/// per-metric tests.
+pub(crate) async fn compare_groups(
+    names: &[String],
+    included: &BTreeMap<String, Vec<&SessionStats>>,
+    variants: &mut [VariantSummary],
+) -> Result<(Vec<PairComparison>, Vec<MetricTest>), Error> {
     // Each metric's values per variant, then the statistics of every metric at once (the
     // bootstraps and permutation tests are most of a comparison's time).
-    let names = exp.variants.clone();
+    let order_names = names.to_vec();
+    let names = names.to_vec();
     let work: Vec<(&'static MetricDef, Vec<Vec<f64>>)> = METRICS
         .iter()
         .map(|m| {
@@ -225,40 +274,13 @@ pub async fn compare(store: &Store, reg: &Registry, experiment: &str) -> Result<
     }
     // Pairs in the order a reader scans them: by pair, then by metric (registry order).
     let order = |p: &PairComparison| {
-        let ia = exp.variants.iter().position(|v| *v == p.a);
-        let ib = exp.variants.iter().position(|v| *v == p.b);
+        let ia = order_names.iter().position(|v| *v == p.a);
+        let ib = order_names.iter().position(|v| *v == p.b);
         let im = METRICS.iter().position(|m| m.name == p.metric);
         (ia, ib, im)
     };
     pairs.sort_by_key(order);
-    let headlines = crate::analysis::headline::headlines(&variants, &pairs);
-    Ok(Comparison {
-        headlines,
-        experiment: experiment.to_string(),
-        generated_at: now_ms(),
-        app_version: APP_VERSION.to_string(),
-        task_cards: task_cards.into_iter().collect(),
-        repo_commits: commits.into_iter().collect(),
-        litellm_versions: versions,
-        metrics: metrics::infos(),
-        variants,
-        pairs,
-        tests,
-        excluded: all
-            .iter()
-            .filter(|s| s.excluded.is_some())
-            .cloned()
-            .collect(),
-    })
-}
-
-/// A metric's total per successful task over the sessions with a known outcome.
-fn per_task(sessions: &[&SessionStats], metric: &str) -> PerSuccess {
-    let known: Vec<(Option<f64>, bool)> = sessions
-        .iter()
-        .filter_map(|s| Some((s.metric(metric), s.metric("task_success")? >= 0.5)))
-        .collect();
-    per_success(&known, 11)
+    Ok((pairs, tests))
 }
 
 type MetricResult = (

@@ -268,6 +268,10 @@ pub async fn session_stats(store: &Store, experiment: &str) -> Result<Vec<Sessio
         out.push(SessionStats {
             session_id: id,
             variant: s.variant,
+            experiment: experiment.to_string(),
+            provider: s.provider,
+            model: s.model,
+            harness: s.harness,
             task_card: s.task_card,
             status,
             mode,

@@ -157,6 +157,31 @@ impl App {
         report::compare(self.store().await?, &reg, experiment).await
     }
 
+    /// Sessions of `experiments` (all with sessions when empty) compared by harness, provider,
+    /// model or variant across experiments.
+    pub async fn compare_by(
+        &self,
+        by: crate::analysis::group::GroupBy,
+        experiments: &[String],
+    ) -> Result<Comparison, Error> {
+        let reg = self.registry()?;
+        for e in experiments {
+            if reg.experiment(e).is_none() {
+                return Err(Error::NotFound {
+                    kind: "experiment",
+                    name: e.clone(),
+                    known: reg
+                        .experiments
+                        .iter()
+                        .map(|l| l.value.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                });
+            }
+        }
+        crate::analysis::group::compare_by(self.store().await?, by, experiments).await
+    }
+
     /// The per-session numbers behind a comparison (for the drill-down).
     pub async fn compare_sessions(&self, experiment: &str) -> Result<Vec<SessionStats>, Error> {
         report::rollup(self.store().await?, experiment).await?;

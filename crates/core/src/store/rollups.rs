@@ -44,6 +44,10 @@ pub struct SessionHead {
     pub ended_at: Option<f64>,
     pub task_success: Option<bool>,
     pub wall_s: Option<f64>,
+    /// The variant's provider, model alias and the session's harness (for group-by).
+    pub provider: String,
+    pub model: String,
+    pub harness: String,
 }
 
 /// One rollup step as one `BEGIN IMMEDIATE` transaction: it takes SQLite's write lock first,
@@ -196,7 +200,7 @@ impl Store {
         let e = self.db();
         let rows = sqlx::query(
             "SELECT s.session_id, v.name, s.task_card, s.status, s.mode, s.git_commit_sha, s.started_at, s.ended_at,
-             s.task_success, s.wall_s
+             s.task_success, s.wall_s, v.provider, v.model_alias, s.harness_profile
              FROM sessions s JOIN variants v ON v.variant_id = s.variant_id WHERE s.experiment = ? ORDER BY s.created_at",
         )
         .bind(experiment)
@@ -216,9 +220,20 @@ impl Store {
                     ended_at: s.get(7),
                     task_success: s.get::<Option<i64>, _>(8).map(|v| v != 0),
                     wall_s: s.get(9),
+                    provider: s.get(10),
+                    model: s.get(11),
+                    harness: s.get(12),
                 })
             })
             .collect()
+    }
+
+    /// The experiments that have sessions, by name.
+    pub async fn experiments_with_sessions(&self) -> Result<Vec<String>, Error> {
+        sqlx::query_scalar("SELECT DISTINCT experiment FROM sessions ORDER BY experiment")
+            .fetch_all(self.pool())
+            .await
+            .map_err(self.db())
     }
 
     /// Every cached rollup value of an experiment's sessions: `(session, metric, value)`.
