@@ -212,7 +212,21 @@ async function main() {
     const runStarted = Date.now();
     await (await $("#run-start")).click();
     await waitFor("progress to show", async () => (await (await $("#run-progress")).isExisting()), 30000);
-    await waitFor("the run to finish", async () => (await (await $("#run-done")).isExisting()), 300000);
+    // The session running now is followed live: its requests appear in the panel's charts.
+    let liveSeen = 0;
+    await waitFor(
+      "the run to finish",
+      async () => {
+        const pts = await browser.execute(() =>
+          Math.max(0, ...[...document.querySelectorAll("[data-testid=run-live] [data-points]")].map((f) => Number(f.getAttribute("data-points")))),
+        );
+        if (pts > 0 && liveSeen === 0) await shot("7-run-live");
+        liveSeen = Math.max(liveSeen, pts);
+        return await (await $("#run-done")).isExisting();
+      },
+      300000,
+    );
+    assert(liveSeen >= 1, "the running session's requests showed in the Run panel's live charts");
     figures.run_2x2_s = Math.round((Date.now() - runStarted) / 100) / 10;
     const outcomes = await browser.execute(() => [...document.querySelectorAll("[data-testid=run-items] tr[data-outcome]")].map((r) => r.getAttribute("data-outcome")));
     assert(outcomes.length === 4 && outcomes.every((o) => o === "success"), `every run session succeeded: ${outcomes}`);

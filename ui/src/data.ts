@@ -183,6 +183,22 @@ export async function pullLive(id: string): Promise<void> {
   }
 }
 
+/** Sessions whose live requests other screens follow besides the open one (the Run panel's
+ * current session). */
+const watched = new Set<string>();
+
+/** Follow a session's requests as they are captured, while `id` is set. */
+export function useWatchedLive(id: string | null): Live {
+  useEffect(() => {
+    if (!id) return;
+    watched.add(id);
+    return () => {
+      watched.delete(id);
+    };
+  }, [id]);
+  return useLive(id);
+}
+
 export function useLive(id: string | null): Live {
   const m = useStore(live);
   useEffect(() => {
@@ -197,10 +213,10 @@ export function useLive(id: string | null): Live {
 export function startDataEvents(): () => void {
   const capture = events.captureUpdate.listen((e) => {
     const open = current.get()?.session.session_id;
-    if (open && e.payload.sessions.includes(open)) pullLive(open);
-    // Request counts and comparisons changed; a session not open is reloaded when opened.
+    for (const id of e.payload.sessions) if (id === open || watched.has(id)) pullLive(id);
+    // Request counts and comparisons changed; a session not followed is reloaded when opened.
     for (const id of e.payload.sessions)
-      if (id !== open && live.get().has(id))
+      if (id !== open && !watched.has(id) && live.get().has(id))
         live.set((m) => {
           const next = new Map(m);
           next.delete(id);

@@ -2,7 +2,8 @@ import { useEffect, useState } from "preact/hooks";
 import { call, commands, events } from "../api";
 import type { Choices, RunEvent, RunOrder, RunSummary, TaskOutcome } from "../types";
 import { Badge, ErrorBox } from "../components";
-import { useChoices } from "../data";
+import { useChoices, useWatchedLive } from "../data";
+import { LivePanel } from "./session/live";
 
 /** One session of the run as the panel lists it. */
 type Row = { index: number; variant: string; repetition: number; session: string; outcome: TaskOutcome | null; wall: number | null; step: string };
@@ -66,6 +67,9 @@ export function RunScreen({ onCompare }: { onCompare: (experiment: string) => vo
     }
   };
   const done = rows.filter((r) => r.outcome !== null).length;
+  // The session running now, followed live as its requests are captured.
+  const running = busy ? (rows.find((r) => r.outcome === null) ?? null) : null;
+  const live = useWatchedLive(running?.session ?? null);
 
   return (
     <section aria-labelledby="run-title">
@@ -152,6 +156,14 @@ export function RunScreen({ onCompare }: { onCompare: (experiment: string) => vo
             ))}
           </tbody>
         </table>
+      )}
+      {running && (
+        <div class="panel" data-testid="run-live" data-session={running.session}>
+          <h3>
+            Now: {running.variant}, repetition {running.repetition + 1} <span class="muted small">{running.step}</span>
+          </h3>
+          <LivePanel live={live} active />
+        </div>
       )}
       {summary && (
         <p id="run-done">

@@ -138,7 +138,8 @@ fn answer(q: Question, variants: &[VariantSummary], pairs: &[PairComparison]) ->
     } else {
         let more = match more_sessions {
             Some(n) => format!(
-                "about {n} more sessions per variant would likely tell, if the gap to the runner-up is as large as measured"
+                "about {n} more session{} per variant would likely tell, if the gap to the runner-up is as large as measured",
+                if n == 1 { "" } else { "s" }
             ),
             None => "run more sessions (too few, or too alike, to estimate how many)".into(),
         };
@@ -194,7 +195,8 @@ fn more_sessions(
         crate::analysis::power::sessions_for_means(a - b, sd, alpha, 0.8)?
     };
     let have = lead.sessions.min(runner.sessions);
-    let needed = (needed.ceil() as usize).max(m.claim_sessions);
+    let floor = crate::analysis::power::min_sessions_for(alpha);
+    let needed = (needed.ceil() as usize).max(m.claim_sessions).max(floor);
     Some(needed.saturating_sub(have).max(1))
 }
 
@@ -314,6 +316,14 @@ mod tests {
         // n = 2 (2.393980 + 0.841621)² · 2² / 2² = 20.94 → 21 per variant, 3 there already.
         assert_eq!(h.more_sessions, Some(18), "{}", h.text);
         assert!(h.text.contains("about 18 more sessions"), "{}", h.text);
+        // A wide gap with almost no spread: the formula says 1, but an exact test of two
+        // variants cannot reach p < 0.05 below 4 sessions each (2 / C(8, 4) = 0.029).
+        let mut two = [with("a", 10.0, 0.01), with("b", 20.0, 0.01)];
+        for v in &mut two {
+            v.metrics.get_mut("wall_s").unwrap().sessions = 2;
+        }
+        let h = &headlines(&two, &open[..1])[0];
+        assert_eq!(h.more_sessions, Some(2), "{}", h.text);
         // No spread known (one session each): no made-up number.
         let h = &headlines(&[variant("a", 10.0), variant("b", 12.0)], &open[..1])[0];
         assert_eq!(h.more_sessions, None);

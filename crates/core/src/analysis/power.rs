@@ -78,6 +78,19 @@ pub fn sessions_for_rates(p1: f64, p2: f64, alpha: f64, power: f64) -> Option<f6
     Some(((a + b) / (p1 - p2)).powi(2))
 }
 
+/// The fewest sessions per variant at which an exact two-sided two-sample test (permutation, or
+/// Fisher's for rates) can reach `alpha` at all: the most extreme split has p = 2 / C(2n, n).
+pub fn min_sessions_for(alpha: f64) -> usize {
+    let mut n = 2usize;
+    loop {
+        let c = (0..n).fold(1.0, |acc, i| acc * (2 * n - i) as f64 / (i + 1) as f64);
+        if 2.0 / c <= alpha || n >= 1000 {
+            return n;
+        }
+        n += 1;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,6 +123,10 @@ mod tests {
         let n = sessions_for_rates(0.5, 0.7, 0.05, 0.8).unwrap();
         assert_eq!(n.ceil(), 93.0, "{n}");
         assert_eq!(sessions_for_means(0.0, 1.0, 0.05, 0.8), None);
+        // 3 vs 3: p ≥ 2/20 = 0.1; 4 vs 4: 2/70 = 0.029. Ten pairs (α = 0.005): 5 vs 5 gives
+        // 2/252 = 0.0079, 6 vs 6 gives 2/924 = 0.0022.
+        assert_eq!(min_sessions_for(0.05), 4);
+        assert_eq!(min_sessions_for(0.005), 6);
         assert_eq!(sessions_for_rates(0.4, 0.4, 0.05, 0.8), None);
     }
 }
