@@ -306,7 +306,7 @@ export type EnvView_Serialize = {
  *  What kind of error it is: a stable, closed set the UI, the CLI's `--json` and scripts branch
  *  on (exported to TypeScript).
  */
-export type ErrorCode = "config_invalid" | "not_found" | "database_unavailable" | "database_corrupt" | "database_newer" | "no_data_dir" | "keychain_unavailable" | "bad_secret_name" | "empty_secret" | "python_missing" | "install_failed" | "port_in_use" | "service_failed" | "io" | "compose_failed" | "invalid" | "render_failed" | "session_not_active" | "session_finalized" | "session_key_lost" | "stack_conflict" | "no_log" | "internal" | 
+export type ErrorCode = "config_invalid" | "not_found" | "database_unavailable" | "database_corrupt" | "database_newer" | "no_data_dir" | "keychain_unavailable" | "bad_secret_name" | "empty_secret" | "python_missing" | "install_failed" | "port_in_use" | "service_failed" | "io" | "compose_failed" | "invalid" | "bad_field" | "render_failed" | "session_not_active" | "session_finalized" | "session_key_lost" | "stack_conflict" | "no_log" | "internal" | 
 /**  The desktop shell could not use the system clipboard. */
 "clipboard";
 

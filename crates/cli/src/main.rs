@@ -7,6 +7,7 @@ mod output;
 mod report_cmd;
 mod run_cmd;
 mod secrets_cmd;
+mod serve_cmd;
 mod session_cmd;
 mod sim_cmd;
 mod stack_cmd;
@@ -110,6 +111,11 @@ enum Command {
     Export(report_cmd::ExportArgs),
     /// Automated runs: every variant of an experiment, repeated, launched headless, verified
     Run(run_cmd::RunArgs),
+    /// The local query API: read-only HTTP JSON on loopback (docs/api.md)
+    Serve(serve_cmd::ServeArgs),
+    /// The local query API's bearer token
+    #[command(subcommand)]
+    Api(serve_cmd::ApiCmd),
 }
 
 #[derive(Subcommand, Debug)]
@@ -272,6 +278,8 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Report(c) => report_cmd::report(g, c),
         Command::Export(a) => report_cmd::export(g, a),
         Command::Run(a) => run_cmd::run(g, a),
+        Command::Serve(a) => serve_cmd::serve(g, a),
+        Command::Api(c) => serve_cmd::api(g, c),
     }
 }
 

@@ -8,6 +8,7 @@ use serde::Serialize;
 /// A problem found while loading or validating configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct Problem {
     pub file: PathBuf,
     /// 1-based line, where the parser knows it.

@@ -88,6 +88,9 @@ pub enum Error {
     /// Input that does not fit (a field, a choice, a path); the message says which and why.
     #[error("{0}")]
     Invalid(String),
+    /// One named input field (a query parameter, a form field) that does not fit.
+    #[error("{field}: {message}")]
+    BadField { field: String, message: String },
     #[error("cannot render the harness environment: {0}")]
     Render(String),
     #[error("session {id} is {status}, not active: its key is revoked and its environment is gone. Create a new session to continue.")]
@@ -113,6 +116,7 @@ pub enum Error {
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
 )]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     ConfigInvalid,
@@ -131,6 +135,7 @@ pub enum ErrorCode {
     Io,
     ComposeFailed,
     Invalid,
+    BadField,
     RenderFailed,
     SessionNotActive,
     SessionFinalized,
@@ -162,6 +167,7 @@ impl ErrorCode {
             ErrorCode::Io => "io",
             ErrorCode::ComposeFailed => "compose_failed",
             ErrorCode::Invalid => "invalid",
+            ErrorCode::BadField => "bad_field",
             ErrorCode::RenderFailed => "render_failed",
             ErrorCode::SessionNotActive => "session_not_active",
             ErrorCode::SessionFinalized => "session_finalized",
@@ -202,6 +208,7 @@ impl Error {
                 | Error::PythonMissing(_)
                 | Error::PortInUse { .. }
                 | Error::Invalid(_)
+                | Error::BadField { .. }
                 | Error::SessionNotActive { .. }
                 | Error::SessionFinalized { .. }
                 | Error::SessionKeyLost(_)
@@ -229,6 +236,7 @@ impl Error {
             Error::Io { .. } => ErrorCode::Io,
             Error::Compose(_) => ErrorCode::ComposeFailed,
             Error::Invalid(_) => ErrorCode::Invalid,
+            Error::BadField { .. } => ErrorCode::BadField,
             Error::Render(_) => ErrorCode::RenderFailed,
             Error::SessionNotActive { .. } => ErrorCode::SessionNotActive,
             Error::SessionFinalized { .. } => ErrorCode::SessionFinalized,

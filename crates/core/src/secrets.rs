@@ -12,6 +12,8 @@ use crate::Error;
 
 /// The keychain entry name of the LiteLLM master key.
 pub const MASTER_KEY: &str = "LITELLM_MASTER_KEY";
+/// The keychain entry name of the local query API's bearer token (`stackperf serve`).
+pub const API_TOKEN: &str = "STACKPERF_API_TOKEN";
 
 /// A secret value. `Debug` and `Display` print a placeholder; only [`Secret::expose`] reveals it,
 /// and only the code that hands it to a keychain or a child process environment calls that.
@@ -145,6 +147,7 @@ impl SecretStore for MemoryStore {
 /// Where a resolved secret came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Source {
     /// An environment variable of the same name (overrides the keychain).
@@ -155,6 +158,7 @@ pub enum Source {
 /// What `secrets list` shows: never the value.
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct SecretInfo {
     pub name: String,
     pub in_keychain: bool,
@@ -268,6 +272,19 @@ impl Secrets {
     /// The LiteLLM master key, generated and stored on first use.
     pub fn master_key(&self) -> Result<Secret, Error> {
         self.get_or_generate(MASTER_KEY, "sk-stackperf-master-")
+    }
+
+    /// The local query API's bearer token, generated and stored on first use.
+    pub fn api_token(&self) -> Result<Secret, Error> {
+        self.get_or_generate(API_TOKEN, "spk-api-")
+    }
+
+    /// A new API token replaces the old one in the keychain (a running `serve` keeps the token it
+    /// started with until restarted).
+    pub fn rotate_api_token(&self) -> Result<Secret, Error> {
+        let value = Secret::generate("spk-api-")?;
+        self.store.set(API_TOKEN, &value)?;
+        Ok(value)
     }
 
     /// A secret the app owns (master key, database passwords): generated and stored on first use.

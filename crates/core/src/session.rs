@@ -50,6 +50,7 @@ pub fn check_text(field: &str, value: Option<&str>, max: usize) -> Result<(), Er
 /// Where a session is in its life. Stored as lowercase text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 #[sqlx(rename_all = "lowercase")]
 pub enum SessionStatus {
@@ -77,6 +78,19 @@ impl SessionStatus {
         }
     }
 
+    pub const ALL: [SessionStatus; 6] = [
+        SessionStatus::Pending,
+        SessionStatus::Active,
+        SessionStatus::Expired,
+        SessionStatus::Completed,
+        SessionStatus::Aborted,
+        SessionStatus::Invalid,
+    ];
+
+    pub fn parse(s: &str) -> Option<SessionStatus> {
+        SessionStatus::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+
     /// Finalized: its key is revoked and it can no longer change.
     pub fn is_final(self) -> bool {
         matches!(
@@ -95,6 +109,7 @@ impl std::fmt::Display for SessionStatus {
 /// How a session ends (what the operator records at finalize).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum FinalStatus {
     Completed,
@@ -115,6 +130,7 @@ impl From<FinalStatus> for SessionStatus {
 /// Bounded sessions are compared; exploratory ones never are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 #[sqlx(rename_all = "lowercase")]
 pub enum SessionMode {
@@ -134,6 +150,7 @@ impl std::fmt::Display for SessionMode {
 /// A session as stored.
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct SessionRow {
     pub session_id: String,
     pub experiment: String,

@@ -10,6 +10,7 @@ use crate::report::{MetricSummary, PairComparison, VariantSummary};
 /// The three questions a benchmark asks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Question {
     Fastest,
@@ -39,6 +40,7 @@ impl Question {
 /// One question's answer.
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct Headline {
     pub question: Question,
     /// The metric that answered it (none when no variant has data for any).

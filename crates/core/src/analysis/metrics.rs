@@ -8,6 +8,7 @@ use serde::Serialize;
 /// How a value is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Unit {
     Milliseconds,
@@ -413,6 +414,7 @@ pub fn fingerprint() -> f64 {
 /// What the UI needs to show a metric (the registry, on the wire).
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct MetricInfo {
     pub name: String,
     pub short: String,
@@ -462,6 +464,7 @@ pub fn format_value(unit: Unit, x: Option<f64>) -> String {
 /// it in words (the only place that does).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Verdict {
     /// Fewer than `need` sessions on a side.

@@ -10,6 +10,7 @@ use crate::stats::percentile;
 /// A total per successful task, with a bootstrap 95 % interval over sessions.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct PerSuccess {
     /// Σ value / successes; `None` with no success, or when a session's value is unknown (a
     /// cost with an unpriced request: "n/a", never a smaller total).

@@ -12,7 +12,7 @@ use crate::config::Registry;
 use crate::metrics::{self, MetricDef, MetricInfo, Sides, Verdict, METRICS};
 pub use crate::rollup::{rollup, session_stats};
 use crate::session::{SessionMode, SessionStatus};
-use crate::stats::{bootstrap_median_ci, median, percentile, permutation_p, stdev};
+use crate::stats::{median, median_ci, percentile, permutation_p, stdev};
 use crate::store::{now_ms, Store};
 use crate::tests_of::{fisher_exact, holm, omnibus_p, wilson, Z95};
 use crate::{Error, APP_VERSION};
@@ -22,6 +22,7 @@ pub use crate::metrics::{MIN_SESSIONS, MIN_SESSIONS_LATENCY};
 /// One session's rollup.
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct SessionStats {
     pub session_id: String,
     pub variant: String,
@@ -59,6 +60,7 @@ pub struct SessionStats {
 /// A metric across a variant's sessions.
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct MetricSummary {
     #[cfg_attr(feature = "specta", specta(type = f64))]
     pub sessions: usize,
@@ -73,6 +75,7 @@ pub struct MetricSummary {
 /// One variant's row.
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct VariantSummary {
     pub variant: String,
     #[cfg_attr(feature = "specta", specta(type = f64))]
@@ -97,6 +100,7 @@ impl SessionStats {
 /// One metric compared between two variants.
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct PairComparison {
     pub a: String,
     pub b: String,
@@ -116,6 +120,7 @@ pub struct PairComparison {
 /// The whole comparison report.
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct Comparison {
     /// The answer first: fastest, cheapest, most reliable (or that the data cannot tell yet).
     pub headlines: Vec<crate::analysis::headline::Headline>,
@@ -141,6 +146,7 @@ pub struct Comparison {
 /// How one metric's pairs were tested.
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct MetricTest {
     pub metric: String,
     /// Permutation test of the between-variant sum of squares across every variant (none for a
@@ -380,7 +386,15 @@ pub struct Decision {
 /// the metric and gated by the omnibus test across every variant, so that no pair is "different"
 /// unless the variants differ at all. Returns the omnibus p-value and the pairs.
 pub fn decisions(values: &[Vec<f64>], rate: bool) -> (Option<f64>, Vec<Decision>) {
-    let omnibus = if rate { None } else { omnibus_p(values, 13) };
+    // With two groups the between-group sum of squares is a monotone function of the difference
+    // in means, so the omnibus test is the pairwise permutation test itself: it is taken from
+    // that pair below instead of being run twice (10,000 shuffles of every session value).
+    let groups = values.iter().filter(|v| !v.is_empty()).count();
+    let mut omnibus = if rate || groups < 3 {
+        None
+    } else {
+        omnibus_p(values, 13)
+    };
     let centre = |v: &[f64]| {
         if rate {
             (!v.is_empty()).then(|| successes(v) as f64 / v.len() as f64)
@@ -416,6 +430,9 @@ pub fn decisions(values: &[Vec<f64>], rate: bool) -> (Option<f64>, Vec<Decision>
             });
         }
     }
+    if !rate && groups == 2 {
+        omnibus = out.iter().find_map(|d| d.p_value);
+    }
     let raw: Vec<f64> = out.iter().filter_map(|d| d.p_value).collect();
     let mut adjusted = holm(&raw).into_iter();
     for d in out.iter_mut().filter(|d| d.p_value.is_some()) {
@@ -442,7 +459,7 @@ fn summarize(v: &[f64], rate: bool) -> MetricSummary {
         sessions: v.len(),
         median: median(v),
         p95: percentile(v, 95.0),
-        ci95: bootstrap_median_ci(v, 7, 2000),
+        ci95: median_ci(v, 7, 2000),
         stdev: stdev(v),
     }
 }

@@ -95,18 +95,13 @@ pub fn omnibus_p(groups: &[Vec<f64>], seed: u64) -> Option<f64> {
     let observed = stat(&pooled);
     let extreme = |s: f64| s >= observed - 1e-9 * observed.abs().max(1.0);
     let mut rng = Rng::for_request(seed, pooled.len() as u64);
-    let iters = 10_000u64;
-    let mut hits = 0u64;
-    for _ in 0..iters {
+    Some(crate::stats::sequential_p(|| {
         for i in (1..pooled.len()).rev() {
             let j = (rng.next_u64() % (i as u64 + 1)) as usize;
             pooled.swap(i, j);
         }
-        if extreme(stat(&pooled)) {
-            hits += 1;
-        }
-    }
-    Some((hits + 1) as f64 / (iters + 1) as f64)
+        extreme(stat(&pooled))
+    }))
 }
 
 #[cfg(test)]

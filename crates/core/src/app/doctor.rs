@@ -14,6 +14,7 @@ use crate::store::Store;
 /// One check.
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct Check {
     pub name: String,
     pub ok: bool,

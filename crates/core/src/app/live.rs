@@ -16,6 +16,7 @@ use crate::{paths, Error};
 /// What the Session screen's start button sends.
 #[derive(Debug, Clone, Deserialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct StartSession {
     pub experiment: String,
     pub variant: String,
@@ -31,6 +32,7 @@ pub struct StartSession {
 /// the Rust side, see [`App::session_env_text`]).
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct EnvView {
     pub session_id: String,
     pub format: RenderFormat,
@@ -59,6 +61,7 @@ pub struct Finalized {
 /// updated — LiteLLM's line lands a moment after the edge's: replace them by `request_id`).
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct RequestsPage {
     pub rows: Vec<RequestBrief>,
     pub cursor: Option<f64>,

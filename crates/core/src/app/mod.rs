@@ -7,6 +7,7 @@
 mod doctor;
 mod live;
 mod outputs;
+mod query;
 mod runs;
 mod setup;
 mod traffic;
@@ -32,6 +33,7 @@ use crate::{paths, Error};
 pub use doctor::{checks as doctor_checks, Check};
 pub use live::{EnvView, Finalized, RequestBrief, RequestsPage, StartSession};
 pub use outputs::{ExportFormat, ExportRequest, ExportWhat, Written};
+pub use query::{Download, SessionDetail, SessionPage, TaskCardInfo, VariantInfo, MAX_PAGE};
 pub use runs::{RunEvent, RunSummary};
 pub use setup::{Catalog, Choices, ConfigDoc, ConfigKind, DraftCheck, ExperimentChoice};
 pub use traffic::TrafficReport;
@@ -96,6 +98,7 @@ fn find_config_dir(exe: &Path) -> Option<PathBuf> {
 /// The stack as the Stack screen shows it.
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct StackView {
     /// The runtime that is up (native when nothing is).
     pub runtime: Runtime,

@@ -16,6 +16,7 @@ use crate::{io_err, Error};
 /// What to export.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ExportWhat {
     Sessions,
@@ -28,6 +29,7 @@ pub enum ExportWhat {
 /// An export's file format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ExportFormat {
     Csv,
@@ -110,6 +112,7 @@ impl ExportFormat {
 /// The Export dialog's choices.
 #[derive(Debug, Clone, Deserialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct ExportRequest {
     pub what: ExportWhat,
     pub format: ExportFormat,
@@ -126,6 +129,7 @@ pub struct ExportRequest {
 /// What was written.
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct Written {
     pub path: String,
     /// Rows (tables) or points (charts).

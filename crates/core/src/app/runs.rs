@@ -20,6 +20,7 @@ use crate::{config::template, Error, APP_VERSION};
 /// Progress of a run, for the CLI's lines and the desktop's Run panel.
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum RunEvent {
     Planned {
@@ -56,6 +57,7 @@ pub enum RunEvent {
 /// A run as it ended (or stopped): its record, its items and the experiment's comparison.
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct RunSummary {
     pub run: RunRow,
     pub items: Vec<RunItemRow>,

@@ -12,6 +12,7 @@ use crate::{io_err, Error, Problem};
 /// The five kinds of configuration, by directory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum ConfigKind {
     Providers,
@@ -45,6 +46,7 @@ impl ConfigKind {
 /// One YAML document.
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct ConfigDoc {
     pub kind: ConfigKind,
     /// The file name (`sim-fast-oai.yaml`).
@@ -58,6 +60,7 @@ pub struct ConfigDoc {
 /// Everything the setup screen lists.
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct Catalog {
     pub config_dir: String,
     pub docs: Vec<ConfigDoc>,
@@ -68,6 +71,7 @@ pub struct Catalog {
 /// A draft's validation.
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct DraftCheck {
     /// Problems in the draft itself (with line and field where known).
     pub problems: Vec<Problem>,
@@ -78,6 +82,7 @@ pub struct DraftCheck {
 /// An experiment as the Session and Compare pickers offer it.
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct ExperimentChoice {
     pub name: String,
     pub description: String,
@@ -87,6 +92,7 @@ pub struct ExperimentChoice {
 /// What can be picked: experiments (with their variants) and task cards.
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct Choices {
     pub experiments: Vec<ExperimentChoice>,
     pub task_cards: Vec<String>,
@@ -101,6 +107,7 @@ pub struct Choices {
 /// Per-session isolation as the operator chooses it for one variant.
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct IsolationChoice {
     pub variant: String,
     pub harness: String,
@@ -111,6 +118,7 @@ pub struct IsolationChoice {
 /// The formats one kind of export can be written in.
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct ExportFormats {
     pub what: super::ExportWhat,
     pub formats: Vec<super::ExportFormat>,
@@ -144,20 +152,24 @@ fn doc_name(text: &str) -> Option<String> {
     })
 }
 
+/// Every configured experiment with its variants.
+pub(crate) fn experiment_choices(reg: &Registry) -> Vec<ExperimentChoice> {
+    reg.experiments
+        .iter()
+        .map(|l| ExperimentChoice {
+            name: l.value.name.clone(),
+            description: l.value.description.clone(),
+            variants: l.value.variants.clone(),
+        })
+        .collect()
+}
+
 impl App {
     /// The experiments, variants and task cards to pick from.
     pub fn choices(&self) -> Choices {
         let (reg, problems) = Registry::load(&self.paths.config_dir);
         Choices {
-            experiments: reg
-                .experiments
-                .iter()
-                .map(|l| ExperimentChoice {
-                    name: l.value.name.clone(),
-                    description: l.value.description.clone(),
-                    variants: l.value.variants.clone(),
-                })
-                .collect(),
+            experiments: experiment_choices(&reg),
             task_cards: reg
                 .task_cards
                 .iter()

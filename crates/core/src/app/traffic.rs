@@ -12,6 +12,7 @@ use crate::Error;
 /// What a batch did.
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct TrafficReport {
     pub sent: u32,
     pub ok: u32,

@@ -24,6 +24,7 @@ const BATCH: usize = 10_000;
 /// What one ingest pass did.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct CollectReport {
     #[cfg_attr(feature = "specta", specta(type = f64))]
     pub lines: u64,

@@ -148,6 +148,7 @@ pub fn request_cost(
 /// Where a row's timings were taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum TimedAt {
     /// At the harness's socket, by StackPerf's edge.
@@ -170,6 +171,7 @@ impl TimedAt {
 /// user-facing exports and counts unless asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Traffic {
     Session,
@@ -209,6 +211,7 @@ impl Traffic {
 /// How a request ended, as the client saw it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 #[sqlx(rename_all = "lowercase")]
 pub enum RequestStatus {
@@ -228,6 +231,7 @@ impl RequestStatus {
 /// A normalized request (the `requests` table).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct RequestRow {
     pub request_id: String,
     pub litellm_call_id: Option<String>,

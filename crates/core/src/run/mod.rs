@@ -16,6 +16,7 @@ use crate::rng::Rng;
 /// The order a run's sessions are taken in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum RunOrder {
     /// A B C A B C …: drift over time (machine load, provider load) hits every variant alike.
@@ -45,6 +46,7 @@ impl RunOrder {
 /// Where a run is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
     Running,
@@ -76,6 +78,7 @@ impl RunStatus {
 /// Where one item (one session) of a run is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ItemState {
     Pending,
@@ -110,6 +113,7 @@ impl ItemState {
 /// How one session of a run ended for the task.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum TaskOutcome {
     /// The harness exited 0 and the verify command passed.
@@ -149,6 +153,7 @@ impl TaskOutcome {
 /// What `stackperf run` and the Run panel ask for.
 #[derive(Debug, Clone, Deserialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct RunRequest {
     pub experiment: String,
     pub task_cards: Vec<String>,

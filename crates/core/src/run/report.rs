@@ -8,6 +8,7 @@ use serde_json::Value;
 /// The shape of a harness's headless output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ReportFormat {
     /// `claude -p … --output-format json`: one result object (`num_turns`, `usage`,
@@ -26,6 +27,7 @@ pub enum ReportFormat {
 /// The harness's own figures for one session (each `None` where it does not report it).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct HarnessReport {
     /// Model calls it says it made (Claude Code's turns, Gemini CLI's API requests, OpenCode's
     /// steps).

@@ -33,6 +33,7 @@ pub const MODULES: &[(&str, &str)] = &[
 /// A provider left out of the proxy config, and why.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct SkippedProvider {
     pub provider: String,
     pub reason: String,

@@ -28,6 +28,7 @@ use litellm_config::{EDGE_TOKEN_ENV, SIM_KEY_ENV};
 /// Which runtime runs the stack.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Runtime {
     Native,
@@ -37,6 +38,7 @@ pub enum Runtime {
 /// Loopback ports of the stack's services.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct Ports {
     /// StackPerf's edge: the URL harnesses are given.
     #[serde(default = "default_edge_port")]
@@ -79,6 +81,7 @@ pub struct StackOptions {
 /// Progress of long stack operations, for the CLI's lines and the desktop's events.
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum StackEvent {
     Step {
@@ -112,6 +115,7 @@ pub type Progress<'a> = &'a (dyn Fn(StackEvent) + Send + Sync);
 /// One service as `stack status` shows it.
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct ServiceStatus {
     pub name: String,
     pub state: ServiceState,
@@ -128,6 +132,7 @@ pub struct ServiceStatus {
 /// A service's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ServiceState {
     /// Its process (or container) runs; `healthy` says whether it answers.

@@ -50,6 +50,7 @@ pub struct StackState {
 /// What `up` did.
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct UpReport {
     pub already_running: bool,
     /// The services this `up` started (all of them on a fresh start; after a crash, only those
@@ -70,6 +71,7 @@ pub struct UpReport {
 /// What `down` did.
 #[derive(Debug, Clone, Serialize, Default)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct DownReport {
     pub stopped: Vec<String>,
     pub already_gone: Vec<String>,

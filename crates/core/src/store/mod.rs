@@ -25,7 +25,7 @@ pub use datasets::{columns as dataset_columns, Cell, Dataset};
 pub use requests::{Kind, RequestBrief, REQUEST_COLUMNS};
 pub use rollups::{RequestValues, SessionHead};
 pub use runs::{RunItemRow, RunRow, TaskResult};
-pub use sessions::NewSession;
+pub use sessions::{NewSession, SessionFilter};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 

@@ -182,6 +182,7 @@ pub fn columns_of(side: Side) -> impl Iterator<Item = &'static str> {
 /// One request, as the live panel and the drill-down list it.
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct RequestBrief {
     pub request_id: String,
     pub started_at: f64,

@@ -10,6 +10,7 @@ use crate::Error;
 /// A recorded run.
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct RunRow {
     pub run_id: String,
     pub experiment: String,
@@ -29,6 +30,7 @@ pub struct RunRow {
 /// One item of a run.
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct RunItemRow {
     #[cfg_attr(feature = "specta", specta(type = f64))]
     pub index: u32,

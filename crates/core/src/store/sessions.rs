@@ -242,3 +242,100 @@ impl Store {
             .map_err(self.db())
     }
 }
+
+/// Which sessions a page lists (every filter optional; `label` matches a substring).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SessionFilter {
+    pub experiment: Option<String>,
+    pub variant: Option<String>,
+    pub provider: Option<String>,
+    pub model: Option<String>,
+    pub harness: Option<String>,
+    pub task_card: Option<String>,
+    pub status: Option<SessionStatus>,
+    pub label: Option<String>,
+    /// Created at or after (Unix epoch ms).
+    pub since: Option<f64>,
+    /// Created before (Unix epoch ms).
+    pub until: Option<f64>,
+}
+
+impl Store {
+    /// One page of sessions matching `f`, newest first, and how many match in all.
+    pub async fn sessions_page(
+        &self,
+        f: &SessionFilter,
+        limit: u32,
+        offset: u64,
+    ) -> Result<(Vec<SessionRow>, u64), Error> {
+        let now = super::now_ms();
+        let build = |head: &str| {
+            let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(head);
+            q.push(" WHERE 1 = 1");
+            let eq = [
+                ("s.experiment", &f.experiment),
+                ("v.name", &f.variant),
+                ("v.provider", &f.provider),
+                ("v.model_alias", &f.model),
+                ("s.harness_profile", &f.harness),
+                ("s.task_card", &f.task_card),
+            ];
+            for (col, v) in eq {
+                if let Some(v) = v {
+                    q.push(format!(" AND {col} = ")).push_bind(v.clone());
+                }
+            }
+            // Expired is an active session whose key ran out (as `row_to_session` reads it).
+            match f.status {
+                Some(SessionStatus::Expired) => {
+                    q.push(" AND s.status = 'active' AND s.key_expires_at < ")
+                        .push_bind(now);
+                }
+                Some(SessionStatus::Active) => {
+                    q.push(" AND s.status = 'active' AND (s.key_expires_at IS NULL OR s.key_expires_at >= ")
+                        .push_bind(now)
+                        .push(")");
+                }
+                Some(st) => {
+                    q.push(" AND s.status = ").push_bind(st.as_str());
+                }
+                None => {}
+            }
+            if let Some(l) = &f.label {
+                q.push(" AND instr(s.operator_label, ")
+                    .push_bind(l.clone())
+                    .push(") > 0");
+            }
+            if let Some(t) = f.since {
+                q.push(" AND s.created_at >= ").push_bind(t);
+            }
+            if let Some(t) = f.until {
+                q.push(" AND s.created_at < ").push_bind(t);
+            }
+            q
+        };
+        let mut count =
+            build("SELECT COUNT(*) FROM sessions s JOIN variants v ON v.variant_id = s.variant_id");
+        let total: i64 = count
+            .build_query_scalar()
+            .fetch_one(self.pool())
+            .await
+            .map_err(self.db())?;
+        let mut page = build(SELECT);
+        page.push(" ORDER BY s.created_at DESC, s.session_id LIMIT ")
+            .push_bind(i64::from(limit))
+            .push(" OFFSET ")
+            .push_bind(offset.min(i64::MAX as u64) as i64);
+        let rows = page
+            .build()
+            .fetch_all(self.pool())
+            .await
+            .map_err(self.db())?;
+        let sessions = rows
+            .iter()
+            .map(row_to_session)
+            .collect::<Result<_, _>>()
+            .map_err(self.db())?;
+        Ok((sessions, total.max(0) as u64))
+    }
+}

@@ -1,0 +1,213 @@
+//! Query parameters: strict (an unknown, repeated, empty or malformed parameter is a 400 that
+//! names it), repeated keys where a list is meant (`experiment=a&experiment=b`).
+
+use stackperf_core::session::SessionStatus;
+use stackperf_core::store::SessionFilter;
+
+use crate::ApiError;
+
+/// A request's query parameters, checked against what the endpoint accepts.
+pub struct Params(Vec<(String, String)>);
+
+impl Params {
+    pub fn parse(raw: Option<&str>, allowed: &[&str]) -> Result<Params, ApiError> {
+        let pairs: Vec<(String, String)> = form_urlencoded::parse(raw.unwrap_or("").as_bytes())
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        for (k, v) in &pairs {
+            if !allowed.contains(&k.as_str()) {
+                return Err(ApiError::field(
+                    k,
+                    format!(
+                        "unknown parameter; this endpoint takes: {}",
+                        allowed.join(", ")
+                    ),
+                ));
+            }
+            if v.trim().is_empty() {
+                return Err(ApiError::field(k, "empty value"));
+            }
+        }
+        Ok(Params(pairs))
+    }
+
+    /// A parameter given at most once.
+    pub fn one(&self, key: &str) -> Result<Option<String>, ApiError> {
+        let mut it = self.0.iter().filter(|(k, _)| k == key);
+        let first = it.next().map(|(_, v)| v.clone());
+        if it.next().is_some() {
+            return Err(ApiError::field(key, "given more than once"));
+        }
+        Ok(first)
+    }
+
+    /// A parameter that may repeat.
+    pub fn all(&self, key: &str) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+
+    pub fn number(&self, key: &str) -> Result<Option<u64>, ApiError> {
+        self.one(key)?
+            .map(|v| {
+                v.parse::<u64>()
+                    .map_err(|_| ApiError::field(key, format!("`{v}` is not a whole number")))
+            })
+            .transpose()
+    }
+
+    pub fn flag(&self, key: &str) -> Result<bool, ApiError> {
+        match self.one(key)?.as_deref() {
+            None | Some("false") | Some("0") => Ok(false),
+            Some("true") | Some("1") => Ok(true),
+            Some(v) => Err(ApiError::field(key, format!("`{v}` is not true or false"))),
+        }
+    }
+
+    /// A time: Unix epoch milliseconds, or RFC 3339 (`2026-11-28T10:00:00Z`, `2026-11-28`).
+    pub fn time(&self, key: &str) -> Result<Option<f64>, ApiError> {
+        self.one(key)?
+            .map(|v| {
+                parse_time(&v).ok_or_else(|| {
+                    ApiError::field(
+                        key,
+                        format!("`{v}` is not a time: use RFC 3339 (2026-11-28T10:00:00Z) or Unix epoch milliseconds"),
+                    )
+                })
+            })
+            .transpose()
+    }
+
+    /// The session filters of `/sessions`.
+    pub fn session_filter(&self) -> Result<SessionFilter, ApiError> {
+        let status = self
+            .one("status")?
+            .map(|s| {
+                SessionStatus::parse(&s).ok_or_else(|| {
+                    ApiError::field(
+                        "status",
+                        format!("`{s}` is not a status: pending, active, expired, completed, aborted or invalid"),
+                    )
+                })
+            })
+            .transpose()?;
+        Ok(SessionFilter {
+            experiment: self.one("experiment")?,
+            variant: self.one("variant")?,
+            provider: self.one("provider")?,
+            model: self.one("model")?,
+            harness: self.one("harness")?,
+            task_card: self.one("task_card")?,
+            status,
+            label: self.one("label")?,
+            since: self.time("since")?,
+            until: self.time("until")?,
+        })
+    }
+}
+
+/// Unix epoch ms from epoch ms or RFC 3339 (date, or date and time with `Z` or an offset).
+pub fn parse_time(s: &str) -> Option<f64> {
+    if let Ok(ms) = s.parse::<f64>() {
+        return ms.is_finite().then_some(ms);
+    }
+    let (date, rest) = s.split_at(s.len().min(10));
+    let mut d = date.split('-').map(|p| p.parse::<i64>().ok());
+    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
+    if !(1..=12).contains(&m) || !(1..=31).contains(&day) || date.len() != 10 {
+        return None;
+    }
+    let days = days_from_civil(y, m, day);
+    let mut secs = days as f64 * 86_400.0;
+    if !rest.is_empty() {
+        let rest = rest.strip_prefix(['T', 't', ' '])?;
+        let (clock, offset) = match rest.find(['Z', 'z', '+', '-']) {
+            Some(i) => rest.split_at(i),
+            None => return None,
+        };
+        let mut c = clock.split(':');
+        let (h, mi) = (
+            c.next()?.parse::<f64>().ok()?,
+            c.next()?.parse::<f64>().ok()?,
+        );
+        let sec = c
+            .next()
+            .map(|x| x.parse::<f64>().ok())
+            .unwrap_or(Some(0.0))?;
+        if h >= 24.0 || mi >= 60.0 || !(0.0..61.0).contains(&sec) {
+            return None;
+        }
+        secs += h * 3600.0 + mi * 60.0 + sec;
+        if !matches!(offset, "Z" | "z") {
+            let sign = if offset.starts_with('-') { -1.0 } else { 1.0 };
+            let mut o = offset[1..].split(':');
+            let (oh, om) = (
+                o.next()?.parse::<f64>().ok()?,
+                o.next()?.parse::<f64>().ok()?,
+            );
+            secs -= sign * (oh * 3600.0 + om * 60.0);
+        }
+    }
+    Some(secs * 1000.0)
+}
+
+/// Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_in_every_accepted_form() {
+        // 2026-11-28T00:00:00Z = 1795824000 s (date -u -d 2026-11-28 +%s).
+        assert_eq!(parse_time("2026-11-28"), Some(1_795_824_000_000.0));
+        assert_eq!(
+            parse_time("2026-11-28T10:30:00Z"),
+            Some(1_795_861_800_000.0)
+        );
+        assert_eq!(
+            parse_time("2026-11-28T12:30:00+02:00"),
+            Some(1_795_861_800_000.0)
+        );
+        assert_eq!(
+            parse_time("2026-11-28T10:30:00.5Z"),
+            Some(1_795_861_800_500.0)
+        );
+        assert_eq!(parse_time("1795861800000"), Some(1_795_861_800_000.0));
+        for bad in [
+            "yesterday",
+            "2026-13-01",
+            "2026-11-28T25:00:00Z",
+            "2026-11-28T10:00",
+            "NaN",
+        ] {
+            assert_eq!(parse_time(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn unknown_repeated_and_empty_parameters_are_named() {
+        let e = Params::parse(Some("experiment=a&colour=red"), &["experiment"]).err();
+        assert_eq!(e.map(|e| e.field), Some(Some("colour".to_string())));
+        let p = Params::parse(Some("experiment=a&experiment=b"), &["experiment"])
+            .unwrap_or_else(|_| unreachable!());
+        assert_eq!(p.all("experiment"), ["a", "b"]);
+        assert!(p.one("experiment").is_err());
+        let e = Params::parse(Some("experiment="), &["experiment"]).err();
+        assert_eq!(e.map(|e| e.field), Some(Some("experiment".to_string())));
+        let p = Params::parse(Some("limit=ten"), &["limit"]).unwrap_or_else(|_| unreachable!());
+        assert!(p.number("limit").is_err());
+    }
+}
