@@ -375,3 +375,63 @@ fn collect_and_rollup_on_an_empty_store_do_nothing_and_say_so() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("variant `codex-sim-fast` is not part of experiment `sim-profiles`; its variants are: sim-fast-oai, sim-slow-oai, sim-flaky-oai"), "{}", stderr(&o));
 }
+
+#[test]
+fn prune_reads_the_retention_policy_and_refuses_a_bad_one() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let o = run(data.path(), &["--json", "prune", "--dry-run"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("json");
+    // configs/retention.yaml: the seed's 7 / 30 / 90 days.
+    assert_eq!(
+        (
+            &v["retention"]["raw_days"],
+            &v["retention"]["requests_days"],
+            &v["retention"]["sessions_days"]
+        ),
+        (
+            &serde_json::json!(7),
+            &serde_json::json!(30),
+            &serde_json::json!(90)
+        )
+    );
+    assert_eq!(v["applied"], false);
+    let human = run(data.path(), &["prune"]);
+    assert!(
+        stdout(&human).contains("Nothing to delete."),
+        "{}",
+        stdout(&human)
+    );
+
+    // A policy that would keep requests longer than their sessions is refused, with the file.
+    let cfg = tempfile::tempdir().expect("configs");
+    for sub in [
+        "providers",
+        "harnesses",
+        "variants",
+        "experiments",
+        "task-cards",
+    ] {
+        std::fs::create_dir_all(cfg.path().join(sub)).expect("dir");
+    }
+    std::fs::write(
+        cfg.path().join("retention.yaml"),
+        "requests_days: 100\nsessions_days: 10\n",
+    )
+    .expect("write");
+    let o = run(
+        data.path(),
+        &[
+            "--config-dir",
+            cfg.path().to_str().unwrap_or(""),
+            "prune",
+            "--dry-run",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains("retention.yaml") && stderr(&o).contains("longer than sessions_days"),
+        "{}",
+        stderr(&o)
+    );
+}

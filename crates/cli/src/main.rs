@@ -4,6 +4,7 @@ mod catalog;
 mod doctor;
 mod edge_cmd;
 mod output;
+mod prune_cmd;
 mod report_cmd;
 mod run_cmd;
 mod secrets_cmd;
@@ -111,6 +112,8 @@ enum Command {
     Export(report_cmd::ExportArgs),
     /// Automated runs: every variant of an experiment, repeated, launched headless, verified
     Run(run_cmd::RunArgs),
+    /// Delete what the retention policy (configs/retention.yaml) no longer keeps; says what first
+    Prune(prune_cmd::PruneArgs),
     /// The local query API: read-only HTTP JSON on loopback (docs/api.md)
     Serve(serve_cmd::ServeArgs),
     /// The local query API's bearer token
@@ -278,6 +281,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Report(c) => report_cmd::report(g, c),
         Command::Export(a) => report_cmd::export(g, a),
         Command::Run(a) => run_cmd::run(g, a),
+        Command::Prune(a) => prune_cmd::run(g, a),
         Command::Serve(a) => serve_cmd::serve(g, a),
         Command::Api(c) => serve_cmd::api(g, c),
     }

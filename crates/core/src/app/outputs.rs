@@ -206,8 +206,16 @@ impl App {
         })
     }
 
-    /// Write an export where the user chose.
+    /// Write an export where the user chose, and record it in `artifacts`.
     pub async fn export(&self, req: &ExportRequest) -> Result<Written, Error> {
+        let written = self.write_export(req).await?;
+        self.register_export(req, std::path::Path::new(&written.path))
+            .await;
+        Ok(written)
+    }
+
+    /// Write an export (not recorded: the API's temporary files go through here too).
+    pub(crate) async fn write_export(&self, req: &ExportRequest) -> Result<Written, Error> {
         let path = PathBuf::from(&req.path);
         if req.path.trim().is_empty() {
             return Err(Error::Invalid("choose where to save the export".into()));
@@ -244,6 +252,33 @@ impl App {
             rows: rows as u32,
             bytes: bytes.min(u32::MAX as u64) as u32,
         })
+    }
+
+    /// Record a written export in `artifacts` (so `prune` can list it). A failure here does not
+    /// undo the export the user has.
+    async fn register_export(&self, req: &ExportRequest, path: &std::path::Path) {
+        use sha2::Digest;
+        let Ok(store) = self.store().await else {
+            return;
+        };
+        let sha256 = std::fs::read(path)
+            .ok()
+            .map(|b| format!("{:x}", sha2::Sha256::digest(&b)));
+        let a = crate::store::Artifact {
+            kind: req.what.name().to_string(),
+            format: req.format.extension().to_string(),
+            path: std::fs::canonicalize(path)
+                .unwrap_or_else(|_| path.to_path_buf())
+                .display()
+                .to_string(),
+            experiment: req.experiment.clone().filter(|e| !e.is_empty()),
+            session_id: req.session.clone().filter(|s| !s.is_empty()),
+            sha256,
+            created_at: crate::store::now_ms(),
+        };
+        if let Err(e) = store.add_artifact(&a).await {
+            tracing::warn!("could not record the export in artifacts: {e}");
+        }
     }
 
     /// A text export (CSV, JSON, SVG, HTML) as a string, for a terminal; `req.path` is ignored.

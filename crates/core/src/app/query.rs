@@ -206,7 +206,7 @@ impl App {
             ));
             let mut r = req.clone();
             r.path = tmp.display().to_string();
-            let written = self.export(&r).await;
+            let written = self.write_export(&r).await;
             let bytes = std::fs::read(&tmp);
             let _ = std::fs::remove_file(&tmp);
             written?;

@@ -2,6 +2,7 @@
 //! `experiments/`, `task-cards/`, one entity per file.
 
 mod fingerprint;
+pub mod retention;
 pub mod template;
 mod types;
 mod validate;

@@ -15,6 +15,7 @@ use crate::config::{canonical_json, Registry};
 use crate::Error;
 
 mod datasets;
+mod prune;
 pub mod requests;
 mod rollups;
 mod runs;
@@ -22,6 +23,7 @@ mod sessions;
 pub(crate) mod write;
 
 pub use datasets::{columns as dataset_columns, Cell, Dataset};
+pub use prune::{Artifact, PrunePlan};
 pub use requests::{Kind, RequestBrief, REQUEST_COLUMNS};
 pub use rollups::{RequestValues, SessionHead};
 pub use runs::{RunItemRow, RunRow, TaskResult};

@@ -70,7 +70,7 @@ impl RollupTx {
         let e = super::db_err(&self.path);
         sqlx::query(
             "UPDATE sessions SET rollup_stale = 1 WHERE experiment = ? AND rollup_stale = 0
-             AND session_id NOT IN (SELECT scope_id FROM metric_rollups
+             AND requests_pruned_at IS NULL AND session_id NOT IN (SELECT scope_id FROM metric_rollups
                                     WHERE scope = 'session' AND metric = ? AND value = ?)",
         )
         .bind(experiment)
@@ -90,7 +90,8 @@ impl RollupTx {
     ) -> Result<Vec<String>, Error> {
         let e = super::db_err(&self.path);
         sqlx::query_scalar(
-            "SELECT session_id FROM sessions WHERE experiment = ? AND rollup_stale = 1 LIMIT ?",
+            "SELECT session_id FROM sessions WHERE experiment = ? AND rollup_stale = 1
+             AND requests_pruned_at IS NULL LIMIT ?",
         )
         .bind(experiment)
         .bind(limit)

@@ -1,0 +1,106 @@
+//! `stackperf prune`: what the retention policy deletes, said first, then done.
+
+use serde::Serialize;
+
+use super::App;
+use crate::config::retention::Retention;
+use crate::store::{now_ms, PrunePlan};
+use crate::Error;
+
+/// What a prune deletes (or deleted) and what it frees.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct PruneReport {
+    pub retention: Retention,
+    pub plan: PrunePlan,
+    /// Session folders deleted with their sessions, and their size.
+    #[cfg_attr(feature = "specta", specta(type = f64))]
+    pub folders: u64,
+    #[cfg_attr(feature = "specta", specta(type = f64))]
+    pub folder_bytes: u64,
+    /// The database's size before, and after compaction (when applied).
+    #[cfg_attr(feature = "specta", specta(type = f64))]
+    pub db_bytes: u64,
+    #[cfg_attr(feature = "specta", specta(type = Option<f64>))]
+    pub db_bytes_after: Option<u64>,
+    pub applied: bool,
+    /// Exports written before the session retention (listed, never deleted: they are the user's
+    /// files).
+    pub old_exports: Vec<crate::store::Artifact>,
+    /// When the plan was made (Unix epoch ms): `apply` deletes by the same cut-off.
+    pub at: f64,
+}
+
+/// Bytes under `path` (files only; symlinks not followed).
+fn size_of(path: &std::path::Path) -> u64 {
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return 0;
+    };
+    if !meta.is_dir() {
+        return meta.len();
+    }
+    std::fs::read_dir(path)
+        .map(|rd| rd.flatten().map(|e| size_of(&e.path())).sum())
+        .unwrap_or(0)
+}
+
+impl App {
+    /// What pruning would delete now (changes nothing).
+    pub async fn prune_plan(&self) -> Result<PruneReport, Error> {
+        let retention = Retention::load(&self.paths.config_dir)?;
+        let at = now_ms();
+        let plan = self
+            .store()
+            .await?
+            .prune_plan(at, retention.requests_days, retention.sessions_days)
+            .await?;
+        let dirs: Vec<_> = plan
+            .sessions
+            .iter()
+            .map(|id| crate::paths::session_dir(&self.paths.data_dir, id))
+            .filter(|d| d.is_dir())
+            .collect();
+        let old_exports = self
+            .store()
+            .await?
+            .artifacts_before(at - f64::from(retention.sessions_days) * 86_400_000.0)
+            .await?;
+        Ok(PruneReport {
+            old_exports,
+            retention,
+            folders: dirs.len() as u64,
+            folder_bytes: dirs.iter().map(|d| size_of(d)).sum(),
+            db_bytes: size_of(&self.paths.db_path),
+            db_bytes_after: None,
+            applied: false,
+            plan,
+            at,
+        })
+    }
+
+    /// Delete what `report` (from [`App::prune_plan`]) lists, then compact the database.
+    pub async fn prune_apply(&self, mut report: PruneReport) -> Result<PruneReport, Error> {
+        let store = self.store().await?;
+        let cutoff = report.at - f64::from(report.retention.requests_days) * 86_400_000.0;
+        store.prune_apply(&report.plan, now_ms(), cutoff).await?;
+        // Ids come from the database: only plain ones name a folder to delete.
+        let plain = |id: &str| {
+            !id.is_empty()
+                && id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        };
+        for id in report.plan.sessions.iter().filter(|id| plain(id)) {
+            let dir = crate::paths::session_dir(&self.paths.data_dir, id);
+            if dir.is_dir() {
+                std::fs::remove_dir_all(&dir)
+                    .map_err(crate::io_err(format!("delete {}", dir.display())))?;
+            }
+        }
+        store.compact().await?;
+        report.db_bytes_after = Some(size_of(&self.paths.db_path));
+        report.applied = true;
+        Ok(report)
+    }
+}
