@@ -90,6 +90,13 @@ class StackPerfCapture(CustomLogger):
         self._path = os.environ.get("STACKPERF_SPOOL", "")
         self._file = None
 
+    def _rotated(self):
+        """The open file is no longer the one at the spool's path (renamed or deleted)."""
+        try:
+            return os.stat(self._path).st_ino != os.fstat(self._file.fileno()).st_ino
+        except OSError:
+            return True
+
     # -- events ---------------------------------------------------------------------------------
     # LiteLLM runs these as a task at the end of a stream, while the last bytes go out to the
     # client; yielding first keeps the line's formatting and write off the tail of the response.
@@ -150,6 +157,11 @@ class StackPerfCapture(CustomLogger):
             }
             line = json.dumps(record, separators=(",", ":")) + "\n"
             with self._lock:
+                if self._file is not None and self._rotated():
+                    # StackPerf renamed the spool (rotation): reopen so the next line starts the
+                    # new file; the old one is drained by its cursor.
+                    self._file.close()
+                    self._file = None
                 if self._file is None:
                     os.makedirs(os.path.dirname(self._path) or ".", exist_ok=True)
                     self._file = open(self._path, "a", encoding="utf-8")

@@ -53,8 +53,16 @@ def main():
         if got != fx["line"]:
             diff = {k: (got or {}).get(k) for k in set(fx["line"]) | set(got or {}) if (got or {}).get(k) != fx["line"].get(k)}
             mismatches.append({"case": fx.get("case"), "differs": diff})
-    print(json.dumps({"cases": len(fixtures), "mismatches": mismatches}, default=str))
-    return 1 if mismatches else 0
+    # Rotation: StackPerf renames the spool; the next line must start a new file, and nothing more
+    # may go into the renamed one.
+    rotated = spool.with_name(spool.name + ".1")
+    spool.rename(rotated)
+    kept = rotated.read_text()
+    logger._write(revive(fixtures[0]["kwargs"]), None, None)
+    new_lines = spool.read_text().splitlines() if spool.exists() else []
+    rotation = "reopened" if len(new_lines) == 1 and rotated.read_text() == kept else "wrote to the renamed file"
+    print(json.dumps({"cases": len(fixtures), "mismatches": mismatches, "rotation": rotation}, default=str))
+    return 1 if mismatches or rotation != "reopened" else 0
 
 
 if __name__ == "__main__":

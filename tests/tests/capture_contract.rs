@@ -42,6 +42,8 @@ fn the_python_logger_writes_the_recorded_lines() {
         serde_json::json!([]),
         "the logger no longer writes what it wrote when the fixtures were recorded: {report}"
     );
+    // After a rotation (the spool renamed aside) the logger starts a new file.
+    assert_eq!(report["rotation"], "reopened", "{report}");
     assert!(out.status.success());
 }
 

@@ -29,6 +29,7 @@ fn describe(r: &PruneReport) -> String {
          - {} session(s) ended more than {} days ago: deleted whole (row, rollups, {} folder(s), {})\n\
          - {} session(s) ended more than {} days ago: their request rows deleted (they keep their rollups and stay in comparisons)\n\
          - {} request row(s) in all, {} of them unattributed\n\
+         - {} rotated capture spool(s) read to the end and older than {} days ({})\n\
          Database now {}.{}",
         r.retention.sessions_days,
         r.retention.requests_days,
@@ -40,6 +41,9 @@ fn describe(r: &PruneReport) -> String {
         r.retention.requests_days,
         p.requests,
         p.unattributed,
+        r.spools.len(),
+        r.retention.raw_days,
+        mb(r.spool_bytes),
         mb(r.db_bytes),
         if r.old_exports.is_empty() {
             String::new()
@@ -63,7 +67,8 @@ pub fn run(g: &Global, a: PruneArgs) -> Result<(), CliError> {
         let plan = app.prune_plan().await?;
         let nothing = plan.plan.sessions.is_empty()
             && plan.plan.requests_of.is_empty()
-            && plan.plan.requests == 0;
+            && plan.plan.requests == 0
+            && plan.spools.is_empty();
         if a.dry_run || nothing {
             if g.json {
                 return Ok(print_json(&plan)?);

@@ -117,6 +117,23 @@ pub fn open(path: &Path) -> std::io::Result<std::fs::File> {
     o.open(path)
 }
 
+/// The open spool file is no longer the one at `path` (renamed away or deleted).
+fn rotated(path: &Path, file: &std::fs::File) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        match (std::fs::metadata(path), file.metadata()) {
+            (Ok(a), Ok(b)) => a.ino() != b.ino() || a.dev() != b.dev(),
+            _ => true,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (path, file);
+        false
+    }
+}
+
 /// Start the writer; it ends (after a final sync) when every [`Sink`] is dropped.
 pub fn writer(path: PathBuf) -> std::io::Result<(Sink, tokio::task::JoinHandle<()>)> {
     let file = open(&path)?;
@@ -148,6 +165,15 @@ pub fn writer(path: PathBuf) -> std::io::Result<(Sink, tokio::task::JoinHandle<(
                     break;
                 }
             }
+            if rotated(&path, &file) {
+                // StackPerf renamed the spool (rotation): the rest goes into a new file; the old
+                // one is drained by its cursor.
+                let _ = file.sync_data();
+                match open(&path) {
+                    Ok(f) => file = f,
+                    Err(e) => tracing::error!("edge spool {}: reopen: {e}", path.display()),
+                }
+            }
             if let Err(e) = file.write_all(&buf) {
                 tracing::error!("edge spool {}: {e}", path.display());
             }
@@ -161,4 +187,50 @@ pub fn writer(path: PathBuf) -> std::io::Result<(Sink, tokio::task::JoinHandle<(
         let _ = file.sync_data();
     });
     Ok((Sink(tx), handle))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(id: &str) -> EdgeRecord {
+        serde_json::from_value(serde_json::json!({
+            "v": 1, "edge_id": id, "key_alias": "a", "method": "POST",
+            "route": "/v1/chat/completions", "surface": "openai_chat", "stream": true,
+            "arrived": 1.0, "finished": 2.0, "outcome": "ok", "deltas": 3, "stalls": 0,
+            "stall_threshold_ms": 1000.0, "terminal": true, "bytes_out": 10
+        }))
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    async fn lines_in(p: &Path, n: usize) -> Vec<String> {
+        // The writer works on its own thread: wait (bounded) for the lines to land.
+        for _ in 0..200 {
+            let text = std::fs::read_to_string(p).unwrap_or_default();
+            if text.lines().count() >= n {
+                return text.lines().map(str::to_string).collect();
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("{} never got {n} lines", p.display());
+    }
+
+    #[tokio::test]
+    async fn after_a_rotation_the_writer_starts_a_new_file() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("edge.jsonl");
+        let (sink, handle) = writer(path.clone()).unwrap_or_else(|e| panic!("{e}"));
+        sink.send(rec("one"));
+        assert_eq!(lines_in(&path, 1).await.len(), 1);
+        let rotated = dir.path().join("edge.jsonl.1");
+        std::fs::rename(&path, &rotated).unwrap_or_else(|e| panic!("{e}"));
+        sink.send(rec("two"));
+        let fresh = lines_in(&path, 1).await;
+        assert_eq!(fresh.len(), 1);
+        assert!(fresh[0].contains("\"two\""));
+        let old = std::fs::read_to_string(&rotated).unwrap_or_default();
+        assert_eq!(old.lines().count(), 1, "{old}");
+        drop(sink);
+        let _ = handle.await;
+    }
 }

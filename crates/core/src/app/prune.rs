@@ -28,6 +28,10 @@ pub struct PruneReport {
     /// Exports written before the session retention (listed, never deleted: they are the user's
     /// files).
     pub old_exports: Vec<crate::store::Artifact>,
+    /// Rotated capture spools read to the end and older than `raw_days`: deleted.
+    pub spools: Vec<String>,
+    #[cfg_attr(feature = "specta", specta(type = f64))]
+    pub spool_bytes: u64,
     /// When the plan was made (Unix epoch ms): `apply` deletes by the same cut-off.
     pub at: f64,
 }
@@ -66,7 +70,21 @@ impl App {
             .await?
             .artifacts_before(at - f64::from(retention.sessions_days) * 86_400_000.0)
             .await?;
+        let spools = crate::ingest::rotate::drained_before(
+            self.store().await?,
+            &[
+                crate::paths::spool(&self.paths.data_dir),
+                crate::paths::edge_spool(&self.paths.data_dir),
+            ],
+            at - f64::from(retention.raw_days) * 86_400_000.0,
+        )
+        .await?;
         Ok(PruneReport {
+            spool_bytes: spools.iter().map(|(_, b)| b).sum(),
+            spools: spools
+                .iter()
+                .map(|(p, _)| p.display().to_string())
+                .collect(),
             old_exports,
             retention,
             folders: dirs.len() as u64,
@@ -96,6 +114,13 @@ impl App {
             if dir.is_dir() {
                 std::fs::remove_dir_all(&dir)
                     .map_err(crate::io_err(format!("delete {}", dir.display())))?;
+            }
+        }
+        for f in &report.spools {
+            match std::fs::remove_file(f) {
+                Ok(()) => store.delete_ingest_cursor(f).await?,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(crate::io_err(format!("delete {f}"))(e)),
             }
         }
         store.compact().await?;

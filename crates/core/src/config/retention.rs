@@ -14,7 +14,7 @@ use crate::Error;
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Retention {
-    /// Raw captured data: the capture spools (not pruned yet: they are not rotated).
+    /// Raw captured data: rotated capture spools, once read to the end.
     #[serde(default = "raw")]
     pub raw_days: u32,
     /// Request rows (a session keeps its rollups, so comparisons still include it).

@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Seek, SeekFrom};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
@@ -53,9 +53,13 @@ pub struct CollectReport {
     /// Bytes of an incomplete last line left for the next pass.
     #[cfg_attr(feature = "specta", specta(type = f64))]
     pub pending_bytes: u64,
+    /// Spools renamed aside after this pass read them to the end (see `ingest::rotate`).
+    #[cfg_attr(feature = "specta", specta(type = f64))]
+    #[serde(default)]
+    pub rotated: u64,
 }
 
-fn file_id(meta: &std::fs::Metadata) -> String {
+pub(crate) fn file_id(meta: &std::fs::Metadata) -> String {
     #[cfg(unix)]
     {
         use std::os::unix::fs::MetadataExt;
@@ -119,16 +123,30 @@ pub async fn collect_into(
 ) -> Result<CollectReport, Error> {
     let mut report = CollectReport::default();
     let edge = edge_spool_beside(spool);
+    let rotate_at = super::rotate::rotate_bytes();
     for (path, source) in [(spool, Source::Litellm), (edge.as_path(), Source::Edge)] {
-        collect_file(
-            store,
-            path,
-            source,
-            models,
-            sink.as_deref_mut(),
-            &mut report,
-        )
-        .await?;
+        // Rotated files first (oldest first): lines a writer added before it reopened.
+        for file in super::rotate::rotated(path)
+            .iter()
+            .map(PathBuf::as_path)
+            .chain([path])
+        {
+            collect_file(
+                store,
+                file,
+                source,
+                models,
+                sink.as_deref_mut(),
+                &mut report,
+            )
+            .await?;
+        }
+        if super::rotate::maybe_rotate(store, path, rotate_at)
+            .await?
+            .is_some()
+        {
+            report.rotated += 1;
+        }
     }
     Ok(report)
 }

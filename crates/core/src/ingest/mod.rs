@@ -5,3 +5,4 @@
 pub mod capture;
 pub mod normalize;
 pub mod normalize_edge;
+pub mod rotate;

@@ -101,6 +101,38 @@ impl Store {
         Ok(row.map(|r| (r.get::<String, _>(0), r.get::<i64, _>(1).max(0) as u64)))
     }
 
+    /// Give a spool's cursor to its new name (rotation), only if it still stands at `(file_id,
+    /// offset)`: false when another process moved or advanced it first.
+    pub async fn move_ingest_cursor(
+        &self,
+        from: &str,
+        to: &str,
+        file_id: &str,
+        offset: u64,
+    ) -> Result<bool, Error> {
+        let done = sqlx::query(
+            "UPDATE ingest_cursors SET spool = ? WHERE spool = ? AND file_id = ? AND offset = ?",
+        )
+        .bind(to)
+        .bind(from)
+        .bind(file_id)
+        .bind(offset as i64)
+        .execute(self.pool())
+        .await
+        .map_err(self.db())?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Forget a deleted spool's cursor.
+    pub async fn delete_ingest_cursor(&self, spool: &str) -> Result<(), Error> {
+        sqlx::query("DELETE FROM ingest_cursors WHERE spool = ?")
+            .bind(spool)
+            .execute(self.pool())
+            .await
+            .map_err(self.db())?;
+        Ok(())
+    }
+
     /// Map a query error to the store's error (naming the database file).
     pub(crate) fn db(&self) -> impl Fn(sqlx::Error) -> Error + '_ {
         db_err(&self.path)
