@@ -107,6 +107,30 @@ pub async fn doctor(state: State<'_, Shared>) -> UiResult<Vec<Check>> {
     Ok(state.app()?.doctor().await)
 }
 
+/// How much data StackPerf keeps here, by kind.
+#[tauri::command]
+#[specta::specta]
+pub async fn data_usage(state: State<'_, Shared>) -> UiResult<stackperf_core::app::DataUsage> {
+    Ok(state.app()?.data_usage())
+}
+
+/// What the retention policy would delete now (nothing is changed).
+#[tauri::command]
+#[specta::specta]
+pub async fn prune_plan(state: State<'_, Shared>) -> UiResult<stackperf_core::app::PruneReport> {
+    Ok(state.app()?.prune_plan().await?)
+}
+
+/// Delete what a plan the user confirmed lists, then compact the database.
+#[tauri::command]
+#[specta::specta]
+pub async fn prune_apply(
+    state: State<'_, Shared>,
+    plan: stackperf_core::app::PruneReport,
+) -> UiResult<stackperf_core::app::PruneReport> {
+    Ok(state.app()?.prune_apply(plan).await?)
+}
+
 #[tauri::command]
 #[specta::specta]
 pub async fn secrets_list(state: State<'_, Shared>) -> UiResult<Vec<SecretInfo>> {
@@ -347,6 +371,9 @@ pub fn builder() -> Builder<tauri::Wry> {
             session_finalize,
             compare,
             compare_grouped,
+            data_usage,
+            prune_plan,
+            prune_apply,
             compare_sessions,
             compare_chart,
             export_data,

@@ -41,6 +41,12 @@ export const commands = {
 	 *  sessions when `experiments` is empty).
 	 */
 	compareGrouped: (by: GroupBy, experiments: string[]) => typedError<Comparison_Serialize, UiError>(__TAURI_INVOKE("compare_grouped", { by, experiments })),
+	/**  How much data StackPerf keeps here, by kind. */
+	dataUsage: () => typedError<DataUsage, UiError>(__TAURI_INVOKE("data_usage")),
+	/**  What the retention policy would delete now (nothing is changed). */
+	prunePlan: () => typedError<PruneReport_Serialize, UiError>(__TAURI_INVOKE("prune_plan")),
+	/**  Delete what a plan the user confirmed lists, then compact the database. */
+	pruneApply: (plan: PruneReport_Deserialize) => typedError<PruneReport_Serialize, UiError>(__TAURI_INVOKE("prune_apply", { plan })),
 	compareSessions: (experiment: string) => typedError<SessionStats_Serialize[], UiError>(__TAURI_INVOKE("compare_sessions", { experiment })),
 	compareChart: (experiment: string, metric: string) => typedError<string, UiError>(__TAURI_INVOKE("compare_chart", { experiment, metric })),
 	exportData: (req: ExportRequest_Deserialize) => typedError<Written, UiError>(__TAURI_INVOKE("export_data", { req })),
@@ -65,6 +71,33 @@ export type AppInfo = {
 	config_dir: string,
 	data_dir: string,
 	db_path: string,
+};
+
+/**  An export file StackPerf wrote (the `artifacts` table). */
+export type Artifact = Artifact_Serialize | Artifact_Deserialize;
+
+/**  An export file StackPerf wrote (the `artifacts` table). */
+export type Artifact_Deserialize = {
+	kind: string,
+	format: string,
+	path: string,
+	experiment?: string | null,
+	session_id?: string | null,
+	/**  SHA-256 of the bytes written. */
+	sha256?: string | null,
+	created_at: number | null,
+};
+
+/**  An export file StackPerf wrote (the `artifacts` table). */
+export type Artifact_Serialize = {
+	kind: string,
+	format: string,
+	path: string,
+	experiment: string | null,
+	session_id: string | null,
+	/**  SHA-256 of the bytes written. */
+	sha256: string | null,
+	created_at: number | null,
 };
 
 /**  The capture tailer failed (it restarts by itself). */
@@ -229,6 +262,19 @@ export type ConfigDoc_Serialize = {
 
 /**  The five kinds of configuration, by directory. */
 export type ConfigKind = "providers" | "harnesses" | "variants" | "experiments" | "task-cards";
+
+/**  What StackPerf keeps on this machine, by kind (bytes). */
+export type DataUsage = {
+	/**  The database (with its WAL). */
+	database: number | null,
+	/**  Session folders: harness state, run logs, working copies. */
+	sessions: number | null,
+	/**  Capture spools, live and rotated. */
+	capture: number | null,
+	/**  The stack's service logs. */
+	logs: number | null,
+	data_dir: string,
+};
 
 /**  What `down` did. */
 export type DownReport = {
@@ -658,6 +704,67 @@ export type ProgressKind = "step" |
 /**  A configured provider the stack does not serve (also listed under the services). */
 "not_served";
 
+/**  What a prune deletes (or, dry, would delete). */
+export type PrunePlan = {
+	/**  Sessions deleted whole. */
+	sessions: string[],
+	/**  Sessions whose request rows are deleted (they stay, with their rollups). */
+	requests_of: string[],
+	/**  Request rows deleted in all (of both kinds of session, and unattributed ones). */
+	requests: number | null,
+	/**  Of those, rows that belong to no session. */
+	unattributed: number | null,
+};
+
+/**  What a prune deletes (or deleted) and what it frees. */
+export type PruneReport = PruneReport_Serialize | PruneReport_Deserialize;
+
+/**  What a prune deletes (or deleted) and what it frees. */
+export type PruneReport_Deserialize = {
+	retention: Retention_Deserialize,
+	plan: PrunePlan,
+	/**  Session folders deleted with their sessions, and their size. */
+	folders: number | null,
+	folder_bytes: number | null,
+	/**  The database's size before, and after compaction (when applied). */
+	db_bytes: number | null,
+	db_bytes_after?: number | null,
+	applied: boolean,
+	/**
+	 *  Exports written before the session retention (listed, never deleted: they are the user's
+	 *  files).
+	 */
+	old_exports: Artifact_Deserialize[],
+	/**  Rotated capture spools read to the end and older than `raw_days`: deleted. */
+	spools: string[],
+	spool_bytes: number | null,
+	/**  When the plan was made (Unix epoch ms): `apply` deletes by the same cut-off. */
+	at: number | null,
+};
+
+/**  What a prune deletes (or deleted) and what it frees. */
+export type PruneReport_Serialize = {
+	retention: Retention_Serialize,
+	plan: PrunePlan,
+	/**  Session folders deleted with their sessions, and their size. */
+	folders: number | null,
+	folder_bytes: number | null,
+	/**  The database's size before, and after compaction (when applied). */
+	db_bytes: number | null,
+	db_bytes_after: number | null,
+	applied: boolean,
+	/**
+	 *  Exports written before the session retention (listed, never deleted: they are the user's
+	 *  files).
+	 */
+	old_exports: Artifact_Serialize[],
+	/**  Rotated capture spools read to the end and older than `raw_days`: deleted. */
+	spools: string[],
+	spool_bytes: number | null,
+	/**  When the plan was made (Unix epoch ms): `apply` deletes by the same cut-off. */
+	at: number | null,
+};
+
 /**  The three questions a benchmark asks. */
 export type Question = "fastest" | "cheapest" | "most_reliable";
 
@@ -751,6 +858,38 @@ export type RequestsPage_Deserialize = {
 export type RequestsPage_Serialize = {
 	rows: RequestBrief_Serialize[],
 	cursor: number | null,
+};
+
+/**
+ *  Days each kind of data is kept, counted from a session's end (a request's start when it
+ *  belongs to no session).
+ */
+export type Retention = Retention_Serialize | Retention_Deserialize;
+
+/**
+ *  Days each kind of data is kept, counted from a session's end (a request's start when it
+ *  belongs to no session).
+ */
+export type Retention_Deserialize = {
+	/**  Raw captured data: rotated capture spools, once read to the end. */
+	raw_days?: number,
+	/**  Request rows (a session keeps its rollups, so comparisons still include it). */
+	requests_days?: number,
+	/**  Whole sessions: the row, its rollups, its folder (harness state, run logs, working copy). */
+	sessions_days?: number,
+};
+
+/**
+ *  Days each kind of data is kept, counted from a session's end (a request's start when it
+ *  belongs to no session).
+ */
+export type Retention_Serialize = {
+	/**  Raw captured data: rotated capture spools, once read to the end. */
+	raw_days: number,
+	/**  Request rows (a session keeps its rollups, so comparisons still include it). */
+	requests_days: number,
+	/**  Whole sessions: the row, its rollups, its folder (harness state, run logs, working copy). */
+	sessions_days: number,
 };
 
 /**  Progress of a run, for the CLI's lines and the desktop's Run panel. */

@@ -92,6 +92,15 @@ export function fmtPerSuccess(unit: Unit, ps: PerSuccess): string {
   return `${value} (${ps.successes ?? 0} of ${ps.sessions} succeeded)`;
 }
 
+/** A size for people ("1.5 MB"). */
+export function fmtBytes(b: number | null | undefined): string {
+  if (b === null || b === undefined || !Number.isFinite(b)) return "–";
+  if (b < 1000) return `${b} B`;
+  if (b < 1e6) return `${(b / 1e3).toFixed(1)} kB`;
+  if (b < 1e9) return `${(b / 1e6).toFixed(1)} MB`;
+  return `${(b / 1e9).toFixed(2)} GB`;
+}
+
 /** p-values the way papers print them. */
 export function fmtP(p: number | null | undefined): string {
   if (p === null || p === undefined || !Number.isFinite(p)) return "–";

@@ -3,6 +3,7 @@ export type {
   AppInfo,
   Check,
   ConfigKind,
+  DataUsage,
   ErrorCode,
   StartSession,
   ExportFormat,
@@ -36,4 +37,5 @@ export type {
   RunEvent_Serialize as RunEvent,
   RunSummary_Serialize as RunSummary,
   PerSuccess_Serialize as PerSuccess,
+  PruneReport_Serialize as PruneReport,
 } from "./bindings";

@@ -4,6 +4,7 @@ import type { Check, StackProgress, StackView } from "../types";
 import { Badge, ErrorBox } from "../components";
 import { toUiError } from "../logic";
 import { invalidate, keys, useQuery } from "../data";
+import { DataPanel } from "./data";
 
 function stateTone(state: string, healthy: boolean): "ok" | "bad" | "warn" | "muted" {
   if (state === "running" && healthy) return "ok";
@@ -208,6 +209,7 @@ export function StackScreen() {
           </tbody>
         </table>
       )}
+      <DataPanel />
       {view && (
         <p class="muted small">
           Config: {view.config_dir} · Data: {view.data_dir}

@@ -34,7 +34,7 @@ use crate::{paths, Error};
 pub use doctor::{checks as doctor_checks, Check};
 pub use live::{EnvView, Finalized, RequestBrief, RequestsPage, StartSession};
 pub use outputs::{ExportFormat, ExportRequest, ExportWhat, Written};
-pub use prune::PruneReport;
+pub use prune::{DataUsage, PruneReport};
 pub use query::{Download, SessionDetail, SessionPage, TaskCardInfo, VariantInfo, MAX_PAGE};
 pub use runs::{RunEvent, RunSummary};
 pub use setup::{Catalog, Choices, ConfigDoc, ConfigKind, DraftCheck, ExperimentChoice};

@@ -8,7 +8,7 @@ use crate::store::{now_ms, PrunePlan};
 use crate::Error;
 
 /// What a prune deletes (or deleted) and what it frees.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct PruneReport {
@@ -49,7 +49,45 @@ fn size_of(path: &std::path::Path) -> u64 {
         .unwrap_or(0)
 }
 
+/// What StackPerf keeps on this machine, by kind (bytes).
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct DataUsage {
+    /// The database (with its WAL).
+    #[cfg_attr(feature = "specta", specta(type = f64))]
+    pub database: u64,
+    /// Session folders: harness state, run logs, working copies.
+    #[cfg_attr(feature = "specta", specta(type = f64))]
+    pub sessions: u64,
+    /// Capture spools, live and rotated.
+    #[cfg_attr(feature = "specta", specta(type = f64))]
+    pub capture: u64,
+    /// The stack's service logs.
+    #[cfg_attr(feature = "specta", specta(type = f64))]
+    pub logs: u64,
+    pub data_dir: String,
+}
+
 impl App {
+    /// How much each kind of data takes.
+    pub fn data_usage(&self) -> DataUsage {
+        let d = &self.paths.data_dir;
+        let db = &self.paths.db_path;
+        let with = |suffix: &str| {
+            let mut p = db.clone().into_os_string();
+            p.push(suffix);
+            size_of(std::path::Path::new(&p))
+        };
+        DataUsage {
+            database: size_of(db) + with("-wal") + with("-shm"),
+            sessions: size_of(&d.join("sessions")),
+            capture: size_of(&d.join("capture")),
+            logs: size_of(&d.join("stack").join("logs")) + size_of(&d.join("logs")),
+            data_dir: d.display().to_string(),
+        }
+    }
+
     /// What pruning would delete now (changes nothing).
     pub async fn prune_plan(&self) -> Result<PruneReport, Error> {
         let retention = Retention::load(&self.paths.config_dir)?;
