@@ -458,3 +458,100 @@ pub fn parse_rfc3339_ms(s: &str) -> Option<f64> {
     let days = era * 146_097 + doe - 719_468;
     Some(((days * 86_400 + hh * 3600 + mm * 60 + ss) * 1000) as f64 + ms)
 }
+
+/// Metric names (LiteLLM's and StackPerf's) and `by (...)` labels in a PromQL expression.
+pub fn promql_names(expr: &str) -> (Vec<String>, Vec<String>) {
+    // Metric names are what remains once label selectors `{…}` and `by (…)` lists are removed.
+    let mut bare = String::new();
+    let mut depth = 0;
+    for c in expr.chars() {
+        match c {
+            '{' => depth += 1,
+            '}' => depth -= 1,
+            _ if depth == 0 => bare.push(c),
+            _ => {}
+        }
+    }
+    while let Some(i) = bare.find("by (") {
+        let end = bare[i..].find(')').map(|e| i + e + 1).unwrap_or(bare.len());
+        bare.replace_range(i..end, "");
+    }
+    let mut metrics = Vec::new();
+    for prefix in ["litellm_", "stackperf_"] {
+        let mut rest = bare.as_str();
+        while let Some(i) = rest.find(prefix) {
+            let tail = &rest[i..];
+            let end = tail
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(tail.len());
+            metrics.push(tail[..end].to_string());
+            rest = &tail[end..];
+        }
+    }
+    let mut labels = Vec::new();
+    let mut rest = expr;
+    while let Some(i) = rest.find("by (") {
+        let tail = &rest[i + 4..];
+        let end = tail.find(')').unwrap_or(tail.len());
+        labels.extend(
+            tail[..end]
+                .split(',')
+                .map(|l| l.trim().to_string())
+                .filter(|l| !l.is_empty() && l != "le"),
+        );
+        rest = &tail[end..];
+    }
+    (metrics, labels)
+}
+
+/// Every metric and `by` label the Grafana dashboards use is in `metrics_text` (LiteLLM's
+/// `/metrics/` and StackPerf's edge metrics, concatenated).
+pub fn check_dashboards_against(metrics_text: &str) {
+    let samples: Vec<(&str, &str)> = metrics_text
+        .lines()
+        .filter(|l| l.starts_with("litellm_") || l.starts_with("stackperf_"))
+        .map(|l| {
+            let end = l.find(['{', ' ']).unwrap_or(l.len());
+            (&l[..end], l)
+        })
+        .collect();
+    let dir = workspace().join("configs/grafana/dashboards");
+    let mut checked = 0;
+    for file in files_under(&dir) {
+        let d: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&file).expect("read"))
+                .expect("dashboard JSON");
+        let mut exprs: Vec<String> = d["panels"]
+            .as_array()
+            .expect("panels")
+            .iter()
+            .flat_map(|p| p["targets"].as_array().cloned().unwrap_or_default())
+            .filter_map(|t| t["expr"].as_str().map(str::to_string))
+            .collect();
+        exprs.extend(
+            d["templating"]["list"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|v| v["query"].as_str().map(str::to_string)),
+        );
+        for expr in exprs {
+            let (metrics, labels) = promql_names(&expr);
+            for m in &metrics {
+                assert!(
+                    samples.iter().any(|(n, _)| n == m),
+                    "{}: metric {m} is exposed neither by LiteLLM nor by StackPerf's edge",
+                    file.display()
+                );
+                checked += 1;
+            }
+            for l in &labels {
+                let found = samples.iter().any(|(n, line)| {
+                    metrics.iter().any(|m| m == n) && line.contains(&format!("{l}=\""))
+                });
+                assert!(found, "{}: label {l} is not on {metrics:?}", file.display());
+            }
+        }
+    }
+    assert!(checked >= 10, "only {checked} metric references checked");
+}

@@ -341,6 +341,17 @@ fn sessions_capture_attribute_match_ground_truth_and_compare() {
     traffic(&env_x, &["chat-stream", "1"]);
     finalize(&s, &explore);
 
+    // One failed call with the master key (not a session row), so LiteLLM's failure counters
+    // exist for the dashboards check.
+    let failed = stackperf_e2e::raw_post(
+        &s.proxy_url(),
+        "/v1/chat/completions",
+        &[("Authorization", &format!("Bearer {master}"))],
+        br#"{"model":"sim-always-500","messages":[{"role":"user","content":"x"}]}"#,
+    );
+    assert_eq!(failed.status, 500, "{}", failed.body);
+    prometheus_counts_equal_the_database(&s);
+
     let cmp = s.json(&["report", "compare", "--experiment", "sim-profiles"]);
     let variant = |name: &str| {
         cmp["variants"]
@@ -520,5 +531,84 @@ fn sessions_capture_attribute_match_ground_truth_and_compare() {
     assert!(
         open_to_others.is_empty(),
         "readable by other users: {open_to_others:#?}"
+    );
+}
+
+/// StackPerf's own metrics (served by the edge, scraped by the stack's Prometheus) count the same
+/// requests per variant as the database: asked of Prometheus's HTTP API, waiting (bounded) for a
+/// scrape after the last request.
+fn prometheus_counts_equal_the_database(s: &StackEnv) {
+    let rows = s.merged_requests();
+    let mut db: std::collections::BTreeMap<String, u64> = Default::default();
+    for r in rows.iter().filter(|r| r["traffic"] == "session") {
+        *db.entry(r["variant"].as_str().unwrap_or("").to_string())
+            .or_default() += 1;
+    }
+    assert!(db.len() >= 2, "{db:?}");
+    let url = format!("http://127.0.0.1:{}", s.prometheus_port);
+    let query = "/api/v1/query?query=sum%20by%20(variant)%20(stackperf_requests_total)";
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut seen = Default::default();
+    while std::time::Instant::now() < until {
+        let v: Value = serde_json::from_str(&stackperf_e2e::http_get(&url, query)).expect("json");
+        seen = v["data"]["result"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|r| {
+                        let n = r["value"][1].as_str().and_then(|x| x.parse::<f64>().ok());
+                        (
+                            r["metric"]["variant"].as_str().unwrap_or("").to_string(),
+                            n.unwrap_or(0.0) as u64,
+                        )
+                    })
+                    .collect::<std::collections::BTreeMap<String, u64>>()
+            })
+            .unwrap_or_default();
+        if seen == db {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    assert_eq!(
+        seen, db,
+        "Prometheus (stackperf_requests_total by variant) vs the database"
+    );
+    // The experiment label is there too, for Grafana's variables.
+    let v: Value = serde_json::from_str(&stackperf_e2e::http_get(
+        &url,
+        "/api/v1/query?query=count%20by%20(experiment)%20(stackperf_requests_total)",
+    ))
+    .expect("json");
+    let experiments: Vec<&str> = v["data"]["result"]
+        .as_array()
+        .expect("result")
+        .iter()
+        .filter_map(|r| r["metric"]["experiment"].as_str())
+        .collect();
+    assert!(experiments.contains(&"sim-profiles"), "{v}");
+
+    // Every metric and label the Grafana dashboards use exists: LiteLLM's and StackPerf's own.
+    let litellm = stackperf_e2e::http_get(&s.litellm_url(), "/metrics/");
+    let edge = stackperf_e2e::http_get(&s.proxy_url(), "/_stackperf/metrics");
+    assert!(edge.contains("stackperf_ttft_ms_bucket{"), "{edge}");
+    stackperf_e2e::check_dashboards_against(&format!("{litellm}\n{edge}"));
+
+    // `doctor` makes the same comparison per session.
+    let out = s.run(&["--json", "doctor"]);
+    let checks: Value = serde_json::from_slice(&out.stdout).expect("doctor json");
+    let agree = checks["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .find(|c| c["name"] == "prometheus vs database")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(agree["ok"], true, "{agree}");
+    assert!(
+        agree["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("every request it counted is stored")),
+        "{agree}"
     );
 }

@@ -25,6 +25,8 @@ pub struct KeyMeta {
     pub variant: String,
     pub harness: String,
     pub task_card: String,
+    /// The variant's provider (a label of the edge's metrics).
+    pub provider: String,
     /// The model aliases the key may call (the variant's); the edge refuses any other with 403.
     pub models: Vec<String>,
 }
@@ -66,6 +68,8 @@ struct Entry {
     variant: String,
     harness: String,
     task_card: String,
+    #[serde(default)]
+    provider: String,
     /// Unix epoch seconds (what the Python hook compares with `time.time()`).
     expires_at: f64,
     revoked: bool,
@@ -167,6 +171,7 @@ impl CredentialIssuer for RegistryIssuer {
             variant: meta.variant.clone(),
             harness: meta.harness.clone(),
             task_card: meta.task_card.clone(),
+            provider: meta.provider.clone(),
             expires_at: expires_at_ms / 1000.0,
             revoked: false,
             created_at: now / 1000.0,
@@ -208,6 +213,7 @@ mod tests {
             variant: "v".into(),
             harness: "h".into(),
             task_card: "t".into(),
+            provider: "p".into(),
             models: vec!["sim-fast".into()],
         }
     }

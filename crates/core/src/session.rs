@@ -352,6 +352,7 @@ impl Sessions {
             variant: req.variant.clone(),
             harness: harness_name.clone(),
             task_card: req.task_card.clone(),
+            provider: resolved.variant.provider.clone(),
             models: vec![resolved.variant.model_alias.clone()],
         };
         let issued = match self.issue(&meta, ttl).await {

@@ -20,6 +20,15 @@ pub struct Entry {
     /// The model aliases this key may call; `None` for entries written before scoping existed.
     #[serde(default)]
     pub models: Option<Vec<String>>,
+    /// What the session benchmarks (labels of the edge's metrics).
+    #[serde(default)]
+    pub experiment: String,
+    #[serde(default)]
+    pub variant: String,
+    #[serde(default)]
+    pub harness: String,
+    #[serde(default)]
+    pub provider: String,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -145,6 +154,15 @@ impl Keys {
             }
         }
         guard.1.clone()
+    }
+
+    /// The registry entry of a session's key.
+    pub fn session(&self, session_id: &str) -> Option<Entry> {
+        self.registry()
+            .keys
+            .values()
+            .find(|e| e.session_id == session_id)
+            .cloned()
     }
 
     /// Accept or refuse a key; the refusal is one line a person understands.

@@ -11,6 +11,7 @@
 
 mod auth;
 mod body;
+pub mod metrics;
 mod proxy;
 pub mod record;
 pub mod routes;
@@ -105,6 +106,8 @@ pub async fn serve(
         .pool_idle_timeout(Duration::from_secs(3))
         .pool_timer(TokioTimer::new())
         .build(http);
+    let metrics = Arc::new(metrics::Metrics::default());
+    let sink = sink.with_metrics(metrics.clone());
     let shared = Arc::new(proxy::Shared::new(
         auth::Keys::new(cfg.registry.clone(), cfg.master_key.clone()),
         client,
@@ -112,6 +115,7 @@ pub async fn serve(
         cfg.edge_token.as_deref(),
         sink,
         cfg.stall_ms,
+        metrics,
     ));
     let conns = tokio_util_tracker();
     tokio::pin!(stop);

@@ -36,6 +36,7 @@ pub struct Shared {
     edge_token: Option<HeaderValue>,
     pub sink: Sink,
     pub stall_ms: f64,
+    pub metrics: Arc<crate::metrics::Metrics>,
     id_prefix: String,
     next_id: AtomicU64,
 }
@@ -48,6 +49,7 @@ impl Shared {
         edge_token: Option<&str>,
         sink: Sink,
         stall_ms: f64,
+        metrics: Arc<crate::metrics::Metrics>,
     ) -> Shared {
         let mut b = [0u8; 6];
         let _ = getrandom::fill(&mut b);
@@ -58,6 +60,7 @@ impl Shared {
             edge_token: edge_token.and_then(|t| HeaderValue::from_str(t).ok()),
             sink,
             stall_ms,
+            metrics,
             id_prefix: b.iter().map(|x| format!("{x:02x}")).collect(),
             next_id: AtomicU64::new(1),
         }
@@ -147,6 +150,15 @@ pub async fn handle(
     let query = parts.uri.query();
     if parts.method == Method::GET && path == HEALTH_PATH {
         return Ok(json_response(200, &serde_json::json!({"ok": true})));
+    }
+    if parts.method == Method::GET && path == crate::metrics::METRICS_PATH {
+        let text = sh.metrics.render(&sh.keys, arrived);
+        let mut r = Response::new(OutBody::Full(Some(Bytes::from(text))));
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        );
+        return Ok(r);
     }
     let Some(route) = routes::classify(parts.method.as_str(), &path) else {
         let surface = routes::surface_for_errors(

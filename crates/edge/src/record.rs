@@ -96,10 +96,21 @@ pub const RECORD_VERSION: u32 = 1;
 
 /// Where finished records go.
 #[derive(Debug, Clone)]
-pub struct Sink(mpsc::UnboundedSender<EdgeRecord>);
+pub struct Sink(
+    mpsc::UnboundedSender<EdgeRecord>,
+    Option<std::sync::Arc<crate::metrics::Metrics>>,
+);
 
 impl Sink {
+    /// Count every record sent in `m` too (the edge's Prometheus metrics).
+    pub fn with_metrics(self, m: std::sync::Arc<crate::metrics::Metrics>) -> Sink {
+        Sink(self.0, Some(m))
+    }
+
     pub fn send(&self, rec: EdgeRecord) {
+        if let Some(m) = &self.1 {
+            m.observe(&rec);
+        }
         // Only fails once the writer has stopped (shutdown); nothing can be done then.
         let _ = self.0.send(rec);
     }
@@ -186,7 +197,7 @@ pub fn writer(path: PathBuf) -> std::io::Result<(Sink, tokio::task::JoinHandle<(
         }
         let _ = file.sync_data();
     });
-    Ok((Sink(tx), handle))
+    Ok((Sink(tx, None), handle))
 }
 
 #[cfg(test)]

@@ -149,6 +149,9 @@ pub async fn checks(paths: &AppPaths, stack: &NativeStack) -> Vec<Check> {
                 },
                 "start the stack; if it runs, see the Prometheus log (`stackperf stack logs prometheus`)",
             ));
+            if up == Some(true) {
+                out.extend(prometheus_agrees(ports.prometheus, &paths.db_path).await);
+            }
         }
     }
     let db = paths.db_path.clone();
@@ -224,6 +227,59 @@ fn local_checks(config_dir: &std::path::Path) -> Vec<Check> {
         "apt-get install python3-venv",
     ));
     out
+}
+
+/// Whether every request Prometheus counted (StackPerf's own metrics, per session) is in the
+/// database: a session with fewer rows than Prometheus saw lost capture, or is not ingested yet.
+async fn prometheus_agrees(port: u16, db: &std::path::Path) -> Option<Check> {
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(3))
+        .build()
+        .ok()?;
+    let v: serde_json::Value = client
+        .get(format!("http://127.0.0.1:{port}/api/v1/query"))
+        .query(&[("query", "sum by (session) (stackperf_requests_total)")])
+        .send()
+        .await
+        .ok()?
+        .json()
+        .await
+        .ok()?;
+    let store = Store::open(db).await.ok()?;
+    let mut short = Vec::new();
+    let result = v["data"]["result"].as_array()?;
+    for r in result {
+        let Some(session) = r["metric"]["session"].as_str() else {
+            continue;
+        };
+        let seen = r["value"][1]
+            .as_str()
+            .and_then(|x| x.parse::<f64>().ok())
+            .unwrap_or(0.0) as i64;
+        let stored = store
+            .session(session)
+            .await
+            .ok()
+            .flatten()
+            .map(|s| s.request_count)
+            .unwrap_or(0);
+        if stored < seen {
+            short.push(format!(
+                "{session}: Prometheus saw {seen}, the database has {stored}"
+            ));
+        }
+    }
+    Some(check(
+        "prometheus vs database",
+        short.is_empty(),
+        if short.is_empty() {
+            format!("{} session(s) in Prometheus; every request it counted is stored", result.len())
+        } else {
+            short.join("; ")
+        },
+        "run `stackperf collect` (the desktop ingests continuously); if rows are still missing, the capture lost them — see `stackperf stack logs litellm`",
+    ))
 }
 
 async fn prometheus_target_up(port: u16) -> Option<bool> {

@@ -205,7 +205,7 @@ impl NativeStack {
         let pdir = self.dir().join("prometheus");
         write_private(
             &pdir.join("prometheus.yml"),
-            &prometheus::scrape_config(ports.litellm, self.opts.scrape_interval_s),
+            &prometheus::scrape_config(ports.litellm, ports.edge, self.opts.scrape_interval_s),
         )?;
         let args = [
             format!("--config.file={}", pdir.join("prometheus.yml").display()),
