@@ -232,20 +232,12 @@ fn local_checks(config_dir: &std::path::Path) -> Vec<Check> {
 /// Whether every request Prometheus counted (StackPerf's own metrics, per session) is in the
 /// database: a session with fewer rows than Prometheus saw lost capture, or is not ingested yet.
 async fn prometheus_agrees(port: u16, db: &std::path::Path) -> Option<Check> {
-    let client = reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(3))
-        .build()
-        .ok()?;
-    let v: serde_json::Value = client
-        .get(format!("http://127.0.0.1:{port}/api/v1/query"))
-        .query(&[("query", "sum by (session) (stackperf_requests_total)")])
-        .send()
-        .await
-        .ok()?
-        .json()
-        .await
-        .ok()?;
+    let v = prometheus_api(
+        port,
+        "query",
+        &[("query", "sum by (session) (stackperf_requests_total)")],
+    )
+    .await?;
     let store = Store::open(db).await.ok()?;
     let mut short = Vec::new();
     let result = v["data"]["result"].as_array()?;
@@ -282,20 +274,30 @@ async fn prometheus_agrees(port: u16, db: &std::path::Path) -> Option<Check> {
     ))
 }
 
-async fn prometheus_target_up(port: u16) -> Option<bool> {
+/// One call to the local Prometheus's HTTP API (`None` when it does not answer).
+async fn prometheus_api(
+    port: u16,
+    endpoint: &str,
+    query: &[(&str, &str)],
+) -> Option<serde_json::Value> {
     let client = reqwest::Client::builder()
         .no_proxy()
-        .timeout(Duration::from_secs(2))
+        .timeout(Duration::from_secs(3))
         .build()
         .ok()?;
-    let v: serde_json::Value = client
-        .get(format!("http://127.0.0.1:{port}/api/v1/targets"))
+    client
+        .get(format!("http://127.0.0.1:{port}/api/v1/{endpoint}"))
+        .query(query)
         .send()
         .await
         .ok()?
         .json()
         .await
-        .ok()?;
+        .ok()
+}
+
+async fn prometheus_target_up(port: u16) -> Option<bool> {
+    let v = prometheus_api(port, "targets", &[]).await?;
     let targets = v["data"]["activeTargets"].as_array()?;
     Some(
         targets
