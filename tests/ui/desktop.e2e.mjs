@@ -64,6 +64,14 @@ async function main() {
     await waitFor("doctor checks", async () => (await $("[data-testid=doctor]")).isExisting(), 30000);
     step("screenshot 1");
     await shot("1-stack");
+    step("1b. Data: what StackPerf keeps, and the clean-up plan (nothing is old enough yet: nothing deleted).");
+    await waitFor("data sizes", async () => /Database [0-9.]+ [kMG]?B/.test(await text("[data-testid=data-usage]")), 10000);
+    await (await $("#prune-look")).scrollIntoView();
+    await (await $("#prune-look")).click();
+    await waitFor("the clean-up plan", async () => (await text("[data-testid=prune-plan]")).includes("Nothing is old enough to delete"), 15000);
+    await shot("1b-data");
+    await (await $("#prune-cancel")).click();
+    await waitFor("the plan closed", async () => !(await (await $("[data-testid=prune-plan]")).isExisting()), 5000);
     step("secrets");
 
     step('2. Secrets: listed, values never shown.');

@@ -16,6 +16,7 @@ export function DataPanel() {
   const look = async () => {
     setError(null);
     setBusy(true);
+    invalidate("data-usage");
     try {
       setPlan(await call(commands.prunePlan()));
     } catch (e) {

@@ -75,6 +75,7 @@ export function StackScreen() {
     } finally {
       setBusy("");
       refresh();
+      invalidate("data-usage");
     }
   };
 

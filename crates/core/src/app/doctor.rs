@@ -143,8 +143,8 @@ pub async fn checks(paths: &AppPaths, stack: &NativeStack) -> Vec<Check> {
                 "prometheus target",
                 up == Some(true),
                 match up {
-                    Some(true) => "LiteLLM target up".to_string(),
-                    Some(false) => "LiteLLM target down".into(),
+                    Some(true) => "LiteLLM and StackPerf targets up".to_string(),
+                    Some(false) => "a target is down (LiteLLM's or StackPerf's edge metrics)".into(),
                     None => "Prometheus not running".into(),
                 },
                 "start the stack; if it runs, see the Prometheus log (`stackperf stack logs prometheus`)",
@@ -299,9 +299,11 @@ async fn prometheus_api(
 async fn prometheus_target_up(port: u16) -> Option<bool> {
     let v = prometheus_api(port, "targets", &[]).await?;
     let targets = v["data"]["activeTargets"].as_array()?;
-    Some(
+    // "unknown" is a target not scraped yet (just after start): only "down" is a failure.
+    let up = |job: &str| {
         targets
             .iter()
-            .any(|t| t["labels"]["job"] == "litellm" && t["health"] == "up"),
-    )
+            .any(|t| t["labels"]["job"] == job && t["health"] != "down")
+    };
+    Some(up("litellm") && up("stackperf"))
 }
