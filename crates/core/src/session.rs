@@ -246,18 +246,7 @@ impl Sessions {
     ) -> Result<(SessionRow, Rendered), Error> {
         check_text("label", req.label.as_deref(), MAX_LABEL)?;
         let known = |names: Vec<&str>| names.join(", ");
-        let exp = reg
-            .experiment(&req.experiment)
-            .ok_or_else(|| Error::NotFound {
-                kind: "experiment",
-                name: req.experiment.clone(),
-                known: known(
-                    reg.experiments
-                        .iter()
-                        .map(|l| l.value.name.as_str())
-                        .collect(),
-                ),
-            })?;
+        let exp = reg.experiment_or_err(&req.experiment)?;
         if !exp.variants.contains(&req.variant) {
             return Err(Error::Invalid(format!(
                 "variant `{}` is not part of experiment `{}`; its variants are: {}",

@@ -160,16 +160,7 @@ pub struct MetricTest {
 
 /// The comparison report of an experiment.
 pub async fn compare(store: &Store, reg: &Registry, experiment: &str) -> Result<Comparison, Error> {
-    let exp = reg.experiment(experiment).ok_or_else(|| Error::NotFound {
-        kind: "experiment",
-        name: experiment.to_string(),
-        known: reg
-            .experiments
-            .iter()
-            .map(|l| l.value.name.as_str())
-            .collect::<Vec<_>>()
-            .join(", "),
-    })?;
+    let exp = reg.experiment_or_err(experiment)?;
     let all = session_stats(store, experiment).await?;
     let versions = store.litellm_versions(experiment).await?;
     let mut variants = Vec::new();
@@ -488,11 +479,7 @@ pub async fn distribution(
         })?;
     let column = def.rollup.column().unwrap_or("latency_ms");
     let label = def.label;
-    let exp = reg.experiment(experiment).ok_or_else(|| Error::NotFound {
-        kind: "experiment",
-        name: experiment.into(),
-        known: String::new(),
-    })?;
+    let exp = reg.experiment_or_err(experiment)?;
     let included: BTreeMap<String, String> = session_stats(store, experiment)
         .await?
         .into_iter()

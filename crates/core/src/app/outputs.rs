@@ -170,18 +170,7 @@ impl App {
     ) -> Result<Comparison, Error> {
         let reg = self.registry()?;
         for e in experiments {
-            if reg.experiment(e).is_none() {
-                return Err(Error::NotFound {
-                    kind: "experiment",
-                    name: e.clone(),
-                    known: reg
-                        .experiments
-                        .iter()
-                        .map(|l| l.value.name.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                });
-            }
+            reg.experiment_or_err(e)?;
         }
         crate::analysis::group::compare_by(self.store().await?, by, experiments).await
     }

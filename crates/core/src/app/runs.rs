@@ -487,13 +487,7 @@ fn headless_command(ctx: &ItemCtx<'_>, work: &std::path::Path) -> Result<Command
 
 /// The experiment's variants, after checking that the run can be carried out at all.
 fn check_request(reg: &Registry, req: &RunRequest) -> Result<Vec<String>, Error> {
-    let exp = reg
-        .experiment(&req.experiment)
-        .ok_or_else(|| Error::NotFound {
-            kind: "experiment",
-            name: req.experiment.clone(),
-            known: names(reg.experiments.iter().map(|l| l.value.name.as_str())),
-        })?;
+    let exp = reg.experiment_or_err(&req.experiment)?;
     if req.task_cards.is_empty() || req.repeat == 0 {
         return Err(Error::Invalid(
             "a run needs at least one task card (--task-card) and one repetition (--repeat)".into(),

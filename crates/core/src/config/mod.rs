@@ -79,6 +79,19 @@ impl Registry {
     pub fn experiment(&self, name: &str) -> Option<&Experiment> {
         find(&self.experiments, name, |p| &p.name)
     }
+    /// The experiment, or the not-found error that lists the known ones.
+    pub fn experiment_or_err(&self, name: &str) -> Result<&Experiment, crate::Error> {
+        self.experiment(name).ok_or_else(|| crate::Error::NotFound {
+            kind: "experiment",
+            name: name.to_string(),
+            known: self
+                .experiments
+                .iter()
+                .map(|l| l.value.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
+    }
     pub fn task_card(&self, name: &str) -> Option<&TaskCard> {
         find(&self.task_cards, name, |p| &p.name)
     }
