@@ -8,6 +8,8 @@ that it replaces atomically. This hook:
   * accepts the master key (LITELLM_MASTER_KEY) as the proxy admin;
   * accepts a live session key, limits it to its variant's models, and attaches its alias,
     session metadata and the edge's correlation id to the request;
+  * accepts a live usage key (usage mode: `stackperf key create`; registry entries with
+    kind "usage"), limited to its models or to every model (`any_model`), with its alias;
   * when STACKPERF_EDGE_TOKEN is set, accepts session keys only through the edge (the edge
     sends the token; a harness pointed straight at LiteLLM would be timed wrongly);
   * rejects everything else with 401 and one line saying what to do. Nothing here may raise
@@ -95,6 +97,8 @@ def _check(request, api_key):
     entry = _keys().get(hashlib.sha256(key).hexdigest())
     if entry is None:
         _reject("stackperf: unknown API key. Create a session with `stackperf session create` and use its environment.")
+    if entry.get("kind") == "usage":
+        return _usage(request, key, entry)
     if entry.get("revoked"):
         _reject(f"stackperf: the key of session {entry.get('session_id')} was revoked when the session was finalized. Create a new session.")
     if float(entry.get("expires_at", 0)) < time.time():
@@ -113,6 +117,29 @@ def _check(request, api_key):
         user_id=entry.get("alias"),
         models=[str(m) for m in models],
         metadata=metadata,
+    )
+
+
+def _usage(request, key, entry):
+    alias, owner = entry.get("alias"), entry.get("owner")
+    if entry.get("revoked"):
+        _reject(f"stackperf: the usage key {alias} (owner {owner}) was revoked. Ask for a new one (`stackperf key create`).")
+    if float(entry.get("expires_at", 0)) < time.time():
+        _reject(f"stackperf: the usage key {alias} (owner {owner}) has expired. Ask for a new one (`stackperf key create`).")
+    edge = _edge_metadata(request)
+    if _EDGE_TOKEN and not edge:
+        _reject("stackperf: usage keys work only through StackPerf's edge. Use the base URL `stackperf key create` printed.")
+    models = entry.get("models")
+    if entry.get("any_model"):
+        models = []  # LiteLLM: an empty list allows every model
+    elif not isinstance(models, list) or not models:
+        _reject(f"stackperf: the usage key {alias} lists no model. Create a new key.")
+    return UserAPIKeyAuth(
+        api_key=key.decode("ascii"),
+        key_alias=alias,
+        user_id=alias,
+        models=[str(m) for m in models],
+        metadata=edge,
     )
 
 

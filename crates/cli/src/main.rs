@@ -12,6 +12,7 @@ mod serve_cmd;
 mod session_cmd;
 mod sim_cmd;
 mod stack_cmd;
+mod usage_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -119,6 +120,12 @@ enum Command {
     /// The local query API's bearer token
     #[command(subcommand)]
     Api(serve_cmd::ApiCmd),
+    /// Usage keys: long-lived proxy keys for everyday use, attributed to an owner and team
+    #[command(subcommand)]
+    Key(usage_cmd::KeyCmd),
+    /// Usage reports over usage keys' traffic (never sessions')
+    #[command(subcommand)]
+    Usage(usage_cmd::UsageCmd),
 }
 
 #[derive(Subcommand, Debug)]
@@ -284,6 +291,8 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Prune(a) => prune_cmd::run(g, a),
         Command::Serve(a) => serve_cmd::serve(g, a),
         Command::Api(c) => serve_cmd::api(g, c),
+        Command::Key(c) => usage_cmd::key(g, c),
+        Command::Usage(c) => usage_cmd::usage(g, c),
     }
 }
 

@@ -60,13 +60,21 @@ pub fn key_hash(key: &Secret) -> String {
         .collect()
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct Entry {
     alias: String,
+    /// `usage` for a usage key; absent for a session key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    kind: Option<String>,
+    #[serde(default)]
     session_id: String,
+    #[serde(default)]
     experiment: String,
+    #[serde(default)]
     variant: String,
+    #[serde(default)]
     harness: String,
+    #[serde(default)]
     task_card: String,
     #[serde(default)]
     provider: String,
@@ -77,6 +85,26 @@ struct Entry {
     /// Absent in entries written before model scoping: such a key reaches no model.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     models: Option<Vec<String>>,
+    /// Usage keys: may call every model (their `models` is then absent).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    any_model: bool,
+    /// Usage keys: who it was issued to (shown in refusals, never used for access).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    owner: Option<String>,
+}
+
+/// A usage key's expiry when it has none: far beyond any real date (Unix epoch seconds).
+pub const NEVER_EXPIRES_S: f64 = 1e12;
+
+/// What a usage key carries into the registry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UsageKeyMeta {
+    pub alias: String,
+    pub owner: String,
+    /// `None` = every model.
+    pub models: Option<Vec<String>>,
+    /// Unix epoch milliseconds; `None` = never.
+    pub expires_at_ms: Option<f64>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -143,6 +171,25 @@ impl RegistryIssuer {
         Ok(out)
     }
 
+    /// Register a usage key (a long-lived key not tied to a session); returns the key and its hash.
+    pub fn issue_usage(&self, meta: &UsageKeyMeta) -> Result<(Secret, String), Error> {
+        let key = Secret::generate("sk-stackperf-usage-")?;
+        let now = now_ms();
+        let entry = Entry {
+            alias: meta.alias.clone(),
+            kind: Some("usage".into()),
+            expires_at: meta.expires_at_ms.map_or(NEVER_EXPIRES_S, |ms| ms / 1000.0),
+            created_at: now / 1000.0,
+            any_model: meta.models.is_none(),
+            models: meta.models.clone(),
+            owner: Some(meta.owner.clone()),
+            ..Entry::default()
+        };
+        let hash = key_hash(&key);
+        self.update(|r| r.keys.insert(hash.clone(), entry))?;
+        Ok((key, hash))
+    }
+
     /// Whether the key with this alias would be accepted now.
     pub fn is_live(&self, alias: &str) -> bool {
         let Ok(text) = std::fs::read_to_string(&self.path) else {
@@ -176,6 +223,7 @@ impl CredentialIssuer for RegistryIssuer {
             revoked: false,
             created_at: now / 1000.0,
             models: Some(meta.models.clone()),
+            ..Entry::default()
         };
         let hash = key_hash(&key);
         self.update(|r| r.keys.insert(hash, entry))?;

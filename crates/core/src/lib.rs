@@ -17,6 +17,7 @@ pub mod secrets;
 pub mod session;
 pub mod stack;
 pub mod store;
+pub mod usage;
 pub mod yaml;
 
 // The data path, grouped: ingest → analysis → output. The flat paths stay valid.

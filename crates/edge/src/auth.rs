@@ -12,6 +12,10 @@ use sha2::{Digest, Sha256};
 #[derive(Debug, Clone, Deserialize)]
 pub struct Entry {
     pub alias: String,
+    /// `usage` for a usage key (long-lived, not a session's); absent for a session key.
+    #[serde(default)]
+    pub kind: Option<String>,
+    #[serde(default)]
     pub session_id: String,
     /// Unix epoch seconds.
     pub expires_at: f64,
@@ -29,6 +33,11 @@ pub struct Entry {
     pub harness: String,
     #[serde(default)]
     pub provider: String,
+    /// Usage keys that may call every model.
+    #[serde(default)]
+    pub any_model: bool,
+    #[serde(default)]
+    pub owner: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -43,13 +52,15 @@ pub enum Caller {
     /// The LiteLLM master key (the operator's own tools): any model, inference routes only.
     Admin,
     Session(Entry),
+    /// A usage key: everyday use through the proxy, attributed to its owner; never a session's.
+    Usage(Entry),
 }
 
 impl Caller {
     pub fn alias(&self) -> &str {
         match self {
             Caller::Admin => "stackperf-admin",
-            Caller::Session(e) => &e.alias,
+            Caller::Session(e) | Caller::Usage(e) => &e.alias,
         }
     }
 
@@ -57,7 +68,8 @@ impl Caller {
     pub fn may_use(&self, model: &str) -> Result<(), Vec<String>> {
         match self {
             Caller::Admin => Ok(()),
-            Caller::Session(e) => match &e.models {
+            Caller::Usage(e) if e.any_model => Ok(()),
+            Caller::Session(e) | Caller::Usage(e) => match &e.models {
                 Some(m) if m.iter().any(|a| a == model) => Ok(()),
                 Some(m) => Err(m.clone()),
                 None => Err(Vec::new()),
@@ -187,6 +199,17 @@ impl Keys {
         let Some(e) = reg.keys.get(&hex_sha256(key)) else {
             return Err("stackperf: unknown API key. Create a session (`stackperf session create …`) and use its environment.".into());
         };
+        let usage = e.kind.as_deref() == Some("usage");
+        if usage {
+            let owner = e.owner.as_deref().unwrap_or("?");
+            if e.revoked {
+                return Err(format!("stackperf: the usage key {} (owner {owner}) was revoked. Ask for a new one (`stackperf key create`).", e.alias));
+            }
+            if e.expires_at < now_s {
+                return Err(format!("stackperf: the usage key {} (owner {owner}) has expired. Ask for a new one (`stackperf key create`).", e.alias));
+            }
+            return Ok(Caller::Usage(e.clone()));
+        }
         if e.revoked {
             return Err(format!("stackperf: the key of session {} was revoked when the session was finalized. Create a new session.", e.session_id));
         }
@@ -213,6 +236,10 @@ mod tests {
             hex_sha256(b"sk-revoked"): entry("revoked", 2e9, true),
             hex_sha256(b"sk-expired"): entry("expired", 1.0, false),
             hex_sha256(b"sk-old"): {"alias": "old", "session_id": "old", "expires_at": 2e9},
+            hex_sha256(b"sk-usage-any"): {"alias": "stackperf-key-a", "kind": "usage", "owner": "ana", "expires_at": 1e12, "any_model": true},
+            hex_sha256(b"sk-usage-one"): {"alias": "stackperf-key-b", "kind": "usage", "owner": "bo", "expires_at": 1e12, "models": ["sim-fast"]},
+            hex_sha256(b"sk-usage-revoked"): {"alias": "stackperf-key-c", "kind": "usage", "owner": "cy", "expires_at": 1e12, "revoked": true, "any_model": true},
+            hex_sha256(b"sk-usage-expired"): {"alias": "stackperf-key-d", "kind": "usage", "owner": "di", "expires_at": 5.0, "any_model": true},
         }});
         std::fs::write(&path, reg.to_string()).unwrap();
         Keys::new(path, Some("sk-master".into()))
@@ -269,6 +296,29 @@ mod tests {
         assert!(
             old.may_use("sim-fast").is_err(),
             "unscoped entries reach nothing"
+        );
+    }
+
+    #[test]
+    fn usage_keys_are_their_owners_and_scoped_like_session_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let k = keys(dir.path());
+        let any = k.check(Some(b"sk-usage-any"), 1e9).unwrap();
+        assert!(matches!(any, Caller::Usage(_)));
+        assert_eq!(any.alias(), "stackperf-key-a");
+        assert!(any.may_use("anything-served").is_ok());
+        let one = k.check(Some(b"sk-usage-one"), 1e9).unwrap();
+        assert!(one.may_use("sim-fast").is_ok());
+        assert_eq!(one.may_use("sim-slow").unwrap_err(), vec!["sim-fast"]);
+        let revoked = k.check(Some(b"sk-usage-revoked"), 1e9).unwrap_err();
+        assert!(
+            revoked.contains("revoked") && revoked.contains("owner cy"),
+            "{revoked}"
+        );
+        let expired = k.check(Some(b"sk-usage-expired"), 1e9).unwrap_err();
+        assert!(
+            expired.contains("expired") && expired.contains("stackperf-key-d"),
+            "{expired}"
         );
     }
 }

@@ -243,6 +243,14 @@ fn scope(caller: &Caller, route: &Route, model: Option<&str>) -> Option<Response
     };
     match caller.may_use(model) {
         Ok(()) => None,
+        Err(allowed) if matches!(caller, Caller::Usage(_)) => {
+            let shown: String = model.chars().take(80).collect();
+            Some(refuse(route.surface, Refusal::Forbidden, &format!(
+                "stackperf: usage key {} may call only {}; `{shown}` is not one of them. Ask for a key that includes it.",
+                caller.alias(),
+                allowed.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", ")
+            )))
+        }
         Err(allowed) if allowed.is_empty() => Some(refuse(route.surface, Refusal::Forbidden, "stackperf: this session key predates model scoping and may call no model. Create a new session.")),
         Err(allowed) => {
             let shown: String = model.chars().take(80).collect();
@@ -310,7 +318,7 @@ async fn forward(
         key_alias: caller.alias().to_string(),
         session_id: match &caller {
             Caller::Session(e) => Some(e.session_id.clone()),
-            Caller::Admin => None,
+            Caller::Admin | Caller::Usage(_) => None,
         },
         method: parts.method.to_string(),
         route: parts.uri.path().chars().take(300).collect(),

@@ -12,6 +12,7 @@ mod query;
 mod runs;
 mod setup;
 mod traffic;
+mod usage;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -39,6 +40,7 @@ pub use query::{Download, SessionDetail, SessionPage, TaskCardInfo, VariantInfo,
 pub use runs::{RunEvent, RunSummary};
 pub use setup::{Catalog, Choices, ConfigDoc, ConfigKind, DraftCheck, ExperimentChoice};
 pub use traffic::TrafficReport;
+pub use usage::{keychain_entry as usage_keychain_entry, usage_table, CreatedUsageKey};
 
 /// Where a service's log can be read.
 #[derive(Debug)]

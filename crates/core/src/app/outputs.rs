@@ -246,6 +246,29 @@ impl App {
     /// Record a written export in `artifacts` (so `prune` can list it). A failure here does not
     /// undo the export the user has.
     async fn register_export(&self, req: &ExportRequest, path: &std::path::Path) {
+        self.register_artifact(
+            req.what.name(),
+            req.format.extension(),
+            path,
+            req.experiment.clone().filter(|e| !e.is_empty()),
+            req.session.clone().filter(|s| !s.is_empty()),
+        )
+        .await;
+    }
+
+    /// Record a file StackPerf wrote that belongs to no experiment (e.g. a usage export).
+    pub async fn register_file(&self, kind: &str, format: &str, path: &std::path::Path) {
+        self.register_artifact(kind, format, path, None, None).await;
+    }
+
+    async fn register_artifact(
+        &self,
+        kind: &str,
+        format: &str,
+        path: &std::path::Path,
+        experiment: Option<String>,
+        session_id: Option<String>,
+    ) {
         use sha2::Digest;
         let Ok(store) = self.store().await else {
             return;
@@ -254,14 +277,14 @@ impl App {
             .ok()
             .map(|b| format!("{:x}", sha2::Sha256::digest(&b)));
         let a = crate::store::Artifact {
-            kind: req.what.name().to_string(),
-            format: req.format.extension().to_string(),
+            kind: kind.to_string(),
+            format: format.to_string(),
             path: std::fs::canonicalize(path)
                 .unwrap_or_else(|_| path.to_path_buf())
                 .display()
                 .to_string(),
-            experiment: req.experiment.clone().filter(|e| !e.is_empty()),
-            session_id: req.session.clone().filter(|s| !s.is_empty()),
+            experiment,
+            session_id,
             sha256,
             created_at: crate::store::now_ms(),
         };

@@ -50,6 +50,10 @@ pub struct CollectReport {
     /// Requests refused for their key or scope, with no session to count them into.
     #[cfg_attr(feature = "specta", specta(type = f64))]
     pub rejected: u64,
+    /// Requests made with a usage key (usage mode, never a session's).
+    #[cfg_attr(feature = "specta", specta(type = f64))]
+    #[serde(default)]
+    pub usage: u64,
     /// Bytes of an incomplete last line left for the next pass.
     #[cfg_attr(feature = "specta", specta(type = f64))]
     pub pending_bytes: u64,
@@ -226,6 +230,7 @@ async fn collect_file(
                     Traffic::Unattributed => report.unattributed += 1,
                     Traffic::Internal => report.internal += 1,
                     Traffic::Rejected => report.rejected += 1,
+                    Traffic::Usage => report.usage += 1,
                 }
                 batch.push(r);
             }

@@ -180,6 +180,8 @@ pub enum Traffic {
     Rejected,
     /// A key the proxy accepted that belongs to no session.
     Unattributed,
+    /// A usage key's (usage mode: everyday use, never a session's).
+    Usage,
 }
 
 /// The key alias StackPerf's own calls carry (the master key's, see `stackperf_auth.py`).
@@ -191,6 +193,8 @@ impl Traffic {
             Traffic::Session
         } else if key_alias == Some(INTERNAL_KEY_ALIAS) {
             Traffic::Internal
+        } else if key_alias.is_some_and(|a| a.starts_with(crate::usage::ALIAS_PREFIX)) {
+            Traffic::Usage
         } else if matches!(http_status, Some(401 | 403)) {
             Traffic::Rejected
         } else {
@@ -204,6 +208,7 @@ impl Traffic {
             Traffic::Internal => "internal",
             Traffic::Rejected => "rejected",
             Traffic::Unattributed => "unattributed",
+            Traffic::Usage => "usage",
         }
     }
 }

@@ -20,6 +20,7 @@ pub mod requests;
 mod rollups;
 mod runs;
 mod sessions;
+pub(crate) mod usage;
 pub(crate) mod write;
 
 pub use datasets::{columns as dataset_columns, Cell, Dataset};

@@ -211,6 +211,7 @@ impl Writer {
             .map_err(&e)?
             .execute(params![spool, file_id, offset as i64, now])
             .map_err(&e)?;
+            super::usage::refresh_rollups(&tx, &super::usage::usage_groups(rows)).map_err(&e)?;
         }
         tx.commit().map_err(&e)?;
         Ok(written)
