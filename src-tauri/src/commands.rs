@@ -379,6 +379,12 @@ pub fn builder() -> Builder<tauri::Wry> {
             export_data,
             crate::runs::run_start,
             crate::runs::run_cancel,
+            crate::usage::usage_keys,
+            crate::usage::usage_key_create,
+            crate::usage::usage_key_copy,
+            crate::usage::usage_key_revoke,
+            crate::usage::usage_report,
+            crate::usage::usage_chart,
         ])
         .events(collect_events![
             StackProgress,

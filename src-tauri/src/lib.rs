@@ -5,6 +5,7 @@ pub mod commands;
 pub mod error;
 pub mod events;
 pub mod runs;
+pub mod usage;
 
 use std::sync::Arc;
 

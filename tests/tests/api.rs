@@ -117,6 +117,22 @@ fn the_api_serves_every_endpoint_and_filter_and_refuses_what_it_should() {
         f.write_all(spool_line(&format!("api-{i}"), &alias).as_bytes())
             .expect("write");
     }
+    // Usage keys' traffic (usage mode): 2 requests of ana (team ml), 1 of bo (no team).
+    let usage_key = |args: &[&str]| {
+        let mut full = vec!["key", "create"];
+        full.extend_from_slice(args);
+        let v = s.json(&full);
+        (
+            v["key"]["alias"].as_str().expect("alias").to_string(),
+            v["value"].as_str().expect("value").to_string(),
+        )
+    };
+    let (ana, ana_value) = usage_key(&["--owner", "ana", "--team", "ml"]);
+    let (bo, _) = usage_key(&["--owner", "bo"]);
+    for (i, a) in [&ana, &ana, &bo].iter().enumerate() {
+        f.write_all(spool_line(&format!("usage-{i}"), a).as_bytes())
+            .expect("write");
+    }
     for (id, status) in [
         (&fast, "completed"),
         (&slow, "aborted"),
@@ -404,6 +420,51 @@ fn the_api_serves_every_endpoint_and_filter_and_refuses_what_it_should() {
         ("sessions?path=/etc/passwd", "path"),
     ] {
         let (status, v) = api.get(&format!("/api/v1/exports/{q}"));
+        assert_eq!(
+            (status, v["field"].as_str()),
+            (400, Some(field)),
+            "{q}: {v}"
+        );
+    }
+
+    // Usage: its own report (never the sessions' requests) and the keys without their values.
+    let day = "since=2023-11-14&until=2023-11-14";
+    let (status, u) = api.get(&format!("/api/v1/usage?by=team&{day}"));
+    assert_eq!(status, 200, "{u}");
+    let groups: Vec<(String, u64)> = u["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| {
+            (
+                r["group"].as_str().unwrap_or("").to_string(),
+                r["requests"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect();
+    assert_eq!(
+        groups,
+        [("ml".to_string(), 2), ("(no team)".to_string(), 1)],
+        "{u}"
+    );
+    assert_eq!(u["total"]["output_tokens"], 12);
+    let (_, u) = api.get(&format!("/api/v1/usage?by=key&owner=ana&{day}"));
+    assert_eq!(u["rows"][0]["group"], ana.as_str());
+    assert_eq!(u["total"]["requests"], 2);
+    let (status, keys) = api.get("/api/v1/usage/keys");
+    assert_eq!(status, 200);
+    assert_eq!(keys.as_array().map(Vec::len), Some(2));
+    assert!(
+        !keys.to_string().contains(&ana_value),
+        "a key value in /usage/keys"
+    );
+    for (q, field) in [
+        ("by=week", "by"),
+        ("since=yesterday", "since"),
+        ("colour=red", "colour"),
+        ("owner=a&owner=b", "owner"),
+    ] {
+        let (status, v) = api.get(&format!("/api/v1/usage?{q}"));
         assert_eq!(
             (status, v["field"].as_str()),
             (400, Some(field)),

@@ -245,6 +245,55 @@ async function main() {
     await waitFor("the run's comparison", async () => (await text("main")).includes("codex-sim-agent") && (await text("main")).includes("Task success rate"), 30000);
     await shot("8-run-compare");
 
+    step("9. Usage: a usage key made in the window, used from its clipboard env, reported, revoked.");
+    await (await $("#nav-usage")).click();
+    await waitFor("the usage screen", async () => (await $("#usage-owner")).isExisting(), 10000);
+    await (await $("#usage-owner")).setValue("e2e owner");
+    await (await $("#usage-team")).setValue("qa");
+    await (await $("#usage-create")).click();
+    await waitFor("the key's note", async () => (await $("[data-testid=usage-note]")).isExisting(), 15000);
+    const usageClip = await waitFor("the usage env on the clipboard", () => {
+      try {
+        const t = execFileSync("xclip", ["-o", "-selection", "clipboard"], { env, timeout: 3000, stdio: ["ignore", "pipe", "ignore"] }).toString();
+        return t.includes("sk-stackperf-usage-") ? t : null;
+      } catch {
+        return null;
+      }
+    }, 5000);
+    const usage = parseShellEnv(usageClip);
+    assert(usage.OPENAI_BASE_URL.includes(String(edge)), "the usage env points at the edge");
+    assert(!(await browser.execute(() => document.body.innerText)).includes(usage.OPENAI_API_KEY), "the usage key never appears in the window");
+    const usageCall = () =>
+      fetch(`${usage.OPENAI_BASE_URL}/chat/completions`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${usage.OPENAI_API_KEY}`, "content-type": "application/json" },
+        body: JSON.stringify({ model: "sim-fast", messages: [{ role: "user", content: "usage" }] }),
+      });
+    for (let i = 0; i < 3; i++) {
+      const resp = await usageCall();
+      assert(resp.ok, `usage request ${i}: HTTP ${resp.status}`);
+      await resp.text();
+    }
+    await waitFor(
+      "3 requests for the owner in the report",
+      async () => {
+        await (await $("#usage-refresh")).click();
+        const rows = await browser.execute(() =>
+          [...document.querySelectorAll("[data-testid=usage-table] tbody tr")].map((r) => [...r.querySelectorAll("td")].map((c) => c.textContent)),
+        );
+        return rows.some((r) => r[0] === "e2e owner" && r[1] === "3");
+      },
+      20000,
+    );
+    assert(await (await $("[data-testid=usage-chart] svg")).isExisting(), "the usage chart is drawn");
+    await shot("9-usage");
+    await (await $("[data-testid=usage-keys] .danger")).click();
+    await (await $("[data-testid=usage-revoke-confirm]")).click();
+    await waitFor("the key revoked", async () => (await text("[data-testid=usage-keys]")).includes("revoked"), 10000);
+    const afterRevoke = await usageCall();
+    assert(afterRevoke.status === 401, `a revoked usage key is refused: HTTP ${afterRevoke.status}`);
+    figures.usage_key_revoked_status = afterRevoke.status;
+
     // Close the window with the stack running: the app itself stops the stack it started
     // (no script's help), and nothing may stay listening.
     step("close the window");
@@ -264,6 +313,12 @@ async function main() {
       assert(e.status === 1, `grep failed: ${e.message}`); // 1 = no match
     }
     assert(leaked === "", `the session key is written in ${leaked}`);
+    try {
+      leaked = execFileSync("grep", ["-rl", "--", usage.OPENAI_API_KEY, path.join(work, "data")], { env }).toString().trim();
+    } catch (e) {
+      assert(e.status === 1, `grep failed: ${e.message}`);
+    }
+    assert(leaked === "", `the usage key is written in ${leaked}`);
   } catch (e) {
     await browser.saveScreenshot(path.join(artifacts, "failure.png")).catch(() => {});
     throw e;

@@ -10,9 +10,10 @@ import { SessionScreen } from "./screens/session";
 import { CompareScreen } from "./screens/compare";
 import { RunScreen } from "./screens/run";
 import { ExportDialog } from "./screens/export";
+import { UsageScreen } from "./screens/usage";
 import { startDataEvents } from "./data";
 
-const SCREENS = ["stack", "secrets", "setup", "session", "run", "compare"] as const;
+const SCREENS = ["stack", "secrets", "setup", "session", "run", "compare", "usage"] as const;
 type Screen = (typeof SCREENS)[number];
 const LABELS: Record<Screen, string> = {
   stack: "Stack",
@@ -21,6 +22,7 @@ const LABELS: Record<Screen, string> = {
   session: "Session",
   run: "Run",
   compare: "Compare",
+  usage: "Usage",
 };
 
 export function App() {
@@ -89,6 +91,7 @@ export function App() {
               />
             )}
             {screen === "compare" && <CompareScreen experiment={experiment} onExperiment={setExperiment} />}
+            {screen === "usage" && <UsageScreen />}
           </>
         )}
       </main>

@@ -53,6 +53,14 @@ export const commands = {
 	runStart: (req: RunRequest_Deserialize) => typedError<RunSummary_Serialize, UiError>(__TAURI_INVOKE("run_start", { req })),
 	/**  Stop the run in progress: its current session is finalized as aborted. */
 	runCancel: () => typedError<boolean, UiError>(__TAURI_INVOKE("run_cancel")),
+	usageKeys: () => typedError<UsageKey_Serialize[], UiError>(__TAURI_INVOKE("usage_keys")),
+	/**  Create a key and put `OPENAI_BASE_URL`/`OPENAI_API_KEY` on the clipboard (shown nowhere). */
+	usageKeyCreate: (req: NewUsageKey_Deserialize) => typedError<CreatedUsageKey_Serialize, UiError>(__TAURI_INVOKE("usage_key_create", { req })),
+	/**  Copy a live key's environment to the clipboard again. */
+	usageKeyCopy: (alias: string) => typedError<null, UiError>(__TAURI_INVOKE("usage_key_copy", { alias })),
+	usageKeyRevoke: (alias: string) => typedError<boolean, UiError>(__TAURI_INVOKE("usage_key_revoke", { alias })),
+	usageReport: (by: UsageBy, filter: UsageFilter_Deserialize) => typedError<UsageReport_Serialize, UiError>(__TAURI_INVOKE("usage_report", { by, filter })),
+	usageChart: (by: UsageBy, filter: UsageFilter_Deserialize, metric: UsageMetric) => typedError<string, UiError>(__TAURI_INVOKE("usage_chart", { by, filter, metric })),
 };
 
 /** Events */
@@ -262,6 +270,27 @@ export type ConfigDoc_Serialize = {
 
 /**  The five kinds of configuration, by directory. */
 export type ConfigKind = "providers" | "harnesses" | "variants" | "experiments" | "task-cards";
+
+/**  A key just created: its record and where to point a client (the value is returned apart, once). */
+export type CreatedUsageKey = CreatedUsageKey_Serialize | CreatedUsageKey_Deserialize;
+
+/**  A key just created: its record and where to point a client (the value is returned apart, once). */
+export type CreatedUsageKey_Deserialize = {
+	key: UsageKey_Deserialize,
+	/**  The proxy's base URL for OpenAI-style clients (`…/v1`). */
+	base_url: string,
+	/**  The keychain entry holding the value. */
+	keychain_entry: string,
+};
+
+/**  A key just created: its record and where to point a client (the value is returned apart, once). */
+export type CreatedUsageKey_Serialize = {
+	key: UsageKey_Serialize,
+	/**  The proxy's base URL for OpenAI-style clients (`…/v1`). */
+	base_url: string,
+	/**  The keychain entry holding the value. */
+	keychain_entry: string,
+};
 
 /**  What StackPerf keeps on this machine, by kind (bytes). */
 export type DataUsage = {
@@ -504,6 +533,9 @@ export type ItemState = "pending" |
 /**  Cancelled (Ctrl-C) or interrupted: its session is finalized as aborted. */
 "aborted";
 
+/**  Whether a key authorizes requests now. */
+export type KeyState = "active" | "expired" | "revoked";
+
 /**  What the UI needs to show a metric (the registry, on the wire). */
 export type MetricInfo = {
 	name: string,
@@ -569,6 +601,31 @@ export type MetricTest_Serialize = {
 	pairwise: string,
 	/**  `holm`: pairwise p-values adjusted step-down within the metric. */
 	correction: string,
+};
+
+/**  What `key create` asks for. */
+export type NewUsageKey = NewUsageKey_Serialize | NewUsageKey_Deserialize;
+
+/**  What `key create` asks for. */
+export type NewUsageKey_Deserialize = {
+	owner: string,
+	team?: string | null,
+	purpose?: string | null,
+	/**  `None` or empty = every model. */
+	models?: string[] | null,
+	/**  Days until it expires; `None` = never. */
+	expires_days?: number | null,
+};
+
+/**  What `key create` asks for. */
+export type NewUsageKey_Serialize = {
+	owner: string,
+	team: string | null,
+	purpose: string | null,
+	/**  `None` or empty = every model. */
+	models: string[] | null,
+	/**  Days until it expires; `None` = never. */
+	expires_days: number | null,
 };
 
 /**  One metric compared between two variants. */
@@ -1452,6 +1509,172 @@ export type UpReport_Serialize = {
 	total_ms: number | null,
 	/**  Of that, the time LiteLLM took from spawn to healthy. */
 	litellm_start_ms: number | null,
+};
+
+/**  What a usage report groups by. */
+export type UsageBy = "key" | "owner" | "team" | "model" | "day";
+
+/**
+ *  Which usage a report covers (every filter optional; days are UTC days since 1970-01-01,
+ *  both ends included).
+ */
+export type UsageFilter = UsageFilter_Serialize | UsageFilter_Deserialize;
+
+/**
+ *  Which usage a report covers (every filter optional; days are UTC days since 1970-01-01,
+ *  both ends included).
+ */
+export type UsageFilter_Deserialize = {
+	since_day?: number | null,
+	until_day?: number | null,
+	key?: string | null,
+	owner?: string | null,
+	team?: string | null,
+	model?: string | null,
+};
+
+/**
+ *  Which usage a report covers (every filter optional; days are UTC days since 1970-01-01,
+ *  both ends included).
+ */
+export type UsageFilter_Serialize = {
+	since_day: number | null,
+	until_day: number | null,
+	key: string | null,
+	owner: string | null,
+	team: string | null,
+	model: string | null,
+};
+
+/**  A usage key as listed (never its value). */
+export type UsageKey = UsageKey_Serialize | UsageKey_Deserialize;
+
+/**  A usage key as listed (never its value). */
+export type UsageKey_Deserialize = {
+	alias: string,
+	owner: string,
+	team?: string | null,
+	purpose?: string | null,
+	/**  The model aliases it may call; `None` = every model the proxy serves. */
+	models?: string[] | null,
+	/**  Unix epoch milliseconds. */
+	created_at: number | null,
+	expires_at?: number | null,
+	revoked_at?: number | null,
+	state: KeyState,
+};
+
+/**  A usage key as listed (never its value). */
+export type UsageKey_Serialize = {
+	alias: string,
+	owner: string,
+	team: string | null,
+	purpose: string | null,
+	/**  The model aliases it may call; `None` = every model the proxy serves. */
+	models: string[] | null,
+	/**  Unix epoch milliseconds. */
+	created_at: number | null,
+	expires_at: number | null,
+	revoked_at: number | null,
+	state: KeyState,
+};
+
+/**  What the usage chart plots per day. */
+export type UsageMetric = "requests" | "tokens" | "cost";
+
+/**  One group's traffic on one day (the report's chart over time). */
+export type UsagePoint = {
+	/**  YYYY-MM-DD (UTC). */
+	day: string,
+	group: string,
+	requests: number | null,
+	/**  Input plus output tokens. */
+	tokens: number | null,
+	cost_usd: number | null,
+};
+
+/**  A usage report. */
+export type UsageReport = UsageReport_Serialize | UsageReport_Deserialize;
+
+/**  A usage report. */
+export type UsageReport_Deserialize = {
+	by: UsageBy,
+	/**  The days covered, YYYY-MM-DD (UTC), both included. */
+	since: string,
+	until: string,
+	/**  Largest first (by requests). */
+	rows: UsageRow_Deserialize[],
+	total: UsageRow_Deserialize,
+	/**  Per day and group, oldest first. */
+	days: UsagePoint[],
+	/**  How the percentiles are read (so nobody mistakes them for exact). */
+	note: string,
+};
+
+/**  A usage report. */
+export type UsageReport_Serialize = {
+	by: UsageBy,
+	/**  The days covered, YYYY-MM-DD (UTC), both included. */
+	since: string,
+	until: string,
+	/**  Largest first (by requests). */
+	rows: UsageRow_Serialize[],
+	total: UsageRow_Serialize,
+	/**  Per day and group, oldest first. */
+	days: UsagePoint[],
+	/**  How the percentiles are read (so nobody mistakes them for exact). */
+	note: string,
+};
+
+/**  One line of a usage report. */
+export type UsageRow = UsageRow_Serialize | UsageRow_Deserialize;
+
+/**  One line of a usage report. */
+export type UsageRow_Deserialize = {
+	/**  The key alias, owner, team, model or day (YYYY-MM-DD) this line is about. */
+	group: string,
+	requests: number | null,
+	errors: number | null,
+	error_rate: number | null,
+	input_tokens: number | null,
+	output_tokens: number | null,
+	cached_input_tokens: number | null,
+	cache_write_tokens: number | null,
+	reasoning_tokens: number | null,
+	/**  The cost of the priced requests; `None` when no request had a price. */
+	cost_usd?: number | null,
+	/**  Requests without a known cost (their provider declares no price). */
+	unpriced: number | null,
+	/**  Percentiles of the latency the client saw, and of the time to first token (streams). */
+	latency_p50_ms?: number | null,
+	latency_p95_ms?: number | null,
+	latency_p99_ms?: number | null,
+	ttft_p50_ms?: number | null,
+	ttft_p95_ms?: number | null,
+};
+
+/**  One line of a usage report. */
+export type UsageRow_Serialize = {
+	/**  The key alias, owner, team, model or day (YYYY-MM-DD) this line is about. */
+	group: string,
+	requests: number | null,
+	errors: number | null,
+	error_rate: number | null,
+	input_tokens: number | null,
+	output_tokens: number | null,
+	cached_input_tokens: number | null,
+	cache_write_tokens: number | null,
+	reasoning_tokens: number | null,
+	/**  The cost of the priced requests; `None` when no request had a price. */
+	cost_usd: number | null,
+	/**  Requests without a known cost (their provider declares no price). */
+	unpriced: number | null,
+	/**  Percentiles of the latency the client saw, and of the time to first token (streams). */
+	latency_p50_ms: number | null,
+	latency_p95_ms: number | null,
+	latency_p99_ms: number | null,
+	ttft_p50_ms: number | null,
+	ttft_p95_ms: number | null,
 };
 
 /**  One variant's row. */

@@ -16,6 +16,9 @@ export type {
   TaskOutcome,
   UiError,
   Unit,
+  UsageBy,
+  UsageMetric,
+  KeyState,
   Written,
 } from "./bindings";
 export type {
@@ -38,4 +41,10 @@ export type {
   RunSummary_Serialize as RunSummary,
   PerSuccess_Serialize as PerSuccess,
   PruneReport_Serialize as PruneReport,
+  UsageKey_Serialize as UsageKey,
+  UsageReport_Serialize as UsageReport,
+  UsageRow_Serialize as UsageRow,
+  CreatedUsageKey_Serialize as CreatedUsageKey,
+  NewUsageKey_Deserialize as NewUsageKey,
+  UsageFilter_Deserialize as UsageFilter,
 } from "./bindings";

@@ -2,7 +2,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { render } from "preact";
 import { act } from "preact/test-utils";
-import { clearMocks, mockIPC } from "@tauri-apps/api/mocks";
+import { clearMocks } from "@tauri-apps/api/mocks";
 import { emit } from "@tauri-apps/api/event";
 import { SessionScreen } from "../src/screens/session";
 import { CompareScreen } from "../src/screens/compare";
@@ -10,41 +10,8 @@ import { StackScreen } from "../src/screens/stack";
 import { SecretsScreen } from "../src/screens/secrets";
 import { ExportDialog } from "../src/screens/export";
 import { App } from "../src/app";
-import { resetData, startDataEvents } from "../src/data";
-
-type Handler = (args: Record<string, unknown>) => unknown;
-let stopData: (() => void) | undefined;
-let calls: { cmd: string; args: Record<string, unknown> }[] = [];
-
-function mock(handlers: Record<string, Handler>) {
-  calls = [];
-  mockIPC(
-    (cmd, payload) => {
-      const args = (payload ?? {}) as Record<string, unknown>;
-      calls.push({ cmd, args });
-      const h = handlers[cmd];
-      if (!h) throw { code: "not_mocked", message: cmd };
-      return h(args);
-    },
-    { shouldMockEvents: true },
-  );
-  // The data layer listens to the (mocked) backend events, as the App does at start.
-  stopData?.();
-  stopData = startDataEvents();
-}
-
-async function settle() {
-  for (let i = 0; i < 5; i++) {
-    await act(async () => {
-      await new Promise((r) => setTimeout(r, 0));
-    });
-  }
-}
-
-function click(el: Element | null) {
-  expect(el).toBeTruthy();
-  (el as HTMLElement).click();
-}
+import { resetData } from "../src/data";
+import { calls, click, mock, settle, stopEvents } from "./ipc";
 
 const session = (status: string, n = 0) => ({
   session_id: "sess_abc",
@@ -114,8 +81,7 @@ beforeEach(() => {
 afterEach(async () => {
   render(null, root);
   root.remove();
-  stopData?.();
-  stopData = undefined;
+  stopEvents();
   // Unmounting unsubscribes from events asynchronously; let that finish while the mocks exist.
   await settle();
   clearMocks();

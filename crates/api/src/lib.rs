@@ -4,6 +4,7 @@
 
 mod openapi;
 mod params;
+mod usage;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -119,6 +120,8 @@ pub fn router(app: Arc<App>, token: &Secret) -> Router {
         .route("/api/v1/comparisons", get(comparison_grouped))
         .route("/api/v1/comparisons/{experiment}", get(comparison))
         .route("/api/v1/exports/{what}", get(export))
+        .route("/api/v1/usage", get(usage::report))
+        .route("/api/v1/usage/keys", get(usage::keys))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(shared.clone(), authenticate))
         .with_state(shared)

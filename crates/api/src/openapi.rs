@@ -175,6 +175,45 @@ pub fn document() -> Value {
             ok::<Comparison>(&mut g),
         ),
     );
+    add(
+        "/api/v1/usage",
+        op(
+            "Usage keys' traffic grouped by key, owner, team, model or day (never sessions')",
+            vec![
+                param(
+                    "by",
+                    "query",
+                    json!({"type": "string", "enum": ["key", "owner", "team", "model", "day"]}),
+                    "what the rows are (default: owner)",
+                ),
+                param(
+                    "since",
+                    "query",
+                    json!({"type": "string", "format": "date"}),
+                    "first UTC day (default: 29 days before until)",
+                ),
+                param(
+                    "until",
+                    "query",
+                    json!({"type": "string", "format": "date"}),
+                    "last UTC day (default: today)",
+                ),
+                string("key", "only this key alias"),
+                string("owner", "only this owner's keys"),
+                string("team", "only this team's keys"),
+                string("model", "only this model alias"),
+            ],
+            ok::<stackperf_core::usage::UsageReport>(&mut g),
+        ),
+    );
+    add(
+        "/api/v1/usage/keys",
+        op(
+            "Usage keys (aliases and labels, never values)",
+            vec![],
+            ok::<Vec<stackperf_core::usage::UsageKey>>(&mut g),
+        ),
+    );
     let download = json!({"description": "the file", "content": {
         "text/csv": {"schema": {"type": "string"}},
         "application/json": {"schema": {"type": "string"}},

@@ -259,6 +259,28 @@ impl App {
         let rollups = store.usage_rollups(since, until).await?;
         Ok(usage::assemble(by, &rollups, &keys, filter, since, until))
     }
+
+    /// The report's chart over time (SVG).
+    pub async fn usage_chart_svg(
+        &self,
+        by: UsageBy,
+        filter: &UsageFilter,
+        metric: crate::output::timeline::UsageMetric,
+    ) -> Result<String, Error> {
+        let r = self.usage_report(by, filter).await?;
+        crate::output::timeline::usage_svg(&r, metric, (760, 320))
+    }
+
+    /// `export OPENAI_BASE_URL=…` and `export OPENAI_API_KEY=…` of a live key (to paste into a
+    /// shell).
+    pub async fn usage_key_env_text(&self, alias: &str) -> Result<String, Error> {
+        let secret = self.usage_key_secret(alias).await?;
+        Ok(format!(
+            "export OPENAI_BASE_URL='{}/v1'\nexport OPENAI_API_KEY='{}'\n",
+            self.proxy_url().trim_end_matches('/'),
+            secret.expose()
+        ))
+    }
 }
 
 /// A usage report as a table (one row per group, then the total).

@@ -47,6 +47,16 @@ fn font() {
     });
 }
 
+/// Register the embedded font (once) for any chart drawn in this crate.
+pub(crate) fn register_font() {
+    font();
+}
+
+/// The `i`-th line colour.
+pub(crate) fn color(i: usize) -> RGBColor {
+    COLORS[i % COLORS.len()]
+}
+
 fn draw<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     spec: &ChartSpec<'_>,

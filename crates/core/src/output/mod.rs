@@ -2,3 +2,4 @@
 
 pub mod charts;
 pub mod export;
+pub mod timeline;
