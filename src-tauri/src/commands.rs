@@ -385,12 +385,14 @@ pub fn builder() -> Builder<tauri::Wry> {
             crate::usage::usage_key_revoke,
             crate::usage::usage_report,
             crate::usage::usage_chart,
+            crate::window::window_close,
         ])
         .events(collect_events![
             StackProgress,
             CaptureUpdate,
             CaptureError,
             TrafficProgress,
-            crate::events::RunProgress
+            crate::events::RunProgress,
+            crate::window::CloseAsked
         ])
 }

@@ -6,6 +6,7 @@ pub mod error;
 pub mod events;
 pub mod runs;
 pub mod usage;
+pub mod window;
 
 use std::sync::Arc;
 
@@ -66,9 +67,21 @@ pub fn run() {
     let shared = open_app();
     let core = shared.as_ref().ok().cloned();
     let built = tauri::Builder::default()
+        // First: a second launch hands over to this one and exits.
+        .plugin(tauri_plugin_single_instance::init(|app, _argv, _cwd| {
+            window::focus_main(app)
+        }))
+        .plugin(tauri_plugin_window_state::Builder::default().build())
         .plugin(tauri_plugin_clipboard_manager::init())
         .plugin(tauri_plugin_dialog::init())
         .invoke_handler(builder.invoke_handler())
+        .on_window_event(|w, event| {
+            if let tauri::WindowEvent::CloseRequested { api, .. } = event {
+                if !window::may_close(w.app_handle()) {
+                    api.prevent_close();
+                }
+            }
+        })
         .setup(move |app| {
             builder.mount_events(app);
             if let Ok(core) = &shared {

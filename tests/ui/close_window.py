@@ -1,6 +1,7 @@
 """Close an X11 window the way a window manager's close button does: send it WM_DELETE_WINDOW.
 
     python3 tests/ui/close_window.py TITLE
+    python3 tests/ui/close_window.py --count TITLE   only print how many windows have that title
 
 (WebDriver's "close window" makes WebKitWebDriver kill the app outright; a user's close is a
 polite request the app handles.) Uses libX11 through ctypes; DISPLAY must be set. Exit 0 when a
@@ -68,7 +69,8 @@ def windows(d, w):
 
 
 def main():
-    title = sys.argv[1].encode()
+    count_only = sys.argv[1] == "--count"
+    title = sys.argv[-1].encode()
     d = X.XOpenDisplay(None)
     if not d:
         print("cannot open the X display", file=sys.stderr)
@@ -79,6 +81,9 @@ def main():
     for w in windows(d, X.XDefaultRootWindow(d)):
         name = ctypes.c_char_p()
         if X.XFetchName(d, w, ctypes.byref(name)) and name.value == title:
+            sent += 1
+            if count_only:
+                continue
             ev = XEvent()
             ev.xclient.type = 33  # ClientMessage
             ev.xclient.window = w
@@ -87,9 +92,11 @@ def main():
             ev.xclient.data[0] = delete
             ev.xclient.data[1] = 0  # CurrentTime
             X.XSendEvent(d, w, 0, 0, ctypes.byref(ev))
-            sent += 1
     X.XFlush(d)
-    print(f"sent WM_DELETE_WINDOW to {sent} window(s) titled {sys.argv[1]!r}")
+    if count_only:
+        print(sent)
+        return 0
+    print(f"sent WM_DELETE_WINDOW to {sent} window(s) titled {sys.argv[-1]!r}")
     return 0 if sent else 1
 
 

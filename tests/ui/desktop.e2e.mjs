@@ -52,6 +52,14 @@ async function main() {
     await waitFor("first paint", () => browser.execute(() => document.body.getAttribute("data-painted")), 15000);
     figures.window_to_first_paint_ms = Date.now() - t0;
 
+    step("0. A second launch hands over to the running window and exits.");
+    const windowsTitled = () => Number(execFileSync("python3", [path.join(root, "tests/ui/close_window.py"), "--count", "StackPerf"], { env }).toString().trim());
+    const before = windowsTitled();
+    const second = Date.now();
+    execFileSync(bin, [], { env, timeout: 20000, stdio: "ignore" });
+    figures.second_launch_exit_ms = Date.now() - second;
+    assert(windowsTitled() === before, `still ${before} StackPerf window(s) after a second launch (now ${windowsTitled()})`);
+
     step('1. Stack: start it and wait for every service to be healthy.');
     // 1. Stack: start it and wait for every service to be healthy.
     await (await $("#stack-start")).click();
@@ -155,6 +163,15 @@ async function main() {
     figures.live_chart_lag_ms = lags;
     figures.live_chart_lag_max_ms = Math.max(...lags);
     await shot("4-session-live");
+
+    // Closing with a session active asks first; Cancel keeps the window and the session.
+    execFileSync("python3", [path.join(root, "tests/ui/close_window.py"), "StackPerf"], { env });
+    await waitFor("the close question", async () => (await $("[data-testid=close-dialog]")).isExisting(), 10000);
+    assert((await text("[data-testid=close-dialog]")).includes(await (await $("[data-testid=session-head]")).getAttribute("data-session")), "the question names the active session");
+    await shot("4b-close-question");
+    await (await $("#close-cancel")).click();
+    await waitFor("the question to go", async () => !(await (await $("[data-testid=close-dialog]")).isExisting()), 10000);
+    assert((await (await $("[data-testid=session-head]")).getAttribute("data-status")) === "active", "Cancel kept the session active");
 
     await (await $("#final-outcome")).setValue("e2e: six requests");
     await (await $("#session-finalize")).click();
@@ -306,6 +323,10 @@ async function main() {
       return services.length === 4 && services.every((s) => s.state === "stopped" || s.state === "absent");
     }, 60000);
     figures.window_close_stopped_stack = true;
+    // The window's size and place were saved for the next start (tauri-plugin-window-state).
+    const stateFile = path.join(process.env.XDG_CONFIG_HOME ?? path.join(process.env.HOME, ".config"), "dev.stackperf.desktop/.window-state.json");
+    const saved = JSON.parse(fs.readFileSync(stateFile, "utf8")).main;
+    assert(saved && saved.width > 0 && saved.height > 0 && fs.statSync(stateFile).mtimeMs >= t0, `the window state was saved: ${JSON.stringify(saved)}`);
     let leaked = "";
     try {
       leaked = execFileSync("grep", ["-rl", "--", copied.OPENAI_API_KEY, path.join(work, "data")], { env }).toString().trim();

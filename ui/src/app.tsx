@@ -11,6 +11,7 @@ import { CompareScreen } from "./screens/compare";
 import { RunScreen } from "./screens/run";
 import { ExportDialog } from "./screens/export";
 import { UsageScreen } from "./screens/usage";
+import { CloseDialog } from "./screens/close";
 import { startDataEvents } from "./data";
 
 const SCREENS = ["stack", "secrets", "setup", "session", "run", "compare", "usage"] as const;
@@ -96,6 +97,7 @@ export function App() {
         )}
       </main>
       {exportOpen && <ExportDialog experiment={experiment} onClose={() => setExportOpen(false)} />}
+      <CloseDialog />
     </div>
   );
 }

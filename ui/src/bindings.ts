@@ -61,12 +61,14 @@ export const commands = {
 	usageKeyRevoke: (alias: string) => typedError<boolean, UiError>(__TAURI_INVOKE("usage_key_revoke", { alias })),
 	usageReport: (by: UsageBy, filter: UsageFilter_Deserialize) => typedError<UsageReport_Serialize, UiError>(__TAURI_INVOKE("usage_report", { by, filter })),
 	usageChart: (by: UsageBy, filter: UsageFilter_Deserialize, metric: UsageMetric) => typedError<string, UiError>(__TAURI_INVOKE("usage_chart", { by, filter, metric })),
+	windowClose: (choice: CloseChoice) => typedError<null, UiError>(__TAURI_INVOKE("window_close", { choice })),
 };
 
 /** Events */
 export const events = {
 	captureError: makeEvent<CaptureError, CaptureError>("capture-error"),
 	captureUpdate: makeEvent<CaptureUpdate_Serialize, CaptureUpdate_Deserialize>("capture-update"),
+	closeAsked: makeEvent<CloseAsked, CloseAsked>("close-asked"),
 	runProgress: makeEvent<RunProgress_Serialize, RunProgress_Deserialize>("run-progress"),
 	stackProgress: makeEvent<StackProgress_Serialize, StackProgress_Deserialize>("stack-progress"),
 	trafficProgress: makeEvent<TrafficProgress, TrafficProgress>("traffic-progress"),
@@ -189,6 +191,23 @@ export type Choices_Serialize = {
 	/**  The variants whose harness can keep its state per session, with what that means. */
 	isolation: IsolationChoice[],
 };
+
+/**  The window was asked to close while these sessions are active. */
+export type CloseAsked = {
+	sessions: string[],
+};
+
+/**  The answer to "a session is active — close anyway?". */
+export type CloseChoice = 
+/**  Finalize the active sessions as completed, then close (the stack stops with the app). */
+"finalize" | 
+/**
+ *  Close, leaving the sessions active and the stack running (stop it later with
+ *  `stackperf stack down`).
+ */
+"leave_running" | 
+/**  Keep the window open. */
+"cancel";
 
 /**  The whole comparison report. */
 export type Comparison = Comparison_Serialize | Comparison_Deserialize;

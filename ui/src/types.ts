@@ -17,6 +17,7 @@ export type {
   UiError,
   Unit,
   UsageBy,
+  CloseChoice,
   UsageMetric,
   KeyState,
   Written,

@@ -343,6 +343,25 @@ impl App {
         self.stack_down(&|_| {}).await.map(Some)
     }
 
+    /// Leave the stack running when this app exits (the user chose to keep a session going).
+    pub fn detach_stack(&self) {
+        self.started_stack
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// The ids of the sessions that are active now (a closing window asks about them).
+    pub async fn active_sessions(&self) -> Result<Vec<String>, Error> {
+        Ok(self
+            .store()
+            .await?
+            .sessions(None)
+            .await?
+            .into_iter()
+            .filter(|s| s.status == crate::session::SessionStatus::Active)
+            .map(|s| s.session_id)
+            .collect())
+    }
+
     /// Stop every service the stack started (either runtime).
     pub async fn stack_down(
         &self,
