@@ -188,3 +188,18 @@ export function setYamlField(text: string, key: string, value: string): string {
   if (re.test(text)) return text.replace(re, line);
   return text.endsWith("\n") || text === "" ? `${text}${line}\n` : `${text}\n${line}\n`;
 }
+
+/** Which pairwise rows Compare shows: the significant ones (default), all, or one chosen pair. */
+export type PairView = { kind: "significant" } | { kind: "all" } | { kind: "pair"; a: string; b: string };
+
+/** The pairwise rows a view shows (a chosen pair matches in either direction). */
+export function filterPairs<P extends { a: string; b: string; verdict: Verdict }>(pairs: P[], view: PairView): P[] {
+  switch (view.kind) {
+    case "all":
+      return pairs;
+    case "significant":
+      return pairs.filter((p) => verdictTone(p.verdict) === "significant");
+    case "pair":
+      return pairs.filter((p) => (p.a === view.a && p.b === view.b) || (p.a === view.b && p.b === view.a));
+  }
+}

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import {
   errorHint,
+  filterPairs,
   fileNameFor,
   fmtCi,
   fmtPerSuccess,
@@ -130,5 +131,21 @@ describe("yaml field", () => {
     expect(setYamlField("name: t\nrepo_path: .\ngoal: g\n", "repo_path", "/home/me/repo")).toBe("name: t\nrepo_path: /home/me/repo\ngoal: g\n");
     expect(setYamlField("name: t", "repo_path", "/a b")).toBe('name: t\nrepo_path: "/a b"\n');
     expect(setYamlField("name: t\n  repo_path: nested\n", "repo_path", "x")).toBe("name: t\n  repo_path: nested\nrepo_path: x\n");
+  });
+});
+
+describe("filterPairs", () => {
+  const better = { kind: "better", winner: "a", loser: "b", p: 0.01, indicative_below: null } as const;
+  const none = { kind: "no_difference", p: 0.5, indicative_below: null } as const;
+  const pairs = [
+    { a: "a", b: "b", verdict: better },
+    { a: "a", b: "c", verdict: none },
+    { a: "b", b: "c", verdict: none },
+  ];
+  it("shows significant pairs, all, or one pair in either order", () => {
+    expect(filterPairs(pairs, { kind: "significant" })).toEqual([pairs[0]]);
+    expect(filterPairs(pairs, { kind: "all" })).toHaveLength(3);
+    expect(filterPairs(pairs, { kind: "pair", a: "c", b: "a" })).toEqual([pairs[1]]);
+    expect(filterPairs(pairs, { kind: "pair", a: "a", b: "a" })).toEqual([]);
   });
 });

@@ -254,6 +254,11 @@ describe("Compare screen", () => {
     expect(table).toContain("[63.0 ms, 77.0 ms]");
     expect(root.querySelector("[data-testid=pairs]")?.textContent).toContain("a is faster than b");
     expect(root.querySelector("[data-testid=pairs]")?.textContent).toContain("p = 0.008");
+    // The significant pair first; every pair on request.
+    expect([...root.querySelectorAll("[data-testid=pairs] .badge")].map((b) => b.className)).toHaveLength(1);
+    expect(root.querySelector("#pairs-significant")?.textContent).toBe("Significant (1)");
+    click(root.querySelector("#pairs-all"));
+    await settle();
     const badges = [...root.querySelectorAll("[data-testid=pairs] .badge")].map((b) => b.className);
     expect(badges[0]).toContain("ok");
     expect(badges[1]).toContain("muted");
@@ -264,7 +269,7 @@ describe("Compare screen", () => {
     expect(root.querySelector("[data-testid=wall_per_success]")?.textContent).toContain("no successful task (0 of 5 succeeded)");
     expect(root.querySelector("[data-testid=excluded]")?.textContent).toContain("exploratory session");
     // One chart tab per chartable metric of the registry; the first is drawn.
-    expect([...root.querySelectorAll("[role=tab]")].map((t) => t.textContent)).toEqual(["Time to first token"]);
+    expect([...root.querySelectorAll("[role=tab]:not([id^=pairs-])")].map((t) => t.textContent)).toEqual(["Time to first token"]);
     expect(calls.some((c) => c.cmd === "compare_chart" && c.args.metric === "ttft_p50_ms")).toBe(true);
   });
 

@@ -3,7 +3,7 @@ import { call, commands } from "../api";
 import type { Comparison, GroupBy, RequestBrief, SessionStats } from "../types";
 import { invalidate, keys, useChoices, useQuery } from "../data";
 import { Badge, Chart, Empty, ErrorBox, RequestsTable } from "../components";
-import { fmtCi, fmtP, fmtPerSuccess, fmtValue, verdictTone } from "../logic";
+import { type PairView, filterPairs, fmtCi, fmtP, fmtPerSuccess, fmtValue, verdictTone } from "../logic";
 
 /** What a comparison's rows can be: an experiment's variants, or sessions pooled across experiments. */
 const ROWS: [GroupBy, string][] = [
@@ -22,6 +22,7 @@ export function CompareScreen({ experiment, onExperiment }: { experiment: string
   const [error, setError] = useState<unknown>(null);
   const [drill, setDrill] = useState<{ id: string; rows: RequestBrief[] } | null>(null);
   const [by, setBy] = useState<GroupBy>("variant");
+  const [pairView, setPairView] = useState<PairView>({ kind: "significant" });
   const grouped = by !== "variant";
   const exp = experiment || null;
   const cmpQ = useQuery(grouped ? keys.compareBy(by) : exp && keys.compare(exp), () =>
@@ -190,40 +191,49 @@ export function CompareScreen({ experiment, onExperiment }: { experiment: string
             Pairs are tested only where a metric differs across all variants at all (an omnibus permutation test); their p-values are adjusted for the number of
             pairs with Holm's method. Success rates use Fisher's exact test and Wilson intervals.
           </p>
-          <table class="grid" data-testid="pairs">
-            <thead>
-              <tr>
-                <th>A → B</th>
-                <th>Metric</th>
-                <th>B − A</th>
-                <th title="The pairwise test's own p-value">p</th>
-                <th title="Adjusted for the number of pairs (Holm, within each metric) and gated by the omnibus test across all variants: the p-value the verdict uses">
-                  p (adjusted)
-                </th>
-                <th>Verdict</th>
-              </tr>
-            </thead>
-            <tbody>
-              {cmp.pairs.map((p, i) => {
-                const m = byName.get(p.metric);
-                const tone = verdictTone(p.verdict);
-                return (
-                  <tr key={i}>
-                    <td>
-                      {p.a} → {p.b}
-                    </td>
-                    <td>{m?.label ?? p.metric}</td>
-                    <td>{m ? fmtValue(m.unit, p.difference) : "–"}</td>
-                    <td>{fmtP(p.p_value)}</td>
-                    <td>{fmtP(p.p_adjusted)}</td>
-                    <td>
-                      <Badge tone={tone === "significant" ? "ok" : tone === "none" ? "muted" : "warn"}>{p.verdict_text}</Badge>
-                    </td>
-                  </tr>
-                );
-              })}
-            </tbody>
-          </table>
+          <PairPicker cmp={cmp} view={pairView} onView={setPairView} />
+          {filterPairs(cmp.pairs, pairView).length === 0 ? (
+            <p data-testid="pairs-none">
+              {pairView.kind === "significant"
+                ? `No pair differs significantly on any metric (${cmp.pairs.length} comparisons): the data cannot tell the variants apart yet.`
+                : "No comparison for this choice."}
+            </p>
+          ) : (
+            <table class="grid" data-testid="pairs">
+              <thead>
+                <tr>
+                  <th>A → B</th>
+                  <th>Metric</th>
+                  <th>B − A</th>
+                  <th title="The pairwise test's own p-value">p</th>
+                  <th title="Adjusted for the number of pairs (Holm, within each metric) and gated by the omnibus test across all variants: the p-value the verdict uses">
+                    p (adjusted)
+                  </th>
+                  <th>Verdict</th>
+                </tr>
+              </thead>
+              <tbody>
+                {filterPairs(cmp.pairs, pairView).map((p, i) => {
+                  const m = byName.get(p.metric);
+                  const tone = verdictTone(p.verdict);
+                  return (
+                    <tr key={i}>
+                      <td>
+                        {p.a} → {p.b}
+                      </td>
+                      <td>{m?.label ?? p.metric}</td>
+                      <td>{m ? fmtValue(m.unit, p.difference) : "–"}</td>
+                      <td>{fmtP(p.p_value)}</td>
+                      <td>{fmtP(p.p_adjusted)}</td>
+                      <td>
+                        <Badge tone={tone === "significant" ? "ok" : tone === "none" ? "muted" : "warn"}>{p.verdict_text}</Badge>
+                      </td>
+                    </tr>
+                  );
+                })}
+              </tbody>
+            </table>
+          )}
 
           {grouped && (
             <p class="muted small" data-testid="grouped-note">
@@ -317,5 +327,67 @@ export function CompareScreen({ experiment, onExperiment }: { experiment: string
         </>
       )}
     </section>
+  );
+}
+
+/** Which pairwise rows to show: significant ones, all, or the pair the user picks. */
+function PairPicker({ cmp, view, onView }: { cmp: Comparison; view: PairView; onView: (v: PairView) => void }) {
+  const names = cmp.variants.map((v) => v.variant);
+  const significant = filterPairs(cmp.pairs, { kind: "significant" }).length;
+  const pick = view.kind === "pair" ? view : { a: names[0] ?? "", b: names[1] ?? "" };
+  return (
+    <div class="row gap" data-testid="pair-picker">
+      <div role="tablist" class="toggle">
+        <button
+          type="button"
+          role="tab"
+          id="pairs-significant"
+          aria-selected={view.kind === "significant"}
+          class={view.kind === "significant" ? "on" : ""}
+          onClick={() => onView({ kind: "significant" })}
+        >
+          Significant ({significant})
+        </button>
+        <button
+          type="button"
+          role="tab"
+          id="pairs-all"
+          aria-selected={view.kind === "all"}
+          class={view.kind === "all" ? "on" : ""}
+          onClick={() => onView({ kind: "all" })}
+        >
+          All ({cmp.pairs.length})
+        </button>
+        <button
+          type="button"
+          role="tab"
+          id="pairs-pick"
+          aria-selected={view.kind === "pair"}
+          class={view.kind === "pair" ? "on" : ""}
+          onClick={() => onView({ kind: "pair", ...pick })}
+        >
+          One pair
+        </button>
+      </div>
+      {view.kind === "pair" && (
+        <>
+          <select id="pair-a" aria-label="first variant" value={view.a} onChange={(e) => onView({ ...view, a: e.currentTarget.value })}>
+            {names.map((n) => (
+              <option key={n} value={n}>
+                {n}
+              </option>
+            ))}
+          </select>
+          <span>vs</span>
+          <select id="pair-b" aria-label="second variant" value={view.b} onChange={(e) => onView({ ...view, b: e.currentTarget.value })}>
+            {names.map((n) => (
+              <option key={n} value={n}>
+                {n}
+              </option>
+            ))}
+          </select>
+        </>
+      )}
+    </div>
   );
 }
