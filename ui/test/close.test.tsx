@@ -1,26 +1,12 @@
 // The question the window asks when it is closed with a session active.
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { render } from "preact";
 import { act } from "preact/test-utils";
-import { clearMocks } from "@tauri-apps/api/mocks";
 import { emit } from "@tauri-apps/api/event";
 import { CloseDialog } from "../src/screens/close";
-import { resetData } from "../src/data";
-import { calls, click, mock, settle, stopEvents } from "./ipc";
+import { calls, click, mock, root, settle, withRoot } from "./ipc";
 
-let root: HTMLElement;
-beforeEach(() => {
-  root = document.createElement("div");
-  document.body.appendChild(root);
-  resetData();
-});
-afterEach(async () => {
-  render(null, root);
-  root.remove();
-  stopEvents();
-  await settle();
-  clearMocks();
-});
+withRoot();
 
 describe("Close dialog", () => {
   it("appears only when asked, names the sessions, and sends the answer", async () => {

@@ -1,9 +1,10 @@
 // Shared by the screen tests: a mocked IPC (no Rust) that records calls, and helpers to let
 // Preact and the data layer settle.
-import { expect } from "vitest";
+import { afterEach, beforeEach, expect } from "vitest";
+import { render } from "preact";
 import { act } from "preact/test-utils";
-import { mockIPC } from "@tauri-apps/api/mocks";
-import { startDataEvents } from "../src/data";
+import { clearMocks, mockIPC } from "@tauri-apps/api/mocks";
+import { resetData, startDataEvents } from "../src/data";
 
 export type Handler = (args: Record<string, unknown>) => unknown;
 let stopData: (() => void) | undefined;
@@ -43,4 +44,24 @@ export async function settle() {
 export function click(el: Element | null) {
   expect(el).toBeTruthy();
   (el as HTMLElement).click();
+}
+
+/** The element each test renders into (fresh per test; see `withRoot`). */
+export let root: HTMLElement;
+
+/** Give every test of the calling file a fresh root, fresh data, and a clean teardown. */
+export function withRoot() {
+  beforeEach(() => {
+    root = document.createElement("div");
+    document.body.appendChild(root);
+    resetData();
+  });
+  afterEach(async () => {
+    render(null, root);
+    root.remove();
+    stopEvents();
+    // Unmounting unsubscribes from events asynchronously; let that finish while the mocks exist.
+    await settle();
+    clearMocks();
+  });
 }

@@ -1,8 +1,7 @@
 // The screens against a mocked IPC (no Rust): what they call, what they show, how they react.
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { render } from "preact";
 import { act } from "preact/test-utils";
-import { clearMocks } from "@tauri-apps/api/mocks";
 import { emit } from "@tauri-apps/api/event";
 import { SessionScreen } from "../src/screens/session";
 import { CompareScreen } from "../src/screens/compare";
@@ -10,8 +9,7 @@ import { StackScreen } from "../src/screens/stack";
 import { SecretsScreen } from "../src/screens/secrets";
 import { ExportDialog } from "../src/screens/export";
 import { App } from "../src/app";
-import { resetData } from "../src/data";
-import { calls, click, mock, settle, stopEvents } from "./ipc";
+import { calls, click, mock, root, settle, withRoot } from "./ipc";
 
 const session = (status: string, n = 0) => ({
   session_id: "sess_abc",
@@ -72,20 +70,7 @@ const brief = (i: number) => ({
   output_tokens: 20,
 });
 
-let root: HTMLElement;
-beforeEach(() => {
-  root = document.createElement("div");
-  document.body.appendChild(root);
-  resetData();
-});
-afterEach(async () => {
-  render(null, root);
-  root.remove();
-  stopEvents();
-  // Unmounting unsubscribes from events asynchronously; let that finish while the mocks exist.
-  await settle();
-  clearMocks();
-});
+withRoot();
 
 describe("Session screen", () => {
   it("starts a session, shows the redacted env and appends what each capture event brings", async () => {
@@ -262,6 +247,16 @@ describe("Compare screen", () => {
     const badges = [...root.querySelectorAll("[data-testid=pairs] .badge")].map((b) => b.className);
     expect(badges[0]).toContain("ok");
     expect(badges[1]).toContain("muted");
+    click(root.querySelector("#pairs-pick"));
+    await settle();
+    expect((root.querySelector("#pair-a") as HTMLSelectElement).value).toBe("a");
+    expect((root.querySelector("#pair-b") as HTMLSelectElement).value).toBe("b");
+    expect(root.querySelectorAll("[data-testid=pairs] tbody tr")).toHaveLength(2);
+    const second = root.querySelector("#pair-b") as HTMLSelectElement;
+    second.value = "a";
+    second.dispatchEvent(new Event("change", { bubbles: true }));
+    await settle();
+    expect(root.querySelector("[data-testid=pairs-none]")?.textContent).toBe("No comparison for this choice.");
     expect(table).toContain("Error rate");
     expect(table).toContain("2.0 %");
     // What one successful task costs, failures paid for, beside a variant that never succeeded.

@@ -1,12 +1,10 @@
 // The Usage screen against a mocked IPC: keys created (the value never reaches the page),
 // revoked only after a confirmation, and the report with its chart and empty state.
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { render } from "preact";
 import { act } from "preact/test-utils";
-import { clearMocks } from "@tauri-apps/api/mocks";
 import { UsageScreen, lastDays } from "../src/screens/usage";
-import { resetData } from "../src/data";
-import { calls, click, mock, settle, stopEvents } from "./ipc";
+import { calls, click, mock, root, settle, withRoot } from "./ipc";
 
 const row = (group: string, requests: number) => ({
   group,
@@ -49,19 +47,7 @@ const key = (alias: string, state: string) => ({
   state,
 });
 
-let root: HTMLElement;
-beforeEach(() => {
-  root = document.createElement("div");
-  document.body.appendChild(root);
-  resetData();
-});
-afterEach(async () => {
-  render(null, root);
-  root.remove();
-  stopEvents();
-  await settle();
-  clearMocks();
-});
+withRoot();
 
 function type(sel: string, value: string) {
   const el = root.querySelector(sel) as HTMLInputElement;

@@ -371,23 +371,23 @@ function PairPicker({ cmp, view, onView }: { cmp: Comparison; view: PairView; on
       </div>
       {view.kind === "pair" && (
         <>
-          <select id="pair-a" aria-label="first variant" value={view.a} onChange={(e) => onView({ ...view, a: e.currentTarget.value })}>
-            {names.map((n) => (
-              <option key={n} value={n}>
-                {n}
-              </option>
-            ))}
-          </select>
+          <NameSelect id="pair-a" label="first variant" names={names} value={view.a} onPick={(a) => onView({ ...view, a })} />
           <span>vs</span>
-          <select id="pair-b" aria-label="second variant" value={view.b} onChange={(e) => onView({ ...view, b: e.currentTarget.value })}>
-            {names.map((n) => (
-              <option key={n} value={n}>
-                {n}
-              </option>
-            ))}
-          </select>
+          <NameSelect id="pair-b" label="second variant" names={names} value={view.b} onPick={(b) => onView({ ...view, b })} />
         </>
       )}
     </div>
+  );
+}
+
+function NameSelect({ id, label, names, value, onPick }: { id: string; label: string; names: string[]; value: string; onPick: (v: string) => void }) {
+  return (
+    <select id={id} aria-label={label} value={value} onChange={(e) => onPick(e.currentTarget.value)}>
+      {names.map((n) => (
+        <option key={n} value={n}>
+          {n}
+        </option>
+      ))}
+    </select>
   );
 }
