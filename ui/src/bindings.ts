@@ -788,7 +788,7 @@ export type PrunePlan = {
 	requests_of: string[],
 	/**  Request rows deleted in all (of both kinds of session, and unattributed ones). */
 	requests: number | null,
-	/**  Of those, rows that belong to no session. */
+	/**  Of those, rows that belong to no session (usage keys', StackPerf's own, unattributed). */
 	unattributed: number | null,
 };
 

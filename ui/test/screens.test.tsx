@@ -413,7 +413,7 @@ describe("Stack screen", () => {
     await settle();
     const shown = root.querySelector("[data-testid=prune-plan]")?.textContent ?? "";
     expect(shown).toContain("1 session(s) deleted whole (1 folder(s), 2.5 MB)");
-    expect(shown).toContain("9 request row(s) in all (2 unattributed)");
+    expect(shown).toContain("9 request row(s) in all (2 without a session)");
     expect(calls.some((c) => c.cmd === "prune_apply")).toBe(false);
     click(root.querySelector("#prune-apply"));
     await settle();

@@ -28,7 +28,7 @@ fn describe(r: &PruneReport) -> String {
         "Retention (configs/retention.yaml): sessions {} days, requests {} days.\n\
          - {} session(s) ended more than {} days ago: deleted whole (row, rollups, {} folder(s), {})\n\
          - {} session(s) ended more than {} days ago: their request rows deleted (they keep their rollups and stay in comparisons)\n\
-         - {} request row(s) in all, {} of them unattributed\n\
+         - {} request row(s) in all, {} of them without a session (usage keys', StackPerf's own, unattributed)\n\
          - {} rotated capture spool(s) read to the end and older than {} days ({})\n\
          Database now {}.{}",
         r.retention.sessions_days,

@@ -72,7 +72,7 @@ export function DataPanel() {
               </li>
               <li>{p.requests_of.length} session(s) lose their request rows but stay in comparisons</li>
               <li>
-                {p.requests ?? 0} request row(s) in all ({p.unattributed ?? 0} unattributed)
+                {p.requests ?? 0} request row(s) in all ({p.unattributed ?? 0} without a session)
               </li>
               <li>
                 {plan.spools.length} rotated capture spool(s) ({fmtBytes(plan.spool_bytes)})

@@ -19,7 +19,7 @@ pub struct PrunePlan {
     /// Request rows deleted in all (of both kinds of session, and unattributed ones).
     #[cfg_attr(feature = "specta", specta(type = f64))]
     pub requests: u64,
-    /// Of those, rows that belong to no session.
+    /// Of those, rows that belong to no session (usage keys', StackPerf's own, unattributed).
     #[cfg_attr(feature = "specta", specta(type = f64))]
     pub unattributed: u64,
 }
