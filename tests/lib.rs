@@ -51,6 +51,19 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// Four free loopback ports, all different: each is released before the next is asked for, so
+/// the OS may hand the same one out twice (seen in CI: LiteLLM and Prometheus on one port).
+pub fn distinct_free_ports() -> [u16; 4] {
+    let mut ports: Vec<u16> = Vec::with_capacity(4);
+    while ports.len() < 4 {
+        let p = free_port();
+        if !ports.contains(&p) {
+            ports.push(p);
+        }
+    }
+    [ports[0], ports[1], ports[2], ports[3]]
+}
+
 /// Where the LiteLLM virtualenv is cached across test runs (`STACKPERF_CACHE_DIR` overrides).
 pub fn cache_dir() -> PathBuf {
     std::env::var_os("STACKPERF_CACHE_DIR")
@@ -178,13 +191,14 @@ pub struct StackEnv {
 
 impl StackEnv {
     pub fn new(name: &str) -> StackEnv {
+        let [edge_port, litellm_port, sim_port, prometheus_port] = distinct_free_ports();
         StackEnv {
             data: tempfile::tempdir().expect("tempdir"),
             keyring: format!("stackperf-e2e-{name}-{}", std::process::id()),
-            edge_port: free_port(),
-            litellm_port: free_port(),
-            sim_port: free_port(),
-            prometheus_port: free_port(),
+            edge_port,
+            litellm_port,
+            sim_port,
+            prometheus_port,
         }
     }
 
