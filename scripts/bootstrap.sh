@@ -36,7 +36,7 @@ if [ "$(uname -s)" = Linux ]; then
 fi
 if $for_tests; then
   if [ "$(uname -s)" = Linux ]; then
-    for pkg in xvfb xauth xclip webkit2gtk-driver imagemagick fonts-dejavu-core procps; do
+    for pkg in xvfb xauth xclip webkit2gtk-driver imagemagick fonts-dejavu-core procps desktop-file-utils; do
       dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
     done
   fi

@@ -32,3 +32,6 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
 fi
 scripts/with-keyring.sh node tests/ui/desktop.e2e.mjs 2> >(grep -v -e '^dbus-daemon' -e SpiRegistry >&2)
 echo "    screenshots: target/test-artifacts/ui/"
+
+echo "==> package test (release .deb: build, apt-get install, the installed app as a new user, purge)"
+scripts/test-package.sh

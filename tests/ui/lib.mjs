@@ -25,9 +25,9 @@ export function freePort() {
   });
 }
 
-export function start(cmd, args, env, name) {
+export function start(cmd, args, env, name, cwd = undefined) {
   const log = fs.openSync(path.join(artifacts, `${name}.log`), "w");
-  const child = spawn(cmd, args, { env, stdio: ["ignore", log, log], detached: true });
+  const child = spawn(cmd, args, { env, cwd, stdio: ["ignore", log, log], detached: true });
   children.push(child);
   return child;
 }
@@ -136,10 +136,11 @@ export async function appEnv(display) {
   };
 }
 
-/** Start tauri-driver (WebKitWebDriver behind it) with `env`; resolves to its port. */
-export async function startDriver(env) {
+/** Start tauri-driver (WebKitWebDriver behind it, and the app it starts) with `env`, in `cwd`;
+ * resolves to its port. */
+export async function startDriver(env, cwd = undefined) {
   const port = await freePort();
-  start(driverBin, ["--port", String(port), "--native-driver", "/usr/bin/WebKitWebDriver"], env, "tauri-driver");
+  start(driverBin, ["--port", String(port), "--native-driver", "/usr/bin/WebKitWebDriver"], env, "tauri-driver", cwd);
   await waitFor("tauri-driver", () => new Promise((r) => {
     const s = net.connect(port, "127.0.0.1", () => (s.end(), r(true)));
     s.on("error", () => r(false));

@@ -44,13 +44,17 @@ struct Cli {
 #[derive(Args, Debug, Clone)]
 pub(crate) struct Global {
     /// Configuration directory
+    /// [default: ./configs, else the user's config dir, which the first start of an installed
+    /// StackPerf fills with the shipped examples]
     #[arg(
-        long,
+        long = "config-dir",
         global = true,
         env = "STACKPERF_CONFIG_DIR",
-        default_value = "configs",
         value_name = "DIR"
     )]
+    config_dir_arg: Option<PathBuf>,
+    /// The configuration directory in use (`--config-dir`, else the default above).
+    #[arg(skip)]
     pub(crate) config_dir: PathBuf,
     /// Database file [default: <data dir>/stackperf.sqlite]
     #[arg(long, global = true, env = "STACKPERF_DB", value_name = "PATH")]
@@ -305,7 +309,7 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = match Cli::try_parse() {
+    let mut cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
             // Help and version are successes; every other parse failure is a user error (1).
@@ -313,6 +317,13 @@ fn main() -> ExitCode {
             let _ = e.print();
             return ExitCode::from(code);
         }
+    };
+    cli.global.config_dir = match cli.global.config_dir_arg.take() {
+        Some(dir) => dir,
+        None => stackperf_core::paths::default_config_dir().unwrap_or_else(|e| {
+            eprintln!("warning: {e}; looking for the configuration in ./configs");
+            PathBuf::from("configs")
+        }),
     };
     let json = cli.global.json;
     match run(cli) {

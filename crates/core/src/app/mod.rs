@@ -14,7 +14,7 @@ mod setup;
 mod traffic;
 mod usage;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -68,7 +68,7 @@ impl AppPaths {
         let exe = std::env::current_exe().map_err(crate::io_err("find the running executable"))?;
         let config_dir = match std::env::var_os("STACKPERF_CONFIG_DIR") {
             Some(d) => PathBuf::from(d),
-            None => find_config_dir(&exe).unwrap_or_else(|| PathBuf::from("configs")),
+            None => paths::default_config_dir()?,
         };
         let stackperf_bin = match std::env::var_os("STACKPERF_BIN") {
             Some(b) => PathBuf::from(b),
@@ -85,18 +85,6 @@ impl AppPaths {
             stackperf_bin,
         })
     }
-}
-
-/// `./configs`, else the nearest `configs/` above the executable (a source checkout's
-/// `target/debug/…` finds the repository's).
-fn find_config_dir(exe: &Path) -> Option<PathBuf> {
-    let cwd = PathBuf::from("configs");
-    if cwd.join("providers").is_dir() {
-        return Some(cwd);
-    }
-    exe.ancestors()
-        .map(|d| d.join("configs"))
-        .find(|d| d.join("providers").is_dir())
 }
 
 /// The stack as the Stack screen shows it.
