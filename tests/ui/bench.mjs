@@ -5,12 +5,15 @@
 //     stack not running (so without LiteLLM);
 //  3. live-chart latency: with the real stack, 30 requests sent with a session's copied env; for
 //     each, the time from the proxy recording the request as finished to the Session screen
-//     rendering it (the page's own clock, `data-lag-ms`).
+//     rendering it (the page's own clock, `data-lag-ms`);
+//  4. frame times under load: 20 concurrent streaming clients for 10 s on the open session while
+//     the page records the interval between its animation frames (requestAnimationFrame), until
+//     the live panel has shown every request.
 // Run: scripts/bench-desktop.sh (builds what it needs, runs inside a private Secret Service).
 import { execFileSync, spawn } from "node:child_process";
 import fs from "node:fs";
 import { remote } from "webdriverio";
-import { appEnv, assert, bin, parseShellEnv, setStackEnv, startDriver, startXvfb, stopAll, waitFor, watchdog } from "./lib.mjs";
+import { appEnv, assert, bin, parseShellEnv, profile, setStackEnv, startDriver, startXvfb, stopAll, waitFor, watchdog } from "./lib.mjs";
 
 const median = (v) => {
   const s = [...v].sort((a, b) => a - b);
@@ -78,6 +81,47 @@ async function coldStarts(env, n) {
   return { paints, mem };
 }
 
+/** `streams` clients each sending streamed requests back to back for `ms`, while the page logs
+ * its frame intervals; resolves once the live panel shows every request. */
+async function frameTimes(browser, s, streams, ms) {
+  const shown = () => browser.execute(() => Number(document.querySelector("[data-testid=live]")?.getAttribute("data-requests")));
+  const before = await shown();
+  await browser.execute(() => {
+    window.__frames = [];
+    window.__recording = true;
+    let last = null;
+    const frame = (t) => {
+      if (last !== null) window.__frames.push(t - last);
+      last = t;
+      if (window.__recording) requestAnimationFrame(frame);
+    };
+    requestAnimationFrame(frame);
+  });
+  const t0 = Date.now();
+  let sent = 0;
+  await Promise.all(
+    Array.from({ length: streams }, async (_, k) => {
+      while (Date.now() - t0 < ms) {
+        const r = await fetch(`${s.OPENAI_BASE_URL}/chat/completions`, {
+          method: "POST",
+          headers: { authorization: `Bearer ${s.OPENAI_API_KEY}`, "content-type": "application/json" },
+          body: JSON.stringify({ model: s.OPENAI_MODEL, stream: true, messages: [{ role: "user", content: `load ${k} ${sent}` }] }),
+        });
+        assert(r.ok, `HTTP ${r.status}`);
+        await r.text();
+        sent++;
+      }
+    }),
+  );
+  await waitFor(`all ${sent} load requests in the live panel`, async () => (await shown()) >= before + sent, 60000);
+  const frames = await browser.execute(() => {
+    window.__recording = false;
+    return window.__frames;
+  });
+  assert(frames.length > 10, `the page drew ${frames.length} frames under load`);
+  return { streams, seconds: ms / 1000, requests: sent, frames };
+}
+
 async function liveLag(env, driverPort, requests) {
   const browser = await remote({ hostname: "127.0.0.1", port: driverPort, logLevel: "warn", capabilities: { "tauri:options": { application: bin } } });
   const $ = (s) => browser.$(s);
@@ -119,6 +163,7 @@ async function liveLag(env, driverPort, requests) {
       }, 10000);
       lags.push(lag);
     }
+    const load = await frameTimes(browser, env2, 20, 10000);
     await (await $("#session-finalize")).click();
     await waitFor("completed", async () => (await (await $("[data-testid=session-head]")).getAttribute("data-status")) === "completed", 20000);
     await (await $("#nav-stack")).click();
@@ -128,7 +173,7 @@ async function liveLag(env, driverPort, requests) {
       const st = await browser.execute(() => [...document.querySelectorAll("tr[data-service]")].map((r) => r.getAttribute("data-state")));
       return st.length >= 3 && st.every((s) => s !== "running");
     }, 60000);
-    return lags;
+    return { lags, load };
   } finally {
     await browser.deleteSession().catch(() => {});
   }
@@ -142,12 +187,15 @@ async function main() {
   setStackEnv(env);
   const { paints, mem } = await coldStarts(env, 5);
   const driverPort = await startDriver(env);
-  const lags = await liveLag(env, driverPort, 30);
+  const { lags, load } = await liveLag(env, driverPort, 30);
   const fmt = (x) => x.toFixed(0);
-  console.log("StackPerf desktop benchmark (debug build, this machine)");
+  console.log(`StackPerf desktop benchmark (${profile} build, this machine)`);
   console.log(`  start to first paint   first (coldest) ${fmt(paints[0])} ms; median of ${paints.length} ${fmt(median(paints))} ms; all ${paints.map(fmt).join(", ")} ms   (goal ≤ 1500 ms)`);
   console.log(`  idle memory            PSS ${(mem.pss / 1024).toFixed(0)} MiB (of it private/anonymous ${(mem.anon / 1024).toFixed(0)} MiB, the rest shared library pages; RSS sum ${(mem.rss / 1024).toFixed(0)} MiB) over ${mem.names.join(", ")}, no stack running   (goal ≤ 200 MB)`);
   console.log(`  request → live chart   median ${fmt(median(lags))} ms, p95 ${fmt(pct(lags, 95))} ms, max ${fmt(Math.max(...lags))} ms over ${lags.length} requests   (goal ≤ 1000 ms)`);
+  const f = load.frames;
+  console.log(`  frames under load      ${load.streams} streams for ${load.seconds} s (${load.requests} requests, all shown): frame interval median ${median(f).toFixed(1)} ms, p95 ${pct(f, 95).toFixed(1)} ms, p99 ${pct(f, 99).toFixed(1)} ms, max ${Math.max(...f).toFixed(0)} ms; ${f.filter((x) => x > 50).length} of ${f.length} frames over 50 ms`);
+  console.log(JSON.stringify({ frame_interval_ms: { median: median(f), p95: pct(f, 95), p99: pct(f, 99), max: Math.max(...f), over_50ms: f.filter((x) => x > 50).length, frames: f.length }, load_requests: load.requests }));
   console.log(JSON.stringify({ first_paint_ms: paints, idle_pss_kib: mem.pss, idle_rss_kib: mem.rss, idle_anon_kib: mem.anon, live_lag_ms: lags }));
 }
 

@@ -13,7 +13,7 @@ import { execFileSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { remote } from "webdriverio";
-import { appEnv, artifacts, assert, bin, root, parseShellEnv, setStackEnv, startDriver, startXvfb, stopAll, waitFor, watchdog, work } from "./lib.mjs";
+import { appEnv, artifacts, assert, bin, root, parseShellEnv, screenshot, setStackEnv, startDriver, startXvfb, stopAll, waitFor, watchdog, work } from "./lib.mjs";
 
 const figures = {};
 const step = (m) => console.error(`[e2e ${new Date().toISOString().slice(11, 23)}] ${m}`);
@@ -46,7 +46,7 @@ async function main() {
       setTimeout(() => r(false), 500);
     }));
     await browser.pause(400);
-    await browser.saveScreenshot(path.join(artifacts, `${name}.png`));
+    await screenshot(browser, path.join(artifacts, `${name}.png`));
   };
   try {
     await waitFor("first paint", () => browser.execute(() => document.body.getAttribute("data-painted")), 15000);
@@ -341,7 +341,7 @@ async function main() {
     }
     assert(leaked === "", `the usage key is written in ${leaked}`);
   } catch (e) {
-    await browser.saveScreenshot(path.join(artifacts, "failure.png")).catch(() => {});
+    await screenshot(browser, path.join(artifacts, "failure.png")).catch(() => {});
     throw e;
   } finally {
     await browser.deleteSession().catch(() => {});

@@ -10,7 +10,7 @@ import { execFileSync, spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { remote } from "webdriverio";
-import { artifacts, assert, freePort, parseShellEnv, setStackEnv, startDriver, startXvfb, stopAll, waitFor, watchdog, work } from "./lib.mjs";
+import { artifacts, assert, freePort, parseShellEnv, screenshot, setStackEnv, startDriver, startXvfb, stopAll, waitFor, watchdog, work } from "./lib.mjs";
 
 const app = process.env.STACKPERF_INSTALLED_APP ?? "/usr/bin/stackperf-desktop";
 const cli = path.join(path.dirname(app), "stackperf");
@@ -68,11 +68,11 @@ async function windowChecks(env, home) {
     assert(where.includes(userDir), `the Setup screen names the user's config dir ${userDir}:\n${where.slice(0, 1500)}`);
     await (await browser.$("button.doc=sim-profiles")).click();
     await browser.pause(300);
-    await browser.saveScreenshot(path.join(artifacts, "install-setup.png"));
+    await screenshot(browser, path.join(artifacts, "install-setup.png"));
     await (await browser.$("#nav-stack")).click();
     await waitFor("the Stack screen", async () => (await browser.$("#stack-start")).isExisting(), 10000);
     await browser.pause(300);
-    await browser.saveScreenshot(path.join(artifacts, "install-stack-light.png"));
+    await screenshot(browser, path.join(artifacts, "install-stack-light.png"));
   } finally {
     await browser.deleteSession().catch(() => {});
   }

@@ -7,7 +7,10 @@ import os from "node:os";
 import path from "node:path";
 
 export const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), "../..");
-export const bin = path.join(root, "target/debug/stackperf-desktop");
+/** Which build: `debug` (the tests) or `release` (the benchmark: STACKPERF_PROFILE=release). */
+export const profile = process.env.STACKPERF_PROFILE ?? "debug";
+export const bin = path.join(root, `target/${profile}/stackperf-desktop`);
+export const cliBin = path.join(root, `target/${profile}/stackperf`);
 export const driverBin = process.env.TAURI_DRIVER ?? path.join(root, "target/tools/bin/tauri-driver");
 export const artifacts = path.join(root, "target/test-artifacts/ui");
 fs.mkdirSync(artifacts, { recursive: true });
@@ -40,7 +43,7 @@ export function stopAll() {
   if (stackEnv) {
     // The stack outlives the window by design; a failed run must not leave it running.
     try {
-      execFileSync(path.join(root, "target/debug/stackperf"), ["stack", "down"], { env: stackEnv, stdio: "ignore", timeout: 60000 });
+      execFileSync(cliBin, ["stack", "down"], { env: stackEnv, stdio: "ignore", timeout: 60000 });
     } catch {}
   }
   for (const c of children.reverse()) {
@@ -131,7 +134,7 @@ export async function appEnv(display) {
     STACKPERF_LITELLM_PORT: String(litellm),
     STACKPERF_SIM_PORT: String(sim),
     STACKPERF_PROMETHEUS_PORT: String(prometheus),
-    STACKPERF_BIN: path.join(root, "target/debug/stackperf"),
+    STACKPERF_BIN: cliBin,
     NO_AT_BRIDGE: "1",
   };
 }
@@ -146,4 +149,35 @@ export async function startDriver(env, cwd = undefined) {
     s.on("error", () => r(false));
   }), 15000);
   return port;
+}
+
+/** Save a screenshot of the window. WebKitGTK without its DMA-BUF renderer (the app's default on
+ * Linux) answers WebDriver's screenshot only after the page's next rendering update, which an idle
+ * page never has (the screenshot hung for minutes): a 1-pixel element keeps changing, invisibly,
+ * until the picture is taken. */
+export async function screenshot(browser, file) {
+  await browser.execute(() => {
+    let el = document.getElementById("__repaint");
+    if (!el) {
+      el = document.createElement("div");
+      el.id = "__repaint";
+      el.style.cssText = "position:fixed;right:0;bottom:0;width:1px;height:1px;pointer-events:none;z-index:2147483647";
+      document.body.appendChild(el);
+    }
+    window.__repaint = true;
+    let n = 0;
+    const tick = () => {
+      if (!window.__repaint) return el.remove();
+      el.style.background = n++ % 2 ? "rgba(128,128,128,0.02)" : "rgba(128,128,128,0.03)";
+      requestAnimationFrame(tick);
+    };
+    requestAnimationFrame(tick);
+  });
+  try {
+    await browser.saveScreenshot(file);
+  } finally {
+    await browser.execute(() => {
+      window.__repaint = false;
+    });
+  }
 }
