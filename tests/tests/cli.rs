@@ -435,3 +435,31 @@ fn prune_reads_the_retention_policy_and_refuses_a_bad_one() {
         stderr(&o)
     );
 }
+
+/// `stackperf … | head`: the reader closes the pipe before the output is written. The CLI leaves
+/// quietly (0 or 141, as a tool killed by SIGPIPE), never with a panic or an error message.
+#[test]
+fn a_closed_pipe_on_stdout_is_not_an_error() {
+    let data = tempfile::tempdir().expect("tempdir");
+    for args in [&["variant", "list"][..], &["--json", "variant", "list"][..]] {
+        let mut child = stackperf(data.path())
+            .args(args)
+            .current_dir(workspace())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        drop(child.stdout.take());
+        let o = child.wait_with_output().expect("wait");
+        let err = stderr(&o);
+        assert!(
+            matches!(o.status.code(), Some(0 | 141)),
+            "{args:?}: {:?} {err}",
+            o.status
+        );
+        assert!(
+            !err.contains("panicked") && !err.contains("Broken pipe"),
+            "{err}"
+        );
+    }
+}

@@ -300,8 +300,27 @@ fn run(cli: Cli) -> Result<(), CliError> {
     }
 }
 
+/// `stackperf … | head` closes the pipe early; Rust's `println!` then panics. Leave quietly, as
+/// other command-line tools do (status 141 = killed by SIGPIPE), instead of printing a panic.
+fn quiet_broken_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if msg.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
+}
+
 fn main() -> ExitCode {
     stackperf_core::paths::private_files();
+    quiet_broken_pipe();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("STACKPERF_LOG")
@@ -328,6 +347,10 @@ fn main() -> ExitCode {
     let json = cli.global.json;
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader went away (`| head`): nothing to tell it.
+        Err(CliError::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+            ExitCode::from(141)
+        }
         Err(e) => {
             let code = e.exit_code();
             if json && !matches!(e, CliError::Reported(_)) {

@@ -337,6 +337,30 @@ async fn every_registry_metric_is_rolled_up_and_compared_as_the_reference_says()
         assert_eq!(p.verdict_text, p.verdict.text(m));
     }
 
+    // The distribution chart's per-variant bar is the comparison's own estimate: the sessions'
+    // median with its 95 % CI, for every chartable metric.
+    for m in metrics::chartable() {
+        let (series, _) = report::distribution(&store, &reg, "sim-profiles", m.name)
+            .await
+            .unwrap();
+        for s in series.iter().filter(|s| !s.values.is_empty()) {
+            let want = &cmp
+                .variants
+                .iter()
+                .find(|v| v.variant == s.name)
+                .unwrap()
+                .metrics[m.name];
+            let got = s.estimate.as_ref().expect("an estimate");
+            assert_eq!(
+                (got.sessions, Some(got.median), got.ci95),
+                (want.sessions, want.median, want.ci95),
+                "{} {}",
+                m.name,
+                s.name
+            );
+        }
+    }
+
     // Across experiments, by model: the same sessions under the models' names (each variant
     // here has its own model), so the same medians; by harness: one group of all 8 sessions.
     use stackperf_core::analysis::group::{compare_by, GroupBy};

@@ -480,10 +480,32 @@ pub async fn distribution(
     let column = def.rollup.column().unwrap_or("latency_ms");
     let label = def.label;
     let exp = reg.experiment_or_err(experiment)?;
-    let included: BTreeMap<String, String> = session_stats(store, experiment)
+    let stats: Vec<SessionStats> = session_stats(store, experiment)
         .await?
         .into_iter()
         .filter(|s| s.excluded.is_none())
+        .collect();
+    // The sessions' values of the metric the comparison tests, per variant.
+    let mut per_session: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    for s in &stats {
+        if let Some(v) = s.metric(def.name) {
+            per_session.entry(s.variant.as_str()).or_default().push(v);
+        }
+    }
+    let estimates: BTreeMap<String, crate::charts::Estimate> = per_session
+        .into_iter()
+        .filter_map(|(variant, v)| {
+            let m = summarize(&v, false);
+            let est = crate::charts::Estimate {
+                sessions: m.sessions,
+                median: m.median?,
+                ci95: m.ci95,
+            };
+            Some((variant.to_string(), est))
+        })
+        .collect();
+    let included: BTreeMap<String, String> = stats
+        .into_iter()
         .map(|s| (s.session_id, s.variant))
         .collect();
     let rows = store.request_values(experiment, column).await?;
@@ -499,6 +521,7 @@ pub async fn distribution(
         .map(|v| crate::charts::Series {
             name: v.clone(),
             values: by_variant.remove(v.as_str()).unwrap_or_default(),
+            estimate: estimates.get(v).cloned(),
         })
         .collect();
     Ok((series, label))

@@ -187,11 +187,13 @@ impl App {
         let (series, label) =
             report::distribution(self.store().await?, &reg, experiment, metric).await?;
         let title = format!("{experiment}: {label}");
+        // One box-plot row per variant: taller for many variants.
+        let height = (140 + 56 * series.len() as u32).max(440);
         charts::svg(&ChartSpec {
             title: &title,
             x_label: label,
             series: &series,
-            size: (760, 420),
+            size: (1040, height),
         })
     }
 

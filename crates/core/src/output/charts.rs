@@ -1,6 +1,8 @@
-//! Charts with plotters: the distribution of a metric per variant as a CDF (one line per variant,
-//! its median in the legend). The same drawing code renders SVG (desktop UI, export) and PNG
-//! (export, with an embedded DejaVu Sans so no system font is needed).
+//! Charts with plotters: the distribution of a metric per variant, side by side as a box plot
+//! (one row per variant, with the sessions' median and its 95 % CI; `boxplot.rs`) and a CDF (one
+//! line per variant, its median in the legend). The same drawing code renders SVG (desktop UI,
+//! export; with `<title>` tooltips over boxes and quantile points) and PNG (export, with an
+//! embedded DejaVu Sans so no system font is needed).
 
 use std::path::Path;
 use std::sync::Once;
@@ -8,18 +10,40 @@ use std::sync::Once;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
+use super::boxplot::{self, Hover};
 use crate::stats::median;
 use crate::Error;
 
 static FONT: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
 static REGISTER: Once = Once::new();
 
-/// One line of the chart.
+/// One variant of the chart: its requests' values, and the estimate the comparison tests.
 #[derive(Debug, Clone)]
 pub struct Series {
     pub name: String,
     pub values: Vec<f64>,
+    pub estimate: Option<Estimate>,
 }
+
+/// The median of a metric across a variant's sessions and its 95 % confidence interval.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Estimate {
+    pub sessions: usize,
+    pub median: f64,
+    pub ci95: Option<(f64, f64)>,
+}
+
+/// A value as the axis shows it: whole numbers on a wide axis, one decimal on a narrow one.
+pub(crate) fn fmt_value(x: f64, x_max: f64) -> String {
+    if x_max >= 20.0 {
+        format!("{x:.0}")
+    } else {
+        format!("{x:.1}")
+    }
+}
+
+/// The quantiles of each CDF line that carry a tooltip.
+const HOVER_QUANTILES: [f64; 6] = [0.10, 0.25, 0.50, 0.75, 0.90, 0.99];
 
 /// What the chart shows.
 #[derive(Debug, Clone)]
@@ -60,9 +84,13 @@ pub(crate) fn color(i: usize) -> RGBColor {
 fn draw<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     spec: &ChartSpec<'_>,
+    hovers: &mut Vec<Hover>,
 ) -> Result<(), String> {
     let err = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
     root.fill(&WHITE).map_err(err)?;
+    let titled = root.titled(spec.title, ("sans-serif", 20)).map_err(err)?;
+    let (w, _) = titled.dim_in_pixel();
+    let (left, right) = titled.split_horizontally(w * 9 / 20);
     let max = spec
         .series
         .iter()
@@ -70,9 +98,10 @@ fn draw<DB: DrawingBackend>(
         .filter(|v| v.is_finite())
         .fold(0.0_f64, f64::max);
     let x_max = if max > 0.0 { max * 1.05 } else { 1.0 };
-    let mut chart = ChartBuilder::on(root)
-        .caption(spec.title, ("sans-serif", 20))
-        .margin(16)
+    boxplot::draw(&left, spec.series, x_max, spec.x_label, hovers).map_err(err)?;
+    let mut chart = ChartBuilder::on(&right)
+        .caption("Requests at or below each value (CDF)", ("sans-serif", 13))
+        .margin(12)
         .x_label_area_size(44)
         .y_label_area_size(56)
         .build_cartesian_2d(0.0..x_max, 0.0..1.0)
@@ -81,13 +110,7 @@ fn draw<DB: DrawingBackend>(
         .configure_mesh()
         .x_desc(spec.x_label)
         .y_desc("requests at or below x")
-        .x_label_formatter(&|x| {
-            if x_max >= 20.0 {
-                format!("{x:.0}")
-            } else {
-                format!("{x:.1}")
-            }
-        })
+        .x_label_formatter(&|x| fmt_value(*x, x_max))
         .y_label_formatter(&|y| format!("{:.0} %", y * 100.0))
         .label_style(("sans-serif", 13))
         .axis_desc_style(("sans-serif", 14))
@@ -107,6 +130,24 @@ fn draw<DB: DrawingBackend>(
             .enumerate()
             .map(|(k, x)| (*x, (k + 1) as f64 / n))
             .collect();
+        for q in HOVER_QUANTILES {
+            let k = ((q * n).ceil() as usize).clamp(1, v.len()) - 1;
+            let (px, py) = chart.backend_coord(&(v[k], (k + 1) as f64 / n));
+            hovers.push(Hover {
+                x: px - 5,
+                y: py - 5,
+                w: 10,
+                h: 10,
+                text: format!(
+                    "{}: {:.0} % of {} requests at or below {} ({})",
+                    s.name,
+                    q * 100.0,
+                    v.len(),
+                    fmt_value(v[k], x_max),
+                    spec.x_label
+                ),
+            });
+        }
         let label = format!(
             "{} (n = {}, median {:.1})",
             s.name,
@@ -136,18 +177,20 @@ fn draw<DB: DrawingBackend>(
 pub fn svg(spec: &ChartSpec<'_>) -> Result<String, Error> {
     font();
     let mut out = String::new();
+    let mut hovers = Vec::new();
     {
         let root = SVGBackend::with_string(&mut out, spec.size).into_drawing_area();
-        draw(&root, spec).map_err(|e| Error::Render(format!("chart: {e}")))?;
+        draw(&root, spec, &mut hovers).map_err(|e| Error::Render(format!("chart: {e}")))?;
     }
-    Ok(out)
+    Ok(boxplot::with_hovers(out, &hovers))
 }
 
 /// The chart as a PNG file.
 pub fn png(spec: &ChartSpec<'_>, path: &Path) -> Result<(), Error> {
     font();
     let root = BitMapBackend::new(path, spec.size).into_drawing_area();
-    draw(&root, spec).map_err(|e| Error::Render(format!("chart {}: {e}", path.display())))
+    draw(&root, spec, &mut Vec::new())
+        .map_err(|e| Error::Render(format!("chart {}: {e}", path.display())))
 }
 
 #[cfg(test)]
@@ -169,10 +212,16 @@ mod tests {
             Series {
                 name: "sim-fast-oai".into(),
                 values: (0..50).map(|i| 55.0 + i as f64 * 0.3).collect(),
+                estimate: Some(Estimate {
+                    sessions: 3,
+                    median: 62.0,
+                    ci95: Some((58.5, 66.25)),
+                }),
             },
             Series {
                 name: "sim-slow-oai".into(),
                 values: (0..50).map(|i| 580.0 + i as f64 * 2.0).collect(),
+                estimate: None,
             },
         ];
         let svg = svg(&spec(&series)).unwrap();
@@ -196,9 +245,74 @@ mod tests {
     fn empty_series_still_render_axes() {
         assert!(svg(&spec(&[Series {
             name: "none".into(),
-            values: vec![]
+            values: vec![],
+            estimate: None,
         }]))
         .unwrap()
         .contains("<svg"));
+    }
+
+    /// The `(x, y, width, title)` of every hover target in an SVG.
+    fn hovers(svg: &str) -> Vec<(i32, i32, i32, String)> {
+        let layer = &svg[svg.find("<g class=\"hover\"").expect("a hover layer")..];
+        layer
+            .split("<rect ")
+            .skip(1)
+            .map(|r| {
+                let attr = |name: &str| -> i32 {
+                    let from = r.find(&format!("{name}=\"")).unwrap() + name.len() + 2;
+                    r[from..from + r[from..].find('"').unwrap()]
+                        .parse()
+                        .unwrap()
+                };
+                let t = &r[r.find("<title>").unwrap() + 7..r.find("</title>").unwrap()];
+                (attr("x"), attr("y"), attr("width"), t.to_string())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn hovering_a_box_or_a_point_shows_its_numbers() {
+        // 0, 1, …, 100: every percentile is its own rank (linear interpolation, R-7).
+        let series = vec![
+            Series {
+                name: "a<b>".into(),
+                values: (0..=100).map(f64::from).collect(),
+                estimate: Some(Estimate {
+                    sessions: 3,
+                    median: 50.0,
+                    ci95: Some((41.2, 58.7)),
+                }),
+            },
+            Series {
+                name: "two".into(),
+                values: vec![],
+                estimate: None,
+            },
+        ];
+        let svg = svg(&spec(&series)).unwrap();
+        let h = hovers(&svg);
+        let titles: Vec<&str> = h.iter().map(|(_, _, _, t)| t.as_str()).collect();
+        assert!(
+            titles.contains(&"a&lt;b&gt;: 101 requests: p5 5, p25 25, median 50, p75 75, p95 95"),
+            "{titles:?}"
+        );
+        assert!(titles.contains(&"a&lt;b&gt;: median across 3 session(s) 50, 95 % CI 41 – 59"));
+        assert!(titles.contains(&"a&lt;b&gt;: 50 % of 101 requests at or below 50 (TTFT (ms))"));
+        assert!(titles.contains(&"a&lt;b&gt;: 99 % of 101 requests at or below 99 (TTFT (ms))"));
+        assert_eq!(
+            h.len(),
+            2 + 6,
+            "one box, one interval, six CDF points; none for no data"
+        );
+        // The box plot is the left part of the picture, the CDF the right, and the CDF's points
+        // go left to right as the quantile grows.
+        let (w, split) = (800, 800 * 9 / 20);
+        assert!(h[..2].iter().all(|(x, _, _, _)| *x < split));
+        let cdf: Vec<i32> = h[2..].iter().map(|(x, _, _, _)| *x).collect();
+        assert!(cdf.iter().all(|x| *x > split && *x < w), "{cdf:?}");
+        assert!(cdf.windows(2).all(|p| p[0] < p[1]), "{cdf:?}");
+        // The box spans p5..p95: wider than the interval bar (41..59).
+        assert!(h[0].2 > h[1].2);
     }
 }

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use plotters::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use super::boxplot::Hover;
 use crate::usage::{parse_day, UsageReport};
 use crate::Error;
 
@@ -79,12 +80,13 @@ pub fn usage_svg(r: &UsageReport, metric: UsageMetric, size: (u32, u32)) -> Resu
     let days = usize::try_from(last - first + 1).unwrap_or(1).max(1);
     let series = lines(r, metric, first, days);
     let mut out = String::new();
+    let mut hovers = Vec::new();
     {
         let root = SVGBackend::with_string(&mut out, size).into_drawing_area();
-        draw(&root, r, metric, &series, first, days)
+        draw(&root, r, metric, &series, (first, days), &mut hovers)
             .map_err(|e| Error::Render(format!("usage chart: {e}")))?;
     }
-    Ok(out)
+    Ok(super::boxplot::with_hovers(out, &hovers))
 }
 
 fn draw<DB: DrawingBackend>(
@@ -92,8 +94,8 @@ fn draw<DB: DrawingBackend>(
     r: &UsageReport,
     metric: UsageMetric,
     series: &[(String, Vec<f64>)],
-    first: i64,
-    days: usize,
+    (first, days): (i64, usize),
+    hovers: &mut Vec<Hover>,
 ) -> Result<(), String> {
     let err = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
     root.fill(&WHITE).map_err(err)?;
@@ -149,6 +151,24 @@ fn draw<DB: DrawingBackend>(
             .enumerate()
             .map(|(d, v)| (d as f64, *v))
             .collect();
+        for (d, v) in &points {
+            let (x, y) = chart.backend_coord(&(*d, *v));
+            let value = match metric {
+                UsageMetric::Cost => format!("${v:.4}"),
+                _ => format!("{v:.0}"),
+            };
+            hovers.push(Hover {
+                x: x - 4,
+                y: y - 4,
+                w: 8,
+                h: 8,
+                text: format!(
+                    "{name}, {}: {value} {}",
+                    crate::usage::day_label(first + *d as i64),
+                    metric.label()
+                ),
+            });
+        }
         let total: f64 = values.iter().sum();
         let label = match metric {
             UsageMetric::Cost => format!("{name} (${total:.2})"),
@@ -229,6 +249,11 @@ mod tests {
             "{}",
             &svg[..200]
         );
+        // Hovering a day's point shows its value.
+        let day = crate::usage::day_label(100);
+        assert!(svg.contains(&format!("<title>k9, {day}: 10 requests per day</title>")));
+        assert!(svg.contains(&format!("<title>other, {day}: 6 requests per day</title>")));
+        assert_eq!(svg.matches("<title>").count(), (MAX_LINES + 1) * 5);
         let empty = assemble(
             UsageBy::Key,
             &[],
