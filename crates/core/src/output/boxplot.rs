@@ -58,10 +58,11 @@ fn five(values: &[f64]) -> Option<[f64; 5]> {
 pub(crate) fn draw<DB: DrawingBackend>(
     area: &DrawingArea<DB, plotters::coord::Shift>,
     series: &[Series],
-    x_max: f64,
+    x: std::ops::Range<f64>,
     x_label: &str,
     hovers: &mut Vec<Hover>,
 ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    let x_max = x.end;
     let n = series.len().max(1) as f64;
     let mut chart = ChartBuilder::on(area)
         .caption(
@@ -71,7 +72,7 @@ pub(crate) fn draw<DB: DrawingBackend>(
         .margin(12)
         .x_label_area_size(44)
         .y_label_area_size(8)
-        .build_cartesian_2d(0.0..x_max, 0.0..n)?;
+        .build_cartesian_2d(x.clone(), 0.0..n)?;
     chart
         .configure_mesh()
         .disable_y_mesh()
@@ -84,7 +85,7 @@ pub(crate) fn draw<DB: DrawingBackend>(
         .draw()?;
     for (i, s) in series.iter().enumerate() {
         let top = n - i as f64;
-        row(&mut chart, s, i, top, x_max, hovers)?;
+        row(&mut chart, s, i, top, x.clone(), hovers)?;
     }
     Ok(())
 }
@@ -94,15 +95,16 @@ fn row<DB: DrawingBackend>(
     s: &Series,
     i: usize,
     top: f64,
-    x_max: f64,
+    x: std::ops::Range<f64>,
     hovers: &mut Vec<Hover>,
 ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    let x_max = x.end;
     let c = color(i);
     let mid = top - 0.38;
     let values: Vec<f64> = s.values.iter().copied().filter(|v| v.is_finite()).collect();
     chart.draw_series(std::iter::once(Text::new(
         format!("{} (n = {})", s.name, values.len()),
-        (x_max * 0.01, top - 0.06),
+        (x.start + (x.end - x.start) * 0.01, top - 0.06),
         ("sans-serif", 12).into_font().color(&RGBColor(60, 60, 60)),
     )))?;
     let mut text = format!("{}: {} requests", s.name, values.len());

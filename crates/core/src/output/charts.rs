@@ -42,6 +42,22 @@ pub(crate) fn fmt_value(x: f64, x_max: f64) -> String {
     }
 }
 
+/// Where the value axis starts: 0, unless every value sits far from it (all above 40 % of the
+/// largest), where starting at 0 would squeeze the distributions into a corner; then a round
+/// number a little below the smallest value.
+fn axis_start(series: &[Series], max: f64) -> f64 {
+    let min = series
+        .iter()
+        .flat_map(|s| s.values.iter().copied())
+        .filter(|v| v.is_finite())
+        .fold(f64::INFINITY, f64::min);
+    if !min.is_finite() || min <= 0.4 * max {
+        return 0.0;
+    }
+    let step = 10f64.powf((max - min).max(1e-9).log10().floor());
+    ((min - 0.05 * (max - min)) / step).floor() * step
+}
+
 /// The quantiles of each CDF line that carry a tooltip.
 const HOVER_QUANTILES: [f64; 6] = [0.10, 0.25, 0.50, 0.75, 0.90, 0.99];
 
@@ -98,13 +114,14 @@ fn draw<DB: DrawingBackend>(
         .filter(|v| v.is_finite())
         .fold(0.0_f64, f64::max);
     let x_max = if max > 0.0 { max * 1.05 } else { 1.0 };
-    boxplot::draw(&left, spec.series, x_max, spec.x_label, hovers).map_err(err)?;
+    let x_min = axis_start(spec.series, max);
+    boxplot::draw(&left, spec.series, x_min..x_max, spec.x_label, hovers).map_err(err)?;
     let mut chart = ChartBuilder::on(&right)
         .caption("Requests at or below each value (CDF)", ("sans-serif", 13))
         .margin(12)
         .x_label_area_size(44)
         .y_label_area_size(56)
-        .build_cartesian_2d(0.0..x_max, 0.0..1.0)
+        .build_cartesian_2d(x_min..x_max, 0.0..1.0)
         .map_err(err)?;
     chart
         .configure_mesh()
@@ -314,5 +331,24 @@ mod tests {
         assert!(cdf.windows(2).all(|p| p[0] < p[1]), "{cdf:?}");
         // The box spans p5..p95: wider than the interval bar (41..59).
         assert!(h[0].2 > h[1].2);
+    }
+
+    #[test]
+    fn the_axis_starts_at_zero_unless_all_values_are_far_from_it() {
+        let one = |values: Vec<f64>| {
+            let max = values.iter().copied().fold(0.0, f64::max);
+            axis_start(
+                &[Series {
+                    name: "a".into(),
+                    values,
+                    estimate: None,
+                }],
+                max,
+            )
+        };
+        assert_eq!(one(vec![70.0, 85.0, 100.0]), 60.0);
+        assert_eq!(one(vec![1200.0, 1450.0]), 1100.0);
+        assert_eq!(one(vec![30.0, 100.0]), 0.0);
+        assert_eq!(one(vec![]), 0.0);
     }
 }
