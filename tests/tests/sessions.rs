@@ -4,11 +4,14 @@
 //! refused afterwards → `report compare` over repeated sessions ranks the slower profile slower.
 
 use std::collections::HashMap;
-use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
 use serde_json::Value;
-use stackperf_e2e::{files_under, median, parse_rfc3339_ms, python, workspace, StackEnv};
+use stackperf_e2e::{median, parse_rfc3339_ms, python, workspace, StackEnv};
+
+#[path = "sessions/checks.rs"]
+mod checks;
+use checks::{nothing_secret_and_nothing_open_to_others, prometheus_counts_equal_the_database};
 
 fn traffic(env: &HashMap<String, String>, args: &[&str]) -> Value {
     let mut c = Command::new(python());
@@ -79,6 +82,45 @@ fn sessions_capture_attribute_match_ground_truth_and_compare() {
     let sent = traffic(&env_b, &["anthropic", "4"]);
     assert_eq!(sent["ok"], 4);
 
+    let c_id = claude_code_session(&s);
+
+    // The env can be shown again while the session is active.
+    let again = s.json(&["session", "env", &a]);
+    assert_eq!(again["env"]["OPENAI_API_KEY"], key_a.as_str());
+
+    let fa = finalize(&s, &a);
+    assert_eq!(fa["session"]["status"], "completed");
+    assert_eq!(fa["session"]["request_count"], 8);
+    let fb = finalize(&s, &b);
+    assert_eq!(fb["session"]["request_count"], 4);
+
+    // The key is refused after finalize, and its environment can no longer be shown.
+    let rejected = traffic(&env_a, &["rejected"]);
+    assert_eq!(rejected["status"], 401, "{rejected}");
+    assert!(
+        rejected["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("revoked"),
+        "{rejected}"
+    );
+    let out = s.run(&["session", "env", &a]);
+    assert_eq!(out.status.code(), Some(1));
+    // A key that never existed is refused too.
+    let mut bogus = env_a.clone();
+    bogus.insert("OPENAI_API_KEY".into(), "sk-bogus-session-key".into());
+    assert_eq!(traffic(&bogus, &["rejected"])["status"], 401);
+
+    let (ra, rb, rc) = stored_rows(&s, &a, &b, &c_id);
+    first_tokens_match_ground_truth(&s, after_seq, [&ra, &rb, &rc]);
+    repeated_sessions_rank_the_slow_profile_slower(&s, &master);
+    let csv = charts_exports_and_sample_traffic(&s);
+    nothing_secret_and_nothing_open_to_others(&s, &csv, &key_a, &master);
+}
+
+/// A real harness: Claude Code from npm, run non-interactively with nothing but the rendered
+/// environment, isolated; finalized. Returns its session id.
+fn claude_code_session(s: &StackEnv) -> String {
     // A real harness: Claude Code from npm, run non-interactively with nothing but the rendered env.
     let claude = workspace().join("tests/harness/node_modules/.bin/claude");
     assert!(
@@ -87,7 +129,7 @@ fn sessions_capture_attribute_match_ground_truth_and_compare() {
         claude.display()
     );
     let (c_id, env_c) = create(
-        &s,
+        s,
         "harness-shootout",
         "claude-code-sim-fast",
         &["--label", "claude-code e2e", "--isolate"],
@@ -133,39 +175,16 @@ fn sessions_capture_attribute_match_ground_truth_and_compare() {
         result["result"].as_str().is_some_and(|r| !r.is_empty()),
         "{result}"
     );
-    let fc = finalize(&s, &c_id);
+    let fc = finalize(s, &c_id);
     assert!(
         fc["session"]["request_count"].as_i64().unwrap_or(0) >= 1,
         "Claude Code's requests were captured: {fc}"
     );
+    c_id
+}
 
-    // The env can be shown again while the session is active.
-    let again = s.json(&["session", "env", &a]);
-    assert_eq!(again["env"]["OPENAI_API_KEY"], key_a.as_str());
-
-    let fa = finalize(&s, &a);
-    assert_eq!(fa["session"]["status"], "completed");
-    assert_eq!(fa["session"]["request_count"], 8);
-    let fb = finalize(&s, &b);
-    assert_eq!(fb["session"]["request_count"], 4);
-
-    // The key is refused after finalize, and its environment can no longer be shown.
-    let rejected = traffic(&env_a, &["rejected"]);
-    assert_eq!(rejected["status"], 401, "{rejected}");
-    assert!(
-        rejected["message"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("revoked"),
-        "{rejected}"
-    );
-    let out = s.run(&["session", "env", &a]);
-    assert_eq!(out.status.code(), Some(1));
-    // A key that never existed is refused too.
-    let mut bogus = env_a.clone();
-    bogus.insert("OPENAI_API_KEY".into(), "sk-bogus-session-key".into());
-    assert_eq!(traffic(&bogus, &["rejected"])["status"], 401);
-
+/// The three sessions' rows: attributed, priced and on the surfaces their clients used.
+fn stored_rows(s: &StackEnv, a: &str, b: &str, c_id: &str) -> (Vec<Value>, Vec<Value>, Vec<Value>) {
     // --- the database against the simulator's ground truth --------------------------------------
     // LiteLLM writes its line (tokens for non-streamed calls) a moment after the edge's.
     s.merged_requests();
@@ -182,7 +201,7 @@ fn sessions_capture_attribute_match_ground_truth_and_compare() {
         .expect("rows")
         .clone()
     };
-    let (ra, rb, rc) = (rows(&a), rows(&b), rows(&c_id));
+    let (ra, rb, rc) = (rows(a), rows(b), rows(c_id));
     assert_eq!((ra.len(), rb.len()), (8, 4));
     for r in &rc {
         assert_eq!(
@@ -221,7 +240,7 @@ fn sessions_capture_attribute_match_ground_truth_and_compare() {
         );
     }
     for r in &ra {
-        assert_eq!(r["session_id"], a.as_str());
+        assert_eq!(r["session_id"], a);
         assert_eq!(r["variant"], "sim-fast-oai");
         assert_eq!(r["experiment"], "sim-profiles");
         assert_eq!(r["provider"], "sim");
@@ -245,7 +264,11 @@ fn sessions_capture_attribute_match_ground_truth_and_compare() {
         surfaces.contains(&"openai_chat") && surfaces.contains(&"openai_responses"),
         "{surfaces:?}"
     );
+    (ra, rb, rc)
+}
 
+/// When the first token was seen, against the moment the simulator sent it (its ground truth).
+fn first_tokens_match_ground_truth(s: &StackEnv, after_seq: u64, [ra, rb, rc]: [&[Value]; 3]) {
     let mut truth = s.truth_after(after_seq);
     truth.sort_by(|x, y| {
         x["arrived_unix_ms"]
@@ -253,7 +276,7 @@ fn sessions_capture_attribute_match_ground_truth_and_compare() {
             .unwrap_or(0.0)
             .total_cmp(&y["arrived_unix_ms"].as_f64().unwrap_or(0.0))
     });
-    let mut all: Vec<Value> = ra.iter().chain(&rb).chain(&rc).cloned().collect();
+    let mut all: Vec<Value> = ra.iter().chain(rb).chain(rc).cloned().collect();
     all.sort_by(|x, y| {
         x["request_started_at"]
             .as_str()
@@ -325,23 +348,27 @@ fn sessions_capture_attribute_match_ground_truth_and_compare() {
         pmed < 8.0,
         "provider TTFT vs ground truth: median error {pmed:.2} ms ({provider_ttft_err:?})"
     );
+}
 
+/// Repeated sessions: the comparison ranks the slow profile slower; exploratory and flaky
+/// sessions are kept apart.
+fn repeated_sessions_rank_the_slow_profile_slower(s: &StackEnv, master: &str) {
     // --- repeated sessions: the comparison ranks the slow profile slower --------------------------
     for round in 0..4 {
         for variant in ["sim-fast-oai", "sim-slow-oai"] {
             let (id, env) = create(
-                &s,
+                s,
                 "sim-profiles",
                 variant,
                 &["--label", &format!("round {round}")],
             );
             assert_eq!(traffic(&env, &["chat-stream", "3"])["ok"], 3);
-            finalize(&s, &id);
+            finalize(s, &id);
         }
     }
-    let (explore, env_x) = create(&s, "sim-profiles", "sim-fast-oai", &["--exploratory"]);
+    let (explore, env_x) = create(s, "sim-profiles", "sim-fast-oai", &["--exploratory"]);
     traffic(&env_x, &["chat-stream", "1"]);
-    finalize(&s, &explore);
+    finalize(s, &explore);
 
     // One failed call with the master key (not a session row), so LiteLLM's failure counters
     // exist for the dashboards check.
@@ -352,7 +379,7 @@ fn sessions_capture_attribute_match_ground_truth_and_compare() {
         br#"{"model":"sim-always-500","messages":[{"role":"user","content":"x"}]}"#,
     );
     assert_eq!(failed.status, 500, "{}", failed.body);
-    prometheus_counts_equal_the_database(&s);
+    prometheus_counts_equal_the_database(s);
 
     let cmp = s.json(&["report", "compare", "--experiment", "sim-profiles"]);
     let variant = |name: &str| {
@@ -419,7 +446,11 @@ fn sessions_capture_attribute_match_ground_truth_and_compare() {
             .as_str()
             .is_some_and(|r| r.contains("exploratory"))));
     assert_eq!(cmp["task_cards"], serde_json::json!(["sample-traffic"]));
+}
 
+/// Charts, exports, the HTML report and sample traffic, as the window does them; returns the
+/// requests CSV.
+fn charts_exports_and_sample_traffic(s: &StackEnv) -> String {
     // Charts: the TTFT and latency distributions per variant, PNG (embedded font) and SVG; kept in
     // target/test-artifacts for a look.
     let artifacts = workspace().join("target/test-artifacts");
@@ -475,7 +506,7 @@ fn sessions_capture_attribute_match_ground_truth_and_compare() {
     // One chart per chartable metric of the registry (TTFT, first text, latency, ITL, tok/s …).
     assert!(text.starts_with("<!doctype html>") && text.matches("<svg").count() >= 3);
     let (t_id, _) = create(
-        &s,
+        s,
         "sim-profiles",
         "sim-fast-oai",
         &["--label", "cli traffic"],
@@ -486,7 +517,7 @@ fn sessions_capture_attribute_match_ground_truth_and_compare() {
         (Some(3), Some(3)),
         "{sent}"
     );
-    assert_eq!(finalize(&s, &t_id)["session"]["request_count"], 3);
+    assert_eq!(finalize(s, &t_id)["session"]["request_count"], 3);
     let out = s.run(&["session", "traffic", &t_id, "--count", "1"]);
     assert_eq!(
         out.status.code(),
@@ -495,122 +526,5 @@ fn sessions_capture_attribute_match_ground_truth_and_compare() {
     );
 
     s.run(&["stack", "down"]);
-    for f in files_under(s.data.path()) {
-        let text = String::from_utf8_lossy(&std::fs::read(&f).unwrap_or_default()).to_string();
-        assert!(
-            !text.contains(&key_a) && !text.contains(&master),
-            "a key value leaked into {}",
-            f.display()
-        );
-    }
-    assert!(!csv.contains(&key_a));
-
-    // Everything StackPerf and the services it started wrote is the user's alone: labels,
-    // notes, repository paths, key aliases and hashes are nobody else's business. Inside a
-    // session folder (0700, checked here) the harness writes its own state with the operator's
-    // umask; StackPerf's rendered files there are checked by render's unit test.
-    let mut open_to_others = Vec::new();
-    let mut dirs = vec![s.data.path().to_path_buf()];
-    while let Some(d) = dirs.pop() {
-        let session_folder = d.parent().and_then(|p| p.file_name()) == Some("sessions".as_ref());
-        for e in std::fs::read_dir(&d).expect("read dir").flatten() {
-            let meta = e.path().symlink_metadata().expect("metadata");
-            if session_folder {
-                continue;
-            }
-            if meta.is_dir() {
-                dirs.push(e.path());
-            }
-            if !meta.file_type().is_symlink() && meta.permissions().mode() & 0o077 != 0 {
-                open_to_others.push(format!(
-                    "{:o} {}",
-                    meta.permissions().mode() & 0o777,
-                    e.path().display()
-                ));
-            }
-        }
-    }
-    assert!(
-        open_to_others.is_empty(),
-        "readable by other users: {open_to_others:#?}"
-    );
-}
-
-/// StackPerf's own metrics (served by the edge, scraped by the stack's Prometheus) count the same
-/// requests per variant as the database: asked of Prometheus's HTTP API, waiting (bounded) for a
-/// scrape after the last request.
-fn prometheus_counts_equal_the_database(s: &StackEnv) {
-    let rows = s.merged_requests();
-    let mut db: std::collections::BTreeMap<String, u64> = Default::default();
-    for r in rows.iter().filter(|r| r["traffic"] == "session") {
-        *db.entry(r["variant"].as_str().unwrap_or("").to_string())
-            .or_default() += 1;
-    }
-    assert!(db.len() >= 2, "{db:?}");
-    let url = format!("http://127.0.0.1:{}", s.prometheus_port);
-    let query = "/api/v1/query?query=sum%20by%20(variant)%20(stackperf_requests_total)";
-    let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    let mut seen = Default::default();
-    while std::time::Instant::now() < until {
-        let v: Value = serde_json::from_str(&stackperf_e2e::http_get(&url, query)).expect("json");
-        seen = v["data"]["result"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .map(|r| {
-                        let n = r["value"][1].as_str().and_then(|x| x.parse::<f64>().ok());
-                        (
-                            r["metric"]["variant"].as_str().unwrap_or("").to_string(),
-                            n.unwrap_or(0.0) as u64,
-                        )
-                    })
-                    .collect::<std::collections::BTreeMap<String, u64>>()
-            })
-            .unwrap_or_default();
-        if seen == db {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(250));
-    }
-    assert_eq!(
-        seen, db,
-        "Prometheus (stackperf_requests_total by variant) vs the database"
-    );
-    // The experiment label is there too, for Grafana's variables.
-    let v: Value = serde_json::from_str(&stackperf_e2e::http_get(
-        &url,
-        "/api/v1/query?query=count%20by%20(experiment)%20(stackperf_requests_total)",
-    ))
-    .expect("json");
-    let experiments: Vec<&str> = v["data"]["result"]
-        .as_array()
-        .expect("result")
-        .iter()
-        .filter_map(|r| r["metric"]["experiment"].as_str())
-        .collect();
-    assert!(experiments.contains(&"sim-profiles"), "{v}");
-
-    // Every metric and label the Grafana dashboards use exists: LiteLLM's and StackPerf's own.
-    let litellm = stackperf_e2e::http_get(&s.litellm_url(), "/metrics/");
-    let edge = stackperf_e2e::http_get(&s.proxy_url(), "/_stackperf/metrics");
-    assert!(edge.contains("stackperf_ttft_ms_bucket{"), "{edge}");
-    stackperf_e2e::check_dashboards_against(&format!("{litellm}\n{edge}"));
-
-    // `doctor` makes the same comparison per session.
-    let out = s.run(&["--json", "doctor"]);
-    let checks: Value = serde_json::from_slice(&out.stdout).expect("doctor json");
-    let agree = checks["checks"]
-        .as_array()
-        .expect("checks")
-        .iter()
-        .find(|c| c["name"] == "prometheus vs database")
-        .cloned()
-        .unwrap_or_default();
-    assert_eq!(agree["ok"], true, "{agree}");
-    assert!(
-        agree["detail"]
-            .as_str()
-            .is_some_and(|d| d.contains("every request it counted is stored")),
-        "{agree}"
-    );
+    csv.to_string()
 }
