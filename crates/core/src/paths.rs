@@ -4,15 +4,18 @@ use std::path::{Path, PathBuf};
 
 use crate::Error;
 
+/// The platform's per-user directories for StackPerf (`~/.local/share`, `~/.cache`, `~/.config`).
+fn project_dirs() -> Result<directories::ProjectDirs, Error> {
+    directories::ProjectDirs::from("dev", "StackPerf", "stackperf").ok_or(Error::NoDataDir)
+}
+
 /// The app data directory: `STACKPERF_DATA_DIR`, else the platform data dir
 /// (`~/.local/share/stackperf` on Linux).
 pub fn data_dir() -> Result<PathBuf, Error> {
     if let Some(d) = std::env::var_os("STACKPERF_DATA_DIR").filter(|d| !d.is_empty()) {
         return Ok(PathBuf::from(d));
     }
-    directories::ProjectDirs::from("dev", "StackPerf", "stackperf")
-        .map(|p| p.data_dir().to_path_buf())
-        .ok_or(Error::NoDataDir)
+    project_dirs().map(|p| p.data_dir().to_path_buf())
 }
 
 /// The database path: the explicit one, else `STACKPERF_DB`, else `<data dir>/stackperf.sqlite`.
@@ -32,9 +35,7 @@ pub fn cache_dir() -> Result<PathBuf, Error> {
     if let Some(d) = std::env::var_os("STACKPERF_CACHE_DIR").filter(|d| !d.is_empty()) {
         return Ok(PathBuf::from(d));
     }
-    directories::ProjectDirs::from("dev", "StackPerf", "stackperf")
-        .map(|p| p.cache_dir().to_path_buf())
-        .ok_or(Error::NoDataDir)
+    project_dirs().map(|p| p.cache_dir().to_path_buf())
 }
 
 /// The session-key registry the proxy's auth hook reads (hashes, aliases, expiry; no key values).
@@ -82,9 +83,7 @@ pub fn private_files() {
 /// never overwritten.
 pub fn default_config_dir() -> Result<PathBuf, Error> {
     let exe = std::env::current_exe().map_err(crate::io_err("find the running executable"))?;
-    let user = directories::ProjectDirs::from("dev", "StackPerf", "stackperf")
-        .map(|p| p.config_dir().to_path_buf())
-        .ok_or(Error::NoDataDir)?;
+    let user = project_dirs()?.config_dir().to_path_buf();
     locate_config_dir(Path::new("configs"), &exe, &user)
 }
 

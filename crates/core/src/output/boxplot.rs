@@ -101,6 +101,7 @@ fn row<DB: DrawingBackend>(
     let x_max = x.end;
     let c = color(i);
     let mid = top - 0.38;
+    let f = |v: f64| fmt_value(v, x_max);
     let values: Vec<f64> = s.values.iter().copied().filter(|v| v.is_finite()).collect();
     chart.draw_series(std::iter::once(Text::new(
         format!("{} (n = {})", s.name, values.len()),
@@ -128,7 +129,6 @@ fn row<DB: DrawingBackend>(
             vec![(p50, lo), (p50, hi)],
             c.stroke_width(3),
         )))?;
-        let f = |v: f64| fmt_value(v, x_max);
         text.push_str(&format!(
             ": p5 {}, p25 {}, median {}, p75 {}, p95 {}",
             f(p5),
@@ -149,7 +149,6 @@ fn row<DB: DrawingBackend>(
     }
     if let Some(e) = &s.estimate {
         let y = mid - 0.3;
-        let f = |v: f64| fmt_value(v, x_max);
         let mut t = format!(
             "{}: median across {} session(s) {}",
             s.name,
