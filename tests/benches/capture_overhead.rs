@@ -16,13 +16,15 @@
 //! jitter) alternate within each pair (order flipped every pair), timed by a raw HTTP client: time
 //! to the first content chunk and to the end of the stream. Targets: StackPerf adds < 0.5 ms at
 //! p50 and < 2 ms at p99 over LiteLLM alone; the edge alone adds < 0.2 ms at p50.
+//! 3. The floor under the last target: a byte pump (a forwarder that parses nothing) in front of
+//!    the same simulator vs direct — what one more loopback hop costs on the machine at hand.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark aborts on setup failure
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use stackperf_e2e::{free_port, stackperf_bin, workspace, Sim, StackEnv};
+use stackperf_e2e::{free_port, http_get, stackperf_bin, workspace, Sim, StackEnv};
 
 struct Proxy {
     child: Child,
@@ -91,47 +93,98 @@ fn release_cli() {
     std::env::set_var("STACKPERF_BIN", bin);
 }
 
-/// Interleave `pairs` requests to `x` and `y` (order flipped every pair); print their p50/p99
-/// and the difference.
+/// The simulator's ground-truth records with a sequence number above `after`, in order.
+fn truth_since(sim: &str, after: u64) -> Vec<serde_json::Value> {
+    let body = http_get(sim, &format!("/_sim/requests?since_seq={}", after + 1));
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let mut recs = v["requests"].as_array().cloned().unwrap_or_default();
+    recs.sort_by_key(|r| r["seq"].as_u64());
+    recs
+}
+
+fn last_seq(sim: &str) -> u64 {
+    truth_since(sim, 0)
+        .last()
+        .and_then(|r| r["seq"].as_u64())
+        .unwrap_or(0)
+}
+
+/// One side's samples: as the client timed them, and net of the simulator's own timing.
+#[derive(Default)]
+struct Side {
+    first: Vec<f64>,
+    total: Vec<f64>,
+    net_first: Vec<f64>,
+    net_total: Vec<f64>,
+}
+
+fn print_row(what: &str, names: (&str, &str), a: &[f64], b: &[f64]) {
+    let (a50, b50) = (percentile(a, 50.0), percentile(b, 50.0));
+    let (a99, b99) = (percentile(a, 99.0), percentile(b, 99.0));
+    println!(
+        "  {what:<20} {} p50 {a50:7.2} ms  p99 {a99:7.2} ms | {} p50 {b50:7.2} ms  p99 {b99:7.2} ms | added p50 {:+.2} ms  p99 {:+.2} ms",
+        names.0,
+        names.1,
+        a50 - b50,
+        a99 - b99
+    );
+}
+
+/// Interleave `pairs` requests to `x` and `y` (order flipped every pair), both served by the
+/// simulator at `sim`; print their p50/p99 and the difference — as the client timed them, and net
+/// of the simulator's own timing (its TTFT timer fires on a 1 ms tick, so its TTFT varies by up to
+/// a millisecond with the arrival's phase; subtracting the TTFT and duration it logged for each
+/// request leaves exactly the time spent on the way there and back).
 async fn compare(
     client: &reqwest::Client,
     pairs: usize,
     (x, x_name): (u16, &str),
     (y, y_name): (u16, &str),
-    key: &str,
+    (key, sim): (&str, &str),
     target: &str,
 ) {
     for _ in 0..20 {
         timed(client, x, key).await;
         timed(client, y, key).await;
     }
-    let (mut x_first, mut x_total, mut y_first, mut y_total) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let after = last_seq(sim);
+    let mut runs: Vec<(u16, f64, f64)> = Vec::with_capacity(2 * pairs);
     for k in 0..pairs {
         let order = if k % 2 == 0 { [x, y] } else { [y, x] };
         for port in order {
             let (f, t) = timed(client, port, key).await;
-            if port == x {
-                x_first.push(f);
-                x_total.push(t);
-            } else {
-                y_first.push(f);
-                y_total.push(t);
-            }
+            runs.push((port, f, t));
+        }
+    }
+    let truth = truth_since(sim, after);
+    let (mut xs, mut ys) = (Side::default(), Side::default());
+    for (i, (port, f, t)) in runs.iter().enumerate() {
+        let side = if *port == x { &mut xs } else { &mut ys };
+        side.first.push(*f);
+        side.total.push(*t);
+        if truth.len() == runs.len() {
+            let ttft = truth[i]["first_token_ms"].as_f64().unwrap_or(f64::NAN);
+            let dur = truth[i]["finished_ms"].as_f64().unwrap_or(f64::NAN);
+            side.net_first.push(f - ttft);
+            side.net_total.push(t - dur);
         }
     }
     println!("{x_name} vs {y_name}: {pairs} interleaved pairs of streamed sim-steady requests (200 ms TTFT, 20 tokens)");
-    for (what, a, b) in [
-        ("time to first chunk", &x_first, &y_first),
-        ("total latency", &x_total, &y_total),
-    ] {
-        let (a50, b50) = (percentile(a, 50.0), percentile(b, 50.0));
-        let (a99, b99) = (percentile(a, 99.0), percentile(b, 99.0));
+    let names = (x_name, y_name);
+    print_row("time to first chunk", names, &xs.first, &ys.first);
+    print_row("total latency", names, &xs.total, &ys.total);
+    if xs.net_first.is_empty() {
         println!(
-            "  {what:<20} {x_name} p50 {a50:7.2} ms  p99 {a99:7.2} ms | {y_name} p50 {b50:7.2} ms  p99 {b99:7.2} ms | added p50 {:+.2} ms  p99 {:+.2} ms",
-            a50 - b50,
-            a99 - b99
+            "  (net figures unavailable: the simulator logged {} requests for {})",
+            truth.len(),
+            runs.len()
         );
+    } else {
+        println!(
+            "  net of the simulator's logged TTFT / duration (the time on the way there and back):"
+        );
+        print_row("  first chunk", names, &xs.net_first, &ys.net_first);
+        print_row("  end of stream", names, &xs.net_total, &ys.net_total);
     }
     println!("  (target: {target})");
 }
@@ -271,6 +324,7 @@ async fn main() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
+    let stack_sim = env.sim_url();
     if std::env::var_os("STACKPERF_BENCH_SPLIT").is_some() {
         // Where StackPerf's share goes: LiteLLM with the capture callback, reached directly.
         compare(
@@ -278,7 +332,7 @@ async fn main() {
             pairs,
             (env.litellm_port, "LiteLLM + capture"),
             (port_b, "LiteLLM alone"),
-            &master,
+            (&master, &stack_sim),
             "the capture callback's own share",
         )
         .await;
@@ -289,7 +343,7 @@ async fn main() {
             pairs,
             (env.edge_port, "StackPerf (edge + capture)"),
             (port_b, "LiteLLM alone"),
-            &master,
+            (&master, &stack_sim),
             "added < 0.5 ms at p50, < 2 ms at p99",
         )
         .await;
@@ -299,8 +353,45 @@ async fn main() {
         pairs,
         (port_c, "edge"),
         (port_d, "direct"),
-        &master,
+        (&master, &sim.base_url),
         "added < 0.2 ms at p50",
     )
     .await;
+    // The floor under that target: one more loopback hop through a process that only copies bytes.
+    let port_p = byte_pump(port_d);
+    compare(
+        &client,
+        pairs,
+        (port_p, "byte pump"),
+        (port_d, "direct"),
+        (&master, &sim.base_url),
+        "none: what any extra hop costs on this machine (reference for the edge's figure)",
+    )
+    .await;
+}
+
+/// A TCP forwarder to `127.0.0.1:upstream` that parses nothing (a thread per direction, blocking
+/// copies, no Nagle): the least a process between client and server can add. Returns its port.
+fn byte_pump(upstream: u16) -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let Ok(server) = std::net::TcpStream::connect(("127.0.0.1", upstream)) else {
+                continue;
+            };
+            let _ = client.set_nodelay(true);
+            let _ = server.set_nodelay(true);
+            for (mut from, mut to) in [
+                (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                (server, client),
+            ] {
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut from, &mut to);
+                    let _ = to.shutdown(std::net::Shutdown::Write);
+                });
+            }
+        }
+    });
+    port
 }

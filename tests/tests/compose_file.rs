@@ -57,11 +57,26 @@ fn the_compose_file_validates_and_publishes_on_loopback_only() {
             short || l.starts_with("host_ip:")
         })
         .collect();
-    // litellm, prometheus, grafana, sim; postgres stays inside the Compose network.
-    assert_eq!(published.len(), 4, "{published:?}");
+    // litellm and sim; postgres stays inside the Compose network; prometheus and grafana share
+    // the host's network (to reach the natively run edge's loopback metrics) and listen on
+    // 127.0.0.1 only.
+    assert_eq!(published.len(), 2, "{published:?}");
     assert!(
         published.iter().all(|l| l.contains("127.0.0.1")),
         "{published:?}"
+    );
+    assert_eq!(
+        resolved.matches("network_mode: host").count(),
+        2,
+        "{resolved}"
+    );
+    assert!(
+        resolved.contains("--web.listen-address=127.0.0.1:9090"),
+        "{resolved}"
+    );
+    assert!(
+        resolved.contains("GF_SERVER_HTTP_ADDR: 127.0.0.1"),
+        "{resolved}"
     );
 
     // Without the secrets, compose refuses to start rather than running with empty passwords.
@@ -78,7 +93,12 @@ fn grafana_provisioning_and_dashboards_are_well_formed() {
     let root = workspace().join("configs/grafana");
     let ds = std::fs::read_to_string(root.join("provisioning/datasources/prometheus.yml"))
         .expect("datasource");
-    assert!(ds.contains("uid: prometheus") && ds.contains("url: http://prometheus:9090"));
+    // Grafana runs on the host's network and reads the port from its environment.
+    assert!(
+        ds.contains("uid: prometheus")
+            && ds.contains("url: http://127.0.0.1:${STACKPERF_PROMETHEUS_PORT}"),
+        "{ds}"
+    );
     let dashboards = files_under(&root.join("dashboards"));
     assert_eq!(dashboards.len(), 4);
     let mut uids = Vec::new();

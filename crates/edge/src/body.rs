@@ -79,7 +79,7 @@ impl Track {
             ),
             End::Complete => (Outcome::Ok, None),
         };
-        self.sink.send(self.rec.clone());
+        self.sink.send_soon(self.rec.clone());
     }
 }
 

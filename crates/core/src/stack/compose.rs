@@ -149,6 +149,14 @@ impl ComposeStack {
         Ok(litellm_dir)
     }
 
+    /// Overwrite the shipped scrape config with one naming this stack's ports (Prometheus runs on
+    /// the host's network: LiteLLM's published port, the natively run edge's metrics).
+    pub fn write_prometheus_config(&self, litellm_port: u16, edge_port: u16) -> Result<(), Error> {
+        let path = self.dir.join("configs/prometheus/prometheus.yml");
+        let text = super::prometheus::scrape_config(litellm_port, edge_port, 5);
+        std::fs::write(&path, text).map_err(io_err(format!("write {}", path.display())))
+    }
+
     fn base(&self) -> Command {
         let mut c = Command::new(&self.docker);
         c.arg("compose")
@@ -399,5 +407,29 @@ mod tests {
                 "compose does not mount {dir}"
             );
         }
+    }
+
+    #[test]
+    fn the_scrape_config_names_the_stacks_ports() {
+        let dir = tempfile::tempdir().unwrap();
+        let stack = ComposeStack::new(dir.path());
+        stack.write_files("{}").unwrap();
+        let shipped =
+            std::fs::read_to_string(stack.dir.join("configs/prometheus/prometheus.yml")).unwrap();
+        // The shipped file names the default ports; the stack's own replace them.
+        assert!(shipped.contains("127.0.0.1:4000") && shipped.contains("127.0.0.1:4100"));
+        stack.write_prometheus_config(14000, 14100).unwrap();
+        let text =
+            std::fs::read_to_string(stack.dir.join("configs/prometheus/prometheus.yml")).unwrap();
+        assert!(text.contains("\"127.0.0.1:14000\""), "{text}");
+        assert!(text.contains("\"127.0.0.1:14100\""), "{text}");
+        assert!(
+            text.contains(stackperf_edge::metrics::METRICS_PATH),
+            "{text}"
+        );
+        assert!(
+            !text.contains(":4000\"") && !text.contains(":4100\""),
+            "{text}"
+        );
     }
 }

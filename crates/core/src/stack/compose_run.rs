@@ -59,6 +59,7 @@ pub fn up(
     }
     let stack = ComposeStack::new(&opts.data_dir);
     let litellm_dir = stack.write_files(&plan.config)?;
+    stack.write_prometheus_config(opts.ports.litellm, opts.ports.edge)?;
     let mut pairs = vec![
         (
             secrets::MASTER_KEY.to_string(),
