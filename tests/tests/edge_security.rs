@@ -238,6 +238,36 @@ fn a_session_key_reaches_only_its_variant_and_bad_keys_get_a_clear_401() {
         "no key in the edge log"
     );
 
+    // A multi-megabyte query string and a query with bytes that are not UTF-8 are refused by the
+    // edge's HTTP layer (414, 400) — and the edge keeps serving.
+    let long = "x".repeat(3 << 20);
+    for (method, path) in [
+        ("GET", format!("/v1/models?a={long}")),
+        ("POST", format!("/v1/chat/completions?key={long}")),
+    ] {
+        let r = call(&edge, method, &path, &[("Authorization", &bearer)], "{}");
+        assert_eq!(r.status, 414, "{method} with a 3 MiB query: {}", r.body);
+    }
+    {
+        use std::io::{Read, Write};
+        let mut conn =
+            std::net::TcpStream::connect(edge.trim_start_matches("http://")).expect("connect");
+        conn.write_all(b"GET /v1/models?key=\xff\xfe HTTP/1.1\r\nHost: x\r\n\r\n")
+            .expect("send");
+        let mut answer = Vec::new();
+        let _ = conn.read_to_end(&mut answer);
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    }
+    let r = call(
+        &edge,
+        "GET",
+        "/v1/models",
+        &[("Authorization", &bearer)],
+        "",
+    );
+    assert_eq!(r.status, 200, "the edge still serves: {}", r.body);
+
     // Finalized: the key is refused, and says why.
     env.json(&["session", "finalize", &id, "--status", "completed"]);
     let r = call(

@@ -301,4 +301,62 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn writers_at_once_lose_no_key_and_a_reader_never_sees_half_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys/registry.json");
+        RegistryIssuer::new(&path)
+            .issue(&meta("seed"), Duration::from_secs(600))
+            .unwrap();
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        // What the edge and LiteLLM's hook do: read the file while StackPerf replaces it.
+        let reader = {
+            let (path, done) = (path.clone(), done.clone());
+            std::thread::spawn(move || {
+                let mut reads = 0;
+                while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                    let text = std::fs::read_to_string(&path).unwrap();
+                    serde_json::from_str::<RegistryFile>(&text)
+                        .unwrap_or_else(|e| panic!("half-written registry: {e}"));
+                    reads += 1;
+                }
+                reads
+            })
+        };
+        // Each writer opens the file on its own, as separate processes do.
+        let writers: Vec<_> = (0..6)
+            .map(|w| {
+                let path = path.clone();
+                std::thread::spawn(move || {
+                    let issuer = RegistryIssuer::new(&path);
+                    for i in 0..10 {
+                        let k = issuer
+                            .issue(&meta(&format!("w{w}-{i}")), Duration::from_secs(600))
+                            .unwrap();
+                        if i % 2 == 0 {
+                            assert!(issuer.revoke(&k.alias).unwrap());
+                        }
+                    }
+                })
+            })
+            .collect();
+        for w in writers {
+            w.join().unwrap();
+        }
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        assert!(reader.join().unwrap() > 0);
+        let reg: RegistryFile =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(reg.keys.len(), 61, "every key issued is in the registry");
+        let revoked = reg.keys.values().filter(|e| e.revoked).count();
+        assert_eq!(revoked, 30);
+        for w in 0..6 {
+            for i in 0..10 {
+                let alias = alias_for(&format!("w{w}-{i}"));
+                let e = reg.keys.values().find(|e| e.alias == alias).unwrap();
+                assert_eq!(e.revoked, i % 2 == 0, "{alias}");
+            }
+        }
+    }
 }
