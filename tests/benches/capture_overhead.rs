@@ -118,11 +118,36 @@ struct Side {
     net_total: Vec<f64>,
 }
 
+/// A 95 % bootstrap interval of `percentile(a, p) - percentile(b, p)` (independent resamples of
+/// each side, 2,000 rounds, fixed seed): how far the printed difference could move by chance.
+fn bootstrap_diff(a: &[f64], b: &[f64], p: f64) -> (f64, f64) {
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut next = move |n: usize| {
+        // splitmix64
+        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        ((z ^ (z >> 31)) % n as u64) as usize
+    };
+    let mut diffs: Vec<f64> = (0..2000)
+        .map(|_| {
+            let ra: Vec<f64> = (0..a.len()).map(|_| a[next(a.len())]).collect();
+            let rb: Vec<f64> = (0..b.len()).map(|_| b[next(b.len())]).collect();
+            percentile(&ra, p) - percentile(&rb, p)
+        })
+        .collect();
+    diffs.sort_by(|x, y| x.total_cmp(y));
+    (percentile(&diffs, 2.5), percentile(&diffs, 97.5))
+}
+
 fn print_row(what: &str, names: (&str, &str), a: &[f64], b: &[f64]) {
     let (a50, b50) = (percentile(a, 50.0), percentile(b, 50.0));
     let (a99, b99) = (percentile(a, 99.0), percentile(b, 99.0));
+    let (l50, h50) = bootstrap_diff(a, b, 50.0);
+    let (l99, h99) = bootstrap_diff(a, b, 99.0);
     println!(
-        "  {what:<20} {} p50 {a50:7.2} ms  p99 {a99:7.2} ms | {} p50 {b50:7.2} ms  p99 {b99:7.2} ms | added p50 {:+.2} ms  p99 {:+.2} ms",
+        "  {what:<20} {} p50 {a50:7.2} ms  p99 {a99:7.2} ms | {} p50 {b50:7.2} ms  p99 {b99:7.2} ms | added p50 {:+.2} ms [{l50:+.2}, {h50:+.2}]  p99 {:+.2} ms [{l99:+.2}, {h99:+.2}]",
         names.0,
         names.1,
         a50 - b50,
@@ -186,7 +211,7 @@ async fn compare(
         print_row("  first chunk", names, &xs.net_first, &ys.net_first);
         print_row("  end of stream", names, &xs.net_total, &ys.net_total);
     }
-    println!("  (target: {target})");
+    println!("  (target: {target}; [..] = 95 % bootstrap interval of the difference)");
 }
 
 #[tokio::main]
