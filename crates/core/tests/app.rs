@@ -4,29 +4,11 @@
 
 mod common;
 
-use std::sync::Arc;
-
-use stackperf_core::app::{
-    App, AppPaths, ConfigKind, ExportFormat, ExportRequest, ExportWhat, StartSession,
-};
+use stackperf_core::app::{ConfigKind, ExportFormat, ExportRequest, ExportWhat, StartSession};
 use stackperf_core::config::RenderFormat;
-use stackperf_core::secrets::{MemoryStore, Secrets};
 use stackperf_core::session::{FinalStatus, SessionStatus};
 
-async fn app(dir: &std::path::Path) -> App {
-    common::write_set(&dir.join("configs"), &[]);
-    let paths = AppPaths {
-        config_dir: dir.join("configs"),
-        data_dir: dir.join("data"),
-        cache_dir: dir.join("cache"),
-        db_path: dir.join("data/stackperf.sqlite"),
-        stackperf_bin: "stackperf".into(),
-    };
-    let secrets = Arc::new(Secrets::with_env(Box::new(MemoryStore::default()), |_| {
-        None
-    }));
-    App::open_with(paths, secrets).await.unwrap()
-}
+use common::app;
 
 #[tokio::test]
 async fn a_draft_is_checked_against_the_whole_set_while_typing() {

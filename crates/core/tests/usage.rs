@@ -6,27 +6,11 @@
 mod common;
 
 use std::io::Write;
-use std::sync::Arc;
 
-use stackperf_core::app::{App, AppPaths};
-use stackperf_core::secrets::{MemoryStore, Secrets};
 use stackperf_core::usage::{day_of, KeyState, NewUsageKey, UsageBy, UsageFilter};
 use stackperf_core::{Error, ErrorCode};
 
-async fn app(dir: &std::path::Path) -> App {
-    common::write_set(&dir.join("configs"), &[]);
-    let paths = AppPaths {
-        config_dir: dir.join("configs"),
-        data_dir: dir.join("data"),
-        cache_dir: dir.join("cache"),
-        db_path: dir.join("data/stackperf.sqlite"),
-        stackperf_bin: "stackperf".into(),
-    };
-    let secrets = Arc::new(Secrets::with_env(Box::new(MemoryStore::default()), |_| {
-        None
-    }));
-    App::open_with(paths, secrets).await.unwrap()
-}
+use common::app;
 
 fn key(owner: &str, team: Option<&str>) -> NewUsageKey {
     NewUsageKey {

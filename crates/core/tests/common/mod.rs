@@ -1,6 +1,10 @@
-//! A minimal valid config set that tests modify one file at a time.
+//! A minimal valid config set that tests modify one file at a time, and an `App` over it.
 
 use std::path::Path;
+use std::sync::Arc;
+
+use stackperf_core::app::{App, AppPaths};
+use stackperf_core::secrets::{MemoryStore, Secrets};
 
 pub const PROVIDER: &str = "name: p\nroute_name: p\nprotocol_surface: openai_responses\nupstream_base_url: http://127.0.0.1:1/v1\napi_key_env: P_KEY\nmodels:\n  - alias: m\n    upstream_model: up-m\n";
 pub const HARNESS: &str = "name: h\nprotocol_surface: openai_chat\nbase_url_env: BASE\nbase_url_path: /v1\napi_key_env: KEY\nmodel_env: MODEL\nextra_env:\n  TAGS: \"{{ tags_csv }}\"\n";
@@ -33,4 +37,22 @@ pub fn write_set(dir: &Path, overrides: &[(&str, &str)]) {
             std::fs::write(path, text).unwrap();
         }
     }
+}
+
+/// An `App` over `dir`: the baseline set in `dir/configs`, data and cache beside it, secrets in
+/// memory only (no environment fallback).
+#[allow(dead_code)] // not every test file opens an App
+pub async fn app(dir: &Path) -> App {
+    write_set(&dir.join("configs"), &[]);
+    let paths = AppPaths {
+        config_dir: dir.join("configs"),
+        data_dir: dir.join("data"),
+        cache_dir: dir.join("cache"),
+        db_path: dir.join("data/stackperf.sqlite"),
+        stackperf_bin: "stackperf".into(),
+    };
+    let secrets = Arc::new(Secrets::with_env(Box::new(MemoryStore::default()), |_| {
+        None
+    }));
+    App::open_with(paths, secrets).await.unwrap()
 }
