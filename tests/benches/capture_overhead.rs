@@ -16,8 +16,9 @@
 //! jitter) alternate within each pair (order flipped every pair), timed by a raw HTTP client: time
 //! to the first content chunk and to the end of the stream. Targets: StackPerf adds < 0.5 ms at
 //! p50 and < 2 ms at p99 over LiteLLM alone; the edge alone adds < 0.2 ms at p50.
-//! 3. The floor under the last target: a byte pump (a forwarder that parses nothing) in front of
-//!    the same simulator vs direct — what one more loopback hop costs on the machine at hand.
+//! 3. The floor under the last target: a byte pump (a forwarder that parses nothing, run as its
+//!    own process like the edge) in front of the same simulator vs direct — what one more process
+//!    on the loopback path costs on the machine at hand.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark aborts on setup failure
 
@@ -214,8 +215,14 @@ async fn compare(
     println!("  (target: {target}; [..] = 95 % bootstrap interval of the difference)");
 }
 
+/// The environment variable that turns this benchmark's own executable into the byte pump.
+const PUMP_ENV: &str = "STACKPERF_BENCH_PUMP_TO";
+
 #[tokio::main]
 async fn main() {
+    if let Some(upstream) = std::env::var(PUMP_ENV).ok().and_then(|v| v.parse().ok()) {
+        byte_pump(upstream);
+    }
     let pairs: usize = std::env::var("STACKPERF_BENCH_REQUESTS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -383,7 +390,7 @@ async fn main() {
     )
     .await;
     // The floor under that target: one more loopback hop through a process that only copies bytes.
-    let port_p = byte_pump(port_d);
+    let (_pump, port_p) = pump_process(port_d);
     compare(
         &client,
         pairs,
@@ -395,28 +402,44 @@ async fn main() {
     .await;
 }
 
+/// Starts this executable again as the byte pump in front of `127.0.0.1:upstream`: a process of
+/// its own, as the edge is. Returns it (killed on drop) and the port it listens on.
+fn pump_process(upstream: u16) -> (Proxy, u16) {
+    use std::io::BufRead;
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .env(PUMP_ENV, upstream.to_string())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port = line.trim().parse().expect("the pump prints its port");
+    (Proxy { child }, port)
+}
+
 /// A TCP forwarder to `127.0.0.1:upstream` that parses nothing (a thread per direction, blocking
-/// copies, no Nagle): the least a process between client and server can add. Returns its port.
-fn byte_pump(upstream: u16) -> u16 {
+/// copies, no Nagle): the least a process between client and server can add. Prints its port and
+/// serves until killed.
+fn byte_pump(upstream: u16) -> ! {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for client in listener.incoming().flatten() {
-            let Ok(server) = std::net::TcpStream::connect(("127.0.0.1", upstream)) else {
-                continue;
-            };
-            let _ = client.set_nodelay(true);
-            let _ = server.set_nodelay(true);
-            for (mut from, mut to) in [
-                (client.try_clone().unwrap(), server.try_clone().unwrap()),
-                (server, client),
-            ] {
-                std::thread::spawn(move || {
-                    let _ = std::io::copy(&mut from, &mut to);
-                    let _ = to.shutdown(std::net::Shutdown::Write);
-                });
-            }
+    println!("{}", listener.local_addr().unwrap().port());
+    for client in listener.incoming().flatten() {
+        let Ok(server) = std::net::TcpStream::connect(("127.0.0.1", upstream)) else {
+            continue;
+        };
+        let _ = client.set_nodelay(true);
+        let _ = server.set_nodelay(true);
+        for (mut from, mut to) in [
+            (client.try_clone().unwrap(), server.try_clone().unwrap()),
+            (server, client),
+        ] {
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut from, &mut to);
+                let _ = to.shutdown(std::net::Shutdown::Write);
+            });
         }
-    });
-    port
+    }
+    std::process::exit(0)
 }
