@@ -125,17 +125,50 @@ fn stack_up_serves_every_surface_prometheus_counts_and_down_leaves_nothing() {
         .contains(&format!("port {lp} on 127.0.0.1 is already in use")));
     drop(blocker);
 
+    // Two `stack up` at once on one data dir (the desktop and a terminal): one starts the stack,
+    // the other waits for it and finds it running — one set of services, none orphaned.
     let mut args = vec!["--json", "stack", "up"];
     args.extend(&ports);
     let t0 = Instant::now();
+    let racer = env
+        .cmd(&args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn the second stack up");
     let out = env.run(&args);
     let first_up = t0.elapsed();
+    let raced = racer.wait_with_output().expect("second stack up");
+    let mut reports = Vec::new();
+    for o in [&out, &raced] {
+        assert!(
+            o.status.success(),
+            "stack up failed:\n{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        reports.push(serde_json::from_slice::<Value>(&o.stdout).expect("up JSON"));
+    }
+    let already: Vec<bool> = reports
+        .iter()
+        .map(|r| r["already_running"].as_bool().expect("already_running"))
+        .collect();
     assert!(
-        out.status.success(),
-        "stack up failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
+        already == [false, true] || already == [true, false],
+        "exactly one of two concurrent `stack up` starts the stack: {already:?}"
     );
-    let report: Value = serde_json::from_slice(&out.stdout).expect("up JSON");
+    let report = reports.remove(if already[0] { 1 } else { 0 });
+    let mut started: Vec<&str> = report["started"]
+        .as_array()
+        .expect("started")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    started.sort_unstable();
+    assert_eq!(
+        started,
+        ["edge", "litellm", "prometheus", "sim"],
+        "{report}"
+    );
     for s in report["services"].as_array().expect("services") {
         assert_eq!(s["state"], "running", "{s}");
         assert_eq!(s["healthy"], true, "{s}");

@@ -27,7 +27,7 @@ use crate::session::Sessions;
 use crate::stack::venv::Venv;
 use crate::stack::{
     compose_run, DownReport, NativeStack, Ports, Runtime, ServiceState, ServiceStatus,
-    SkippedProvider, StackEvent, StackOptions, StackSecrets, UpReport,
+    SkippedProvider, StackEvent, StackLock, StackOptions, StackSecrets, UpReport,
 };
 use crate::store::Store;
 use crate::{paths, Error};
@@ -292,6 +292,7 @@ impl App {
         progress: &(dyn Fn(StackEvent) + Send + Sync),
     ) -> Result<UpReport, Error> {
         let _busy = self.stack_lock.lock().await;
+        let _other_processes = StackLock::acquire(&self.paths.data_dir, progress).await?;
         let reg = self.registry()?;
         if runtime == Runtime::Compose {
             return self.compose_up(reg, progress).await;
@@ -356,6 +357,7 @@ impl App {
         progress: &(dyn Fn(StackEvent) + Send + Sync),
     ) -> Result<DownReport, Error> {
         let _busy = self.stack_lock.lock().await;
+        let _other_processes = StackLock::acquire(&self.paths.data_dir, progress).await?;
         if compose_run::is_active(&self.paths.data_dir) {
             progress(StackEvent::Step {
                 service: "compose".into(),

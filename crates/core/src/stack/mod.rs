@@ -6,11 +6,14 @@ pub mod compose_run;
 pub mod edge;
 mod launch;
 pub mod litellm_config;
+mod lock;
 mod native;
 mod probe;
 pub mod process;
 pub mod prometheus;
 pub mod venv;
+
+pub use lock::StackLock;
 
 use std::path::PathBuf;
 use std::time::Duration;
