@@ -356,3 +356,43 @@ fn a_run_that_cannot_be_carried_out_is_refused_up_front_with_the_reason() {
     let list = s.json(&["session", "list"]);
     assert_eq!(list.as_array().map(Vec::len), Some(0), "{list}");
 }
+
+/// A data dir this user may not write (another user's, or read-only): the error names the path
+/// and says what to do, and the command fails cleanly instead of half-starting a stack.
+#[test]
+fn a_data_dir_this_user_cannot_write_says_what_to_do() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let s = StackEnv::new("hostile-perm");
+    let data = s.data.path().join("not-mine");
+    std::fs::create_dir(&data).expect("mkdir");
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o500)).expect("chmod");
+    let mut c = s.cmd(&["stack", "up"]);
+    c.env("STACKPERF_DATA_DIR", &data);
+    let root = std::fs::metadata("/proc/self").expect("/proc/self").uid() == 0;
+    let o = if root {
+        // Modes do not stop root: run as `nobody`, to whom the test's data dir belongs no more.
+        let mut w = std::process::Command::new("setpriv");
+        w.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(c.get_program())
+            .args(c.get_args())
+            .current_dir(stackperf_e2e::workspace());
+        for (k, v) in c.get_envs() {
+            match v {
+                Some(v) => w.env(k, v),
+                None => w.env_remove(k),
+            };
+        }
+        w.output().expect("setpriv")
+    } else {
+        c.output().expect("run stackperf")
+    };
+    let e = err(&o);
+    assert_eq!(code(&o), Some(1), "a user's error, not StackPerf's: {e}");
+    assert!(e.contains("Permission denied"), "{e}");
+    assert!(e.contains(&data.display().to_string()), "{e}");
+    assert!(
+        e.contains("point STACKPERF_DATA_DIR at a directory you own"),
+        "{e}"
+    );
+    assert!(!data.join("stack").exists(), "nothing was created");
+}

@@ -72,6 +72,8 @@ impl From<Error> for ApiError {
             Error::Database { .. }
             | Error::DatabaseCorrupt { .. }
             | Error::DatabaseNewer { .. } => (StatusCode::SERVICE_UNAVAILABLE, None),
+            // The server's file system, not the request: the API caller cannot fix it.
+            Error::Io { .. } => (StatusCode::INTERNAL_SERVER_ERROR, None),
             e if e.is_user_error() => (StatusCode::BAD_REQUEST, None),
             _ => (StatusCode::INTERNAL_SERVER_ERROR, None),
         };

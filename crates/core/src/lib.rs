@@ -79,7 +79,7 @@ pub enum Error {
         log: PathBuf,
         tail: String,
     },
-    #[error("{context}: {source}")]
+    #[error("{context}: {source}{}", io_hint(.source))]
     Io {
         context: String,
         source: std::io::Error,
@@ -187,6 +187,22 @@ impl std::fmt::Display for ErrorCode {
     }
 }
 
+/// What to do about an I/O error a person can fix, as a sentence appended to its message.
+fn io_hint(e: &std::io::Error) -> &'static str {
+    use std::io::ErrorKind as K;
+    match e.kind() {
+        K::PermissionDenied => {
+            ". This user may not write there: check its owner and mode (`ls -ld` on it), or \
+             point STACKPERF_DATA_DIR at a directory you own"
+        }
+        K::ReadOnlyFilesystem => {
+            ". The file system is read-only: point STACKPERF_DATA_DIR at a writable directory"
+        }
+        K::StorageFull | K::QuotaExceeded => ". The disk is full: free some space and retry",
+        _ => "",
+    }
+}
+
 /// Shorthand for an I/O error with what was being done.
 pub(crate) fn io_err(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
     let context = context.into();
@@ -196,6 +212,10 @@ pub(crate) fn io_err(context: impl Into<String>) -> impl FnOnce(std::io::Error) 
 impl Error {
     /// True when the user can fix it (bad input, missing thing) rather than a fault of ours.
     pub fn is_user_error(&self) -> bool {
+        if let Error::Io { source, .. } = self {
+            // Permissions, a read-only file system, a full disk: the user's to fix.
+            return !io_hint(source).is_empty();
+        }
         matches!(
             self,
             Error::Config(_)
@@ -246,5 +266,28 @@ impl Error {
             Error::NoLog { .. } => ErrorCode::NoLog,
             Error::Internal(_) => ErrorCode::Internal,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_io_error_a_person_can_fix_says_what_to_do() {
+        let denied = io_err("create /srv/x/stack")(std::io::Error::from(
+            std::io::ErrorKind::PermissionDenied,
+        ));
+        let text = denied.to_string();
+        assert!(
+            text.starts_with("create /srv/x/stack: permission denied"),
+            "{text}"
+        );
+        assert!(text.contains("STACKPERF_DATA_DIR"), "{text}");
+        assert_eq!(denied.code(), ErrorCode::Io);
+        assert!(denied.is_user_error());
+        let other = io_err("read x")(std::io::Error::other("boom"));
+        assert_eq!(other.to_string(), "read x: boom");
+        assert!(!other.is_user_error());
     }
 }
