@@ -201,4 +201,63 @@ fn stored_timings_equal_what_a_raw_socket_client_measured() {
             "{s}: {row}"
         );
     }
+
+    // A client that leaves mid-stream: its row says so, and counts no more than was handed over.
+    let (id, seen) = leave_after(&env, &master, 3);
+    let rows = rows_by_id(&env);
+    let row = &rows[&id];
+    assert_eq!(row["outcome"], "client_disconnected", "{row}");
+    assert_eq!(row["status"], "error", "{row}");
+    let deltas = row["content_deltas"].as_f64().expect("content_deltas");
+    assert!(
+        deltas >= seen as f64 && deltas < 20.0,
+        "the client saw {seen} of 20 deltas: {row}"
+    );
+}
+
+/// A streamed `sim-steady` chat request (20 deltas, 10 ms apart) whose client closes its socket
+/// once it has `n` content events; returns the edge's request id and the events seen.
+fn leave_after(env: &StackEnv, key: &str, n: usize) -> (String, usize) {
+    use std::io::{Read, Write};
+    let addr = env.proxy_url().trim_start_matches("http://").to_string();
+    let body = json!({"model": "sim-steady", "stream": true,
+                      "messages": [{"role": "user", "content": "Say something."}]})
+    .to_string();
+    let mut conn = std::net::TcpStream::connect(&addr).expect("connect");
+    conn.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .expect("timeout");
+    write!(
+        conn,
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("send");
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let seen = loop {
+        let k = conn.read(&mut buf).expect("read");
+        assert!(
+            k > 0,
+            "the stream ended early: {}",
+            String::from_utf8_lossy(&got)
+        );
+        got.extend_from_slice(&buf[..k]);
+        let text = String::from_utf8_lossy(&got);
+        let seen =
+            text.matches("\"content\":\"").count() - text.matches("\"content\":\"\"").count();
+        if seen >= n {
+            break seen;
+        }
+    };
+    let text = String::from_utf8_lossy(&got);
+    let id = text
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("x-stackperf-request-id:")
+                .map(|v| v.trim().to_string())
+        })
+        .expect("request id header");
+    drop(conn);
+    (id, seen)
 }

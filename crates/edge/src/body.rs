@@ -93,6 +93,11 @@ pub enum OutBody {
 pub struct Timed {
     inner: Incoming,
     track: Option<Track>,
+    /// The last frame handed over, with its hand-over time: parsed on a later turn, after hyper
+    /// has written it, so that parsing never delays a byte the client waits for.
+    unparsed: Option<(f64, Bytes)>,
+    /// The task has yielded once since `unparsed` was handed over (hyper has flushed it).
+    yielded: bool,
 }
 
 impl OutBody {
@@ -100,15 +105,57 @@ impl OutBody {
         OutBody::Timed(Box::new(Timed {
             inner,
             track: Some(track),
+            unparsed: None,
+            yielded: false,
         }))
     }
 }
 
 impl Timed {
+    /// Parse the frame handed over last, if any.
+    fn parse(&mut self) {
+        if let (Some((at, data)), Some(track)) = (self.unparsed.take(), self.track.as_mut()) {
+            track.obs.frame(at, &data);
+        }
+        self.yielded = false;
+    }
+
     fn end(&mut self, end: End) {
+        self.parse();
         if let Some(mut t) = self.track.take() {
             t.finish(end);
         }
+    }
+
+    fn poll_frame(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        if self.unparsed.is_some() {
+            if !self.yielded {
+                // Let hyper flush the frame first (it writes once the body is pending); this
+                // task runs again at once.
+                self.yielded = true;
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            self.parse();
+        }
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    self.unparsed = Some((now_s(), data.clone()));
+                }
+                if self.inner.is_end_stream() {
+                    self.end(End::Complete);
+                }
+            }
+            Poll::Ready(Some(Err(e))) => self.end(End::ProxyBroke(e.to_string())),
+            Poll::Ready(None) => self.end(End::Complete),
+            Poll::Pending => {}
+        }
+        polled
     }
 }
 
@@ -129,23 +176,7 @@ impl Body for OutBody {
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
         match self.get_mut() {
             OutBody::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
-            OutBody::Timed(t) => {
-                let polled = Pin::new(&mut t.inner).poll_frame(cx);
-                match &polled {
-                    Poll::Ready(Some(Ok(frame))) => {
-                        if let (Some(data), Some(track)) = (frame.data_ref(), t.track.as_mut()) {
-                            track.obs.frame(now_s(), data);
-                        }
-                        if t.inner.is_end_stream() {
-                            t.end(End::Complete);
-                        }
-                    }
-                    Poll::Ready(Some(Err(e))) => t.end(End::ProxyBroke(e.to_string())),
-                    Poll::Ready(None) => t.end(End::Complete),
-                    Poll::Pending => {}
-                }
-                polled
-            }
+            OutBody::Timed(t) => t.poll_frame(cx),
         }
     }
 
