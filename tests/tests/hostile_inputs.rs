@@ -396,3 +396,117 @@ fn a_data_dir_this_user_cannot_write_says_what_to_do() {
     );
     assert!(!data.join("stack").exists(), "nothing was created");
 }
+
+/// Two `collect` processes (the desktop's and a terminal's) rotating the same spool while a
+/// writer appends and reopens it after each rotation, as LiteLLM's logger does: every line
+/// becomes exactly one row, none is lost or read twice, and neither process fails.
+#[test]
+fn two_processes_rotating_one_spool_lose_and_double_nothing() {
+    use std::os::unix::fs::MetadataExt;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    let s = StackEnv::new("rotate-race");
+    let spool = s.data.path().join("capture/spool.jsonl");
+    std::fs::create_dir_all(spool.parent().expect("dir")).expect("capture dir");
+    s.json(&["collect"]); // the database exists before the race starts
+    let done = AtomicBool::new(false);
+    let rotations = AtomicU64::new(0);
+    let (written, dups, failures) = std::thread::scope(|scope| {
+        let writer = scope.spawn(|| {
+            let open = || {
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&spool)
+                    .expect("open spool")
+            };
+            let mut f = open();
+            let mut written = 0;
+            let mut append = |f: &mut std::fs::File, n: usize| {
+                let text: String = (written..written + n)
+                    .map(|i| spool_line(&format!("rot-race-{i}"), "nobody", "sim-fast"))
+                    .collect();
+                f.write_all(text.as_bytes()).expect("append");
+                written += n;
+            };
+            for _ in 0..12 {
+                append(&mut f, 60);
+                // Wait for a collector to rotate the file we hold (the logger's check: the
+                // path no longer names it) ...
+                let held = f.metadata().expect("fstat").ino();
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+                while std::fs::metadata(&spool).map(|m| m.ino()).ok() == Some(held) {
+                    assert!(std::time::Instant::now() < deadline, "never rotated");
+                    std::thread::yield_now();
+                }
+                // ... then a few lines more into the renamed file before reopening, as a
+                // writer that has not noticed yet does.
+                append(&mut f, 10);
+                f = open();
+            }
+            done.store(true, Ordering::SeqCst);
+            written
+        });
+        let collectors: Vec<_> = (0..2)
+            .map(|_| {
+                scope.spawn(|| {
+                    let (mut dups, mut failed) = (0u64, Vec::new());
+                    while !done.load(Ordering::SeqCst) {
+                        let o = s
+                            .cmd(&["--json", "collect"])
+                            .env("STACKPERF_SPOOL_ROTATE_BYTES", "8192")
+                            .output()
+                            .expect("collect");
+                        if o.status.success() {
+                            let v: Value = serde_json::from_slice(&o.stdout).expect("json");
+                            let r = &v["report"];
+                            rotations.fetch_add(
+                                r["rotated"].as_u64().expect("rotated"),
+                                Ordering::SeqCst,
+                            );
+                            dups += r["duplicates"].as_u64().expect("duplicates");
+                        } else {
+                            failed.push(err(&o));
+                        }
+                    }
+                    (dups, failed)
+                })
+            })
+            .collect();
+        let written = writer.join().expect("writer");
+        let (mut dups, mut failures) = (0, Vec::new());
+        for c in collectors {
+            let (d, f) = c.join().expect("collector");
+            dups += d;
+            failures.extend(f);
+        }
+        (written, dups, failures)
+    });
+    assert!(failures.is_empty(), "a collect failed: {failures:?}");
+    let rotated = rotations.load(Ordering::SeqCst);
+    assert!(rotated >= 12, "the race rotated the spool {rotated} times");
+    let last = s.json(&["collect"]);
+    let dups = dups + last["report"]["duplicates"].as_u64().expect("duplicates");
+    assert_eq!(dups, 0, "lines read twice");
+    let out = s.run(&[
+        "export",
+        "requests",
+        "--format",
+        "json",
+        "--include-internal",
+    ]);
+    assert_eq!(code(&out), Some(0), "{}", err(&out));
+    let rows: Vec<Value> = serde_json::from_slice(&out.stdout).expect("rows");
+    let mut ids: Vec<&str> = rows
+        .iter()
+        .filter_map(|r| r["litellm_call_id"].as_str())
+        .filter(|id| id.starts_with("rot-race-"))
+        .collect();
+    let n = ids.len();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(
+        (n, ids.len()),
+        (written, written),
+        "rows, distinct rows; {rotated} rotations"
+    );
+}

@@ -8,6 +8,7 @@ pub mod credentials;
 pub mod diag;
 pub mod git;
 pub mod ingest;
+pub mod lockfile;
 pub mod output;
 pub mod paths;
 pub mod render;

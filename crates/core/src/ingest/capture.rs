@@ -126,6 +126,11 @@ pub async fn collect_into(
     mut sink: Option<&mut Vec<RequestRow>>,
 ) -> Result<CollectReport, Error> {
     let mut report = CollectReport::default();
+    // One pass at a time over these spools, across processes (the desktop's live ingest and a
+    // terminal's `collect`): two passes would read the same lines (stored once, but counted and
+    // shown twice) and race each other's rotation.
+    let _pass =
+        crate::lockfile::FileLock::acquire(&spool.with_file_name("collect.lock"), || {}).await?;
     let edge = edge_spool_beside(spool);
     let rotate_at = super::rotate::rotate_bytes();
     for (path, source) in [(spool, Source::Litellm), (edge.as_path(), Source::Edge)] {

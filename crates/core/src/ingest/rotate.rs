@@ -2,7 +2,8 @@
 //! (`<name>.<unix ms>`) with its cursor moved to the new name in the database first; the writers
 //! (LiteLLM's capture logger, the edge) notice the rename and reopen a new file. Lines a writer
 //! appended to the old file before it noticed are read from the renamed file by its cursor, so no
-//! line is lost or read twice. `prune` deletes rotated files that are fully read and older than
+//! line is lost or read twice (passes are serialized across processes by `collect.lock`, see
+//! `capture::collect_into`). `prune` deletes rotated files that are fully read and older than
 //! the raw-data retention.
 
 use std::path::{Path, PathBuf};

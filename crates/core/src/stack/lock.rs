@@ -3,16 +3,16 @@
 //! loser's services would be orphaned. An advisory lock (`flock`) on `<data>/stack/lock`, released
 //! when the holder drops it or its process dies; children do not inherit it (close-on-exec).
 
-use std::fs::{File, OpenOptions, TryLockError};
 use std::path::Path;
 
 use super::StackEvent;
-use crate::{io_err, Error};
+use crate::lockfile::FileLock;
+use crate::Error;
 
 /// Held while a stack operation runs.
 #[derive(Debug)]
 pub struct StackLock {
-    _file: File,
+    _lock: FileLock,
 }
 
 impl StackLock {
@@ -21,32 +21,16 @@ impl StackLock {
         data_dir: &Path,
         progress: &(dyn Fn(StackEvent) + Send + Sync),
     ) -> Result<StackLock, Error> {
-        let dir = data_dir.join("stack");
-        std::fs::create_dir_all(&dir).map_err(io_err(format!("create {}", dir.display())))?;
-        let path = dir.join("lock");
-        let context = format!("lock {}", path.display());
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(io_err(context.clone()))?;
-        match file.try_lock() {
-            Ok(()) => return Ok(StackLock { _file: file }),
-            Err(TryLockError::WouldBlock) => {}
-            Err(TryLockError::Error(e)) => return Err(io_err(context)(e)),
-        }
-        progress(StackEvent::Step {
-            service: "stack".into(),
-            message: "waiting for another StackPerf process (the desktop app or a terminal) \
-                      that is starting or stopping this stack"
-                .into(),
-        });
-        let file = tokio::task::spawn_blocking(move || file.lock().map(|()| file))
-            .await
-            .map_err(|e| Error::Internal(format!("stack lock task: {e}")))?
-            .map_err(io_err(context))?;
-        Ok(StackLock { _file: file })
+        let lock = FileLock::acquire(&data_dir.join("stack").join("lock"), || {
+            progress(StackEvent::Step {
+                service: "stack".into(),
+                message: "waiting for another StackPerf process (the desktop app or a terminal) \
+                          that is starting or stopping this stack"
+                    .into(),
+            })
+        })
+        .await?;
+        Ok(StackLock { _lock: lock })
     }
 }
 
