@@ -16,6 +16,7 @@ mod proxy;
 pub mod record;
 pub mod routes;
 pub mod sse;
+mod upstream;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -24,8 +25,7 @@ use std::time::Duration;
 
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::client::legacy::{connect::HttpConnector, Client};
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 
 pub use auth::MAX_KEY_LEN;
 pub use proxy::{EDGE_TOKEN_HEADER, HEALTH_PATH, REQUEST_ID_HEADER};
@@ -99,19 +99,11 @@ pub async fn serve(
         path: cfg.spool.clone(),
         source,
     })?;
-    let mut http = HttpConnector::new();
-    http.set_nodelay(true);
-    // Below uvicorn's 5 s keep-alive, so a pooled connection is never one LiteLLM is closing.
-    let client = Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(3))
-        .pool_timer(TokioTimer::new())
-        .build(http);
     let metrics = Arc::new(metrics::Metrics::default());
     let sink = sink.with_metrics(metrics.clone());
     let shared = Arc::new(proxy::Shared::new(
         auth::Keys::new(cfg.registry.clone(), cfg.master_key.clone()),
-        client,
-        cfg.upstream.clone(),
+        upstream::Pool::new(cfg.upstream.clone()),
         cfg.edge_token.as_deref(),
         sink,
         cfg.stall_ms,
@@ -135,11 +127,13 @@ pub async fn serve(
         let sh = shared.clone();
         let guard = conns.clone();
         tokio::spawn(async move {
-            let svc = service_fn(move |req| proxy::handle(sh.clone(), req));
-            let _ = http1::Builder::new()
+            let up = upstream::Local::new(sh.pool.clone());
+            let handler = up.clone();
+            let svc = service_fn(move |req| proxy::handle(sh.clone(), handler.clone(), req));
+            let server = http1::Builder::new()
                 .max_buf_size(8 << 20)
-                .serve_connection(TokioIo::new(stream), svc)
-                .await;
+                .serve_connection(TokioIo::new(stream), svc);
+            up.drive(server).await;
             drop(guard);
         });
     }

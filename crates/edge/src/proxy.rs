@@ -9,7 +9,6 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
-use hyper_util::client::legacy::{connect::HttpConnector, Client};
 
 use crate::auth::{self, Caller, Keys};
 use crate::body::{OutBody, Track};
@@ -17,6 +16,7 @@ use crate::now_s;
 use crate::record::{EdgeRecord, Outcome, Sink, RECORD_VERSION};
 use crate::routes::{self, Refusal, Route, Surface};
 use crate::sse::Observer;
+use crate::upstream::{Local, Pool, SendError};
 
 /// The header carrying the edge's correlation id to LiteLLM (and back to the client).
 pub const REQUEST_ID_HEADER: &str = "x-stackperf-request-id";
@@ -30,9 +30,10 @@ const MAX_BODY: usize = 64 << 20;
 /// Everything a request handler needs, shared by all connections.
 pub struct Shared {
     pub keys: Keys,
-    pub client: Client<HttpConnector, Full<Bytes>>,
-    /// LiteLLM's `host:port`.
-    pub upstream: String,
+    /// Idle connections to LiteLLM.
+    pub pool: Arc<Pool>,
+    /// LiteLLM's `host:port`, as the `Host` header.
+    upstream_host: Option<HeaderValue>,
     edge_token: Option<HeaderValue>,
     pub sink: Sink,
     pub stall_ms: f64,
@@ -44,8 +45,7 @@ pub struct Shared {
 impl Shared {
     pub fn new(
         keys: Keys,
-        client: Client<HttpConnector, Full<Bytes>>,
-        upstream: String,
+        pool: Arc<Pool>,
         edge_token: Option<&str>,
         sink: Sink,
         stall_ms: f64,
@@ -55,8 +55,8 @@ impl Shared {
         let _ = getrandom::fill(&mut b);
         Shared {
             keys,
-            client,
-            upstream,
+            upstream_host: HeaderValue::from_str(pool.addr()).ok(),
+            pool,
             edge_token: edge_token.and_then(|t| HeaderValue::from_str(t).ok()),
             sink,
             stall_ms,
@@ -142,6 +142,7 @@ fn peek(body: &[u8]) -> (Option<String>, bool) {
 /// Handle one request (never fails: every problem is an HTTP answer).
 pub async fn handle(
     sh: Arc<Shared>,
+    up: Local,
     req: Request<Incoming>,
 ) -> Result<Response<OutBody>, Infallible> {
     let arrived = now_s();
@@ -226,7 +227,7 @@ pub async fn handle(
         );
         return Ok(r);
     }
-    Ok(forward(sh, parts, body, route, caller, model, stream, arrived).await)
+    Ok(forward(sh, up, parts, body, route, caller, model, stream, arrived).await)
 }
 
 /// Refuse a model the caller may not use (403), or a model-less request from a session key.
@@ -280,6 +281,7 @@ impl Drop for Pending {
 #[allow(clippy::too_many_arguments)]
 async fn forward(
     sh: Arc<Shared>,
+    upstream: Local,
     parts: hyper::http::request::Parts,
     body: Bytes,
     route: Route,
@@ -297,7 +299,7 @@ async fn forward(
         .unwrap_or("/");
     let mut up = Request::new(Full::new(body));
     *up.method_mut() = parts.method.clone();
-    *up.uri_mut() = match format!("http://{}{pq}", sh.upstream).parse() {
+    *up.uri_mut() = match pq.parse() {
         Ok(u) => u,
         Err(_) => {
             return refuse(
@@ -308,6 +310,9 @@ async fn forward(
         }
     };
     copy_headers(&parts.headers, up.headers_mut());
+    if let Some(h) = &sh.upstream_host {
+        up.headers_mut().insert(header::HOST, h.clone());
+    }
     up.headers_mut().insert(REQUEST_ID_HEADER, id_value.clone());
     if let Some(t) = &sh.edge_token {
         up.headers_mut().insert(EDGE_TOKEN_HEADER, t.clone());
@@ -348,18 +353,21 @@ async fn forward(
     };
     // Only model calls become rows; listing models and counting tokens are passed through.
     let mut pending = Pending(route.generates.then(|| (rec.clone(), sh.sink.clone())));
-    let resp = match sh.client.request(up).await {
+    let resp = match upstream.send(up).await {
         Ok(r) => r,
         Err(e) => {
-            let (outcome, what) = if e.is_connect() {
-                (Outcome::ProxyUnavailable, "is not reachable")
-            } else {
-                (
+            let (outcome, what, cause) = match e {
+                SendError::Connect(e) => {
+                    (Outcome::ProxyUnavailable, "is not reachable", e.to_string())
+                }
+                SendError::Broken(e) => (
                     Outcome::ProxyDisconnected,
                     "closed the connection before answering",
-                )
+                    e.to_string(),
+                ),
             };
-            let message = format!("stackperf: the LiteLLM proxy behind StackPerf {what} ({}). `stackperf stack status` shows its state; `stackperf stack up` restarts it.", sh.upstream);
+            tracing::warn!("LiteLLM at {}: {cause}", sh.pool.addr());
+            let message = format!("stackperf: the LiteLLM proxy behind StackPerf {what} ({}). `stackperf stack status` shows its state; `stackperf stack up` restarts it.", sh.pool.addr());
             if let Some((mut r, sink)) = pending.0.take() {
                 r.finished = now_s();
                 r.outcome = outcome;
