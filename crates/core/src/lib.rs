@@ -193,8 +193,8 @@ fn io_hint(e: &std::io::Error) -> &'static str {
     use std::io::ErrorKind as K;
     match e.kind() {
         K::PermissionDenied => {
-            ". This user may not write there: check its owner and mode (`ls -ld` on it), or \
-             point STACKPERF_DATA_DIR at a directory you own"
+            ". This user is not allowed to use it: check its owner and mode (`ls -ld` on it), \
+             or point STACKPERF_DATA_DIR at a directory you own"
         }
         K::ReadOnlyFilesystem => {
             ". The file system is read-only: point STACKPERF_DATA_DIR at a writable directory"
