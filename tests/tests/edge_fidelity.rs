@@ -213,6 +213,79 @@ fn stored_timings_equal_what_a_raw_socket_client_measured() {
         deltas >= seen as f64 && deltas < 20.0,
         "the client saw {seen} of 20 deltas: {row}"
     );
+
+    // A keep-alive client that idles past LiteLLM's own keep-alive (uvicorn closes an idle
+    // connection after 5 s): its next request on the same connection is answered — the edge
+    // replaces the LiteLLM connection that LiteLLM closed — and both are rows of their own.
+    let ids = keep_alive_with_idle(&env, &master, std::time::Duration::from_millis(5500));
+    let rows = rows_by_id(&env);
+    for id in &ids {
+        assert_eq!(rows[id]["status"], "success", "{}", rows[id]);
+    }
+    assert_ne!(ids[0], ids[1]);
+}
+
+/// Two non-streamed chat requests on one client connection, `idle` apart; asserts both are
+/// answered 200 and returns their edge request ids.
+fn keep_alive_with_idle(env: &StackEnv, key: &str, idle: std::time::Duration) -> Vec<String> {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let addr = env.proxy_url().trim_start_matches("http://").to_string();
+    let body =
+        json!({"model": "sim-fast", "messages": [{"role": "user", "content": "hi"}]}).to_string();
+    let conn = std::net::TcpStream::connect(&addr).expect("connect");
+    conn.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .expect("timeout");
+    let mut reader = BufReader::new(conn.try_clone().expect("clone"));
+    let mut ids = Vec::new();
+    for round in 0..2 {
+        if round > 0 {
+            std::thread::sleep(idle);
+        }
+        write!(
+            &conn,
+            "POST /v1/chat/completions HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .expect("send");
+        let (mut status, mut len, mut chunked, mut id) = (String::new(), None, false, None);
+        reader.read_line(&mut status).expect("status line");
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).expect("header");
+            let l = line.trim_end().to_ascii_lowercase();
+            if l.is_empty() {
+                break;
+            }
+            if let Some(v) = l.strip_prefix("content-length:") {
+                len = v.trim().parse::<usize>().ok();
+            } else if l == "transfer-encoding: chunked" {
+                chunked = true;
+            } else if let Some(v) = l.strip_prefix("x-stackperf-request-id:") {
+                id = Some(v.trim().to_string());
+            }
+        }
+        assert!(
+            status.starts_with("HTTP/1.1 200"),
+            "request {round}: {status}"
+        );
+        if chunked {
+            loop {
+                let mut size = String::new();
+                reader.read_line(&mut size).expect("chunk size");
+                let n = usize::from_str_radix(size.trim(), 16).expect("chunk size");
+                let mut chunk = vec![0u8; n + 2];
+                reader.read_exact(&mut chunk).expect("chunk");
+                if n == 0 {
+                    break;
+                }
+            }
+        } else {
+            let mut rest = vec![0u8; len.expect("a length or chunks")];
+            reader.read_exact(&mut rest).expect("body");
+        }
+        ids.push(id.expect("request id header"));
+    }
+    ids
 }
 
 /// A streamed `sim-steady` chat request (20 deltas, 10 ms apart) whose client closes its socket
