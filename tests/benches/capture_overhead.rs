@@ -3,6 +3,7 @@
 //!   scripts/with-keyring.sh cargo bench -p stackperf-e2e --bench capture_overhead
 //!   STACKPERF_BENCH_REQUESTS=400 …                    (pairs; default 300)
 //!   STACKPERF_BENCH_EDGE_ONLY=1 …                     (only the edge vs direct)
+//!   STACKPERF_BENCH_STACKPERF_ONLY=1 …                (only StackPerf vs LiteLLM alone)
 //!   STACKPERF_BENCH_SPLIT=1 …                         (also LiteLLM + capture, without the edge)
 //!
 //! It builds the release CLI it runs (`cargo build --release -p stackperf-cli`) first.
@@ -228,6 +229,7 @@ async fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(300);
     let only_edge = std::env::var_os("STACKPERF_BENCH_EDGE_ONLY").is_some();
+    let only_stackperf = std::env::var_os("STACKPERF_BENCH_STACKPERF_ONLY").is_some();
     release_cli();
     let env = StackEnv::new("overhead");
     let master = env.up_with_master_key();
@@ -379,6 +381,9 @@ async fn main() {
             "added < 0.5 ms at p50, < 2 ms at p99",
         )
         .await;
+    }
+    if only_stackperf {
+        return;
     }
     compare(
         &client,
