@@ -22,7 +22,7 @@ for f in /usr/bin/stackperf-desktop /usr/bin/stackperf /usr/share/applications/s
   grep -qx "$f" <<<"$files" || { echo "error: the package does not install $f" >&2; exit 1; }
 done
 depends=$(dpkg-query -W -f='${Depends}' stackperf)
-for d in libwebkit2gtk-4.1-0 libgtk-3-0 python3 python3-venv; do
+for d in libwebkit2gtk-4.1-0 libgtk-3-0 libegl1 python3 python3-venv; do
   grep -q "$d" <<<"$depends" || { echo "error: the package does not depend on $d (Depends: $depends)" >&2; exit 1; }
 done
 if command -v desktop-file-validate >/dev/null 2>&1; then

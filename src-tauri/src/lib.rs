@@ -23,13 +23,50 @@ use events::{CaptureError, CaptureUpdate};
 
 /// WebKitGTK's DMA-BUF renderer costs ~85 MiB of memory (PSS, measured: release build, idle,
 /// 312 → 227 MiB) for a window of tables and SVG charts that does not need it; it is off unless
-/// the user says otherwise (`WEBKIT_DISABLE_DMABUF_RENDERER=0` turns it back on). Called first
-/// thing, before any thread exists.
+/// the user says otherwise (`WEBKIT_DISABLE_DMABUF_RENDERER=0` turns it back on, and with it
+/// everything below). Called first thing, before any thread exists.
 fn lean_webkit() {
     #[cfg(target_os = "linux")]
-    if std::env::var_os("WEBKIT_DISABLE_DMABUF_RENDERER").is_none() {
-        std::env::set_var("WEBKIT_DISABLE_DMABUF_RENDERER", "1");
+    {
+        use std::env;
+        if env::var_os("WEBKIT_DISABLE_DMABUF_RENDERER").is_none() {
+            env::set_var("WEBKIT_DISABLE_DMABUF_RENDERER", "1");
+        }
+        if env::var_os("WEBKIT_DISABLE_DMABUF_RENDERER").is_some_and(|v| v == "1") {
+            // The web process paints on the CPU (what llvmpipe did anyway): −3 to −11 MiB.
+            if env::var_os("WEBKIT_DISABLE_COMPOSITING_MODE").is_none() {
+                env::set_var("WEBKIT_DISABLE_COMPOSITING_MODE", "1");
+            }
+            no_gl_in_this_process();
+        }
     }
+}
+
+/// Without the DMA-BUF renderer this process (GTK and WebKit's UI side) only shows the bitmaps
+/// WebKit's web process paints, yet GTK probes GLX and WebKit opens an EGL display here anyway,
+/// which loads the GL driver — with software GL, Mesa's llvmpipe and its 20 MiB of libLLVM
+/// (measured: release build, idle, 226 → 208 MiB). So: GTK without GL, and the process's first
+/// EGL call — the one on which libglvnd looks for EGL drivers, once per process — is made here
+/// while the variable names none. It is then removed, so WebKit's web process, which paints with
+/// EGL and aborts without it, starts with the user's environment and finds the driver as usual.
+#[cfg(target_os = "linux")]
+fn no_gl_in_this_process() {
+    use std::env;
+    const VENDORS: &str = "__EGL_VENDOR_LIBRARY_FILENAMES";
+    if env::var_os(VENDORS).is_some() {
+        return; // the user chose the EGL driver
+    }
+    if env::var_os("GDK_GL").is_none() {
+        env::set_var("GDK_GL", "disable");
+    }
+    env::set_var(
+        VENDORS,
+        "/nonexistent/stackperf-no-egl-driver-in-the-ui-process.json",
+    );
+    let egl = khronos_egl::Instance::new(khronos_egl::Static);
+    // The client extensions need every driver loaded: this is the call that looks (none found).
+    let _ = egl.query_string(None, khronos_egl::EXTENSIONS);
+    env::remove_var(VENDORS);
 }
 
 /// Open the core services (paths → store → keychain → key registry → stack).

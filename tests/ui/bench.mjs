@@ -13,7 +13,7 @@
 import { execFileSync, spawn } from "node:child_process";
 import fs from "node:fs";
 import { remote } from "webdriverio";
-import { appEnv, assert, bin, parseShellEnv, profile, setStackEnv, startDriver, startXvfb, stopAll, waitFor, watchdog } from "./lib.mjs";
+import { appEnv, assert, bin, parseShellEnv, processTree, profile, setStackEnv, startDriver, startXvfb, stopAll, waitFor, watchdog } from "./lib.mjs";
 
 const median = (v) => {
   const s = [...v].sort((a, b) => a - b);
@@ -22,24 +22,12 @@ const median = (v) => {
 };
 const pct = (v, p) => [...v].sort((a, b) => a - b)[Math.min(v.length - 1, Math.ceil((p / 100) * v.length) - 1)];
 
-function tree(pid) {
-  const out = [pid];
-  for (const p of fs.readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
-    try {
-      const stat = fs.readFileSync(`/proc/${p}/stat`, "utf8");
-      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-      if (ppid === pid) out.push(...tree(Number(p)));
-    } catch {}
-  }
-  return out;
-}
-
 function memoryKiB(pid) {
   let pss = 0;
   let rss = 0;
   let anon = 0;
   const names = [];
-  for (const p of tree(pid)) {
+  for (const p of processTree(pid)) {
     try {
       const roll = fs.readFileSync(`/proc/${p}/smaps_rollup`, "utf8");
       pss += Number(/^Pss:\s+(\d+)/m.exec(roll)?.[1] ?? 0);

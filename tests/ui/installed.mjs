@@ -10,7 +10,7 @@ import { execFileSync, spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { remote } from "webdriverio";
-import { artifacts, assert, freePort, parseShellEnv, screenshot, setStackEnv, startDriver, startXvfb, stopAll, waitFor, watchdog, work } from "./lib.mjs";
+import { artifacts, assert, freePort, parseShellEnv, processTree, screenshot, setStackEnv, startDriver, startXvfb, stopAll, waitFor, watchdog, work } from "./lib.mjs";
 
 const app = process.env.STACKPERF_INSTALLED_APP ?? "/usr/bin/stackperf-desktop";
 const cli = path.join(path.dirname(app), "stackperf");
@@ -26,7 +26,7 @@ function userEnv(home, display, extra = {}) {
   return { ...env, HOME: home, DISPLAY: display, NO_AT_BRIDGE: "1", ...extra };
 }
 
-/** Start the app, wait for its first paint, run `then`, stop it; resolves to the first-paint time. */
+/** Start the app, wait for its first paint, run `then(pid)`, stop it; resolves to the first-paint time. */
 async function firstPaint(env, cwd, then = async () => {}) {
   const t0 = performance.now();
   const child = spawn(app, [], { env, cwd, stdio: ["ignore", "ignore", "pipe"] });
@@ -39,7 +39,7 @@ async function firstPaint(env, cwd, then = async () => {}) {
         if (/first paint \d+ ms after start/.test(err)) {
           clearTimeout(timer);
           const ms = performance.now() - t0;
-          then().then(() => resolve(ms), reject);
+          then(child.pid).then(() => resolve(ms), reject);
         }
       });
       child.on("exit", (c) => reject(new Error(`the installed app exited (${c}) before its first paint:\n${err}`)));
@@ -49,6 +49,28 @@ async function firstPaint(env, cwd, then = async () => {}) {
     child.kill("SIGTERM");
     await new Promise((r) => (child.exitCode === null ? child.once("exit", r) : r()));
   }
+}
+
+/** The GL drivers the app and its WebKit web process loaded (EGL vendor libraries, Mesa's DRI
+ * drivers and the libLLVM they link): the app's own process needs none (it shows what the web
+ * process paints; StackPerf keeps them out, ~18 MiB with Mesa's software driver), the web
+ * process paints with EGL and must still have found its driver. */
+function glDrivers(pid) {
+  const gl = /\/(libEGL_\w+|\w+_dri|libGLX_\w+|libLLVM)[^/]*\.so[^/]*$/;
+  const loaded = (p) => [...new Set(fs.readFileSync(`/proc/${p}/maps`, "utf8").split("\n").filter((l) => gl.test(l)).map((l) => path.basename(l.trim().split(/\s+/).pop())))];
+  const web = processTree(pid).find((p) => {
+    try {
+      return fs.readFileSync(`/proc/${p}/comm`, "utf8").startsWith("WebKitWebProces");
+    } catch {
+      return false;
+    }
+  });
+  assert(web, "the app's WebKit web process is running at its first paint");
+  const app = loaded(pid);
+  const webGl = loaded(web);
+  assert(app.length === 0, `the app's own process loaded no GL driver, found: ${app.join(", ")}`);
+  assert(webGl.some((l) => l.startsWith("libEGL_")), `the web process paints with an EGL driver, found: ${webGl.join(", ") || "none"}`);
+  return webGl;
 }
 
 async function windowChecks(env, home) {
@@ -124,7 +146,8 @@ async function main() {
   const env = userEnv(home, display);
 
   const paints = [];
-  for (let i = 0; i < 3; i++) paints.push(await firstPaint(env, home));
+  let webGl = [];
+  for (let i = 0; i < 3; i++) paints.push(await firstPaint(env, home, async (pid) => (webGl = glDrivers(pid))));
   const shippedText = fs.readFileSync(path.join(shipped, "experiments/sim-profiles.yaml"), "utf8");
   const copied = path.join(home, ".config/stackperf/experiments/sim-profiles.yaml");
   assert(fs.existsSync(copied), `the first start copied the shipped configuration to ${copied}`);
@@ -146,6 +169,7 @@ async function main() {
   await installedStack(env, home);
   console.log(`installed app: first paint median ${median(paints).toFixed(0)} ms (${paints.map((p) => p.toFixed(0)).join(", ")} ms over 3 cold starts)`);
   console.log(`installed app: shipped sim-profiles experiment present; ${validate.trim()}`);
+  console.log(`installed app: no GL driver in the app's process; its web process paints with ${webGl.join(", ")}`);
 }
 
 main()

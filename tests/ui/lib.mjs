@@ -17,6 +17,19 @@ fs.mkdirSync(artifacts, { recursive: true });
 export const work = fs.mkdtempSync(path.join(os.tmpdir(), "stackperf-ui-"));
 const children = [];
 
+/** `pid` and all its descendants (from /proc). */
+export function processTree(pid) {
+  const out = [pid];
+  for (const p of fs.readdirSync("/proc").filter((d) => /^\d+$/.test(d))) {
+    try {
+      const stat = fs.readFileSync(`/proc/${p}/stat`, "utf8");
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      if (ppid === pid) out.push(...processTree(Number(p)));
+    } catch {}
+  }
+  return out;
+}
+
 export function freePort() {
   return new Promise((resolve, reject) => {
     const s = net.createServer();
