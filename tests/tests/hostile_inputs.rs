@@ -391,7 +391,7 @@ fn a_data_dir_this_user_cannot_write_says_what_to_do() {
     assert!(e.contains("Permission denied"), "{e}");
     assert!(e.contains(&data.display().to_string()), "{e}");
     assert!(
-        e.contains("point STACKPERF_DATA_DIR at a directory you own"),
+        e.contains("use a location this user owns (StackPerf's own files go where STACKPERF_DATA_DIR points)"),
         "{e}"
     );
     assert!(!data.join("stack").exists(), "nothing was created");

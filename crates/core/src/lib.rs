@@ -194,10 +194,12 @@ fn io_hint(e: &std::io::Error) -> &'static str {
     match e.kind() {
         K::PermissionDenied => {
             ". This user is not allowed to use it: check its owner and mode (`ls -ld` on it), \
-             or point STACKPERF_DATA_DIR at a directory you own"
+             or use a location this user owns (StackPerf's own files go where \
+             STACKPERF_DATA_DIR points)"
         }
         K::ReadOnlyFilesystem => {
-            ". The file system is read-only: point STACKPERF_DATA_DIR at a writable directory"
+            ". The file system is read-only: use a writable location (StackPerf's own files go \
+             where STACKPERF_DATA_DIR points)"
         }
         K::StorageFull | K::QuotaExceeded => ". The disk is full: free some space and retry",
         _ => "",

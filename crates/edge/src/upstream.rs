@@ -2,7 +2,8 @@
 //!
 //! A frame LiteLLM sends is read, handed to the client's response body and written to the client
 //! in one poll of one task: the upstream connection's driver is polled just before the client's
-//! connection ([`Local::drive`]), instead of in a task of its own that wakes the client's task
+//! connection, and again just after it so that a request the client side handed over is written
+//! at once ([`Local::drive`]), instead of in a task of its own that wakes the client's task
 //! through a channel (hyper's pooled client). Idle connections are shared between client
 //! connections through a small [`Pool`], so a client that opens a connection per request does not
 //! pay an upstream connect each time.
