@@ -324,7 +324,7 @@ async function main() {
     }, 60000);
     figures.window_close_stopped_stack = true;
     // The window's size and place were saved for the next start (tauri-plugin-window-state).
-    const stateFile = path.join(process.env.XDG_CONFIG_HOME ?? path.join(process.env.HOME, ".config"), "dev.stackperf.desktop/.window-state.json");
+    const stateFile = path.join(env.XDG_CONFIG_HOME, "dev.stackperf.desktop/.window-state.json");
     const saved = JSON.parse(fs.readFileSync(stateFile, "utf8")).main;
     assert(saved && saved.width > 0 && saved.height > 0 && fs.statSync(stateFile).mtimeMs >= t0, `the window state was saved: ${JSON.stringify(saved)}`);
     let leaked = "";

@@ -149,6 +149,9 @@ export async function appEnv(display) {
     STACKPERF_PROMETHEUS_PORT: String(prometheus),
     STACKPERF_BIN: cliBin,
     NO_AT_BRIDGE: "1",
+    // The app's own settings (the remembered window size and place) start fresh, so every run
+    // begins at the default window size, and a person's real app state is never touched.
+    XDG_CONFIG_HOME: path.join(work, "xdg-config"),
   };
 }
 
