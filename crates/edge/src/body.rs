@@ -7,11 +7,11 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
-use hyper::body::Incoming;
 
 use crate::now_s;
 use crate::record::{EdgeRecord, Outcome, Sink};
 use crate::sse::Observer;
+use crate::upstream::UpBody;
 
 /// How a response body ended.
 enum End {
@@ -91,7 +91,7 @@ pub enum OutBody {
 
 /// LiteLLM's response body, observed.
 pub struct Timed {
-    inner: Incoming,
+    inner: UpBody,
     track: Option<Track>,
     /// The last frame handed over, with its hand-over time: parsed on a later turn, after hyper
     /// has written it, so that parsing never delays a byte the client waits for.
@@ -101,7 +101,7 @@ pub struct Timed {
 }
 
 impl OutBody {
-    pub(crate) fn timed(inner: Incoming, track: Track) -> OutBody {
+    pub(crate) fn timed(inner: UpBody, track: Track) -> OutBody {
         OutBody::Timed(Box::new(Timed {
             inner,
             track: Some(track),
@@ -130,7 +130,7 @@ impl Timed {
     fn poll_frame(
         &mut self,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
         if self.unparsed.is_some() {
             if !self.yielded {
                 // Let hyper flush the frame first (it writes once the body is pending); this
@@ -168,12 +168,12 @@ impl Drop for Timed {
 
 impl Body for OutBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = std::io::Error;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
         match self.get_mut() {
             OutBody::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
             OutBody::Timed(t) => t.poll_frame(cx),

@@ -17,6 +17,7 @@ pub mod record;
 pub mod routes;
 pub mod sse;
 mod upstream;
+mod wire;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -127,13 +128,11 @@ pub async fn serve(
         let sh = shared.clone();
         let guard = conns.clone();
         tokio::spawn(async move {
-            let up = upstream::Local::new(sh.pool.clone());
-            let handler = up.clone();
-            let svc = service_fn(move |req| proxy::handle(sh.clone(), handler.clone(), req));
-            let server = http1::Builder::new()
+            let svc = service_fn(move |req| proxy::handle(sh.clone(), req));
+            let _ = http1::Builder::new()
                 .max_buf_size(8 << 20)
-                .serve_connection(TokioIo::new(stream), svc);
-            up.drive(server).await;
+                .serve_connection(TokioIo::new(stream), svc)
+                .await;
             drop(guard);
         });
     }

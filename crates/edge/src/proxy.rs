@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 
@@ -16,7 +16,7 @@ use crate::now_s;
 use crate::record::{EdgeRecord, Outcome, Sink, RECORD_VERSION};
 use crate::routes::{self, Refusal, Route, Surface};
 use crate::sse::Observer;
-use crate::upstream::{Local, Pool, SendError};
+use crate::upstream::{Pool, SendError};
 
 /// The header carrying the edge's correlation id to LiteLLM (and back to the client).
 pub const REQUEST_ID_HEADER: &str = "x-stackperf-request-id";
@@ -100,24 +100,13 @@ fn refused(
     refuse(surface, why, message)
 }
 
-/// Headers that belong to one connection, not to the request.
-fn hop_by_hop(name: &header::HeaderName) -> bool {
-    matches!(
-        name.as_str(),
-        "connection"
-            | "keep-alive"
-            | "proxy-connection"
-            | "transfer-encoding"
-            | "te"
-            | "trailer"
-            | "upgrade"
-            | "host"
-    )
-}
-
 fn copy_headers(from: &HeaderMap, to: &mut HeaderMap) {
     for (k, v) in from {
-        if !hop_by_hop(k) && k.as_str() != REQUEST_ID_HEADER && k.as_str() != EDGE_TOKEN_HEADER {
+        if !crate::wire::hop_by_hop(k)
+            && k != header::HOST
+            && k.as_str() != REQUEST_ID_HEADER
+            && k.as_str() != EDGE_TOKEN_HEADER
+        {
             to.append(k.clone(), v.clone());
         }
     }
@@ -142,7 +131,6 @@ fn peek(body: &[u8]) -> (Option<String>, bool) {
 /// Handle one request (never fails: every problem is an HTTP answer).
 pub async fn handle(
     sh: Arc<Shared>,
-    up: Local,
     req: Request<Incoming>,
 ) -> Result<Response<OutBody>, Infallible> {
     let arrived = now_s();
@@ -227,7 +215,7 @@ pub async fn handle(
         );
         return Ok(r);
     }
-    Ok(forward(sh, up, parts, body, route, caller, model, stream, arrived).await)
+    Ok(forward(sh, parts, body, route, caller, model, stream, arrived).await)
 }
 
 /// Refuse a model the caller may not use (403), or a model-less request from a session key.
@@ -281,7 +269,6 @@ impl Drop for Pending {
 #[allow(clippy::too_many_arguments)]
 async fn forward(
     sh: Arc<Shared>,
-    upstream: Local,
     parts: hyper::http::request::Parts,
     body: Bytes,
     route: Route,
@@ -297,7 +284,7 @@ async fn forward(
         .path_and_query()
         .map(|p| p.as_str())
         .unwrap_or("/");
-    let mut up = Request::new(Full::new(body));
+    let mut up = Request::new(body);
     *up.method_mut() = parts.method.clone();
     *up.uri_mut() = match pq.parse() {
         Ok(u) => u,
@@ -353,7 +340,7 @@ async fn forward(
     };
     // Only model calls become rows; listing models and counting tokens are passed through.
     let mut pending = Pending(route.generates.then(|| (rec.clone(), sh.sink.clone())));
-    let resp = match upstream.send(up).await {
+    let resp = match sh.pool.send(up).await {
         Ok(r) => r,
         Err(e) => {
             let (outcome, what, cause) = match e {

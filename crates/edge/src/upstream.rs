@@ -1,47 +1,99 @@
-//! Connections to LiteLLM, driven inside the task of the client connection that uses them.
+//! The edge's HTTP/1.1 client to LiteLLM.
 //!
-//! A frame LiteLLM sends is read, handed to the client's response body and written to the client
-//! in one poll of one task: the upstream connection's driver is polled just before the client's
-//! connection, and again just after it so that a request the client side handed over is written
-//! at once ([`Local::drive`]), instead of in a task of its own that wakes the client's task
-//! through a channel (hyper's pooled client). Idle connections are shared between client
-//! connections through a small [`Pool`], so a client that opens a connection per request does not
-//! pay an upstream connect each time.
+//! A request is written in one write; the response head is parsed with `httparse`; the body is
+//! read straight from the socket by the response body the client's connection polls
+//! ([`UpBody`]). So a chunk LiteLLM sends is read, handed over and written to the client in one
+//! poll of one task, with no connection driver or channel in between (hyper's client has both).
+//! Idle connections are shared by all client connections through a small [`Pool`], so a client
+//! that opens a connection per request does not pay an upstream connect each time.
 
-use std::future::Future;
+use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context, Waker};
+use std::task::{ready, Context, Poll};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper::body::Incoming;
-use hyper::client::conn::http1;
+use bytes::{Bytes, BytesMut};
+use http_body::{Body, Frame, SizeHint};
 use hyper::http::{Request, Response};
-use hyper_util::rt::TokioIo;
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
-type Sender = http1::SendRequest<Full<Bytes>>;
-type Conn = Pin<Box<http1::Connection<TokioIo<TcpStream>, Full<Bytes>>>>;
+use crate::wire::{self, Framing};
 
 /// Below uvicorn's 5 s keep-alive, so a reused connection is never one LiteLLM is closing.
 const IDLE_MAX: Duration = Duration::from_secs(3);
 /// Idle connections kept for other client connections.
 const POOL_MAX: usize = 32;
+/// Free space made in the read buffer before a read.
+const READ_SPACE: usize = 16 << 10;
 
 /// Why a request did not get a response head.
 #[derive(Debug)]
 pub enum SendError {
     /// No connection could be made (LiteLLM is not listening).
-    Connect(std::io::Error),
-    /// The connection broke before the response head arrived.
-    Broken(hyper::Error),
+    Connect(io::Error),
+    /// The connection broke, or LiteLLM answered something that is not HTTP, before the
+    /// response head arrived.
+    Broken(io::Error),
 }
 
-/// An idle connection and its driver (not polled while it waits here).
+/// A connection to LiteLLM and what has been read from it but not used yet.
+struct Conn {
+    tcp: TcpStream,
+    buf: BytesMut,
+}
+
+impl Conn {
+    /// LiteLLM closed it, or sent something nobody asked for, while it was idle. (No system call
+    /// unless the runtime saw it become readable since it was last read.)
+    fn is_dead(&self) -> bool {
+        let mut b = [0u8; 1];
+        !matches!(self.tcp.try_read(&mut b), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+    }
+
+    /// Read more into the buffer; `Ok(0)` at the end of the stream.
+    fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        if self.buf.capacity() - self.buf.len() < READ_SPACE / 4 {
+            self.buf.reserve(READ_SPACE);
+        }
+        loop {
+            ready!(self.tcp.poll_read_ready(cx))?;
+            match self.tcp.try_read_buf(&mut self.buf) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                r => return Poll::Ready(r),
+            }
+        }
+    }
+
+    /// Write a request: `wire` from [`wire::encode`], then the body if it was too large to go
+    /// with it.
+    async fn write(&mut self, wire: &[u8], body: &Bytes) -> io::Result<()> {
+        self.tcp.write_all(wire).await?;
+        if body.len() > wire::INLINE_BODY {
+            self.tcp.write_all(body).await?;
+        }
+        Ok(())
+    }
+
+    /// The response head (interim answers skipped).
+    async fn read_head(&mut self) -> io::Result<wire::Head> {
+        loop {
+            if let Some(head) = wire::take_head(&mut self.buf)? {
+                return Ok(head);
+            }
+            if std::future::poll_fn(|cx| self.poll_fill(cx)).await? == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the connection closed before a response arrived",
+                ));
+            }
+        }
+    }
+}
+
+/// An idle connection.
 struct Idle {
-    sender: Sender,
     conn: Conn,
     since: Instant,
 }
@@ -52,6 +104,10 @@ pub struct Pool {
     idle: Mutex<Vec<Idle>>,
     /// How long an idle connection may be reused ([`IDLE_MAX`]; shorter in tests).
     idle_max: Duration,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Pool {
@@ -68,315 +124,193 @@ impl Pool {
         &self.addr
     }
 
-    fn take(&self) -> Option<Idle> {
+    fn usable(&self, i: &Idle) -> bool {
+        i.since.elapsed() < self.idle_max && !i.conn.is_dead()
+    }
+
+    fn take(&self) -> Option<Conn> {
         let mut idle = lock(&self.idle);
         while let Some(i) = idle.pop() {
-            if i.since.elapsed() < self.idle_max && !i.sender.is_closed() {
-                return Some(i);
+            if self.usable(&i) {
+                return Some(i.conn);
             }
         }
         None
     }
 
-    fn put(&self, i: Idle) {
+    fn put(&self, conn: Conn) {
         let mut idle = lock(&self.idle);
-        idle.retain(|x| x.since.elapsed() < self.idle_max && !x.sender.is_closed());
+        idle.retain(|i| self.usable(i));
         if idle.len() < POOL_MAX {
-            idle.push(i);
-        }
-    }
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-/// The upstream connection of one client connection.
-#[derive(Default)]
-struct Slot {
-    /// Out of the slot while a request is being sent on it.
-    sender: Option<Sender>,
-    conn: Option<Conn>,
-    /// When the connection was seen to become ready for a new request.
-    idle_since: Option<Instant>,
-    /// When the last response head arrived (the idle time's start when a response arrived
-    /// whole in one read, so that its end was never seen apart from its head).
-    head_at: Option<Instant>,
-    /// The client connection's task (woken when a new connection needs driving).
-    waker: Option<Waker>,
-}
-
-/// One client connection's access to LiteLLM (cheap to clone into each request's handler).
-#[derive(Clone)]
-pub struct Local {
-    pool: Arc<Pool>,
-    slot: Arc<Mutex<Slot>>,
-}
-
-impl Local {
-    pub fn new(pool: Arc<Pool>) -> Local {
-        Local {
-            pool,
-            slot: Arc::default(),
+            idle.push(Idle {
+                conn,
+                since: Instant::now(),
+            });
         }
     }
 
-    /// Send a request (origin-form URI, `Host` set) and wait for the response head. A request
-    /// the connection refused before writing a byte of it (LiteLLM closed an idle connection)
-    /// is sent once more on a new connection.
-    pub async fn send(
-        &self,
-        mut req: Request<Full<Bytes>>,
-    ) -> Result<Response<Incoming>, SendError> {
-        let mut retried = false;
-        loop {
-            let mut sender = self.checkout().await?;
-            match sender.try_send_request(req).await {
-                Ok(resp) => {
-                    let mut s = lock(&self.slot);
-                    s.sender = Some(sender);
-                    s.idle_since = None;
-                    s.head_at = Some(Instant::now());
-                    return Ok(resp);
-                }
-                Err(mut e) => match e.take_message() {
-                    Some(r) if !retried => {
-                        retried = true;
-                        req = r;
-                        lock(&self.slot).conn = None;
-                    }
-                    _ => return Err(SendError::Broken(e.into_error())),
-                },
-            }
-        }
-    }
-
-    /// A sender ready for a request: this client connection's own, an idle one from the pool,
-    /// or a new connection.
-    async fn checkout(&self) -> Result<Sender, SendError> {
-        let own = {
-            let mut s = lock(&self.slot);
-            let fresh = s
-                .idle_since
-                .or(s.head_at)
-                .is_none_or(|t| t.elapsed() < self.pool.idle_max);
-            match s.sender.take() {
-                Some(x) if fresh && !x.is_closed() && s.conn.is_some() => Some(x),
-                _ => {
-                    s.conn = None;
-                    None
-                }
-            }
-        };
-        if let Some(mut sender) = own {
-            if sender.ready().await.is_ok() {
-                return Ok(sender);
-            }
-            lock(&self.slot).conn = None;
-        }
-        if let Some(i) = self.pool.take() {
-            self.install(i.conn);
-            return Ok(i.sender);
-        }
-        let tcp = TcpStream::connect(&self.pool.addr)
+    async fn connect(&self) -> Result<Conn, SendError> {
+        let tcp = TcpStream::connect(&self.addr)
             .await
             .map_err(SendError::Connect)?;
         let _ = tcp.set_nodelay(true);
-        let (sender, conn) = http1::Builder::new()
-            .handshake(TokioIo::new(tcp))
-            .await
-            .map_err(SendError::Broken)?;
-        self.install(Box::pin(conn));
-        Ok(sender)
-    }
-
-    fn install(&self, conn: Conn) {
-        let mut s = lock(&self.slot);
-        s.conn = Some(conn);
-        s.idle_since = None;
-        if let Some(w) = &s.waker {
-            w.wake_by_ref();
-        }
-    }
-
-    /// Poll the upstream connection (reads what LiteLLM sent into the response body, writes a
-    /// request); forget it once it has closed.
-    fn poll_conn(&self, cx: &mut Context<'_>) {
-        let mut s = lock(&self.slot);
-        let s = &mut *s;
-        if !s.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-            s.waker = Some(cx.waker().clone());
-        }
-        if let Some(c) = s.conn.as_mut() {
-            if c.as_mut().poll(cx).is_ready() {
-                s.conn = None;
-                s.idle_since = None;
-            } else if s.sender.as_ref().is_some_and(Sender::is_ready) {
-                s.idle_since.get_or_insert_with(Instant::now);
-            }
-        }
-    }
-
-    /// Serve a client connection, driving its upstream connection in the same task: the
-    /// upstream side first, so a frame it reads is in the body when the client side is polled,
-    /// and again after it, so a request the client side handed over is written at once.
-    /// An idle upstream connection goes back to the pool when the client leaves.
-    pub async fn drive<F: Future>(self, server: F) {
-        let mut server = std::pin::pin!(server);
-        std::future::poll_fn(|cx| {
-            self.poll_conn(cx);
-            let served = server.as_mut().poll(cx).map(|_| ());
-            // A request the client side just handed over is written now, not a task turn later
-            // (measured side by side: 0.03 ms sooner to the client's first chunk and end).
-            if served.is_pending() {
-                self.poll_conn(cx);
-            }
-            served
+        Ok(Conn {
+            tcp,
+            buf: BytesMut::with_capacity(READ_SPACE),
         })
-        .await;
-        let mut s = lock(&self.slot);
-        if let (Some(sender), Some(conn)) = (s.sender.take(), s.conn.take()) {
-            if sender.is_ready() && !sender.is_closed() {
-                let since = s.idle_since.or(s.head_at).unwrap_or_else(Instant::now);
-                self.pool.put(Idle {
-                    sender,
-                    conn,
-                    since,
-                });
+    }
+
+    /// Send a request (origin-form URI, `Host` set) and wait for the response head. A request
+    /// that could not be written to an idle connection (LiteLLM closed it) is written once more
+    /// to a new connection; once written, it is never sent again.
+    pub async fn send(
+        self: &Arc<Self>,
+        req: Request<Bytes>,
+    ) -> Result<Response<UpBody>, SendError> {
+        let bytes = wire::encode(&req);
+        let body = req.body();
+        let mut conn = match self.take() {
+            Some(mut c) => match c.write(&bytes, body).await {
+                Ok(()) => c,
+                Err(_) => {
+                    let mut c = self.connect().await?;
+                    c.write(&bytes, body).await.map_err(SendError::Broken)?;
+                    c
+                }
+            },
+            None => {
+                let mut c = self.connect().await?;
+                c.write(&bytes, body).await.map_err(SendError::Broken)?;
+                c
             }
+        };
+        let head = conn.read_head().await.map_err(SendError::Broken)?;
+        let framing = Framing::of(req.method(), &head);
+        let mut resp = Response::new(UpBody {
+            conn: Some(conn),
+            keep_alive: head.keep_alive && !framing.until_close(),
+            framing,
+            pool: self.clone(),
+        });
+        *resp.status_mut() = head.status;
+        *resp.headers_mut() = head.headers;
+        Ok(resp)
+    }
+}
+
+/// A response body from LiteLLM, read from its connection as the client's side polls it; the
+/// connection goes back to the pool when the body has been read to its end.
+pub struct UpBody {
+    conn: Option<Conn>,
+    framing: Framing,
+    keep_alive: bool,
+    pool: Arc<Pool>,
+}
+
+impl UpBody {
+    fn broken(&mut self, e: io::Error) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        self.conn = None;
+        Poll::Ready(Some(Err(e)))
+    }
+
+    /// Everything the buffer holds of the body, as one piece (several chunks that arrived in one
+    /// read go to the client in one write).
+    fn decoded(&mut self) -> io::Result<Option<Bytes>> {
+        let Some(conn) = self.conn.as_mut() else {
+            return Ok(None);
+        };
+        let Some(first) = self.framing.next(&mut conn.buf)? else {
+            return Ok(None);
+        };
+        let Some(second) = self.framing.next(&mut conn.buf)? else {
+            return Ok(Some(first));
+        };
+        let mut all = BytesMut::with_capacity(first.len() + second.len() + 64);
+        all.extend_from_slice(&first);
+        all.extend_from_slice(&second);
+        while let Some(more) = self.framing.next(&mut conn.buf)? {
+            all.extend_from_slice(&more);
+        }
+        Ok(Some(all.freeze()))
+    }
+
+    /// The body is complete: its connection can carry the next request.
+    fn release(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            if self.keep_alive && conn.buf.is_empty() {
+                self.pool.put(conn);
+            }
+        }
+    }
+}
+
+impl Drop for UpBody {
+    fn drop(&mut self) {
+        // A body already complete when the client's side took it (nothing left to read), which
+        // hyper does not poll.
+        if self.framing == Framing::Done {
+            self.release();
+        }
+    }
+}
+
+impl Body for UpBody {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        let this = self.get_mut();
+        loop {
+            match this.decoded() {
+                Err(e) => return this.broken(e),
+                Ok(Some(data)) => {
+                    if this.framing == Framing::Done {
+                        this.release();
+                    }
+                    return Poll::Ready(Some(Ok(Frame::data(data))));
+                }
+                Ok(None) if this.framing == Framing::Done => {
+                    this.release();
+                    return Poll::Ready(None);
+                }
+                Ok(None) => {}
+            }
+            let Some(conn) = this.conn.as_mut() else {
+                return Poll::Ready(None);
+            };
+            match ready!(conn.poll_fill(cx)) {
+                Ok(0) if this.framing.until_close() => {
+                    this.framing = Framing::Done;
+                    this.conn = None;
+                    return Poll::Ready(None);
+                }
+                Ok(0) => {
+                    return this.broken(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "the connection closed before the response was complete",
+                    ))
+                }
+                Ok(_) => {}
+                Err(e) => return this.broken(e),
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.framing == Framing::Done
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self.framing.remaining() {
+            Some(n) => SizeHint::with_exact(n),
+            None => SizeHint::default(),
         }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use http_body_util::BodyExt;
-    use std::io::{BufRead, BufReader, Read, Write};
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::mpsc;
-
-    /// A plain HTTP/1.1 server on a thread: answers `ok` to every request and counts the
-    /// connections it accepted. With `close` it holds each connection open after its first
-    /// answer until told to close it (as uvicorn closes an idle keep-alive connection), then
-    /// says so.
-    struct Upstream {
-        addr: String,
-        accepted: Arc<AtomicUsize>,
-        close: Option<(mpsc::Sender<()>, mpsc::Receiver<()>)>,
-    }
-
-    fn upstream(close: bool) -> Upstream {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap().to_string();
-        let accepted = Arc::new(AtomicUsize::new(0));
-        let (tell_tx, tell_rx) = mpsc::channel::<()>();
-        let (done_tx, done_rx) = mpsc::channel::<()>();
-        let n = accepted.clone();
-        std::thread::spawn(move || {
-            for conn in listener.incoming() {
-                let Ok(mut conn) = conn else { return };
-                n.fetch_add(1, Ordering::SeqCst);
-                let mut reader = BufReader::new(conn.try_clone().unwrap());
-                loop {
-                    let mut len = 0usize;
-                    let mut line = String::new();
-                    let mut got = false;
-                    while reader.read_line(&mut line).unwrap_or(0) > 0 {
-                        got = true;
-                        let l = line.trim_end().to_ascii_lowercase();
-                        if l.is_empty() {
-                            break;
-                        }
-                        if let Some(v) = l.strip_prefix("content-length:") {
-                            len = v.trim().parse().unwrap();
-                        }
-                        line.clear();
-                    }
-                    if !got {
-                        break;
-                    }
-                    let mut body = vec![0u8; len];
-                    reader.read_exact(&mut body).unwrap();
-                    conn.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
-                        .unwrap();
-                    if close {
-                        let _ = tell_rx.recv();
-                        conn.shutdown(std::net::Shutdown::Both).unwrap();
-                        done_tx.send(()).unwrap();
-                        break;
-                    }
-                }
-            }
-        });
-        Upstream {
-            addr,
-            accepted,
-            close: close.then_some((tell_tx, done_rx)),
-        }
-    }
-
-    fn request(addr: &str) -> Request<Full<Bytes>> {
-        let mut r = Request::new(Full::new(Bytes::from_static(b"{}")));
-        *r.method_mut() = hyper::http::Method::POST;
-        *r.uri_mut() = "/v1/chat/completions".parse().unwrap();
-        r.headers_mut()
-            .insert(hyper::http::header::HOST, addr.parse().unwrap());
-        r
-    }
-
-    /// `n` requests one after another on one client connection's [`Local`], bodies read.
-    async fn run(pool: &Arc<Pool>, n: usize) {
-        let local = Local::new(pool.clone());
-        let user = local.clone();
-        let work = async move {
-            for _ in 0..n {
-                let resp = user.send(request(pool.addr())).await.unwrap();
-                let body = resp.into_body().collect().await.unwrap().to_bytes();
-                assert_eq!(&body[..], b"ok");
-            }
-        };
-        tokio::time::timeout(Duration::from_secs(10), local.drive(work))
-            .await
-            .expect("requests through the upstream connection finished");
-    }
-
-    #[tokio::test(flavor = "current_thread")]
-    async fn one_connection_serves_a_client_connection_and_then_the_next() {
-        let up = upstream(false);
-        let pool = Pool::new(up.addr.clone());
-        run(&pool, 3).await;
-        assert_eq!(lock(&pool.idle).len(), 1, "the idle connection was pooled");
-        run(&pool, 2).await;
-        assert_eq!(up.accepted.load(Ordering::SeqCst), 1);
-    }
-
-    #[tokio::test(flavor = "current_thread")]
-    async fn a_pooled_connection_the_upstream_closed_is_replaced_without_an_error() {
-        let up = upstream(true);
-        let pool = Pool::new(up.addr.clone());
-        run(&pool, 1).await;
-        assert_eq!(lock(&pool.idle).len(), 1);
-        let (tell, done) = up.close.unwrap();
-        tell.send(()).unwrap();
-        // Waited for off the runtime, which meanwhile sees the close (as the edge's runtime,
-        // never blocked, sees LiteLLM close an idle connection before its next request).
-        tokio::task::spawn_blocking(move || done.recv().unwrap())
-            .await
-            .unwrap();
-        // The pooled connection's peer has closed; the request goes out on a new one.
-        run(&pool, 1).await;
-        assert_eq!(up.accepted.load(Ordering::SeqCst), 2);
-    }
-
-    #[tokio::test(flavor = "current_thread")]
-    async fn a_connection_idle_too_long_is_replaced_and_the_new_one_is_driven() {
-        let up = upstream(false);
-        let mut pool = Pool::new(up.addr.clone());
-        Arc::get_mut(&mut pool).unwrap().idle_max = Duration::ZERO;
-        // Every request finds its connection too old and opens a new one while the old one
-        // is still in the slot: the task must be woken to drive the new one, or this hangs.
-        run(&pool, 3).await;
-        assert_eq!(up.accepted.load(Ordering::SeqCst), 3);
-    }
-}
+#[path = "upstream_tests.rs"]
+mod tests;
