@@ -68,6 +68,28 @@ async function main() {
       return states.length === 4 && states.every((s) => s === "running");
     }, 240000);
     await waitFor("the proxy URL", async () => (await $("[data-testid=proxy-url]")).isExisting(), 10000);
+    // The app sets a malloc tunable for WebKit's processes; the services it starts get the
+    // user's environment without it (their latency is what StackPerf measures).
+    {
+      const environ = (p) => fs.readFileSync(`/proc/${p}/environ`, "latin1").split("\0");
+      const status = JSON.parse(execFileSync(path.join(root, "target/debug/stackperf"), ["stack", "status", "--json"], { env, timeout: 30000 }).toString());
+      const pids = status.services.map((s) => s.pid).filter(Boolean);
+      assert(pids.length === 4, `four service pids: ${JSON.stringify(status.services)}`);
+      for (const p of pids) {
+        const bad = environ(p).filter((v) => v.startsWith("GLIBC_TUNABLES="));
+        assert(bad.length === 0, `service ${p} (${fs.readFileSync(`/proc/${p}/comm`, "utf8").trim()}) runs with the user's environment, yet it has the app's ${bad}`);
+      }
+      const webs = fs.readdirSync("/proc").filter((d) => /^\d+$/.test(d)).filter((d) => {
+        try {
+          return fs.readFileSync(`/proc/${d}/comm`, "utf8").startsWith("WebKitWebProces") && environ(d).includes(`STACKPERF_DATA_DIR=${env.STACKPERF_DATA_DIR}`);
+        } catch {
+          return false;
+        }
+      });
+      assert(webs.length === 1, `the app's web process found: ${webs}`);
+      assert(environ(webs[0]).includes("GLIBC_TUNABLES=glibc.malloc.mmap_threshold=131072"), "the web process has the fixed mmap threshold");
+      figures.services_without_webkit_tunable = pids.length;
+    }
     await (await $("#run-doctor")).click();
     await waitFor("doctor checks", async () => (await $("[data-testid=doctor]")).isExisting(), 30000);
     step("screenshot 1");

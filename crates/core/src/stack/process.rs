@@ -12,6 +12,23 @@ use crate::{io_err, Error};
 /// Logs larger than this are moved to `<log>.1` when the service starts again.
 const MAX_LOG_BYTES: u64 = 20 * 1024 * 1024;
 
+/// Environment variables the host process set for itself or for its libraries' own helper
+/// processes (the desktop shell: a malloc setting for WebKit's web and network processes), which
+/// the programs StackPerf starts — stack services, harness runs — must not inherit: they run, and
+/// are measured, with the user's environment.
+static NOT_INHERITED: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+
+/// Declare the variables of [`NOT_INHERITED`]; the first call wins. Call it when setting them,
+/// before starting any program.
+pub fn keep_from_children(names: &[&str]) {
+    let _ = NOT_INHERITED.set(names.iter().map(|n| (*n).to_owned()).collect());
+}
+
+/// The variables declared by [`keep_from_children`] (none unless a host declared some).
+pub fn not_inherited() -> &'static [String] {
+    NOT_INHERITED.get().map_or(&[], Vec::as_slice)
+}
+
 /// Whether nothing listens on 127.0.0.1:`port`.
 pub fn port_free(port: u16) -> bool {
     std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
@@ -70,6 +87,9 @@ pub fn spawn(
         .map_err(io_err(format!("open log {}", log.display())))?;
     let err = out.try_clone().map_err(io_err("duplicate log handle"))?;
     let mut cmd = Command::new(program);
+    for name in not_inherited() {
+        cmd.env_remove(name);
+    }
     cmd.args(args)
         .envs(env.iter().map(|(k, v)| (k, v)))
         .current_dir(cwd)
