@@ -16,7 +16,7 @@ if [ "$STACKPERF_PROFILE" = release ]; then
   cargo build -q --release -p stackperf-desktop
   cargo build -q --release -p stackperf-cli
   order=src-tauri/symbol-order.txt
-  found=$(nm --defined-only target/release/stackperf-desktop | awk 'NR == FNR { want[$1] = 1; next } ($3 in want) { n++ } END { print n + 0 }' "$order" -)
+  found=$(scripts/symbol-order.sh --count target/release/stackperf-desktop)
   echo "symbol order: $found of $(wc -l < "$order") functions of $order are in the build (fewer: run scripts/symbol-order.sh)"
 else
   cargo build -q -p stackperf-desktop -p stackperf-cli

@@ -8,8 +8,13 @@
 # a dependency, feature or toolchain change; scripts/bench-desktop.sh prints how many of the
 # names the build it measures still has.
 #   scripts/symbol-order.sh
+#   scripts/symbol-order.sh --count BIN   how many of the listed functions BIN has
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ "${1:-}" = --count ]; then
+  nm --defined-only "$2" | awk 'NR == FNR { want[$1] = 1; next } ($3 in want) { n++ } END { print n + 0 }' src-tauri/symbol-order.txt -
+  exit 0
+fi
 export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-2}"
 for tool in valgrind callgrind_control Xvfb nm; do
   command -v "$tool" >/dev/null || { echo "error: $tool is needed (apt install valgrind xvfb binutils)" >&2; exit 1; }

@@ -33,7 +33,7 @@ grep -qxF "$first" "$order" || {
   echo "error: the installed binary's code does not start with a function of $order (it starts with $first)" >&2
   exit 1
 }
-found=$(nm --defined-only /usr/bin/stackperf-desktop | awk 'NR == FNR { want[$1] = 1; next } ($3 in want) { n++ } END { print n + 0 }' "$order" -)
+found=$(scripts/symbol-order.sh --count /usr/bin/stackperf-desktop)
 echo "    installed binary: laid out from $order ($found of its $(wc -l < "$order") functions are in this build)"
 if command -v desktop-file-validate >/dev/null 2>&1; then
   desktop-file-validate /usr/share/applications/stackperf.desktop
