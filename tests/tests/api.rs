@@ -216,12 +216,28 @@ fn the_api_serves_every_endpoint_and_filter_and_refuses_what_it_should() {
     assert_eq!(api.ids("status=invalid"), set(&[&flaky]));
     assert_eq!(api.ids("status=active"), set(&[&claude]));
     assert_eq!(api.ids("label=alpha"), set(&[&fast, &codex]));
+    // `since`/`until` filter on `created_at`, so the expected sets come from the sessions' own
+    // times, not from the order they were created in (a machine's wall clock may step back
+    // between two CLI processes). `t` goes through JSON and back: it must stay exact.
+    let times: Vec<(String, f64)> = [&fast, &slow, &codex, &claude, &flaky]
+        .iter()
+        .map(|id| (id.to_string(), created(id)))
+        .collect();
     let t = created(&codex);
+    let at_or_after: BTreeSet<String> = times
+        .iter()
+        .filter(|(_, c)| *c >= t)
+        .map(|(id, _)| id.clone())
+        .collect();
+    assert!(at_or_after.contains(&codex), "{times:?}");
+    assert_eq!(api.ids(&format!("since={t}")), at_or_after, "{times:?}");
     assert_eq!(
-        api.ids(&format!("since={t}")),
-        set(&[&codex, &claude, &flaky])
+        api.ids(&format!("until={t}")),
+        all.difference(&at_or_after)
+            .cloned()
+            .collect::<BTreeSet<_>>(),
+        "{times:?}"
     );
-    assert_eq!(api.ids(&format!("until={t}")), set(&[&fast, &slow]));
     assert_eq!(api.ids("since=2000-01-01T00:00:00Z"), all);
     assert!(api.ids("until=2000-01-01").is_empty());
     assert_eq!(
