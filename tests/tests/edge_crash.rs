@@ -1,7 +1,9 @@
 //! LiteLLM killed (-9) and restarted while a harness streams over 20 connections through the
 //! edge: every request the client sent becomes exactly one row with the outcome the client saw
 //! (including the ones LiteLLM never answered, or answered half), and the session's error rate is
-//! the client's.
+//! the client's. Then the same with the edge itself killed (-9) and restarted by `stack up`: every
+//! request it accepted is one row, the streams it cut are errors (`edge_lost`, never LiteLLM's
+//! "success"), the session shows the downtime and Compare leaves the session out.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
@@ -32,6 +34,28 @@ fn snapshot(pid: u32) -> (Vec<String>, Vec<(String, String)>, std::path::PathBuf
     (argv, env, cwd)
 }
 
+/// The session's stored requests (every one once: a duplicate fails here).
+fn session_rows(env: &StackEnv, session: &str) -> Vec<Value> {
+    let export = env.run(&[
+        "export",
+        "requests",
+        "--format",
+        "json",
+        "--include-internal",
+    ]);
+    let rows: Vec<Value> = serde_json::from_slice(&export.stdout).expect("rows");
+    let mine: Vec<Value> = rows
+        .into_iter()
+        .filter(|r| r["session_id"] == session)
+        .collect();
+    let ids: std::collections::HashSet<&str> = mine
+        .iter()
+        .filter_map(|r| r["request_id"].as_str())
+        .collect();
+    assert_eq!(ids.len(), mine.len(), "duplicate rows");
+    mine
+}
+
 fn wait_for(what: &str, within: Duration, mut ok: impl FnMut() -> bool) {
     let until = Instant::now() + within;
     while !ok() {
@@ -50,23 +74,7 @@ fn killing_litellm_mid_traffic_leaves_one_row_per_request_with_the_clients_outco
     let (argv, litellm_env, cwd) = snapshot(pid);
 
     let stop = env.data.path().join("STOP");
-    let mut traffic = Command::new(python())
-        .arg(workspace().join("tests/python/crash_traffic.py"))
-        .args([&env.proxy_url(), &key, "sim-fast", "20", "0.5"])
-        .arg(&stop)
-        .arg("3000")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("traffic");
-    let (tx, rx) = mpsc::channel::<Value>();
-    let out = traffic.stdout.take().expect("stdout");
-    let reader = std::thread::spawn(move || {
-        for line in BufReader::new(out).lines().map_while(Result::ok) {
-            if let Ok(v) = serde_json::from_str::<Value>(&line) {
-                let _ = tx.send(v);
-            }
-        }
-    });
+    let (mut traffic, rx, reader) = start_traffic(&env, &key, "sim-fast", "0.5", &stop);
     let mut seen: Vec<Value> = Vec::new();
     let drain = |seen: &mut Vec<Value>| seen.extend(rx.try_iter());
     let ok = |seen: &[Value]| seen.iter().filter(|v| v["outcome"] == "ok").count();
@@ -134,23 +142,11 @@ fn killing_litellm_mid_traffic_leaves_one_row_per_request_with_the_clients_outco
         "{}",
         String::from_utf8_lossy(&collected.stderr)
     );
-    let export = env.run(&[
-        "export",
-        "requests",
-        "--format",
-        "json",
-        "--include-internal",
-    ]);
-    let rows: Vec<Value> = serde_json::from_slice(&export.stdout).expect("rows");
-    let mine: Vec<&Value> = rows
-        .iter()
-        .filter(|r| r["session_id"] == session.as_str())
-        .collect();
+    let mine = session_rows(&env, &session);
     let by_id: HashMap<&str, &Value> = mine
         .iter()
-        .map(|r| (r["request_id"].as_str().unwrap_or_default(), *r))
+        .map(|r| (r["request_id"].as_str().unwrap_or_default(), r))
         .collect();
-    assert_eq!(by_id.len(), mine.len(), "duplicate rows");
     let mut outcomes: HashMap<String, usize> = HashMap::new();
     for rec in &records {
         let id = rec["id"]
@@ -188,4 +184,183 @@ fn killing_litellm_mid_traffic_leaves_one_row_per_request_with_the_clients_outco
     );
     let _ = restarted.kill();
     let _ = restarted.wait();
+}
+
+/// Streamed traffic on 20 connections until `stop` exists; the client's view of every request
+/// arrives on the channel.
+fn start_traffic(
+    env: &StackEnv,
+    key: &str,
+    model: &str,
+    pause_s: &str,
+    stop: &std::path::Path,
+) -> (
+    std::process::Child,
+    mpsc::Receiver<Value>,
+    std::thread::JoinHandle<()>,
+) {
+    let mut traffic = Command::new(python())
+        .arg(workspace().join("tests/python/crash_traffic.py"))
+        .args([&env.proxy_url(), key, model, "20", pause_s])
+        .arg(stop)
+        .arg("3000")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("traffic");
+    let (tx, rx) = mpsc::channel::<Value>();
+    let out = traffic.stdout.take().expect("stdout");
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            if let Ok(v) = serde_json::from_str::<Value>(&line) {
+                let _ = tx.send(v);
+            }
+        }
+    });
+    (traffic, rx, reader)
+}
+
+#[test]
+fn killing_the_edge_mid_stream_leaves_no_request_unrecorded_and_flags_the_session() {
+    let env = StackEnv::new("edgecrash");
+    env.up_with_master_key();
+    let created = env.create_session("sim-profiles", "sim-slow-oai", &[]);
+    let (session, key) = (created.id.clone(), created.key().to_string());
+    let edge_pid = env.service_pid("edge");
+    let stop = env.data.path().join("STOP");
+    let (mut traffic, rx, reader) = start_traffic(&env, &key, "sim-slow", "0.3", &stop);
+    let mut seen: Vec<Value> = Vec::new();
+    let ok = |seen: &[Value]| seen.iter().filter(|v| v["outcome"] == "ok").count();
+    let refused = |seen: &[Value]| {
+        seen.iter()
+            .filter(|v| v["outcome"] == "connect_error")
+            .count()
+    };
+
+    wait_for("12 complete streams", Duration::from_secs(60), || {
+        seen.extend(rx.try_iter());
+        ok(&seen) >= 12
+    });
+    let status = Command::new("kill")
+        .args(["-9", &edge_pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    wait_for("refused connections", Duration::from_secs(30), || {
+        seen.extend(rx.try_iter());
+        refused(&seen) >= 10
+    });
+    env.up();
+    assert_ne!(
+        env.service_pid("edge"),
+        edge_pid,
+        "stack up restarted the edge"
+    );
+    let ok_at_restart = ok(&seen);
+    wait_for(
+        "20 complete streams after the restart",
+        Duration::from_secs(90),
+        || {
+            seen.extend(rx.try_iter());
+            ok(&seen) >= ok_at_restart + 20
+        },
+    );
+    std::fs::write(&stop, b"stop").expect("stop file");
+    assert!(traffic.wait().expect("traffic").success());
+    reader.join().expect("reader");
+    seen.extend(rx.try_iter());
+    let summary = seen.pop().expect("summary line");
+    let records: Vec<&Value> = seen.iter().filter(|v| v["i"].is_u64()).collect();
+    assert_eq!(
+        summary["sent"].as_u64(),
+        Some(records.len() as u64),
+        "{summary}"
+    );
+
+    let collected = env.json(&["collect"]);
+    let mine = session_rows(&env, &session);
+    let by_id: HashMap<&str, &Value> = mine
+        .iter()
+        .map(|r| (r["request_id"].as_str().unwrap_or_default(), r))
+        .collect();
+    let mut answered = std::collections::HashSet::new();
+    let mut cut = 0;
+    for rec in &records {
+        let Some(id) = rec["id"].as_str() else {
+            // Refused while the edge was down, or cut before its response began.
+            assert_ne!(rec["outcome"], "ok", "{rec}");
+            continue;
+        };
+        answered.insert(id);
+        let row = by_id.get(id).unwrap_or_else(|| panic!("no row for {rec}"));
+        let client_ok = rec["outcome"] == "ok";
+        assert_eq!(
+            row["status"] == "success",
+            client_ok,
+            "client {rec} vs row {row}"
+        );
+        if row["outcome"] == "edge_lost" {
+            cut += 1;
+            assert!(
+                row["ttft_ms"].is_null() && row["http_status"].is_null(),
+                "{row}"
+            );
+        } else if let Some(s) = rec["status"].as_u64() {
+            assert_eq!(
+                row["http_status"].as_u64(),
+                Some(s),
+                "client {rec} vs row {row}"
+            );
+        }
+    }
+    assert!(cut > 0, "the kill cut no stream: {collected}");
+    // Rows the client has no id for: accepted, then cut before the response began.
+    let unanswered: Vec<&Value> = mine
+        .iter()
+        .filter(|r| !answered.contains(r["request_id"].as_str().unwrap_or_default()))
+        .collect();
+    let no_id = records.iter().filter(|r| r["id"].is_null()).count();
+    assert!(unanswered.len() <= no_id, "{unanswered:?}");
+    for r in &unanswered {
+        assert_eq!(r["outcome"], "edge_lost", "{r}");
+    }
+    let lost = mine.iter().filter(|r| r["outcome"] == "edge_lost").count();
+    assert!(
+        mine.iter().all(|r| r["outcome"] != "not_timed_at_edge"),
+        "every request's start was written"
+    );
+
+    // The session shows the outage and what it cost.
+    let show = env.json(&["session", "show", &session]);
+    let edge = &show["edge"];
+    assert_eq!(edge["lost_requests"].as_u64(), Some(lost as u64), "{edge}");
+    let outages = edge["outages"].as_array().expect("outages");
+    assert_eq!(outages.len(), 1, "{edge}");
+    assert_eq!(outages[0]["crashed"], true);
+    let down_ms = edge["down_ms"].as_f64().expect("down_ms");
+    assert!(down_ms > 0.0 && down_ms < 60_000.0, "{edge}");
+    assert!(
+        edge["summary"]
+            .as_str()
+            .is_some_and(|s| s.contains("the edge was down")
+                && s.contains(&format!("{lost} requests lost their stream"))),
+        "{edge}"
+    );
+    // Compare leaves it out, saying why.
+    env.json(&["session", "finalize", &session, "--status", "completed"]);
+    let cmp = env.json(&["report", "compare", "--experiment", "sim-profiles"]);
+    let excluded = cmp["excluded"].as_array().expect("excluded");
+    assert!(
+        excluded.iter().any(|s| s["session_id"] == session.as_str()
+            && s["excluded"]
+                .as_str()
+                .is_some_and(|r| r.contains("lost telemetry"))),
+        "{excluded:?}"
+    );
+    eprintln!(
+        "{} requests: {} rows, {lost} edge_lost, {} refused while down; the edge was down {:.1} s",
+        records.len(),
+        mine.len(),
+        refused(&seen),
+        down_ms / 1000.0
+    );
 }

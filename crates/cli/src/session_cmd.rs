@@ -363,9 +363,12 @@ pub fn run(g: &Global, cmd: SessionCmd) -> Result<(), CliError> {
             SessionCmd::Show { id } => {
                 let (s, stats) = app.session_show(&id).await?;
                 let requests = app.session_requests(&id).await?;
+                let edge = app.session_edge_health(&id).await?;
                 if g.json {
                     let mut v = serde_json::to_value(&s).map_err(std::io::Error::other)?;
                     v["stats"] = serde_json::to_value(&stats).map_err(std::io::Error::other)?;
+                    v["edge"] = serde_json::to_value(&edge).map_err(std::io::Error::other)?;
+                    v["edge"]["summary"] = edge.summary().into();
                     v["requests"] =
                         serde_json::to_value(&requests).map_err(std::io::Error::other)?;
                     return Ok(print_json(&v)?);
@@ -377,6 +380,9 @@ pub fn run(g: &Global, cmd: SessionCmd) -> Result<(), CliError> {
                     for (k, v) in describe_stats(&st) {
                         println!("{k:<12} {v}");
                     }
+                }
+                if let Some(line) = edge.summary() {
+                    println!("{:<12} {line}", "edge");
                 }
                 if !requests.is_empty() {
                     println!();

@@ -204,3 +204,211 @@ async fn stackperf_s_own_traffic_is_counted_apart_and_left_out_of_exports() {
         2
     );
 }
+
+// ---- The edge's start lines and instances (nothing unrecorded, the edge's crash included) ----
+
+/// An edge spool line of instance `inst`: a start, a record (`ok`), or the instance's up/down.
+fn edge_line(kind: &str, inst: &str, n: u32) -> String {
+    let id = format!("edge-{inst}-{n}");
+    let t = 2000.0 + f64::from(n);
+    match kind {
+        "start" => format!(
+            r#"{{"start":{{"edge_id":"{id}","key_alias":"k","session_id":null,"method":"POST","route":"/v1/chat/completions","surface":"openai_chat","model":"sim-fast","stream":true,"arrived":{t}}}}}"#
+        ),
+        "end" => format!(
+            r#"{{"v":1,"edge_id":"{id}","key_alias":"k","method":"POST","route":"/v1/chat/completions","surface":"openai_chat","model":"sim-fast","stream":true,"arrived":{t},"first_content":{f},"finished":{e},"http_status":200,"outcome":"ok","deltas":3,"stalls":0,"stall_threshold_ms":1000.0,"output_tokens":7,"terminal":true,"bytes_out":10}}"#,
+            f = t + 0.1,
+            e = t + 0.5
+        ),
+        "up" | "down" => format!(r#"{{"{kind}":{{"instance":"{inst}","at":{t}}}}}"#),
+        _ => unreachable!(),
+    }
+}
+
+/// LiteLLM's line for the edge's request `n` of `inst` (it carries the correlation id).
+fn litellm_line(inst: &str, n: u32) -> String {
+    let t = 2000.0 + f64::from(n);
+    format!(
+        r#"{{"v":1,"litellm_call_id":"lit-{inst}-{n}","edge_id":"edge-{inst}-{n}","status":"success","route":"/v1/chat/completions","stream":true,"start":{s},"end":{e},"first_delta":{f},"upstream_start":{s},"model_group":"sim-fast","prompt_tokens":5,"completion_tokens":11}}"#,
+        s = t + 0.01,
+        e = t + 0.4,
+        f = t + 0.09
+    )
+}
+
+/// `(request_id, status, outcome, output_tokens, ttft_ms)` of every row, by id.
+async fn edge_rows(
+    store: &Store,
+) -> Vec<(String, String, Option<String>, Option<i64>, Option<f64>)> {
+    sqlx::query_as(
+        "SELECT request_id, status, outcome, output_tokens, ttft_ms FROM requests ORDER BY request_id",
+    )
+    .fetch_all(store.pool())
+    .await
+    .unwrap()
+}
+
+fn append_lines(path: &std::path::Path, lines: &[String]) {
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    for l in lines {
+        writeln!(f, "{l}").unwrap();
+    }
+}
+
+/// Instance `a` starts requests 1 and 2, records only 2 (killed with 1 open); `b` comes up and
+/// serves request 3. LiteLLM logged 1, 2 and 3. In whatever passes the lines arrive, with the edge
+/// spool rotated between passes (and the old writer still appending to the renamed file), the end
+/// is the same: 1 is `edge_lost` (an error with LiteLLM's tokens and no timing), 2 and 3 are what
+/// the edge recorded, nothing pending, no duplicates, and `a`'s crash is an outage until `b` was up.
+#[tokio::test]
+async fn start_lines_become_edge_lost_rows_once_their_edge_is_gone_in_any_order() {
+    let edge = [
+        edge_line("up", "a", 0),
+        edge_line("start", "a", 1),
+        edge_line("start", "a", 2),
+        edge_line("end", "a", 2),
+        edge_line("up", "b", 3),
+        edge_line("start", "b", 3),
+        edge_line("end", "b", 3),
+    ];
+    let lit = [
+        litellm_line("a", 1),
+        litellm_line("a", 2),
+        litellm_line("b", 3),
+    ];
+    let mut cases = 0;
+    for k_edge in 0..=edge.len() {
+        for k_lit in 0..=lit.len() {
+            for rotate in [false, true] {
+                let dir = tempfile::tempdir().unwrap();
+                let store = Store::open(&dir.path().join("db.sqlite")).await.unwrap();
+                let spool = dir.path().join("spool.jsonl");
+                let edge_spool = stackperf_core::capture::edge_spool_beside(&spool);
+                let models = ModelIndex::new();
+                append_lines(&spool, &lit[..k_lit]);
+                append_lines(&edge_spool, &edge[..k_edge]);
+                collect(&store, &spool, &models).await.unwrap();
+                let rest = &edge[k_edge..];
+                if rotate && k_edge > 0 {
+                    let moved =
+                        stackperf_core::ingest::rotate::maybe_rotate(&store, &edge_spool, 1)
+                            .await
+                            .unwrap()
+                            .expect("rotated");
+                    // The old writer has not noticed: one more line goes to the renamed file.
+                    let (old, new) = rest.split_at(rest.len().min(1));
+                    append_lines(&moved, old);
+                    append_lines(&edge_spool, new);
+                } else {
+                    append_lines(&edge_spool, rest);
+                }
+                append_lines(&spool, &lit[k_lit..]);
+                collect(&store, &spool, &models).await.unwrap();
+                // A third pass (and the same lines again) changes nothing.
+                let again = collect(&store, &spool, &models).await.unwrap();
+                assert_eq!(again.inserted + again.edge_lost, 0);
+                let rows = edge_rows(&store).await;
+                let case = format!("edge {k_edge}, litellm {k_lit}, rotate {rotate}: {rows:?}");
+                assert_eq!(rows.len(), 3, "{case}");
+                let (id, status, outcome, tokens, ttft) = &rows[0];
+                assert_eq!(
+                    (
+                        id.as_str(),
+                        status.as_str(),
+                        outcome.as_deref(),
+                        *tokens,
+                        *ttft
+                    ),
+                    ("edge-a-1", "error", Some("edge_lost"), Some(11), None),
+                    "{case}"
+                );
+                for (r, id) in rows[1..].iter().zip(["edge-a-2", "edge-b-3"]) {
+                    assert_eq!(
+                        (r.0.as_str(), r.1.as_str(), r.2.as_deref(), r.3),
+                        (id, "success", Some("ok"), Some(7)),
+                        "{case}"
+                    );
+                    assert!(r.4.is_some_and(|t| (t - 100.0).abs() < 1e-6), "{case}");
+                }
+                let pending: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM edge_pending")
+                    .fetch_one(store.pool())
+                    .await
+                    .unwrap();
+                assert_eq!(pending, 0, "{case}");
+                let outages = store.edge_outages(0.0, None).await.unwrap();
+                assert_eq!(outages.len(), 1, "{case}");
+                let o = &outages[0];
+                // `a` was last seen at request 2's end (2002.5 s); `b` came up at 2003 s.
+                assert_eq!(
+                    (o.instance.as_str(), o.from_ms, o.until_ms, o.crashed),
+                    ("a", 2_002_500.0, Some(2_003_000.0), true),
+                    "{case}"
+                );
+                cases += 1;
+            }
+        }
+    }
+    assert_eq!(cases, 64);
+}
+
+/// Only LiteLLM's line of a request that came through the edge: not a success, not timed, its own
+/// outcome; the edge's record, arriving later, makes it a normal row. A clean `down` makes a start
+/// without a record `edge_lost` too, and a record that arrives after that (the instance drained
+/// after its successor was up) replaces the presumption.
+#[tokio::test]
+async fn litellm_alone_is_not_a_success_and_a_late_record_beats_edge_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("db.sqlite")).await.unwrap();
+    let spool = dir.path().join("spool.jsonl");
+    let edge_spool = stackperf_core::capture::edge_spool_beside(&spool);
+    let models = ModelIndex::new();
+    append_lines(&spool, &[litellm_line("a", 1)]);
+    collect(&store, &spool, &models).await.unwrap();
+    let rows = edge_rows(&store).await;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        (rows[0].1.as_str(), rows[0].2.as_deref(), rows[0].4),
+        ("error", Some("not_timed_at_edge"), None)
+    );
+    append_lines(
+        &edge_spool,
+        &[
+            edge_line("up", "a", 0),
+            edge_line("start", "a", 1),
+            edge_line("end", "a", 1),
+            edge_line("start", "a", 2),
+            edge_line("down", "a", 3),
+        ],
+    );
+    let r = collect(&store, &spool, &models).await.unwrap();
+    assert_eq!(r.edge_lost, 1);
+    let rows = edge_rows(&store).await;
+    assert_eq!(
+        (rows[0].1.as_str(), rows[0].2.as_deref(), rows[0].3),
+        ("success", Some("ok"), Some(7))
+    );
+    assert_eq!(
+        (rows[1].0.as_str(), rows[1].1.as_str(), rows[1].2.as_deref()),
+        ("edge-a-2", "error", Some("edge_lost"))
+    );
+    // A clean stop is an outage that is not a crash, open until an instance comes up.
+    let o = store.edge_outages(0.0, None).await.unwrap();
+    assert_eq!((o.len(), o[0].crashed, o[0].until_ms), (1, false, None));
+    append_lines(
+        &edge_spool,
+        &[edge_line("end", "a", 2), edge_line("up", "b", 9)],
+    );
+    collect(&store, &spool, &models).await.unwrap();
+    let rows = edge_rows(&store).await;
+    assert_eq!(rows.len(), 2);
+    assert_eq!(
+        (rows[1].0.as_str(), rows[1].1.as_str(), rows[1].2.as_deref()),
+        ("edge-a-2", "success", Some("ok"))
+    );
+    let o = store.edge_outages(0.0, None).await.unwrap();
+    assert_eq!(o[0].until_ms, Some(2_009_000.0));
+}

@@ -30,7 +30,7 @@ use hyper_util::rt::TokioIo;
 
 pub use auth::MAX_KEY_LEN;
 pub use proxy::{EDGE_TOKEN_HEADER, HEALTH_PATH, REQUEST_ID_HEADER};
-pub use record::{EdgeRecord, Outcome};
+pub use record::{EdgeRecord, EdgeStart, Event, InstanceMark, Outcome, SpoolLine};
 
 /// The edge's errors (start-up only: requests never fail, they get HTTP answers).
 #[derive(Debug, thiserror::Error)]
@@ -102,6 +102,15 @@ pub async fn serve(
     })?;
     let metrics = Arc::new(metrics::Metrics::default());
     let sink = sink.with_metrics(metrics.clone());
+    let instance = new_instance_id();
+    let mark = |at| record::InstanceMark {
+        instance: instance.clone(),
+        at,
+        pid: Some(std::process::id()),
+    };
+    // Every request's start line is written after this, so ingest knows the instance.
+    sink.event(record::Event::Up(mark(now_s())));
+    let marks = sink.clone();
     let shared = Arc::new(proxy::Shared::new(
         auth::Keys::new(cfg.registry.clone(), cfg.master_key.clone()),
         upstream::Pool::new(cfg.upstream.clone()),
@@ -109,6 +118,7 @@ pub async fn serve(
         sink,
         cfg.stall_ms,
         metrics,
+        instance.clone(),
     ));
     let conns = tokio_util_tracker();
     tokio::pin!(stop);
@@ -143,8 +153,18 @@ pub async fn serve(
     while Arc::strong_count(&conns) > 1 && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    // After the last record this instance will write: a start line without its record is lost.
+    marks.event(record::Event::Down(mark(now_s())));
+    drop(marks);
     let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
     Ok(())
+}
+
+/// A random id for this edge process (the middle of its correlation ids).
+fn new_instance_id() -> String {
+    let mut b = [0u8; 6];
+    let _ = getrandom::fill(&mut b);
+    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 /// A counter of open connections (an `Arc` whose strong count is the number of clones alive).

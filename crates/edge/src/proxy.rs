@@ -13,7 +13,7 @@ use hyper::http::{header, HeaderMap, HeaderValue, Method, Request, Response, Sta
 use crate::auth::{self, Caller, Keys};
 use crate::body::{OutBody, Track};
 use crate::now_s;
-use crate::record::{EdgeRecord, Outcome, Sink, RECORD_VERSION};
+use crate::record::{EdgeRecord, EdgeStart, Outcome, Sink, RECORD_VERSION};
 use crate::routes::{self, Refusal, Route, Surface};
 use crate::sse::Observer;
 use crate::upstream::{Pool, SendError};
@@ -50,9 +50,8 @@ impl Shared {
         sink: Sink,
         stall_ms: f64,
         metrics: Arc<crate::metrics::Metrics>,
+        instance: String,
     ) -> Shared {
-        let mut b = [0u8; 6];
-        let _ = getrandom::fill(&mut b);
         Shared {
             keys,
             upstream_host: HeaderValue::from_str(pool.addr()).ok(),
@@ -61,7 +60,7 @@ impl Shared {
             sink,
             stall_ms,
             metrics,
-            id_prefix: b.iter().map(|x| format!("{x:02x}")).collect(),
+            id_prefix: instance,
             next_id: AtomicU64::new(1),
         }
     }
@@ -340,6 +339,19 @@ async fn forward(
     };
     // Only model calls become rows; listing models and counting tokens are passed through.
     let mut pending = Pending(route.generates.then(|| (rec.clone(), sh.sink.clone())));
+    if route.generates {
+        sh.sink.start_soon(EdgeStart {
+            edge_id: rec.edge_id.clone(),
+            key_alias: rec.key_alias.clone(),
+            session_id: rec.session_id.clone(),
+            method: rec.method.clone(),
+            route: rec.route.clone(),
+            surface: rec.surface,
+            model: rec.model.clone(),
+            stream,
+            arrived,
+        });
+    }
     let resp = match sh.pool.send(up).await {
         Ok(r) => r,
         Err(e) => {

@@ -9,6 +9,12 @@
 //! edge's samples in that block I/O, though no latency difference was measurable.) A killed
 //! edge loses the records of requests still in flight, whose clients lose their connection in the
 //! same instant.
+//!
+//! So that a killed edge cannot leave a request unrecorded, every model call also gets a **start
+//! line** (`{"start":{…}}`) once it has been written to LiteLLM, and each edge instance writes
+//! `{"up":{…}}` when it starts serving and `{"down":{…}}` after a clean stop. Ingest turns a start
+//! line without its record into an `edge_lost` row once the instance that wrote it is known to be
+//! gone (a `down` line, or an `up` line of a newer instance). See [`SpoolLine`].
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -97,10 +103,75 @@ pub struct EdgeRecord {
 /// The version of [`EdgeRecord`] lines.
 pub const RECORD_VERSION: u32 = 1;
 
+/// A model call the edge accepted and wrote to LiteLLM; its [`EdgeRecord`] follows when it ends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EdgeStart {
+    pub edge_id: String,
+    pub key_alias: String,
+    pub session_id: Option<String>,
+    pub method: String,
+    pub route: String,
+    pub surface: Surface,
+    pub model: Option<String>,
+    pub stream: bool,
+    pub arrived: f64,
+}
+
+/// An edge instance began serving (`up`) or stopped cleanly after its last record (`down`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InstanceMark {
+    /// The instance id: the middle part of its correlation ids (`edge-<instance>-<n>`).
+    pub instance: String,
+    /// Unix epoch seconds.
+    pub at: f64,
+    #[serde(default)]
+    pub pid: Option<u32>,
+}
+
+/// The spool lines that are not a request's record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Event {
+    Start(EdgeStart),
+    Up(InstanceMark),
+    Down(InstanceMark),
+}
+
+/// One line of the edge spool.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SpoolLine {
+    Record(Box<EdgeRecord>),
+    Event(Event),
+}
+
+/// Parse one edge spool line: a record (`{"v":…`) or an event (`{"start":…`, `{"up":…`,
+/// `{"down":…`).
+pub fn parse_line(line: &str) -> Result<SpoolLine, serde_json::Error> {
+    if line.trim_start().starts_with("{\"v\"") {
+        serde_json::from_str(line).map(|r| SpoolLine::Record(Box::new(r)))
+    } else {
+        serde_json::from_str(line).map(SpoolLine::Event)
+    }
+}
+
+/// The instance that made a correlation id (`edge-<instance>-<n>`).
+pub fn instance_of(edge_id: &str) -> Option<&str> {
+    let rest = edge_id.strip_prefix("edge-")?;
+    let (instance, n) = rest.rsplit_once('-')?;
+    (!instance.is_empty() && n.bytes().all(|b| b.is_ascii_digit())).then_some(instance)
+}
+
+/// What the writer is handed.
+#[derive(Debug)]
+enum Line {
+    Record(Box<EdgeRecord>),
+    Event(Event),
+}
+
 /// Where finished records go.
 #[derive(Debug, Clone)]
 pub struct Sink(
-    mpsc::Sender<EdgeRecord>,
+    mpsc::Sender<Line>,
     Option<std::sync::Arc<crate::metrics::Metrics>>,
 );
 
@@ -115,7 +186,24 @@ impl Sink {
             m.observe(&rec);
         }
         // Only fails once the writer has stopped (shutdown); nothing can be done then.
-        let _ = self.0.send(rec);
+        let _ = self.0.send(Line::Record(Box::new(rec)));
+    }
+
+    /// Write an event line (a request's start, the instance's up or down).
+    pub fn event(&self, e: Event) {
+        let _ = self.0.send(Line::Event(e));
+    }
+
+    /// Write a request's start line once the current task yields: after the request has been
+    /// written to LiteLLM, so the writer thread's wake-up is not on the way there.
+    pub fn start_soon(&self, start: EdgeStart) {
+        let sink = self.clone();
+        match tokio::runtime::Handle::try_current() {
+            Ok(h) => {
+                h.spawn(async move { sink.event(Event::Start(start)) });
+            }
+            Err(_) => sink.event(Event::Start(start)),
+        }
     }
 
     /// Send `rec` once the current task yields — after the response's last bytes are flushed to
@@ -179,14 +267,14 @@ fn rotated(path: &Path, file: &std::fs::File) -> bool {
 /// Start the writer; it ends (after a final sync) when every [`Sink`] is dropped.
 pub fn writer(path: PathBuf) -> std::io::Result<(Sink, tokio::task::JoinHandle<()>)> {
     let file = open(&path)?;
-    let (tx, rx) = mpsc::channel::<EdgeRecord>();
+    let (tx, rx) = mpsc::channel::<Line>();
     let handle = tokio::task::spawn_blocking(move || write_loop(&path, file, &rx));
     Ok((Sink(tx, None), handle))
 }
 
 /// Append batches as they come; sync [`SYNC_EVERY`] after the oldest unsynced write; end (after a
 /// final sync) when every sender is gone.
-fn write_loop(path: &Path, mut file: std::fs::File, rx: &mpsc::Receiver<EdgeRecord>) {
+fn write_loop(path: &Path, mut file: std::fs::File, rx: &mpsc::Receiver<Line>) {
     let mut buf = Vec::with_capacity(64 * 1024);
     let mut unsynced: Option<Instant> = None;
     loop {
@@ -204,8 +292,12 @@ fn write_loop(path: &Path, mut file: std::fs::File, rx: &mpsc::Receiver<EdgeReco
         };
         let Some(first) = first else { break };
         buf.clear();
-        for rec in std::iter::once(first).chain(rx.try_iter()) {
-            if serde_json::to_writer(&mut buf, &rec).is_ok() {
+        for line in std::iter::once(first).chain(rx.try_iter()) {
+            let written = match &line {
+                Line::Record(r) => serde_json::to_writer(&mut buf, r),
+                Line::Event(e) => serde_json::to_writer(&mut buf, e),
+            };
+            if written.is_ok() {
                 buf.push(b'\n');
             }
             if buf.len() > 1 << 20 {
@@ -247,6 +339,13 @@ mod tests {
         .unwrap_or_else(|e| panic!("{e}"))
     }
 
+    fn record_id(l: Line) -> Option<String> {
+        match l {
+            Line::Record(r) => Some(r.edge_id),
+            Line::Event(_) => None,
+        }
+    }
+
     async fn lines_in(p: &Path, n: usize) -> Vec<String> {
         // The writer works on its own thread: wait (bounded) for the lines to land.
         for _ in 0..200 {
@@ -271,7 +370,7 @@ mod tests {
             assert!(rx.try_recv().is_err(), "sent before the task yielded");
             tokio::task::yield_now().await;
             assert_eq!(
-                rx.try_recv().map(|r| r.edge_id).ok().as_deref(),
+                rx.try_recv().ok().and_then(record_id).as_deref(),
                 Some("one")
             );
             sink.send_soon(rec("two"));
@@ -280,13 +379,13 @@ mod tests {
         assert!(rx.try_recv().is_err());
         drop(rt);
         assert_eq!(
-            rx.try_recv().map(|r| r.edge_id).ok().as_deref(),
+            rx.try_recv().ok().and_then(record_id).as_deref(),
             Some("two")
         );
         // Outside a runtime: at once.
         sink.send_soon(rec("three"));
         assert_eq!(
-            rx.try_recv().map(|r| r.edge_id).ok().as_deref(),
+            rx.try_recv().ok().and_then(record_id).as_deref(),
             Some("three")
         );
     }

@@ -220,6 +220,7 @@ pub async fn session_stats(store: &Store, experiment: &str) -> Result<Vec<Sessio
     let _one_at_a_time = ROLLUP_LOCK.lock().await;
     rollup_locked(store, experiment).await?;
     let sessions = store.session_heads(experiment).await?;
+    let lost = store.lost_telemetry().await?;
     let mut values: BTreeMap<String, BTreeMap<String, Option<f64>>> = BTreeMap::new();
     for (id, metric, value) in store.cached_rollups(experiment).await? {
         values.entry(id).or_default().insert(metric, value);
@@ -246,7 +247,7 @@ pub async fn session_stats(store: &Store, experiment: &str) -> Result<Vec<Sessio
                 "no requests captured (lost telemetry, or the harness never reached the proxy)"
                     .to_string(),
             ),
-            _ => None,
+            _ => lost.reason(&id, s.started_at, s.ended_at),
         };
         let (started, ended) = (s.started_at, s.ended_at);
         let (input, cached_in) = (tokens("input_tokens"), tokens("cached_input_tokens"));

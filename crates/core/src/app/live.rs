@@ -10,6 +10,7 @@ use crate::normalize::{model_index, RequestRow};
 use crate::render::Rendered;
 use crate::report::{self, SessionStats};
 use crate::session::{CreateSession, FinalStatus, SessionRow};
+pub use crate::store::edge_events::EdgeHealth;
 pub use crate::store::RequestBrief;
 use crate::{paths, Error};
 
@@ -115,6 +116,15 @@ impl App {
             .into_iter()
             .find(|x| x.session_id == s.session_id);
         Ok((s, stats))
+    }
+
+    /// The edge's outages while the session ran and the requests it lost to them.
+    pub async fn session_edge_health(&self, id: &str) -> Result<EdgeHealth, Error> {
+        let s = self.sessions().await?.get(id).await?;
+        self.store()
+            .await?
+            .edge_health(&s.session_id, s.created_at, s.ended_at)
+            .await
     }
 
     /// An active session's environment (redacted) in `format` (default: the harness's).

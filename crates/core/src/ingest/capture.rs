@@ -14,9 +14,11 @@ use serde::Serialize;
 
 use crate::ingest_write::Written;
 use crate::normalize::{self, Attribution, ModelIndex, RequestRow, Traffic};
-use crate::normalize_edge::normalize_edge;
+use crate::normalize_edge::{normalize_edge, normalize_start};
+use crate::store::edge_events::EdgeEvent;
 use crate::store::Store;
 use crate::{io_err, Error};
+use stackperf_edge::SpoolLine;
 
 /// Rows per transaction (the cursor moves with each).
 const BATCH: usize = 10_000;
@@ -61,6 +63,11 @@ pub struct CollectReport {
     #[cfg_attr(feature = "specta", specta(type = f64))]
     #[serde(default)]
     pub rotated: u64,
+    /// Requests the edge accepted whose record never came, because that edge instance stopped
+    /// or was killed first: stored as `edge_lost` errors.
+    #[cfg_attr(feature = "specta", specta(type = f64))]
+    #[serde(default)]
+    pub edge_lost: u64,
 }
 
 pub(crate) fn file_id(meta: &std::fs::Metadata) -> String {
@@ -188,6 +195,7 @@ async fn collect_file(
         cache: HashMap::new(),
     };
     let mut batch: Vec<RequestRow> = Vec::with_capacity(BATCH);
+    let mut events: Vec<EdgeEvent> = Vec::new();
     let mut pending: Option<Pending> = None;
     let mut raw: Vec<u8> = Vec::new();
     loop {
@@ -218,15 +226,24 @@ async fn collect_file(
                 }
                 Err(_) => None,
             },
-            Source::Edge => {
-                match serde_json::from_str::<stackperf_edge::EdgeRecord>(line.trim_end()) {
-                    Ok(rec) => {
-                        let attribution = sessions.get(&rec.key_alias).await?;
-                        Some(normalize_edge(&rec, attribution.as_ref(), models))
-                    }
-                    Err(_) => None,
+            Source::Edge => match stackperf_edge::record::parse_line(line.trim_end()) {
+                Ok(SpoolLine::Record(rec)) => {
+                    let attribution = sessions.get(&rec.key_alias).await?;
+                    Some(normalize_edge(&rec, attribution.as_ref(), models))
                 }
-            }
+                Ok(SpoolLine::Event(ev)) => {
+                    match edge_event(ev, &mut sessions, models).await? {
+                        Some(ev) => events.push(ev),
+                        None => {
+                            report.malformed += 1;
+                            report.first_malformed_at.get_or_insert(offset);
+                        }
+                    }
+                    offset += n;
+                    continue;
+                }
+                Err(_) => None,
+            },
         };
         match row {
             Some(r) => {
@@ -245,7 +262,7 @@ async fn collect_file(
             }
         }
         offset += n;
-        if batch.len() >= BATCH {
+        if batch.len() + events.len() >= BATCH {
             // Parse the next batch while this one is written: wait only for the previous write
             // (cursor commits stay in order).
             if let Some(h) = pending.take() {
@@ -253,10 +270,9 @@ async fn collect_file(
             }
             pending = Some(spawn_insert(
                 store,
-                &key,
-                &id,
-                offset,
+                (&key, &id, offset),
                 std::mem::take(&mut batch),
+                std::mem::take(&mut events),
             ));
         }
     }
@@ -264,10 +280,40 @@ async fn collect_file(
         absorb(h.await, report, sink.as_deref_mut())?;
     }
     absorb(
-        spawn_insert(store, &key, &id, offset, batch).await,
+        spawn_insert(store, (&key, &id, offset), batch, events).await,
         report,
         sink,
     )
+}
+
+/// An edge event line for the writer; `None` for one that cannot be used (a start line with no
+/// instance in its correlation id).
+async fn edge_event(
+    ev: stackperf_edge::Event,
+    sessions: &mut Sessions<'_>,
+    models: &ModelIndex,
+) -> Result<Option<EdgeEvent>, Error> {
+    use stackperf_edge::Event;
+    Ok(match ev {
+        Event::Start(st) => {
+            let Some(instance) = stackperf_edge::record::instance_of(&st.edge_id) else {
+                return Ok(None);
+            };
+            let attribution = sessions.get(&st.key_alias).await?;
+            Some(EdgeEvent::Start {
+                instance: instance.to_string(),
+                lost: Box::new(normalize_start(&st, attribution.as_ref(), models)),
+            })
+        }
+        Event::Up(m) => Some(EdgeEvent::Up {
+            instance: m.instance,
+            at_ms: m.at * 1000.0,
+        }),
+        Event::Down(m) => Some(EdgeEvent::Down {
+            instance: m.instance,
+            at_ms: m.at * 1000.0,
+        }),
+    })
 }
 
 /// The longest spool line read (a record is a few KB; a longer line is skipped and counted).
@@ -372,19 +418,22 @@ where
 
 type Pending = tokio::task::JoinHandle<Result<(Written, Vec<RequestRow>), Error>>;
 
+/// Write `rows` and `events` with the cursor `(spool, file_id, offset)`; the rows handed back
+/// include those that start lines became.
 fn spawn_insert(
     store: &Store,
-    spool: &str,
-    file_id: &str,
-    offset: u64,
-    rows: Vec<RequestRow>,
+    (spool, file_id, offset): (&str, &str, u64),
+    mut rows: Vec<RequestRow>,
+    events: Vec<EdgeEvent>,
 ) -> Pending {
     let store = store.clone();
     let (spool, file_id) = (spool.to_string(), file_id.to_string());
     tokio::task::spawn_blocking(move || {
-        let n = store
-            .writer()
-            .write(store.path(), &spool, &file_id, offset, &rows)?;
+        let (n, lost) =
+            store
+                .writer()
+                .write(store.path(), &spool, &file_id, offset, &rows, &events)?;
+        rows.extend(lost);
         Ok((n, rows))
     })
 }
@@ -398,7 +447,8 @@ fn absorb(
     let (w, rows) = done.map_err(|e| Error::Internal(format!("the ingest task failed: {e}")))??;
     report.inserted += w.inserted;
     report.merged += w.merged;
-    report.duplicates += rows.len() as u64 - w.inserted - w.merged;
+    report.edge_lost += w.lost;
+    report.duplicates += (rows.len() as u64).saturating_sub(w.inserted + w.merged + w.lost);
     if let Some(out) = sink {
         out.extend(rows);
     }
@@ -414,7 +464,7 @@ pub async fn insert_rows(
     offset: u64,
     rows: Vec<RequestRow>,
 ) -> Result<(u64, Vec<RequestRow>), Error> {
-    let (w, rows) = spawn_insert(store, spool, file_id, offset, rows)
+    let (w, rows) = spawn_insert(store, (spool, file_id, offset), rows, Vec::new())
         .await
         .map_err(|e| Error::Internal(format!("the ingest task failed: {e}")))??;
     Ok((w.inserted, rows))

@@ -146,7 +146,7 @@ pub fn request_cost(
 }
 
 /// Where a row's timings were taken.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
@@ -169,7 +169,7 @@ impl TimedAt {
 /// Whose traffic a request is. Only `session` rows count into a session; `internal` rows
 /// (StackPerf's own: the proxy warm-up, anything sent with the master key) are left out of
 /// user-facing exports and counts unless asked for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
@@ -214,7 +214,7 @@ impl Traffic {
 }
 
 /// How a request ended, as the client saw it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
@@ -234,7 +234,7 @@ impl RequestStatus {
 }
 
 /// A normalized request (the `requests` table).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct RequestRow {
@@ -364,8 +364,16 @@ pub fn normalize(
     let start = rec.start.ok_or(Reject::MissingField("start"))?;
     let end = rec.end.unwrap_or(start).max(start);
     let success = rec.status.as_deref() == Some("success");
+    let through_edge = rec.edge_id.as_deref().is_some_and(|s| !s.is_empty());
     let output_tokens = int(rec.completion_tokens);
     let (ttft_ms, ttft_missing_reason) = match (rec.stream, rec.first_delta) {
+        _ if through_edge => (
+            None,
+            Some(
+                "only LiteLLM's record of this request is stored: the edge's is missing, so how the client fared is unknown"
+                    .to_string(),
+            ),
+        ),
         (_, Some(first)) if first >= start => (Some((first - start) * 1000.0), None),
         (false, _) => (
             None,
@@ -375,16 +383,12 @@ pub fn normalize(
             None,
             Some("failed before any content was streamed".to_string()),
         ),
-        (true, _) if rec.edge_id.is_none() => (
+        (true, _) => (
             None,
             Some(
                 "sent straight to LiteLLM, not through StackPerf's edge: no client-side timing"
                     .to_string(),
             ),
-        ),
-        (true, _) => (
-            None,
-            Some("no content delta was observed in the stream".to_string()),
         ),
     };
     let first_token_at = ttft_ms.map(|t| start * 1000.0 + t);
@@ -443,7 +447,9 @@ pub fn normalize(
         cached_input_tokens: cached,
         cache_write_tokens: int(rec.cache_creation_input_tokens),
         reasoning_tokens: int(rec.reasoning_tokens),
-        status: if success {
+        // Sent through the edge, yet (so far) only LiteLLM's line: never a success by itself. The
+        // edge's record, when it is merged in, sets status, outcome and timings.
+        status: if success && !through_edge {
             RequestStatus::Success
         } else {
             RequestStatus::Error
@@ -479,7 +485,7 @@ pub fn normalize(
         tool_call_count: None,
         timed_at: TimedAt::Litellm,
         has_litellm_record: true,
-        outcome: None,
+        outcome: through_edge.then(|| super::normalize_edge::NOT_TIMED_AT_EDGE.to_string()),
         first_visible_at: None,
         ttft_visible_ms: None,
         itl_ms: None,

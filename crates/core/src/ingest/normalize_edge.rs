@@ -2,7 +2,7 @@
 //! outcome the client saw (see `stackperf_edge::record`). LiteLLM's line for the same request is
 //! merged into the row by the store (tokens, cache, cost, provider hand-off).
 
-use stackperf_edge::{EdgeRecord, Outcome};
+use stackperf_edge::{EdgeRecord, EdgeStart, Outcome};
 
 use crate::normalize::{Attribution, ModelIndex, RequestRow, RequestStatus, TimedAt, Traffic};
 
@@ -107,6 +107,75 @@ pub fn normalize_edge(
         stall_count: int(Some(rec.stalls)),
         content_deltas: int(Some(rec.deltas)),
         output_tokens_missing_reason,
+        cost_usd: None,
+    }
+}
+
+/// The outcome of a request whose start line has no record because its edge was killed.
+pub const EDGE_LOST: &str = "edge_lost";
+/// The outcome of a request LiteLLM recorded with the edge's correlation id, while the edge's own
+/// record of it is missing: how the harness fared is unknown.
+pub const NOT_TIMED_AT_EDGE: &str = "not_timed_at_edge";
+
+/// The row a start line becomes if its record never comes (the edge was killed while the request
+/// was open): an error with an unknown HTTP status and no timings; LiteLLM's line, when it is
+/// merged in, brings the tokens it counted.
+pub fn normalize_start(
+    st: &EdgeStart,
+    attribution: Option<&Attribution>,
+    models: &ModelIndex,
+) -> RequestRow {
+    let route = st.model.as_deref().and_then(|a| models.get(a));
+    let why = "the edge was stopped or killed while this request was open: how it ended for the client, and its timings, are unknown";
+    RequestRow {
+        request_id: st.edge_id.clone(),
+        litellm_call_id: None,
+        session_id: attribution.map(|a| a.session_id.clone()),
+        variant_id: attribution.map(|a| a.variant_id),
+        experiment: attribution.map(|a| a.experiment.clone()),
+        provider: route.map(|r| r.provider.clone()),
+        provider_route: route.map(|r| r.route.clone()),
+        model: st.model.clone(),
+        upstream_model: route.map(|r| r.upstream_model.clone()),
+        harness_profile: attribution.map(|a| a.harness_profile.clone()),
+        protocol_surface: Some(st.surface.as_str().to_string()),
+        call_type: None,
+        streamed: st.stream,
+        request_started_at: st.arrived * 1000.0,
+        request_finished_at: st.arrived * 1000.0,
+        first_token_at: None,
+        upstream_started_at: None,
+        latency_ms: 0.0,
+        ttft_ms: None,
+        ttft_missing_reason: Some(why.to_string()),
+        provider_ttft_ms: None,
+        provider_latency_ms: None,
+        output_tokens_per_s: None,
+        input_tokens: None,
+        output_tokens: None,
+        cached_input_tokens: None,
+        cache_write_tokens: None,
+        reasoning_tokens: None,
+        status: RequestStatus::Error,
+        http_status: None,
+        error_code: Some(EDGE_LOST.to_string()),
+        error_class: Some(EDGE_LOST.to_string()),
+        provider_request_id: None,
+        proxy_overhead_ms: None,
+        key_alias: Some(st.key_alias.clone()),
+        tool_calls: None,
+        tool_call_count: None,
+        traffic: Traffic::classify(attribution.is_some(), Some(&st.key_alias), None),
+        timed_at: TimedAt::Edge,
+        has_litellm_record: false,
+        outcome: Some(EDGE_LOST.to_string()),
+        first_visible_at: None,
+        ttft_visible_ms: None,
+        itl_ms: None,
+        max_gap_ms: None,
+        stall_count: None,
+        content_deltas: None,
+        output_tokens_missing_reason: None,
         cost_usd: None,
     }
 }

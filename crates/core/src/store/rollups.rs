@@ -117,7 +117,9 @@ impl RollupTx {
              FROM requests WHERE session_id IN (",
             columns
                 .iter()
-                .map(|c| format!("CAST({c} AS REAL)"))
+                // A request the edge did not time (its record lost, or LiteLLM's line alone)
+                // has no timing of the client's: left out of every per-request metric.
+                .map(|c| format!("CASE WHEN outcome IN ('edge_lost', 'not_timed_at_edge') THEN NULL ELSE CAST({c} AS REAL) END"))
                 .collect::<Vec<_>>()
                 .join(", ")
         ));

@@ -11,6 +11,7 @@ use std::time::Duration;
 use rusqlite::{params, Connection, ToSql};
 
 use crate::normalize::{RequestRow, TimedAt};
+use crate::store::edge_events::EdgeEvent;
 use crate::store::now_ms;
 use crate::store::requests::{columns_of, Side, REQUEST_COLUMNS};
 use crate::Error;
@@ -30,8 +31,9 @@ fn bind<'a>(r: &'a RequestRow, now: &'a f64) -> impl rusqlite::Params + 'a {
 
 /// The final output token count given the merged row's parts: the stream's own report, none for
 /// a failed stream without one, else LiteLLM's count.
+/// (An `edge_lost` row has no client-side view at all: LiteLLM's count stands.)
 fn tokens_expr(edge: &str, lit: &str) -> String {
-    format!("(CASE WHEN {edge}.output_tokens IS NOT NULL THEN {edge}.output_tokens WHEN {edge}.status = 'error' AND {edge}.streamed = 1 THEN NULL ELSE {lit}.output_tokens END)")
+    format!("(CASE WHEN {edge}.output_tokens IS NOT NULL THEN {edge}.output_tokens WHEN {edge}.status = 'error' AND {edge}.streamed = 1 AND {edge}.outcome IS NOT 'edge_lost' THEN NULL ELSE {lit}.output_tokens END)")
 }
 
 /// Provider timings, proxy overhead and throughput from the edge's times (`e`) and LiteLLM's
@@ -44,7 +46,7 @@ fn derived(e: &str, l: &str) -> Vec<String> {
         format!("proxy_overhead_ms = CASE WHEN {l}.upstream_started_at IS NOT NULL THEN MAX({l}.upstream_started_at - {e}.request_started_at, 0) END"),
         format!("output_tokens_per_s = CASE WHEN {tok} > 1 AND {e}.request_finished_at > {e}.first_token_at THEN ({tok} - 1) * 1000.0 / ({e}.request_finished_at - {e}.first_token_at) END"),
         format!("output_tokens = {tok}"),
-        format!("output_tokens_missing_reason = CASE WHEN {e}.output_tokens IS NOT NULL THEN NULL WHEN {e}.status = 'error' AND {e}.streamed = 1 THEN {e}.output_tokens_missing_reason ELSE NULL END"),
+        format!("output_tokens_missing_reason = CASE WHEN {e}.output_tokens IS NOT NULL THEN NULL WHEN {e}.status = 'error' AND {e}.streamed = 1 AND {e}.outcome IS NOT 'edge_lost' THEN {e}.output_tokens_missing_reason ELSE NULL END"),
         format!("input_tokens = COALESCE({e}.input_tokens, {l}.input_tokens)"),
         format!("error_code = CASE WHEN {e}.status = 'success' THEN NULL ELSE COALESCE({e}.error_code, {l}.error_code) END"),
         format!("error_class = CASE WHEN {e}.status = 'success' THEN NULL ELSE COALESCE({l}.error_class, {e}.error_class) END"),
@@ -68,6 +70,8 @@ pub(crate) struct Written {
     pub inserted: u64,
     /// Lines that completed a row the other side had started.
     pub merged: u64,
+    /// Start lines that became `edge_lost` rows (their edge instance is gone).
+    pub lost: u64,
 }
 
 /// The two upserts, built once.
@@ -91,7 +95,11 @@ fn edge_upsert() -> String {
     );
     set.extend(derived("excluded", "requests"));
     set.push("ingested_at = excluded.ingested_at".into());
-    insert_head() + &set.join(", ") + " WHERE requests.timed_at <> 'edge'"
+    // An `edge_lost` row is a presumption: the request's own record, arriving late (an edge
+    // draining after its successor came up), replaces it.
+    insert_head()
+        + &set.join(", ")
+        + " WHERE requests.timed_at <> 'edge' OR (requests.outcome = 'edge_lost' AND excluded.outcome <> 'edge_lost')"
 }
 
 /// A LiteLLM line: merged under an edge row, or (traffic straight to LiteLLM) the whole row.
@@ -138,8 +146,10 @@ fn db(path: &Path) -> impl Fn(rusqlite::Error) -> Error + '_ {
 }
 
 impl Writer {
-    /// Insert `rows`, mark their sessions' rollups stale and move the cursor of `spool` to
-    /// `(file_id, offset)`, in one transaction. Blocking: call it on a blocking thread.
+    /// Insert `rows`, apply the edge's `events` (see [`super::edge_events`]), mark the sessions'
+    /// rollups stale and move the cursor of `spool` to `(file_id, offset)`, in one transaction.
+    /// Returns the rows that start lines became (`edge_lost`) too. Blocking: call it on a
+    /// blocking thread.
     pub(crate) fn write(
         &self,
         path: &Path,
@@ -147,7 +157,8 @@ impl Writer {
         file_id: &str,
         offset: u64,
         rows: &[RequestRow],
-    ) -> Result<Written, Error> {
+        events: &[EdgeEvent],
+    ) -> Result<(Written, Vec<RequestRow>), Error> {
         let e = db(path);
         let mut guard = self.0.lock().map_err(|_| Error::Database {
             path: path.to_path_buf(),
@@ -163,7 +174,7 @@ impl Writer {
             *guard = Some(c);
         }
         let Some(conn) = guard.as_mut() else {
-            return Ok(Written::default());
+            return Ok((Written::default(), Vec::new()));
         };
         let now = now_ms();
         let tx = conn.transaction().map_err(&e)?;
@@ -189,10 +200,18 @@ impl Writer {
                 }
             }
         }
+        let lost = super::edge_events::apply(&tx, rows, events).map_err(&e)?;
+        {
+            let mut edge = tx.prepare_cached(statements().0).map_err(&e)?;
+            for r in &lost {
+                written.lost += edge.execute(bind(r, &now)).map_err(&e)? as u64;
+            }
+        }
         {
             // Sessions that gained rows need their rollups recomputed.
             let mut touched: Vec<&str> = rows
                 .iter()
+                .chain(&lost)
                 .filter_map(|r| r.session_id.as_deref())
                 .collect();
             touched.sort_unstable();
@@ -214,6 +233,6 @@ impl Writer {
             super::usage::refresh_rollups(&tx, &super::usage::usage_groups(rows)).map_err(&e)?;
         }
         tx.commit().map_err(&e)?;
-        Ok(written)
+        Ok((written, lost))
     }
 }

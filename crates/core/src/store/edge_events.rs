@@ -1,0 +1,344 @@
+//! The edge spool's event lines in the store: a request's start (kept in `edge_pending` until its
+//! record comes), and each edge instance's `up` and `down` (`edge_instances`). A start whose
+//! instance is known to be gone — it wrote `down`, or a newer instance came `up` — becomes an
+//! `edge_lost` row. Every step is idempotent, so a spool read twice, or lines that arrive in any
+//! order across passes and rotations, give the same rows.
+
+use std::collections::HashMap;
+
+use rusqlite::{params, OptionalExtension, Transaction};
+use serde::Serialize;
+
+use crate::normalize::{RequestRow, TimedAt};
+use crate::normalize_edge::EDGE_LOST;
+
+/// An edge spool line that is not a request's record, ready for the writer.
+#[derive(Debug, Clone)]
+pub enum EdgeEvent {
+    /// A request's start, as the row it becomes if its record never comes.
+    Start {
+        instance: String,
+        lost: Box<RequestRow>,
+    },
+    /// The instance began serving (epoch ms).
+    Up { instance: String, at_ms: f64 },
+    /// The instance stopped cleanly after its last record (epoch ms).
+    Down { instance: String, at_ms: f64 },
+}
+
+/// A time the edge was not serving: from when an instance was last seen alive (or stopped) to when
+/// the next one came up (`None`: not yet).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct EdgeOutage {
+    pub instance: String,
+    /// Epoch ms: the instance's clean stop, or the last time it was seen alive before a crash.
+    pub from_ms: f64,
+    pub until_ms: Option<f64>,
+    /// It did not stop cleanly (killed, crashed).
+    pub crashed: bool,
+}
+
+/// The instance of a row written from an edge record.
+fn instance_of(r: &RequestRow) -> Option<&str> {
+    (r.timed_at == TimedAt::Edge)
+        .then(|| stackperf_edge::record::instance_of(&r.request_id))
+        .flatten()
+}
+
+/// Apply a batch's edge side to the pending starts and instances; returns the starts that became
+/// `edge_lost` rows (removed from `edge_pending`), for the caller to upsert. `rows` are the batch's
+/// rows, already written.
+pub(crate) fn apply(
+    tx: &Transaction,
+    rows: &[RequestRow],
+    events: &[EdgeEvent],
+) -> rusqlite::Result<Vec<RequestRow>> {
+    let mut seen: HashMap<&str, f64> = HashMap::new();
+    {
+        let mut done = tx.prepare_cached("DELETE FROM edge_pending WHERE request_id = ?1")?;
+        for r in rows {
+            if let Some(i) = instance_of(r) {
+                done.execute(params![r.request_id])?;
+                let t = seen.entry(i).or_insert(r.request_finished_at);
+                *t = t.max(r.request_finished_at);
+            }
+        }
+    }
+    for e in events {
+        if let EdgeEvent::Start { instance, lost } = e {
+            let t = seen.entry(instance).or_insert(lost.request_started_at);
+            *t = t.max(lost.request_started_at);
+        }
+    }
+    let mut alive = tx.prepare_cached(
+        "INSERT INTO edge_instances (instance, last_seen_at) VALUES (?1, ?2)
+         ON CONFLICT (instance) DO UPDATE SET
+         last_seen_at = MAX(COALESCE(last_seen_at, excluded.last_seen_at), excluded.last_seen_at)",
+    )?;
+    for (i, t) in seen {
+        alive.execute(params![i, t])?;
+    }
+    for e in events {
+        match e {
+            EdgeEvent::Start { instance, lost } => start(tx, instance, lost)?,
+            EdgeEvent::Up { instance, at_ms } => up(tx, instance, *at_ms)?,
+            EdgeEvent::Down { instance, at_ms } => down(tx, instance, *at_ms)?,
+        }
+    }
+    lost_now(tx)
+}
+
+/// Keep a start until its record comes, unless the record is stored already.
+fn start(tx: &Transaction, instance: &str, lost: &RequestRow) -> rusqlite::Result<()> {
+    let recorded: Option<i64> = tx
+        .prepare_cached(
+            "SELECT 1 FROM requests WHERE request_id = ?1 AND timed_at = 'edge'
+             AND COALESCE(outcome, '') <> ?2",
+        )?
+        .query_row(params![lost.request_id, EDGE_LOST], |r| r.get(0))
+        .optional()?;
+    if recorded.is_some() {
+        return Ok(());
+    }
+    let row = serde_json::to_string(lost)
+        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+    tx.prepare_cached(
+        "INSERT OR IGNORE INTO edge_pending (request_id, instance, row) VALUES (?1, ?2, ?3)",
+    )?
+    .execute(params![lost.request_id, instance, row])?;
+    Ok(())
+}
+
+/// A new instance serves: every older one still thought alive is gone (it crashed: it wrote no
+/// `down`), since its last sign of life.
+fn up(tx: &Transaction, instance: &str, at: f64) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO edge_instances (instance, up_at, last_seen_at) VALUES (?1, ?2, ?2)
+         ON CONFLICT (instance) DO UPDATE SET up_at = excluded.up_at,
+         last_seen_at = MAX(COALESCE(last_seen_at, excluded.up_at), excluded.up_at)",
+    )?
+    .execute(params![instance, at])?;
+    tx.prepare_cached(
+        "UPDATE edge_instances SET gone_at = COALESCE(down_at, last_seen_at, up_at, ?2),
+         crashed = (down_at IS NULL), replaced_by = ?1
+         WHERE instance <> ?1 AND gone_at IS NULL AND COALESCE(up_at, last_seen_at, 0) <= ?2",
+    )?
+    .execute(params![instance, at])?;
+    // Instances that had stopped cleanly: this one ends their outage.
+    tx.prepare_cached(
+        "UPDATE edge_instances SET replaced_by = ?1 WHERE instance <> ?1 AND replaced_by IS NULL
+         AND gone_at IS NOT NULL AND gone_at <= ?2",
+    )?
+    .execute(params![instance, at])?;
+    Ok(())
+}
+
+/// A clean stop (also after a newer instance was already up: it was draining, not crashed).
+fn down(tx: &Transaction, instance: &str, at: f64) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO edge_instances (instance, down_at, gone_at, last_seen_at) VALUES (?1, ?2, ?2, ?2)
+         ON CONFLICT (instance) DO UPDATE SET down_at = excluded.down_at,
+         gone_at = excluded.down_at, crashed = 0,
+         last_seen_at = MAX(COALESCE(last_seen_at, excluded.down_at), excluded.down_at)",
+    )?
+    .execute(params![instance, at])?;
+    Ok(())
+}
+
+/// Take the pending starts of gone instances.
+fn lost_now(tx: &Transaction) -> rusqlite::Result<Vec<RequestRow>> {
+    let taken: Vec<(String, String)> = tx
+        .prepare_cached(
+            "SELECT p.request_id, p.row FROM edge_pending p
+             JOIN edge_instances i ON i.instance = p.instance WHERE i.gone_at IS NOT NULL",
+        )?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut out = Vec::with_capacity(taken.len());
+    let mut del = tx.prepare_cached("DELETE FROM edge_pending WHERE request_id = ?1")?;
+    for (id, row) in taken {
+        del.execute(params![id])?;
+        match serde_json::from_str::<RequestRow>(&row) {
+            Ok(r) => out.push(r),
+            Err(e) => tracing::warn!("edge start {id}: stored row unreadable ({e}); dropped"),
+        }
+    }
+    Ok(out)
+}
+
+impl super::Store {
+    /// The edge's outages that overlap `[from_ms, until_ms]` (`None`: until now).
+    pub async fn edge_outages(
+        &self,
+        from_ms: f64,
+        until_ms: Option<f64>,
+    ) -> Result<Vec<EdgeOutage>, crate::Error> {
+        let rows: Vec<(String, f64, Option<f64>, bool)> = sqlx::query_as(
+            "SELECT i.instance, i.gone_at, n.up_at, i.crashed FROM edge_instances i
+             LEFT JOIN edge_instances n ON n.instance = i.replaced_by
+             WHERE i.gone_at IS NOT NULL AND i.gone_at <= ?2
+             AND (n.up_at IS NULL OR n.up_at >= ?1) ORDER BY i.gone_at",
+        )
+        .bind(from_ms)
+        .bind(until_ms.unwrap_or(f64::MAX))
+        .fetch_all(self.pool())
+        .await
+        .map_err(self.db())?;
+        Ok(rows
+            .into_iter()
+            .map(|(instance, from_ms, until_ms, crashed)| EdgeOutage {
+                instance,
+                from_ms,
+                until_ms,
+                crashed,
+            })
+            .collect())
+    }
+}
+
+/// What a session lost to its edge: outages while it ran and the requests they cut.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct EdgeHealth {
+    pub outages: Vec<EdgeOutage>,
+    /// Time the edge was down within the session (open outages count until now), ms.
+    pub down_ms: f64,
+    /// Requests whose record was lost with the edge (`edge_lost`).
+    pub lost_requests: i64,
+    /// Requests only LiteLLM recorded although they came through the edge.
+    pub not_timed_at_edge: i64,
+}
+
+impl EdgeHealth {
+    /// One sentence for people, `None` when nothing was lost.
+    pub fn summary(&self) -> Option<String> {
+        if self.outages.is_empty() && self.lost_requests == 0 && self.not_timed_at_edge == 0 {
+            return None;
+        }
+        let mut parts = Vec::new();
+        if !self.outages.is_empty() {
+            let crashed = self.outages.iter().filter(|o| o.crashed).count();
+            parts.push(format!(
+                "the edge was down for {:.1} s during this session ({} outage{}, {crashed} after a crash)",
+                self.down_ms / 1000.0,
+                self.outages.len(),
+                if self.outages.len() == 1 { "" } else { "s" },
+            ));
+        }
+        if self.lost_requests > 0 {
+            parts.push(format!(
+                "{} request{} lost {} stream with the edge (stored as edge_lost errors)",
+                self.lost_requests,
+                if self.lost_requests == 1 { "" } else { "s" },
+                if self.lost_requests == 1 {
+                    "its"
+                } else {
+                    "their"
+                },
+            ));
+        }
+        if self.not_timed_at_edge > 0 {
+            parts.push(format!(
+                "{} request{} recorded by LiteLLM only (not timed at the edge)",
+                self.not_timed_at_edge,
+                if self.not_timed_at_edge == 1 { "" } else { "s" },
+            ));
+        }
+        Some(parts.join("; "))
+    }
+}
+
+impl super::Store {
+    /// The edge's outages during `[from_ms, until_ms]` (`None`: until now) and what the session
+    /// `session_id` lost to them.
+    pub async fn edge_health(
+        &self,
+        session_id: &str,
+        from_ms: f64,
+        until_ms: Option<f64>,
+    ) -> Result<EdgeHealth, crate::Error> {
+        let outages = self.edge_outages(from_ms, until_ms).await?;
+        let now = super::now_ms();
+        let end = until_ms.unwrap_or(now);
+        let down_ms = outages
+            .iter()
+            .map(|o| (o.until_ms.unwrap_or(now).min(end) - o.from_ms.max(from_ms)).max(0.0))
+            .sum();
+        let (lost_requests, not_timed_at_edge): (i64, i64) = sqlx::query_as(
+            "SELECT COALESCE(SUM(outcome = 'edge_lost'), 0), COALESCE(SUM(outcome = 'not_timed_at_edge'), 0)
+             FROM requests WHERE session_id = ?1",
+        )
+        .bind(session_id)
+        .fetch_one(self.pool())
+        .await
+        .map_err(self.db())?;
+        Ok(EdgeHealth {
+            outages,
+            down_ms,
+            lost_requests,
+            not_timed_at_edge,
+        })
+    }
+}
+
+/// What every session lost to the edge, for Compare's exclusion rule.
+#[derive(Debug, Clone, Default)]
+pub struct LostTelemetry {
+    pub outages: Vec<EdgeOutage>,
+    /// Per session: requests stored as `edge_lost` or `not_timed_at_edge`.
+    pub untimed: HashMap<String, i64>,
+}
+
+impl LostTelemetry {
+    /// Why a session that ran over `[started, ended]` lost telemetry, if it did.
+    pub fn reason(
+        &self,
+        session_id: &str,
+        started: Option<f64>,
+        ended: Option<f64>,
+    ) -> Option<String> {
+        let untimed = self.untimed.get(session_id).copied().unwrap_or(0);
+        let down_ms: f64 = match started {
+            Some(s) => self
+                .outages
+                .iter()
+                .map(|o| {
+                    let until = o.until_ms.or(ended).unwrap_or(o.from_ms);
+                    (until.min(ended.unwrap_or(f64::MAX)) - o.from_ms.max(s)).max(0.0)
+                })
+                .sum(),
+            None => 0.0,
+        };
+        let overlapped = started.is_some_and(|s| {
+            self.outages.iter().any(|o| {
+                o.from_ms <= ended.unwrap_or(f64::MAX) && o.until_ms.is_none_or(|u| u >= s)
+            })
+        });
+        (untimed > 0 || overlapped).then(|| {
+            format!(
+                "lost telemetry: the edge was down for {:.1} s during this session; {untimed} request(s) without the edge's timing",
+                down_ms / 1000.0
+            )
+        })
+    }
+}
+
+impl super::Store {
+    /// Every edge outage, and the sessions with requests the edge did not time.
+    pub async fn lost_telemetry(&self) -> Result<LostTelemetry, crate::Error> {
+        let outages = self.edge_outages(0.0, None).await?;
+        let untimed: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT session_id, COUNT(*) FROM requests
+             WHERE outcome IN ('edge_lost', 'not_timed_at_edge') AND session_id IS NOT NULL
+             GROUP BY session_id",
+        )
+        .fetch_all(self.pool())
+        .await
+        .map_err(self.db())?;
+        Ok(LostTelemetry {
+            outages,
+            untimed: untimed.into_iter().collect(),
+        })
+    }
+}
