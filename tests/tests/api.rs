@@ -305,6 +305,9 @@ fn the_api_serves_every_endpoint_and_filter_and_refuses_what_it_should() {
         Some(3),
         "{detail}"
     );
+    // No stack ran: nothing lost to the edge, nothing to say.
+    assert_eq!(detail["edge"]["lost_requests"], 0, "{detail}");
+    assert!(detail["edge"]["summary"].is_null(), "{detail}");
     let (status, v) = api.get("/api/v1/sessions/sess_nope");
     assert_eq!((status, v["code"].as_str()), (404, Some("not_found")));
 

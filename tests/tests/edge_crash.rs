@@ -34,6 +34,31 @@ fn snapshot(pid: u32) -> (Vec<String>, Vec<(String, String)>, std::path::PathBuf
     (argv, env, cwd)
 }
 
+/// How many requests the edge's spool shows open (a start line, no record) that arrived less
+/// than `within_s` ago.
+fn just_begun(spool: &std::path::Path, within_s: f64) -> usize {
+    let text = std::fs::read_to_string(spool).unwrap_or_default();
+    let mut open: HashMap<String, f64> = HashMap::new();
+    for v in text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+    {
+        if let Some(id) = v["start"]["edge_id"].as_str() {
+            open.insert(
+                id.to_string(),
+                v["start"]["arrived"].as_f64().unwrap_or(0.0),
+            );
+        } else if let Some(id) = v["edge_id"].as_str() {
+            open.remove(id);
+        }
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0);
+    open.values().filter(|a| now - **a < within_s).count()
+}
+
 /// The session's stored requests (every one once: a duplicate fails here).
 fn session_rows(env: &StackEnv, session: &str) -> Vec<Value> {
     let export = env.run(&[
@@ -240,6 +265,18 @@ fn killing_the_edge_mid_stream_leaves_no_request_unrecorded_and_flags_the_sessio
         seen.extend(rx.try_iter());
         ok(&seen) >= 12
     });
+    // Kill it while streams are open: the edge's own spool says which requests it is serving
+    // (start lines without their record). The workers start in step, so right after a wave ends
+    // none is; a request that arrived under 300 ms ago has at least its 600 ms TTFT ahead.
+    let spool = env.data.path().join("capture/edge.jsonl");
+    wait_for(
+        "a request just begun at the edge",
+        Duration::from_secs(60),
+        || {
+            seen.extend(rx.try_iter());
+            just_begun(&spool, 0.3) > 0
+        },
+    );
     let status = Command::new("kill")
         .args(["-9", &edge_pid.to_string()])
         .status()
@@ -312,7 +349,10 @@ fn killing_the_edge_mid_stream_leaves_no_request_unrecorded_and_flags_the_sessio
             );
         }
     }
-    assert!(cut > 0, "the kill cut no stream: {collected}");
+    assert!(
+        mine.iter().any(|r| r["outcome"] == "edge_lost"),
+        "the kill cut no request: {collected}"
+    );
     // Rows the client has no id for: accepted, then cut before the response began.
     let unanswered: Vec<&Value> = mine
         .iter()
@@ -338,11 +378,32 @@ fn killing_the_edge_mid_stream_leaves_no_request_unrecorded_and_flags_the_sessio
     assert_eq!(outages[0]["crashed"], true);
     let down_ms = edge["down_ms"].as_f64().expect("down_ms");
     assert!(down_ms > 0.0 && down_ms < 60_000.0, "{edge}");
+    let lost_words = if lost == 1 {
+        "1 request lost its stream".to_string()
+    } else {
+        format!("{lost} requests lost their stream")
+    };
     assert!(
         edge["summary"]
             .as_str()
-            .is_some_and(|s| s.contains("the edge was down")
-                && s.contains(&format!("{lost} requests lost their stream"))),
+            .is_some_and(|s| s.contains("the edge was down") && s.contains(&lost_words)),
+        "{edge}"
+    );
+    // `stack up` journaled what it found down and restarted while the session ran.
+    let restarts = edge["restarts"].as_array().expect("restarts");
+    assert!(
+        restarts
+            .iter()
+            .any(|e| e["service"] == "edge" && e["event"] == "found_down")
+            && restarts
+                .iter()
+                .any(|e| e["service"] == "edge" && e["event"] == "started"),
+        "{edge}"
+    );
+    assert!(
+        edge["summary"]
+            .as_str()
+            .is_some_and(|s| s.contains("edge was found down by `stack up` and restarted")),
         "{edge}"
     );
     // Compare leaves it out, saying why.
@@ -357,7 +418,7 @@ fn killing_the_edge_mid_stream_leaves_no_request_unrecorded_and_flags_the_sessio
         "{excluded:?}"
     );
     eprintln!(
-        "{} requests: {} rows, {lost} edge_lost, {} refused while down; the edge was down {:.1} s",
+        "{} requests: {} rows, {lost} edge_lost ({cut} of them after their response began), {} refused while down; the edge was down {:.1} s",
         records.len(),
         mine.len(),
         refused(&seen),

@@ -350,6 +350,77 @@ export type DraftCheck_Serialize = {
 	elsewhere: Problem_Serialize[],
 };
 
+/**  What a session lost to its edge: outages while it ran and the requests they cut. */
+export type EdgeHealth = EdgeHealth_Serialize | EdgeHealth_Deserialize;
+
+/**  What a session lost to its edge: outages while it ran and the requests they cut. */
+export type EdgeHealth_Deserialize = {
+	outages: EdgeOutage_Deserialize[],
+	/**  Time the edge was down within the session (open outages count until now), ms. */
+	down_ms: number | null,
+	/**  Requests whose record was lost with the edge (`edge_lost`). */
+	lost_requests: number | null,
+	/**  Requests only LiteLLM recorded although they came through the edge. */
+	not_timed_at_edge: number | null,
+	/**
+	 *  Services `stack up` found down (and restarted) or `stack down` stopped while the session
+	 *  ran (`stack::journal`).
+	 */
+	restarts: ServiceEvent[],
+	/**  The above in one sentence, `None` when nothing was lost. */
+	summary?: string | null,
+};
+
+/**  What a session lost to its edge: outages while it ran and the requests they cut. */
+export type EdgeHealth_Serialize = {
+	outages: EdgeOutage_Serialize[],
+	/**  Time the edge was down within the session (open outages count until now), ms. */
+	down_ms: number | null,
+	/**  Requests whose record was lost with the edge (`edge_lost`). */
+	lost_requests: number | null,
+	/**  Requests only LiteLLM recorded although they came through the edge. */
+	not_timed_at_edge: number | null,
+	/**
+	 *  Services `stack up` found down (and restarted) or `stack down` stopped while the session
+	 *  ran (`stack::journal`).
+	 */
+	restarts: ServiceEvent[],
+	/**  The above in one sentence, `None` when nothing was lost. */
+	summary: string | null,
+};
+
+/**
+ *  A time the edge was not serving: from when an instance was last seen alive (or stopped) to when
+ *  the next one came up (`None`: not yet).
+ */
+export type EdgeOutage = EdgeOutage_Serialize | EdgeOutage_Deserialize;
+
+/**
+ *  A time the edge was not serving: from when an instance was last seen alive (or stopped) to when
+ *  the next one came up (`None`: not yet).
+ */
+export type EdgeOutage_Deserialize = {
+	instance: string,
+	/**  Epoch ms: the instance's clean stop, or the last time it was seen alive before a crash. */
+	from_ms: number | null,
+	until_ms?: number | null,
+	/**  It did not stop cleanly (killed, crashed). */
+	crashed: boolean,
+};
+
+/**
+ *  A time the edge was not serving: from when an instance was last seen alive (or stopped) to when
+ *  the next one came up (`None`: not yet).
+ */
+export type EdgeOutage_Serialize = {
+	instance: string,
+	/**  Epoch ms: the instance's clean stop, or the last time it was seen alive before a crash. */
+	from_ms: number | null,
+	until_ms: number | null,
+	/**  It did not stop cleanly (killed, crashed). */
+	crashed: boolean,
+};
+
 /**
  *  A session's environment for display: the key's value is never in here (copying happens on
  *  the Rust side, see [`App::session_env_text`]).
@@ -869,7 +940,8 @@ export type RequestBrief_Deserialize = {
 	/**  Inter-token latency (mean time per delta after the first). */
 	itl_ms?: number | null,
 	stall_count?: number | null,
-	latency_ms: number | null,
+	/**  None where the edge did not time the request (`edge_lost`, `not_timed_at_edge`). */
+	latency_ms?: number | null,
 	output_tokens_per_s?: number | null,
 	input_tokens?: number | null,
 	output_tokens?: number | null,
@@ -897,6 +969,7 @@ export type RequestBrief_Serialize = {
 	/**  Inter-token latency (mean time per delta after the first). */
 	itl_ms: number | null,
 	stall_count: number | null,
+	/**  None where the edge did not time the request (`edge_lost`, `not_timed_at_edge`). */
 	latency_ms: number | null,
 	output_tokens_per_s: number | null,
 	input_tokens: number | null,
@@ -924,6 +997,8 @@ export type RequestsPage = RequestsPage_Serialize | RequestsPage_Deserialize;
 export type RequestsPage_Deserialize = {
 	rows: RequestBrief_Deserialize[],
 	cursor?: number | null,
+	/**  The edge's outages during the session and the requests they cost. */
+	edge: EdgeHealth_Deserialize,
 };
 
 /**
@@ -934,6 +1009,8 @@ export type RequestsPage_Deserialize = {
 export type RequestsPage_Serialize = {
 	rows: RequestBrief_Serialize[],
 	cursor: number | null,
+	/**  The edge's outages during the session and the requests they cost. */
+	edge: EdgeHealth_Serialize,
 };
 
 /**
@@ -1133,6 +1210,19 @@ export type SecretInfo_Serialize = {
 	/**  Who needs it (providers, or "LiteLLM master key"). */
 	used_by: string[],
 };
+
+/**  One journal line. */
+export type ServiceEvent = {
+	service: string,
+	event: ServiceEventKind,
+	/**  Epoch ms. */
+	at_ms: number | null,
+};
+
+/**  What happened to a service. */
+export type ServiceEventKind = "started" | 
+/**  `stack up` found it not running or not answering (it was then started again). */
+"found_down" | "stopped";
 
 /**  A service's state. */
 export type ServiceState = 

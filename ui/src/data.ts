@@ -3,7 +3,7 @@
 // live requests held at app level, the live requests grown by pages instead of reloaded.
 import { useEffect, useState } from "preact/hooks";
 import { call, commands, events } from "./api";
-import type { EnvView, RequestBrief, SessionRow } from "./types";
+import type { EdgeHealth, EnvView, RequestBrief, SessionRow } from "./types";
 import { lagMs } from "./logic";
 
 // ---- a tiny observable ----------------------------------------------------------------------
@@ -144,6 +144,8 @@ export const current = createStore<OpenSession | null>(null);
 export interface Live {
   rows: RequestBrief[];
   cursor: number | null;
+  /** The edge's outages during the session and the requests they cost. */
+  edge: EdgeHealth | null;
   /** How long after the newest request finished it was shown (ms). */
   lag: number | null;
   loaded: boolean;
@@ -164,7 +166,7 @@ export async function pullLive(id: string): Promise<void> {
     const page = await call(commands.sessionRequestsSince(id, before?.cursor ?? null));
     const now = Date.now();
     live.set((m) => {
-      const prev = m.get(id) ?? { rows: [], cursor: null, lag: null, loaded: false };
+      const prev = m.get(id) ?? { rows: [], cursor: null, edge: null, lag: null, loaded: false };
       const byId = new Map(prev.rows.map((r, i) => [r.request_id, i]));
       const rows = prev.rows.slice();
       for (const r of page.rows) {
@@ -174,7 +176,7 @@ export async function pullLive(id: string): Promise<void> {
       }
       const newest = page.rows.reduce<number | null>((t, r) => (t === null || (r.finished_at ?? 0) > t ? (r.finished_at ?? 0) : t), null);
       const next = new Map(m);
-      next.set(id, { rows, cursor: page.cursor ?? prev.cursor, lag: newest === null ? prev.lag : lagMs(newest, now), loaded: true });
+      next.set(id, { rows, cursor: page.cursor ?? prev.cursor, edge: page.edge, lag: newest === null ? prev.lag : lagMs(newest, now), loaded: true });
       return next;
     });
   } finally {
@@ -204,7 +206,7 @@ export function useLive(id: string | null): Live {
   useEffect(() => {
     if (id && !live.get().get(id)?.loaded) pullLive(id);
   }, [id]);
-  return (id && m.get(id)) || { rows: [], cursor: null, lag: null, loaded: false };
+  return (id && m.get(id)) || { rows: [], cursor: null, edge: null, lag: null, loaded: false };
 }
 
 // ---- event-driven invalidation, in one place -------------------------------------------------

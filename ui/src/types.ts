@@ -28,6 +28,7 @@ export type {
   Comparison_Serialize as Comparison,
   ConfigDoc_Serialize as ConfigDoc,
   EnvView_Serialize as EnvView,
+  EdgeHealth_Serialize as EdgeHealth,
   RequestsPage_Serialize as RequestsPage,
   Problem_Serialize as Problem,
   RequestBrief_Serialize as RequestBrief,

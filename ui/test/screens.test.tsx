@@ -89,7 +89,20 @@ describe("Session screen", () => {
         const rows = next === 0 ? [] : next === 1 ? [brief(1), brief(2)] : [brief(next), brief(next + 1), brief(1)];
         pages.push({ since: args.since, rows: rows.length });
         next = next === 0 ? 1 : next + 2;
-        return { rows, cursor: next };
+        // The last page: the edge was killed and restarted during the session.
+        const edge =
+          next > 3
+            ? {
+                outages: [{ instance: "a1", from_ms: 1, until_ms: 401, crashed: true }],
+                down_ms: 400,
+                lost_requests: 1,
+                not_timed_at_edge: 0,
+                restarts: [],
+                summary:
+                  "the edge was down for 0.4 s during this session (1 outage, 1 after a crash); 1 request lost its stream with the edge (stored as edge_lost errors)",
+              }
+            : { outages: [], down_ms: 0, lost_requests: 0, not_timed_at_edge: 0, restarts: [], summary: null };
+        return { rows, cursor: next, edge };
       },
       session_copy_env: () => 3,
     });
@@ -110,6 +123,10 @@ describe("Session screen", () => {
       await settle();
       expect(root.querySelector("[data-testid=live]")?.getAttribute("data-requests")).toBe(String(want));
     }
+    // The edge's outage is said on the panel, once the page that knows it came.
+    const health = root.querySelector("[data-testid=edge-health]");
+    expect(health?.textContent).toContain("the edge was down for 0.4 s");
+    expect(health?.getAttribute("data-lost")).toBe("1");
     // Each event asked only for what came after the previous page's cursor.
     expect(pages.map((p) => p.since)).toEqual([null, 1, 3]);
     expect(pages.map((p) => p.rows)).toEqual([0, 2, 3]);

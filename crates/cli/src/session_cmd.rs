@@ -368,7 +368,6 @@ pub fn run(g: &Global, cmd: SessionCmd) -> Result<(), CliError> {
                     let mut v = serde_json::to_value(&s).map_err(std::io::Error::other)?;
                     v["stats"] = serde_json::to_value(&stats).map_err(std::io::Error::other)?;
                     v["edge"] = serde_json::to_value(&edge).map_err(std::io::Error::other)?;
-                    v["edge"]["summary"] = edge.summary().into();
                     v["requests"] =
                         serde_json::to_value(&requests).map_err(std::io::Error::other)?;
                     return Ok(print_json(&v)?);
@@ -381,7 +380,7 @@ pub fn run(g: &Global, cmd: SessionCmd) -> Result<(), CliError> {
                         println!("{k:<12} {v}");
                     }
                 }
-                if let Some(line) = edge.summary() {
+                if let Some(line) = &edge.summary {
                     println!("{:<12} {line}", "edge");
                 }
                 if !requests.is_empty() {
@@ -416,7 +415,7 @@ fn print_requests(rows: &[stackperf_core::app::RequestBrief]) -> Result<(), CliE
                     _ => r.error_class.clone().unwrap_or_else(|| "error".into()),
                 },
                 ms(r.ttft_ms),
-                ms(Some(r.latency_ms)),
+                ms(r.latency_ms),
                 format!("{}/{}", opt(r.input_tokens), opt(r.output_tokens)),
             ]
         })
@@ -477,7 +476,11 @@ fn print_request(r: &stackperf_core::normalize::RequestRow, json_out: bool) {
             .map(|s| s.to_string())
             .unwrap_or_else(|| r.status.as_str().to_string()),
         ms(r.ttft_ms),
-        ms(Some(r.latency_ms)),
+        // A request whose record the edge lost has no latency (stored as 0).
+        ms(
+            (r.outcome.as_deref() != Some(stackperf_core::normalize_edge::EDGE_LOST))
+                .then_some(r.latency_ms)
+        ),
         r.output_tokens
             .map(|t| t.to_string())
             .unwrap_or_else(|| "-".into()),
@@ -527,6 +530,12 @@ pub fn collect(g: &Global, follow: bool) -> Result<(), CliError> {
                 .unwrap_or_default(),
             if r.pending_bytes > 0 { format!(", {} bytes of a line still being written", r.pending_bytes) } else { String::new() }
         );
+        if r.edge_lost > 0 {
+            println!(
+                "{} request(s) lost their record with a stopped or killed edge: stored as edge_lost errors (`session show` says which session)",
+                r.edge_lost
+            );
+        }
         Ok(())
     })
 }

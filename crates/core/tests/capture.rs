@@ -395,19 +395,42 @@ async fn litellm_alone_is_not_a_success_and_a_late_record_beats_edge_lost() {
         (rows[1].0.as_str(), rows[1].1.as_str(), rows[1].2.as_deref()),
         ("edge-a-2", "error", Some("edge_lost"))
     );
+    let latency = |id: &'static str| {
+        sqlx::query_scalar::<_, Option<f64>>(
+            "SELECT latency_ms FROM requests WHERE request_id = ?1",
+        )
+        .bind(id)
+        .fetch_one(store.pool())
+    };
+    assert_eq!(
+        latency("edge-a-2").await.unwrap(),
+        None,
+        "no known end, no latency"
+    );
     // A clean stop is an outage that is not a crash, open until an instance comes up.
     let o = store.edge_outages(0.0, None).await.unwrap();
     assert_eq!((o.len(), o[0].crashed, o[0].until_ms), (1, false, None));
+    // The late record of 2, then a record whose start line never made it (an older edge, or one
+    // killed between the two writes): a normal row.
     append_lines(
         &edge_spool,
-        &[edge_line("end", "a", 2), edge_line("up", "b", 9)],
+        &[
+            edge_line("end", "a", 2),
+            edge_line("up", "b", 9),
+            edge_line("end", "b", 10),
+        ],
     );
     collect(&store, &spool, &models).await.unwrap();
     let rows = edge_rows(&store).await;
-    assert_eq!(rows.len(), 2);
+    assert_eq!(rows.len(), 3);
     assert_eq!(
         (rows[1].0.as_str(), rows[1].1.as_str(), rows[1].2.as_deref()),
         ("edge-a-2", "success", Some("ok"))
+    );
+    assert_eq!(latency("edge-a-2").await.unwrap(), Some(500.0));
+    assert_eq!(
+        (rows[2].0.as_str(), rows[2].1.as_str(), rows[2].2.as_deref()),
+        ("edge-b-10", "success", Some("ok"))
     );
     let o = store.edge_outages(0.0, None).await.unwrap();
     assert_eq!(o[0].until_ms, Some(2_009_000.0));

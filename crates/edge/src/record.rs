@@ -411,6 +411,50 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn start_up_and_down_lines_are_written_in_order_and_parse_back() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("edge.jsonl");
+        let (sink, handle) = writer(path.clone()).unwrap_or_else(|e| panic!("{e}"));
+        let mark = |at| InstanceMark {
+            instance: "0a1b2c".into(),
+            at,
+            pid: Some(7),
+        };
+        sink.event(Event::Up(mark(1.0)));
+        let start = EdgeStart {
+            edge_id: "edge-0a1b2c-1".into(),
+            key_alias: "a".into(),
+            session_id: Some("sess_x".into()),
+            method: "POST".into(),
+            route: "/v1/chat/completions".into(),
+            surface: Surface::OpenaiChat,
+            model: Some("m".into()),
+            stream: true,
+            arrived: 1.5,
+        };
+        sink.event(Event::Start(start.clone()));
+        sink.send(rec("edge-0a1b2c-1"));
+        sink.event(Event::Down(mark(3.0)));
+        drop(sink);
+        let _ = handle.await;
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        let lines: Vec<SpoolLine> = text
+            .lines()
+            .map(|l| parse_line(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+            .collect();
+        assert_eq!(lines.len(), 4, "{text}");
+        assert_eq!(lines[0], SpoolLine::Event(Event::Up(mark(1.0))));
+        assert_eq!(lines[1], SpoolLine::Event(Event::Start(start)));
+        assert!(matches!(&lines[2], SpoolLine::Record(r) if r.edge_id == "edge-0a1b2c-1"));
+        assert_eq!(lines[3], SpoolLine::Event(Event::Down(mark(3.0))));
+        assert!(parse_line(r#"{"nope":{}}"#).is_err());
+        assert_eq!(instance_of("edge-0a1b2c-17"), Some("0a1b2c"));
+        for bad in ["edge--1", "edge-0a1b2c-x", "other-0a1b2c-1", "edge-0a1b2c"] {
+            assert_eq!(instance_of(bad), None, "{bad}");
+        }
+    }
+
+    #[tokio::test]
     async fn after_a_rotation_the_writer_starts_a_new_file() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let path = dir.path().join("edge.jsonl");

@@ -66,6 +66,8 @@ pub struct Finalized {
 pub struct RequestsPage {
     pub rows: Vec<RequestBrief>,
     pub cursor: Option<f64>,
+    /// The edge's outages during the session and the requests they cost.
+    pub edge: EdgeHealth,
 }
 
 impl App {
@@ -121,10 +123,18 @@ impl App {
     /// The edge's outages while the session ran and the requests it lost to them.
     pub async fn session_edge_health(&self, id: &str) -> Result<EdgeHealth, Error> {
         let s = self.sessions().await?.get(id).await?;
-        self.store()
+        let mut h = self
+            .store()
             .await?
             .edge_health(&s.session_id, s.created_at, s.ended_at)
-            .await
+            .await?;
+        h.restarts = crate::stack::journal::read(
+            &self.paths.data_dir.join("stack"),
+            s.created_at,
+            s.ended_at,
+        );
+        h.summary = h.sentence();
+        Ok(h)
     }
 
     /// An active session's environment (redacted) in `format` (default: the harness's).
@@ -273,7 +283,8 @@ impl App {
         since: Option<f64>,
     ) -> Result<RequestsPage, Error> {
         let (rows, cursor) = self.store().await?.requests_since(id, since).await?;
-        Ok(RequestsPage { rows, cursor })
+        let edge = self.session_edge_health(id).await?;
+        Ok(RequestsPage { rows, cursor, edge })
     }
 }
 

@@ -33,7 +33,7 @@ use crate::store::Store;
 use crate::{paths, Error};
 
 pub use doctor::{checks as doctor_checks, Check};
-pub use live::{EnvView, Finalized, RequestBrief, RequestsPage, StartSession};
+pub use live::{EdgeHealth, EnvView, Finalized, RequestBrief, RequestsPage, StartSession};
 pub use outputs::{ExportFormat, ExportRequest, ExportWhat, Written};
 pub use prune::{DataUsage, PruneReport};
 pub use query::{Download, SessionDetail, SessionPage, TaskCardInfo, VariantInfo, MAX_PAGE};

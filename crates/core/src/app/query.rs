@@ -59,6 +59,8 @@ pub struct SessionPage {
 pub struct SessionDetail {
     pub session: SessionRow,
     pub requests: Vec<RequestBrief>,
+    /// The edge's outages and the stack's restarts while the session ran, and what they cost.
+    pub edge: super::EdgeHealth,
 }
 
 /// An export made in memory.
@@ -168,7 +170,12 @@ impl App {
                 known: "list them at /api/v1/sessions".into(),
             })?;
         let requests = self.session_requests(id).await?;
-        Ok(SessionDetail { session, requests })
+        let edge = self.session_edge_health(id).await?;
+        Ok(SessionDetail {
+            session,
+            requests,
+            edge,
+        })
     }
 
     /// An export as bytes (binary formats go through a temporary file in the data dir).

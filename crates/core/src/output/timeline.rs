@@ -222,7 +222,7 @@ mod tests {
                 };
                 for _ in 0..(k + 1) {
                     r.add(&UsageRequest {
-                        latency_ms: 10.0,
+                        latency_ms: Some(10.0),
                         ..UsageRequest::default()
                     });
                 }

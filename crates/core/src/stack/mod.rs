@@ -4,6 +4,7 @@
 pub mod compose;
 pub mod compose_run;
 pub mod edge;
+pub mod journal;
 mod launch;
 pub mod litellm_config;
 mod lock;

@@ -6,6 +6,10 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use super::journal::{
+    self,
+    ServiceEventKind::{FoundDown, Started, Stopped},
+};
 use super::launch::Needs;
 use super::litellm_config::SkippedProvider;
 use super::probe::{healthy, http, warm_up};
@@ -253,6 +257,7 @@ impl NativeStack {
             let rec = self
                 .launch(service, ports, secrets, &needs, progress)
                 .await?;
+            journal::append(&self.dir(), &[journal::now(service, Started)]);
             state.services.push(rec);
             self.save_state(&state)?;
         }
@@ -297,6 +302,7 @@ impl NativeStack {
             ),
         });
         for rec in state.services.iter().filter(|r| down.contains(&r.name)) {
+            journal::append(&self.dir(), &[journal::now(&rec.name, FoundDown)]);
             self.stop_service(rec, progress).await;
             check_port_free(&rec.name, rec.port)?;
         }
@@ -322,6 +328,7 @@ impl NativeStack {
             let rec = self
                 .launch(&name, state.ports, secrets, &needs, progress)
                 .await?;
+            journal::append(&self.dir(), &[journal::now(&name, Started)]);
             state.services[i] = rec.clone();
             self.save_state(&state)?;
             restarted.push(rec);
@@ -403,6 +410,7 @@ impl NativeStack {
         };
         for rec in state.services.iter().rev() {
             if self.stop_service(rec, progress).await {
+                journal::append(&self.dir(), &[journal::now(&rec.name, Stopped)]);
                 report.stopped.push(rec.name.clone());
             } else if !(alive(rec.pid) && runs(rec.pid, &rec.marker)) {
                 report.already_gone.push(rec.name.clone());

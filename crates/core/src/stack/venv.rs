@@ -85,6 +85,16 @@ impl Venv {
             step(format!("LiteLLM {v} is installed ({})", self.dir.display()));
             return Ok(v);
         }
+        // One install at a time per venv (two stacks, or the app and a terminal, starting at once
+        // share the cache): the second waits, then finds the first one's install.
+        let _one = crate::lockfile::FileLock::acquire(&self.dir.with_extension("lock"), || {
+            step("waiting for another process that is installing LiteLLM".into())
+        })
+        .await?;
+        if let Some(v) = self.installed() {
+            step(format!("LiteLLM {v} is installed ({})", self.dir.display()));
+            return Ok(v);
+        }
         let started = Instant::now();
         let python = std::env::var("STACKPERF_PYTHON")
             .ok()

@@ -29,6 +29,7 @@ pub enum EdgeEvent {
 /// A time the edge was not serving: from when an instance was last seen alive (or stopped) to when
 /// the next one came up (`None`: not yet).
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct EdgeOutage {
     pub instance: String,
@@ -199,23 +200,29 @@ impl super::Store {
 
 /// What a session lost to its edge: outages while it ran and the requests they cut.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct EdgeHealth {
     pub outages: Vec<EdgeOutage>,
     /// Time the edge was down within the session (open outages count until now), ms.
     pub down_ms: f64,
     /// Requests whose record was lost with the edge (`edge_lost`).
+    #[cfg_attr(feature = "specta", specta(type = f64))]
     pub lost_requests: i64,
     /// Requests only LiteLLM recorded although they came through the edge.
+    #[cfg_attr(feature = "specta", specta(type = f64))]
     pub not_timed_at_edge: i64,
+    /// Services `stack up` found down (and restarted) or `stack down` stopped while the session
+    /// ran (`stack::journal`).
+    pub restarts: Vec<crate::stack::journal::ServiceEvent>,
+    /// The above in one sentence, `None` when nothing was lost.
+    pub summary: Option<String>,
 }
 
 impl EdgeHealth {
     /// One sentence for people, `None` when nothing was lost.
-    pub fn summary(&self) -> Option<String> {
-        if self.outages.is_empty() && self.lost_requests == 0 && self.not_timed_at_edge == 0 {
-            return None;
-        }
+    pub fn sentence(&self) -> Option<String> {
+        use crate::stack::journal::ServiceEventKind;
         let mut parts = Vec::new();
         if !self.outages.is_empty() {
             let crashed = self.outages.iter().filter(|o| o.crashed).count();
@@ -245,7 +252,19 @@ impl EdgeHealth {
                 if self.not_timed_at_edge == 1 { "" } else { "s" },
             ));
         }
-        Some(parts.join("; "))
+        for e in &self.restarts {
+            let what = match e.event {
+                ServiceEventKind::FoundDown => "was found down by `stack up` and restarted",
+                ServiceEventKind::Stopped => "was stopped",
+                ServiceEventKind::Started => continue,
+            };
+            parts.push(format!(
+                "{} {what} at {}",
+                e.service,
+                crate::export::rfc3339(e.at_ms)
+            ));
+        }
+        (!parts.is_empty()).then(|| parts.join("; "))
     }
 }
 
@@ -267,18 +286,22 @@ impl super::Store {
             .sum();
         let (lost_requests, not_timed_at_edge): (i64, i64) = sqlx::query_as(
             "SELECT COALESCE(SUM(outcome = 'edge_lost'), 0), COALESCE(SUM(outcome = 'not_timed_at_edge'), 0)
-             FROM requests WHERE session_id = ?1",
+             FROM requests WHERE session_id = ?1 AND outcome IN ('edge_lost', 'not_timed_at_edge')",
         )
         .bind(session_id)
         .fetch_one(self.pool())
         .await
         .map_err(self.db())?;
-        Ok(EdgeHealth {
+        let mut h = EdgeHealth {
             outages,
             down_ms,
             lost_requests,
             not_timed_at_edge,
-        })
+            restarts: Vec::new(),
+            summary: None,
+        };
+        h.summary = h.sentence();
+        Ok(h)
     }
 }
 

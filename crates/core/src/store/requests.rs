@@ -74,6 +74,18 @@ impl ToSql for Traffic {
     }
 }
 
+/// No value (NULL) for a float column.
+static NO_FLOAT: Option<f64> = None;
+
+/// A request whose record the edge lost has no known end: its latency is NULL.
+fn latency(r: &RequestRow) -> &dyn ToSql {
+    if r.outcome.as_deref() == Some(crate::normalize_edge::EDGE_LOST) {
+        &NO_FLOAT
+    } else {
+        &r.latency_ms
+    }
+}
+
 fn timed(r: &RequestRow) -> &dyn ToSql {
     &TIMED[match r.timed_at {
         TimedAt::Edge => 0,
@@ -111,7 +123,7 @@ pub const REQUEST_COLUMNS: &[Column] = &[
         &r.request_finished_at
     }),
     col("first_token_at", Time, Edge, |r| &r.first_token_at),
-    col("latency_ms", Float, Edge, |r| &r.latency_ms),
+    col("latency_ms", Float, Edge, latency),
     col("ttft_ms", Float, Edge, |r| &r.ttft_ms),
     col("ttft_missing_reason", Text, Edge, |r| {
         &r.ttft_missing_reason
@@ -203,7 +215,8 @@ pub struct RequestBrief {
     pub itl_ms: Option<f64>,
     #[cfg_attr(feature = "specta", specta(type = Option<f64>))]
     pub stall_count: Option<i64>,
-    pub latency_ms: f64,
+    /// None where the edge did not time the request (`edge_lost`, `not_timed_at_edge`).
+    pub latency_ms: Option<f64>,
     pub output_tokens_per_s: Option<f64>,
     #[cfg_attr(feature = "specta", specta(type = Option<f64>))]
     pub input_tokens: Option<i64>,
@@ -226,7 +239,8 @@ impl Store {
         let rows = sqlx::query(
             "SELECT request_id, request_started_at, request_finished_at, model, call_type, protocol_surface, streamed,
                     status, http_status, error_class, ttft_ms, ttft_visible_ms, itl_ms, stall_count,
-                    latency_ms, output_tokens_per_s, input_tokens, output_tokens, tool_calls,
+                    CASE WHEN outcome IN ('edge_lost', 'not_timed_at_edge') THEN NULL ELSE latency_ms END
+                    AS latency_ms, output_tokens_per_s, input_tokens, output_tokens, tool_calls,
                     tool_call_count, ingested_at
              FROM requests WHERE session_id = ?1 AND (?2 IS NULL OR ingested_at > ?2)
              ORDER BY request_finished_at, request_id",

@@ -148,7 +148,8 @@ pub struct Rollup {
 pub struct UsageRequest {
     pub model: Option<String>,
     pub error: bool,
-    pub latency_ms: f64,
+    /// None where the edge did not time the request (its record lost).
+    pub latency_ms: Option<f64>,
     pub ttft_ms: Option<f64>,
     pub input_tokens: Option<i64>,
     pub output_tokens: Option<i64>,
@@ -175,7 +176,9 @@ impl Rollup {
             self.cost_usd += c;
             self.priced += 1;
         }
-        self.latency.add(r.latency_ms);
+        if let Some(l) = r.latency_ms {
+            self.latency.add(l);
+        }
         if let Some(t) = r.ttft_ms {
             self.ttft.add(t);
         }

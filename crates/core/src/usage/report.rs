@@ -142,7 +142,7 @@ mod tests {
             r.add(&UsageRequest {
                 model: Some(model.into()),
                 error: i == 0,
-                latency_ms: *l,
+                latency_ms: Some(*l),
                 input_tokens: Some(10),
                 output_tokens: Some(2),
                 cost_usd: cost,

@@ -64,6 +64,11 @@ export function LivePanel({ live, active }: { live: Live; active: boolean }) {
           last shown <span class="big">{live.lag === null ? "–" : fmtMs(live.lag)}</span> after it finished
         </div>
       </div>
+      {live.edge?.summary && (
+        <p class="warn" role="status" data-testid="edge-health" data-lost={live.edge.lost_requests} data-outages={live.edge.outages.length}>
+          {live.edge.summary}. Compare leaves this session out (lost telemetry).
+        </p>
+      )}
       {rows.length > 0 ? (
         <>
           <div class="charts3">
