@@ -184,6 +184,9 @@ async function main() {
     assert(circles === N, `the latency chart has ${N} points (has ${circles})`);
     figures.live_chart_lag_ms = lags;
     figures.live_chart_lag_max_ms = Math.max(...lags);
+    // The tailer stored every pass while the window read and wrote too (no "database is locked").
+    const dbError = await browser.execute(() => document.querySelector('.error[data-code="database_unavailable"]')?.textContent ?? null);
+    assert(dbError === null, `no database error while capturing: ${dbError}`);
     await shot("4-session-live");
 
     // Closing with a session active asks first; Cancel keeps the window and the session.

@@ -435,3 +435,51 @@ async fn litellm_alone_is_not_a_success_and_a_late_record_beats_edge_lost() {
     let o = store.edge_outages(0.0, None).await.unwrap();
     assert_eq!(o[0].until_ms, Some(2_009_000.0));
 }
+
+/// Ingest passes while another connection keeps writing (the app's own writes: sessions, keys,
+/// rollups) never fail with "database is locked": a pass that reads before it writes must not
+/// meet a writer that committed in between (it did, once a pass began with a read of the edge's
+/// pending starts: the window's tailer showed "Database Unavailable").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ingest_passes_never_fail_while_another_connection_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("db.sqlite")).await.unwrap();
+    let spool = dir.path().join("spool.jsonl");
+    let edge_spool = stackperf_core::capture::edge_spool_beside(&spool);
+    let models = ModelIndex::new();
+    sqlx::query("CREATE TABLE scratch (x INTEGER)")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (pool, stop) = (store.pool().clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut n = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                sqlx::query("INSERT INTO scratch (x) VALUES (?1)")
+                    .bind(n as i64)
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+                n += 1;
+            }
+            n
+        })
+    };
+    for i in 0..300u32 {
+        // Mostly passes that find nothing new; now and then a start and its record.
+        if i % 10 == 0 {
+            append_lines(&edge_spool, &[edge_line("start", "a", i)]);
+        } else if i % 10 == 5 {
+            append_lines(&edge_spool, &[edge_line("end", "a", i - 5)]);
+        }
+        collect(&store, &spool, &models)
+            .await
+            .unwrap_or_else(|e| panic!("pass {i}: {e}"));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let writes = writer.await.unwrap();
+    assert!(writes > 0, "the other connection wrote meanwhile");
+    assert_eq!(edge_rows(&store).await.len(), 30);
+}

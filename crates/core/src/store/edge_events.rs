@@ -87,6 +87,10 @@ pub(crate) fn apply(
             EdgeEvent::Down { instance, at_ms } => down(tx, instance, *at_ms)?,
         }
     }
+    // Only an event can make a start lost (its instance gone, or a start of a gone instance).
+    if events.is_empty() {
+        return Ok(Vec::new());
+    }
     lost_now(tx)
 }
 

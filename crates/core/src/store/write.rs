@@ -177,7 +177,12 @@ impl Writer {
             return Ok((Written::default(), Vec::new()));
         };
         let now = now_ms();
-        let tx = conn.transaction().map_err(&e)?;
+        // IMMEDIATE: take the write lock now (waiting through the busy timeout). A deferred
+        // transaction that read first and then wrote failed at once with "database is locked"
+        // whenever another connection had committed in between.
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(&e)?;
         let mut written = Written::default();
         {
             let (edge_sql, litellm_sql) = statements();
