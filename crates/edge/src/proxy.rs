@@ -340,17 +340,7 @@ async fn forward(
     // Only model calls become rows; listing models and counting tokens are passed through.
     let mut pending = Pending(route.generates.then(|| (rec.clone(), sh.sink.clone())));
     if route.generates {
-        sh.sink.start_soon(EdgeStart {
-            edge_id: rec.edge_id.clone(),
-            key_alias: rec.key_alias.clone(),
-            session_id: rec.session_id.clone(),
-            method: rec.method.clone(),
-            route: rec.route.clone(),
-            surface: rec.surface,
-            model: rec.model.clone(),
-            stream,
-            arrived,
-        });
+        sh.sink.start_soon(EdgeStart::of(&rec));
     }
     let resp = match sh.pool.send(up).await {
         Ok(r) => r,

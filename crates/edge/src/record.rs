@@ -117,6 +117,23 @@ pub struct EdgeStart {
     pub arrived: f64,
 }
 
+impl EdgeStart {
+    /// The start of the request `rec` is the record of (taken before it ends).
+    pub fn of(rec: &EdgeRecord) -> EdgeStart {
+        EdgeStart {
+            edge_id: rec.edge_id.clone(),
+            key_alias: rec.key_alias.clone(),
+            session_id: rec.session_id.clone(),
+            method: rec.method.clone(),
+            route: rec.route.clone(),
+            surface: rec.surface,
+            model: rec.model.clone(),
+            stream: rec.stream,
+            arrived: rec.arrived,
+        }
+    }
+}
+
 /// An edge instance began serving (`up`) or stopped cleanly after its last record (`down`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InstanceMark {
