@@ -463,3 +463,78 @@ fn a_closed_pipe_on_stdout_is_not_an_error() {
         );
     }
 }
+
+/// `stackperf plan` before any session: the timebox as an upper bound, an assumed spread (said
+/// so), the detectable difference shrinking with repetitions, and a plan too small to tell
+/// anything saying it.
+#[test]
+fn plan_estimates_time_and_detectable_difference_before_running() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let plan = |repeat: &str| -> Value {
+        let o = run(
+            data.path(),
+            &[
+                "--json",
+                "plan",
+                "--experiment",
+                "agent-shootout",
+                "--repeat",
+                repeat,
+            ],
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        serde_json::from_slice(&o.stdout).expect("json")
+    };
+    let p = plan("10");
+    assert_eq!(p["suite"], "agent-suite", "the experiment's suite: {p}");
+    assert_eq!(p["sessions"], 4 * 4 * 10);
+    assert_eq!(p["estimate_is_upper_bound"], true);
+    assert_eq!(p["spread_source"], "assumed");
+    // Four task cards with a 5-minute timebox, four variants, ten repetitions.
+    assert_eq!(p["estimated_s"], 4.0 * 4.0 * 10.0 * 300.0);
+    let r10 = p["detectable_ratio"].as_f64().expect("ratio");
+    let r20 = plan("20")["detectable_ratio"].as_f64().expect("ratio");
+    assert!(r20 < r10 && r10 > 1.0, "{r10} {r20}");
+    let text = p["text"].to_string();
+    assert!(
+        text.contains("assumed") && text.contains("at most"),
+        "{text}"
+    );
+    let tiny = plan("1");
+    assert!(
+        tiny["text"]
+            .to_string()
+            .contains("cannot detect anything useful"),
+        "{tiny}"
+    );
+    // The words, and the errors a user meets.
+    let o = run(
+        data.path(),
+        &["plan", "--experiment", "agent-shootout", "--repeat", "3"],
+    );
+    assert!(stdout(&o).contains("suite agent-suite") && stdout(&o).contains("48 sessions"));
+    let o = run(
+        data.path(),
+        &["plan", "--experiment", "agent-shootout", "--suite", "nope"],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("agent-suite"),
+        "names the known suites: {}",
+        stderr(&o)
+    );
+    let o = run(
+        data.path(),
+        &[
+            "plan",
+            "--experiment",
+            "agent-shootout",
+            "--suite",
+            "agent-suite",
+            "--task-card",
+            "agent-quick",
+        ],
+    );
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("cannot be used with"), "{}", stderr(&o));
+}

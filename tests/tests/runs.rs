@@ -1,7 +1,9 @@
 //! `stackperf run` end to end: real harness CLIs (pinned in tests/harness) launched headless by
 //! the runner with nothing but each session's rendered environment, against the real stack, in
-//! fresh copies of a fixture repository, verified, finalized, compared; and a run SIGKILLed
-//! mid-way resumes without repeating a finished session.
+//! fresh copies of a fixture repository, verified, finalized, compared; a suite (the shipped
+//! `agent-suite`, whose scripted agent has a known truth) run in randomized blocks and analysed
+//! per task; an infrastructure error (a harness binary missing for one attempt) classed as such
+//! and retried; and a run SIGKILLed mid-way resumes without repeating a finished session.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -20,7 +22,8 @@ fn config_dir(root: &Path) -> std::path::PathBuf {
         .output()
         .expect("cp");
     assert!(out.status.success());
-    let repo = root.join("task-repo");
+    // Where the shipped task cards' `repo_path: examples/task-repo` resolves (beside configs/).
+    let repo = root.join("examples/task-repo");
     std::fs::create_dir_all(&repo).expect("repo");
     std::fs::write(repo.join("README.md"), "# fixture\n").expect("write");
     let git = |args: &[&str]| {
@@ -52,7 +55,58 @@ fn config_dir(root: &Path) -> std::path::PathBuf {
         "name: run-fixture\nvariants: [claude-code-sim-agent, codex-sim-agent, opencode-sim-agent, gemini-cli-sim-agent]\n",
     )
     .expect("experiment");
+    infra_fixture(root, &configs);
     configs
+}
+
+/// A variant whose harness binary is missing on its first attempt: the task card's setup links
+/// it in place only when an earlier attempt already ran (`tried` marks that).
+fn infra_fixture(root: &Path, configs: &Path) {
+    let bin = root.join("once-bin");
+    std::fs::create_dir_all(&bin).expect("bin");
+    let opencode = workspace().join("tests/harness/node_modules/.bin/opencode");
+    let harness = std::fs::read_to_string(configs.join("harnesses/opencode.yaml"))
+        .expect("opencode profile")
+        .replacen("name: opencode", "name: opencode-once", 1)
+        .replacen(
+            "argv: [opencode,",
+            &format!("argv: [{},", bin.join("opencode").display()),
+            1,
+        );
+    std::fs::write(configs.join("harnesses/opencode-once.yaml"), harness).expect("harness");
+    let variant = std::fs::read_to_string(configs.join("variants/opencode-sim-agent.yaml"))
+        .expect("variant")
+        .replacen(
+            "name: opencode-sim-agent",
+            "name: opencode-once-sim-agent",
+            1,
+        )
+        .replacen(
+            "harness_profile: opencode",
+            "harness_profile: opencode-once",
+            1,
+        );
+    std::fs::write(
+        configs.join("variants/opencode-once-sim-agent.yaml"),
+        variant,
+    )
+    .expect("v");
+    std::fs::write(
+        configs.join("experiments/infra-fixture.yaml"),
+        "name: infra-fixture\nvariants: [opencode-once-sim-agent]\n",
+    )
+    .expect("experiment");
+    let tried = root.join("tried");
+    std::fs::write(
+        configs.join("task-cards/infra-once.yaml"),
+        format!(
+            "name: infra-once\nrepo_path: examples/task-repo\ngoal: write the marker\nstarting_prompt: Run a shell command that writes the file stackperf-agent.txt in the current folder, then say done.\nstop_condition: the harness exits\nsession_timebox_minutes: 5\nsetup: if [ -e {tried} ]; then ln -sf {opencode} {link}; else touch {tried}; fi\nverify:\n  command: test -s stackperf-agent.txt\n  timeout_seconds: 30\n",
+            tried = tried.display(),
+            opencode = opencode.display(),
+            link = bin.join("opencode").display(),
+        ),
+    )
+    .expect("task card");
 }
 
 fn run_cmd(env: &StackEnv, configs: &Path, args: &[&str]) -> Command {
@@ -78,123 +132,24 @@ fn a_run_launches_real_harnesses_verifies_compares_and_resumes_after_a_kill() {
     env.up_with_master_key();
     let root = tempfile::tempdir().expect("root");
     let configs = config_dir(root.path());
-    let common = [
+    let cfg = configs.to_str().unwrap_or("");
+    let suite_args = [
         "--experiment",
-        "run-fixture",
-        "--task-card",
-        "run-fixture",
+        "agent-shootout",
         "--repeat",
         "2",
         "--timeout",
         "180",
     ];
-
-    let out = run_cmd(&env, &configs, &common).output().expect("run");
+    let out = run_cmd(&env, &configs, &suite_args).output().expect("run");
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
     let summary: Value = serde_json::from_slice(&out.stdout).expect("summary json");
-    assert_eq!(summary["run"]["status"], "completed", "{summary}");
-    assert_eq!(summary["run"]["order"], "interleaved");
-    let items = summary["items"].as_array().expect("items");
-    let variants: Vec<&str> = items.iter().filter_map(|i| i["variant"].as_str()).collect();
-    let four = [
-        "claude-code-sim-agent",
-        "codex-sim-agent",
-        "opencode-sim-agent",
-        "gemini-cli-sim-agent",
-    ];
-    assert_eq!(variants, [four, four].concat(), "interleaved");
-    for it in items {
-        assert_eq!(it["state"], "done", "{it}");
-        assert_eq!(it["outcome"], "success", "{it}");
-        let id = it["session_id"].as_str().expect("session");
-        let s = env.json(&[
-            "--config-dir",
-            configs.to_str().unwrap_or(""),
-            "session",
-            "show",
-            id,
-        ]);
-        assert_eq!(s["status"], "completed", "{s}");
-        assert_eq!(s["isolated"], true, "runs isolate harness state: {s}");
-        // The scripted agent: a tool call, the harness runs it, the result goes back, an answer.
-        assert!(
-            s["request_count"].as_i64().unwrap_or(0) >= 2,
-            "a tool round trip means at least two requests: {s}"
-        );
-        // Each session worked in its own fresh copy: committed files only, setup ran there.
-        let work = env.data.path().join("sessions").join(id).join("work");
-        assert!(work.join("README.md").exists() && work.join("SETUP_RAN").exists());
-        assert!(
-            work.join("stackperf-agent.txt").exists(),
-            "the harness ran the tool in its copy"
-        );
-        assert!(!work.join("UNCOMMITTED").exists());
-        // The price in force was recorded with the session, with its date.
-        assert!(s["price"]["as_of"].is_string(), "{s}");
-        cross_check(&s);
-    }
-    let cmp = &summary["comparison"];
-    for v in cmp["variants"].as_array().expect("variants") {
-        assert_eq!(v["sessions"], 2, "{v}");
-        assert_eq!(v["metrics"]["task_success"]["median"], 1.0, "{v}");
-        assert!(
-            v["metrics"]["wall_s"]["median"]
-                .as_f64()
-                .is_some_and(|w| w > 0.0),
-            "{v}"
-        );
-        assert!(
-            v["metrics"]["cost_usd"]["median"]
-                .as_f64()
-                .is_some_and(|c| c > 0.0),
-            "{v}"
-        );
-        // The edge saw the harness's tool call in the stream (names only), and the harness ran
-        // the tool between that response and its next request.
-        let metric = |m: &str| v["metrics"][m]["median"].as_f64();
-        // Per successful task: every session succeeded, so the total over two sessions / 2.
-        for (k, m) in [
-            ("cost_per_success", "cost_usd"),
-            ("wall_per_success", "wall_s"),
-        ] {
-            let ps = &v[k];
-            assert_eq!(
-                (ps["sessions"].as_u64(), ps["successes"].as_u64()),
-                (Some(2), Some(2)),
-                "{v}"
-            );
-            let mean = v["metrics"][m]["median"].as_f64().expect("median");
-            // Two sessions: the median is their mean, and so is the total / 2.
-            assert!(
-                ps["value"]
-                    .as_f64()
-                    .is_some_and(|x| (x - mean).abs() < 1e-9),
-                "{k}: {v}"
-            );
-        }
-        assert!(metric("tool_calls").is_some_and(|c| c >= 1.0), "{v}");
-        assert!(
-            metric("tool_round_trip_ms").is_some_and(|ms| ms > 0.0),
-            "{v}"
-        );
-    }
-    // The verdict lines: each names a variant or says how many more sessions would tell.
-    for h in cmp["headlines"].as_array().expect("headlines") {
-        let text = h["text"].as_str().unwrap_or_default();
-        assert!(
-            h["settled"] == true || text.contains("more sessions"),
-            "{h}"
-        );
-    }
-    assert!(cmp["tests"]
-        .as_array()
-        .expect("tests")
-        .iter()
-        .any(|t| t["metric"] == "task_success" && t["pairwise"] == "fisher_exact"));
+    check_suite_run(&env, cfg, &summary);
+    check_infra_error(&env, &configs, root.path());
 
     // The same sessions pooled by harness (across experiments: here the one).
     let by = env.json(&[
@@ -205,9 +160,13 @@ fn a_run_launches_real_harnesses_verifies_compares_and_resumes_after_a_kill() {
         "--by",
         "harness",
         "--experiment",
-        "run-fixture",
+        "agent-shootout",
     ]);
     assert_eq!(by["group_by"], "harness", "{by}");
+    assert!(
+        by["suite"]["cells"].is_array(),
+        "grouped: still per task: {by}"
+    );
     let groups: Vec<(&str, u64)> = by["variants"]
         .as_array()
         .expect("groups")
@@ -222,17 +181,27 @@ fn a_run_launches_real_harnesses_verifies_compares_and_resumes_after_a_kill() {
     assert_eq!(
         groups,
         [
-            ("claude-code", 2),
-            ("codex", 2),
-            ("gemini-cli", 2),
-            ("opencode", 2)
+            ("claude-code", 8),
+            ("codex", 8),
+            ("gemini-cli", 8),
+            ("opencode", 8)
         ],
         "{by}"
     );
 
     // A run killed (SIGKILL) after its first session resumes where it stopped.
-    let mut once = common.to_vec();
-    once[5] = "1";
+    let once = [
+        "--experiment",
+        "run-fixture",
+        "--task-card",
+        "run-fixture",
+        "--repeat",
+        "1",
+        "--order",
+        "interleaved",
+        "--timeout",
+        "180",
+    ];
     let mut child = run_cmd(&env, &configs, &once)
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
@@ -296,6 +265,197 @@ fn a_run_launches_real_harnesses_verifies_compares_and_resumes_after_a_kill() {
         1
     );
     assert!(of_run.iter().all(|s| s["status"] != "active"));
+}
+
+const FOUR: [&str; 4] = [
+    "claude-code-sim-agent",
+    "codex-sim-agent",
+    "opencode-sim-agent",
+    "gemini-cli-sim-agent",
+];
+
+/// The suite run: randomized complete blocks, every session verified against what the scripted
+/// agent did (its marker or its wrong result in the session's copy), the comparison per task.
+fn check_suite_run(env: &StackEnv, cfg: &str, summary: &Value) {
+    assert_eq!(summary["run"]["status"], "completed", "{summary}");
+    assert_eq!(summary["run"]["order"], "blocks");
+    assert_eq!(summary["run"]["suite"], "agent-suite");
+    let items = summary["items"].as_array().expect("items");
+    assert_eq!(items.len(), 4 * 4 * 2, "4 variants × 4 task cards × 2");
+    // Each block: one task card, every variant once; each repetition: every task card once.
+    for (r, rep) in items.chunks(16).enumerate() {
+        let mut tasks = Vec::new();
+        for block in rep.chunks(4) {
+            let mut vs: Vec<&str> = block.iter().filter_map(|i| i["variant"].as_str()).collect();
+            vs.sort();
+            let mut want = FOUR.to_vec();
+            want.sort();
+            assert_eq!(vs, want, "a block is every variant once: {block:?}");
+            assert!(block
+                .iter()
+                .all(|i| i["task_card"] == block[0]["task_card"]));
+            assert!(block.iter().all(|i| i["repetition"] == r));
+            tasks.push(block[0]["task_card"].as_str().unwrap_or_default());
+        }
+        tasks.sort();
+        assert_eq!(
+            tasks,
+            [
+                "agent-coin-flip",
+                "agent-long",
+                "agent-quick",
+                "agent-steps"
+            ]
+        );
+    }
+    let mut flips = (0, 0);
+    for it in items {
+        assert_eq!(it["state"], "done", "{it}");
+        assert_eq!(it["attempts"], 1, "{it}");
+        let id = it["session_id"].as_str().expect("session");
+        let s = env.json(&["--config-dir", cfg, "session", "show", id]);
+        assert_eq!(s["status"], "completed", "{s}");
+        assert_eq!(s["isolated"], true, "runs isolate harness state: {s}");
+        let work = env.data.path().join("sessions").join(id).join("work");
+        // The truth: what the scripted agent's last command wrote in this session's copy.
+        let right = work.join("stackperf-agent.txt").exists();
+        let wrong = work.join("stackperf-agent.wrong").exists();
+        assert!(right != wrong, "exactly one result file: {s}");
+        let (want, class) = if right {
+            ("success", "success")
+        } else {
+            ("failed verify", "task_failure")
+        };
+        assert_eq!(it["outcome"], want, "{it}");
+        assert_eq!(it["outcome_class"], class, "{it}");
+        let calls = match it["task_card"].as_str() {
+            Some("agent-long") => 6,
+            Some("agent-steps") => 3,
+            Some("agent-coin-flip") => 2,
+            _ => 1,
+        };
+        if it["task_card"] == "agent-coin-flip" {
+            flips.0 += usize::from(right);
+            flips.1 += usize::from(wrong);
+        } else {
+            assert!(right, "only the coin-flip task goes wrong: {it}");
+        }
+        // Every step is a tool round trip: calls + 1 requests at least.
+        assert!(
+            s["request_count"].as_i64().unwrap_or(0) > calls,
+            "{calls} tool calls: {s}"
+        );
+        cross_check(&s);
+    }
+    assert!(
+        flips.0 > 0 && flips.1 > 0,
+        "the 50 % task is mixed: {flips:?}"
+    );
+    let cmp = &summary["comparison"];
+    let suite = &cmp["suite"];
+    assert_eq!(suite["tasks"].as_array().map(Vec::len), Some(4), "{suite}");
+    assert_eq!(suite["k"], 2);
+    assert_eq!(suite["cells"].as_array().map(Vec::len), Some(16));
+    assert_eq!(suite["time"]["blocks"], 8, "{suite}");
+    assert_eq!(suite["time"]["ranks"].as_array().map(Vec::len), Some(4));
+    for c in suite["cells"].as_array().expect("cells") {
+        if c["task_card"] != "agent-coin-flip" {
+            assert_eq!(
+                (c["successes"].as_u64(), c["known"].as_u64()),
+                (Some(2), Some(2)),
+                "{c}"
+            );
+            assert_eq!(c["flipped"], false, "{c}");
+        }
+        assert!(c["time_ratio"].as_f64().is_some_and(|r| r >= 1.0), "{c}");
+    }
+    for v in suite["variants"].as_array().expect("variants") {
+        assert_eq!(v["trials"], 8, "{v}");
+        assert_eq!(v["infra_errors"], 0, "{v}");
+        assert!(v["flip_rate"].as_f64().is_some(), "{v}");
+    }
+    // The headlines are the suite's verdicts, not pooled medians.
+    let heads = cmp["headlines"].as_array().expect("headlines");
+    assert_eq!(heads.len(), 3);
+    assert_eq!(heads[0]["text"], suite["headlines"][0]["text"]);
+    assert!(
+        heads[0]["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("tasks")),
+        "{heads:?}"
+    );
+    // The text report prints the per-task grid.
+    let out = env.run(&[
+        "--config-dir",
+        cfg,
+        "report",
+        "compare",
+        "--experiment",
+        "agent-shootout",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("per task") && text.contains("agent-coin-flip") && text.contains("Friedman"),
+        "{text}"
+    );
+}
+
+/// A harness binary missing for one attempt: an infrastructure error, retried in a new session,
+/// never a task failure; with no retries left, the run exits non-zero.
+fn check_infra_error(env: &StackEnv, configs: &Path, root: &Path) {
+    let args = [
+        "--experiment",
+        "infra-fixture",
+        "--task-card",
+        "infra-once",
+        "--repeat",
+        "1",
+    ];
+    let out = run_cmd(env, configs, &args).output().expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("harness could not start"), "{stderr}");
+    let summary: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let item = &summary["items"][0];
+    assert_eq!(item["attempts"], 2, "{item}");
+    assert_eq!(item["outcome"], "success", "{item}");
+    let cmp = &summary["comparison"];
+    let v = &cmp["variants"][0];
+    assert_eq!(v["infra_errors"], 1, "{v}");
+    assert_eq!(v["sessions"], 1, "the failed attempt is not a trial: {v}");
+    assert_eq!(v["metrics"]["task_success"]["median"], 1.0, "{v}");
+    let excluded = cmp["excluded"].as_array().expect("excluded");
+    assert!(
+        excluded
+            .iter()
+            .any(|s| s["outcome"] == "harness_not_started"
+                && s["excluded"]
+                    .as_str()
+                    .is_some_and(|e| e.starts_with("infrastructure error"))),
+        "{excluded:?}"
+    );
+    // No retries left: the run says what is missing and exits 1.
+    std::fs::remove_file(root.join("tried")).expect("reset");
+    std::fs::remove_file(root.join("once-bin/opencode")).expect("reset");
+    let mut no_retry = args.to_vec();
+    no_retry.extend(["--retry-infra", "0"]);
+    let out = run_cmd(env, configs, &no_retry).output().expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("infrastructure error") && stderr.contains("--resume"),
+        "{stderr}"
+    );
 }
 
 /// What the harness itself printed (its headless JSON) against what the proxy recorded: the

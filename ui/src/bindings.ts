@@ -235,6 +235,11 @@ export type Comparison_Deserialize = {
 	/**  Per metric: the omnibus test across all variants and how pairs were corrected. */
 	tests: MetricTest_Deserialize[],
 	excluded: SessionStats_Deserialize[],
+	/**
+	 *  With sessions of two or more task cards: the comparison within each task, combined
+	 *  (docs/statistics.md); its verdicts are then the headlines, never the pooled medians.
+	 */
+	suite?: SuiteAnalysis_Deserialize | null,
 };
 
 /**  The whole comparison report. */
@@ -260,6 +265,11 @@ export type Comparison_Serialize = {
 	/**  Per metric: the omnibus test across all variants and how pairs were corrected. */
 	tests: MetricTest_Serialize[],
 	excluded: SessionStats_Serialize[],
+	/**
+	 *  With sessions of two or more task cards: the comparison within each task, combined
+	 *  (docs/statistics.md); its verdicts are then the headlines, never the pooled medians.
+	 */
+	suite: SuiteAnalysis_Serialize | null,
 };
 
 /**  One YAML document. */
@@ -718,6 +728,18 @@ export type NewUsageKey_Serialize = {
 	expires_days: number | null,
 };
 
+/**  What a session's outcome says about the task. */
+export type OutcomeClass = "success" | 
+/**  Verify failed or the time limit passed: counts against the variant. */
+"task_failure" | 
+/**
+ *  Setup failed, the harness could not start, the proxy was unavailable, or the machine killed
+ *  it: never counted in success rates, retried (`--retry-infra`), always shown.
+ */
+"infra_error" | 
+/**  Finished, but the task card has no verify command. */
+"unverified" | "cancelled";
+
 /**  One metric compared between two variants. */
 export type PairComparison = PairComparison_Serialize | PairComparison_Deserialize;
 
@@ -915,6 +937,59 @@ export type PruneReport_Serialize = {
 /**  The three questions a benchmark asks. */
 export type Question = "fastest" | "cheapest" | "most_reliable";
 
+/**  One metric (time or cost) compared over tasks. */
+export type RankAnalysis = RankAnalysis_Serialize | RankAnalysis_Deserialize;
+
+/**  One metric (time or cost) compared over tasks. */
+export type RankAnalysis_Deserialize = {
+	metric: string,
+	/**  Tasks where every variant has a value. */
+	tasks_used: string[],
+	/**
+	 *  The test's blocks: per task, every variant's i-th trial (i up to the fewest trials any
+	 *  variant has of that task) — the randomized complete blocks a run carries out.
+	 */
+	blocks: number | null,
+	friedman_statistic: number | null,
+	df: number | null,
+	friedman_p: number | null,
+	/**  Best (smallest mean rank) first. */
+	ranks: VariantRank_Deserialize[],
+	/**  Nemenyi critical difference of mean ranks at α = 0.05 (for the CD diagram). */
+	critical_difference?: number | null,
+	pairs: RankPairResult[],
+};
+
+/**  One metric (time or cost) compared over tasks. */
+export type RankAnalysis_Serialize = {
+	metric: string,
+	/**  Tasks where every variant has a value. */
+	tasks_used: string[],
+	/**
+	 *  The test's blocks: per task, every variant's i-th trial (i up to the fewest trials any
+	 *  variant has of that task) — the randomized complete blocks a run carries out.
+	 */
+	blocks: number | null,
+	friedman_statistic: number | null,
+	df: number | null,
+	friedman_p: number | null,
+	/**  Best (smallest mean rank) first. */
+	ranks: VariantRank_Serialize[],
+	/**  Nemenyi critical difference of mean ranks at α = 0.05 (for the CD diagram). */
+	critical_difference: number | null,
+	pairs: RankPairResult[],
+};
+
+/**  Two variants compared by mean rank. */
+export type RankPairResult = {
+	a: string,
+	b: string,
+	/**  (mean rank of a − mean rank of b) / its standard error. */
+	z: number | null,
+	p: number | null,
+	p_holm: number | null,
+};
+
 /**  The default output format of `session env`. */
 export type RenderFormat = "shell" | "dotenv" | "json" | "toml";
 
@@ -1065,7 +1140,12 @@ export type RunItemRow_Deserialize = {
 	repetition: number | null,
 	state: ItemState,
 	session_id?: string | null,
+	/**  The last session's outcome, in words. */
 	outcome?: string | null,
+	/**  The class of that outcome. */
+	outcome_class?: OutcomeClass | null,
+	/**  Sessions it took (more than one when an infrastructure error was retried). */
+	attempts: number | null,
 };
 
 /**  One item of a run. */
@@ -1076,11 +1156,22 @@ export type RunItemRow_Serialize = {
 	repetition: number | null,
 	state: ItemState,
 	session_id: string | null,
+	/**  The last session's outcome, in words. */
 	outcome: string | null,
+	/**  The class of that outcome. */
+	outcome_class: OutcomeClass | null,
+	/**  Sessions it took (more than one when an infrastructure error was retried). */
+	attempts: number | null,
 };
 
 /**  The order a run's sessions are taken in. */
 export type RunOrder = 
+/**
+ *  Randomized complete blocks: a block is one task card × every variant once, in a shuffled
+ *  order; each repetition runs one block per task card, the task cards in a shuffled order
+ *  (the seed is recorded). Drift hits every variant alike and no variant always goes first.
+ */
+"blocks" | 
 /**  A B C A B C …: drift over time (machine load, provider load) hits every variant alike. */
 "interleaved" | 
 /**  Every item shuffled with a recorded seed. */
@@ -1107,7 +1198,15 @@ export type RunRequest = RunRequest_Serialize | RunRequest_Deserialize;
 /**  What `stackperf run` and the Run panel ask for. */
 export type RunRequest_Deserialize = {
 	experiment: string,
-	task_cards: string[],
+	/**  The task cards (or leave empty and name a suite). */
+	task_cards?: string[],
+	/**
+	 *  A suite (`configs/suites/`) whose task cards the run repeats [default: the experiment's
+	 *  suite when no task card is named].
+	 */
+	suite?: string | null,
+	/**  How many times an item that ended in an infrastructure error is tried again [default 1]. */
+	retry_infra?: number | null,
 	repeat: number | null,
 	order: RunOrder,
 	/**  The shuffle's seed (random order); generated and recorded when absent. */
@@ -1119,7 +1218,15 @@ export type RunRequest_Deserialize = {
 /**  What `stackperf run` and the Run panel ask for. */
 export type RunRequest_Serialize = {
 	experiment: string,
+	/**  The task cards (or leave empty and name a suite). */
 	task_cards: string[],
+	/**
+	 *  A suite (`configs/suites/`) whose task cards the run repeats [default: the experiment's
+	 *  suite when no task card is named].
+	 */
+	suite: string | null,
+	/**  How many times an item that ended in an infrastructure error is tried again [default 1]. */
+	retry_infra: number | null,
 	repeat: number | null,
 	order: RunOrder,
 	/**  The shuffle's seed (random order); generated and recorded when absent. */
@@ -1145,6 +1252,10 @@ export type RunRow_Deserialize = {
 	timeout_s?: number | null,
 	machine: string,
 	versions: string,
+	/**  The suite the run repeats, if it was given one. */
+	suite?: string | null,
+	/**  Retries of an item that ended in an infrastructure error. */
+	retry_infra: number | null,
 };
 
 /**  A recorded run. */
@@ -1161,6 +1272,10 @@ export type RunRow_Serialize = {
 	timeout_s: number | null,
 	machine: string,
 	versions: string,
+	/**  The suite the run repeats, if it was given one. */
+	suite: string | null,
+	/**  Retries of an item that ended in an infrastructure error. */
+	retry_infra: number | null,
 };
 
 /**  Where a run is. */
@@ -1377,6 +1492,8 @@ export type SessionStats_Deserialize = {
 	 *  it has no value for is absent.
 	 */
 	metrics: { [key in string]: number | null },
+	/**  An automated run's outcome for the session. */
+	outcome?: TaskOutcome | null,
 	/**  Why the session is left out of comparisons, if it is. */
 	excluded?: string | null,
 };
@@ -1407,6 +1524,8 @@ export type SessionStats_Serialize = {
 	 *  it has no value for is absent.
 	 */
 	metrics: { [key in string]: number | null },
+	/**  An automated run's outcome for the session. */
+	outcome: TaskOutcome | null,
 	/**  Why the session is left out of comparisons, if it is. */
 	excluded: string | null,
 };
@@ -1531,12 +1650,162 @@ export type Started_Serialize = {
 	env: EnvView_Serialize,
 };
 
+/**  Success of two variants compared within tasks (CMH). */
+export type SuccessPair = SuccessPair_Serialize | SuccessPair_Deserialize;
+
+/**  Success of two variants compared within tasks (CMH). */
+export type SuccessPair_Deserialize = {
+	a: string,
+	b: string,
+	statistic: number | null,
+	p: number | null,
+	p_holm: number | null,
+	/**  a's odds of success over b's, common to all tasks (Mantel–Haenszel). */
+	odds_ratio?: number | null,
+};
+
+/**  Success of two variants compared within tasks (CMH). */
+export type SuccessPair_Serialize = {
+	a: string,
+	b: string,
+	statistic: number | null,
+	p: number | null,
+	p_holm: number | null,
+	/**  a's odds of success over b's, common to all tasks (Mantel–Haenszel). */
+	odds_ratio: number | null,
+};
+
+/**  The whole suite analysis. */
+export type SuiteAnalysis = SuiteAnalysis_Serialize | SuiteAnalysis_Deserialize;
+
+/**  The whole suite analysis. */
+export type SuiteAnalysis_Deserialize = {
+	/**  The suite verdicts (fastest, cheapest, most reliable), from the within-task analysis. */
+	headlines: Headline_Deserialize[],
+	tasks: string[],
+	variants: SuiteVariant_Deserialize[],
+	/**  k of pass@k and pass^k: the fewest known outcomes in any cell. */
+	k: number | null,
+	/**  Task-major, variants in the experiment's order. */
+	cells: TaskCell_Deserialize[],
+	time?: RankAnalysis_Deserialize | null,
+	cost?: RankAnalysis_Deserialize | null,
+	success: SuccessPair_Deserialize[],
+	/**  Tasks left out of a test, and why. */
+	notes: string[],
+};
+
+/**  The whole suite analysis. */
+export type SuiteAnalysis_Serialize = {
+	/**  The suite verdicts (fastest, cheapest, most reliable), from the within-task analysis. */
+	headlines: Headline_Serialize[],
+	tasks: string[],
+	variants: SuiteVariant_Serialize[],
+	/**  k of pass@k and pass^k: the fewest known outcomes in any cell. */
+	k: number | null,
+	/**  Task-major, variants in the experiment's order. */
+	cells: TaskCell_Serialize[],
+	time: RankAnalysis_Serialize | null,
+	cost: RankAnalysis_Serialize | null,
+	success: SuccessPair_Serialize[],
+	/**  Tasks left out of a test, and why. */
+	notes: string[],
+};
+
+/**  A variant across the suite. */
+export type SuiteVariant = SuiteVariant_Serialize | SuiteVariant_Deserialize;
+
+/**  A variant across the suite. */
+export type SuiteVariant_Deserialize = {
+	variant: string,
+	trials: number | null,
+	/**  Share of tasks (with ≥ 2 known outcomes) whose outcome flipped between trials. */
+	flip_rate?: number | null,
+	/**  Mean over tasks of the per-task success rate. */
+	success_rate?: number | null,
+	infra_errors: number | null,
+	/**
+	 *  Its infrastructure-error rate stands out from the other variants' (Fisher's exact test,
+	 *  p < 0.05).
+	 */
+	infra_flagged: boolean,
+};
+
+/**  A variant across the suite. */
+export type SuiteVariant_Serialize = {
+	variant: string,
+	trials: number | null,
+	/**  Share of tasks (with ≥ 2 known outcomes) whose outcome flipped between trials. */
+	flip_rate: number | null,
+	/**  Mean over tasks of the per-task success rate. */
+	success_rate: number | null,
+	infra_errors: number | null,
+	/**
+	 *  Its infrastructure-error rate stands out from the other variants' (Fisher's exact test,
+	 *  p < 0.05).
+	 */
+	infra_flagged: boolean,
+};
+
+/**  One task × variant cell. */
+export type TaskCell = TaskCell_Serialize | TaskCell_Deserialize;
+
+/**  One task × variant cell. */
+export type TaskCell_Deserialize = {
+	task_card: string,
+	variant: string,
+	trials: number | null,
+	time_s?: number | null,
+	/**  This cell's median time over the task's best cell (1 = the task's fastest). */
+	time_ratio?: number | null,
+	cost_usd?: number | null,
+	ttft_ms?: number | null,
+	successes: number | null,
+	/**  Trials whose outcome is known. */
+	known: number | null,
+	success_ci95?: [number | null, number | null] | null,
+	pass_at_k?: number | null,
+	pass_hat_k?: number | null,
+	/**  The outcome changed between trials (some succeeded, some failed). */
+	flipped?: boolean | null,
+	/**  Infrastructure errors in this cell (never counted as trials). */
+	infra_errors: number | null,
+};
+
+/**  One task × variant cell. */
+export type TaskCell_Serialize = {
+	task_card: string,
+	variant: string,
+	trials: number | null,
+	time_s: number | null,
+	/**  This cell's median time over the task's best cell (1 = the task's fastest). */
+	time_ratio: number | null,
+	cost_usd: number | null,
+	ttft_ms: number | null,
+	successes: number | null,
+	/**  Trials whose outcome is known. */
+	known: number | null,
+	success_ci95: [number | null, number | null] | null,
+	pass_at_k: number | null,
+	pass_hat_k: number | null,
+	/**  The outcome changed between trials (some succeeded, some failed). */
+	flipped: boolean | null,
+	/**  Infrastructure errors in this cell (never counted as trials). */
+	infra_errors: number | null,
+};
+
 /**  How one session of a run ended for the task. */
 export type TaskOutcome = 
 /**  The harness exited 0 and the verify command passed. */
 "success" | "failed_verify" | 
 /**  The harness exited 0; the task card has no verify command. */
-"unverified" | "timeout" | "harness_error" | "setup_failed" | "cancelled";
+"unverified" | "timeout" | "harness_error" | "setup_failed" | 
+/**  The harness's program could not be started (missing, not executable). */
+"harness_not_started" | 
+/**  StackPerf's proxy did not answer when the session began. */
+"proxy_unavailable" | 
+/**  The harness was killed by a signal StackPerf did not send (e.g. the kernel's OOM killer). */
+"killed_by_machine" | "cancelled";
 
 /**  Sample traffic progress. */
 export type TrafficProgress = {
@@ -1786,6 +2055,31 @@ export type UsageRow_Serialize = {
 	ttft_p95_ms: number | null,
 };
 
+/**  A variant's place in one metric's ranking over tasks. */
+export type VariantRank = VariantRank_Serialize | VariantRank_Deserialize;
+
+/**  A variant's place in one metric's ranking over tasks. */
+export type VariantRank_Deserialize = {
+	variant: string,
+	/**  Mean rank over the tasks (1 = best in every task). */
+	mean_rank: number | null,
+	/**  Geometric mean over tasks of this variant's median over the leader's. */
+	ratio_to_best?: number | null,
+	/**  Bootstrap 95 % interval of that ratio (tasks resampled, then trials within a task). */
+	ratio_ci95?: [number | null, number | null] | null,
+};
+
+/**  A variant's place in one metric's ranking over tasks. */
+export type VariantRank_Serialize = {
+	variant: string,
+	/**  Mean rank over the tasks (1 = best in every task). */
+	mean_rank: number | null,
+	/**  Geometric mean over tasks of this variant's median over the leader's. */
+	ratio_to_best: number | null,
+	/**  Bootstrap 95 % interval of that ratio (tasks resampled, then trials within a task). */
+	ratio_ci95: [number | null, number | null] | null,
+};
+
 /**  One variant's row. */
 export type VariantSummary = VariantSummary_Serialize | VariantSummary_Deserialize;
 
@@ -1800,6 +2094,8 @@ export type VariantSummary_Deserialize = {
 	cost_per_success: PerSuccess_Deserialize,
 	/**  Wall time per successful task, likewise. */
 	wall_per_success: PerSuccess_Deserialize,
+	/**  Sessions that ended in an infrastructure error (left out of every figure). */
+	infra_errors: number | null,
 };
 
 /**  One variant's row. */
@@ -1813,6 +2109,8 @@ export type VariantSummary_Serialize = {
 	cost_per_success: PerSuccess_Serialize,
 	/**  Wall time per successful task, likewise. */
 	wall_per_success: PerSuccess_Serialize,
+	/**  Sessions that ended in an infrastructure error (left out of every figure). */
+	infra_errors: number | null,
 };
 
 /**

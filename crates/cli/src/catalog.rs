@@ -12,6 +12,7 @@ pub fn validate(g: &Global) -> Result<(), CliError> {
     let counts = json!({
         "providers": reg.providers.len(), "harnesses": reg.harnesses.len(), "variants": reg.variants.len(),
         "experiments": reg.experiments.len(), "task_cards": reg.task_cards.len(),
+        "suites": reg.suites.len(),
     });
     if g.json {
         print_json(
@@ -19,13 +20,14 @@ pub fn validate(g: &Global) -> Result<(), CliError> {
         )?;
     } else if problems.is_empty() {
         println!(
-            "ok: {} is valid ({} providers, {} harness profiles, {} variants, {} experiments, {} task cards)",
+            "ok: {} is valid ({} providers, {} harness profiles, {} variants, {} experiments, {} task cards, {} suites)",
             g.config_dir.display(),
             reg.providers.len(),
             reg.harnesses.len(),
             reg.variants.len(),
             reg.experiments.len(),
-            reg.task_cards.len()
+            reg.task_cards.len(),
+            reg.suites.len()
         );
     }
     if problems.is_empty() {

@@ -12,6 +12,7 @@ mod serve_cmd;
 mod session_cmd;
 mod sim_cmd;
 mod stack_cmd;
+mod suite_out;
 mod usage_cmd;
 
 use std::path::PathBuf;
@@ -117,6 +118,8 @@ enum Command {
     Export(report_cmd::ExportArgs),
     /// Automated runs: every variant of an experiment, repeated, launched headless, verified
     Run(run_cmd::RunArgs),
+    /// How long a run would take and the smallest difference it could detect, before running it
+    Plan(run_cmd::PlanArgs),
     /// Delete what the retention policy (configs/retention.yaml) no longer keeps; says what first
     Prune(prune_cmd::PruneArgs),
     /// The local query API: read-only HTTP JSON on loopback (docs/api.md)
@@ -292,6 +295,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Report(c) => report_cmd::report(g, c),
         Command::Export(a) => report_cmd::export(g, a),
         Command::Run(a) => run_cmd::run(g, a),
+        Command::Plan(a) => run_cmd::plan(g, a),
         Command::Prune(a) => prune_cmd::run(g, a),
         Command::Serve(a) => serve_cmd::serve(g, a),
         Command::Api(c) => serve_cmd::api(g, c),

@@ -83,6 +83,10 @@ pub fn print_comparison(c: &Comparison) -> Result<(), CliError> {
         println!("{}", h.text);
     }
     println!();
+    if let Some(s) = &c.suite {
+        crate::suite_out::print_suite(s)?;
+        println!("pooled across tasks below: for reference only — the verdicts above come from the comparison within each task\n");
+    }
     if c.variants.iter().any(|v| v.cost_per_success.sessions > 0) {
         // What one successful task costs: failures are paid for too.
         let rows: Vec<Vec<String>> = c
@@ -113,7 +117,7 @@ pub fn print_comparison(c: &Comparison) -> Result<(), CliError> {
             "by {} across: {}{}",
             c.group_by.as_str(),
             c.experiment,
-            if c.task_cards.len() > 1 {
+            if c.task_cards.len() > 1 && c.suite.is_none() {
                 " (sessions of different task cards are pooled: compare like with like)"
             } else {
                 ""

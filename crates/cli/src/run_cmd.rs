@@ -6,16 +6,31 @@ use std::time::Instant;
 
 use clap::ValueEnum;
 use stackperf_core::app::{RunEvent, RunSummary};
-use stackperf_core::run::{RunOrder, RunRequest};
+use stackperf_core::run::{OutcomeClass, RunOrder, RunRequest};
 
 use crate::output::json as print_json;
 use crate::{app, report_cmd, runtime, CliError, Global};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum OrderArg {
+    Blocks,
     Interleaved,
     Random,
     Blocked,
+}
+
+/// What a run (or its plan) repeats.
+#[derive(clap::Args, Debug)]
+pub struct Work {
+    /// The task card(s) each repetition works on [default: the experiment's suite]
+    #[arg(long = "task-card", conflicts_with = "suite")]
+    task_cards: Vec<String>,
+    /// A suite of task cards (configs/suites/NAME.yaml) [default: the experiment's `suite:`]
+    #[arg(long)]
+    suite: Option<String>,
+    /// Sessions per variant and task card
+    #[arg(long, default_value_t = 3)]
+    repeat: u32,
 }
 
 #[derive(clap::Args, Debug)]
@@ -23,24 +38,65 @@ pub struct RunArgs {
     /// The experiment whose variants are run
     #[arg(long, required_unless_present = "resume")]
     experiment: Option<String>,
-    /// The task card(s) each repetition works on
-    #[arg(long = "task-card", required_unless_present = "resume")]
-    task_cards: Vec<String>,
-    /// Sessions per variant and task card
-    #[arg(long, default_value_t = 3)]
-    repeat: u32,
-    /// interleaved (A B A B …, the default), random (shuffled with a recorded seed) or blocked
-    #[arg(long, value_enum, default_value = "interleaved")]
+    #[command(flatten)]
+    work: Work,
+    /// blocks (randomized complete blocks: each task card × every variant once, shuffled; the
+    /// default), interleaved (A B A B …), random (every item shuffled) or blocked (A A B B …)
+    #[arg(long, value_enum, default_value = "blocks")]
     order: OrderArg,
-    /// The shuffle's seed (random order) [default: drawn and recorded]
+    /// The shuffle's seed [default: drawn and recorded]
     #[arg(long)]
     seed: Option<u64>,
+    /// Tries again, in a new session, an item that ended in an infrastructure error (setup
+    /// failed, harness could not start, proxy unavailable, killed by the machine)
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    retry_infra: u32,
     /// Per-session time limit in seconds [default: the task card's timebox]
     #[arg(long, value_name = "SECONDS")]
     timeout: Option<f64>,
     /// Carry on with a stopped or killed run
-    #[arg(long, value_name = "RUN_ID", conflicts_with_all = ["experiment", "task_cards"])]
+    #[arg(long, value_name = "RUN_ID", conflicts_with_all = ["experiment", "task_cards", "suite"])]
     resume: Option<String>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct PlanArgs {
+    /// The experiment whose variants would run
+    #[arg(long)]
+    experiment: String,
+    #[command(flatten)]
+    work: Work,
+}
+
+pub fn plan(g: &Global, a: PlanArgs) -> Result<(), CliError> {
+    let app = app(g)?;
+    let req = RunRequest {
+        experiment: a.experiment,
+        task_cards: a.work.task_cards,
+        suite: a.work.suite,
+        retry_infra: None,
+        repeat: a.work.repeat,
+        order: RunOrder::Blocks,
+        seed: None,
+        timeout_s: None,
+    };
+    let plan = runtime()?.block_on(app.run_plan(&req))?;
+    if g.json {
+        return Ok(print_json(&plan)?);
+    }
+    println!(
+        "plan: {} on {}{}",
+        plan.experiment,
+        plan.suite
+            .as_ref()
+            .map(|s| format!("suite {s}: "))
+            .unwrap_or_default(),
+        plan.task_cards.join(", ")
+    );
+    for line in &plan.text {
+        println!("  {line}");
+    }
+    Ok(())
 }
 
 pub fn run(g: &Global, a: RunArgs) -> Result<(), CliError> {
@@ -119,9 +175,12 @@ pub fn run(g: &Global, a: RunArgs) -> Result<(), CliError> {
             None => {
                 let req = RunRequest {
                     experiment: a.experiment.unwrap_or_default(),
-                    task_cards: a.task_cards,
-                    repeat: a.repeat,
+                    task_cards: a.work.task_cards,
+                    suite: a.work.suite,
+                    retry_infra: Some(a.retry_infra),
+                    repeat: a.work.repeat,
                     order: match a.order {
+                        OrderArg::Blocks => RunOrder::Blocks,
                         OrderArg::Interleaved => RunOrder::Interleaved,
                         OrderArg::Random => RunOrder::Random,
                         OrderArg::Blocked => RunOrder::Blocked,
@@ -134,27 +193,70 @@ pub fn run(g: &Global, a: RunArgs) -> Result<(), CliError> {
         }
     })?;
     if g.json {
-        return Ok(print_json(&summary)?);
+        print_json(&summary)?;
+    } else {
+        print_summary(&summary)?;
     }
-    print_summary(&summary)
+    infra_left(&summary)
+}
+
+/// A run whose items still end in infrastructure errors after their retries measured less than
+/// it was asked to: scripts and CI must notice (exit status 1).
+fn infra_left(s: &RunSummary) -> Result<(), CliError> {
+    let left: Vec<String> = s
+        .items
+        .iter()
+        .filter(|i| i.outcome_class == Some(OutcomeClass::InfraError))
+        .map(|i| {
+            format!(
+                "#{} {} · {} ({})",
+                i.index + 1,
+                i.variant,
+                i.task_card,
+                i.outcome.as_deref().unwrap_or_default()
+            )
+        })
+        .collect();
+    if left.is_empty() {
+        return Ok(());
+    }
+    Err(CliError::Reported(format!(
+        "{} of {} items ended in an infrastructure error after {} retr{} (not counted as task failures, but not measured either): {}. Fix the cause, then `stackperf run --resume {}` runs only what is missing",
+        left.len(),
+        s.items.len(),
+        s.run.retry_infra,
+        if s.run.retry_infra == 1 { "y" } else { "ies" },
+        left.join("; "),
+        s.run.run_id
+    )))
 }
 
 fn print_summary(s: &RunSummary) -> Result<(), CliError> {
     let r = &s.run;
     println!(
-        "\nrun {} ({}): {} order, seed {}, {} sessions on {}",
+        "\nrun {} ({}): {}{} order, seed {}, {} sessions on {}",
         r.run_id,
         r.status.as_str(),
+        r.suite
+            .as_ref()
+            .map(|s| format!("suite {s}, "))
+            .unwrap_or_default(),
         r.order.as_str(),
         r.seed,
         s.items.len(),
         r.machine
     );
     for it in &s.items {
+        let tries = if it.attempts > 1 {
+            format!(" ({} attempts)", it.attempts)
+        } else {
+            String::new()
+        };
         println!(
-            "  #{:<3} {:<28} rep {:<3} {:<18} {}",
+            "  #{:<3} {:<28} {:<20} rep {:<3} {:<18} {}{tries}",
             it.index + 1,
             it.variant,
+            it.task_card,
             it.repetition + 1,
             it.session_id.as_deref().unwrap_or("-"),
             it.outcome.as_deref().unwrap_or(it.state.as_str())

@@ -48,11 +48,26 @@ impl Default for SimConfig {
 pub struct SimState {
     pub config: SimConfig,
     seq: AtomicU64,
+    /// Per scripted-agent task: how many final results it has given.
+    results: std::sync::Mutex<std::collections::HashMap<String, u64>>,
 }
 
 impl SimState {
     pub(crate) fn next_seq(&self) -> u64 {
         self.seq.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// The next value of `script`'s result sequence.
+    pub(crate) fn agent_draw(&self, script: &crate::surface::tools::Script) -> f64 {
+        let n = match self.results.lock() {
+            Ok(mut m) => {
+                let c = m.entry(script.key()).or_insert(0);
+                *c += 1;
+                *c - 1
+            }
+            Err(_) => 0,
+        };
+        crate::surface::tools::Script::nth_draw(n)
     }
 }
 
@@ -64,6 +79,7 @@ pub fn router(config: SimConfig) -> Router {
     let state = Arc::new(SimState {
         config,
         seq: AtomicU64::new(first),
+        results: Default::default(),
     });
     Router::new()
         .route("/", get(root).head(root))

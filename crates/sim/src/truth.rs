@@ -44,6 +44,9 @@ pub struct TruthRecord {
     pub status: u16,
     /// `ok`, a fault name, `client_disconnected` or `bad_request`.
     pub outcome: String,
+    /// The scripted agent's final tool call: `right` (writes the marker) or `wrong`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent_result: Option<&'static str>,
 }
 
 /// A record under construction; it is written to the log when dropped, so a request whose
@@ -186,6 +189,7 @@ impl TruthLog {
                 fault: plan.fault.clone(),
                 status: 200,
                 outcome: "in_progress".into(),
+                agent_result: None,
             },
         }
     }

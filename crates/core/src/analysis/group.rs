@@ -101,6 +101,10 @@ pub async fn compare_by(
                 metrics: BTreeMap::new(),
                 cost_per_success: crate::report::per_task(mine, "cost_usd"),
                 wall_per_success: crate::report::per_task(mine, "wall_s"),
+                infra_errors: all
+                    .iter()
+                    .filter(|s| by.key(s) == n && crate::report::is_infra(s))
+                    .count(),
             }
         })
         .collect();
@@ -112,8 +116,12 @@ pub async fn compare_by(
     for e in &experiments {
         versions.extend(store.litellm_versions(e).await?);
     }
+    let suite = crate::report::suite_of(&names, &included, &all, |s| by.key(s));
     Ok(Comparison {
-        headlines: crate::analysis::headline::headlines(&rows, &pairs),
+        headlines: match &suite {
+            Some(s) => s.headlines.clone(),
+            None => crate::analysis::headline::headlines(&rows, &pairs),
+        },
         experiment: experiments.join(", "),
         group_by: by,
         generated_at: now_ms(),
@@ -130,5 +138,6 @@ pub async fn compare_by(
             .filter(|s| s.excluded.is_some())
             .cloned()
             .collect(),
+        suite,
     })
 }

@@ -19,7 +19,7 @@ pub enum Question {
 }
 
 impl Question {
-    fn words(self) -> &'static str {
+    pub(crate) fn words(self) -> &'static str {
         match self {
             Question::Fastest => "fastest",
             Question::Cheapest => "cheapest",
@@ -230,6 +230,7 @@ mod tests {
             metrics: BTreeMap::from([("wall_s".to_string(), summary)]),
             cost_per_success: crate::analysis::per_success::per_success(&[], 0),
             wall_per_success: crate::analysis::per_success::per_success(&[], 0),
+            infra_errors: 0,
         }
     }
 

@@ -4,9 +4,11 @@
 pub mod group;
 pub mod headline;
 pub mod metrics;
+pub mod multi;
 pub mod per_success;
 pub mod power;
 pub mod report;
 pub mod rollup;
 pub mod stats;
+pub mod suite;
 pub mod tests_of;

@@ -53,6 +53,8 @@ pub struct SessionStats {
     /// The value of each registry metric (`crate::metrics::METRICS`) for this session; a metric
     /// it has no value for is absent.
     pub metrics: BTreeMap<String, f64>,
+    /// An automated run's outcome for the session.
+    pub outcome: Option<crate::run::TaskOutcome>,
     /// Why the session is left out of comparisons, if it is.
     pub excluded: Option<String>,
 }
@@ -88,6 +90,9 @@ pub struct VariantSummary {
     pub cost_per_success: PerSuccess,
     /// Wall time per successful task, likewise.
     pub wall_per_success: PerSuccess,
+    /// Sessions that ended in an infrastructure error (left out of every figure).
+    #[cfg_attr(feature = "specta", specta(type = f64))]
+    pub infra_errors: usize,
 }
 
 impl SessionStats {
@@ -141,6 +146,9 @@ pub struct Comparison {
     /// Per metric: the omnibus test across all variants and how pairs were corrected.
     pub tests: Vec<MetricTest>,
     pub excluded: Vec<SessionStats>,
+    /// With sessions of two or more task cards: the comparison within each task, combined
+    /// (docs/statistics.md); its verdicts are then the headlines, never the pooled medians.
+    pub suite: Option<crate::analysis::suite::SuiteAnalysis>,
 }
 
 /// How one metric's pairs were tested.
@@ -194,11 +202,19 @@ pub async fn compare(store: &Store, reg: &Registry, experiment: &str) -> Result<
             metrics: BTreeMap::new(),
             cost_per_success: per_task(&mine, "cost_usd"),
             wall_per_success: per_task(&mine, "wall_s"),
+            infra_errors: all
+                .iter()
+                .filter(|s| &s.variant == v && is_infra(s))
+                .count(),
         });
         included.insert(v.clone(), mine);
     }
     let (pairs, tests) = compare_groups(&exp.variants, &included, &mut variants).await?;
-    let headlines = crate::analysis::headline::headlines(&variants, &pairs);
+    let suite = suite_of(&exp.variants, &included, &all, |s| &s.variant);
+    let headlines = match &suite {
+        Some(s) => s.headlines.clone(),
+        None => crate::analysis::headline::headlines(&variants, &pairs),
+    };
     Ok(Comparison {
         headlines,
         experiment: experiment.to_string(),
@@ -217,7 +233,42 @@ pub async fn compare(store: &Store, reg: &Registry, experiment: &str) -> Result<
             .filter(|s| s.excluded.is_some())
             .cloned()
             .collect(),
+        suite,
     })
+}
+
+pub(crate) fn is_infra(s: &SessionStats) -> bool {
+    s.outcome
+        .is_some_and(|o| o.class() == crate::run::OutcomeClass::InfraError)
+}
+
+/// The suite analysis of the included sessions, when they span two or more task cards.
+pub(crate) fn suite_of(
+    variants: &[String],
+    included: &BTreeMap<String, Vec<&SessionStats>>,
+    all: &[SessionStats],
+    key: impl Fn(&SessionStats) -> &str,
+) -> Option<crate::analysis::suite::SuiteAnalysis> {
+    use crate::analysis::suite::{analyse, InfraCounts, Trial};
+    let trials: Vec<Trial<'_>> = included
+        .iter()
+        .flat_map(|(k, ss)| ss.iter().map(move |s| (k, s)))
+        .map(|(k, s)| Trial {
+            variant: k,
+            task: &s.task_card,
+            time_s: s.metric("wall_s").or_else(|| s.metric("duration_s")),
+            cost_usd: s.metric("cost_usd"),
+            ttft_ms: s.metric("ttft_p50_ms"),
+            success: s.metric("task_success").map(|x| x >= 0.5),
+        })
+        .collect();
+    let mut infra = InfraCounts::new();
+    for s in all.iter().filter(|s| is_infra(s)) {
+        *infra
+            .entry((key(s).to_string(), s.task_card.clone()))
+            .or_default() += 1;
+    }
+    analyse(variants, &trials, &infra, 30, 1000)
 }
 
 /// A metric's total per successful task over the sessions with a known outcome.

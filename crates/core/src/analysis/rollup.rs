@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use crate::metrics::{self, Rollup};
 use crate::normalize::RequestStatus;
 use crate::report::SessionStats;
+use crate::run::{OutcomeClass, TaskOutcome};
 use crate::session::{SessionMode, SessionStatus};
 use crate::stats::{median, percentile};
 use crate::store::{now_ms, Store};
@@ -243,6 +244,15 @@ pub async fn session_stats(store: &Store, experiment: &str) -> Result<Vec<Sessio
             (SessionStatus::Active | SessionStatus::Pending | SessionStatus::Expired, _) => {
                 Some("not finalized yet".to_string())
             }
+            _ if s
+                .task_outcome
+                .is_some_and(|o| o.class() == OutcomeClass::InfraError) =>
+            {
+                Some(format!(
+                    "infrastructure error ({}): never counted as a task failure",
+                    s.task_outcome.map(TaskOutcome::as_str).unwrap_or_default()
+                ))
+            }
             _ if requests == 0 => Some(
                 "no requests captured (lost telemetry, or the harness never reached the proxy)"
                     .to_string(),
@@ -287,6 +297,7 @@ pub async fn session_stats(store: &Store, experiment: &str) -> Result<Vec<Sessio
             cached_input_tokens: cached_in,
             cache_write_tokens: tokens("cache_write_tokens"),
             metrics: values,
+            outcome: s.task_outcome,
             excluded,
         });
     }

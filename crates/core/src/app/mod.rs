@@ -9,6 +9,8 @@ mod live;
 mod outputs;
 mod prune;
 mod query;
+mod run_item;
+mod run_plan;
 mod runs;
 mod setup;
 mod traffic;
@@ -37,6 +39,7 @@ pub use live::{EdgeHealth, EnvView, Finalized, RequestBrief, RequestsPage, Start
 pub use outputs::{ExportFormat, ExportRequest, ExportWhat, Written};
 pub use prune::{DataUsage, PruneReport};
 pub use query::{Download, SessionDetail, SessionPage, TaskCardInfo, VariantInfo, MAX_PAGE};
+pub use run_plan::{EstimateSource, PlanCell, RunPlan};
 pub use runs::{RunEvent, RunSummary};
 pub use setup::{Catalog, Choices, ConfigDoc, ConfigKind, DraftCheck, ExperimentChoice};
 pub use traffic::TrafficReport;

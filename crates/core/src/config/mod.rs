@@ -50,6 +50,7 @@ pub struct Registry {
     pub variants: Vec<Loaded<Variant>>,
     pub experiments: Vec<Loaded<Experiment>>,
     pub task_cards: Vec<Loaded<TaskCard>>,
+    pub suites: Vec<Loaded<Suite>>,
 }
 
 /// A variant with everything it references resolved.
@@ -94,6 +95,22 @@ impl Registry {
     }
     pub fn task_card(&self, name: &str) -> Option<&TaskCard> {
         find(&self.task_cards, name, |p| &p.name)
+    }
+    pub fn suite(&self, name: &str) -> Option<&Suite> {
+        find(&self.suites, name, |p| &p.name)
+    }
+    /// The suite, or the not-found error that lists the known ones.
+    pub fn suite_or_err(&self, name: &str) -> Result<&Suite, crate::Error> {
+        self.suite(name).ok_or_else(|| crate::Error::NotFound {
+            kind: "suite",
+            name: name.to_string(),
+            known: self
+                .suites
+                .iter()
+                .map(|l| l.value.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
     }
 
     /// Resolve a variant's references and compute its fingerprint.
@@ -143,6 +160,7 @@ impl Registry {
         reg.variants = load_kind(dir, "variants", draft, &mut problems);
         reg.experiments = load_kind(dir, "experiments", draft, &mut problems);
         reg.task_cards = load_kind(dir, "task-cards", draft, &mut problems);
+        reg.suites = load_kind(dir, "suites", draft, &mut problems);
         problems.extend(validate::validate(&reg));
         (reg, problems)
     }

@@ -258,6 +258,34 @@ pub struct Experiment {
     #[serde(default)]
     pub description: String,
     pub variants: Vec<String>,
+    /// The suite its runs take when no task card is named (`configs/suites/NAME.yaml`).
+    #[serde(default)]
+    pub suite: Option<String>,
+}
+
+/// A set of task cards a decision is made over (`configs/suites/NAME.yaml`): each run repeats
+/// every one of them for every variant, and the comparison is made within each task, then
+/// combined (docs/statistics.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Suite {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    pub tasks: Vec<SuiteTask>,
+}
+
+/// One task of a suite.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SuiteTask {
+    pub task_card: String,
+    /// Its weight in the suite's summaries [default 1].
+    #[serde(default)]
+    pub weight: Option<f64>,
+    /// Free labels such as `size: large` or `language: rust`.
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
 }
 
 /// The work and when to stop.

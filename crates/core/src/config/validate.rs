@@ -136,6 +136,7 @@ pub fn validate(reg: &Registry) -> Vec<Problem> {
     check_names(&reg.variants, "variant", |p| &p.name, &mut out);
     check_names(&reg.experiments, "experiment", |p| &p.name, &mut out);
     check_names(&reg.task_cards, "task card", |p| &p.name, &mut out);
+    check_names(&reg.suites, "suite", |p| &p.name, &mut out);
 
     let mut aliases: HashMap<&str, &str> = HashMap::new();
     let mut routes: HashMap<&str, &str> = HashMap::new();
@@ -437,7 +438,20 @@ pub fn validate(reg: &Registry) -> Vec<Problem> {
             }
             seen.push(v);
         }
+        if let Some(s) = &e.suite {
+            if reg.suite(s).is_none() {
+                out.push(item.problem(
+                    "suite",
+                    format!("suite `{s}` is not defined"),
+                    format!(
+                        "add suites/{s}.yaml or use one of: {}",
+                        names(&reg.suites, |p| &p.name)
+                    ),
+                ));
+            }
+        }
     }
+    validate_suites(reg, &mut out);
 
     for item in &reg.task_cards {
         let t = &item.value;
@@ -464,6 +478,50 @@ pub fn validate(reg: &Registry) -> Vec<Problem> {
         }
     }
     out
+}
+
+/// A suite names task cards that exist, each once, with positive weights.
+fn validate_suites(reg: &Registry, out: &mut Vec<Problem>) {
+    for item in &reg.suites {
+        let s = &item.value;
+        if s.tasks.is_empty() {
+            out.push(item.problem(
+                "tasks",
+                "a suite needs at least one task",
+                "list its task cards under `tasks:` (`- task_card: NAME`)",
+            ));
+        }
+        let mut seen = Vec::new();
+        for (i, t) in s.tasks.iter().enumerate() {
+            let field = format!("tasks[{i}].task_card");
+            if reg.task_card(&t.task_card).is_none() {
+                out.push(item.problem(
+                    &field,
+                    format!("task card `{}` is not defined", t.task_card),
+                    format!(
+                        "add task-cards/{}.yaml or use one of: {}",
+                        t.task_card,
+                        names(&reg.task_cards, |p| &p.name)
+                    ),
+                ));
+            }
+            if seen.contains(&&t.task_card) {
+                out.push(item.problem(
+                    &field,
+                    format!("task card `{}` is listed twice", t.task_card),
+                    "list each task card once (repetitions come from --repeat)",
+                ));
+            }
+            seen.push(&t.task_card);
+            if t.weight.is_some_and(|w| !(w.is_finite() && w > 0.0)) {
+                out.push(item.problem(
+                    &format!("tasks[{i}].weight"),
+                    "must be a number greater than 0",
+                    "give the task a positive weight, or leave it out (1)",
+                ));
+            }
+        }
+    }
 }
 
 fn names<T>(items: &[Loaded<T>], name: impl Fn(&T) -> &str) -> String {

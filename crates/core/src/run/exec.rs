@@ -29,6 +29,24 @@ pub struct Finished {
     pub wall_s: f64,
     /// The last lines of its output (stderr, then stdout), for the session's outcome.
     pub tail: String,
+    /// The signal that ended it, when it was not StackPerf's (time limit, cancel).
+    pub signal: Option<i32>,
+    /// Why it could not be started at all (then nothing else is set).
+    pub not_started: Option<String>,
+}
+
+impl Finished {
+    fn not_started(why: String) -> Finished {
+        Finished {
+            code: None,
+            timed_out: false,
+            cancelled: false,
+            wall_s: 0.0,
+            tail: why.clone(),
+            signal: None,
+            not_started: Some(why),
+        }
+    }
 }
 
 /// Run `launch` to its end, its time limit, or `cancel` turning true.
@@ -59,11 +77,14 @@ pub async fn run_command(
     #[cfg(unix)]
     cmd.process_group(0);
     let started = Instant::now();
-    let mut child = cmd.spawn().map_err(|e| {
-        Error::Invalid(format!(
-            "cannot start `{program}`: {e}. Is it installed and on PATH (the harness profile's launch checks say how to check)?"
-        ))
-    })?;
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            return Ok(Finished::not_started(format!(
+                "cannot start `{program}`: {e}. Is it installed and on PATH (the harness profile's launch checks say how to check)?"
+            )))
+        }
+    };
     let pid = child.id();
     let (mut timed_out, mut cancelled) = (false, false);
     let status = tokio::select! {
@@ -92,7 +113,19 @@ pub async fn run_command(
         cancelled,
         wall_s: started.elapsed().as_secs_f64(),
         tail,
+        signal: status.and_then(signal_of),
+        not_started: None,
     })
+}
+
+#[cfg(unix)]
+fn signal_of(s: std::process::ExitStatus) -> Option<i32> {
+    std::os::unix::process::ExitStatusExt::signal(&s)
+}
+
+#[cfg(not(unix))]
+fn signal_of(_: std::process::ExitStatus) -> Option<i32> {
+    None
 }
 
 async fn wait_cancel(cancel: &mut watch::Receiver<bool>) {

@@ -19,6 +19,10 @@ use crate::rng::Rng;
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum RunOrder {
+    /// Randomized complete blocks: a block is one task card × every variant once, in a shuffled
+    /// order; each repetition runs one block per task card, the task cards in a shuffled order
+    /// (the seed is recorded). Drift hits every variant alike and no variant always goes first.
+    Blocks,
     /// A B C A B C …: drift over time (machine load, provider load) hits every variant alike.
     Interleaved,
     /// Every item shuffled with a recorded seed.
@@ -30,6 +34,7 @@ pub enum RunOrder {
 impl RunOrder {
     pub fn as_str(self) -> &'static str {
         match self {
+            RunOrder::Blocks => "blocks",
             RunOrder::Interleaved => "interleaved",
             RunOrder::Random => "random",
             RunOrder::Blocked => "blocked",
@@ -37,9 +42,14 @@ impl RunOrder {
     }
 
     pub fn parse(s: &str) -> Option<RunOrder> {
-        [RunOrder::Interleaved, RunOrder::Random, RunOrder::Blocked]
-            .into_iter()
-            .find(|o| o.as_str() == s)
+        [
+            RunOrder::Blocks,
+            RunOrder::Interleaved,
+            RunOrder::Random,
+            RunOrder::Blocked,
+        ]
+        .into_iter()
+        .find(|o| o.as_str() == s)
     }
 }
 
@@ -124,6 +134,12 @@ pub enum TaskOutcome {
     Timeout,
     HarnessError,
     SetupFailed,
+    /// The harness's program could not be started (missing, not executable).
+    HarnessNotStarted,
+    /// StackPerf's proxy did not answer when the session began.
+    ProxyUnavailable,
+    /// The harness was killed by a signal StackPerf did not send (e.g. the kernel's OOM killer).
+    KilledByMachine,
     Cancelled,
 }
 
@@ -136,18 +152,88 @@ impl TaskOutcome {
             TaskOutcome::Timeout => "timeout",
             TaskOutcome::HarnessError => "harness error",
             TaskOutcome::SetupFailed => "setup failed",
+            TaskOutcome::HarnessNotStarted => "harness could not start",
+            TaskOutcome::ProxyUnavailable => "proxy unavailable",
+            TaskOutcome::KilledByMachine => "killed by the machine",
             TaskOutcome::Cancelled => "cancelled",
         }
     }
 
-    /// The task's success as the comparison counts it (`None`: unknown).
-    pub fn success(self) -> Option<bool> {
+    /// The name it is stored under (its serialized form).
+    pub fn key(self) -> &'static str {
         match self {
-            TaskOutcome::Success => Some(true),
-            TaskOutcome::Unverified | TaskOutcome::Cancelled => None,
-            _ => Some(false),
+            TaskOutcome::Success => "success",
+            TaskOutcome::FailedVerify => "failed_verify",
+            TaskOutcome::Unverified => "unverified",
+            TaskOutcome::Timeout => "timeout",
+            TaskOutcome::HarnessError => "harness_error",
+            TaskOutcome::SetupFailed => "setup_failed",
+            TaskOutcome::HarnessNotStarted => "harness_not_started",
+            TaskOutcome::ProxyUnavailable => "proxy_unavailable",
+            TaskOutcome::KilledByMachine => "killed_by_machine",
+            TaskOutcome::Cancelled => "cancelled",
         }
     }
+
+    pub const ALL: [TaskOutcome; 10] = [
+        TaskOutcome::Success,
+        TaskOutcome::FailedVerify,
+        TaskOutcome::Unverified,
+        TaskOutcome::Timeout,
+        TaskOutcome::HarnessError,
+        TaskOutcome::SetupFailed,
+        TaskOutcome::HarnessNotStarted,
+        TaskOutcome::ProxyUnavailable,
+        TaskOutcome::KilledByMachine,
+        TaskOutcome::Cancelled,
+    ];
+
+    pub fn from_key(key: &str) -> Option<TaskOutcome> {
+        TaskOutcome::ALL.into_iter().find(|o| o.key() == key)
+    }
+
+    /// What the outcome says about the task (docs/runs.md, "Outcomes").
+    pub fn class(self) -> OutcomeClass {
+        match self {
+            TaskOutcome::Success => OutcomeClass::Success,
+            TaskOutcome::FailedVerify | TaskOutcome::Timeout | TaskOutcome::HarnessError => {
+                OutcomeClass::TaskFailure
+            }
+            TaskOutcome::SetupFailed
+            | TaskOutcome::HarnessNotStarted
+            | TaskOutcome::ProxyUnavailable
+            | TaskOutcome::KilledByMachine => OutcomeClass::InfraError,
+            TaskOutcome::Unverified => OutcomeClass::Unverified,
+            TaskOutcome::Cancelled => OutcomeClass::Cancelled,
+        }
+    }
+
+    /// The task's success as the comparison counts it (`None`: unknown, or the infrastructure
+    /// failed — never a task failure).
+    pub fn success(self) -> Option<bool> {
+        match self.class() {
+            OutcomeClass::Success => Some(true),
+            OutcomeClass::TaskFailure => Some(false),
+            OutcomeClass::InfraError | OutcomeClass::Unverified | OutcomeClass::Cancelled => None,
+        }
+    }
+}
+
+/// What a session's outcome says about the task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum OutcomeClass {
+    Success,
+    /// Verify failed or the time limit passed: counts against the variant.
+    TaskFailure,
+    /// Setup failed, the harness could not start, the proxy was unavailable, or the machine killed
+    /// it: never counted in success rates, retried (`--retry-infra`), always shown.
+    InfraError,
+    /// Finished, but the task card has no verify command.
+    Unverified,
+    Cancelled,
 }
 
 /// What `stackperf run` and the Run panel ask for.
@@ -156,7 +242,17 @@ impl TaskOutcome {
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct RunRequest {
     pub experiment: String,
+    /// The task cards (or leave empty and name a suite).
+    #[serde(default)]
     pub task_cards: Vec<String>,
+    /// A suite (`configs/suites/`) whose task cards the run repeats [default: the experiment's
+    /// suite when no task card is named].
+    #[serde(default)]
+    pub suite: Option<String>,
+    /// How many times an item that ended in an infrastructure error is tried again [default 1].
+    #[serde(default)]
+    #[cfg_attr(feature = "specta", specta(type = Option<f64>))]
+    pub retry_infra: Option<u32>,
     #[cfg_attr(feature = "specta", specta(type = f64))]
     pub repeat: u32,
     pub order: RunOrder,
@@ -190,7 +286,20 @@ pub fn plan(
         repetition: r,
     };
     let mut out = Vec::new();
+    let mut rng = Rng::for_request(seed, (variants.len() * task_cards.len()) as u64);
     match order {
+        RunOrder::Blocks => {
+            for r in 0..repeat {
+                let mut tasks: Vec<&String> = task_cards.iter().collect();
+                shuffle(&mut tasks, &mut rng);
+                for t in tasks {
+                    let mut block: Vec<PlannedItem> =
+                        variants.iter().map(|v| item(v, t, r)).collect();
+                    shuffle(&mut block, &mut rng);
+                    out.extend(block);
+                }
+            }
+        }
         RunOrder::Interleaved | RunOrder::Random => {
             for r in 0..repeat {
                 for t in task_cards {
@@ -208,12 +317,17 @@ pub fn plan(
     }
     if order == RunOrder::Random {
         let mut rng = Rng::for_request(seed, out.len() as u64);
-        for i in (1..out.len()).rev() {
-            let j = (rng.next_u64() % (i as u64 + 1)) as usize;
-            out.swap(i, j);
-        }
+        shuffle(&mut out, &mut rng);
     }
     out
+}
+
+/// Fisher–Yates with `rng`.
+fn shuffle<T>(items: &mut [T], rng: &mut Rng) {
+    for i in (1..items.len()).rev() {
+        let j = (rng.next_u64() % (i as u64 + 1)) as usize;
+        items.swap(i, j);
+    }
 }
 
 #[cfg(test)]
@@ -250,5 +364,62 @@ mod tests {
         let mut all = names(&plan(&v, &t, 5, RunOrder::Interleaved, 0));
         all.sort();
         assert_eq!(sorted, all, "a shuffle keeps every item once");
+    }
+
+    #[test]
+    fn blocks_hold_every_variant_once_per_task_and_repetition() {
+        let v: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
+        let t: Vec<String> = ["x", "y", "z", "w"].map(String::from).to_vec();
+        let items = plan(&v, &t, 4, RunOrder::Blocks, 7);
+        assert_eq!(items.len(), 3 * 4 * 4);
+        assert_eq!(
+            items,
+            plan(&v, &t, 4, RunOrder::Blocks, 7),
+            "the seed fixes it"
+        );
+        assert_ne!(items, plan(&v, &t, 4, RunOrder::Blocks, 8));
+        let mut first_variants = std::collections::BTreeSet::new();
+        let mut task_orders = std::collections::BTreeSet::new();
+        for (r, rep) in items.chunks(12).enumerate() {
+            let mut order = Vec::new();
+            for block in rep.chunks(3) {
+                let mut vs: Vec<&str> = block.iter().map(|i| i.variant.as_str()).collect();
+                first_variants.insert(vs[0]);
+                vs.sort();
+                assert_eq!(vs, ["a", "b", "c"], "a block is every variant once");
+                assert!(block.iter().all(|i| i.task_card == block[0].task_card));
+                assert!(block.iter().all(|i| i.repetition == r as u32));
+                order.push(block[0].task_card.clone());
+            }
+            let mut sorted = order.clone();
+            sorted.sort();
+            assert_eq!(
+                sorted,
+                ["w", "x", "y", "z"],
+                "each repetition: one block per task card"
+            );
+            task_orders.insert(order);
+        }
+        assert!(first_variants.len() > 1, "no variant always goes first");
+        assert!(
+            task_orders.len() > 1,
+            "task cards shuffled between repetitions"
+        );
+    }
+
+    #[test]
+    fn outcome_classes_keep_infrastructure_out_of_success() {
+        for o in TaskOutcome::ALL {
+            assert_eq!(TaskOutcome::from_key(o.key()), Some(o));
+            assert_eq!(
+                serde_json::to_value(o).unwrap(),
+                serde_json::Value::String(o.key().into())
+            );
+            if o.class() == OutcomeClass::InfraError {
+                assert_eq!(o.success(), None, "{o:?} never counts as a task failure");
+            }
+        }
+        assert_eq!(TaskOutcome::SetupFailed.class(), OutcomeClass::InfraError);
+        assert_eq!(TaskOutcome::Timeout.success(), Some(false));
     }
 }

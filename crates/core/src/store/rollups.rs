@@ -44,6 +44,8 @@ pub struct SessionHead {
     pub ended_at: Option<f64>,
     pub task_success: Option<bool>,
     pub wall_s: Option<f64>,
+    /// An automated run's outcome for the session.
+    pub task_outcome: Option<crate::run::TaskOutcome>,
     /// The variant's provider, model alias and the session's harness (for group-by).
     pub provider: String,
     pub model: String,
@@ -203,7 +205,7 @@ impl Store {
         let e = self.db();
         let rows = sqlx::query(
             "SELECT s.session_id, v.name, s.task_card, s.status, s.mode, s.git_commit_sha, s.started_at, s.ended_at,
-             s.task_success, s.wall_s, v.provider, v.model_alias, s.harness_profile
+             s.task_success, s.wall_s, v.provider, v.model_alias, s.harness_profile, s.task_outcome
              FROM sessions s JOIN variants v ON v.variant_id = s.variant_id WHERE s.experiment = ? ORDER BY s.created_at",
         )
         .bind(experiment)
@@ -226,6 +228,9 @@ impl Store {
                     provider: s.get(10),
                     model: s.get(11),
                     harness: s.get(12),
+                    task_outcome: s
+                        .get::<Option<String>, _>(13)
+                        .and_then(|k| crate::run::TaskOutcome::from_key(&k)),
                 })
             })
             .collect()

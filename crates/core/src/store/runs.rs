@@ -4,7 +4,7 @@ use serde::Serialize;
 use sqlx::Row;
 
 use super::Store;
-use crate::run::{ItemState, PlannedItem, RunOrder, RunStatus};
+use crate::run::{ItemState, OutcomeClass, PlannedItem, RunOrder, RunStatus, TaskOutcome};
 use crate::Error;
 
 /// A recorded run.
@@ -25,6 +25,11 @@ pub struct RunRow {
     pub timeout_s: Option<f64>,
     pub machine: String,
     pub versions: String,
+    /// The suite the run repeats, if it was given one.
+    pub suite: Option<String>,
+    /// Retries of an item that ended in an infrastructure error.
+    #[cfg_attr(feature = "specta", specta(type = f64))]
+    pub retry_infra: u32,
 }
 
 /// One item of a run.
@@ -40,7 +45,13 @@ pub struct RunItemRow {
     pub repetition: u32,
     pub state: ItemState,
     pub session_id: Option<String>,
+    /// The last session's outcome, in words.
     pub outcome: Option<String>,
+    /// The class of that outcome.
+    pub outcome_class: Option<OutcomeClass>,
+    /// Sessions it took (more than one when an infrastructure error was retried).
+    #[cfg_attr(feature = "specta", specta(type = f64))]
+    pub attempts: u32,
 }
 
 impl Store {
@@ -48,8 +59,8 @@ impl Store {
     pub async fn insert_run(&self, run: &RunRow, items: &[PlannedItem]) -> Result<(), Error> {
         let mut tx = self.pool().begin().await.map_err(self.db())?;
         sqlx::query(
-            "INSERT INTO runs (run_id, experiment, created_at, status, run_order, seed, repetitions, timeout_s, machine, versions)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO runs (run_id, experiment, created_at, status, run_order, seed, repetitions, timeout_s, machine, versions, suite, retry_infra)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&run.run_id)
         .bind(&run.experiment)
@@ -61,6 +72,8 @@ impl Store {
         .bind(run.timeout_s)
         .bind(&run.machine)
         .bind(&run.versions)
+        .bind(&run.suite)
+        .bind(i64::from(run.retry_infra))
         .execute(&mut *tx)
         .await
         .map_err(self.db())?;
@@ -98,13 +111,15 @@ impl Store {
             timeout_s: r.get("timeout_s"),
             machine: r.get("machine"),
             versions: r.get("versions"),
+            suite: r.get("suite"),
+            retry_infra: r.get::<i64, _>("retry_infra") as u32,
         }))
     }
 
     /// The items of a run, in run order.
     pub async fn run_items(&self, run_id: &str) -> Result<Vec<RunItemRow>, Error> {
         let rows = sqlx::query(
-            "SELECT idx, variant, task_card, repetition, state, session_id, outcome FROM run_items WHERE run_id = ? ORDER BY idx",
+            "SELECT idx, variant, task_card, repetition, state, session_id, outcome, outcome_key, attempts FROM run_items WHERE run_id = ? ORDER BY idx",
         )
         .bind(run_id)
         .fetch_all(self.pool())
@@ -120,6 +135,11 @@ impl Store {
                 state: ItemState::parse(r.get(4)),
                 session_id: r.get(5),
                 outcome: r.get(6),
+                outcome_class: r
+                    .get::<Option<String>, _>(7)
+                    .and_then(|k| TaskOutcome::from_key(&k))
+                    .map(TaskOutcome::class),
+                attempts: r.get::<i64, _>(8) as u32,
             })
             .collect())
     }
@@ -131,15 +151,19 @@ impl Store {
         index: u32,
         state: ItemState,
         session_id: Option<&str>,
-        outcome: Option<&str>,
+        outcome: Option<TaskOutcome>,
     ) -> Result<(), Error> {
+        // A new session is a new attempt; the outcome's class is stored by its key.
         sqlx::query(
-            "UPDATE run_items SET state = ?, session_id = COALESCE(?, session_id), outcome = COALESCE(?, outcome)
+            "UPDATE run_items SET state = ?, session_id = COALESCE(?, session_id), outcome = COALESCE(?, outcome),
+             outcome_key = COALESCE(?, outcome_key), attempts = attempts + (? IS NOT NULL)
              WHERE run_id = ? AND idx = ?",
         )
         .bind(state.as_str())
         .bind(session_id)
-        .bind(outcome)
+        .bind(outcome.map(TaskOutcome::as_str))
+        .bind(outcome.map(TaskOutcome::key))
+        .bind(session_id)
         .bind(run_id)
         .bind(i64::from(index))
         .execute(self.pool())
@@ -172,13 +196,14 @@ impl Store {
             .as_ref()
             .and_then(|r| serde_json::to_string(r).ok());
         sqlx::query(
-            "UPDATE sessions SET task_success = ?, wall_s = ?, harness_exit = ?, harness_report = ?, run_id = ?, rollup_stale = 1 WHERE session_id = ?",
+            "UPDATE sessions SET task_success = ?, wall_s = ?, harness_exit = ?, harness_report = ?, run_id = ?, task_outcome = ?, rollup_stale = 1 WHERE session_id = ?",
         )
         .bind(result.success.map(i64::from))
         .bind(result.wall_s)
         .bind(result.exit)
         .bind(report)
         .bind(run_id)
+        .bind(result.outcome.map(TaskOutcome::key))
         .bind(session_id)
         .execute(self.pool())
         .await
@@ -192,6 +217,7 @@ impl Store {
 pub struct TaskResult {
     /// Whether verify passed (`None`: no verify step, or it never ran).
     pub success: Option<bool>,
+    pub outcome: Option<TaskOutcome>,
     /// The harness's wall time, start to exit.
     pub wall_s: Option<f64>,
     pub exit: Option<i32>,

@@ -4,6 +4,7 @@
 mod anthropic;
 mod google;
 mod openai;
+mod schema_fill;
 pub mod tools;
 
 use std::collections::HashMap;
@@ -263,7 +264,7 @@ pub async fn handle(
     let mut rec = cfg.truth.begin(&plan, surface.name(), req.stream, start);
     let call = plan
         .scripted_agent
-        .then(|| tools::scripted_call(surface, &json, &plan.id))
+        .then(|| tools::scripted_call(surface, &json, &plan.id, |s| st.agent_draw(s)))
         .flatten();
     let mut resp = match (call, plan.fault.clone()) {
         (Some(call), _) => tool_response(surface, &plan, &req, &call, rec).await,
@@ -318,8 +319,10 @@ async fn tool_response(
     call: &tools::ToolCall,
     mut rec: Recorder,
 ) -> Response {
-    tokio::time::sleep_until(due(&rec, plan.token_due_ms(0))).await;
+    let think = call.think_ms as f64;
+    tokio::time::sleep_until(due(&rec, plan.token_due_ms(0) + think)).await;
     rec.mark_first_token();
+    rec.record.agent_result = call.right.map(|ok| if ok { "right" } else { "wrong" });
     rec.record.output_tokens = tools::call_tokens(call);
     rec.record.output_tokens_sent = rec.record.output_tokens;
     rec.mark_finished("tool_call");

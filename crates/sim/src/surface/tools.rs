@@ -1,20 +1,84 @@
-//! The scripted agent (profile `scripted_agent`): a request that offers a shell/command tool and
-//! carries no tool result yet is answered with one call to that tool, arguments built from the
-//! tool's own schema, so a real harness runs a real tool round trip offline. The command writes
-//! [`MARKER`] in the harness's working folder, which a task card's verify step can check.
+//! The scripted agent (profile `scripted_agent`): a request that offers a shell/command tool is
+//! answered with calls to that tool — arguments valid against the tool's own JSON schema — until
+//! the conversation holds as many tool results as the task asks for, so a real harness runs real
+//! tool round trips offline. The last call writes [`MARKER`] in the harness's working folder
+//! (which a task card's verify step checks), or, with the task's failure probability, a wrong
+//! result instead ([`WRONG`]): a suite has a truth that does not depend on the harness.
+//!
+//! Per-task parameters ride in the task card's prompt as `[sim-agent calls=3 fail=0.5
+//! think_ms=200]` (tool calls before done, probability of a wrong result, think time before
+//! each call); without one: one call, never wrong, no think time.
 
 use axum::body::Bytes;
 use serde_json::{json, Map, Value};
 
+use super::schema_fill::{required, resolve, value_for};
 use super::{sse, unix_now, Surface};
 use crate::profile::Plan;
 
-/// The file the scripted agent's command writes.
+/// The file the scripted agent's last command writes when it gets the task right.
 pub const MARKER: &str = "stackperf-agent.txt";
 
-/// The shell command the tool call carries.
+/// The file it writes instead when it gets the task wrong.
+pub const WRONG: &str = "stackperf-agent.wrong";
+
+/// The shell command the (only or last) tool call carries when the result is right.
 pub fn command() -> String {
     format!("echo stackperf scripted agent > {MARKER}")
+}
+
+/// What a task asks of the scripted agent.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Script {
+    /// Tool calls before it answers "done".
+    pub calls: u32,
+    /// Share of final calls that write a wrong result.
+    pub fail: f64,
+    /// Think time before each call (added to the first-token time).
+    pub think_ms: u64,
+}
+
+impl Default for Script {
+    fn default() -> Self {
+        Script {
+            calls: 1,
+            fail: 0.0,
+            think_ms: 0,
+        }
+    }
+}
+
+impl Script {
+    /// The task's identity for its result sequence.
+    pub fn key(&self) -> String {
+        format!("calls={} fail={}", self.calls, self.fail)
+    }
+
+    /// The n-th value (n from 0) of the golden-ratio sequence: frac(n·φ).
+    pub fn nth_draw(n: u64) -> f64 {
+        const PHI: f64 = 0.618_033_988_749_894_8;
+        (n as f64 * PHI).fract()
+    }
+
+    /// The `[sim-agent …]` directive anywhere in the request body, else the default.
+    pub fn of(body: &Value) -> Script {
+        let text = body.to_string();
+        let Some(start) = text.find("[sim-agent") else {
+            return Script::default();
+        };
+        let rest = &text[start + "[sim-agent".len()..];
+        let inner = &rest[..rest.find(']').unwrap_or(rest.len())];
+        let mut s = Script::default();
+        for pair in inner.split_whitespace() {
+            match pair.split_once('=') {
+                Some(("calls", v)) => s.calls = v.parse().unwrap_or(1).clamp(1, 50),
+                Some(("fail", v)) => s.fail = v.parse().unwrap_or(0.0_f64).clamp(0.0, 1.0),
+                Some(("think_ms", v)) => s.think_ms = v.parse().unwrap_or(0).min(600_000),
+                _ => {}
+            }
+        }
+        s
+    }
 }
 
 /// One tool call to send.
@@ -24,6 +88,10 @@ pub struct ToolCall {
     /// The arguments as a JSON text (what every wire format carries).
     pub arguments: String,
     pub call_id: String,
+    /// Think time before it is sent.
+    pub think_ms: u64,
+    /// The final call's result: right (`Some(true)`) or wrong; `None` for an earlier step.
+    pub right: Option<bool>,
 }
 
 /// Tool names that run a shell command in the harnesses StackPerf ships profiles for.
@@ -38,9 +106,16 @@ const SHELL_TOOLS: &[&str] = &[
     "terminal",
 ];
 
-/// The call to make for this request, if it offers a shell tool and has no tool result yet.
-pub fn scripted_call(surface: Surface, body: &Value, plan_id: &str) -> Option<ToolCall> {
-    let (tools, has_result) = match surface {
+/// The call to make for this request, if it offers a shell tool and the task wants more tool
+/// results than the conversation holds. `draw` (in [0, 1), asked only for the final call of a
+/// task that can fail) decides whether it gets the result wrong.
+pub fn scripted_call(
+    surface: Surface,
+    body: &Value,
+    plan_id: &str,
+    draw: impl FnOnce(&Script) -> f64,
+) -> Option<ToolCall> {
+    let (tools, results) = match surface {
         Surface::Chat => (
             body.get("tools")?
                 .as_array()?
@@ -50,7 +125,8 @@ pub fn scripted_call(surface: Surface, body: &Value, plan_id: &str) -> Option<To
             body.get("messages")?
                 .as_array()?
                 .iter()
-                .any(|m| m.get("role").and_then(Value::as_str) == Some("tool")),
+                .filter(|m| m.get("role").and_then(Value::as_str) == Some("tool"))
+                .count(),
         ),
         Surface::Responses => (
             body.get("tools")?
@@ -60,24 +136,42 @@ pub fn scripted_call(surface: Surface, body: &Value, plan_id: &str) -> Option<To
                 .collect(),
             body.get("input")
                 .and_then(Value::as_array)
-                .is_some_and(|items| {
-                    items.iter().any(|i| {
-                        i.get("type")
-                            .and_then(Value::as_str)
-                            .is_some_and(|t| t.ends_with("_output"))
-                    })
+                .map_or(0, |items| {
+                    items
+                        .iter()
+                        .filter(|i| {
+                            i.get("type")
+                                .and_then(Value::as_str)
+                                .is_some_and(|t| t.ends_with("_output"))
+                        })
+                        .count()
                 }),
         ),
         _ => return None,
     };
-    if has_result {
+    let script = Script::of(body);
+    let step = results as u32;
+    if step >= script.calls {
         return None;
     }
     let (name, params) = pick(&tools)?;
+    let last = step + 1 == script.calls;
+    let right = last.then(|| !(script.fail > 0.0 && draw(&script) < script.fail));
+    let cmd = match right {
+        None => format!(
+            "echo step {} of {} >> stackperf-agent.log",
+            step + 1,
+            script.calls
+        ),
+        Some(false) => format!("echo stackperf scripted agent: wrong result > {WRONG}"),
+        Some(true) => command(),
+    };
     Some(ToolCall {
         name: name.to_string(),
-        arguments: arguments(params).to_string(),
+        arguments: arguments(params, &cmd).to_string(),
         call_id: format!("call_{plan_id}"),
+        think_ms: script.think_ms,
+        right,
     })
 }
 
@@ -113,45 +207,35 @@ fn pick<'a>(tools: &[(&'a str, &'a Value)]) -> Option<(&'a str, &'a Value)> {
         .copied()
 }
 
-/// Arguments from the tool's JSON schema: the command in `command`/`cmd` (an argv array where
-/// the schema wants one), and a plain value for every other required property.
-fn arguments(params: &Value) -> Value {
+/// Arguments valid against the tool's JSON schema: `cmd` in `command`/`cmd` (an argv array where
+/// the schema wants one), and a valid value for every other required property.
+fn arguments(params: &Value, cmd: &str) -> Value {
     let props = params.get("properties").and_then(Value::as_object);
-    let required: Vec<&str> = params
-        .get("required")
-        .and_then(Value::as_array)
-        .map(|r| r.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
-    let mut out = Map::new();
-    let kind = |name: &str| {
-        props
-            .and_then(|p| p.get(name))
-            .and_then(|s| s.get("type"))
-            .and_then(Value::as_str)
-            .unwrap_or("string")
-    };
     let key = ["command", "cmd"]
         .into_iter()
         .find(|k| props.is_some_and(|p| p.contains_key(*k)))
         .unwrap_or("command");
-    let cmd = command();
+    let kind = props
+        .and_then(|p| p.get(key))
+        .map(|s| resolve(s, params))
+        .and_then(|s| s.get("type"))
+        .and_then(Value::as_str)
+        .unwrap_or("string");
+    let mut out = Map::new();
     out.insert(
         key.to_string(),
-        if kind(key) == "array" {
+        if kind == "array" {
             json!(["bash", "-lc", cmd])
         } else {
             json!(cmd)
         },
     );
-    for name in required.iter().filter(|n| **n != key) {
-        let v = match kind(name) {
-            "boolean" => json!(false),
-            "integer" | "number" => json!(60_000),
-            "array" => json!([]),
-            "object" => json!({}),
-            _ => json!("stackperf scripted agent"),
-        };
-        out.insert((*name).to_string(), v);
+    for name in required(params).into_iter().filter(|n| *n != key) {
+        let s = props
+            .and_then(|p| p.get(name))
+            .cloned()
+            .unwrap_or(json!({}));
+        out.insert(name.to_string(), value_for(&s, params));
     }
     Value::Object(out)
 }
@@ -295,7 +379,7 @@ mod tests {
             {"type": "function", "function": {"name": "bash", "parameters": {"type": "object",
                 "properties": {"command": {"type": "string"}, "description": {"type": "string"}, "timeout": {"type": "number"}},
                 "required": ["command", "description"]}}}]});
-        let call = scripted_call(Surface::Chat, &chat, "p1").unwrap();
+        let call = scripted_call(Surface::Chat, &chat, "p1", |_| 0.5).unwrap();
         assert_eq!(call.name, "bash");
         let args: Value = serde_json::from_str(&call.arguments).unwrap();
         assert_eq!(args["command"], command());
@@ -305,11 +389,14 @@ mod tests {
             .as_array_mut()
             .unwrap()
             .push(json!({"role": "tool", "tool_call_id": "call_p1", "content": ""}));
-        assert_eq!(scripted_call(Surface::Chat, &with_result, "p2"), None);
+        assert_eq!(
+            scripted_call(Surface::Chat, &with_result, "p2", |_| 0.5),
+            None
+        );
         // Codex-like responses tool taking an argv array.
         let resp = json!({"input": [{"type": "message", "role": "user", "content": "hi"}], "tools": [
             {"type": "function", "name": "shell", "parameters": {"properties": {"command": {"type": "array", "items": {"type": "string"}}}, "required": ["command"]}}]});
-        let call = scripted_call(Surface::Responses, &resp, "p3").unwrap();
+        let call = scripted_call(Surface::Responses, &resp, "p3", |_| 0.5).unwrap();
         let args: Value = serde_json::from_str(&call.arguments).unwrap();
         assert_eq!(args["command"], json!(["bash", "-lc", command()]));
         let mut done = resp.clone();
@@ -317,11 +404,70 @@ mod tests {
             .as_array_mut()
             .unwrap()
             .push(json!({"type": "function_call_output", "call_id": "call_p3", "output": "ok"}));
-        assert_eq!(scripted_call(Surface::Responses, &done, "p4"), None);
-        // No tools offered: nothing to call.
         assert_eq!(
-            scripted_call(Surface::Chat, &json!({"messages": []}), "p5"),
+            scripted_call(Surface::Responses, &done, "p4", |_| 0.5),
             None
         );
+        // No tools offered: nothing to call.
+        assert_eq!(
+            scripted_call(Surface::Chat, &json!({"messages": []}), "p5", |_| 0.5),
+            None
+        );
+    }
+
+    /// `[sim-agent calls=3 fail=0.5 think_ms=200]` in the prompt: two steps, then the result —
+    /// wrong when the draw falls under the failure probability.
+    #[test]
+    fn a_task_directive_sets_calls_failure_and_think_time() {
+        let prompt = "Do it. [sim-agent calls=3 fail=0.5 think_ms=200]";
+        let tools = json!([{"type": "function", "function": {"name": "bash", "parameters": {
+            "properties": {"command": {"type": "string"}}, "required": ["command"]}}}]);
+        let mut body = json!({"messages": [{"role": "user", "content": prompt}], "tools": tools});
+        assert_eq!(
+            Script::of(&body),
+            Script {
+                calls: 3,
+                fail: 0.5,
+                think_ms: 200
+            }
+        );
+        let cmd = |b: &Value, draw: f64| {
+            let c = scripted_call(Surface::Chat, b, "p", |_| draw).unwrap();
+            assert_eq!(c.think_ms, 200);
+            serde_json::from_str::<Value>(&c.arguments).unwrap()["command"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        };
+        assert!(cmd(&body, 0.1).contains("step 1 of 3"));
+        let tool_result = json!({"role": "tool", "tool_call_id": "x", "content": ""});
+        body["messages"]
+            .as_array_mut()
+            .unwrap()
+            .push(tool_result.clone());
+        assert!(cmd(&body, 0.1).contains("step 2 of 3"));
+        body["messages"]
+            .as_array_mut()
+            .unwrap()
+            .push(tool_result.clone());
+        assert!(
+            cmd(&body, 0.1).contains(WRONG),
+            "draw 0.1 < fail 0.5: wrong"
+        );
+        assert_eq!(cmd(&body, 0.9), command(), "draw 0.9: right");
+        body["messages"].as_array_mut().unwrap().push(tool_result);
+        assert_eq!(
+            scripted_call(Surface::Chat, &body, "p", |_| 0.1),
+            None,
+            "done: answers"
+        );
+        assert_eq!(Script::of(&json!({"messages": []})), Script::default());
+        // The result sequence: for a 50 % task, the first two results differ and the share of
+        // wrong ones stays within 1/8 of a half over any first 8 or more.
+        let wrong = |n: u64| (0..n).filter(|i| Script::nth_draw(*i) < 0.5).count() as f64;
+        assert!(Script::nth_draw(0) < 0.5 && Script::nth_draw(1) >= 0.5);
+        for n in 8..200 {
+            assert!((wrong(n) / n as f64 - 0.5).abs() <= 0.125, "{n}");
+        }
     }
 }

@@ -1,0 +1,239 @@
+//! Plan before running (docs/runs.md, "Plan"): how long a run will take and the smallest time
+//! difference it can detect, from earlier sessions of the same variants and task cards where they
+//! exist, else from the task card's timebox and an assumed spread — said so either way.
+
+use serde::Serialize;
+
+use super::runs::check_request;
+use super::App;
+use crate::analysis::power::normal_quantile;
+use crate::run::RunRequest;
+use crate::stats::median;
+use crate::Error;
+
+/// The spread of log wall time between trials assumed when no earlier session measured it
+/// (about 20 % trial to trial).
+pub const ASSUMED_SPREAD: f64 = 0.2;
+
+/// Where an estimate came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum EstimateSource {
+    /// Earlier sessions of this variant on this task card.
+    Measured,
+    /// None yet: the task card's timebox (an upper bound).
+    Timebox,
+    /// None yet: an assumption (the spread).
+    Assumed,
+}
+
+/// One variant × task card of a plan.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct PlanCell {
+    pub variant: String,
+    pub task_card: String,
+    /// One session's expected wall time.
+    pub each_s: f64,
+    pub source: EstimateSource,
+    #[cfg_attr(feature = "specta", specta(type = f64))]
+    pub earlier_sessions: usize,
+}
+
+/// What a run would cost and what it could tell.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct RunPlan {
+    pub experiment: String,
+    pub suite: Option<String>,
+    pub variants: Vec<String>,
+    pub task_cards: Vec<String>,
+    #[cfg_attr(feature = "specta", specta(type = f64))]
+    pub repeat: u32,
+    #[cfg_attr(feature = "specta", specta(type = f64))]
+    pub sessions: u32,
+    /// Sessions one after another (`--parallel 1`).
+    pub estimated_s: f64,
+    /// Some estimate is a timebox: the run is likely shorter.
+    pub estimate_is_upper_bound: bool,
+    pub cells: Vec<PlanCell>,
+    /// Standard deviation of ln(wall time) between trials of one variant on one task.
+    pub spread: f64,
+    pub spread_source: EstimateSource,
+    /// The smallest slowdown of one variant (on every task) the run finds with 80 % power at
+    /// α = 0.05 after Holm over every pair (e.g. 1.12: 12 % slower).
+    pub detectable_ratio: Option<f64>,
+    /// The plan in words, the estimate's sources and any warning.
+    pub text: Vec<String>,
+}
+
+impl App {
+    /// The plan of `req`, from the experiment's earlier sessions.
+    pub async fn run_plan(&self, req: &RunRequest) -> Result<RunPlan, Error> {
+        let reg = self.registry()?;
+        let (variants, task_cards, suite) = check_request(&reg, req)?;
+        let earlier = self.compare_sessions(&req.experiment).await?;
+        let mut cells = Vec::new();
+        let mut logs_by_cell = Vec::new();
+        for t in &task_cards {
+            let timebox = reg
+                .task_card(t)
+                .map_or(0.0, |c| f64::from(c.session_timebox_minutes) * 60.0);
+            for v in &variants {
+                let walls: Vec<f64> = earlier
+                    .iter()
+                    .filter(|s| &s.variant == v && &s.task_card == t && s.excluded.is_none())
+                    .filter_map(|s| s.metric("wall_s").or_else(|| s.metric("duration_s")))
+                    .filter(|w| *w > 0.0)
+                    .collect();
+                let (each_s, source) = match median(&walls) {
+                    Some(m) => (m, EstimateSource::Measured),
+                    None => (timebox, EstimateSource::Timebox),
+                };
+                logs_by_cell.push(walls.iter().map(|w| w.ln()).collect::<Vec<f64>>());
+                cells.push(PlanCell {
+                    variant: v.clone(),
+                    task_card: t.clone(),
+                    each_s,
+                    source,
+                    earlier_sessions: walls.len(),
+                });
+            }
+        }
+        let (spread, spread_source) = match pooled_sd(&logs_by_cell) {
+            Some(sd) => (sd, EstimateSource::Measured),
+            None => (ASSUMED_SPREAD, EstimateSource::Assumed),
+        };
+        let blocks = task_cards.len() as u32 * req.repeat;
+        let detectable_ratio = detectable_ratio(spread, variants.len(), blocks as usize);
+        let mut plan = RunPlan {
+            experiment: req.experiment.clone(),
+            suite,
+            sessions: blocks * variants.len() as u32,
+            estimated_s: cells.iter().map(|c| c.each_s).sum::<f64>() * f64::from(req.repeat),
+            estimate_is_upper_bound: cells.iter().any(|c| c.source == EstimateSource::Timebox),
+            variants,
+            task_cards,
+            repeat: req.repeat,
+            cells,
+            spread,
+            spread_source,
+            detectable_ratio,
+            text: Vec::new(),
+        };
+        plan.text = words(&plan);
+        Ok(plan)
+    }
+}
+
+/// The pooled within-cell standard deviation of `cells` (each a list of ln times); `None` when
+/// no cell has two values.
+pub fn pooled_sd(cells: &[Vec<f64>]) -> Option<f64> {
+    let (mut ss, mut df) = (0.0, 0usize);
+    for c in cells.iter().filter(|c| c.len() >= 2) {
+        let m = c.iter().sum::<f64>() / c.len() as f64;
+        ss += c.iter().map(|x| (x - m).powi(2)).sum::<f64>();
+        df += c.len() - 1;
+    }
+    (df > 0).then(|| (ss / df as f64).sqrt())
+}
+
+/// The slowdown ratio one variant needs (on every task) to be found with 80 % power over
+/// `blocks` randomized complete blocks of `k` variants: a paired comparison of ln times with
+/// spread √2·σ per block, at α = 0.05 / (k(k−1)/2) (Holm's first step), with the blocks
+/// discounted by the rank test's asymptotic efficiency against the t test, 3/π · k/(k+1).
+/// The suite simulations in docs/statistics.md check it.
+pub fn detectable_ratio(spread: f64, k: usize, blocks: usize) -> Option<f64> {
+    if k < 2 || blocks < 2 {
+        return None;
+    }
+    let pairs = (k * (k - 1) / 2) as f64;
+    let z_alpha = normal_quantile(1.0 - 0.05 / pairs / 2.0)?;
+    let z_power = normal_quantile(0.8)?;
+    let efficiency = 3.0 / std::f64::consts::PI * k as f64 / (k as f64 + 1.0);
+    let n = blocks as f64 * efficiency;
+    Some(((z_alpha + z_power) * spread * 2f64.sqrt() / n.sqrt()).exp())
+}
+
+fn words(p: &RunPlan) -> Vec<String> {
+    let mut out = vec![format!(
+        "{} sessions: {} × {} × {}, one at a time: about {}{}",
+        p.sessions,
+        count(p.variants.len(), "variant"),
+        count(p.task_cards.len(), "task card"),
+        count(p.repeat as usize, "repetition"),
+        duration(p.estimated_s),
+        if p.estimate_is_upper_bound {
+            " at most (task cards without earlier sessions are counted at their timebox)"
+        } else {
+            " (from earlier sessions of these variants)"
+        }
+    )];
+    let spread = match p.spread_source {
+        EstimateSource::Measured => format!(
+            "the trial-to-trial spread measured earlier ({:.0} %)",
+            p.spread * 100.0
+        ),
+        _ => format!(
+            "an assumed trial-to-trial spread of {:.0} % (no earlier repetitions to measure it)",
+            p.spread * 100.0
+        ),
+    };
+    match p.detectable_ratio {
+        Some(r) if r > 1.5 => out.push(format!(
+            "this run cannot detect anything useful: with {spread}, only a variant {:.0} % slower on every task would be found (80 % power). Add repetitions or task cards",
+            (r - 1.0) * 100.0
+        )),
+        Some(r) => out.push(format!(
+            "smallest difference it can detect: a variant {:.0} % slower on every task, found with 80 % power (α 0.05 after Holm), given {spread}",
+            (r - 1.0) * 100.0
+        )),
+        None => out.push(
+            "this run cannot detect anything: it needs two variants and at least two blocks (task cards × repetitions)".into(),
+        ),
+    }
+    out
+}
+
+fn count(n: usize, what: &str) -> String {
+    format!("{n} {what}{}", if n == 1 { "" } else { "s" })
+}
+
+fn duration(s: f64) -> String {
+    if s >= 3600.0 {
+        format!("{:.1} h", s / 3600.0)
+    } else if s >= 60.0 {
+        format!("{:.0} min", s / 60.0)
+    } else {
+        format!("{s:.0} s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detectable_ratio_shrinks_with_blocks_and_grows_with_spread() {
+        let small = detectable_ratio(0.1, 5, 40).unwrap();
+        // 8 tasks × 5 trials at 10 % spread: about 10 % (the simulations find a 10 % slowdown
+        // in ~97 % of experiments there).
+        assert!(small > 1.05 && small < 1.12, "{small}");
+        assert!(detectable_ratio(0.1, 5, 80).unwrap() < small);
+        assert!(detectable_ratio(0.3, 5, 40).unwrap() > small);
+        assert_eq!(detectable_ratio(0.1, 1, 40), None);
+        assert_eq!(detectable_ratio(0.1, 3, 1), None);
+    }
+
+    #[test]
+    fn pooled_sd_uses_cells_with_repetitions() {
+        assert_eq!(pooled_sd(&[vec![1.0]]), None);
+        let sd = pooled_sd(&[vec![1.0, 3.0], vec![5.0], vec![2.0, 2.0]]).unwrap();
+        // ss = 2 + 0 over df = 2.
+        assert!((sd - 1.0).abs() < 1e-12);
+    }
+}
