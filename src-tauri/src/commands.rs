@@ -336,6 +336,13 @@ pub async fn compare_chart(
     Ok(state.app()?.compare_chart_svg(&experiment, &metric).await?)
 }
 
+/// The critical-difference diagram of the experiment's suite, as SVG.
+#[tauri::command]
+#[specta::specta]
+pub async fn compare_cd(state: State<'_, Shared>, experiment: String) -> UiResult<String> {
+    Ok(state.app()?.compare_cd_svg(&experiment).await?)
+}
+
 #[tauri::command]
 #[specta::specta]
 pub async fn export_data(state: State<'_, Shared>, req: ExportRequest) -> UiResult<Written> {
@@ -376,8 +383,10 @@ pub fn builder() -> Builder<tauri::Wry> {
             prune_apply,
             compare_sessions,
             compare_chart,
+            compare_cd,
             export_data,
             crate::runs::run_start,
+            crate::runs::run_plan,
             crate::runs::run_cancel,
             crate::usage::usage_keys,
             crate::usage::usage_key_create,

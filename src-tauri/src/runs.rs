@@ -2,7 +2,7 @@
 
 use std::sync::Mutex;
 
-use stackperf_core::app::{RunEvent, RunSummary};
+use stackperf_core::app::{RunEvent, RunPlan, RunSummary};
 use stackperf_core::run::RunRequest;
 use tauri::{AppHandle, State};
 use tauri_specta::Event;
@@ -47,6 +47,13 @@ pub async fn run_start(
         *slot = None;
     }
     Ok(result?)
+}
+
+/// What a run would take and could detect, before it starts.
+#[tauri::command]
+#[specta::specta]
+pub async fn run_plan(state: State<'_, Shared>, req: RunRequest) -> UiResult<RunPlan> {
+    Ok(state.app()?.run_plan(&req).await?)
 }
 
 /// Stop the run in progress: its current session is finalized as aborted.

@@ -403,6 +403,36 @@ fn check_suite_run(env: &StackEnv, cfg: &str, summary: &Value) {
         text.contains("per task") && text.contains("agent-coin-flip") && text.contains("Friedman"),
         "{text}"
     );
+    // The per-task export and the HTML report carry the same analysis.
+    let export = |what: &str| {
+        let out = env.run(&[
+            "--config-dir",
+            cfg,
+            "export",
+            what,
+            "--experiment",
+            "agent-shootout",
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let csv = export("tasks");
+    assert_eq!(csv.lines().count(), 1 + 16, "{csv}");
+    assert!(csv
+        .lines()
+        .next()
+        .is_some_and(|h| h.contains("pass_at_k") && h.contains("flipped")));
+    let html = export("report");
+    assert!(
+        html.contains("<h2>Per task</h2>")
+            && html.contains("critical difference")
+            && html.contains("agent-long"),
+        "the report has the per-task grid and the CD diagram"
+    );
 }
 
 /// A harness binary missing for one attempt: an infrastructure error, retried in a new session,

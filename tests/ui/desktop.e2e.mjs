@@ -253,12 +253,17 @@ async function main() {
     await shot("6-export");
     await (await $("#export-close")).click();
 
-    step("7. Run: two variants × two repetitions launched headless, verified, then the comparison.");
+    step("7. Run: a two-task suite × two variants in blocks, planned first, launched headless, verified, then the comparison per task.");
     await (await $("#nav-run")).click();
     await waitFor("the run form", async () => (await (await $("#run-experiment")).isExisting()), 10000);
     await (await $("#run-experiment")).selectByVisibleText("run-e2e");
-    await (await $("#run-task")).selectByVisibleText("write-marker");
-    await (await $("#run-repeat")).setValue("2");
+    await waitFor("the experiment's suite", async () => (await (await $("#run-task")).getValue()) === "suite:e2e-suite", 10000);
+    await (await $("#run-repeat")).setValue("1");
+    await waitFor("the plan", async () => (await (await $("#run-plan")).getAttribute("data-sessions")) === "4", 15000);
+    const planText = await text("#run-plan");
+    assert(planText.includes("suite e2e-suite") && planText.includes("4 sessions"), `the plan: ${planText}`);
+    assert((await (await $("#run-order")).getValue()) === "blocks", "blocks are the default order");
+    await shot("7-run-plan");
     const runStarted = Date.now();
     await (await $("#run-start")).click();
     await waitFor("progress to show", async () => (await (await $("#run-progress")).isExisting()), 30000);
@@ -277,15 +282,27 @@ async function main() {
       300000,
     );
     assert(liveSeen >= 1, "the running session's requests showed in the Run panel's live charts");
-    figures.run_2x2_s = Math.round((Date.now() - runStarted) / 100) / 10;
-    const outcomes = await browser.execute(() => [...document.querySelectorAll("[data-testid=run-items] tr[data-outcome]")].map((r) => r.getAttribute("data-outcome")));
-    assert(outcomes.length === 4 && outcomes.every((o) => o === "success"), `every run session succeeded: ${outcomes}`);
+    figures.run_suite_4_sessions_s = Math.round((Date.now() - runStarted) / 100) / 10;
+    const outcomes = await browser.execute(() =>
+      [...document.querySelectorAll("[data-testid=run-items] tr[data-outcome]")].map((r) => [r.children[2].textContent, r.getAttribute("data-outcome")]),
+    );
+    assert(outcomes.length === 4, `four sessions: ${outcomes}`);
+    assert(
+      outcomes.every(([task, o]) => (task === "agent-quick" ? o === "success" : o === "success" || o === "failed_verify")),
+      `the quick task always succeeds, the coin flip succeeds or fails verify (never an infrastructure error): ${outcomes}`,
+    );
     const progress = await (await $("#run-progress")).getAttribute("data-done");
     assert(progress === "4", `progress counted 4 sessions: ${progress}`);
     await shot("7-run");
     await (await $("#run-compare")).click();
     await waitFor("the run's comparison", async () => (await text("main")).includes("codex-sim-agent") && (await text("main")).includes("Task success rate"), 30000);
+    await waitFor("the per-task grid", async () => (await $("[data-testid=suite-grid] tr[data-task=agent-coin-flip]")).isExisting(), 15000);
+    await waitFor("the critical-difference diagram", async () => (await $("[data-testid=cd-diagram] svg")).isExisting(), 15000);
+    const cd = await browser.execute(() => document.querySelector("[data-testid=cd-diagram]")?.textContent ?? "");
+    assert(cd.includes("codex-sim-agent") && cd.includes("gemini-cli-sim-agent"), `the CD diagram names both variants: ${cd}`);
     await shot("8-run-compare");
+    await browser.execute(() => document.querySelector("[data-testid=suite-ranks]")?.scrollIntoView());
+    await shot("8b-run-compare-cd");
 
     step("9. Usage: a usage key made in the window, used from its clipboard env, reported, revoked.");
     await (await $("#nav-usage")).click();

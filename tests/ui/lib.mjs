@@ -132,8 +132,13 @@ export async function appEnv(display) {
   fs.cpSync(path.join(root, "configs"), configDir, { recursive: true });
   // Task cards name repositories relative to the configs' parent (examples/task-repo).
   fs.cpSync(path.join(root, "examples"), path.join(work, "examples"), { recursive: true });
-  // A two-variant run for the Run panel (the real Codex and Gemini CLI on the scripted agent).
-  fs.writeFileSync(path.join(configDir, "experiments/run-e2e.yaml"), "name: run-e2e\nvariants: [codex-sim-agent, gemini-cli-sim-agent]\n");
+  // A two-variant run of a two-task suite for the Run panel (the real Codex and Gemini CLI on
+  // the scripted agent; agent-coin-flip gets half its results wrong).
+  fs.writeFileSync(path.join(configDir, "experiments/run-e2e.yaml"), "name: run-e2e\nvariants: [codex-sim-agent, gemini-cli-sim-agent]\nsuite: e2e-suite\n");
+  fs.writeFileSync(
+    path.join(configDir, "suites/e2e-suite.yaml"),
+    "name: e2e-suite\ntasks:\n  - { task_card: agent-quick }\n  - { task_card: agent-coin-flip }\n",
+  );
   const [edge, litellm, sim, prometheus] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
   return {
     ...process.env,

@@ -49,8 +49,12 @@ export const commands = {
 	pruneApply: (plan: PruneReport_Deserialize) => typedError<PruneReport_Serialize, UiError>(__TAURI_INVOKE("prune_apply", { plan })),
 	compareSessions: (experiment: string) => typedError<SessionStats_Serialize[], UiError>(__TAURI_INVOKE("compare_sessions", { experiment })),
 	compareChart: (experiment: string, metric: string) => typedError<string, UiError>(__TAURI_INVOKE("compare_chart", { experiment, metric })),
+	/**  The critical-difference diagram of the experiment's suite, as SVG. */
+	compareCd: (experiment: string) => typedError<string, UiError>(__TAURI_INVOKE("compare_cd", { experiment })),
 	exportData: (req: ExportRequest_Deserialize) => typedError<Written, UiError>(__TAURI_INVOKE("export_data", { req })),
 	runStart: (req: RunRequest_Deserialize) => typedError<RunSummary_Serialize, UiError>(__TAURI_INVOKE("run_start", { req })),
+	/**  What a run would take and could detect, before it starts. */
+	runPlan: (req: RunRequest_Deserialize) => typedError<RunPlan_Serialize, UiError>(__TAURI_INVOKE("run_plan", { req })),
 	/**  Stop the run in progress: its current session is finalized as aborted. */
 	runCancel: () => typedError<boolean, UiError>(__TAURI_INVOKE("run_cancel")),
 	usageKeys: () => typedError<UsageKey_Serialize[], UiError>(__TAURI_INVOKE("usage_keys")),
@@ -170,8 +174,10 @@ export type Choices = Choices_Serialize | Choices_Deserialize;
 
 /**  What can be picked: experiments (with their variants) and task cards. */
 export type Choices_Deserialize = {
-	experiments: ExperimentChoice[],
+	experiments: ExperimentChoice_Deserialize[],
 	task_cards: string[],
+	/**  Suites of task cards (`configs/suites/`). */
+	suites: string[],
 	/**  Configuration problems, if any (actions are refused until they are fixed). */
 	problems: Problem_Deserialize[],
 	/**  The formats each export offers, first = default. */
@@ -182,8 +188,10 @@ export type Choices_Deserialize = {
 
 /**  What can be picked: experiments (with their variants) and task cards. */
 export type Choices_Serialize = {
-	experiments: ExperimentChoice[],
+	experiments: ExperimentChoice_Serialize[],
 	task_cards: string[],
+	/**  Suites of task cards (`configs/suites/`). */
+	suites: string[],
 	/**  Configuration problems, if any (actions are refused until they are fixed). */
 	problems: Problem_Serialize[],
 	/**  The formats each export offers, first = default. */
@@ -485,11 +493,34 @@ export type ErrorCode = "config_invalid" | "not_found" | "database_unavailable" 
 /**  The desktop shell could not use the system clipboard. */
 "clipboard";
 
+/**  Where an estimate came from. */
+export type EstimateSource = 
+/**  Earlier sessions of this variant on this task card. */
+"measured" | 
+/**  None yet: the task card's timebox (an upper bound). */
+"timebox" | 
+/**  None yet: an assumption (the spread). */
+"assumed";
+
 /**  An experiment as the Session and Compare pickers offer it. */
-export type ExperimentChoice = {
+export type ExperimentChoice = ExperimentChoice_Serialize | ExperimentChoice_Deserialize;
+
+/**  An experiment as the Session and Compare pickers offer it. */
+export type ExperimentChoice_Deserialize = {
 	name: string,
 	description: string,
 	variants: string[],
+	/**  The suite its runs take by default. */
+	suite?: string | null,
+};
+
+/**  An experiment as the Session and Compare pickers offer it. */
+export type ExperimentChoice_Serialize = {
+	name: string,
+	description: string,
+	variants: string[],
+	/**  The suite its runs take by default. */
+	suite: string | null,
 };
 
 /**  An export's file format. */
@@ -531,7 +562,9 @@ export type ExportRequest_Serialize = {
 };
 
 /**  What to export. */
-export type ExportWhat = "sessions" | "requests" | "comparison" | "chart" | "report";
+export type ExportWhat = "sessions" | "requests" | "comparison" | 
+/**  A suite's per task × variant cells (docs/statistics.md). */
+"tasks" | "chart" | "report";
 
 /**  How a session ends (what the operator records at finalize). */
 export type FinalStatus = "completed" | "aborted" | "invalid";
@@ -808,6 +841,16 @@ export type PerSuccess_Serialize = {
 	/**  Sessions with a known outcome, and how many succeeded. */
 	sessions: number | null,
 	successes: number | null,
+};
+
+/**  One variant × task card of a plan. */
+export type PlanCell = {
+	variant: string,
+	task_card: string,
+	/**  One session's expected wall time. */
+	each_s: number | null,
+	source: EstimateSource,
+	earlier_sessions: number | null,
 };
 
 /**  Prices in US dollars per million tokens. */
@@ -1178,6 +1221,59 @@ export type RunOrder =
 "random" | 
 /**  A A A B B B …: only when variants cannot alternate (e.g. a warm cache is the point). */
 "blocked";
+
+/**  What a run would cost and what it could tell. */
+export type RunPlan = RunPlan_Serialize | RunPlan_Deserialize;
+
+/**  What a run would cost and what it could tell. */
+export type RunPlan_Deserialize = {
+	experiment: string,
+	suite?: string | null,
+	variants: string[],
+	task_cards: string[],
+	repeat: number | null,
+	sessions: number | null,
+	/**  Sessions one after another (`--parallel 1`). */
+	estimated_s: number | null,
+	/**  Some estimate is a timebox: the run is likely shorter. */
+	estimate_is_upper_bound: boolean,
+	cells: PlanCell[],
+	/**  Standard deviation of ln(wall time) between trials of one variant on one task. */
+	spread: number | null,
+	spread_source: EstimateSource,
+	/**
+	 *  The smallest slowdown of one variant (on every task) the run finds with 80 % power at
+	 *  α = 0.05 after Holm over every pair (e.g. 1.12: 12 % slower).
+	 */
+	detectable_ratio?: number | null,
+	/**  The plan in words, the estimate's sources and any warning. */
+	text: string[],
+};
+
+/**  What a run would cost and what it could tell. */
+export type RunPlan_Serialize = {
+	experiment: string,
+	suite: string | null,
+	variants: string[],
+	task_cards: string[],
+	repeat: number | null,
+	sessions: number | null,
+	/**  Sessions one after another (`--parallel 1`). */
+	estimated_s: number | null,
+	/**  Some estimate is a timebox: the run is likely shorter. */
+	estimate_is_upper_bound: boolean,
+	cells: PlanCell[],
+	/**  Standard deviation of ln(wall time) between trials of one variant on one task. */
+	spread: number | null,
+	spread_source: EstimateSource,
+	/**
+	 *  The smallest slowdown of one variant (on every task) the run finds with 80 % power at
+	 *  α = 0.05 after Holm over every pair (e.g. 1.12: 12 % slower).
+	 */
+	detectable_ratio: number | null,
+	/**  The plan in words, the estimate's sources and any warning. */
+	text: string[],
+};
 
 /**  A step of an automated run (the Run panel's progress). */
 export type RunProgress = RunProgress_Serialize | RunProgress_Deserialize;

@@ -123,6 +123,7 @@ export const keys = {
   compareBy: (by: string) => `compare-by:${by}`,
   compareSessions: (experiment: string) => `compare-sessions:${experiment}`,
   chart: (experiment: string, metric: string) => `chart:${experiment}:${metric}`,
+  cd: (experiment: string) => `chart:${experiment}:cd`,
 };
 
 export const useChoices = () => useQuery(keys.choices, () => call(commands.choices()));

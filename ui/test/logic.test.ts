@@ -105,6 +105,7 @@ describe("shell", () => {
   it("offers the formats core says fit each export", () => {
     const choices = {
       experiments: [],
+      suites: [],
       task_cards: [],
       problems: [],
       isolation: [],

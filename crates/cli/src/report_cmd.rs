@@ -273,14 +273,15 @@ fn format_parser() -> impl TypedValueParser<Value = Fmt> {
 
 #[derive(clap::Args, Debug)]
 pub struct ExportArgs {
-    /// sessions, requests, comparison; chart (the distribution of --metric per variant);
-    /// report (one self-contained HTML file: the comparison and its charts)
+    /// sessions, requests, comparison; tasks (a suite's per task × variant cells); chart (the
+    /// distribution of --metric per variant); report (one self-contained HTML file: the
+    /// comparison, a suite's per-task grid and critical-difference diagram, and its charts)
     #[arg(value_parser = what_parser())]
     what: What,
     /// [default: csv; png for chart, html for report]
     #[arg(long, value_parser = format_parser())]
     format: Option<Fmt>,
-    /// Only this experiment (required for comparison, chart, report)
+    /// Only this experiment (required for comparison, tasks, chart, report)
     #[arg(long)]
     experiment: Option<String>,
     /// Only this session

@@ -4,6 +4,7 @@ import type { Comparison, GroupBy, RequestBrief, SessionStats } from "../types";
 import { invalidate, keys, useChoices, useQuery } from "../data";
 import { Badge, Chart, Empty, ErrorBox, RequestsTable } from "../components";
 import { type PairView, filterPairs, fmtCi, fmtP, fmtPerSuccess, fmtValue, verdictTone } from "../logic";
+import { SuitePanel } from "./suite";
 
 /** What a comparison's rows can be: an experiment's variants, or sessions pooled across experiments. */
 const ROWS: [GroupBy, string][] = [
@@ -131,6 +132,8 @@ export function CompareScreen({ experiment, onExperiment }: { experiment: string
             Task cards: {cmp.task_cards.join(", ") || "–"} · LiteLLM {cmp.litellm_versions.join(", ") || "–"} · commits{" "}
             {cmp.repo_commits.map((c) => c.slice(0, 8)).join(", ") || "–"}
           </p>
+          <SuitePanel cmp={cmp} experiment={experiment} grouped={grouped} />
+          {cmp.suite && <h2>Pooled across tasks (for reference)</h2>}
           <div class="scroll-x">
             <table class="grid compare" data-testid="compare-table">
               <thead>
@@ -238,8 +241,8 @@ export function CompareScreen({ experiment, onExperiment }: { experiment: string
           {grouped && (
             <p class="muted small" data-testid="grouped-note">
               Sessions of {cmp.experiment || "no experiment"} pooled by {by}
-              {cmp.task_cards.length > 1 ? " — they ran different task cards, so compare like with like" : ""}. Distributions and the session list are per
-              experiment: choose "Variants of the experiment" to see them.
+              {cmp.task_cards.length > 1 && !cmp.suite ? " — they ran different task cards, so compare like with like" : ""}. Distributions and the session list
+              are per experiment: choose "Variants of the experiment" to see them.
             </p>
           )}
           {!grouped && <h2>Distributions</h2>}

@@ -10,6 +10,7 @@ const WHATS: { what: ExportWhat; label: string }[] = [
   { what: "sessions", label: "Sessions" },
   { what: "requests", label: "Requests" },
   { what: "comparison", label: "Comparison" },
+  { what: "tasks", label: "Per task (a suite)" },
   { what: "chart", label: "Chart" },
   { what: "report", label: "Full report (HTML)" },
 ];

@@ -1,27 +1,46 @@
 import { useEffect, useState } from "preact/hooks";
 import { call, commands, events } from "../api";
-import type { Choices, RunEvent, RunOrder, RunSummary, TaskOutcome } from "../types";
+import type { Choices, RunEvent, RunOrder, RunPlan, RunSummary, TaskOutcome } from "../types";
 import { Badge, ErrorBox } from "../components";
 import { useChoices, useWatchedLive } from "../data";
 import { LivePanel } from "./session/live";
 
 /** One session of the run as the panel lists it. */
-type Row = { index: number; variant: string; repetition: number; session: string; outcome: TaskOutcome | null; wall: number | null; step: string };
+type Row = {
+  index: number;
+  variant: string;
+  task: string;
+  repetition: number;
+  session: string;
+  outcome: TaskOutcome | null;
+  wall: number | null;
+  step: string;
+};
 
-function tone(o: TaskOutcome | null): "ok" | "bad" | "warn" | "muted" {
+/** Outcomes that are the infrastructure's failure, not the task's (retried, never counted as failures). */
+export const INFRA: TaskOutcome[] = ["setup_failed", "harness_not_started", "proxy_unavailable", "killed_by_machine"];
+
+export function tone(o: TaskOutcome | null): "ok" | "bad" | "warn" | "muted" {
   if (o === null) return "muted";
   if (o === "success") return "ok";
-  if (o === "unverified" || o === "cancelled") return "warn";
+  if (o === "unverified" || o === "cancelled" || INFRA.includes(o)) return "warn";
   return "bad";
+}
+
+/** What the run repeats: `suite:NAME` or `task:NAME`, as the request needs it. */
+export function workOf(work: string): { suite: string | null; task_cards: string[] } {
+  if (work.startsWith("suite:")) return { suite: work.slice(6), task_cards: [] };
+  return { suite: null, task_cards: work.startsWith("task:") ? [work.slice(5)] : [] };
 }
 
 /** Automated runs: every variant of an experiment, repeated, launched headless and verified. */
 export function RunScreen({ onCompare }: { onCompare: (experiment: string) => void }) {
   const choices: Choices | undefined = useChoices().data;
   const [experiment, setExperiment] = useState("");
-  const [taskCard, setTaskCard] = useState("");
+  const [work, setWork] = useState("");
   const [repeat, setRepeat] = useState(2);
-  const [order, setOrder] = useState<RunOrder>("interleaved");
+  const [order, setOrder] = useState<RunOrder>("blocks");
+  const [plan, setPlan] = useState<RunPlan | null>(null);
   const [busy, setBusy] = useState(false);
   const [rows, setRows] = useState<Row[]>([]);
   const [total, setTotal] = useState(0);
@@ -32,8 +51,28 @@ export function RunScreen({ onCompare }: { onCompare: (experiment: string) => vo
     if (!choices || experiment) return;
     const first = choices.experiments.find((e) => e.name === "agent-shootout") ?? choices.experiments[0];
     if (first) setExperiment(first.name);
-    setTaskCard(choices.task_cards.includes("write-marker") ? "write-marker" : (choices.task_cards[0] ?? ""));
   }, [choices]);
+
+  // The experiment's own suite when it has one, else the first task card.
+  useEffect(() => {
+    if (!choices || !experiment) return;
+    const suite = choices.experiments.find((e) => e.name === experiment)?.suite;
+    setWork(suite ? `suite:${suite}` : `task:${choices.task_cards.includes("write-marker") ? "write-marker" : (choices.task_cards[0] ?? "")}`);
+  }, [choices, experiment]);
+
+  const request = () => ({ experiment, ...workOf(work), retry_infra: null, repeat, order, seed: null, timeout_s: null });
+
+  // The plan, before starting: how long, and what the run can detect.
+  useEffect(() => {
+    if (!experiment || !work) return;
+    let live = true;
+    call(commands.runPlan(request()))
+      .then((p) => live && setPlan(p))
+      .catch(() => live && setPlan(null));
+    return () => {
+      live = false;
+    };
+  }, [experiment, work, repeat]);
 
   useEffect(() => {
     const un = events.runProgress.listen((e) => apply(e.payload.event as RunEvent));
@@ -47,7 +86,16 @@ export function RunScreen({ onCompare }: { onCompare: (experiment: string) => vo
     if (e.kind === "item_started")
       setRows((r) => [
         ...r,
-        { index: e.index ?? 0, variant: e.variant, repetition: e.repetition ?? 0, session: e.session_id, outcome: null, wall: null, step: "starting" },
+        {
+          index: e.index ?? 0,
+          variant: e.variant,
+          task: e.task_card,
+          repetition: e.repetition ?? 0,
+          session: e.session_id,
+          outcome: null,
+          wall: null,
+          step: "starting",
+        },
       ]);
     if (e.kind === "step") setRows((r) => r.map((x) => (x.index === e.index ? { ...x, step: e.message } : x)));
     if (e.kind === "item_finished") setRows((r) => r.map((x) => (x.index === e.index ? { ...x, outcome: e.outcome, wall: e.wall_s ?? null, step: "" } : x)));
@@ -59,7 +107,7 @@ export function RunScreen({ onCompare }: { onCompare: (experiment: string) => vo
     setRows([]);
     setSummary(null);
     try {
-      setSummary(await call(commands.runStart({ experiment, task_cards: [taskCard], repeat, order, seed: null, timeout_s: null })));
+      setSummary(await call(commands.runStart(request())));
     } catch (e) {
       setError(e);
     } finally {
@@ -95,13 +143,24 @@ export function RunScreen({ onCompare }: { onCompare: (experiment: string) => vo
           </select>
         </label>
         <label>
-          Task card
-          <select id="run-task" value={taskCard} onChange={(e) => setTaskCard((e.target as HTMLSelectElement).value)}>
-            {choices?.task_cards.map((t) => (
-              <option key={t} value={t}>
-                {t}
-              </option>
-            ))}
+          Suite or task card
+          <select id="run-task" value={work} onChange={(e) => setWork((e.target as HTMLSelectElement).value)}>
+            {(choices?.suites.length ?? 0) > 0 && (
+              <optgroup label="Suites (every task card, compared within each)">
+                {choices?.suites.map((t) => (
+                  <option key={t} value={`suite:${t}`}>
+                    {t}
+                  </option>
+                ))}
+              </optgroup>
+            )}
+            <optgroup label="One task card">
+              {choices?.task_cards.map((t) => (
+                <option key={t} value={`task:${t}`}>
+                  {t}
+                </option>
+              ))}
+            </optgroup>
           </select>
         </label>
         <label>
@@ -111,12 +170,13 @@ export function RunScreen({ onCompare }: { onCompare: (experiment: string) => vo
         <label>
           Order
           <select id="run-order" value={order} onChange={(e) => setOrder((e.target as HTMLSelectElement).value as RunOrder)}>
+            <option value="blocks">blocks (each task × every variant, shuffled)</option>
             <option value="interleaved">interleaved (A B A B …)</option>
             <option value="random">random (recorded seed)</option>
             <option value="blocked">blocked (A A B B …)</option>
           </select>
         </label>
-        <button id="run-start" class="primary" type="submit" disabled={busy || !experiment || !taskCard}>
+        <button id="run-start" class="primary" type="submit" disabled={busy || !experiment || !work}>
           Start run
         </button>
         {busy && (
@@ -125,6 +185,16 @@ export function RunScreen({ onCompare }: { onCompare: (experiment: string) => vo
           </button>
         )}
       </form>
+      {plan && !busy && (
+        <div class="panel" id="run-plan" data-sessions={plan.sessions} data-detectable={plan.detectable_ratio ?? ""}>
+          <h3>Plan{plan.suite ? `: suite ${plan.suite}` : ""}</h3>
+          {plan.text.map((t) => (
+            <p key={t} class="small">
+              {t}
+            </p>
+          ))}
+        </div>
+      )}
       <ErrorBox error={error} onDismiss={() => setError(null)} />
       {(busy || rows.length > 0) && (
         <p id="run-progress" class="muted" data-done={done} data-total={total}>
@@ -137,6 +207,7 @@ export function RunScreen({ onCompare }: { onCompare: (experiment: string) => vo
             <tr>
               <th>#</th>
               <th>Variant</th>
+              <th>Task</th>
               <th>Repetition</th>
               <th>Session</th>
               <th>Outcome</th>
@@ -148,9 +219,16 @@ export function RunScreen({ onCompare }: { onCompare: (experiment: string) => vo
               <tr key={r.index} data-outcome={r.outcome ?? ""}>
                 <td>{r.index + 1}</td>
                 <td>{r.variant}</td>
+                <td>{r.task}</td>
                 <td>{r.repetition + 1}</td>
                 <td>{r.session}</td>
-                <td>{r.outcome ? <Badge tone={tone(r.outcome)}>{r.outcome.replace("_", " ")}</Badge> : <span class="muted small">{r.step}</span>}</td>
+                <td>
+                  {r.outcome ? (
+                    <Badge tone={tone(r.outcome)}>{`${INFRA.includes(r.outcome) ? "infrastructure: " : ""}${r.outcome.replaceAll("_", " ")}`}</Badge>
+                  ) : (
+                    <span class="muted small">{r.step}</span>
+                  )}
+                </td>
                 <td>{r.wall !== null ? `${r.wall.toFixed(1)} s` : "–"}</td>
               </tr>
             ))}

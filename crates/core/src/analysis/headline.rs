@@ -202,7 +202,7 @@ fn more_sessions(
     Some(needed.saturating_sub(have).max(1))
 }
 
-fn capital(s: &str) -> String {
+pub(crate) fn capital(s: &str) -> String {
     let mut c = s.chars();
     c.next()
         .map(|f| f.to_uppercase().collect::<String>() + c.as_str())

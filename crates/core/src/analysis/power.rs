@@ -91,6 +91,35 @@ pub fn min_sessions_for(alpha: f64) -> usize {
     }
 }
 
+/// The pooled within-cell standard deviation of `cells` (each a list of ln times); `None` when
+/// no cell has two values.
+pub fn pooled_sd(cells: &[Vec<f64>]) -> Option<f64> {
+    let (mut ss, mut df) = (0.0, 0usize);
+    for c in cells.iter().filter(|c| c.len() >= 2) {
+        let m = c.iter().sum::<f64>() / c.len() as f64;
+        ss += c.iter().map(|x| (x - m).powi(2)).sum::<f64>();
+        df += c.len() - 1;
+    }
+    (df > 0).then(|| (ss / df as f64).sqrt())
+}
+
+/// The slowdown ratio one variant needs (on every task) to be found with 80 % power over
+/// `blocks` randomized complete blocks of `k` variants: a paired comparison of ln times with
+/// spread √2·σ per block, at α = 0.05 / (k(k−1)/2) (Holm's first step), with the blocks
+/// discounted by the rank test's asymptotic efficiency against the t test, 3/π · k/(k+1).
+/// The suite simulations in docs/statistics.md print it beside what they find.
+pub fn detectable_ratio(spread: f64, k: usize, blocks: usize) -> Option<f64> {
+    if k < 2 || blocks < 2 {
+        return None;
+    }
+    let pairs = (k * (k - 1) / 2) as f64;
+    let z_alpha = normal_quantile(1.0 - 0.05 / pairs / 2.0)?;
+    let z_power = normal_quantile(0.8)?;
+    let efficiency = 3.0 / std::f64::consts::PI * k as f64 / (k as f64 + 1.0);
+    let n = blocks as f64 * efficiency;
+    Some(((z_alpha + z_power) * spread * 2f64.sqrt() / n.sqrt()).exp())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -128,5 +157,25 @@ mod tests {
         assert_eq!(min_sessions_for(0.05), 4);
         assert_eq!(min_sessions_for(0.005), 6);
         assert_eq!(sessions_for_rates(0.4, 0.4, 0.05, 0.8), None);
+    }
+
+    #[test]
+    fn detectable_ratio_shrinks_with_blocks_and_grows_with_spread() {
+        let small = detectable_ratio(0.1, 5, 40).unwrap();
+        // 8 tasks × 5 trials at 10 % spread: about 10 % (the simulations find a 10 % slowdown
+        // in ~97 % of experiments there).
+        assert!(small > 1.05 && small < 1.12, "{small}");
+        assert!(detectable_ratio(0.1, 5, 80).unwrap() < small);
+        assert!(detectable_ratio(0.3, 5, 40).unwrap() > small);
+        assert_eq!(detectable_ratio(0.1, 1, 40), None);
+        assert_eq!(detectable_ratio(0.1, 3, 1), None);
+    }
+
+    #[test]
+    fn pooled_sd_uses_cells_with_repetitions() {
+        assert_eq!(pooled_sd(&[vec![1.0]]), None);
+        let sd = pooled_sd(&[vec![1.0, 3.0], vec![5.0], vec![2.0, 2.0]]).unwrap();
+        // ss = 2 + 0 over df = 2.
+        assert!((sd - 1.0).abs() < 1e-12);
     }
 }

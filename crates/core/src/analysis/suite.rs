@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::analysis::headline::{Headline, Question};
+use crate::analysis::headline::{capital, Headline, Question};
 use crate::analysis::multi::{self, Table2};
 use crate::rng::Rng;
 use crate::stats::{median, percentile};
@@ -510,7 +510,7 @@ fn rank_headline(q: Question, r: Option<&RankAnalysis>) -> Headline {
             settled: false,
             p: None,
             more_sessions: None,
-            text: format!("{word}: no task has a value for every variant"),
+            text: format!("{}: no task has a value for every variant", capital(word)),
         };
     };
     let leader = r.ranks[0].variant.clone();
@@ -535,13 +535,14 @@ fn rank_headline(q: Question, r: Option<&RankAnalysis>) -> Headline {
     };
     let text = if settled {
         format!(
-            "{word} across {} tasks: {leader} (Friedman p = {:.3}, every pair p ≤ {worst:.3} after Holm){gap}",
+            "{leader} is {word} across {} tasks (Friedman p = {:.3}; every pair p ≤ {worst:.3} after Holm){gap}",
             r.tasks_used.len(),
             r.friedman_p
         )
     } else {
         format!(
-            "{word}: cannot tell yet — {leader} ranks first over {} tasks, but not significantly (Friedman p = {:.3}; weakest pair p = {worst:.3} after Holm){gap}",
+            "{}: the data cannot tell yet — {leader} ranks first over {} tasks, but not significantly (Friedman p = {:.3}; weakest pair p = {worst:.3} after Holm){gap}",
+            capital(word),
             r.tasks_used.len(),
             r.friedman_p
         )
@@ -570,7 +571,7 @@ fn success_headline(variants: &[SuiteVariant], pairs: &[SuccessPair]) -> Headlin
             settled: false,
             p: None,
             more_sessions: None,
-            text: "most reliable: no task outcome is known (no verify command?)".into(),
+            text: "Most reliable: no task outcome is known (no verify command?)".into(),
         };
     };
     let theirs: Vec<&SuccessPair> = pairs
@@ -581,13 +582,13 @@ fn success_headline(variants: &[SuiteVariant], pairs: &[SuccessPair]) -> Headlin
     let settled = !theirs.is_empty() && theirs.len() + 1 == variants.len() && worst < ALPHA;
     let text = if settled {
         format!(
-            "most reliable across tasks: {} ({:.0} % per task on average; every pair p ≤ {worst:.3}, CMH within tasks, Holm)",
+            "{} is most reliable across tasks ({:.0} % per task on average; every pair p ≤ {worst:.3}, CMH within tasks, Holm)",
             lead.variant,
             rate * 100.0
         )
     } else {
         format!(
-            "most reliable: cannot tell yet — {} succeeds most ({:.0} % per task on average) but not significantly within tasks",
+            "Most reliable: the data cannot tell yet — {} succeeds most ({:.0} % per task on average), but not significantly within tasks",
             lead.variant,
             rate * 100.0
         )

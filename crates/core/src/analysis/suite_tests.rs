@@ -199,7 +199,12 @@ fn simulations_false_alarms_power_and_simpson() {
             ));
         }
         let share = found as f64 / 10.0;
-        println!("10 % slower, sigma {sigma} × {repeats} trials: found in {share:.1} %");
+        // What `stackperf plan` would promise for this size (80 % power).
+        let plan = crate::analysis::power::detectable_ratio(sigma, 5, 8 * repeats).unwrap_or(0.0);
+        println!(
+            "10 % slower, sigma {sigma} × {repeats} trials: found in {share:.1} % (plan: {:.0} % slower found with 80 % power)",
+            (plan - 1.0) * 100.0
+        );
         found_at.push((sigma, repeats, share));
     }
     // The size docs/statistics.md recommends for a trial-to-trial spread of about 10 %.

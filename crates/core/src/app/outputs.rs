@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 use super::App;
 use crate::charts::{self, ChartSpec};
 use crate::export::{self, comparison_table, Dataset};
-use crate::metrics::{self, format_value, METRICS};
+use crate::metrics;
+use crate::output::cd_diagram;
 use crate::report::{self, Comparison, SessionStats};
 use crate::{io_err, Error};
 
@@ -22,6 +23,8 @@ pub enum ExportWhat {
     Sessions,
     Requests,
     Comparison,
+    /// A suite's per task × variant cells (docs/statistics.md).
+    Tasks,
     Chart,
     Report,
 }
@@ -41,10 +44,11 @@ pub enum ExportFormat {
 }
 
 impl ExportWhat {
-    pub const ALL: [ExportWhat; 5] = [
+    pub const ALL: [ExportWhat; 6] = [
         ExportWhat::Sessions,
         ExportWhat::Requests,
         ExportWhat::Comparison,
+        ExportWhat::Tasks,
         ExportWhat::Chart,
         ExportWhat::Report,
     ];
@@ -55,6 +59,7 @@ impl ExportWhat {
             ExportWhat::Sessions => "sessions",
             ExportWhat::Requests => "requests",
             ExportWhat::Comparison => "comparison",
+            ExportWhat::Tasks => "tasks",
             ExportWhat::Chart => "chart",
             ExportWhat::Report => "report",
         }
@@ -83,9 +88,10 @@ impl ExportFormat {
     pub fn fits(what: ExportWhat) -> &'static [ExportFormat] {
         use ExportFormat::*;
         match what {
-            ExportWhat::Sessions | ExportWhat::Requests | ExportWhat::Comparison => {
-                &[Csv, Json, Parquet]
-            }
+            ExportWhat::Sessions
+            | ExportWhat::Requests
+            | ExportWhat::Comparison
+            | ExportWhat::Tasks => &[Csv, Json, Parquet],
             ExportWhat::Chart => &[Png, Svg],
             ExportWhat::Report => &[Html],
         }
@@ -179,6 +185,17 @@ impl App {
     pub async fn compare_sessions(&self, experiment: &str) -> Result<Vec<SessionStats>, Error> {
         report::rollup(self.store().await?, experiment).await?;
         report::session_stats(self.store().await?, experiment).await
+    }
+
+    /// The critical-difference diagram of the experiment's suite (wall time), as SVG.
+    pub async fn compare_cd_svg(&self, experiment: &str) -> Result<String, Error> {
+        let cmp = self.compare(experiment).await?;
+        let Some(r) = cmp.suite.as_ref().and_then(|s| s.time.as_ref()) else {
+            return Err(Error::Invalid(format!(
+                "`{experiment}` has no suite analysis yet: it needs sessions of two or more task cards with a wall time for every variant"
+            )));
+        };
+        cd_diagram::svg(&format!("{experiment}: wall time over the suite"), r)
     }
 
     /// The distribution chart of a metric per variant, as SVG.
@@ -362,6 +379,16 @@ impl App {
                     table(comparison_table(&cmp), "comparison")
                 }
             }
+            ExportWhat::Tasks => {
+                let exp = experiment()?;
+                let cmp = self.compare(exp).await?;
+                let Some(suite) = &cmp.suite else {
+                    return Err(Error::Invalid(format!(
+                        "`{exp}` has sessions of one task card only: a per-task export needs two or more (export `comparison` instead)"
+                    )));
+                };
+                table(export::tasks_table(&cmp.experiment, suite), "tasks")
+            }
             ExportWhat::Chart => {
                 let exp = experiment()?;
                 let metric = req.metric.as_deref().unwrap_or("ttft");
@@ -389,9 +416,16 @@ impl App {
                 for m in metrics::chartable() {
                     svgs.push(self.compare_chart_svg(exp, m.name).await?);
                 }
+                let cd = match cmp.suite.as_ref().and_then(|s| s.time.as_ref()) {
+                    Some(r) => Some(cd_diagram::svg(
+                        &format!("{exp}: wall time over the suite"),
+                        r,
+                    )?),
+                    None => None,
+                };
                 Made::Text {
                     rows: cmp.variants.len(),
-                    text: html_report(&cmp, &svgs),
+                    text: crate::output::html::report(&cmp, &svgs, cd.as_deref()),
                 }
             }
         })
@@ -415,120 +449,4 @@ fn bad_format(got: &str, want: &str) -> Error {
 
 fn write(path: &Path, text: &str) -> Result<(), Error> {
     std::fs::write(path, text).map_err(io_err(format!("write {}", path.display())))
-}
-
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
-fn num(x: Option<f64>) -> String {
-    match x {
-        Some(v) if v.abs() >= 100.0 => format!("{v:.0}"),
-        Some(v) if v.abs() >= 1.0 => format!("{v:.1}"),
-        Some(v) => format!("{v:.3}"),
-        None => "–".into(),
-    }
-}
-
-/// One HTML file with the comparison tables and the charts inline (no external resources).
-pub fn html_report(c: &Comparison, svgs: &[String]) -> String {
-    let mut h = String::new();
-    h.push_str("<!doctype html><html><head><meta charset=\"utf-8\"><title>StackPerf report: ");
-    h.push_str(&esc(&c.experiment));
-    h.push_str("</title><style>body{font:14px/1.45 system-ui,sans-serif;margin:2em;color:#1d232a}table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccd;padding:4px 8px;text-align:right}th:first-child,td:first-child{text-align:left}.charts svg{max-width:100%;height:auto;margin:.5em 0}</style></head><body>");
-    h.push_str(&format!(
-        "<h1>{}</h1><p>StackPerf {} · generated {} · task cards: {} · LiteLLM: {} · commits: {}</p>",
-        esc(&c.experiment),
-        esc(&c.app_version),
-        export::rfc3339(c.generated_at),
-        esc(&c.task_cards.join(", ")),
-        esc(&c.litellm_versions.join(", ")),
-        esc(&c.repo_commits.join(", "))
-    ));
-    h.push_str("<ul>");
-    for line in &c.headlines {
-        h.push_str(&format!("<li>{}</li>", esc(&line.text)));
-    }
-    h.push_str("</ul>");
-    if c.variants.iter().any(|v| v.cost_per_success.sessions > 0) {
-        h.push_str("<h2>Per successful task</h2><table><tr><th>variant</th><th>cost per successful task</th><th>wall time per successful task</th></tr>");
-        for v in &c.variants {
-            h.push_str(&format!(
-                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
-                esc(&v.variant),
-                esc(&v.cost_per_success.text(crate::metrics::Unit::Usd)),
-                esc(&v.wall_per_success.text(crate::metrics::Unit::Seconds))
-            ));
-        }
-        h.push_str("</table>");
-    }
-    h.push_str("<h2>Variants</h2><table><tr><th>variant</th><th>sessions</th><th>requests</th>");
-    for m in METRICS {
-        h.push_str(&format!(
-            "<th>{}<br>median · p95 · 95 % CI</th>",
-            esc(m.label)
-        ));
-    }
-    h.push_str("</tr>");
-    for v in &c.variants {
-        h.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td>{}</td>",
-            esc(&v.variant),
-            v.sessions,
-            v.requests
-        ));
-        for m in METRICS {
-            let f = |x| format_value(m.unit, x);
-            let cell = v.metrics.get(m.name).map(|s| {
-                format!(
-                    "{} · {} · {}",
-                    f(s.median),
-                    f(s.p95),
-                    s.ci95
-                        .map(|(a, b)| format!("[{}, {}]", f(Some(a)), f(Some(b))))
-                        .unwrap_or_else(|| "–".into())
-                )
-            });
-            h.push_str(&format!("<td>{}</td>", cell.unwrap_or_default()));
-        }
-        h.push_str("</tr>");
-    }
-    h.push_str("</table><h2>Differences</h2><table><tr><th>pair</th><th>metric</th><th>difference (B − A)</th><th>p</th><th>verdict</th></tr>");
-    for p in &c.pairs {
-        let def = metrics::find(&p.metric);
-        h.push_str(&format!(
-            "<tr><td>{} vs {}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            esc(&p.a),
-            esc(&p.b),
-            esc(def.map(|d| d.label).unwrap_or(&p.metric)),
-            def.map(|d| format_value(d.unit, p.difference))
-                .unwrap_or_else(|| num(p.difference)),
-            num(p.p_value),
-            esc(&p.verdict_text)
-        ));
-    }
-    h.push_str("</table><h2>Excluded sessions</h2>");
-    if c.excluded.is_empty() {
-        h.push_str("<p>None.</p>");
-    } else {
-        h.push_str("<table><tr><th>session</th><th>variant</th><th>reason</th></tr>");
-        for s in &c.excluded {
-            h.push_str(&format!(
-                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
-                esc(&s.session_id),
-                esc(&s.variant),
-                esc(s.excluded.as_deref().unwrap_or(""))
-            ));
-        }
-        h.push_str("</table>");
-    }
-    h.push_str("<h2>Distributions</h2><div class=\"charts\">");
-    for svg in svgs {
-        h.push_str(svg);
-    }
-    h.push_str("</div></body></html>\n");
-    h
 }

@@ -87,6 +87,8 @@ pub struct ExperimentChoice {
     pub name: String,
     pub description: String,
     pub variants: Vec<String>,
+    /// The suite its runs take by default.
+    pub suite: Option<String>,
 }
 
 /// What can be picked: experiments (with their variants) and task cards.
@@ -96,6 +98,8 @@ pub struct ExperimentChoice {
 pub struct Choices {
     pub experiments: Vec<ExperimentChoice>,
     pub task_cards: Vec<String>,
+    /// Suites of task cards (`configs/suites/`).
+    pub suites: Vec<String>,
     /// Configuration problems, if any (actions are refused until they are fixed).
     pub problems: Vec<Problem>,
     /// The formats each export offers, first = default.
@@ -160,6 +164,7 @@ pub(crate) fn experiment_choices(reg: &Registry) -> Vec<ExperimentChoice> {
             name: l.value.name.clone(),
             description: l.value.description.clone(),
             variants: l.value.variants.clone(),
+            suite: l.value.suite.clone(),
         })
         .collect()
 }
@@ -175,6 +180,7 @@ impl App {
                 .iter()
                 .map(|l| l.value.name.clone())
                 .collect(),
+            suites: reg.suites.iter().map(|l| l.value.name.clone()).collect(),
             isolation: reg
                 .variants
                 .iter()

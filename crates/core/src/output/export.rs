@@ -311,6 +311,56 @@ pub fn table_from(columns: &[(&str, Kind)], rows: Vec<Vec<Cell>>) -> Table {
     }
 }
 
+/// A suite's per task × variant cells, one row each (the per-task export).
+pub fn tasks_table(experiment: &str, s: &crate::analysis::suite::SuiteAnalysis) -> Table {
+    let cols = [
+        ("experiment", Kind::Text),
+        ("task_card", Kind::Text),
+        ("variant", Kind::Text),
+        ("trials", Kind::Int),
+        ("median_wall_s", Kind::Float),
+        ("time_ratio_to_task_best", Kind::Float),
+        ("median_cost_usd", Kind::Float),
+        ("median_ttft_ms", Kind::Float),
+        ("successes", Kind::Int),
+        ("known_outcomes", Kind::Int),
+        ("success_ci95_low", Kind::Float),
+        ("success_ci95_high", Kind::Float),
+        ("k", Kind::Int),
+        ("pass_at_k", Kind::Float),
+        ("pass_hat_k", Kind::Float),
+        ("flipped", Kind::Int),
+        ("infra_errors", Kind::Int),
+    ];
+    let f = |x: Option<f64>| x.map(Cell::Float).unwrap_or(Cell::Null);
+    let rows = s
+        .cells
+        .iter()
+        .map(|c| {
+            vec![
+                Cell::Text(experiment.to_string()),
+                Cell::Text(c.task_card.clone()),
+                Cell::Text(c.variant.clone()),
+                Cell::Int(c.trials.into()),
+                f(c.time_s),
+                f(c.time_ratio),
+                f(c.cost_usd),
+                f(c.ttft_ms),
+                Cell::Int(c.successes.into()),
+                Cell::Int(c.known.into()),
+                f(c.success_ci95.map(|x| x.0)),
+                f(c.success_ci95.map(|x| x.1)),
+                Cell::Int(s.k.into()),
+                f(c.pass_at_k),
+                f(c.pass_hat_k),
+                c.flipped.map_or(Cell::Null, |x| Cell::Int(x.into())),
+                Cell::Int(c.infra_errors.into()),
+            ]
+        })
+        .collect();
+    table_from(&cols, rows)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
