@@ -265,6 +265,50 @@ fn a_run_launches_real_harnesses_verifies_compares_and_resumes_after_a_kill() {
         1
     );
     assert!(of_run.iter().all(|s| s["status"] != "active"));
+
+    // Two sessions at a time: each isolated and verified; the concurrency is recorded.
+    let parallel = [
+        "--experiment",
+        "run-fixture",
+        "--task-card",
+        "run-fixture",
+        "--repeat",
+        "1",
+        "--parallel",
+        "2",
+        "--timeout",
+        "180",
+    ];
+    let out = run_cmd(&env, &configs, &parallel).output().expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let par: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(par["run"]["parallel"], 2, "{par}");
+    let items = par["items"].as_array().expect("items");
+    assert!(items.iter().all(|i| i["outcome"] == "success"), "{par}");
+    let beside: Vec<i64> = items
+        .iter()
+        .filter_map(|i| i["session_id"].as_str())
+        .map(|id| {
+            let s = env.json(&[
+                "--config-dir",
+                configs.to_str().unwrap_or(""),
+                "session",
+                "show",
+                id,
+            ]);
+            s["stats"]["environment"]["concurrent_sessions"]
+                .as_i64()
+                .unwrap_or(-1)
+        })
+        .collect();
+    assert!(
+        beside.iter().all(|n| (0..=1).contains(n)) && beside.contains(&1),
+        "with two at a time, some session began beside another: {beside:?}"
+    );
 }
 
 const FOUR: [&str; 4] = [
@@ -316,6 +360,15 @@ fn check_suite_run(env: &StackEnv, cfg: &str, summary: &Value) {
         let s = env.json(&["--config-dir", cfg, "session", "show", id]);
         assert_eq!(s["status"], "completed", "{s}");
         assert_eq!(s["isolated"], true, "runs isolate harness state: {s}");
+        // The environment it ran in: this machine, one session at a time, the run's limit.
+        let e = &s["stats"]["environment"];
+        assert_eq!(e["concurrent_sessions"], 0, "{e}");
+        assert_eq!(e["time_limit_s"], 180.0, "{e}");
+        assert!(e["cpus"].as_u64().is_some_and(|c| c >= 1), "{e}");
+        assert!(
+            e["load_start"].is_number() && e["load_end"].is_number(),
+            "{e}"
+        );
         let work = env.data.path().join("sessions").join(id).join("work");
         // The truth: what the scripted agent's last command wrote in this session's copy.
         let right = work.join("stackperf-agent.txt").exists();
@@ -383,6 +436,15 @@ fn check_suite_run(env: &StackEnv, cfg: &str, summary: &Value) {
             .as_str()
             .is_some_and(|t| t.contains("tasks")),
         "{heads:?}"
+    );
+    // One machine, one session at a time, one time limit: nothing of that to warn about (the
+    // load may differ, which is measured, not controlled).
+    let notes = cmp["environment_notes"].to_string();
+    assert!(
+        !notes.contains("machines")
+            && !notes.contains("concurrency")
+            && !notes.contains("time limits"),
+        "{notes}"
     );
     // The text report prints the per-task grid.
     let out = env.run(&[

@@ -248,6 +248,11 @@ export type Comparison_Deserialize = {
 	 *  (docs/statistics.md); its verdicts are then the headlines, never the pooled medians.
 	 */
 	suite?: SuiteAnalysis_Deserialize | null,
+	/**
+	 *  Where the compared groups ran under different conditions (machines, load, concurrency,
+	 *  time limits): part of what differs between them.
+	 */
+	environment_notes: string[],
 };
 
 /**  The whole comparison report. */
@@ -278,6 +283,11 @@ export type Comparison_Serialize = {
 	 *  (docs/statistics.md); its verdicts are then the headlines, never the pooled medians.
 	 */
 	suite: SuiteAnalysis_Serialize | null,
+	/**
+	 *  Where the compared groups ran under different conditions (machines, load, concurrency,
+	 *  time limits): part of what differs between them.
+	 */
+	environment_notes: string[],
 };
 
 /**  One YAML document. */
@@ -483,6 +493,53 @@ export type EnvView_Serialize = {
 	launch_command: string | null,
 	launch_checks: string[],
 	api_key_env: string,
+};
+
+/**  A session's environment. */
+export type Environment = Environment_Serialize | Environment_Deserialize;
+
+/**  A session's environment. */
+export type Environment_Deserialize = {
+	/**
+	 *  A stable id of the machine: a hash of `/etc/machine-id` (never the id itself), else of
+	 *  the host name.
+	 */
+	machine_id: string,
+	hostname: string,
+	/**  OS, architecture and distribution, e.g. "linux x86_64 (Debian GNU/Linux 12 (bookworm))". */
+	os: string,
+	cpu_model: string,
+	cpus: number | null,
+	memory_mib: number | null,
+	/**  The 1-minute load average when the session began and when it ended. */
+	load_start?: number | null,
+	load_end?: number | null,
+	/**  Other sessions active on this store when it began. */
+	concurrent_sessions: number | null,
+	/**  Its time limit (a run's `--timeout`, else the task card's timebox). */
+	time_limit_s?: number | null,
+};
+
+/**  A session's environment. */
+export type Environment_Serialize = {
+	/**
+	 *  A stable id of the machine: a hash of `/etc/machine-id` (never the id itself), else of
+	 *  the host name.
+	 */
+	machine_id: string,
+	hostname: string,
+	/**  OS, architecture and distribution, e.g. "linux x86_64 (Debian GNU/Linux 12 (bookworm))". */
+	os: string,
+	cpu_model: string,
+	cpus: number | null,
+	memory_mib: number | null,
+	/**  The 1-minute load average when the session began and when it ended. */
+	load_start: number | null,
+	load_end: number | null,
+	/**  Other sessions active on this store when it began. */
+	concurrent_sessions: number | null,
+	/**  Its time limit (a run's `--timeout`, else the task card's timebox). */
+	time_limit_s: number | null,
 };
 
 /**
@@ -1303,6 +1360,11 @@ export type RunRequest_Deserialize = {
 	suite?: string | null,
 	/**  How many times an item that ended in an infrastructure error is tried again [default 1]. */
 	retry_infra?: number | null,
+	/**
+	 *  Sessions at a time [default 1]; each stays isolated, but they share the machine
+	 *  (docs/runs.md, "Parallel trials").
+	 */
+	parallel?: number | null,
 	repeat: number | null,
 	order: RunOrder,
 	/**  The shuffle's seed (random order); generated and recorded when absent. */
@@ -1323,6 +1385,11 @@ export type RunRequest_Serialize = {
 	suite: string | null,
 	/**  How many times an item that ended in an infrastructure error is tried again [default 1]. */
 	retry_infra: number | null,
+	/**
+	 *  Sessions at a time [default 1]; each stays isolated, but they share the machine
+	 *  (docs/runs.md, "Parallel trials").
+	 */
+	parallel: number | null,
 	repeat: number | null,
 	order: RunOrder,
 	/**  The shuffle's seed (random order); generated and recorded when absent. */
@@ -1352,6 +1419,8 @@ export type RunRow_Deserialize = {
 	suite?: string | null,
 	/**  Retries of an item that ended in an infrastructure error. */
 	retry_infra: number | null,
+	/**  Sessions at a time. */
+	parallel: number | null,
 };
 
 /**  A recorded run. */
@@ -1372,6 +1441,8 @@ export type RunRow_Serialize = {
 	suite: string | null,
 	/**  Retries of an item that ended in an infrastructure error. */
 	retry_infra: number | null,
+	/**  Sessions at a time. */
+	parallel: number | null,
 };
 
 /**  Where a run is. */
@@ -1590,6 +1661,8 @@ export type SessionStats_Deserialize = {
 	metrics: { [key in string]: number | null },
 	/**  An automated run's outcome for the session. */
 	outcome?: TaskOutcome | null,
+	/**  The environment it ran in (machine, load, concurrency, time limit). */
+	environment?: Environment_Deserialize | null,
 	/**  Why the session is left out of comparisons, if it is. */
 	excluded?: string | null,
 };
@@ -1622,6 +1695,8 @@ export type SessionStats_Serialize = {
 	metrics: { [key in string]: number | null },
 	/**  An automated run's outcome for the session. */
 	outcome: TaskOutcome | null,
+	/**  The environment it ran in (machine, load, concurrency, time limit). */
+	environment: Environment_Serialize | null,
 	/**  Why the session is left out of comparisons, if it is. */
 	excluded: string | null,
 };

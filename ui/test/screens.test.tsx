@@ -242,6 +242,7 @@ describe("Compare screen", () => {
           },
         ],
         excluded: [{ session_id: "sess_x", variant: "a", excluded: "exploratory session", requests: 3 }],
+        environment_notes: ["compared variants ran on different machines — the machine is part of what differs: a on m1; b on m2"],
       }),
       compare_sessions: () => [],
       compare_chart: () => "<svg><path/></svg>",
@@ -254,6 +255,7 @@ describe("Compare screen", () => {
     expect(table).toContain("70.0 ms");
     expect(table).toContain("600 ms");
     expect(table).toContain("[63.0 ms, 77.0 ms]");
+    expect(root.querySelector("[data-testid=environment-notes]")?.textContent).toContain("b on m2");
     expect(root.querySelector("[data-testid=pairs]")?.textContent).toContain("a is faster than b");
     expect(root.querySelector("[data-testid=pairs]")?.textContent).toContain("p = 0.008");
     // The significant pair first; every pair on request.
@@ -310,6 +312,7 @@ describe("Compare screen", () => {
       pairs: [],
       tests: [],
       excluded: [],
+      environment_notes: [],
     });
     mock({
       choices: () => ({ experiments: [{ name: "e1", description: "", variants: ["a"] }], task_cards: [], problems: [] }),
@@ -358,6 +361,7 @@ describe("Compare screen", () => {
         ],
         pairs: [],
         excluded: [],
+        environment_notes: [],
       }),
       compare_sessions: () => [],
     });
@@ -578,6 +582,7 @@ describe("App", () => {
         variants: [],
         pairs: [],
         excluded: [],
+        environment_notes: [],
       }),
       compare_sessions: () => [],
       compare_chart: () => "<svg/>",

@@ -103,6 +103,7 @@ const comparison = (withSuite: boolean) => ({
   pairs: [],
   tests: [],
   excluded: [],
+  environment_notes: [],
   suite: withSuite ? suite : null,
 });
 

@@ -82,6 +82,9 @@ pub fn print_comparison(c: &Comparison) -> Result<(), CliError> {
     for h in &c.headlines {
         println!("{}", h.text);
     }
+    for n in &c.environment_notes {
+        println!("warning: {n}");
+    }
     println!();
     if let Some(s) = &c.suite {
         crate::suite_out::print_suite(s)?;

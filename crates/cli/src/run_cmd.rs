@@ -51,6 +51,10 @@ pub struct RunArgs {
     /// failed, harness could not start, proxy unavailable, killed by the machine)
     #[arg(long, value_name = "N", default_value_t = 1)]
     retry_infra: u32,
+    /// Sessions at a time, each isolated; they share the machine, which slows timings —
+    /// sessions record it and Compare says when variants ran under different concurrency
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=32))]
+    parallel: u32,
     /// Per-session time limit in seconds [default: the task card's timebox]
     #[arg(long, value_name = "SECONDS")]
     timeout: Option<f64>,
@@ -75,6 +79,7 @@ pub fn plan(g: &Global, a: PlanArgs) -> Result<(), CliError> {
         task_cards: a.work.task_cards,
         suite: a.work.suite,
         retry_infra: None,
+        parallel: None,
         repeat: a.work.repeat,
         order: RunOrder::Blocks,
         seed: None,
@@ -178,6 +183,7 @@ pub fn run(g: &Global, a: RunArgs) -> Result<(), CliError> {
                     task_cards: a.work.task_cards,
                     suite: a.work.suite,
                     retry_infra: Some(a.retry_infra),
+                    parallel: Some(a.parallel),
                     repeat: a.work.repeat,
                     order: match a.order {
                         OrderArg::Blocks => RunOrder::Blocks,
@@ -234,7 +240,7 @@ fn infra_left(s: &RunSummary) -> Result<(), CliError> {
 fn print_summary(s: &RunSummary) -> Result<(), CliError> {
     let r = &s.run;
     println!(
-        "\nrun {} ({}): {}{} order, seed {}, {} sessions on {}",
+        "\nrun {} ({}): {}{} order, seed {}, {} sessions ({} at a time) on {}",
         r.run_id,
         r.status.as_str(),
         r.suite
@@ -244,6 +250,7 @@ fn print_summary(s: &RunSummary) -> Result<(), CliError> {
         r.order.as_str(),
         r.seed,
         s.items.len(),
+        r.parallel,
         r.machine
     );
     for it in &s.items {

@@ -452,6 +452,24 @@ fn describe_stats(st: &stackperf_core::report::SessionStats) -> Vec<(String, Str
             out.push((m.short.to_string(), format_value(m.unit, Some(v))));
         }
     }
+    if let Some(e) = &st.environment {
+        let load = |l: Option<f64>| l.map_or("-".into(), |x| format!("{x:.2}"));
+        out.push((
+            "environment".to_string(),
+            format!(
+                "{} ({}, {} × {}, {} MiB); load {} → {}; {} other session(s) active; limit {}",
+                e.hostname,
+                e.os,
+                e.cpus,
+                e.cpu_model,
+                e.memory_mib,
+                load(e.load_start),
+                load(e.load_end),
+                e.concurrent_sessions,
+                e.time_limit_s.map_or("-".into(), |l| format!("{l:.0} s"))
+            ),
+        ));
+    }
     out
 }
 

@@ -9,6 +9,7 @@ pub mod diag;
 pub mod git;
 pub mod ingest;
 pub mod lockfile;
+pub mod machine;
 pub mod output;
 pub mod paths;
 pub mod render;

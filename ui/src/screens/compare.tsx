@@ -132,6 +132,16 @@ export function CompareScreen({ experiment, onExperiment }: { experiment: string
             Task cards: {cmp.task_cards.join(", ") || "–"} · LiteLLM {cmp.litellm_versions.join(", ") || "–"} · commits{" "}
             {cmp.repo_commits.map((c) => c.slice(0, 8)).join(", ") || "–"}
           </p>
+          {cmp.environment_notes.length > 0 && (
+            <div class="warn-box" role="note" data-testid="environment-notes">
+              <b>Conditions differed between the compared variants</b>
+              <ul>
+                {cmp.environment_notes.map((n) => (
+                  <li key={n}>{n}</li>
+                ))}
+              </ul>
+            </div>
+          )}
           <SuitePanel cmp={cmp} experiment={experiment} grouped={grouped} />
           {cmp.suite && <h2>Pooled across tasks (for reference)</h2>}
           <div class="scroll-x">

@@ -60,7 +60,7 @@ export function RunScreen({ onCompare }: { onCompare: (experiment: string) => vo
     setWork(suite ? `suite:${suite}` : `task:${choices.task_cards.includes("write-marker") ? "write-marker" : (choices.task_cards[0] ?? "")}`);
   }, [choices, experiment]);
 
-  const request = () => ({ experiment, ...workOf(work), retry_infra: null, repeat, order, seed: null, timeout_s: null });
+  const request = () => ({ experiment, ...workOf(work), retry_infra: null, parallel: null, repeat, order, seed: null, timeout_s: null });
 
   // The plan, before starting: how long, and what the run can detect.
   useEffect(() => {

@@ -138,6 +138,7 @@ pub async fn compare_by(
             .filter(|s| s.excluded.is_some())
             .cloned()
             .collect(),
+        environment_notes: crate::analysis::environment::notes(&included),
         suite,
     })
 }

@@ -1,6 +1,7 @@
 //! Analysis: the metric registry, per-session rollups, the comparison across sessions and the
 //! statistics behind it.
 
+pub mod environment;
 pub mod group;
 pub mod headline;
 pub mod metrics;

@@ -55,6 +55,8 @@ pub struct SessionStats {
     pub metrics: BTreeMap<String, f64>,
     /// An automated run's outcome for the session.
     pub outcome: Option<crate::run::TaskOutcome>,
+    /// The environment it ran in (machine, load, concurrency, time limit).
+    pub environment: Option<crate::machine::Environment>,
     /// Why the session is left out of comparisons, if it is.
     pub excluded: Option<String>,
 }
@@ -149,6 +151,9 @@ pub struct Comparison {
     /// With sessions of two or more task cards: the comparison within each task, combined
     /// (docs/statistics.md); its verdicts are then the headlines, never the pooled medians.
     pub suite: Option<crate::analysis::suite::SuiteAnalysis>,
+    /// Where the compared groups ran under different conditions (machines, load, concurrency,
+    /// time limits): part of what differs between them.
+    pub environment_notes: Vec<String>,
 }
 
 /// How one metric's pairs were tested.
@@ -233,6 +238,7 @@ pub async fn compare(store: &Store, reg: &Registry, experiment: &str) -> Result<
             .filter(|s| s.excluded.is_some())
             .cloned()
             .collect(),
+        environment_notes: crate::analysis::environment::notes(&included),
         suite,
     })
 }

@@ -298,6 +298,7 @@ pub async fn session_stats(store: &Store, experiment: &str) -> Result<Vec<Sessio
             cache_write_tokens: tokens("cache_write_tokens"),
             metrics: values,
             outcome: s.task_outcome,
+            environment: s.environment,
             excluded,
         });
     }

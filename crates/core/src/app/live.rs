@@ -98,7 +98,29 @@ impl App {
         let reg = self.registry()?;
         let mut req = req.clone();
         req.label = req.label.filter(|l| !l.trim().is_empty());
-        self.sessions().await?.create(&reg, &req).await
+        let (row, rendered) = self.sessions().await?.create(&reg, &req).await?;
+        let limit = reg
+            .task_card(&req.task_card)
+            .map(|t| f64::from(t.session_timebox_minutes) * 60.0);
+        self.record_environment(&row.session_id, limit).await?;
+        Ok((row, rendered))
+    }
+
+    /// Record the environment a session begins in (docs/runs.md, "Environment"): this machine,
+    /// its load, the other sessions active beside it and the time limit.
+    pub(crate) async fn record_environment(
+        &self,
+        id: &str,
+        time_limit_s: Option<f64>,
+    ) -> Result<(), Error> {
+        let store = self.store().await?;
+        let others = store.active_sessions().await?.saturating_sub(1);
+        let env = tokio::task::spawn_blocking(move || {
+            crate::machine::Environment::now(others, time_limit_s)
+        })
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))?;
+        store.set_environment(id, &env).await
     }
 
     /// An active session's environment with its key (rewriting its files), for a terminal.
@@ -178,6 +200,9 @@ impl App {
             .await?
             .finalize(id, status, nonempty(outcome), nonempty(notes))
             .await?;
+        if let Some(load) = crate::machine::load_average() {
+            self.store().await?.set_environment_end(id, load).await?;
+        }
         let (collected, collect_error) = match self.ingest_now().await {
             Ok(r) => (Some(r), None),
             Err(e) => (None, Some(e.to_string())),

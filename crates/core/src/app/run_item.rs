@@ -39,6 +39,10 @@ impl App {
             .await?;
         let id = session.session_id.clone();
         let store = self.store().await?.clone();
+        let limit = run
+            .timeout_s
+            .unwrap_or(f64::from(task.session_timebox_minutes) * 60.0);
+        self.record_environment(&id, Some(limit)).await?;
         store
             .set_run_item(&run.run_id, item.index, ItemState::Running, Some(&id), None)
             .await?;

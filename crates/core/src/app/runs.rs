@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 
+use futures::StreamExt;
 use serde::Serialize;
 use tokio::sync::watch;
 
@@ -94,6 +95,7 @@ impl App {
             versions: self.versions(&reg, &variants).await,
             suite,
             retry_infra: req.retry_infra.unwrap_or(1),
+            parallel: req.parallel.unwrap_or(1).max(1),
         };
         self.store().await?.insert_run(&run, &items).await?;
         self.run_loop(run, progress, cancel).await
@@ -140,7 +142,7 @@ impl App {
         &self,
         mut run: RunRow,
         progress: Progress<'_>,
-        mut cancel: watch::Receiver<bool>,
+        cancel: watch::Receiver<bool>,
     ) -> Result<RunSummary, Error> {
         let store = self.store().await?.clone();
         store
@@ -152,36 +154,27 @@ impl App {
             total: items.len(),
             done: items.iter().filter(|i| i.state == ItemState::Done).count(),
         });
+        // Up to `parallel` items at a time, each an isolated session; a cancel stops the ones
+        // not yet begun.
+        // (The futures are made first: a stream holding the closure trips the compiler's
+        // higher-ranked `Send` check in the desktop's command, rust-lang/rust#102211.)
+        let mut todo = Vec::new();
+        for item in items.iter().filter(|i| i.state == ItemState::Pending) {
+            todo.push(self.item_with_retries(&run, item, progress, cancel.clone()));
+        }
+        let ends: Vec<Result<Option<TaskOutcome>, Error>> = futures::stream::iter(todo)
+            .buffer_unordered(run.parallel.max(1) as usize)
+            .collect()
+            .await;
         let mut status = RunStatus::Completed;
-        'items: for item in items.iter().filter(|i| i.state == ItemState::Pending) {
-            let mut retries = 0;
-            loop {
-                if *cancel.borrow() {
-                    status = RunStatus::Cancelled;
-                    break 'items;
+        for end in ends {
+            match end {
+                Err(e) => {
+                    store.set_run_status(&run.run_id, RunStatus::Failed).await?;
+                    return Err(e);
                 }
-                match self.run_item(&run, item, progress, &mut cancel).await {
-                    Ok(TaskOutcome::Cancelled) => {
-                        status = RunStatus::Cancelled;
-                        break 'items;
-                    }
-                    Ok(o) if o.class() == OutcomeClass::InfraError && retries < run.retry_infra => {
-                        retries += 1;
-                        progress(RunEvent::Step {
-                            index: item.index,
-                            message: format!(
-                                "{}: an infrastructure error, not the task's — trying again in a new session (retry {retries} of {})",
-                                o.as_str(),
-                                run.retry_infra
-                            ),
-                        });
-                    }
-                    Ok(_) => break,
-                    Err(e) => {
-                        store.set_run_status(&run.run_id, RunStatus::Failed).await?;
-                        return Err(e);
-                    }
-                }
+                Ok(None | Some(TaskOutcome::Cancelled)) => status = RunStatus::Cancelled,
+                Ok(Some(_)) => {}
             }
         }
         store.set_run_status(&run.run_id, status).await?;
@@ -191,6 +184,36 @@ impl App {
             comparison: self.compare(&run.experiment).await.ok(),
             run,
         })
+    }
+
+    /// One item, tried again in a new session after an infrastructure error (up to the run's
+    /// `retry_infra`); `None` when a cancel came before it began.
+    async fn item_with_retries(
+        &self,
+        run: &RunRow,
+        item: &RunItemRow,
+        progress: Progress<'_>,
+        mut cancel: watch::Receiver<bool>,
+    ) -> Result<Option<TaskOutcome>, Error> {
+        let mut retries = 0;
+        loop {
+            if *cancel.borrow() {
+                return Ok(None);
+            }
+            let o = self.run_item(run, item, progress, &mut cancel).await?;
+            if o.class() != OutcomeClass::InfraError || retries >= run.retry_infra {
+                return Ok(Some(o));
+            }
+            retries += 1;
+            progress(RunEvent::Step {
+                index: item.index,
+                message: format!(
+                    "{}: an infrastructure error, not the task's — trying again in a new session (retry {retries} of {})",
+                    o.as_str(),
+                    run.retry_infra
+                ),
+            });
+        }
     }
 
     /// The versions a run is recorded with: StackPerf, LiteLLM and each harness's own.

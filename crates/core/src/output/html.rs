@@ -42,6 +42,13 @@ pub fn report(c: &Comparison, svgs: &[String], cd_svg: Option<&str>) -> String {
         h.push_str(&format!("<li>{}</li>", esc(&line.text)));
     }
     h.push_str("</ul>");
+    if !c.environment_notes.is_empty() {
+        h.push_str("<h2>Conditions differed</h2><ul>");
+        for n in &c.environment_notes {
+            h.push_str(&format!("<li>{}</li>", esc(n)));
+        }
+        h.push_str("</ul>");
+    }
     if let Some(s) = &c.suite {
         suite_section(&mut h, s, cd_svg);
     }

@@ -253,6 +253,11 @@ pub struct RunRequest {
     #[serde(default)]
     #[cfg_attr(feature = "specta", specta(type = Option<f64>))]
     pub retry_infra: Option<u32>,
+    /// Sessions at a time [default 1]; each stays isolated, but they share the machine
+    /// (docs/runs.md, "Parallel trials").
+    #[serde(default)]
+    #[cfg_attr(feature = "specta", specta(type = Option<f64>))]
+    pub parallel: Option<u32>,
     #[cfg_attr(feature = "specta", specta(type = f64))]
     pub repeat: u32,
     pub order: RunOrder,

@@ -46,6 +46,8 @@ pub struct SessionHead {
     pub wall_s: Option<f64>,
     /// An automated run's outcome for the session.
     pub task_outcome: Option<crate::run::TaskOutcome>,
+    /// The environment it ran in.
+    pub environment: Option<crate::machine::Environment>,
     /// The variant's provider, model alias and the session's harness (for group-by).
     pub provider: String,
     pub model: String,
@@ -205,7 +207,7 @@ impl Store {
         let e = self.db();
         let rows = sqlx::query(
             "SELECT s.session_id, v.name, s.task_card, s.status, s.mode, s.git_commit_sha, s.started_at, s.ended_at,
-             s.task_success, s.wall_s, v.provider, v.model_alias, s.harness_profile, s.task_outcome
+             s.task_success, s.wall_s, v.provider, v.model_alias, s.harness_profile, s.task_outcome, s.environment
              FROM sessions s JOIN variants v ON v.variant_id = s.variant_id WHERE s.experiment = ? ORDER BY s.created_at",
         )
         .bind(experiment)
@@ -231,6 +233,9 @@ impl Store {
                     task_outcome: s
                         .get::<Option<String>, _>(13)
                         .and_then(|k| crate::run::TaskOutcome::from_key(&k)),
+                    environment: s
+                        .get::<Option<String>, _>(14)
+                        .and_then(|j| serde_json::from_str(&j).ok()),
                 })
             })
             .collect()

@@ -30,6 +30,9 @@ pub struct RunRow {
     /// Retries of an item that ended in an infrastructure error.
     #[cfg_attr(feature = "specta", specta(type = f64))]
     pub retry_infra: u32,
+    /// Sessions at a time.
+    #[cfg_attr(feature = "specta", specta(type = f64))]
+    pub parallel: u32,
 }
 
 /// One item of a run.
@@ -59,8 +62,8 @@ impl Store {
     pub async fn insert_run(&self, run: &RunRow, items: &[PlannedItem]) -> Result<(), Error> {
         let mut tx = self.pool().begin().await.map_err(self.db())?;
         sqlx::query(
-            "INSERT INTO runs (run_id, experiment, created_at, status, run_order, seed, repetitions, timeout_s, machine, versions, suite, retry_infra)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO runs (run_id, experiment, created_at, status, run_order, seed, repetitions, timeout_s, machine, versions, suite, retry_infra, parallel)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&run.run_id)
         .bind(&run.experiment)
@@ -74,6 +77,7 @@ impl Store {
         .bind(&run.versions)
         .bind(&run.suite)
         .bind(i64::from(run.retry_infra))
+        .bind(i64::from(run.parallel))
         .execute(&mut *tx)
         .await
         .map_err(self.db())?;
@@ -113,6 +117,7 @@ impl Store {
             versions: r.get("versions"),
             suite: r.get("suite"),
             retry_infra: r.get::<i64, _>("retry_infra") as u32,
+            parallel: r.get::<i64, _>("parallel") as u32,
         }))
     }
 
@@ -209,6 +214,47 @@ impl Store {
         .await
         .map_err(self.db())?;
         Ok(())
+    }
+}
+
+impl Store {
+    /// Record the environment a session began in.
+    pub async fn set_environment(
+        &self,
+        session_id: &str,
+        env: &crate::machine::Environment,
+    ) -> Result<(), Error> {
+        let json = serde_json::to_string(env).map_err(|e| Error::Internal(e.to_string()))?;
+        sqlx::query("UPDATE sessions SET environment = ? WHERE session_id = ?")
+            .bind(json)
+            .bind(session_id)
+            .execute(self.pool())
+            .await
+            .map_err(self.db())?;
+        Ok(())
+    }
+
+    /// Add the load average at its end to a session's recorded environment.
+    pub async fn set_environment_end(&self, session_id: &str, load: f64) -> Result<(), Error> {
+        sqlx::query(
+            "UPDATE sessions SET environment = json_set(environment, '$.load_end', ?)
+             WHERE session_id = ? AND environment IS NOT NULL",
+        )
+        .bind(load)
+        .bind(session_id)
+        .execute(self.pool())
+        .await
+        .map_err(self.db())?;
+        Ok(())
+    }
+
+    /// Sessions active now (their keys issued, not finalized).
+    pub async fn active_sessions(&self) -> Result<u32, Error> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sessions WHERE status = 'active'")
+            .fetch_one(self.pool())
+            .await
+            .map_err(self.db())?;
+        Ok(n as u32)
     }
 }
 
