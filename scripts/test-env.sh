@@ -34,3 +34,32 @@ if ! { [ -x "$harness/node_modules/.bin/gemini" ] && [ "$(cat "$hstamp" 2>/dev/n
   done
   echo "$hwant" > "$hstamp"
 fi
+
+# OpenHands (PyPI, hash-locked in tests/harness/openhands.lock) needs CPython 3.12: python3.12 on
+# PATH, or pyenv's (these machines have it: `pyenv versions`). Without one, the runs test leaves
+# OpenHands out and says so; on CI it is required.
+oh=tests/harness/openhands-venv
+olock=tests/harness/openhands.lock
+ostamp="$oh/.lock-sha256"
+owant=$(sha256sum "$olock" | cut -d' ' -f1)
+if ! { [ -x "$oh/bin/openhands" ] && [ "$(cat "$ostamp" 2>/dev/null)" = "$owant" ]; }; then
+  py312=""
+  for p in "$(command -v python3.12 || true)" "$(pyenv root 2>/dev/null || echo "$HOME/.pyenv")"/versions/3.12*/bin/python3; do
+    if [ -n "$p" ] && [ -x "$p" ] && "$p" -c 'import sys; assert sys.version_info[:2] == (3, 12)' 2>/dev/null; then
+      py312=$p
+      break
+    fi
+  done
+  if [ -z "$py312" ]; then
+    msg="OpenHands needs CPython 3.12 (Ubuntu 24.04: apt-get install python3.12-venv; elsewhere: pyenv install 3.12)"
+    if [ "${CI:-}" = "true" ]; then echo "error: $msg" >&2; exit 1; fi
+    echo "warning: $msg — the runs test leaves OpenHands out" >&2
+  else
+    echo "==> installing OpenHands into $oh (Python $("$py312" -c 'import platform; print(platform.python_version())'), from the lock)"
+    rm -rf "$oh"
+    "$py312" -m venv "$oh"
+    "$oh/bin/python" -m pip install -q --disable-pip-version-check --require-hashes --no-deps -r "$olock"
+    "$oh/bin/openhands" --version </dev/null | tail -1
+    echo "$owant" > "$ostamp"
+  fi
+fi
