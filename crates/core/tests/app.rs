@@ -296,3 +296,59 @@ async fn isolation_is_recorded_on_the_session_and_rendered_again_by_env() {
         "session env renders isolation again"
     );
 }
+
+/// A run with no stack up: nothing answers at the proxy, so each attempt is an infrastructure
+/// error ("proxy unavailable"), tried again once, never a task failure, counted per variant.
+#[tokio::test]
+async fn a_run_without_the_proxy_is_an_infrastructure_error_retried_and_never_a_task_failure() {
+    use stackperf_core::run::{OutcomeClass, RunOrder, RunRequest};
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    std::fs::write(repo.join("README.md"), "x").unwrap();
+    let harness = format!("{}headless:\n  argv: [\"true\"]\n", common::HARNESS);
+    let task = common::TASK.replace("repo_path: .", &format!("repo_path: {}", repo.display()));
+    let app = app(dir.path()).await;
+    common::write_set(
+        &dir.path().join("configs"),
+        &[("harnesses/h.yaml", &harness), ("task-cards/t.yaml", &task)],
+    );
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let req = RunRequest {
+        experiment: "e".into(),
+        task_cards: vec!["t".into()],
+        suite: None,
+        retry_infra: Some(1),
+        parallel: None,
+        repeat: 1,
+        order: RunOrder::Blocks,
+        seed: Some(7),
+        timeout_s: Some(30.0),
+    };
+    let steps = std::sync::Mutex::new(Vec::new());
+    let progress = |e: stackperf_core::app::RunEvent| steps.lock().unwrap().push(format!("{e:?}"));
+    let summary = app.run_start(req, &progress, rx).await.unwrap();
+    drop(tx);
+    let item = &summary.items[0];
+    assert_eq!(
+        item.outcome.as_deref(),
+        Some("proxy unavailable"),
+        "{item:?}"
+    );
+    assert_eq!(item.outcome_class, Some(OutcomeClass::InfraError));
+    assert_eq!(item.attempts, 2, "tried again once");
+    assert!(steps
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|s| s.contains("trying again")));
+    let cmp = summary.comparison.expect("comparison");
+    assert_eq!(cmp.variants[0].infra_errors, 2);
+    assert_eq!(cmp.variants[0].sessions, 0, "no trial counted");
+    assert!(cmp.excluded.iter().all(|s| s
+        .excluded
+        .as_deref()
+        .unwrap_or("")
+        .starts_with("infrastructure error")));
+    assert_eq!(cmp.excluded.len(), 2);
+}

@@ -116,7 +116,13 @@ pub async fn compare_by(
     for e in &experiments {
         versions.extend(store.litellm_versions(e).await?);
     }
-    let suite = crate::report::suite_of(&names, &included, &all, |s| by.key(s));
+    let suite = crate::report::suite_of(
+        &names,
+        &included,
+        &all,
+        |s| by.key(s),
+        &crate::analysis::suite::Weights::new(),
+    );
     Ok(Comparison {
         headlines: match &suite {
             Some(s) => s.headlines.clone(),

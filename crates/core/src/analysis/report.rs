@@ -215,7 +215,19 @@ pub async fn compare(store: &Store, reg: &Registry, experiment: &str) -> Result<
         included.insert(v.clone(), mine);
     }
     let (pairs, tests) = compare_groups(&exp.variants, &included, &mut variants).await?;
-    let suite = suite_of(&exp.variants, &included, &all, |s| &s.variant);
+    // The experiment's suite weighs its tasks (absent: every task counts 1).
+    let weights = exp
+        .suite
+        .as_deref()
+        .and_then(|s| reg.suite(s))
+        .map(|s| {
+            s.tasks
+                .iter()
+                .filter_map(|t| Some((t.task_card.clone(), t.weight?)))
+                .collect()
+        })
+        .unwrap_or_default();
+    let suite = suite_of(&exp.variants, &included, &all, |s| &s.variant, &weights);
     let headlines = match &suite {
         Some(s) => s.headlines.clone(),
         None => crate::analysis::headline::headlines(&variants, &pairs),
@@ -254,6 +266,7 @@ pub(crate) fn suite_of(
     included: &BTreeMap<String, Vec<&SessionStats>>,
     all: &[SessionStats],
     key: impl Fn(&SessionStats) -> &str,
+    weights: &crate::analysis::suite::Weights,
 ) -> Option<crate::analysis::suite::SuiteAnalysis> {
     use crate::analysis::suite::{analyse, InfraCounts, Trial};
     let trials: Vec<Trial<'_>> = included
@@ -274,7 +287,7 @@ pub(crate) fn suite_of(
             .entry((key(s).to_string(), s.task_card.clone()))
             .or_default() += 1;
     }
-    analyse(variants, &trials, &infra, 30, 1000)
+    analyse(variants, &trials, &infra, weights, 30, 1000)
 }
 
 /// A metric's total per successful task over the sessions with a known outcome.

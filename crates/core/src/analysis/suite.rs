@@ -71,7 +71,7 @@ pub struct SuiteVariant {
     pub trials: u32,
     /// Share of tasks (with ≥ 2 known outcomes) whose outcome flipped between trials.
     pub flip_rate: Option<f64>,
-    /// Mean over tasks of the per-task success rate.
+    /// Mean over tasks of the per-task success rate (weighted by the tasks' weights).
     pub success_rate: Option<f64>,
     #[cfg_attr(feature = "specta", specta(type = f64))]
     pub infra_errors: u32,
@@ -88,7 +88,8 @@ pub struct VariantRank {
     pub variant: String,
     /// Mean rank over the tasks (1 = best in every task).
     pub mean_rank: f64,
-    /// Geometric mean over tasks of this variant's median over the leader's.
+    /// Geometric mean over tasks (weighted by the tasks' weights) of this variant's median over
+    /// the leader's.
     pub ratio_to_best: Option<f64>,
     /// Bootstrap 95 % interval of that ratio (tasks resampled, then trials within a task).
     pub ratio_ci95: Option<(f64, f64)>,
@@ -167,12 +168,18 @@ pub struct SuiteAnalysis {
 /// Infrastructure errors per (variant, task).
 pub type InfraCounts = BTreeMap<(String, String), u32>;
 
+/// A task's weight in the suite's summaries (its `weight` in the suite file; absent: 1).
+pub type Weights = BTreeMap<String, f64>;
+
 /// The suite analysis of `trials` (`None` with fewer than two tasks: then the ordinary comparison
-/// is the answer). `bootstrap` resamples for the ratio intervals (0: none).
+/// is the answer). `weights` weigh the tasks in the typical ratio and the mean success; the tests
+/// (ranks, CMH) count every block and task alike. `bootstrap` resamples for the ratio intervals
+/// (0: none).
 pub fn analyse(
     variants: &[String],
     trials: &[Trial<'_>],
     infra: &InfraCounts,
+    weights: &Weights,
     seed: u64,
     bootstrap: usize,
 ) -> Option<SuiteAnalysis> {
@@ -182,7 +189,11 @@ pub fn analyse(
     if tasks.len() < 2 || variants.len() < 2 {
         return None;
     }
-    let grid = Grid::new(variants, &tasks, trials);
+    let mut grid = Grid::new(variants, &tasks, trials);
+    grid.weights = tasks
+        .iter()
+        .map(|t| weights.get(t).copied().filter(|w| *w > 0.0).unwrap_or(1.0))
+        .collect();
     let k = grid.k();
     let cells = grid.cells(k, infra);
     let mut notes = Vec::new();
@@ -221,6 +232,8 @@ struct Grid<'a> {
     tasks: &'a [String],
     /// [task][variant] → trials.
     by: Vec<Vec<Vec<Trial<'a>>>>,
+    /// Per task: its weight in the summaries.
+    weights: Vec<f64>,
 }
 
 impl<'a> Grid<'a> {
@@ -236,6 +249,7 @@ impl<'a> Grid<'a> {
         Grid {
             variants,
             tasks,
+            weights: vec![1.0; tasks.len()],
             by,
         }
     }
@@ -378,19 +392,24 @@ fn ratio_to(
     seed: u64,
     bootstrap: usize,
 ) -> (Option<f64>, Option<(f64, f64)>) {
-    let cells: Vec<(Vec<f64>, Vec<f64>)> = tasks
+    let cells: Vec<(Vec<f64>, Vec<f64>, f64)> = tasks
         .iter()
-        .map(|&ti| (grid.values(ti, v, f), grid.values(ti, best, f)))
+        .map(|&ti| {
+            let w = grid.weights[ti];
+            (grid.values(ti, v, f), grid.values(ti, best, f), w)
+        })
         .collect();
-    let geo = |pairs: &mut dyn Iterator<Item = (Option<f64>, Option<f64>)>| {
-        let logs: Vec<f64> = pairs
-            .filter_map(|(a, b)| Some((a?, b?)))
-            .filter(|(a, b)| *a > 0.0 && *b > 0.0)
-            .map(|(a, b)| (a / b).ln())
+    // The weighted geometric mean of the ratios.
+    let geo = |pairs: &mut dyn Iterator<Item = (Option<f64>, Option<f64>, f64)>| {
+        let logs: Vec<(f64, f64)> = pairs
+            .filter_map(|(a, b, w)| Some((a?, b?, w)))
+            .filter(|(a, b, _)| *a > 0.0 && *b > 0.0)
+            .map(|(a, b, w)| ((a / b).ln(), w))
             .collect();
-        (!logs.is_empty()).then(|| (logs.iter().sum::<f64>() / logs.len() as f64).exp())
+        let total: f64 = logs.iter().map(|(_, w)| w).sum();
+        (total > 0.0).then(|| (logs.iter().map(|(l, w)| l * w).sum::<f64>() / total).exp())
     };
-    let point = geo(&mut cells.iter().map(|(a, b)| (median(a), median(b))));
+    let point = geo(&mut cells.iter().map(|(a, b, w)| (median(a), median(b), *w)));
     if bootstrap == 0 || v == best || point.is_none() {
         return (point, None);
     }
@@ -408,11 +427,11 @@ fn ratio_to(
         let picks: Vec<usize> = (0..cells.len())
             .map(|_| rng.range(0, cells.len() as u64 - 1) as usize)
             .collect();
-        let resampled: Vec<(Option<f64>, Option<f64>)> = picks
+        let resampled: Vec<(Option<f64>, Option<f64>, f64)> = picks
             .iter()
             .map(|&i| {
-                let (a, b) = &cells[i];
-                (median(&draw(a, &mut rng)), median(&draw(b, &mut rng)))
+                let (a, b, w) = &cells[i];
+                (median(&draw(a, &mut rng)), median(&draw(b, &mut rng)), *w)
             })
             .collect();
         if let Some(g) = geo(&mut resampled.into_iter()) {
@@ -469,11 +488,17 @@ fn suite_variants(grid: &Grid<'_>, cells: &[TaskCell], infra: &InfraCounts) -> V
         .map(|v| {
             let mine: Vec<&TaskCell> = cells.iter().filter(|c| &c.variant == v).collect();
             let flips: Vec<bool> = mine.iter().filter_map(|c| c.flipped).collect();
-            let rates: Vec<f64> = mine
+            let weight = |c: &TaskCell| {
+                let ti = grid.tasks.iter().position(|t| *t == c.task_card);
+                ti.map_or(1.0, |i| grid.weights[i])
+            };
+            // (rate, weight) per task with a known outcome.
+            let rates: Vec<(f64, f64)> = mine
                 .iter()
                 .filter(|c| c.known > 0)
-                .map(|c| f64::from(c.successes) / f64::from(c.known))
+                .map(|c| (f64::from(c.successes) / f64::from(c.known), weight(c)))
                 .collect();
+            let total_w: f64 = rates.iter().map(|(_, w)| w).sum();
             let trials: u32 = mine.iter().map(|c| c.trials).sum();
             let errors: u32 = mine.iter().map(|c| c.infra_errors).sum();
             let (others_err, others_ok) = (total_infra - errors, total_trials - trials);
@@ -489,8 +514,8 @@ fn suite_variants(grid: &Grid<'_>, cells: &[TaskCell], infra: &InfraCounts) -> V
                 trials,
                 flip_rate: (!flips.is_empty())
                     .then(|| flips.iter().filter(|f| **f).count() as f64 / flips.len() as f64),
-                success_rate: (!rates.is_empty())
-                    .then(|| rates.iter().sum::<f64>() / rates.len() as f64),
+                success_rate: (total_w > 0.0)
+                    .then(|| rates.iter().map(|(r, w)| r * w).sum::<f64>() / total_w),
                 infra_errors: errors,
                 infra_flagged: errors > 0
                     && p < ALPHA

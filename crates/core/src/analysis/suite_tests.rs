@@ -31,7 +31,7 @@ fn cells_count_outcomes_flips_and_ratios_per_task() {
         }
     }
     let infra = InfraCounts::from([(("v1".to_string(), "long".to_string()), 8)]);
-    let a = analyse(&v, &trials, &infra, 1, 200).unwrap();
+    let a = analyse(&v, &trials, &infra, &Weights::new(), 1, 200).unwrap();
     assert_eq!(a.tasks, ["long", "short"]);
     assert_eq!(a.k, 4);
     let cell = |t: &str, var: &str| {
@@ -65,7 +65,7 @@ fn cells_count_outcomes_flips_and_ratios_per_task() {
     );
     assert!(!a.variants[0].infra_flagged);
     let one = InfraCounts::from([(("v1".to_string(), "long".to_string()), 1)]);
-    let b = analyse(&v, &trials, &one, 1, 0).unwrap();
+    let b = analyse(&v, &trials, &one, &Weights::new(), 1, 0).unwrap();
     assert!(
         !b.variants[1].infra_flagged,
         "one error in 17 does not stand out"
@@ -77,7 +77,7 @@ fn cells_count_outcomes_flips_and_ratios_per_task() {
     assert!(fastest.text.contains("2.00×"), "{}", fastest.text);
     assert_eq!(a.time.as_ref().unwrap().blocks, 8);
     assert!(
-        analyse(&v, &trials[..8], &infra, 1, 0).is_none(),
+        analyse(&v, &trials[..8], &infra, &Weights::new(), 1, 0).is_none(),
         "one task"
     );
 }
@@ -127,7 +127,7 @@ fn run(
         .map(|&(v, t, time, ok)| trial(&names[v], &tasks[t], time, Some(ok)))
         .collect();
     assert!(sim.tasks >= 2);
-    analyse(names, &trials, &InfraCounts::new(), 0, 0).unwrap()
+    analyse(names, &trials, &InfraCounts::new(), &Weights::new(), 0, 0).unwrap()
 }
 
 /// Some pair of the metric's ranking significant after Friedman and Holm.

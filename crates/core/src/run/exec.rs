@@ -139,3 +139,38 @@ async fn wait_cancel(cancel: &mut watch::Receiver<bool>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn run(argv: &[&str]) -> Finished {
+        let dir = tempfile::tempdir().unwrap();
+        let argv: Vec<String> = argv.iter().map(|s| s.to_string()).collect();
+        let launch = Launch {
+            argv: &argv,
+            env: &[],
+            cwd: dir.path(),
+            log_stem: &dir.path().join("out"),
+            timeout: Duration::from_secs(30),
+        };
+        let (_tx, mut rx) = watch::channel(false);
+        run_command(&launch, &mut rx).await.unwrap()
+    }
+
+    /// A SIGKILL StackPerf did not send (the OOM killer's) and a program that is not there are
+    /// told apart from an exit status: both are the machine's failures, not the task's.
+    #[tokio::test]
+    async fn a_kill_from_outside_and_a_missing_program_are_reported_as_such() {
+        let killed = run(&["sh", "-c", "kill -9 $$"]).await;
+        assert_eq!((killed.code, killed.signal), (None, Some(9)));
+        assert!(!killed.timed_out && !killed.cancelled && killed.not_started.is_none());
+        let missing = run(&["/nonexistent/stackperf-harness"]).await;
+        assert!(missing
+            .not_started
+            .as_deref()
+            .is_some_and(|w| w.contains("cannot start")));
+        let ok = run(&["true"]).await;
+        assert_eq!((ok.code, ok.signal), (Some(0), None));
+    }
+}
