@@ -85,6 +85,18 @@ pub fn print_comparison(c: &Comparison) -> Result<(), CliError> {
     for n in &c.environment_notes {
         println!("warning: {n}");
     }
+    let infra: Vec<String> = c
+        .variants
+        .iter()
+        .filter(|v| v.infra_errors > 0)
+        .map(|v| format!("{} {}", v.variant, v.infra_errors))
+        .collect();
+    if !infra.is_empty() {
+        println!(
+            "infrastructure errors (left out of every figure, never task failures): {}",
+            infra.join(", ")
+        );
+    }
     println!();
     if let Some(s) = &c.suite {
         crate::suite_out::print_suite(s)?;

@@ -154,6 +154,7 @@ export function CompareScreen({ experiment, onExperiment }: { experiment: string
                       {v.variant}
                       <div class="muted small">
                         {v.sessions} sessions · {v.requests} requests
+                        {(v.infra_errors ?? 0) > 0 && <span data-testid="infra-errors"> · {v.infra_errors} infrastructure errors (left out)</span>}
                       </div>
                     </th>
                   ))}
