@@ -1892,7 +1892,7 @@ export type SuiteVariant_Deserialize = {
 	trials: number | null,
 	/**  Share of tasks (with ≥ 2 known outcomes) whose outcome flipped between trials. */
 	flip_rate?: number | null,
-	/**  Mean over tasks of the per-task success rate. */
+	/**  Mean over tasks of the per-task success rate (weighted by the tasks' weights). */
 	success_rate?: number | null,
 	infra_errors: number | null,
 	/**
@@ -1908,7 +1908,7 @@ export type SuiteVariant_Serialize = {
 	trials: number | null,
 	/**  Share of tasks (with ≥ 2 known outcomes) whose outcome flipped between trials. */
 	flip_rate: number | null,
-	/**  Mean over tasks of the per-task success rate. */
+	/**  Mean over tasks of the per-task success rate (weighted by the tasks' weights). */
 	success_rate: number | null,
 	infra_errors: number | null,
 	/**
@@ -2234,7 +2234,10 @@ export type VariantRank_Deserialize = {
 	variant: string,
 	/**  Mean rank over the tasks (1 = best in every task). */
 	mean_rank: number | null,
-	/**  Geometric mean over tasks of this variant's median over the leader's. */
+	/**
+	 *  Geometric mean over tasks (weighted by the tasks' weights) of this variant's median over
+	 *  the leader's.
+	 */
 	ratio_to_best?: number | null,
 	/**  Bootstrap 95 % interval of that ratio (tasks resampled, then trials within a task). */
 	ratio_ci95?: [number | null, number | null] | null,
@@ -2245,7 +2248,10 @@ export type VariantRank_Serialize = {
 	variant: string,
 	/**  Mean rank over the tasks (1 = best in every task). */
 	mean_rank: number | null,
-	/**  Geometric mean over tasks of this variant's median over the leader's. */
+	/**
+	 *  Geometric mean over tasks (weighted by the tasks' weights) of this variant's median over
+	 *  the leader's.
+	 */
 	ratio_to_best: number | null,
 	/**  Bootstrap 95 % interval of that ratio (tasks resampled, then trials within a task). */
 	ratio_ci95: [number | null, number | null] | null,
