@@ -10,7 +10,7 @@ import { execFileSync, spawn } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { remote } from "webdriverio";
-import { artifacts, assert, freePort, parseShellEnv, processTree, screenshot, setStackEnv, startDriver, startXvfb, stopAll, waitFor, watchdog, work } from "./lib.mjs";
+import { artifacts, assert, freePorts, parseShellEnv, processTree, screenshot, setStackEnv, startDriver, startXvfb, stopAll, waitFor, watchdog, work } from "./lib.mjs";
 
 const app = process.env.STACKPERF_INSTALLED_APP ?? "/usr/bin/stackperf-desktop";
 const cli = path.join(path.dirname(app), "stackperf");
@@ -102,9 +102,7 @@ async function windowChecks(env, home) {
 
 /** The installed CLI's stack on free ports: a session's request through the edge is recorded. */
 async function installedStack(userEnvironment, home) {
-  const ports = new Set();
-  while (ports.size < 4) ports.add(await freePort());
-  const [edge, litellm, sim, prometheus] = [...ports];
+  const [edge, litellm, sim, prometheus] = await freePorts(4);
   const env = {
     ...userEnvironment,
     // The LiteLLM virtualenv the other tests installed (a new user's first start installs it).

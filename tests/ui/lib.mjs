@@ -30,15 +30,30 @@ export function processTree(pid) {
   return out;
 }
 
-export function freePort() {
-  return new Promise((resolve, reject) => {
+/**
+ * `n` distinct free loopback ports below the kernel's ephemeral range (32768+): a port bind(0)
+ * hands out is an ephemeral one, which any outgoing connection may take before the app binds it
+ * (seen in CI: "litellm cannot start: port 41653 … is already in use"). All are held until every
+ * one is known, so none is handed out twice.
+ */
+export async function freePorts(n) {
+  const held = [];
+  const ports = [];
+  while (ports.length < n) {
+    const port = 20000 + Math.floor(Math.random() * 12000);
+    if (ports.includes(port)) continue;
     const s = net.createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
+    const ok = await new Promise((resolve) => {
+      s.once("error", () => resolve(false));
+      s.listen(port, "127.0.0.1", () => resolve(true));
     });
-    s.on("error", reject);
-  });
+    if (ok) {
+      held.push(s);
+      ports.push(port);
+    }
+  }
+  await Promise.all(held.map((s) => new Promise((resolve) => s.close(resolve))));
+  return ports;
 }
 
 export function start(cmd, args, env, name, cwd = undefined) {
@@ -139,7 +154,7 @@ export async function appEnv(display) {
     path.join(configDir, "suites/e2e-suite.yaml"),
     "name: e2e-suite\ntasks:\n  - { task_card: agent-quick }\n  - { task_card: agent-coin-flip }\n",
   );
-  const [edge, litellm, sim, prometheus] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+  const [edge, litellm, sim, prometheus] = await freePorts(4);
   return {
     ...process.env,
     // The harness CLIs automated runs launch (tests/harness, pinned).
@@ -163,7 +178,7 @@ export async function appEnv(display) {
 /** Start tauri-driver (WebKitWebDriver behind it, and the app it starts) with `env`, in `cwd`;
  * resolves to its port. */
 export async function startDriver(env, cwd = undefined) {
-  const port = await freePort();
+  const [port] = await freePorts(1);
   start(driverBin, ["--port", String(port), "--native-driver", "/usr/bin/WebKitWebDriver"], env, "tauri-driver", cwd);
   await waitFor("tauri-driver", () => new Promise((r) => {
     const s = net.connect(port, "127.0.0.1", () => (s.end(), r(true)));

@@ -1106,6 +1106,11 @@ export type RequestBrief_Deserialize = {
 	/**  openai_chat, openai_responses, anthropic_messages, google_generate_content. */
 	protocol_surface?: string | null,
 	streamed: boolean,
+	/**
+	 *  What the request was, in the words the UI shows: "chat completions (stream)", never
+	 *  LiteLLM's internal call types.
+	 */
+	kind: string,
 	status: RequestStatus,
 	http_status?: number | null,
 	error_class?: string | null,
@@ -1135,6 +1140,11 @@ export type RequestBrief_Serialize = {
 	/**  openai_chat, openai_responses, anthropic_messages, google_generate_content. */
 	protocol_surface: string | null,
 	streamed: boolean,
+	/**
+	 *  What the request was, in the words the UI shows: "chat completions (stream)", never
+	 *  LiteLLM's internal call types.
+	 */
+	kind: string,
 	status: RequestStatus,
 	http_status: number | null,
 	error_class: string | null,

@@ -64,10 +64,7 @@ export function RequestsTable({ rows, numbered }: { rows: RequestBrief[]; number
           <tr key={r.request_id}>
             <td>{numbered ? i + 1 : new Date(r.finished_at ?? 0).toLocaleTimeString()}</td>
             <td>{r.model}</td>
-            <td>
-              {r.call_type}
-              {r.streamed ? " (stream)" : ""}
-            </td>
+            <td>{r.kind}</td>
             <td>{r.status === "success" ? <Badge tone="ok">ok</Badge> : <Badge tone="bad">{`${r.error_class ?? r.status} ${r.http_status ?? ""}`}</Badge>}</td>
             <td>{fmtMs(r.ttft_ms)}</td>
             <td>{fmtMs(r.ttft_visible_ms)}</td>

@@ -56,6 +56,7 @@ const brief = (i: number) => ({
   finished_at: Date.now() - 40,
   model: "sim-fast",
   call_type: "acompletion",
+  kind: "chat completions (stream)",
   streamed: true,
   status: "success",
   http_status: 200,
@@ -603,6 +604,9 @@ describe("App", () => {
     expect(root.querySelector("[data-testid=session-head]")?.getAttribute("data-session")).toBe("sess_abc");
     expect(root.querySelector("[data-testid=env-text]")?.textContent).toContain("<session key");
     expect(root.querySelector("[data-testid=live]")?.getAttribute("data-requests")).toBe("1");
+    // The request's kind in words, never LiteLLM's internal call type.
+    expect(root.querySelector("[data-testid=live]")?.textContent).toContain("chat completions (stream)");
+    expect(root.querySelector("[data-testid=live]")?.textContent).not.toContain("acompletion");
     // Coming back re-used what was loaded: one start, one page of requests.
     expect(calls.filter((c) => c.cmd === "session_start").length).toBe(1);
     expect(calls.filter((c) => c.cmd === "session_requests_since").length).toBe(1);

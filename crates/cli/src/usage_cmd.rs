@@ -153,7 +153,7 @@ pub fn key(g: &Global, c: KeyCmd) -> Result<(), CliError> {
                             k.alias.clone(),
                             k.owner.clone(),
                             k.team.clone().unwrap_or_default(),
-                            format!("{:?}", k.state).to_lowercase(),
+                            k.state.as_str().to_string(),
                             k.models.as_ref().map_or("all".into(), |m| m.join(",")),
                             when(Some(k.created_at)),
                             when(k.expires_at),

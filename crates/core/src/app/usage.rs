@@ -220,9 +220,10 @@ impl App {
     pub async fn usage_key_secret(&self, alias: &str) -> Result<Secret, Error> {
         let key = self.usage_key(alias).await?;
         if key.state != KeyState::Active {
-            return Err(Error::Invalid(
-                format!("the key {alias} is {:?}; create a new one", key.state).to_lowercase(),
-            ));
+            return Err(Error::Invalid(format!(
+                "the key {alias} is {}; create a new one",
+                key.state.as_str()
+            )));
         }
         let name = keychain_entry(alias);
         self.keychain(move |s| s.resolve(&name))

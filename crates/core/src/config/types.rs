@@ -23,6 +23,18 @@ impl ProtocolSurface {
             ProtocolSurface::GoogleGenerateContent => "google_generate_content",
         }
     }
+
+    /// The surface by its name (`as_str`).
+    pub fn parse(name: &str) -> Option<ProtocolSurface> {
+        [
+            ProtocolSurface::OpenaiChat,
+            ProtocolSurface::OpenaiResponses,
+            ProtocolSurface::AnthropicMessages,
+            ProtocolSurface::GoogleGenerateContent,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == name)
+    }
 }
 
 /// A model an upstream exposes, under the alias clients ask the proxy for.

@@ -204,6 +204,9 @@ pub struct RequestBrief {
     /// openai_chat, openai_responses, anthropic_messages, google_generate_content.
     pub protocol_surface: Option<String>,
     pub streamed: bool,
+    /// What the request was, in the words the UI shows: "chat completions (stream)", never
+    /// LiteLLM's internal call types.
+    pub kind: String,
     pub status: RequestStatus,
     #[cfg_attr(feature = "specta", specta(type = Option<f64>))]
     pub http_status: Option<i64>,
@@ -226,6 +229,23 @@ pub struct RequestBrief {
     pub tool_calls: Option<String>,
     #[cfg_attr(feature = "specta", specta(type = Option<f64>))]
     pub tool_call_count: Option<i64>,
+}
+
+/// A request's kind in words: its protocol surface as people call it, and whether it streamed.
+pub fn request_kind(surface: Option<&str>, streamed: bool) -> String {
+    use crate::config::ProtocolSurface as P;
+    let name = match P::parse(surface.unwrap_or_default()) {
+        Some(P::OpenaiChat) => "chat completions",
+        Some(P::OpenaiResponses) => "responses",
+        Some(P::AnthropicMessages) => "messages",
+        Some(P::GoogleGenerateContent) => "generateContent",
+        None => "request",
+    };
+    if streamed {
+        format!("{name} (stream)")
+    } else {
+        name.to_string()
+    }
 }
 
 impl Store {
@@ -257,6 +277,10 @@ impl Store {
         let briefs = rows
             .iter()
             .map(|r| RequestBrief {
+                kind: request_kind(
+                    r.get::<Option<String>, _>("protocol_surface").as_deref(),
+                    r.get::<i64, _>("streamed") != 0,
+                ),
                 request_id: r.get("request_id"),
                 started_at: r.get("request_started_at"),
                 finished_at: r.get("request_finished_at"),
@@ -309,6 +333,20 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_request_kind_is_its_surface_in_words_never_litellms_call_type() {
+        assert_eq!(
+            request_kind(Some("openai_chat"), true),
+            "chat completions (stream)"
+        );
+        assert_eq!(request_kind(Some("anthropic_messages"), false), "messages");
+        assert_eq!(
+            request_kind(Some("google_generate_content"), true),
+            "generateContent (stream)"
+        );
+        assert_eq!(request_kind(None, true), "request (stream)");
+    }
 
     #[tokio::test]
     async fn the_column_list_is_the_table() {

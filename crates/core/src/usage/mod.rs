@@ -65,6 +65,17 @@ pub enum KeyState {
     Revoked,
 }
 
+impl KeyState {
+    /// Its name as people read it (and as it is serialized).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyState::Active => "active",
+            KeyState::Expired => "expired",
+            KeyState::Revoked => "revoked",
+        }
+    }
+}
+
 /// A usage key as listed (never its value).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
