@@ -10,14 +10,10 @@ scripts/bootstrap.sh --test
 scripts/build-ui.sh
 export STACKPERF_PROFILE="${STACKPERF_PROFILE:-release}"
 if [ "$STACKPERF_PROFILE" = release ]; then
-  # The desktop app alone, as the package builds it: with the CLI in the same cargo call the
-  # features of shared crates unify and most symbol names change, so src-tauri/symbol-order.txt
-  # would not match (see scripts/symbol-order.sh).
+  # The desktop app alone, as the package builds it (features of shared crates not unified
+  # with the CLI's).
   cargo build -q --release -p stackperf-desktop
   cargo build -q --release -p stackperf-cli
-  order=src-tauri/symbol-order.txt
-  found=$(scripts/symbol-order.sh --count target/release/stackperf-desktop)
-  echo "symbol order: $found of $(wc -l < "$order") functions of $order are in the build (fewer: run scripts/symbol-order.sh)"
 else
   cargo build -q -p stackperf-desktop -p stackperf-cli
 fi

@@ -25,16 +25,6 @@ depends=$(dpkg-query -W -f='${Depends}' stackperf)
 for d in libwebkit2gtk-4.1-0 libgtk-3-0 libegl1 python3 python3-venv; do
   grep -q "$d" <<<"$depends" || { echo "error: the package does not depend on $d (Depends: $depends)" >&2; exit 1; }
 done
-# Its desktop binary lays out first the functions the app runs from start to idle
-# (src-tauri/symbol-order.txt, applied by src-tauri/build.rs; ~6 MiB less of the binary in memory).
-order=src-tauri/symbol-order.txt
-first=$(nm -n --defined-only /usr/bin/stackperf-desktop | awk '$2 ~ /^[tT]$/ && !seen++ { print $3 }')
-grep -qxF "$first" "$order" || {
-  echo "error: the installed binary's code does not start with a function of $order (it starts with $first)" >&2
-  exit 1
-}
-found=$(scripts/symbol-order.sh --count /usr/bin/stackperf-desktop)
-echo "    installed binary: laid out from $order ($found of its $(wc -l < "$order") functions are in this build)"
 if command -v desktop-file-validate >/dev/null 2>&1; then
   desktop-file-validate /usr/share/applications/stackperf.desktop
 fi

@@ -1,10 +1,28 @@
 #!/usr/bin/env bash
-# README's test command: every test (unit, end-to-end with the real simulator and real SDKs).
+# README's test command: every test (unit, end-to-end with the real simulator, real SDKs and
+# harness CLIs, the real window, the package).
+#   scripts/test.sh           everything (what CI runs)
+#   scripts/test.sh --quick   the edit loop: vitest and every Rust test that starts no stack
+#                             (unit tests and core's integration tests; a few minutes warm)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-2}"
+started=$SECONDS
+# Each step's start, with the minutes spent so far (where a slow CI spends its time).
+step() { printf '==> [%dm%02ds] %s\n' $(((SECONDS - started) / 60)) $(((SECONDS - started) % 60)) "$*"; }
+
+if [ "${1:-}" = "--quick" ]; then
+  scripts/build-ui.sh >/dev/null
+  step "UI unit tests (vitest)"
+  (cd ui && npx vitest run --reporter=dot)
+  step "cargo test: every crate but the end-to-end tests"
+  cargo test --workspace --exclude stackperf-e2e
+  step "quick tests passed (the whole suite: scripts/test.sh)"
+  exit 0
+fi
 
 scripts/bootstrap.sh --test
+step "test environment (SDK venv, harness CLIs, OpenHands)"
 scripts/test-env.sh
 export STACKPERF_TEST_PYTHON="$PWD/.venv-test/bin/python"
 
@@ -13,13 +31,15 @@ export STACKPERF_CACHE_DIR="${STACKPERF_CACHE_DIR:-$PWD/target/stackperf-cache}"
 
 # The UI is embedded into the desktop binary at compile time: build it before cargo.
 scripts/build-ui.sh
-echo "==> UI unit tests (vitest: screen logic against a mocked IPC)"
+step "UI unit tests (vitest: screen logic against a mocked IPC)"
 (cd ui && npx vitest run --reporter=dot)
 
-echo "==> cargo test --workspace (inside a private Secret Service session)"
-scripts/with-keyring.sh cargo test --workspace --no-fail-fast
+step "cargo test --workspace (inside a private Secret Service session)"
+# Four test threads: most end-to-end tests wait on processes (LiteLLM, harness CLIs), not on the
+# CPU; those that time things take the machine alone (tests/machine.rs).
+scripts/with-keyring.sh cargo test --workspace --no-fail-fast -- --test-threads 4
 
-echo "==> desktop end to end (the real window through tauri-driver + WebKitWebDriver under Xvfb)"
+step "desktop end to end (the real window through tauri-driver + WebKitWebDriver under Xvfb)"
 cargo build -q -p stackperf-desktop -p stackperf-cli
 if [ ! -x target/tools/bin/tauri-driver ]; then
   cargo install -q --locked --root target/tools tauri-driver --version 2.1.0
@@ -33,5 +53,6 @@ fi
 scripts/with-keyring.sh node tests/ui/desktop.e2e.mjs 2> >(grep -v -e '^dbus-daemon' -e SpiRegistry >&2)
 echo "    screenshots: target/test-artifacts/ui/"
 
-echo "==> package test (release .deb: build, apt-get install, the installed app as a new user, purge)"
+step "package test (release .deb: build, apt-get install, the installed app as a new user, purge)"
 scripts/test-package.sh
+step "all tests passed"

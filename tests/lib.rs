@@ -1,7 +1,9 @@
 //! Shared helpers for end-to-end tests: locate the real `stackperf` binary, start the real
 //! simulator on a free loopback port, find the test Python environment.
 
+mod machine;
 mod raw;
+pub use machine::{free_port, free_ports, quiet, share, Quiet, Share};
 pub use raw::{raw_post, raw_request, RawResponse};
 
 use std::io::{BufRead, BufReader};
@@ -42,28 +44,6 @@ pub fn stackperf(data_dir: &std::path::Path) -> Command {
     c
 }
 
-/// A free loopback port (bound, then released).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
-/// Four free loopback ports, all different: each is released before the next is asked for, so
-/// the OS may hand the same one out twice (seen in CI: LiteLLM and Prometheus on one port).
-pub fn distinct_free_ports() -> [u16; 4] {
-    let mut ports: Vec<u16> = Vec::with_capacity(4);
-    while ports.len() < 4 {
-        let p = free_port();
-        if !ports.contains(&p) {
-            ports.push(p);
-        }
-    }
-    [ports[0], ports[1], ports[2], ports[3]]
-}
-
 /// Where the LiteLLM virtualenv is cached across test runs (`STACKPERF_CACHE_DIR` overrides).
 pub fn cache_dir() -> PathBuf {
     std::env::var_os("STACKPERF_CACHE_DIR")
@@ -100,6 +80,7 @@ pub fn python() -> PathBuf {
 pub struct Sim {
     child: Child,
     pub base_url: String,
+    _share: Share,
 }
 
 impl Sim {
@@ -110,6 +91,7 @@ impl Sim {
 
     /// Start the simulator with extra arguments and environment variables.
     pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Sim {
+        let share = share();
         let dir = std::env::temp_dir();
         let mut child = stackperf(&dir)
             .args(["sim", "serve", "--listen", "127.0.0.1:0", "--json"])
@@ -127,7 +109,11 @@ impl Sim {
         let v: serde_json::Value = serde_json::from_str(&line)
             .unwrap_or_else(|e| panic!("bad listening line {line:?}: {e}"));
         let base_url = v["listening"].as_str().expect("listening url").to_string();
-        Sim { child, base_url }
+        Sim {
+            child,
+            base_url,
+            _share: share,
+        }
     }
 
     /// The simulator's ground truth, keyed by request id.
@@ -187,12 +173,15 @@ pub struct StackEnv {
     pub litellm_port: u16,
     pub sim_port: u16,
     pub prometheus_port: u16,
+    _share: Share,
 }
 
 impl StackEnv {
     pub fn new(name: &str) -> StackEnv {
-        let [edge_port, litellm_port, sim_port, prometheus_port] = distinct_free_ports();
+        let share = share();
+        let [edge_port, litellm_port, sim_port, prometheus_port] = free_ports();
         StackEnv {
+            _share: share,
             data: tempfile::tempdir().expect("tempdir"),
             keyring: format!("stackperf-e2e-{name}-{}", std::process::id()),
             edge_port,

@@ -24,7 +24,7 @@ _DEFER_S = 0.02
 
 # Recording fixtures for the capture contract (docs/capture-contract.md): when set, every call
 # also appends {"kwargs": <what this logger reads from LiteLLM's kwargs>, "line": <the spool
-# line>} to this file. Used by tests/tests/capture_contract.rs; off in normal runs.
+# line>} to this file. Used by tests/tests/e2e/capture_contract.rs; off in normal runs.
 _RECORD = os.environ.get("STACKPERF_CAPTURE_RECORD", "")
 
 # The parts of LiteLLM's kwargs this logger reads (everything else is left out of fixtures).

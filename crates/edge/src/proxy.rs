@@ -26,6 +26,21 @@ pub const EDGE_TOKEN_HEADER: &str = "x-stackperf-edge-token";
 pub const HEALTH_PATH: &str = "/_stackperf/edge/health";
 /// Largest request body accepted (a harness's first request is ~50 KB).
 const MAX_BODY: usize = 64 << 20;
+/// The largest request head the edge forwards: LiteLLM's server (uvicorn on h11) refuses a head
+/// over 16 KiB, and the edge adds its own headers (request id, edge token) to what it forwards.
+/// Larger heads get a 431 that says so (hyper itself answers a bare 431 past `max_buf_size`).
+pub const MAX_HEAD: usize = 15 << 10;
+
+/// The size of a request head as it arrived: request line, headers, blank line.
+fn head_len(parts: &hyper::http::request::Parts) -> usize {
+    let line = parts.method.as_str().len() + parts.uri.to_string().len() + 12;
+    let headers: usize = parts
+        .headers
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len() + 4)
+        .sum();
+    line + headers + 2
+}
 
 /// Everything a request handler needs, shared by all connections.
 pub struct Shared {
@@ -174,6 +189,21 @@ pub async fn handle(
             ))
         }
     };
+    // After the key check (a bad key is a 401 whatever its size), before the body is read.
+    let head = head_len(&parts);
+    if head > MAX_HEAD {
+        return Ok(refused(
+            route.surface,
+            Refusal::HeadersTooLarge,
+            &parts.method,
+            &path,
+            &format!(
+                "stackperf: the request's headers are {} KiB; the limit is {} KiB (LiteLLM refuses larger ones).",
+                head.div_ceil(1024),
+                MAX_HEAD >> 10
+            ),
+        ));
+    }
     let body = match Limited::new(body, MAX_BODY).collect().await {
         Ok(c) => c.to_bytes(),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => {

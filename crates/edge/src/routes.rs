@@ -132,6 +132,7 @@ pub enum Refusal {
     Forbidden,
     BadRequest,
     TooLarge,
+    HeadersTooLarge,
     Unavailable,
 }
 
@@ -143,6 +144,7 @@ impl Refusal {
             Refusal::Forbidden => 403,
             Refusal::BadRequest => 400,
             Refusal::TooLarge => 413,
+            Refusal::HeadersTooLarge => 431,
             Refusal::Unavailable => 502,
         }
     }
@@ -159,6 +161,7 @@ pub fn error_body(surface: Surface, refusal: Refusal, message: &str) -> Value {
                 Refusal::Forbidden => ("permission_error", "model_not_allowed"),
                 Refusal::BadRequest => ("invalid_request_error", "invalid_request"),
                 Refusal::TooLarge => ("invalid_request_error", "request_too_large"),
+                Refusal::HeadersTooLarge => ("invalid_request_error", "headers_too_large"),
                 Refusal::Unavailable => ("server_error", "proxy_unavailable"),
             };
             json!({"error": {"message": message, "type": kind, "param": null, "code": code}})
@@ -168,7 +171,7 @@ pub fn error_body(surface: Surface, refusal: Refusal, message: &str) -> Value {
                 Refusal::NotFound => "not_found_error",
                 Refusal::Unauthorized => "authentication_error",
                 Refusal::Forbidden => "permission_error",
-                Refusal::BadRequest => "invalid_request_error",
+                Refusal::BadRequest | Refusal::HeadersTooLarge => "invalid_request_error",
                 Refusal::TooLarge => "request_too_large",
                 Refusal::Unavailable => "api_error",
             };
@@ -179,7 +182,9 @@ pub fn error_body(surface: Surface, refusal: Refusal, message: &str) -> Value {
                 Refusal::NotFound => "NOT_FOUND",
                 Refusal::Unauthorized => "UNAUTHENTICATED",
                 Refusal::Forbidden => "PERMISSION_DENIED",
-                Refusal::BadRequest | Refusal::TooLarge => "INVALID_ARGUMENT",
+                Refusal::BadRequest | Refusal::TooLarge | Refusal::HeadersTooLarge => {
+                    "INVALID_ARGUMENT"
+                }
                 Refusal::Unavailable => "UNAVAILABLE",
             };
             json!({"error": {"code": status, "message": message, "status": st}})

@@ -109,7 +109,18 @@ pub async fn collect(
     spool: &Path,
     models: &ModelIndex,
 ) -> Result<CollectReport, Error> {
-    collect_into(store, spool, models, None).await
+    collect_into(store, spool, models, None, super::rotate::rotate_bytes()).await
+}
+
+/// One ingest pass over `spool` that rotates a drained spool from `rotate_at` bytes (instead of
+/// `STACKPERF_SPOOL_ROTATE_BYTES`).
+pub async fn collect_rotating_at(
+    store: &Store,
+    spool: &Path,
+    models: &ModelIndex,
+    rotate_at: u64,
+) -> Result<CollectReport, Error> {
+    collect_into(store, spool, models, None, rotate_at).await
 }
 
 /// The edge's spool, kept beside LiteLLM's capture spool.
@@ -131,6 +142,7 @@ pub async fn collect_into(
     spool: &Path,
     models: &ModelIndex,
     mut sink: Option<&mut Vec<RequestRow>>,
+    rotate_at: u64,
 ) -> Result<CollectReport, Error> {
     let mut report = CollectReport::default();
     // One pass at a time over these spools, across processes (the desktop's live ingest and a
@@ -139,7 +151,6 @@ pub async fn collect_into(
     let _pass =
         crate::lockfile::FileLock::acquire(&spool.with_file_name("collect.lock"), || {}).await?;
     let edge = edge_spool_beside(spool);
-    let rotate_at = super::rotate::rotate_bytes();
     for (path, source) in [(spool, Source::Litellm), (edge.as_path(), Source::Edge)] {
         // Rotated files first (oldest first): lines a writer added before it reopened.
         for file in super::rotate::rotated(path)
@@ -409,7 +420,14 @@ where
             }
         }
         let mut rows = Vec::new();
-        let report = collect_into(store, spool, models, Some(&mut rows)).await?;
+        let report = collect_into(
+            store,
+            spool,
+            models,
+            Some(&mut rows),
+            super::rotate::rotate_bytes(),
+        )
+        .await?;
         if report.lines > 0 {
             on_pass(&report, &rows);
         }

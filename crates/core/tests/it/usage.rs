@@ -1,16 +1,13 @@
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! Usage mode through the service layer: keys (hash-only registry, value in the keychain only),
 //! attribution of captured requests to usage keys, rollups kept current across merged lines,
 //! and reports whose figures the test computes itself from the lines it wrote.
-
-mod common;
 
 use std::io::Write;
 
 use stackperf_core::usage::{day_of, KeyState, NewUsageKey, UsageBy, UsageFilter};
 use stackperf_core::{Error, ErrorCode};
 
-use common::app;
+use crate::common::app;
 
 fn key(owner: &str, team: Option<&str>) -> NewUsageKey {
     NewUsageKey {

@@ -24,6 +24,7 @@ fn counts(db: &std::path::Path) -> (i64, i64) {
 
 #[test]
 fn ingest_killed_mid_pass_resumes_without_loss_or_duplicates() {
+    let _machine = stackperf_e2e::share();
     let data = tempfile::tempdir().expect("tempdir");
     let spool = data.path().join("capture/spool.jsonl");
     std::fs::create_dir_all(spool.parent().expect("dir")).expect("mkdir");
@@ -101,6 +102,7 @@ fn ingest_killed_mid_pass_resumes_without_loss_or_duplicates() {
 
 #[test]
 fn collect_follow_prints_each_request_as_it_is_captured() {
+    let _machine = stackperf_e2e::share();
     use std::io::{BufRead, BufReader};
     let data = tempfile::tempdir().expect("tempdir");
     let spool = data.path().join("capture/spool.jsonl");

@@ -3,8 +3,6 @@
 //! rollups and folders; request rows past 30 days (their sessions keep their rollups, also across
 //! a registry change); old unattributed rows — and nothing of active or recent sessions.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::path::Path;
 use std::sync::Arc;
 

@@ -1,14 +1,11 @@
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! The desktop's service object on its own: setup drafts, sessions without a running stack,
 //! the live view, exports. (The real window drives the same calls in tests/ui.)
-
-mod common;
 
 use stackperf_core::app::{ConfigKind, ExportFormat, ExportRequest, ExportWhat, StartSession};
 use stackperf_core::config::RenderFormat;
 use stackperf_core::session::{FinalStatus, SessionStatus};
 
-use common::app;
+use crate::common::{self, app};
 
 #[tokio::test]
 async fn a_draft_is_checked_against_the_whole_set_while_typing() {

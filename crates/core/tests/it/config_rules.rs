@@ -1,14 +1,10 @@
 //! Every rejection rule of docs/configuration.md, each pinned to the file and field it must name.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
-
-mod common;
-
 use stackperf_core::config::Registry;
 
 fn problems(overrides: &[(&str, &str)]) -> Vec<String> {
     let dir = tempfile::tempdir().unwrap();
-    common::write_set(dir.path(), overrides);
+    crate::common::write_set(dir.path(), overrides);
     let (_, problems) = Registry::load(dir.path());
     problems
         .iter()
@@ -54,28 +50,28 @@ fn missing_references_are_named() {
     assert_problem(
         &[(
             "variants/v.yaml",
-            &common::VARIANT.replace("provider: p\n", "provider: q\n"),
+            &crate::common::VARIANT.replace("provider: p\n", "provider: q\n"),
         )],
         &["/variants/v.yaml:2: provider: provider `q` is not defined"],
     );
     assert_problem(
         &[(
             "variants/v.yaml",
-            &common::VARIANT.replace("harness_profile: h", "harness_profile: x"),
+            &crate::common::VARIANT.replace("harness_profile: h", "harness_profile: x"),
         )],
         &["v.yaml:5: harness_profile", "`x` is not defined"],
     );
     assert_problem(
         &[(
             "variants/v.yaml",
-            &common::VARIANT.replace("model_alias: m", "model_alias: zz"),
+            &crate::common::VARIANT.replace("model_alias: m", "model_alias: zz"),
         )],
         &["v.yaml:4: model_alias", "no model `zz`", "use one of: m"],
     );
     assert_problem(
         &[(
             "variants/v.yaml",
-            &common::VARIANT.replace("provider_route: p", "provider_route: r"),
+            &crate::common::VARIANT.replace("provider_route: p", "provider_route: r"),
         )],
         &["provider_route", "set provider_route: p"],
     );
@@ -91,8 +87,8 @@ fn missing_references_are_named() {
 
 #[test]
 fn impossible_protocol_combinations_are_rejected() {
-    let chat_provider = common::PROVIDER.replace("openai_responses", "openai_chat");
-    let messages_harness = common::HARNESS.replace("openai_chat", "anthropic_messages");
+    let chat_provider = crate::common::PROVIDER.replace("openai_responses", "openai_chat");
+    let messages_harness = crate::common::HARNESS.replace("openai_chat", "anthropic_messages");
     assert_problem(
         &[
             ("providers/p.yaml", &chat_provider),
@@ -105,13 +101,13 @@ fn impossible_protocol_combinations_are_rejected() {
 #[test]
 fn duplicate_names_are_rejected_with_both_files() {
     assert_problem(
-        &[("variants/v2.yaml", common::VARIANT)],
+        &[("variants/v2.yaml", crate::common::VARIANT)],
         &[
             "v2.yaml:1: name: duplicate variant name `v`",
             "variants/v.yaml",
         ],
     );
-    let twin = common::PROVIDER
+    let twin = crate::common::PROVIDER
         .replace("name: p", "name: p2")
         .replace("route_name: p", "route_name: p2");
     assert_problem(
@@ -129,26 +125,26 @@ fn unresolved_template_variables_are_rejected() {
     assert_problem(
         &[(
             "harnesses/h.yaml",
-            &common::HARNESS.replace("tags_csv", "tag_csv"),
+            &crate::common::HARNESS.replace("tags_csv", "tag_csv"),
         )],
         &["h.yaml:8: extra_env.TAGS: unknown template variable `tag_csv`"],
     );
     let overrides = format!(
         "{}harness_env_overrides:\n  X: \"{{{{ nope }}}}\"\n",
-        common::VARIANT
+        crate::common::VARIANT
     );
     assert_problem(
         &[("variants/v.yaml", &overrides)],
         &["harness_env_overrides.X", "`nope`"],
     );
-    let file = format!("{}files:\n  - path: c/config.toml\n    format: toml\n    content:\n      key: \"{{{{ api_key }}}}\"\n", common::HARNESS);
+    let file = format!("{}files:\n  - path: c/config.toml\n    format: toml\n    content:\n      key: \"{{{{ api_key }}}}\"\n", crate::common::HARNESS);
     assert_problem(
         &[("harnesses/h.yaml", &file)],
         &["files[0].content.key", "must not contain the session key"],
     );
     let unclosed = format!(
         "{}files:\n  - path: \"{{{{ session_dir\"\n    format: text\n    content: x\n",
-        common::HARNESS
+        crate::common::HARNESS
     );
     assert_problem(
         &[("harnesses/h.yaml", &unclosed)],
@@ -158,7 +154,7 @@ fn unresolved_template_variables_are_rejected() {
 
 #[test]
 fn a_rendered_env_may_not_move_the_operator_s_shell() {
-    let home = common::HARNESS.replace(
+    let home = crate::common::HARNESS.replace(
         "extra_env:\n",
         "extra_env:\n  HOME: \"{{ session_dir }}/home\"\n",
     );
@@ -166,7 +162,10 @@ fn a_rendered_env_may_not_move_the_operator_s_shell() {
         &[("harnesses/h.yaml", &home)],
         &["extra_env.HOME", "must not be set", "whole shell"],
     );
-    let path = format!("{}harness_env_overrides:\n  PATH: /tmp\n", common::VARIANT);
+    let path = format!(
+        "{}harness_env_overrides:\n  PATH: /tmp\n",
+        crate::common::VARIANT
+    );
     assert_problem(
         &[("variants/v.yaml", &path)],
         &["harness_env_overrides.PATH", "must not be set"],
@@ -178,14 +177,14 @@ fn task_cards_need_a_stop_condition() {
     assert_problem(
         &[(
             "task-cards/t.yaml",
-            &common::TASK.replace("stop_condition: done", "stop_condition: '  '"),
+            &crate::common::TASK.replace("stop_condition: done", "stop_condition: '  '"),
         )],
         &["t.yaml:5: stop_condition: must not be empty"],
     );
     assert_problem(
         &[(
             "task-cards/t.yaml",
-            &common::TASK.replace("stop_condition: done\n", ""),
+            &crate::common::TASK.replace("stop_condition: done\n", ""),
         )],
         &["t.yaml", "stop_condition", "missing field"],
     );
@@ -194,7 +193,8 @@ fn task_cards_need_a_stop_condition() {
 #[test]
 fn benchmark_tags_must_name_provider_model_and_harness() {
     for tag in ["provider", "model", "harness"] {
-        let text = common::VARIANT.replace(&format!("  {tag}: "), &format!("  other_{tag}: "));
+        let text =
+            crate::common::VARIANT.replace(&format!("  {tag}: "), &format!("  other_{tag}: "));
         assert_problem(
             &[("variants/v.yaml", &text)],
             &["benchmark_tags", &format!("missing the `{tag}` tag")],
@@ -204,7 +204,7 @@ fn benchmark_tags_must_name_provider_model_and_harness() {
 
 #[test]
 fn unknown_fields_and_wrong_types_are_rejected_all_at_once() {
-    let text = common::TASK.replace("goal: g", "gaol: g").replace(
+    let text = crate::common::TASK.replace("goal: g", "gaol: g").replace(
         "session_timebox_minutes: 5",
         "session_timebox_minutes: soon",
     ) + "colour: red\n";
@@ -225,14 +225,14 @@ fn unknown_fields_and_wrong_types_are_rejected_all_at_once() {
     assert_problem(
         &[(
             "providers/p.yaml",
-            &common::PROVIDER.replace("upstream_model: up-m", "upstream_modle: up-m"),
+            &crate::common::PROVIDER.replace("upstream_model: up-m", "upstream_modle: up-m"),
         )],
         &["p.yaml", "models[0]", "unknown field `upstream_modle`"],
     );
     assert_problem(
         &[(
             "providers/p.yaml",
-            &common::PROVIDER.replace(
+            &crate::common::PROVIDER.replace(
                 "protocol_surface: openai_responses",
                 "protocol_surface: grpc",
             ),
@@ -246,18 +246,19 @@ fn provider_values_are_checked() {
     assert_problem(
         &[(
             "providers/p.yaml",
-            &common::PROVIDER.replace("api_key_env: P_KEY", "api_key_env: sk-abc123"),
+            &crate::common::PROVIDER.replace("api_key_env: P_KEY", "api_key_env: sk-abc123"),
         )],
         &["api_key_env", "looks like a key itself"],
     );
     assert_problem(
         &[(
             "providers/p.yaml",
-            &common::PROVIDER.replace("http://127.0.0.1:1/v1", "ftp://x"),
+            &crate::common::PROVIDER.replace("http://127.0.0.1:1/v1", "ftp://x"),
         )],
         &["upstream_base_url", "not an http(s) URL"],
     );
-    let both = common::PROVIDER.replace("api_key_env", "upstream_base_url_env: URL\napi_key_env");
+    let both =
+        crate::common::PROVIDER.replace("api_key_env", "upstream_base_url_env: URL\napi_key_env");
     assert_problem(
         &[("providers/p.yaml", &both)],
         &["upstream_base_url", "both"],

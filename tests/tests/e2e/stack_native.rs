@@ -260,7 +260,7 @@ fn stack_up_serves_every_surface_prometheus_counts_and_down_leaves_nothing() {
     );
 
     // (The dashboards are checked against LiteLLM's and StackPerf's own metrics in
-    // tests/tests/sessions.rs, where sessions make StackPerf's series exist.)
+    // tests/tests/e2e/sessions.rs, where sessions make StackPerf's series exist.)
 
     // Every kind of upstream failure becomes exactly one error row with a status and an error class,
     // and the proxy keeps serving.

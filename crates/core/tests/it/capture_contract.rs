@@ -1,8 +1,6 @@
 //! The Rust side of the capture contract (docs/capture-contract.md): `normalize` over the spool
 //! lines recorded from real LiteLLM runs (`tests/fixtures/capture/litellm.jsonl`, the same
-//! fixtures the Python logger is replayed against in `tests/tests/capture_contract.rs`).
-
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! fixtures the Python logger is replayed against in `tests/tests/e2e/capture_contract.rs`).
 
 use std::collections::BTreeSet;
 use std::path::Path;

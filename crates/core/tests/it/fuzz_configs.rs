@@ -1,8 +1,6 @@
 //! Thousands of mutated config documents: the loader never panics, and every problem names its
 //! file and either a field or a line.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
-
 use std::panic::AssertUnwindSafe;
 use std::path::Path;
 

@@ -1,4 +1,3 @@
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! The Compose runtime's files, checked statically (no Docker engine runs here): the compose
 //! file validates with docker-compose and binds every port to 127.0.0.1; the Grafana provisioning
 //! is well formed and every dashboard uses the provisioned datasource.
@@ -10,6 +9,7 @@ use stackperf_e2e::{files_under, workspace};
 
 #[test]
 fn the_compose_file_validates_and_publishes_on_loopback_only() {
+    let _machine = stackperf_e2e::share();
     let file = workspace().join("docker-compose.yml");
     let out = Command::new("docker-compose")
         .args([
@@ -90,6 +90,7 @@ fn the_compose_file_validates_and_publishes_on_loopback_only() {
 
 #[test]
 fn grafana_provisioning_and_dashboards_are_well_formed() {
+    let _machine = stackperf_e2e::share();
     let root = workspace().join("configs/grafana");
     let ds = std::fs::read_to_string(root.join("provisioning/datasources/prometheus.yml"))
         .expect("datasource");
@@ -125,6 +126,7 @@ fn grafana_provisioning_and_dashboards_are_well_formed() {
 
 #[test]
 fn starting_compose_without_docker_says_what_to_do_and_leaves_nothing_behind() {
+    let _machine = stackperf_e2e::share();
     let data = tempfile::tempdir().unwrap();
     let out = stackperf_e2e::stackperf(data.path())
         .arg("--config-dir")

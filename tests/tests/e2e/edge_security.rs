@@ -259,6 +259,25 @@ fn a_session_key_reaches_only_its_variant_and_bad_keys_get_a_clear_401() {
         let answer = String::from_utf8_lossy(&answer);
         assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
     }
+    // Request heads: one just under the edge's limit reaches the model (LiteLLM takes it with the
+    // headers the edge adds); a larger one, up to a megabyte, gets a 431 saying why in the
+    // surface's own format, and is never forwarded.
+    let chat = r#"{"model":"sim-fast","messages":[{"role":"user","content":"hi"}]}"#;
+    let pad = "p".repeat(14 << 10);
+    let headers = [("Authorization", bearer.as_str()), ("x-pad", pad.as_str())];
+    let r = call(&edge, "POST", "/v1/chat/completions", &headers, chat);
+    assert_eq!(r.status, 200, "a 14 KiB header: {}", r.body);
+    for kib in [20, 1024] {
+        let pad = "p".repeat(kib << 10);
+        let headers = [("Authorization", bearer.as_str()), ("x-pad", pad.as_str())];
+        let r = call(&edge, "POST", "/v1/chat/completions", &headers, chat);
+        assert_eq!(r.status, 431, "a {kib} KiB header: {}", r.body);
+        let m = message("chat", &r);
+        assert!(
+            m.contains("headers are") && m.contains("limit is 15 KiB"),
+            "{m}"
+        );
+    }
     let r = call(
         &edge,
         "GET",

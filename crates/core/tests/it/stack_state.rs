@@ -1,8 +1,6 @@
 //! The native stack's bookkeeping without starting LiteLLM: a state file whose processes are gone
 //! is reported as stale and cleaned up, never silently reused.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
-
 use std::time::Duration;
 
 use stackperf_core::stack::{NativeStack, Ports, StackOptions};

@@ -54,6 +54,7 @@ fn rows_by_id(env: &StackEnv) -> HashMap<String, Value> {
 
 #[test]
 fn stored_timings_equal_what_a_raw_socket_client_measured() {
+    let _quiet = stackperf_e2e::quiet(); // timings against a raw socket client
     let env = StackEnv::new("fidelity");
     let master = env.up_with_master_key();
     let session = env.create_session("sim-profiles", "sim-fast-oai", &[]);

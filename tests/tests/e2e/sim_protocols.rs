@@ -120,6 +120,7 @@ async fn google_generate_content_json_sse_and_array_streams() {
 
 #[tokio::test]
 async fn ttft_timed_from_outside_matches_the_profile_on_every_surface() {
+    let _quiet = stackperf_e2e::quiet(); // first content timed from outside
     let sim = Sim::start(&[]);
     let msg = json!([{"role": "user", "content": "hi"}]);
     let cases = [

@@ -2,8 +2,6 @@
 //! read; lines the old writer still appends to the renamed file and lines the reopened writer
 //! puts in the new file are each read exactly once; `prune` then deletes the drained file.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
@@ -39,10 +37,11 @@ async fn rows(store: &Store) -> (i64, i64) {
         .unwrap()
 }
 
+/// Rotate anything over 1 KB.
+const KB: u64 = 1024;
+
 #[tokio::test]
 async fn no_line_is_lost_or_read_twice_across_a_rotation_and_prune_removes_the_drained_file() {
-    // Rotate anything over 1 KB (this test binary has no other test reading the variable).
-    std::env::set_var("STACKPERF_SPOOL_ROTATE_BYTES", "1024");
     let dir = tempfile::tempdir().unwrap();
     let configs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs");
     let (reg, problems) = Registry::load(&configs);
@@ -75,12 +74,16 @@ async fn no_line_is_lost_or_read_twice_across_a_rotation_and_prune_removes_the_d
     // Half a line being written: the spool is not fully read, so it is not rotated.
     let (l100, l151) = (line(100), line(151));
     old_writer.write_all(&l100.as_bytes()[..40]).unwrap();
-    let r = capture::collect(store, &spool, &models).await.unwrap();
+    let r = capture::collect_rotating_at(store, &spool, &models, KB)
+        .await
+        .unwrap();
     assert_eq!((r.lines, r.rotated), (100, 0));
     assert!(rotate::rotated(&spool).is_empty());
     // The rest of the line: now everything is read, and the spool is rotated.
     old_writer.write_all(&l100.as_bytes()[40..]).unwrap();
-    let r = capture::collect(store, &spool, &models).await.unwrap();
+    let r = capture::collect_rotating_at(store, &spool, &models, KB)
+        .await
+        .unwrap();
     assert_eq!((r.lines, r.rotated), (1, 1));
     let rotated = rotate::rotated(&spool);
     assert_eq!(rotated.len(), 1);
@@ -96,11 +99,15 @@ async fn no_line_is_lost_or_read_twice_across_a_rotation_and_prune_removes_the_d
         .unwrap();
     append(&mut new_writer, 111..151);
     new_writer.write_all(&l151.as_bytes()[..10]).unwrap();
-    let r = capture::collect(store, &spool, &models).await.unwrap();
+    let r = capture::collect_rotating_at(store, &spool, &models, KB)
+        .await
+        .unwrap();
     assert_eq!((r.lines, r.inserted, r.duplicates), (50, 50, 0));
     assert_eq!(rows(store).await, (151, 151));
     // Nothing new: nothing read again.
-    let r = capture::collect(store, &spool, &models).await.unwrap();
+    let r = capture::collect_rotating_at(store, &spool, &models, KB)
+        .await
+        .unwrap();
     assert_eq!((r.lines, r.inserted), (0, 0));
 
     // Prune: the drained rotated file, once older than raw_days (7), goes; its cursor too.
@@ -125,7 +132,9 @@ async fn no_line_is_lost_or_read_twice_across_a_rotation_and_prune_removes_the_d
     );
     // The live spool is untouched and still read from where it stood.
     new_writer.write_all(&l151.as_bytes()[10..]).unwrap();
-    let r = capture::collect(store, &spool, &models).await.unwrap();
+    let r = capture::collect_rotating_at(store, &spool, &models, KB)
+        .await
+        .unwrap();
     assert_eq!((r.lines, r.inserted), (1, 1));
     assert_eq!(rows(store).await, (152, 152));
 }

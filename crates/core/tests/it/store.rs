@@ -1,9 +1,5 @@
 //! The SQLite store: migrations on open, WAL, foreign keys, config sync with fingerprint history.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
-
-mod common;
-
 use sqlx::Row;
 use stackperf_core::config::Registry;
 use stackperf_core::store::Store;
@@ -76,7 +72,7 @@ async fn the_indexes_serve_session_and_variant_lookups() {
 #[tokio::test]
 async fn sync_is_idempotent_and_keeps_old_fingerprints() {
     let cfg = tempfile::tempdir().unwrap();
-    common::write_set(cfg.path(), &[]);
+    crate::common::write_set(cfg.path(), &[]);
     let dbdir = tempfile::tempdir().unwrap();
     let store = Store::open(&dbdir.path().join("db.sqlite")).await.unwrap();
     let load = || {
@@ -98,11 +94,11 @@ async fn sync_is_idempotent_and_keeps_old_fingerprints() {
     let old = store.variant_fingerprints("v").await.unwrap();
     assert_eq!(old.len(), 1);
 
-    common::write_set(
+    crate::common::write_set(
         cfg.path(),
         &[(
             "variants/v.yaml",
-            &common::VARIANT.replace("harness: h", "harness: h\n  config: x"),
+            &crate::common::VARIANT.replace("harness: h", "harness: h\n  config: x"),
         )],
     );
     let third = store.sync_config(&load()).await.unwrap();
@@ -116,7 +112,7 @@ async fn sync_is_idempotent_and_keeps_old_fingerprints() {
     assert_eq!(history[1].0, old[0].0);
 
     // Reverting makes the old definition current again instead of adding a third row.
-    common::write_set(cfg.path(), &[]);
+    crate::common::write_set(cfg.path(), &[]);
     store.sync_config(&load()).await.unwrap();
     let history = store.variant_fingerprints("v").await.unwrap();
     assert_eq!(history.len(), 2);

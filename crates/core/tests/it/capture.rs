@@ -1,8 +1,6 @@
 //! Ingesting the capture spool: idempotent, incremental, and a line still being written is
 //! retried on the next pass rather than dropped.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
-
 use std::io::Write;
 
 use sqlx::Row;

@@ -4,8 +4,6 @@
 //! would flag ~25 %), and a variant 20 % slower is found at the session counts the docs
 //! recommend. The figures printed here are the ones in docs/statistics.md.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
-
 use stackperf_core::report::decisions;
 use stackperf_core::rng::Rng;
 

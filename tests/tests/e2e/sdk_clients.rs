@@ -27,6 +27,7 @@ fn run_sdk_check(sim: &Sim) -> Vec<Value> {
 
 #[test]
 fn sdks_accept_every_surface_and_usage_matches_ground_truth() {
+    let _quiet = stackperf_e2e::quiet(); // TTFT through the SDKs against the profile
     let sim = Sim::start(&["--seed", "7"]);
     let results = run_sdk_check(&sim);
     let truth = sim.truth();

@@ -1,14 +1,10 @@
 //! The variant config fingerprint: stable under formatting, sensitive to every effective value.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
-
-mod common;
-
 use stackperf_core::config::Registry;
 
 fn fp(overrides: &[(&str, &str)]) -> String {
     let dir = tempfile::tempdir().unwrap();
-    common::write_set(dir.path(), overrides);
+    crate::common::write_set(dir.path(), overrides);
     let (reg, problems) = Registry::load(dir.path());
     assert!(problems.is_empty(), "{problems:?}");
     reg.resolve("v").unwrap().config_fingerprint
@@ -19,7 +15,7 @@ fn key_order_whitespace_comments_and_descriptions_do_not_change_it() {
     let base = fp(&[]);
     let reordered = "# a comment\nbenchmark_tags: {harness: h, model: m, provider: p}\nharness_profile: h\nmodel_alias:    m\nprovider_route: p\nprovider: p\nname: v\ndescription: words do not matter\n";
     assert_eq!(fp(&[("variants/v.yaml", reordered)]), base);
-    let harness = common::HARNESS.to_string() + "description: prose\nlaunch_checks:\n  - description: installed\n    command: h --version\n";
+    let harness = crate::common::HARNESS.to_string() + "description: prose\nlaunch_checks:\n  - description: installed\n    command: h --version\n";
     assert_eq!(fp(&[("harnesses/h.yaml", &harness)]), base);
     assert!(base.starts_with("sha256:") && base.len() == 7 + 64);
 }
@@ -30,31 +26,31 @@ fn every_effective_value_changes_it() {
     let changes: Vec<(&str, String)> = vec![
         (
             "variants/v.yaml",
-            common::VARIANT.to_string() + "harness_env_overrides:\n  X: \"1\"\n",
+            crate::common::VARIANT.to_string() + "harness_env_overrides:\n  X: \"1\"\n",
         ),
         (
             "variants/v.yaml",
-            common::VARIANT.replace("harness: h", "harness: h\n  config: beta"),
+            crate::common::VARIANT.replace("harness: h", "harness: h\n  config: beta"),
         ),
         (
             "providers/p.yaml",
-            common::PROVIDER.replace("upstream_model: up-m", "upstream_model: up-m2"),
+            crate::common::PROVIDER.replace("upstream_model: up-m", "upstream_model: up-m2"),
         ),
         (
             "providers/p.yaml",
-            common::PROVIDER.replace("127.0.0.1:1", "127.0.0.1:2"),
+            crate::common::PROVIDER.replace("127.0.0.1:1", "127.0.0.1:2"),
         ),
         (
             "providers/p.yaml",
-            common::PROVIDER.to_string() + "routing_defaults:\n  timeout_seconds: 5\n",
+            crate::common::PROVIDER.to_string() + "routing_defaults:\n  timeout_seconds: 5\n",
         ),
         (
             "harnesses/h.yaml",
-            common::HARNESS.replace("TAGS:", "TAGS2:"),
+            crate::common::HARNESS.replace("TAGS:", "TAGS2:"),
         ),
         (
             "harnesses/h.yaml",
-            common::HARNESS.replace("base_url_path: /v1", "base_url_path: /v2"),
+            crate::common::HARNESS.replace("base_url_path: /v1", "base_url_path: /v2"),
         ),
     ];
     let mut seen = vec![base.clone()];

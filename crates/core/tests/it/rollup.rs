@@ -2,8 +2,6 @@
 //! reference computed here from the values the test itself put into the store. A metric added to
 //! `metrics::METRICS` is covered by this test without touching it.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 use std::path::Path;
 
 use stackperf_core::capture;

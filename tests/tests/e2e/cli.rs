@@ -23,6 +23,7 @@ fn stderr(o: &Output) -> String {
 
 #[test]
 fn the_shipped_configs_validate_and_list() {
+    let _machine = stackperf_e2e::share();
     let data = tempfile::tempdir().expect("tempdir");
     let o = run(data.path(), &["config", "validate"]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -68,6 +69,7 @@ fn the_shipped_configs_validate_and_list() {
 
 #[test]
 fn broken_configs_are_all_reported_with_file_and_field_and_exit_1() {
+    let _machine = stackperf_e2e::share();
     let data = tempfile::tempdir().expect("tempdir");
     let dir = tempfile::tempdir().expect("tempdir");
     let d = dir.path();
@@ -126,6 +128,7 @@ fn broken_configs_are_all_reported_with_file_and_field_and_exit_1() {
 
 #[test]
 fn unknown_names_and_missing_config_dir_are_user_errors() {
+    let _machine = stackperf_e2e::share();
     let data = tempfile::tempdir().expect("tempdir");
     let o = run(data.path(), &["variant", "show", "no-such-variant"]);
     assert_eq!(o.status.code(), Some(1));
@@ -154,6 +157,7 @@ fn unknown_names_and_missing_config_dir_are_user_errors() {
 
 #[test]
 fn sync_keeps_old_fingerprints_when_a_variant_changes() {
+    let _machine = stackperf_e2e::share();
     let data = tempfile::tempdir().expect("tempdir");
     let cfg = tempfile::tempdir().expect("tempdir");
     let copy = |from: &Path, to: &Path| {
@@ -244,6 +248,7 @@ fn sync_keeps_old_fingerprints_when_a_variant_changes() {
 
 #[test]
 fn db_path_follows_flag_env_and_data_dir() {
+    let _machine = stackperf_e2e::share();
     let data = tempfile::tempdir().expect("tempdir");
     let o = run(data.path(), &["db", "path"]);
     assert_eq!(
@@ -275,6 +280,7 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
 
 #[test]
 fn stack_up_without_python_says_how_to_get_it() {
+    let _machine = stackperf_e2e::share();
     let data = tempfile::tempdir().expect("tempdir");
     let cache = tempfile::tempdir().expect("tempdir");
     let port = stackperf_e2e::free_port().to_string();
@@ -333,6 +339,7 @@ fn stack_up_without_python_says_how_to_get_it() {
 
 #[test]
 fn collect_and_rollup_on_an_empty_store_do_nothing_and_say_so() {
+    let _machine = stackperf_e2e::share();
     let data = tempfile::tempdir().expect("tempdir");
     let o = run(data.path(), &["--json", "rollup"]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -378,6 +385,7 @@ fn collect_and_rollup_on_an_empty_store_do_nothing_and_say_so() {
 
 #[test]
 fn prune_reads_the_retention_policy_and_refuses_a_bad_one() {
+    let _machine = stackperf_e2e::share();
     let data = tempfile::tempdir().expect("tempdir");
     let o = run(data.path(), &["--json", "prune", "--dry-run"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
@@ -440,6 +448,7 @@ fn prune_reads_the_retention_policy_and_refuses_a_bad_one() {
 /// quietly (0 or 141, as a tool killed by SIGPIPE), never with a panic or an error message.
 #[test]
 fn a_closed_pipe_on_stdout_is_not_an_error() {
+    let _machine = stackperf_e2e::share();
     let data = tempfile::tempdir().expect("tempdir");
     for args in [&["variant", "list"][..], &["--json", "variant", "list"][..]] {
         let mut child = stackperf(data.path())
@@ -469,6 +478,7 @@ fn a_closed_pipe_on_stdout_is_not_an_error() {
 /// anything saying it.
 #[test]
 fn plan_estimates_time_and_detectable_difference_before_running() {
+    let _machine = stackperf_e2e::share();
     let data = tempfile::tempdir().expect("tempdir");
     let plan = |repeat: &str| -> Value {
         let o = run(

@@ -62,6 +62,7 @@ fn finalize(s: &StackEnv, id: &str) -> Value {
 
 #[test]
 fn sessions_capture_attribute_match_ground_truth_and_compare() {
+    let _quiet = stackperf_e2e::quiet(); // first tokens against the ground truth
     let s = StackEnv::new("sessions");
     let master = s.up_with_master_key();
     // `stack up` warms the proxy up through the simulator; only what comes after counts here.

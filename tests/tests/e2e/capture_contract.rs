@@ -3,9 +3,9 @@
 //!
 //! - `the_python_logger_writes_the_recorded_lines` (README's test command): the logger, fed each
 //!   fixture's recorded kwargs, writes exactly the recorded line. The Rust side reads the same
-//!   fixtures in `crates/core/tests/capture_contract.rs`.
+//!   fixtures in `crates/core/tests/it/capture_contract.rs`.
 //! - `record_capture_fixtures` (ignored; run after a LiteLLM upgrade or a logger change):
-//!   `cargo test -p stackperf-e2e --test capture_contract -- --ignored` brings the real stack up,
+//!   `cargo test -p stackperf-e2e --test e2e capture_contract -- --ignored` brings the real stack up,
 //!   sends one request per case on every surface through the edge, and rewrites
 //!   `tests/fixtures/capture/litellm.jsonl`.
 

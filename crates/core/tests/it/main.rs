@@ -1,0 +1,18 @@
+//! Core's integration tests, one binary (one link of core): each file is a module.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
+mod common;
+
+mod app;
+mod capture;
+mod capture_contract;
+mod config_rules;
+mod fingerprint;
+mod fuzz_configs;
+mod honest_stats;
+mod prune;
+mod rollup;
+mod rotation;
+mod stack_state;
+mod store;
+mod usage;

@@ -1,0 +1,23 @@
+//! The end-to-end tests, one binary (one link, tests run two at a time): each file is a module.
+//! Tests that check timings take the machine alone (`stackperf_e2e::quiet`); see tests/machine.rs.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+
+mod api;
+mod capture_contract;
+mod cli;
+mod compose_file;
+mod edge_crash;
+mod edge_fidelity;
+mod edge_security;
+mod fuzz_inputs;
+mod harness_clis;
+mod hostile_inputs;
+mod ingest_kill;
+mod ingest_live;
+mod runs;
+mod sdk_clients;
+mod secrets_keychain;
+mod sessions;
+mod sim_protocols;
+mod stack_native;
+mod usage;
