@@ -34,6 +34,10 @@ pub struct EdgeServeArgs {
     /// edge's correlation id)
     #[arg(long, value_name = "NAME")]
     edge_token_env: Option<String>,
+    /// Serve the Prometheus metrics to requests bearing the token held in this environment
+    /// variable (without it, no metrics are served)
+    #[arg(long, value_name = "NAME")]
+    metrics_token_env: Option<String>,
 }
 
 /// One thread for the proxy path: a frame read from LiteLLM is written to the client without a
@@ -55,18 +59,15 @@ pub async fn serve(g: &Global, a: EdgeServeArgs) -> Result<(), CliError> {
         ))
     })?;
     let data = stackperf_core::paths::data_dir()?;
-    let master_key = match a.master_key_env {
-        Some(name) => Some(std::env::var(&name).map_err(|_| {
-            CliError::Usage(format!("--master-key-env {name}: the variable is not set"))
-        })?),
-        None => None,
+    let from_env = |flag: &str, name: Option<String>| match name {
+        Some(name) => std::env::var(&name)
+            .map(Some)
+            .map_err(|_| CliError::Usage(format!("{flag} {name}: the variable is not set"))),
+        None => Ok(None),
     };
-    let edge_token = match a.edge_token_env {
-        Some(name) => Some(std::env::var(&name).map_err(|_| {
-            CliError::Usage(format!("--edge-token-env {name}: the variable is not set"))
-        })?),
-        None => None,
-    };
+    let master_key = from_env("--master-key-env", a.master_key_env)?;
+    let edge_token = from_env("--edge-token-env", a.edge_token_env)?;
+    let metrics_token = from_env("--metrics-token-env", a.metrics_token_env)?;
     if !(a.stall_ms.is_finite() && a.stall_ms > 0.0) {
         return Err(CliError::Usage(
             "--stall-ms must be a positive number".into(),
@@ -83,6 +84,7 @@ pub async fn serve(g: &Global, a: EdgeServeArgs) -> Result<(), CliError> {
             .unwrap_or_else(|| stackperf_core::paths::edge_spool(&data)),
         master_key,
         edge_token,
+        metrics_token,
         stall_ms: a.stall_ms,
     };
     let listener = stackperf_edge::bind(&cfg).await.map_err(edge_err)?;

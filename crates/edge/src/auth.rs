@@ -103,7 +103,7 @@ pub fn extract(headers: &HeaderMap, query: Option<&str>) -> Option<Vec<u8>> {
         .map(|k| k.as_bytes().to_vec())
 }
 
-fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 

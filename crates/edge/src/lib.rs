@@ -17,7 +17,6 @@ pub mod record;
 pub mod routes;
 pub mod sse;
 mod upstream;
-mod wire;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -64,6 +63,8 @@ pub struct EdgeConfig {
     /// Sent to LiteLLM as `x-stackperf-edge-token` (its auth hook trusts the correlation id only
     /// with it).
     pub edge_token: Option<String>,
+    /// The bearer token that reads the edge's Prometheus metrics (without one they are not served).
+    pub metrics_token: Option<String>,
     /// A gap between content deltas longer than this is a stall.
     pub stall_ms: f64,
 }
@@ -111,15 +112,7 @@ pub async fn serve(
     // Every request's start line is written after this, so ingest knows the instance.
     sink.event(record::Event::Up(mark(now_s())));
     let marks = sink.clone();
-    let shared = Arc::new(proxy::Shared::new(
-        auth::Keys::new(cfg.registry.clone(), cfg.master_key.clone()),
-        upstream::Pool::new(cfg.upstream.clone()),
-        cfg.edge_token.as_deref(),
-        sink,
-        cfg.stall_ms,
-        metrics,
-        instance.clone(),
-    ));
+    let shared = Arc::new(proxy::Shared::new(&cfg, sink, metrics, instance.clone()));
     let conns = tokio_util_tracker();
     tokio::pin!(stop);
     loop {

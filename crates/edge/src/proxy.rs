@@ -8,7 +8,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
-use hyper::http::{header, HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
+use hyper::http::{
+    header, HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode,
+};
 
 use crate::auth::{self, Caller, Keys};
 use crate::body::{OutBody, Track};
@@ -50,6 +52,8 @@ pub struct Shared {
     /// LiteLLM's `host:port`, as the `Host` header.
     upstream_host: Option<HeaderValue>,
     edge_token: Option<HeaderValue>,
+    /// The bearer token that reads the metrics.
+    metrics_token: Option<Vec<u8>>,
     pub sink: Sink,
     pub stall_ms: f64,
     pub metrics: Arc<crate::metrics::Metrics>,
@@ -59,21 +63,27 @@ pub struct Shared {
 
 impl Shared {
     pub fn new(
-        keys: Keys,
-        pool: Arc<Pool>,
-        edge_token: Option<&str>,
+        cfg: &crate::EdgeConfig,
         sink: Sink,
-        stall_ms: f64,
         metrics: Arc<crate::metrics::Metrics>,
         instance: String,
     ) -> Shared {
+        let pool = Pool::new(cfg.upstream.clone());
         Shared {
-            keys,
+            keys: Keys::new(cfg.registry.clone(), cfg.master_key.clone()),
             upstream_host: HeaderValue::from_str(pool.addr()).ok(),
             pool,
-            edge_token: edge_token.and_then(|t| HeaderValue::from_str(t).ok()),
+            edge_token: cfg
+                .edge_token
+                .as_deref()
+                .and_then(|t| HeaderValue::from_str(t).ok()),
+            metrics_token: cfg
+                .metrics_token
+                .clone()
+                .filter(|t| !t.is_empty())
+                .map(String::into_bytes),
             sink,
-            stall_ms,
+            stall_ms: cfg.stall_ms,
             metrics,
             id_prefix: instance,
             next_id: AtomicU64::new(1),
@@ -114,13 +124,31 @@ fn refused(
     refuse(surface, why, message)
 }
 
+/// Headers that are not passed on, in either direction: those of one connection (RFC 9110
+/// §7.6.1), the body's framing (hyper frames each side's body itself: a `Content-Length` beside
+/// chunked framing is never forwarded), `Host` and `Expect` (the edge's own hop), and the edge's
+/// headers to LiteLLM.
+fn passed_on(name: &HeaderName) -> bool {
+    !matches!(
+        name.as_str(),
+        "connection"
+            | "keep-alive"
+            | "proxy-connection"
+            | "transfer-encoding"
+            | "te"
+            | "trailer"
+            | "upgrade"
+            | "content-length"
+            | "host"
+            | "expect"
+            | REQUEST_ID_HEADER
+            | EDGE_TOKEN_HEADER
+    )
+}
+
 fn copy_headers(from: &HeaderMap, to: &mut HeaderMap) {
     for (k, v) in from {
-        if !crate::wire::hop_by_hop(k)
-            && k != header::HOST
-            && k.as_str() != REQUEST_ID_HEADER
-            && k.as_str() != EDGE_TOKEN_HEADER
-        {
+        if passed_on(k) {
             to.append(k.clone(), v.clone());
         }
     }
@@ -142,6 +170,34 @@ fn peek(body: &[u8]) -> (Option<String>, bool) {
     }
 }
 
+/// Why the metrics are not served to this request: they need the scrape token (they name sessions,
+/// variants and labels), and an edge started without one serves none.
+fn metrics_refusal(
+    sh: &Shared,
+    headers: &HeaderMap,
+    query: Option<&str>,
+) -> Option<Response<OutBody>> {
+    let text = |status: u16, line: &str| {
+        let mut r = Response::new(OutBody::Full(Some(Bytes::from(format!("{line}\n")))));
+        *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::UNAUTHORIZED);
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        r
+    };
+    let Some(token) = &sh.metrics_token else {
+        return Some(text(
+            404,
+            "stackperf: this edge serves no metrics (it was started without --metrics-token-env).",
+        ));
+    };
+    match auth::extract(headers, query) {
+        Some(sent) if auth::ct_eq(&sent, token) => None,
+        _ => Some(text(401, "stackperf: the metrics need the scrape token (Authorization: Bearer …); the Prometheus configuration `stackperf stack up` writes carries it.")),
+    }
+}
+
 /// Handle one request (never fails: every problem is an HTTP answer).
 pub async fn handle(
     sh: Arc<Shared>,
@@ -155,6 +211,9 @@ pub async fn handle(
         return Ok(json_response(200, &serde_json::json!({"ok": true})));
     }
     if parts.method == Method::GET && path == crate::metrics::METRICS_PATH {
+        if let Some(refusal) = metrics_refusal(&sh, &parts.headers, query) {
+            return Ok(refusal);
+        }
         let text = sh.metrics.render(&sh.keys, arrived);
         let mut r = Response::new(OutBody::Full(Some(Bytes::from(text))));
         r.headers_mut().insert(
@@ -382,7 +441,12 @@ async fn forward(
                 SendError::Broken(e) => (
                     Outcome::ProxyDisconnected,
                     "closed the connection before answering",
-                    e.to_string(),
+                    e,
+                ),
+                SendError::Invalid(e) => (
+                    Outcome::ProxyDisconnected,
+                    "answered with something that is not a valid HTTP response",
+                    e,
                 ),
             };
             tracing::warn!("LiteLLM at {}: {cause}", sh.pool.addr());

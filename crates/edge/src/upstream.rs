@@ -1,100 +1,137 @@
-//! The edge's HTTP/1.1 client to LiteLLM.
+//! The edge's connections to LiteLLM: hyper's HTTP/1.1 client connection
+//! (`hyper::client::conn::http1`), driven inside the task of the request that uses it.
 //!
-//! A request is written in one write; the response head is parsed with `httparse`; the body is
-//! read straight from the socket by the response body the client's connection polls
-//! ([`UpBody`]). So a chunk LiteLLM sends is read, handed over and written to the client in one
-//! poll of one task, with no connection driver or channel in between (hyper's client has both).
-//! Idle connections are shared by all client connections through a small [`Pool`], so a client
-//! that opens a connection per request does not pay an upstream connect each time.
+//! hyper parses and frames LiteLLM's responses (RFC 9112 §6: `Transfer-Encoding` over
+//! `Content-Length`, differing or malformed lengths refused, chunk lines checked). Its connection
+//! future is polled by the request's own future — while waiting for the response head
+//! ([`Pool::send`]) and then by the response body just before the body itself ([`UpBody`]) — so a
+//! chunk LiteLLM sends is read, handed over and written to the client in one poll of one task,
+//! instead of in a connection task of its own that wakes the client's task through a channel.
+//! Idle connections are shared by all client connections through a small [`Pool`]; a pooled
+//! connection is polled and asked whether it is ready (hyper's own checks) before it is used, and
+//! a request a connection gave back unwritten (it closed meanwhile) goes once more on a new one.
 
+use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{ready, Context, Poll};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::client::conn::{http1, TrySendError};
 use hyper::http::{Request, Response};
-use tokio::io::AsyncWriteExt;
+use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
-use crate::wire::{self, Framing};
+type Sender = http1::SendRequest<Full<Bytes>>;
+type Conn = Pin<Box<http1::Connection<TokioIo<TcpStream>, Full<Bytes>>>>;
+type Exchanged = Result<Response<Incoming>, TrySendError<Request<Full<Bytes>>>>;
 
 /// Below uvicorn's 5 s keep-alive, so a reused connection is never one LiteLLM is closing.
 const IDLE_MAX: Duration = Duration::from_secs(3);
 /// Idle connections kept for other client connections.
 const POOL_MAX: usize = 32;
-/// Free space made in the read buffer before a read.
-const READ_SPACE: usize = 16 << 10;
+/// The largest response head accepted from LiteLLM.
+const MAX_HEAD: usize = 256 << 10;
 
 /// Why a request did not get a response head.
 #[derive(Debug)]
 pub enum SendError {
     /// No connection could be made (LiteLLM is not listening).
     Connect(io::Error),
-    /// The connection broke, or LiteLLM answered something that is not HTTP, before the
-    /// response head arrived.
-    Broken(io::Error),
+    /// The connection broke before the response head arrived.
+    Broken(String),
+    /// LiteLLM answered something that is not a valid HTTP/1.1 response head.
+    Invalid(String),
 }
 
-/// A connection to LiteLLM and what has been read from it but not used yet.
-struct Conn {
-    tcp: TcpStream,
-    buf: BytesMut,
+/// A hyper error with its causes, in words; a connection that ended too soon says so first.
+fn describe(e: &hyper::Error) -> String {
+    let mut causes = Vec::new();
+    let mut eof = e.is_incomplete_message();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        eof |= c
+            .downcast_ref::<io::Error>()
+            .is_some_and(|io| io.kind() == io::ErrorKind::UnexpectedEof);
+        causes.push(c.to_string());
+        cause = c.source();
+    }
+    let text = std::iter::once(e.to_string())
+        .chain(causes)
+        .collect::<Vec<_>>()
+        .join(": ");
+    if eof {
+        format!("the connection closed before the response was complete ({text})")
+    } else {
+        text
+    }
 }
 
-impl Conn {
-    /// LiteLLM closed it, or sent something nobody asked for, while it was idle. (No system call
-    /// unless the runtime saw it become readable since it was last read.)
-    fn is_dead(&self) -> bool {
+/// A connection and its driver (gone once the connection has closed: dropping it gives back,
+/// unwritten, a request hyper had queued on it).
+struct Pair {
+    sender: Sender,
+    conn: Option<Conn>,
+    /// The same socket, to look at it directly before it is reused: the runtime learns of a close
+    /// only when its event loop next runs, which under load can be after the next request went.
+    peek: std::net::TcpStream,
+}
+
+impl Pair {
+    /// Poll the driver; forget it once the connection has closed (or failed).
+    fn drive(&mut self, cx: &mut Context<'_>) {
+        if let Some(c) = self.conn.as_mut() {
+            if c.as_mut().poll(cx).is_ready() {
+                self.conn = None;
+            }
+        }
+    }
+
+    /// Whether an idle connection can carry a request now: the socket has neither seen its end
+    /// nor holds bytes nobody asked for (one non-blocking peek), and hyper, its driver polled
+    /// once, says it is ready.
+    async fn ready(&mut self) -> bool {
         let mut b = [0u8; 1];
-        !matches!(self.tcp.try_read(&mut b), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+        let quiet =
+            matches!(self.peek.peek(&mut b), Err(e) if e.kind() == io::ErrorKind::WouldBlock);
+        quiet
+            && std::future::poll_fn(|cx| {
+                self.drive(cx);
+                let ready = matches!(self.sender.poll_ready(cx), Poll::Ready(Ok(())));
+                Poll::Ready(ready && self.conn.is_some())
+            })
+            .await
     }
 
-    /// Read more into the buffer; `Ok(0)` at the end of the stream.
-    fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
-        if self.buf.capacity() - self.buf.len() < READ_SPACE / 4 {
-            self.buf.reserve(READ_SPACE);
-        }
-        loop {
-            ready!(self.tcp.poll_read_ready(cx))?;
-            match self.tcp.try_read_buf(&mut self.buf) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                r => return Poll::Ready(r),
+    /// Send `req` and wait for the response head, driving the connection meanwhile: the request
+    /// is handed to hyper, then the driver writes it at once and reads the answer. A connection
+    /// that closes first gives the request back unwritten, or fails it.
+    async fn exchange(&mut self, req: Request<Full<Bytes>>) -> Exchanged {
+        let mut sent = std::pin::pin!(self.sender.try_send_request(req));
+        let conn = &mut self.conn;
+        std::future::poll_fn(|cx| {
+            if let Poll::Ready(r) = sent.as_mut().poll(cx) {
+                return Poll::Ready(r);
             }
-        }
-    }
-
-    /// Write a request: `wire` from [`wire::encode`], then the body if it was too large to go
-    /// with it.
-    async fn write(&mut self, wire: &[u8], body: &Bytes) -> io::Result<()> {
-        self.tcp.write_all(wire).await?;
-        if body.len() > wire::INLINE_BODY {
-            self.tcp.write_all(body).await?;
-        }
-        Ok(())
-    }
-
-    /// The response head (interim answers skipped).
-    async fn read_head(&mut self) -> io::Result<wire::Head> {
-        loop {
-            if let Some(head) = wire::take_head(&mut self.buf)? {
-                return Ok(head);
+            if let Some(c) = conn.as_mut() {
+                if c.as_mut().poll(cx).is_ready() {
+                    *conn = None;
+                }
             }
-            if std::future::poll_fn(|cx| self.poll_fill(cx)).await? == 0 {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "the connection closed before a response arrived",
-                ));
-            }
-        }
+            sent.as_mut().poll(cx)
+        })
+        .await
     }
 }
 
-/// An idle connection.
+/// An idle connection (its driver not polled while it waits here).
 struct Idle {
-    conn: Conn,
+    pair: Pair,
     since: Instant,
 }
 
@@ -124,121 +161,146 @@ impl Pool {
         &self.addr
     }
 
-    fn usable(&self, i: &Idle) -> bool {
-        i.since.elapsed() < self.idle_max && !i.conn.is_dead()
-    }
-
-    fn take(&self) -> Option<Conn> {
+    fn take(&self) -> Option<Pair> {
         let mut idle = lock(&self.idle);
         while let Some(i) = idle.pop() {
-            if self.usable(&i) {
-                return Some(i.conn);
+            if i.since.elapsed() < self.idle_max {
+                return Some(i.pair);
             }
         }
         None
     }
 
-    fn put(&self, conn: Conn) {
+    fn put(&self, pair: Pair) {
         let mut idle = lock(&self.idle);
-        idle.retain(|i| self.usable(i));
+        idle.retain(|i| i.since.elapsed() < self.idle_max && !i.pair.sender.is_closed());
         if idle.len() < POOL_MAX {
             idle.push(Idle {
-                conn,
+                pair,
                 since: Instant::now(),
             });
         }
     }
 
-    async fn connect(&self) -> Result<Conn, SendError> {
+    /// A pooled connection that is ready, else a new one.
+    /// `(connection, whether it was reused)`.
+    async fn checkout(&self) -> Result<(Pair, bool), SendError> {
+        while let Some(mut pair) = self.take() {
+            if pair.ready().await {
+                return Ok((pair, true));
+            }
+        }
+        Ok((self.connect().await?, false))
+    }
+
+    async fn connect(&self) -> Result<Pair, SendError> {
         let tcp = TcpStream::connect(&self.addr)
             .await
             .map_err(SendError::Connect)?;
         let _ = tcp.set_nodelay(true);
-        Ok(Conn {
-            tcp,
-            buf: BytesMut::with_capacity(READ_SPACE),
+        // A second descriptor of the socket (non-blocking like the first) for `Pair::ready`.
+        let peek = std::os::fd::AsFd::as_fd(&tcp)
+            .try_clone_to_owned()
+            .map(std::net::TcpStream::from)
+            .map_err(SendError::Connect)?;
+        let (sender, conn) = http1::Builder::new()
+            .max_buf_size(MAX_HEAD)
+            .handshake(TokioIo::new(tcp))
+            .await
+            .map_err(|e| SendError::Broken(describe(&e)))?;
+        Ok(Pair {
+            sender,
+            conn: Some(Box::pin(conn)),
+            peek,
         })
     }
 
-    /// Send a request (origin-form URI, `Host` set) and wait for the response head. A request
-    /// that could not be written to an idle connection (LiteLLM closed it) is written once more
-    /// to a new connection; once written, it is never sent again.
+    /// Send a request (origin-form URI, `Host` set) and wait for the response head. It goes once
+    /// more, on a new connection, when a reused connection gave it back unwritten or closed
+    /// without a byte of answer (LiteLLM closed that idle connection as the request went: it never
+    /// read it); never after any of an answer arrived.
     pub async fn send(
         self: &Arc<Self>,
         req: Request<Bytes>,
     ) -> Result<Response<UpBody>, SendError> {
-        let bytes = wire::encode(&req);
-        let body = req.body();
-        let mut conn = match self.take() {
-            Some(mut c) => match c.write(&bytes, body).await {
-                Ok(()) => c,
-                Err(_) => {
-                    let mut c = self.connect().await?;
-                    c.write(&bytes, body).await.map_err(SendError::Broken)?;
-                    c
+        let mut req = req.map(Full::new);
+        let (mut pair, mut reused) = self.checkout().await?;
+        loop {
+            let spare = reused.then(|| copy(&req));
+            let mut e = match pair.exchange(req).await {
+                Ok(resp) => {
+                    let (parts, incoming) = resp.into_parts();
+                    let body = UpBody {
+                        incoming,
+                        pair: pair.conn.is_some().then_some(pair),
+                        pool: self.clone(),
+                    };
+                    return Ok(Response::from_parts(parts, body));
                 }
-            },
-            None => {
-                let mut c = self.connect().await?;
-                c.write(&bytes, body).await.map_err(SendError::Broken)?;
-                c
+                Err(e) => e,
+            };
+            let again = match e.take_message() {
+                Some(unsent) => Some(unsent),
+                None if e.error().is_incomplete_message() => spare,
+                None => None,
+            };
+            match again {
+                Some(r) if reused => {
+                    (req, pair, reused) = (r, self.connect().await?, false);
+                }
+                _ => {
+                    let e = e.into_error();
+                    let text = describe(&e);
+                    return Err(if e.is_parse() || e.is_parse_status() {
+                        SendError::Invalid(text)
+                    } else {
+                        SendError::Broken(text)
+                    });
+                }
             }
-        };
-        let head = conn.read_head().await.map_err(SendError::Broken)?;
-        let framing = Framing::of(req.method(), &head);
-        let mut resp = Response::new(UpBody {
-            conn: Some(conn),
-            keep_alive: head.keep_alive && !framing.until_close(),
-            framing,
-            pool: self.clone(),
-        });
-        *resp.status_mut() = head.status;
-        *resp.headers_mut() = head.headers;
-        Ok(resp)
+        }
     }
 }
 
-/// A response body from LiteLLM, read from its connection as the client's side polls it; the
-/// connection goes back to the pool when the body has been read to its end.
+/// A copy of a request (its body is shared, not copied).
+fn copy(req: &Request<Full<Bytes>>) -> Request<Full<Bytes>> {
+    let mut r = Request::new(req.body().clone());
+    *r.method_mut() = req.method().clone();
+    *r.uri_mut() = req.uri().clone();
+    *r.version_mut() = req.version();
+    *r.headers_mut() = req.headers().clone();
+    r
+}
+
+/// A response body from LiteLLM. Polling it drives its connection first, so what the connection
+/// read is in the body when the body is polled; read to its end, the connection goes back to the
+/// pool (a body dropped before its end closes it).
 pub struct UpBody {
-    conn: Option<Conn>,
-    framing: Framing,
-    keep_alive: bool,
+    incoming: Incoming,
+    pair: Option<Pair>,
     pool: Arc<Pool>,
 }
 
 impl UpBody {
-    fn broken(&mut self, e: io::Error) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
-        self.conn = None;
-        Poll::Ready(Some(Err(e)))
-    }
-
-    /// Everything the buffer holds of the body, as one piece (several chunks that arrived in one
-    /// read go to the client in one write).
-    fn decoded(&mut self) -> io::Result<Option<Bytes>> {
-        let Some(conn) = self.conn.as_mut() else {
-            return Ok(None);
-        };
-        let Some(first) = self.framing.next(&mut conn.buf)? else {
-            return Ok(None);
-        };
-        let Some(second) = self.framing.next(&mut conn.buf)? else {
-            return Ok(Some(first));
-        };
-        let mut all = BytesMut::with_capacity(first.len() + second.len() + 64);
-        all.extend_from_slice(&first);
-        all.extend_from_slice(&second);
-        while let Some(more) = self.framing.next(&mut conn.buf)? {
-            all.extend_from_slice(&more);
+    fn drive(&mut self, cx: &mut Context<'_>) {
+        if let Some(p) = self.pair.as_mut() {
+            p.drive(cx);
+            if p.conn.is_none() {
+                // Closed (or failed): the body learns how from hyper.
+                self.pair = None;
+            }
         }
-        Ok(Some(all.freeze()))
     }
 
-    /// The body is complete: its connection can carry the next request.
-    fn release(&mut self) {
-        if let Some(conn) = self.conn.take() {
-            if self.keep_alive && conn.buf.is_empty() {
-                self.pool.put(conn);
+    /// The body is complete: once its driver has seen that, the connection can carry the next
+    /// request (checked again when it is taken from the pool).
+    fn release(&mut self, cx: Option<&mut Context<'_>>) {
+        if let Some(cx) = cx {
+            self.drive(cx);
+        }
+        if let Some(pair) = self.pair.take() {
+            if pair.conn.is_some() && !pair.sender.is_closed() {
+                self.pool.put(pair);
             }
         }
     }
@@ -246,10 +308,9 @@ impl UpBody {
 
 impl Drop for UpBody {
     fn drop(&mut self) {
-        // A body already complete when the client's side took it (nothing left to read), which
-        // hyper does not poll.
-        if self.framing == Framing::Done {
-            self.release();
+        // A body already complete when the client's side took it, which hyper does not poll.
+        if self.incoming.is_end_stream() {
+            self.release(None);
         }
     }
 }
@@ -263,51 +324,32 @@ impl Body for UpBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
         let this = self.get_mut();
-        loop {
-            match this.decoded() {
-                Err(e) => return this.broken(e),
-                Ok(Some(data)) => {
-                    if this.framing == Framing::Done {
-                        this.release();
-                    }
-                    return Poll::Ready(Some(Ok(Frame::data(data))));
+        this.drive(cx);
+        match Pin::new(&mut this.incoming).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                if this.incoming.is_end_stream() {
+                    this.release(Some(cx));
                 }
-                Ok(None) if this.framing == Framing::Done => {
-                    this.release();
-                    return Poll::Ready(None);
-                }
-                Ok(None) => {}
+                Poll::Ready(Some(Ok(frame)))
             }
-            let Some(conn) = this.conn.as_mut() else {
-                return Poll::Ready(None);
-            };
-            match ready!(conn.poll_fill(cx)) {
-                Ok(0) if this.framing.until_close() => {
-                    this.framing = Framing::Done;
-                    this.conn = None;
-                    return Poll::Ready(None);
-                }
-                Ok(0) => {
-                    return this.broken(io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        "the connection closed before the response was complete",
-                    ))
-                }
-                Ok(_) => {}
-                Err(e) => return this.broken(e),
+            Poll::Ready(Some(Err(e))) => {
+                this.pair = None;
+                Poll::Ready(Some(Err(io::Error::other(describe(&e)))))
             }
+            Poll::Ready(None) => {
+                this.release(Some(cx));
+                Poll::Ready(None)
+            }
+            Poll::Pending => Poll::Pending,
         }
     }
 
     fn is_end_stream(&self) -> bool {
-        self.framing == Framing::Done
+        self.incoming.is_end_stream()
     }
 
     fn size_hint(&self) -> SizeHint {
-        match self.framing.remaining() {
-            Some(n) => SizeHint::with_exact(n),
-            None => SizeHint::default(),
-        }
+        self.incoming.size_hint()
     }
 }
 

@@ -171,7 +171,7 @@ async fn nothing_listening_is_a_connect_error_and_garbage_is_a_broken_one() {
     let up = upstream(false, b"220 smtp.example.com ESMTP\r\n\r\n");
     let pool = Pool::new(up.addr.clone());
     match pool.send(request(pool.addr())).await {
-        Err(SendError::Broken(e)) => assert!(e.to_string().contains("not HTTP"), "{e}"),
+        Err(SendError::Invalid(e)) => assert!(e.contains("invalid HTTP"), "{e}"),
         _ => panic!("an answer that is not HTTP was accepted"),
     }
 }
@@ -210,4 +210,138 @@ async fn a_connection_with_bytes_after_the_response_is_not_reused() {
     run(&pool, 2, b"ok").await;
     assert_eq!(lock(&pool.idle).len(), 0);
     assert_eq!(up.accepted.load(Ordering::SeqCst), 2);
+}
+
+/// The whole body of one request, or the error that ended it.
+async fn body_of(pool: &Arc<Pool>) -> Result<Bytes, String> {
+    let work = async {
+        let resp = pool
+            .send(request(pool.addr()))
+            .await
+            .map_err(|e| format!("{e:?}"))?;
+        let body = resp.into_body().collect().await;
+        body.map(|b| b.to_bytes()).map_err(|e| e.to_string())
+    };
+    tokio::time::timeout(Duration::from_secs(10), work)
+        .await
+        .expect("an answer or an error, not a hang")
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn hostile_framing_is_decoded_by_the_rfc_or_refused_never_misread() {
+    // Chunked framing wins over a Content-Length beside it (RFC 9112 §6.3): the body is the
+    // chunks, and the connection is not reused (the length could desynchronise it).
+    let up = upstream(
+        false,
+        b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\ncontent-length: 3\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+    );
+    let pool = Pool::new(up.addr.clone());
+    assert_eq!(body_of(&pool).await.unwrap(), Bytes::from_static(b"hello"));
+    // Two different lengths, a signed length, a length that is not a number: refused before
+    // any of the body is read (a clear 502 for the harness).
+    for head in [
+        &b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\ncontent-length: 5\r\n\r\nok"[..],
+        b"HTTP/1.1 200 OK\r\ncontent-length: +2\r\n\r\nok",
+        b"HTTP/1.1 200 OK\r\ncontent-length: 2x\r\n\r\nok",
+    ] {
+        let up = upstream(false, head);
+        let pool = Pool::new(up.addr.clone());
+        match pool.send(request(pool.addr())).await {
+            Err(SendError::Invalid(e)) => assert!(e.contains("content-length"), "{e}"),
+            Err(e) => panic!("{}: {e:?}", String::from_utf8_lossy(head)),
+            Ok(_) => panic!("accepted: {}", String::from_utf8_lossy(head)),
+        }
+    }
+    // A transfer coding that is not chunked last: read to the close, not as chunks.
+    let up = upstream(
+        true,
+        b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked, gzip\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+    );
+    let pool = Pool::new(up.addr.clone());
+    let (tell, _) = up.close.as_ref().unwrap();
+    tell.send(()).unwrap();
+    let body = body_of(&pool).await.unwrap();
+    assert_eq!(&body[..], b"5\r\nhello\r\n0\r\n\r\n");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn bare_lf_chunk_lines_and_a_missing_last_chunk_never_pass_as_a_whole_body() {
+    // Bare LF after a chunk size: hyper either decodes the chunks exactly or fails the body.
+    let up = upstream(
+        true,
+        b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\nhello\n0\n\n",
+    );
+    let pool = Pool::new(up.addr.clone());
+    up.close.as_ref().unwrap().0.send(()).unwrap();
+    match body_of(&pool).await {
+        Ok(b) => assert_eq!(&b[..], b"hello"),
+        Err(e) => assert!(!e.is_empty()),
+    }
+    // A chunked body cut before its last chunk is an error, never a complete body.
+    let up = upstream(
+        true,
+        b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n",
+    );
+    let pool = Pool::new(up.addr.clone());
+    up.close.as_ref().unwrap().0.send(()).unwrap();
+    let e = body_of(&pool).await.unwrap_err();
+    assert!(e.contains("before the response was complete"), "{e}");
+}
+
+/// An upstream that, on its `c`-th connection (from 0), answers the `r`-th request (from 0)
+/// with `answer(c, r)`, or reads it and closes the connection without a byte when that is `None`.
+/// Counts every request it read.
+fn scripted(answer: fn(usize, usize) -> Option<&'static [u8]>) -> (String, Arc<AtomicUsize>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let requests = Arc::new(AtomicUsize::new(0));
+    let seen = requests.clone();
+    std::thread::spawn(move || {
+        for (c, conn) in listener.incoming().enumerate() {
+            let Ok(mut conn) = conn else { return };
+            let mut reader = BufReader::new(conn.try_clone().unwrap());
+            for r in 0.. {
+                let mut len = 0usize;
+                let mut line = String::new();
+                while reader.read_line(&mut line).unwrap_or(0) > 0 && line.trim_end() != "" {
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        len = v.trim().parse().unwrap();
+                    }
+                    line.clear();
+                }
+                if line.is_empty() {
+                    break;
+                }
+                let mut body = vec![0u8; len];
+                reader.read_exact(&mut body).unwrap();
+                seen.fetch_add(1, Ordering::SeqCst);
+                match answer(c, r) {
+                    Some(a) => conn.write_all(a).unwrap(),
+                    None => {
+                        let _ = conn.shutdown(std::net::Shutdown::Both);
+                        break;
+                    }
+                }
+            }
+        }
+    });
+    (addr, requests)
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_reused_connection_closed_unanswered_sends_the_request_once_more_a_new_one_never() {
+    // The pooled connection reads the second request and closes without a byte (LiteLLM
+    // closing an idle connection as the request went): it goes again on a new connection.
+    let (addr, requests) = scripted(|c, r| (c == 1 || r == 0).then_some(OK));
+    let pool = Pool::new(addr);
+    run(&pool, 2, b"ok").await;
+    assert_eq!(requests.load(Ordering::SeqCst), 3);
+    // A new connection that closes unanswered: an error, the request sent once.
+    let (addr, requests) = scripted(|_, _| None);
+    let pool = Pool::new(addr);
+    match pool.send(request(pool.addr())).await {
+        Err(SendError::Broken(e)) => assert!(e.contains("before the response"), "{e}"),
+        other => panic!("{:?}", other.map(|r| r.status())),
+    }
+    assert_eq!(requests.load(Ordering::SeqCst), 1);
 }

@@ -259,6 +259,14 @@ fn a_session_key_reaches_only_its_variant_and_bad_keys_get_a_clear_401() {
         let answer = String::from_utf8_lossy(&answer);
         assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
     }
+    // The edge's metrics (sessions, variants, labels) open to the scrape token only: not to
+    // anyone on loopback, not to a session's key.
+    for h in [vec![], vec![("Authorization", bearer.as_str())]] {
+        let r = call(&edge, "GET", "/_stackperf/metrics", &h, "");
+        assert_eq!(r.status, 401, "{h:?}: {}", r.body);
+        assert!(r.body.contains("scrape token"), "{}", r.body);
+    }
+
     // Request heads: one just under the edge's limit reaches the model (LiteLLM takes it with the
     // headers the edge adds); a larger one, up to a megabyte, gets a 431 saying why in the
     // surface's own format, and is never forwarded.

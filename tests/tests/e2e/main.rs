@@ -8,6 +8,7 @@ mod cli;
 mod compose_file;
 mod edge_crash;
 mod edge_fidelity;
+mod edge_hostile;
 mod edge_security;
 mod fuzz_inputs;
 mod harness_clis;

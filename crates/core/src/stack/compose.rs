@@ -151,9 +151,32 @@ impl ComposeStack {
 
     /// Overwrite the shipped scrape config with one naming this stack's ports (Prometheus runs on
     /// the host's network: LiteLLM's published port, the natively run edge's metrics).
-    pub fn write_prometheus_config(&self, litellm_port: u16, edge_port: u16) -> Result<(), Error> {
-        let path = self.dir.join("configs/prometheus/prometheus.yml");
-        let text = super::prometheus::scrape_config(litellm_port, edge_port, 5);
+    /// The edge's metrics token goes beside it, mounted into the container: readable by the
+    /// container's user, inside the data directory only this user can enter (0700).
+    pub fn write_prometheus_config(
+        &self,
+        litellm_port: u16,
+        edge_port: u16,
+        metrics_token: &crate::secrets::Secret,
+    ) -> Result<(), Error> {
+        use super::prometheus::{scrape_config, TOKEN_FILE};
+        let dir = self.dir.join("configs/prometheus");
+        let token = dir.join(TOKEN_FILE);
+        std::fs::write(&token, metrics_token.expose())
+            .map_err(io_err(format!("write {}", token.display())))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o644))
+                .map_err(io_err(format!("chmod {}", token.display())))?;
+        }
+        let path = dir.join("prometheus.yml");
+        let text = scrape_config(
+            litellm_port,
+            edge_port,
+            5,
+            &format!("/etc/prometheus/{TOKEN_FILE}"),
+        );
         std::fs::write(&path, text).map_err(io_err(format!("write {}", path.display())))
     }
 
@@ -418,7 +441,10 @@ mod tests {
             std::fs::read_to_string(stack.dir.join("configs/prometheus/prometheus.yml")).unwrap();
         // The shipped file names the default ports; the stack's own replace them.
         assert!(shipped.contains("127.0.0.1:4000") && shipped.contains("127.0.0.1:4100"));
-        stack.write_prometheus_config(14000, 14100).unwrap();
+        let token = crate::secrets::Secret::new("t0k3n".to_string());
+        stack.write_prometheus_config(14000, 14100, &token).unwrap();
+        let on_disk = std::fs::read_to_string(stack.dir.join("configs/prometheus/metrics.token"));
+        assert_eq!(on_disk.unwrap(), "t0k3n");
         let text =
             std::fs::read_to_string(stack.dir.join("configs/prometheus/prometheus.yml")).unwrap();
         assert!(text.contains("\"127.0.0.1:14000\""), "{text}");

@@ -59,7 +59,11 @@ pub fn up(
     }
     let stack = ComposeStack::new(&opts.data_dir);
     let litellm_dir = stack.write_files(&plan.config)?;
-    stack.write_prometheus_config(opts.ports.litellm, opts.ports.edge)?;
+    stack.write_prometheus_config(
+        opts.ports.litellm,
+        opts.ports.edge,
+        &stack_secrets.metrics_token,
+    )?;
     let mut pairs = vec![
         (
             secrets::MASTER_KEY.to_string(),
@@ -118,7 +122,7 @@ pub fn up(
         message: format!("starting StackPerf's edge on 127.0.0.1:{}", opts.ports.edge),
     });
     edge::stop_for_compose(&opts.data_dir);
-    edge::start_for_compose(opts, &stack_secrets.master_key, edge_token)?;
+    edge::start_for_compose(opts, &stack_secrets)?;
     let services = status(&opts.data_dir)?;
     Ok(ComposeUp {
         services,

@@ -4,22 +4,22 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::litellm_config::EDGE_TOKEN_ENV;
+use super::litellm_config::{EDGE_TOKEN_ENV, METRICS_TOKEN_ENV};
 use super::native::ServiceRecord;
 use super::process::{self, alive, runs, terminate_group};
 use super::ServiceState;
-use super::{ServiceStatus, StackOptions};
-use crate::secrets::{Secret, MASTER_KEY};
+use super::{ServiceStatus, StackOptions, StackSecrets};
+use crate::secrets::MASTER_KEY;
 use crate::{io_err, Error, APP_VERSION};
 
 /// The command line of `stackperf edge serve` in front of LiteLLM on `litellm_port`, and the
-/// secrets it reads from its environment (the master key, the edge token shared with LiteLLM).
+/// secrets it reads from its environment (the master key, the edge token shared with LiteLLM,
+/// the metrics token Prometheus presents).
 pub fn command(
     data: &Path,
     edge_port: u16,
     litellm_port: u16,
-    master_key: &Secret,
-    edge_token: &Secret,
+    secrets: &StackSecrets,
 ) -> (Vec<String>, Vec<(String, String)>) {
     let args = vec![
         "edge".to_string(),
@@ -36,11 +36,16 @@ pub fn command(
         MASTER_KEY.to_string(),
         "--edge-token-env".to_string(),
         EDGE_TOKEN_ENV.to_string(),
+        "--metrics-token-env".to_string(),
+        METRICS_TOKEN_ENV.to_string(),
     ];
-    let env = vec![
-        (MASTER_KEY.to_string(), master_key.expose().to_string()),
-        (EDGE_TOKEN_ENV.to_string(), edge_token.expose().to_string()),
-    ];
+    let env = [
+        (MASTER_KEY, &secrets.master_key),
+        (EDGE_TOKEN_ENV, &secrets.edge_token),
+        (METRICS_TOKEN_ENV, &secrets.metrics_token),
+    ]
+    .map(|(k, v)| (k.to_string(), v.expose().to_string()))
+    .to_vec();
     (args, env)
 }
 
@@ -53,16 +58,9 @@ fn record_path(data_dir: &Path) -> PathBuf {
 /// second; LiteLLM is already healthy by then). Blocking, like the rest of the Compose runtime.
 pub fn start_for_compose(
     opts: &StackOptions,
-    master_key: &Secret,
-    edge_token: &Secret,
+    secrets: &StackSecrets,
 ) -> Result<ServiceRecord, Error> {
-    let (args, env) = command(
-        &opts.data_dir,
-        opts.ports.edge,
-        opts.ports.litellm,
-        master_key,
-        edge_token,
-    );
+    let (args, env) = command(&opts.data_dir, opts.ports.edge, opts.ports.litellm, secrets);
     let dir = opts.data_dir.join("stack");
     let log = dir.join("logs").join("edge.log");
     let pid = process::spawn(&opts.stackperf_bin, &args, &env, &dir, &log)?;

@@ -12,7 +12,7 @@ use super::probe::{healthy, http, prometheus_version};
 use super::process::{self, alive};
 use super::{prometheus, Ports, Progress, StackEvent, StackSecrets};
 use crate::config::Registry;
-use crate::secrets::MASTER_KEY;
+use crate::secrets::{Secret, MASTER_KEY};
 use crate::{io_err, Error, APP_VERSION};
 
 /// What launching LiteLLM or Prometheus needs beyond the ports and secrets.
@@ -96,20 +96,16 @@ impl NativeStack {
                     "starting Prometheus on 127.0.0.1:{}",
                     ports.prometheus
                 ));
-                self.launch_prometheus(ports, bin).await
+                self.launch_prometheus(ports, bin, &secrets.metrics_token)
+                    .await
             }
             _ => {
                 step(format!(
                     "starting StackPerf's edge on 127.0.0.1:{}",
                     ports.edge
                 ));
-                let (args, env) = super::edge::command(
-                    &self.opts.data_dir,
-                    ports.edge,
-                    ports.litellm,
-                    &secrets.master_key,
-                    &secrets.edge_token,
-                );
+                let (args, env) =
+                    super::edge::command(&self.opts.data_dir, ports.edge, ports.litellm, secrets);
                 let bin = &self.opts.stackperf_bin;
                 let version = Some(APP_VERSION.to_string());
                 let health = stackperf_edge::HEALTH_PATH;
@@ -201,11 +197,25 @@ impl NativeStack {
         )
     }
 
-    async fn launch_prometheus(&self, ports: Ports, bin: &Path) -> Result<ServiceRecord, Error> {
+    async fn launch_prometheus(
+        &self,
+        ports: Ports,
+        bin: &Path,
+        metrics_token: &Secret,
+    ) -> Result<ServiceRecord, Error> {
         let pdir = self.dir().join("prometheus");
+        // The scrape token in a file of its own, readable by this user only: Prometheus reads
+        // credentials from a file (never from its environment), and the config stays token-free.
+        let token_file = pdir.join(prometheus::TOKEN_FILE);
+        write_private(&token_file, metrics_token.expose())?;
         write_private(
             &pdir.join("prometheus.yml"),
-            &prometheus::scrape_config(ports.litellm, ports.edge, self.opts.scrape_interval_s),
+            &prometheus::scrape_config(
+                ports.litellm,
+                ports.edge,
+                self.opts.scrape_interval_s,
+                &token_file.display().to_string(),
+            ),
         )?;
         let args = [
             format!("--config.file={}", pdir.join("prometheus.yml").display()),

@@ -12,6 +12,9 @@ pub const SIM_KEY_ENV: &str = "STACKPERF_SIM_API_KEY";
 /// Where the auth hook finds the session-key registry (hashes only).
 /// The token the edge sends LiteLLM so the auth hook trusts its correlation id.
 pub const EDGE_TOKEN_ENV: &str = "STACKPERF_EDGE_TOKEN";
+/// The bearer token Prometheus presents to read the edge's metrics (they name sessions, variants
+/// and labels; the token opens nothing else).
+pub const METRICS_TOKEN_ENV: &str = "STACKPERF_METRICS_TOKEN";
 pub const KEY_REGISTRY_ENV: &str = "STACKPERF_KEY_REGISTRY";
 /// Where the capture logger appends one line per request.
 pub const SPOOL_ENV: &str = "STACKPERF_SPOOL";

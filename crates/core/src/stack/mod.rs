@@ -27,7 +27,7 @@ pub use native::{DownReport, NativeStack, StackState, UpReport};
 use crate::config::Registry;
 use crate::secrets::{Secret, Secrets};
 use crate::Error;
-use litellm_config::{EDGE_TOKEN_ENV, SIM_KEY_ENV};
+use litellm_config::{EDGE_TOKEN_ENV, METRICS_TOKEN_ENV, SIM_KEY_ENV};
 
 /// Which runtime runs the stack.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -176,6 +176,8 @@ pub struct StackSecrets {
     pub sim_key: Secret,
     /// The token the edge presents to LiteLLM (kept likewise).
     pub edge_token: Secret,
+    /// The token Prometheus presents to read the edge's metrics (kept likewise).
+    pub metrics_token: Secret,
     /// `(secret name, value)` for every provider key that is set.
     pub provider_keys: Vec<(String, Secret)>,
     /// Set when the keychain could not be read for provider keys (those providers go unserved).
@@ -188,6 +190,7 @@ impl StackSecrets {
         let master_key = secrets.master_key()?;
         let sim_key = secrets.get_or_generate(SIM_KEY_ENV, "sk-stackperf-sim-")?;
         let edge_token = secrets.get_or_generate(EDGE_TOKEN_ENV, "stackperf-edge-")?;
+        let metrics_token = secrets.get_or_generate(METRICS_TOKEN_ENV, "stackperf-metrics-")?;
         let mut provider_keys = Vec::new();
         let mut keychain_warning = None;
         for p in reg
@@ -212,6 +215,7 @@ impl StackSecrets {
             master_key,
             sim_key,
             edge_token,
+            metrics_token,
             provider_keys,
             keychain_warning,
         })
@@ -223,9 +227,14 @@ impl StackSecrets {
 
     /// A hash of the internal secrets the services share (never the values).
     pub fn fingerprint(&self) -> String {
-        let joined = [&self.master_key, &self.sim_key, &self.edge_token]
-            .map(|s| s.expose())
-            .join("\n");
+        let joined = [
+            &self.master_key,
+            &self.sim_key,
+            &self.edge_token,
+            &self.metrics_token,
+        ]
+        .map(|s| s.expose())
+        .join("\n");
         crate::credentials::key_hash(&Secret::new(joined))[..16].to_string()
     }
 }

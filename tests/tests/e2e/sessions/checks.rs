@@ -110,7 +110,23 @@ pub fn prometheus_counts_equal_the_database(s: &StackEnv) {
 
     // Every metric and label the Grafana dashboards use exists: LiteLLM's and StackPerf's own.
     let litellm = stackperf_e2e::http_get(&s.litellm_url(), "/metrics/");
-    let edge = stackperf_e2e::http_get(&s.proxy_url(), "/_stackperf/metrics");
+    // The edge's own metrics need the scrape token Prometheus has (Prometheus's query above
+    // found StackPerf's series: it scraped with it).
+    let path = "/_stackperf/metrics";
+    let anyone = stackperf_e2e::raw_request("GET", &s.proxy_url(), path, &[], b"");
+    assert_eq!(anyone.status, 401, "{}", anyone.body);
+    let token = std::fs::read_to_string(s.data.path().join("stack/prometheus/metrics.token"))
+        .expect("the scrape token beside Prometheus's config");
+    let bearer = format!("Bearer {token}");
+    let scraped = stackperf_e2e::raw_request(
+        "GET",
+        &s.proxy_url(),
+        path,
+        &[("Authorization", &bearer)],
+        b"",
+    );
+    assert_eq!(scraped.status, 200, "{}", scraped.body);
+    let edge = scraped.body;
     assert!(edge.contains("stackperf_ttft_ms_bucket{"), "{edge}");
     stackperf_e2e::check_dashboards_against(&format!("{litellm}\n{edge}"));
 
