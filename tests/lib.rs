@@ -442,24 +442,10 @@ impl Drop for StackEnv {
     }
 }
 
-/// Parse the RFC 3339 UTC timestamps exports write (`YYYY-MM-DDTHH:MM:SS.mmmZ`) to epoch ms.
+/// Parse the RFC 3339 timestamps exports write (`YYYY-MM-DDTHH:MM:SS.mmmZ`) to epoch ms.
 pub fn parse_rfc3339_ms(s: &str) -> Option<f64> {
-    let (date, time) = s.strip_suffix('Z')?.split_once('T')?;
-    let mut d = date.split('-').map(|x| x.parse::<i64>().ok());
-    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
-    let (hms, frac) = time.split_once('.').unwrap_or((time, "0"));
-    let mut t = hms.split(':').map(|x| x.parse::<i64>().ok());
-    let (hh, mm, ss) = (t.next()??, t.next()??, t.next()??);
-    let ms: f64 = format!("0.{frac}").parse::<f64>().ok()? * 1000.0;
-    // Days from civil (Howard Hinnant).
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(((days * 86_400 + hh * 3600 + mm * 60 + ss) * 1000) as f64 + ms)
+    let t = chrono::DateTime::parse_from_rfc3339(s).ok()?;
+    Some(t.timestamp_micros() as f64 / 1000.0)
 }
 
 /// Metric names (LiteLLM's and StackPerf's) and `by (...)` labels in a PromQL expression.

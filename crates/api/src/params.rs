@@ -109,60 +109,9 @@ impl Params {
     }
 }
 
-/// Unix epoch ms from epoch ms or RFC 3339 (date, or date and time with `Z` or an offset).
+/// Unix epoch ms from epoch ms or RFC 3339 (a date, or a date and time with `Z` or an offset).
 pub fn parse_time(s: &str) -> Option<f64> {
-    if let Ok(ms) = s.parse::<f64>() {
-        return ms.is_finite().then_some(ms);
-    }
-    let (date, rest) = s.split_at(s.len().min(10));
-    let mut d = date.split('-').map(|p| p.parse::<i64>().ok());
-    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
-    if !(1..=12).contains(&m) || !(1..=31).contains(&day) || date.len() != 10 {
-        return None;
-    }
-    let days = days_from_civil(y, m, day);
-    let mut secs = days as f64 * 86_400.0;
-    if !rest.is_empty() {
-        let rest = rest.strip_prefix(['T', 't', ' '])?;
-        let (clock, offset) = match rest.find(['Z', 'z', '+', '-']) {
-            Some(i) => rest.split_at(i),
-            None => return None,
-        };
-        let mut c = clock.split(':');
-        let (h, mi) = (
-            c.next()?.parse::<f64>().ok()?,
-            c.next()?.parse::<f64>().ok()?,
-        );
-        let sec = c
-            .next()
-            .map(|x| x.parse::<f64>().ok())
-            .unwrap_or(Some(0.0))?;
-        if h >= 24.0 || mi >= 60.0 || !(0.0..61.0).contains(&sec) {
-            return None;
-        }
-        secs += h * 3600.0 + mi * 60.0 + sec;
-        if !matches!(offset, "Z" | "z") {
-            let sign = if offset.starts_with('-') { -1.0 } else { 1.0 };
-            let mut o = offset[1..].split(':');
-            let (oh, om) = (
-                o.next()?.parse::<f64>().ok()?,
-                o.next()?.parse::<f64>().ok()?,
-            );
-            secs -= sign * (oh * 3600.0 + om * 60.0);
-        }
-    }
-    Some(secs * 1000.0)
-}
-
-/// Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    stackperf_core::timestamp::parse_ms(s)
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ pub mod secrets;
 pub mod session;
 pub mod stack;
 pub mod store;
+pub mod timestamp;
 pub mod usage;
 pub mod yaml;
 
