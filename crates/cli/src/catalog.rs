@@ -46,16 +46,14 @@ pub fn validate(g: &Global) -> Result<(), CliError> {
 
 pub async fn sync(g: &Global) -> Result<(), CliError> {
     let app = app(g)?;
-    let reg = app.registry()?;
-    let store = app.store().await?;
-    let report = store.sync_config(&reg).await?;
+    let (db, report) = app.sync_config().await?;
     if g.json {
-        print_json(&json!({"db": store.path(), "report": report}))?;
+        print_json(&json!({"db": db, "report": report}))?;
     } else {
         println!(
             "synced {} into {}: {} providers, {} harness profiles, {} variants ({} new fingerprints), {} experiments, {} task cards",
             g.config_dir.display(),
-            store.path().display(),
+            db.display(),
             report.providers,
             report.harness_profiles,
             report.variants,
@@ -250,21 +248,19 @@ pub fn db_path(g: &Global) -> Result<(), CliError> {
 
 pub async fn db_migrate(g: &Global) -> Result<(), CliError> {
     let app = app(g)?;
-    let store = app.store().await?;
-    let applied = store.applied_migrations().await?;
-    let tables = store.tables().await?;
+    let info = app.database_info().await?;
     if g.json {
-        print_json(&json!({"db": store.path(), "migrations": applied, "tables": tables}))?;
+        print_json(&info)?;
     } else {
         println!(
             "database {} is at migration {}",
-            store.path().display(),
-            applied.last().map(|m| m.version).unwrap_or(0)
+            info.db.display(),
+            info.migrations.last().map(|m| m.version).unwrap_or(0)
         );
-        for m in &applied {
+        for m in &info.migrations {
             println!("  applied {} {}", m.version, m.description);
         }
-        println!("tables: {}", tables.join(", "));
+        println!("tables: {}", info.tables.join(", "));
     }
     Ok(())
 }

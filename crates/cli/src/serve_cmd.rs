@@ -36,10 +36,10 @@ pub fn serve(g: &Global, a: ServeArgs) -> Result<(), CliError> {
     let addr = SocketAddr::new(a.bind, a.port);
     stackperf_api::check_bind(&addr, a.allow_remote)?;
     let app = Arc::new(app(g)?);
-    let token = app.secrets.api_token()?;
     runtime()?.block_on(async {
+        let token = app.api_token().await?;
         // Open the database first: a broken one is reported before anything listens.
-        app.store().await?;
+        app.open_database().await?;
         let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
             CliError::Usage(format!(
                 "cannot listen on {addr}: {e}. Pick another --port (0 = any free port)."
@@ -62,11 +62,13 @@ pub fn serve(g: &Global, a: ServeArgs) -> Result<(), CliError> {
 pub fn api(g: &Global, cmd: ApiCmd) -> Result<(), CliError> {
     let ApiCmd::Token { rotate } = cmd;
     let app = app(g)?;
-    let token = if rotate {
-        app.secrets.rotate_api_token()?
-    } else {
-        app.secrets.api_token()?
-    };
+    let token = runtime()?.block_on(async {
+        if rotate {
+            app.rotate_api_token().await
+        } else {
+            app.api_token().await
+        }
+    })?;
     // The one place the token is shown: the user asked for it, to put in a client.
     if g.json {
         print_json(&json!({"token": token.expose(), "rotated": rotate}))?;

@@ -4,6 +4,7 @@
 //!
 //! Init order (see [`App::open`]): paths → store (migrations) → keychain → key registry → stack.
 
+mod database;
 mod doctor;
 mod live;
 mod outputs;
@@ -12,6 +13,7 @@ mod query;
 mod run_item;
 mod run_plan;
 mod runs;
+mod secrets;
 mod setup;
 mod traffic;
 mod usage;
@@ -24,7 +26,7 @@ use serde::Serialize;
 
 use crate::config::Registry;
 use crate::credentials::RegistryIssuer;
-use crate::secrets::{KeyringStore, Secret, SecretInfo, Secrets};
+use crate::secrets::{KeyringStore, Secrets};
 use crate::session::Sessions;
 use crate::stack::venv::Venv;
 use crate::stack::{
@@ -34,6 +36,7 @@ use crate::stack::{
 use crate::store::Store;
 use crate::{paths, Error};
 
+pub use database::DatabaseInfo;
 pub use doctor::{checks as doctor_checks, Check};
 pub use live::{EdgeHealth, EnvView, Finalized, RequestBrief, RequestsPage, StartSession};
 pub use outputs::{ExportFormat, ExportRequest, ExportWhat, Written};
@@ -141,7 +144,7 @@ pub struct App {
     pub paths: AppPaths,
     /// Opened (migrations run) on first use, so commands that need no database never touch it.
     store: tokio::sync::OnceCell<Store>,
-    pub secrets: Arc<Secrets>,
+    secrets: Arc<Secrets>,
     issuer: Arc<RegistryIssuer>,
     stack: NativeStack,
     stack_options: StackOptions,
@@ -191,8 +194,9 @@ impl App {
         }
     }
 
-    /// The database (opened and migrated on first use).
-    pub async fn store(&self) -> Result<&Store, Error> {
+    /// The database (opened and migrated on first use). Hosts reach it only through the use
+    /// cases; core's own tests open the same file with `Store::open`.
+    pub(crate) async fn store(&self) -> Result<&Store, Error> {
         self.store
             .get_or_try_init(|| async {
                 // Only StackPerf's own data directory is created implicitly.
@@ -449,33 +453,6 @@ impl App {
     /// The `doctor` checks, each with its fix.
     pub async fn doctor(&self) -> Vec<Check> {
         doctor::checks(&self.paths, &self.stack).await
-    }
-
-    // ---- Secrets ----------------------------------------------------------------------------
-
-    /// The secrets the configuration refers to and where each is set (never a value).
-    pub async fn secrets_list(&self) -> Result<Vec<SecretInfo>, Error> {
-        let (reg, _) = Registry::load(&self.paths.config_dir);
-        let wanted = crate::secrets::wanted(&reg);
-        self.keychain(move |s| s.list(&wanted)).await
-    }
-
-    /// What is wrong with a secret name, if anything (the rule the keychain store enforces).
-    pub fn secret_name_problem(&self, name: &str) -> Option<String> {
-        (!crate::secrets::valid_name(name))
-            .then(|| Error::BadSecretName(name.to_string()).to_string())
-    }
-
-    /// Store (or replace) a secret in the OS keychain.
-    pub async fn secret_set(&self, name: &str, value: Secret) -> Result<(), Error> {
-        let name = name.to_string();
-        self.keychain(move |s| s.set(&name, value)).await
-    }
-
-    /// Remove a secret from the keychain; false when it was not there.
-    pub async fn secret_delete(&self, name: &str) -> Result<bool, Error> {
-        let name = name.to_string();
-        self.keychain(move |s| s.delete(&name)).await
     }
 }
 

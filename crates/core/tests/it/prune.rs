@@ -154,7 +154,7 @@ async fn a_dry_run_changes_nothing_and_a_prune_deletes_exactly_what_the_policy_s
         Arc::new(Secrets::new(Box::new(MemoryStore::default()))),
         StackSettings::from_env(),
     );
-    let store = app.store().await.unwrap();
+    let store = &Store::open(&app.paths.db_path).await.unwrap();
     assert_eq!(count(store, "SELECT COUNT(*) FROM requests").await, 13);
 
     // The dry run: the plan, and not one byte changed.

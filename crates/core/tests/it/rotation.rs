@@ -62,7 +62,7 @@ async fn no_line_is_lost_or_read_twice_across_a_rotation_and_prune_removes_the_d
         Arc::new(Secrets::new(Box::new(MemoryStore::default()))),
         StackSettings::from_env(),
     );
-    let store = app.store().await.unwrap();
+    let store = &Store::open(&app.paths.db_path).await.unwrap();
 
     // A writer with the spool open, as LiteLLM's logger holds it.
     let mut old_writer = std::fs::OpenOptions::new()

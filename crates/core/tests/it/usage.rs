@@ -303,7 +303,11 @@ async fn usage_traffic_is_reported_by_owner_team_model_and_day_and_never_mixes_w
         want["ana"].2 + 1000
     );
     // Usage rows belong to no session; the other two lines are not usage.
-    let pool = app.store().await.unwrap().pool().clone();
+    let pool = stackperf_core::store::Store::open(&app.paths.db_path)
+        .await
+        .unwrap()
+        .pool()
+        .clone();
     let counts: Vec<(String, i64, i64)> = sqlx::query_as(
         "SELECT traffic, count(*), count(session_id) FROM requests GROUP BY traffic ORDER BY traffic",
     )
