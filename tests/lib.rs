@@ -1,5 +1,6 @@
 //! Shared helpers for end-to-end tests: locate the real `stackperf` binary, start the real
 //! simulator on a free loopback port, find the test Python environment.
+#![allow(clippy::disallowed_methods)] // tests start programs as a user would (core's builder is for the app)
 
 mod machine;
 mod raw;

@@ -404,4 +404,13 @@ pub fn builder() -> Builder<tauri::Wry> {
             crate::events::RunProgress,
             crate::window::CloseAsked
         ])
+        // The metric registry and how each unit is written, as constants: the UI lists and
+        // formats metrics from these, never from copies of its own.
+        .typ::<stackperf_core::metrics::MetricInfo>()
+        .typ::<stackperf_core::analysis::units::UnitFormat>()
+        .constant("METRICS", stackperf_core::metrics::infos())
+        .constant(
+            "UNIT_FORMATS",
+            stackperf_core::analysis::units::UNIT_FORMATS,
+        )
 }

@@ -49,8 +49,9 @@ fn lean_webkit() {
 /// freed, depends on timing — in 5 of 6 starts it did (measured: release build, idle, web
 /// process 97.2 or 100.6 MiB PSS). A fixed threshold (glibc's default value, 128 KiB) makes the
 /// lower figure the rule (6 of 6). Set for WebKit's processes, which inherit this process's
-/// environment; kept from the stack services and harness runs the app starts, which get the
-/// user's environment. A user's own `GLIBC_TUNABLES` is left alone.
+/// environment; kept from every program core starts (its one command builder,
+/// `stack::process::command`, removes it), which get the user's environment. A user's own
+/// `GLIBC_TUNABLES` is left alone.
 #[cfg(target_os = "linux")]
 fn fixed_mmap_threshold_for_webkit() {
     const TUNABLES: &str = "GLIBC_TUNABLES";

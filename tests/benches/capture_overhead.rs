@@ -20,7 +20,7 @@
 //! 3. The floor under the last target: a byte pump (a forwarder that parses nothing, run as its
 //!    own process like the edge) in front of the same simulator vs direct — what one more process
 //!    on the loopback path costs on the machine at hand.
-
+#![allow(clippy::disallowed_methods)] // tests start programs as a user would (core's builder is for the app)
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark aborts on setup failure
 
 use std::process::{Child, Command, Stdio};

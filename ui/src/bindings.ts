@@ -78,6 +78,11 @@ export const events = {
 	trafficProgress: makeEvent<TrafficProgress, TrafficProgress>("traffic-progress"),
 };
 
+/* Constants */
+export const METRICS = [{"chartable":false,"label":"Task success rate","lower_is_better":false,"name":"task_success","session_column":false,"short":"success","unit":"ratio"},{"chartable":false,"label":"Wall time (harness start to exit)","lower_is_better":true,"name":"wall_s","session_column":false,"short":"wall","unit":"seconds"},{"chartable":false,"label":"Session duration","lower_is_better":true,"name":"duration_s","session_column":false,"short":"duration","unit":"seconds"},{"chartable":false,"label":"Cost per session","lower_is_better":true,"name":"cost_usd","session_column":false,"short":"cost","unit":"usd"},{"chartable":false,"label":"Requests per session","lower_is_better":true,"name":"requests","session_column":false,"short":"requests","unit":"count"},{"chartable":false,"label":"Input tokens per session","lower_is_better":true,"name":"input_tokens","session_column":false,"short":"input-tokens","unit":"count"},{"chartable":false,"label":"Tool calls per session","lower_is_better":true,"name":"tool_calls","session_column":false,"short":"tool-calls","unit":"count"},{"chartable":false,"label":"Tool round trip (tool call → next request)","lower_is_better":true,"name":"tool_round_trip_ms","session_column":false,"short":"tool-rtt","unit":"milliseconds"},{"chartable":false,"label":"Time in the model (sum of request latencies)","lower_is_better":true,"name":"model_time_ms","session_column":false,"short":"model-time","unit":"milliseconds"},{"chartable":false,"label":"Peak input tokens per request (context growth)","lower_is_better":true,"name":"peak_input_tokens","session_column":false,"short":"peak-input","unit":"count"},{"chartable":false,"label":"Output tokens per session","lower_is_better":true,"name":"output_tokens","session_column":false,"short":"output-tokens","unit":"count"},{"chartable":false,"label":"Cached input tokens per session (read from a cache)","lower_is_better":false,"name":"cached_input_tokens","session_column":false,"short":"cached-tokens","unit":"count"},{"chartable":false,"label":"Cache-write tokens per session","lower_is_better":true,"name":"cache_write_tokens","session_column":false,"short":"cache-write-tokens","unit":"count"},{"chartable":false,"label":"Reasoning tokens per session (part of output)","lower_is_better":true,"name":"reasoning_tokens","session_column":false,"short":"reasoning-tokens","unit":"count"},{"chartable":false,"label":"Retries (requests sent after a failed one)","lower_is_better":true,"name":"retries","session_column":false,"short":"retries","unit":"count"},{"chartable":true,"label":"Time to first token","lower_is_better":true,"name":"ttft_p50_ms","session_column":true,"short":"ttft","unit":"milliseconds"},{"chartable":false,"label":"Time to first token p95 (per session)","lower_is_better":true,"name":"ttft_p95_ms","session_column":false,"short":"ttft-p95","unit":"milliseconds"},{"chartable":true,"label":"Time to first answer text","lower_is_better":true,"name":"ttft_visible_p50_ms","session_column":false,"short":"ttft-visible","unit":"milliseconds"},{"chartable":true,"label":"Latency (median per session)","lower_is_better":true,"name":"latency_p50_ms","session_column":true,"short":"latency","unit":"milliseconds"},{"chartable":false,"label":"Latency p95 (per session)","lower_is_better":true,"name":"latency_p95_ms","session_column":false,"short":"latency-p95","unit":"milliseconds"},{"chartable":true,"label":"Inter-token latency","lower_is_better":true,"name":"itl_p50_ms","session_column":false,"short":"itl","unit":"milliseconds"},{"chartable":true,"label":"Output tokens/s","lower_is_better":false,"name":"tokens_per_s_p50","session_column":true,"short":"tokens-per-s","unit":"tokens_per_second"},{"chartable":false,"label":"Stalls (gaps > 1 s)","lower_is_better":true,"name":"stalls","session_column":false,"short":"stalls","unit":"count"},{"chartable":false,"label":"Error rate","lower_is_better":true,"name":"error_rate","session_column":false,"short":"error-rate","unit":"ratio"},{"chartable":false,"label":"Rate-limited requests (HTTP 429)","lower_is_better":true,"name":"rate_limited","session_column":false,"short":"rate-limited","unit":"count"},{"chartable":false,"label":"Cache hit ratio","lower_is_better":false,"name":"cache_hit_ratio","session_column":false,"short":"cache-hits","unit":"ratio"}] as const;
+
+export const UNIT_FORMATS = [{"missing":"–","steps":[{"decimals":1,"from":0.0,"prefix":"","scale":1.0,"suffix":" ms"},{"decimals":0,"from":100.0,"prefix":"","scale":1.0,"suffix":" ms"},{"decimals":2,"from":1000.0,"prefix":"","scale":0.001,"suffix":" s"}],"unit":"milliseconds"},{"missing":"–","steps":[{"decimals":1,"from":0.0,"prefix":"","scale":1.0,"suffix":" s"}],"unit":"seconds"},{"missing":"–","steps":[{"decimals":1,"from":0.0,"prefix":"","scale":100.0,"suffix":" %"}],"unit":"ratio"},{"missing":"–","steps":[{"decimals":0,"from":0.0,"prefix":"","scale":1.0,"suffix":""}],"unit":"count"},{"missing":"–","steps":[{"decimals":1,"from":0.0,"prefix":"","scale":1.0,"suffix":" tok/s"}],"unit":"tokens_per_second"},{"missing":"n/a","steps":[{"decimals":4,"from":0.0,"prefix":"$","scale":1.0,"suffix":""},{"decimals":2,"from":1.0,"prefix":"$","scale":1.0,"suffix":""}],"unit":"usd"}] as const;
+
 /* Types */
 /**  Where things are, for the status bar and the first-run hints. */
 export type AppInfo = {
@@ -626,6 +631,18 @@ export type ExportWhat = "sessions" | "requests" | "comparison" |
 /**  How a session ends (what the operator records at finalize). */
 export type FinalStatus = "completed" | "aborted" | "invalid";
 
+/**
+ *  One way of writing a value: for absolute values from `from` up (until the next step),
+ *  `x × scale` with `decimals` decimals, between `prefix` and `suffix`.
+ */
+export type FormatStep = {
+	from: number | null,
+	scale: number | null,
+	decimals: number | null,
+	prefix: string,
+	suffix: string,
+};
+
 /**  What a comparison's rows are. */
 export type GroupBy = 
 /**  One experiment's variants (the default comparison). */
@@ -735,6 +752,8 @@ export type MetricInfo = {
 	lower_is_better: boolean,
 	/**  Whether a per-request distribution chart exists for it. */
 	chartable: boolean,
+	/**  A column of the Compare screen's table of sessions. */
+	session_column: boolean,
 };
 
 /**  A metric across a variant's sessions. */
@@ -2030,6 +2049,13 @@ export type Unit = "milliseconds" | "seconds" |
 "ratio" | "count" | "tokens_per_second" | 
 /**  US dollars; unknown (no price) is shown as "n/a", never as 0. */
 "usd";
+
+/**  How one unit's values are written, and what stands for a missing one. */
+export type UnitFormat = {
+	unit: Unit,
+	missing: string,
+	steps: FormatStep[],
+};
 
 /**  What `up` did. */
 export type UpReport = UpReport_Serialize | UpReport_Deserialize;

@@ -1,5 +1,6 @@
 // Pure helpers behind the screens (unit-tested in test/logic.test.ts).
 
+import { UNIT_FORMATS } from "./bindings";
 import type { Choices, ErrorCode, ExportFormat, ExportWhat, PerSuccess, UiError, Unit, Verdict } from "./types";
 
 /** An error as the shell sends it: a stable code (core's `ErrorCode`) and a message that says what to do. */
@@ -38,12 +39,9 @@ export function errorHint(code: ErrorCode): string | null {
   }
 }
 
-/** Milliseconds for people: 850 ms, 1.23 s. */
+/** Milliseconds for people: 12.3 ms, 850 ms, 1.23 s (core's table for the unit). */
 export function fmtMs(ms: number | null | undefined): string {
-  if (ms === null || ms === undefined || !Number.isFinite(ms)) return "–";
-  if (Math.abs(ms) >= 1000) return `${(ms / 1000).toFixed(2)} s`;
-  if (Math.abs(ms) >= 100) return `${ms.toFixed(0)} ms`;
-  return `${ms.toFixed(1)} ms`;
+  return fmtValue("milliseconds", ms);
 }
 
 /** A number with sensible precision. */
@@ -53,23 +51,15 @@ export function fmtNum(x: number | null | undefined, digits = 1): string {
   return x.toFixed(digits);
 }
 
-/** A value in its unit (units come with each metric from core's registry). */
+/**
+ * A value in its unit, written by core's table of unit formats (`UNIT_FORMATS`, a constant of the
+ * generated bindings: the CLI and the reports write with the same table).
+ */
 export function fmtValue(unit: Unit, x: number | null | undefined): string {
-  if (x === null || x === undefined || !Number.isFinite(x)) return unit === "usd" ? "n/a" : "–";
-  switch (unit) {
-    case "milliseconds":
-      return fmtMs(x);
-    case "seconds":
-      return `${x.toFixed(1)} s`;
-    case "ratio":
-      return `${(x * 100).toFixed(1)} %`;
-    case "count":
-      return x.toFixed(0);
-    case "tokens_per_second":
-      return `${x.toFixed(1)} tok/s`;
-    case "usd":
-      return Math.abs(x) < 1 ? `$${x.toFixed(4)}` : `$${x.toFixed(2)}`;
-  }
+  const f = UNIT_FORMATS.find((u) => u.unit === unit) ?? UNIT_FORMATS[0];
+  if (x === null || x === undefined || !Number.isFinite(x)) return f.missing;
+  const step = [...f.steps].reverse().find((s) => Math.abs(x) >= s.from) ?? f.steps[0];
+  return `${step.prefix}${(x * step.scale).toFixed(step.decimals)}${step.suffix}`;
 }
 
 /** "[lo, hi]" for a 95 % CI. */

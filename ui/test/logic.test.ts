@@ -36,6 +36,12 @@ describe("formatting", () => {
     expect(fmtValue("seconds", 61)).toBe("61.0 s");
     expect(fmtValue("count", 3)).toBe("3");
     expect(fmtCi("milliseconds", [50, 60])).toBe("[50.0 ms, 60.0 ms]");
+    // Core's own examples (crates/core/src/analysis/units.rs): one table, the same words.
+    expect(fmtValue("milliseconds", 99.94)).toBe("99.9 ms");
+    expect(fmtValue("milliseconds", -1500)).toBe("-1.50 s");
+    expect(fmtValue("seconds", 61.26)).toBe("61.3 s");
+    expect(fmtValue("tokens_per_second", 88.88)).toBe("88.9 tok/s");
+    expect(fmtValue("usd", 12.345)).toBe("$12.35");
     expect(fmtCi("milliseconds", null)).toBe("–");
   });
   it("says a total per successful task the way core does", () => {

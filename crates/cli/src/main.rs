@@ -1,6 +1,7 @@
 //! `stackperf`: benchmark LLM providers, models and coding-agent harnesses through one local proxy.
 
 mod catalog;
+mod collect_cmd;
 mod doctor;
 mod edge_cmd;
 mod output;
@@ -290,8 +291,8 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Secrets(c) => secrets_cmd::run(g, c),
         Command::Doctor => doctor::run(g),
         Command::Session(c) => session_cmd::run(g, c),
-        Command::Collect { follow } => session_cmd::collect(g, follow),
-        Command::Rollup { experiment } => session_cmd::rollup(g, experiment),
+        Command::Collect { follow } => collect_cmd::collect(g, follow),
+        Command::Rollup { experiment } => collect_cmd::rollup(g, experiment),
         Command::Report(c) => report_cmd::report(g, c),
         Command::Export(a) => report_cmd::export(g, a),
         Command::Run(a) => run_cmd::run(g, a),

@@ -1,6 +1,6 @@
 //! Exit codes of the binary for usage mistakes. (Also makes `cargo test --workspace` build the
 //! `stackperf` binary that the end-to-end tests drive.)
-
+#![allow(clippy::disallowed_methods)] // tests start programs as a user would (core's builder is for the app)
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 
 use std::process::Command;

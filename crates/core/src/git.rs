@@ -2,7 +2,6 @@
 //! recorded as such, never an error.
 
 use std::path::Path;
-use std::process::Command;
 
 use serde::Serialize;
 
@@ -18,7 +17,7 @@ pub struct GitInfo {
 }
 
 fn git(dir: &Path, args: &[&str]) -> Option<String> {
-    let out = Command::new("git")
+    let out = crate::stack::process::command("git")
         .arg("-C")
         .arg(dir)
         .args(args)
@@ -70,7 +69,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let run = |args: &[&str]| {
             assert!(
-                Command::new("git")
+                crate::stack::process::command("git")
                     .arg("-C")
                     .arg(dir.path())
                     .args(args)

@@ -1,6 +1,7 @@
 //! The end-to-end tests, one binary (one link, tests run two at a time): each file is a module.
 //! Tests that check timings take the machine alone (`stackperf_e2e::quiet`); see tests/machine.rs.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+#![allow(clippy::disallowed_methods)] // tests start programs as a user would (core's builder is for the app)
 
 mod api;
 mod capture_contract;

@@ -1,5 +1,6 @@
 import { useEffect, useState } from "preact/hooks";
 import { call, commands } from "../api";
+import { METRICS } from "../bindings";
 import type { Comparison, GroupBy, RequestBrief, SessionStats } from "../types";
 import { invalidate, keys, useChoices, useQuery } from "../data";
 import { Badge, Chart, Empty, ErrorBox, RequestsTable } from "../components";
@@ -14,12 +15,10 @@ const ROWS: [GroupBy, string][] = [
   ["model", "Models, all experiments"],
 ];
 
-/** The session table's metric columns (by registry name; shown when the registry has them). */
-const SESSION_COLUMNS = ["ttft_p50_ms", "latency_p50_ms", "tokens_per_s_p50"];
-
 export function CompareScreen({ experiment, onExperiment }: { experiment: string; onExperiment: (e: string) => void }) {
   const choices = useChoices();
-  const [chart, setChart] = useState("ttft_p50_ms");
+  // The registry's first chartable metric (core's order: headline first).
+  const [chart, setChart] = useState(METRICS.find((m) => m.chartable)?.name ?? "");
   const [error, setError] = useState<unknown>(null);
   const [drill, setDrill] = useState<{ id: string; rows: RequestBrief[] } | null>(null);
   const [by, setBy] = useState<GroupBy>("variant");
@@ -64,7 +63,7 @@ export function CompareScreen({ experiment, onExperiment }: { experiment: string
   const metrics = cmp?.metrics ?? [];
   const byName = new Map(metrics.map((m) => [m.name, m]));
   const charts = metrics.filter((m) => m.chartable);
-  const sessionColumns = SESSION_COLUMNS.flatMap((n) => byName.get(n) ?? []);
+  const sessionColumns = metrics.filter((m) => m.session_column);
   const hasData = cmp ? cmp.variants.some((v) => (v.sessions ?? 0) > 0) : false;
 
   return (

@@ -1,6 +1,7 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import { save } from "@tauri-apps/plugin-dialog";
 import { call, commands } from "../api";
+import { METRICS } from "../bindings";
 import type { Choices, ExportFormat, ExportWhat, SessionRow, Written } from "../types";
 import { ErrorBox } from "../components";
 import { formatsFor } from "../logic";
@@ -15,6 +16,9 @@ const WHATS: { what: ExportWhat; label: string }[] = [
   { what: "report", label: "Full report (HTML)" },
 ];
 
+/** The metrics a distribution chart can show (core's registry, in its order). */
+const CHARTABLE = METRICS.filter((m) => m.chartable);
+
 export function ExportDialog({ experiment, onClose }: { experiment: string; onClose: () => void }) {
   const ref = useRef<HTMLDialogElement>(null);
   const choicesQ = useChoices();
@@ -22,7 +26,7 @@ export function ExportDialog({ experiment, onClose }: { experiment: string; onCl
   const [what, setWhat] = useState<ExportWhat>("requests");
   const [format, setFormat] = useState<ExportFormat>("csv");
   const [exp, setExp] = useState(experiment);
-  const [metric, setMetric] = useState("ttft");
+  const [metric, setMetric] = useState<string>(CHARTABLE[0]?.short ?? "");
   const [session, setSession] = useState("");
   const [internal, setInternal] = useState(false);
   const sessions: SessionRow[] = useSessions(exp || null).data ?? [];
@@ -124,9 +128,11 @@ export function ExportDialog({ experiment, onClose }: { experiment: string; onCl
           <label>
             Metric
             <select value={metric} onChange={(e) => setMetric((e.target as HTMLSelectElement).value)}>
-              <option value="ttft">Time to first token</option>
-              <option value="latency">Latency</option>
-              <option value="tokens_per_s">Output tokens/s</option>
+              {CHARTABLE.map((m) => (
+                <option key={m.short} value={m.short}>
+                  {m.label}
+                </option>
+              ))}
             </select>
           </label>
         )}

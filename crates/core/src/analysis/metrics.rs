@@ -5,21 +5,7 @@
 
 use serde::Serialize;
 
-/// How a value is shown.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[cfg_attr(feature = "specta", derive(specta::Type))]
-#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
-#[serde(rename_all = "snake_case")]
-pub enum Unit {
-    Milliseconds,
-    Seconds,
-    /// 0…1, shown as a percentage.
-    Ratio,
-    Count,
-    TokensPerSecond,
-    /// US dollars; unknown (no price) is shown as "n/a", never as 0.
-    Usd,
-}
+pub use super::units::{format_value, Unit};
 
 /// How a session's value comes from its requests (columns of `requests`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -423,7 +409,12 @@ pub struct MetricInfo {
     pub lower_is_better: bool,
     /// Whether a per-request distribution chart exists for it.
     pub chartable: bool,
+    /// A column of the Compare screen's table of sessions.
+    pub session_column: bool,
 }
+
+/// The metrics the Compare screen's table of sessions shows, one column each.
+pub const SESSION_COLUMNS: &[&str] = &["ttft_p50_ms", "latency_p50_ms", "tokens_per_s_p50"];
 
 impl From<&MetricDef> for MetricInfo {
     fn from(m: &MetricDef) -> MetricInfo {
@@ -434,6 +425,7 @@ impl From<&MetricDef> for MetricInfo {
             unit: m.unit,
             lower_is_better: m.lower_is_better,
             chartable: matches!(m.rollup, Rollup::Median(_)),
+            session_column: SESSION_COLUMNS.contains(&m.name),
         }
     }
 }
@@ -441,23 +433,6 @@ impl From<&MetricDef> for MetricInfo {
 /// The registry as the UI receives it.
 pub fn infos() -> Vec<MetricInfo> {
     METRICS.iter().map(MetricInfo::from).collect()
-}
-
-/// A value in its unit, for people (the CLI, the HTML report).
-pub fn format_value(unit: Unit, x: Option<f64>) -> String {
-    let Some(x) = x.filter(|x| x.is_finite()) else {
-        return if unit == Unit::Usd { "n/a" } else { "–" }.into();
-    };
-    match unit {
-        Unit::Milliseconds if x.abs() >= 1000.0 => format!("{:.2} s", x / 1000.0),
-        Unit::Milliseconds => format!("{x:.1} ms"),
-        Unit::Seconds => format!("{x:.1} s"),
-        Unit::Ratio => format!("{:.1} %", x * 100.0),
-        Unit::Count => format!("{x:.0}"),
-        Unit::TokensPerSecond => format!("{x:.1} tok/s"),
-        Unit::Usd if x.abs() < 1.0 => format!("${x:.4}"),
-        Unit::Usd => format!("${x:.2}"),
-    }
 }
 
 /// Whether one variant's difference to another is established, as data; [`Verdict::text`] says

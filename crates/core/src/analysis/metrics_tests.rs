@@ -70,8 +70,19 @@ fn verdicts_need_enough_sessions_and_name_the_winner() {
 
 #[test]
 fn values_are_shown_in_their_unit() {
-    assert_eq!(format_value(Unit::Milliseconds, Some(850.0)), "850.0 ms");
+    assert_eq!(format_value(Unit::Milliseconds, Some(850.0)), "850 ms");
     assert_eq!(format_value(Unit::Milliseconds, Some(1234.0)), "1.23 s");
     assert_eq!(format_value(Unit::Ratio, Some(0.125)), "12.5 %");
     assert_eq!(format_value(Unit::Count, None), "–");
+}
+
+#[test]
+fn the_session_table_columns_are_registered_metrics() {
+    for name in SESSION_COLUMNS {
+        assert!(find(name).is_some(), "{name} is not in METRICS");
+    }
+    assert_eq!(
+        infos().iter().filter(|m| m.session_column).count(),
+        SESSION_COLUMNS.len()
+    );
 }

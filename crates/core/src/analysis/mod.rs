@@ -13,3 +13,4 @@ pub mod rollup;
 pub mod stats;
 pub mod suite;
 pub mod tests_of;
+pub mod units;

@@ -202,7 +202,7 @@ fn local_checks(config_dir: &std::path::Path) -> Vec<Check> {
         "run `stackperf config validate` (or open Experiment setup) and fix what it lists",
     ));
     let python = std::env::var("STACKPERF_PYTHON").unwrap_or_else(|_| "python3".into());
-    let py = std::process::Command::new(&python)
+    let py = crate::stack::process::command(&python)
         .arg("--version")
         .output();
     let py_ok = py.as_ref().is_ok_and(|o| o.status.success());
@@ -216,7 +216,7 @@ fn local_checks(config_dir: &std::path::Path) -> Vec<Check> {
         "install Python 3.10+ with venv (Debian/Ubuntu: apt-get install python3 python3-venv)",
     ));
     let venv_ok = py_ok
-        && std::process::Command::new(&python)
+        && crate::stack::process::command(&python)
             .args(["-c", "import venv, ensurepip"])
             .output()
             .is_ok_and(|o| o.status.success());

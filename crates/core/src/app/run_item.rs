@@ -82,7 +82,7 @@ impl App {
             _ if why.is_some() => format!("{}: {}", outcome.as_str(), why.unwrap_or_default()),
             Some(f) if outcome != TaskOutcome::Success && !f.tail.is_empty() => {
                 format!(
-                    "{} ({}): {}",
+                    "{} ({}); the harness's last output line: {}",
                     outcome.as_str(),
                     exit_words(f),
                     last_line(&f.tail)
@@ -164,7 +164,11 @@ impl App {
                 return Ok((TaskOutcome::Cancelled, None, None));
             }
             if f.code != Some(0) {
-                let why = format!("`{setup}` {}: {}", exit_words(&f), last_line(&f.tail));
+                let why = format!(
+                    "`{setup}` {}; its last output line: {}",
+                    exit_words(&f),
+                    last_line(&f.tail)
+                );
                 step(format!("setup failed: {why}"));
                 return Ok((TaskOutcome::SetupFailed, None, Some(why)));
             }
@@ -337,11 +341,33 @@ fn exit_words(f: &run::Finished) -> String {
     }
 }
 
+/// The last non-blank line of a program's output, trimmed, at most 300 characters ("…" marks a
+/// cut); "(none)" when it printed nothing.
 fn last_line(text: &str) -> String {
-    let line = text
-        .lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or_default();
-    line.chars().take(300).collect()
+    let Some(line) = text.lines().rev().map(str::trim).find(|l| !l.is_empty()) else {
+        return "(none)".into();
+    };
+    let mut out: String = line.chars().take(300).collect();
+    if line.chars().count() > 300 {
+        out.push('…');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::last_line;
+
+    #[test]
+    fn a_programs_last_line_is_trimmed_and_bounded() {
+        assert_eq!(
+            last_line("first\n  {\"type\":\"result\"}  \n\n"),
+            "{\"type\":\"result\"}"
+        );
+        assert_eq!(last_line(" \n\n"), "(none)");
+        let long = last_line(&"é".repeat(400));
+        assert_eq!(long.chars().count(), 301);
+        assert!(long.ends_with('…'));
+        assert_eq!(last_line(&"x".repeat(300)).chars().count(), 300);
+    }
 }

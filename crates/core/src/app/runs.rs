@@ -231,7 +231,7 @@ impl App {
             let Some(program) = h.headless.as_ref().and_then(|x| x.argv.first()) else {
                 continue;
             };
-            let out = tokio::process::Command::new(program)
+            let out = crate::stack::process::tokio_command(program)
                 .arg("--version")
                 .output()
                 .await;

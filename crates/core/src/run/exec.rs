@@ -61,10 +61,7 @@ pub async fn run_command(
     let err_path = launch.log_stem.with_extension("err");
     let file =
         |p: &Path| std::fs::File::create(p).map_err(io_err(format!("create {}", p.display())));
-    let mut cmd = tokio::process::Command::new(program);
-    for name in crate::stack::process::not_inherited() {
-        cmd.env_remove(name);
-    }
+    let mut cmd = crate::stack::process::tokio_command(program);
     // PWD too: some harnesses (OpenCode) take their project folder from it, not from getcwd().
     cmd.args(args)
         .envs(launch.env.iter().map(|(k, v)| (k, v)))

@@ -1,7 +1,6 @@
 //! A fresh working copy of the task's repository for each session of a run.
 
 use std::path::Path;
-use std::process::Command;
 
 use crate::{io_err, Error};
 
@@ -17,7 +16,7 @@ pub fn prepare(repo: &Path, git_ref: Option<&str>, dest: &Path) -> Result<Option
         )));
     }
     let wanted = format!("{}^{{commit}}", git_ref.unwrap_or("HEAD"));
-    let rev = Command::new("git")
+    let rev = crate::stack::process::command("git")
         .arg("-C")
         .arg(repo)
         .args(["rev-parse", "--verify", "--quiet", &wanted])
@@ -44,7 +43,7 @@ fn archive(repo: &Path, sha: &str, dest: &Path) -> Result<(), Error> {
     // Run in `repo` itself: inside a larger repository, git archive takes only that folder's
     // tree, with paths relative to it.
     let tar = dest.join(".stackperf-task.tar");
-    let out = Command::new("git")
+    let out = crate::stack::process::command("git")
         .arg("-C")
         .arg(repo)
         .args(["archive", "--format=tar", "-o"])
@@ -58,7 +57,7 @@ fn archive(repo: &Path, sha: &str, dest: &Path) -> Result<(), Error> {
             String::from_utf8_lossy(&out.stderr).trim()
         )));
     }
-    let out = Command::new("tar")
+    let out = crate::stack::process::command("tar")
         .arg("-xf")
         .arg(&tar)
         .arg("-C")
@@ -105,7 +104,7 @@ mod tests {
         let repo = d.join("repo");
         std::fs::create_dir_all(&repo).unwrap();
         let git = |args: &[&str]| {
-            let ok = Command::new("git")
+            let ok = crate::stack::process::command("git")
                 .arg("-C")
                 .arg(&repo)
                 .args(["-c", "user.name=t", "-c", "user.email=t@t"])

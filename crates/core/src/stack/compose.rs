@@ -181,7 +181,7 @@ impl ComposeStack {
     }
 
     fn base(&self) -> Command {
-        let mut c = Command::new(&self.docker);
+        let mut c = super::process::command(&self.docker);
         c.arg("compose")
             .arg("-f")
             .arg(self.file())

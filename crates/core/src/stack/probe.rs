@@ -61,7 +61,7 @@ pub(crate) async fn healthy(client: &reqwest::Client, rec: &ServiceRecord) -> bo
 }
 
 pub(crate) async fn prometheus_version(bin: &Path) -> Option<String> {
-    let out = tokio::process::Command::new(bin)
+    let out = super::process::tokio_command(bin)
         .arg("--version")
         .output()
         .await

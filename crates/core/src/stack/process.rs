@@ -29,6 +29,28 @@ pub fn not_inherited() -> &'static [String] {
     NOT_INHERITED.get().map_or(&[], Vec::as_slice)
 }
 
+/// A program StackPerf starts (stack services, harness runs, git, uv, Docker, probes): the
+/// host's own variables ([`keep_from_children`]) removed, so it runs with the user's environment.
+/// Every spawn in core goes through this or [`tokio_command`] (clippy refuses `Command::new`).
+#[allow(clippy::disallowed_methods)]
+pub fn command(program: impl AsRef<std::ffi::OsStr>) -> Command {
+    let mut cmd = Command::new(program);
+    for name in not_inherited() {
+        cmd.env_remove(name);
+    }
+    cmd
+}
+
+/// [`command`] for the async runtime.
+#[allow(clippy::disallowed_methods)]
+pub fn tokio_command(program: impl AsRef<std::ffi::OsStr>) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(program);
+    for name in not_inherited() {
+        cmd.env_remove(name);
+    }
+    cmd
+}
+
 /// Whether nothing listens on 127.0.0.1:`port`.
 pub fn port_free(port: u16) -> bool {
     std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
@@ -86,10 +108,7 @@ pub fn spawn(
         .open(log)
         .map_err(io_err(format!("open log {}", log.display())))?;
     let err = out.try_clone().map_err(io_err("duplicate log handle"))?;
-    let mut cmd = Command::new(program);
-    for name in not_inherited() {
-        cmd.env_remove(name);
-    }
+    let mut cmd = command(program);
     cmd.args(args)
         .envs(env.iter().map(|(k, v)| (k, v)))
         .current_dir(cwd)

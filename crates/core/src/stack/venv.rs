@@ -229,7 +229,7 @@ fn find_on_path(name: &str) -> Option<PathBuf> {
 }
 
 async fn run_capture(program: &str, args: &[String]) -> Result<String, String> {
-    let out = tokio::process::Command::new(program)
+    let out = super::process::tokio_command(program)
         .args(args)
         .output()
         .await
@@ -262,7 +262,7 @@ async fn run_streaming(
         message,
         tail,
     };
-    let mut child = tokio::process::Command::new(program)
+    let mut child = super::process::tokio_command(program)
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

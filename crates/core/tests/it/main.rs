@@ -1,5 +1,6 @@
 //! Core's integration tests, one binary (one link of core): each file is a module.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
+#![allow(clippy::disallowed_methods)] // tests start programs as a user would (core's builder is for the app)
 
 mod common;
 

@@ -1,6 +1,6 @@
 import type { RequestBrief } from "../../types";
 import { RequestsTable } from "../../components";
-import { fmtMs } from "../../logic";
+import { fmtMs, fmtValue } from "../../logic";
 import type { Live } from "../../data";
 
 const W = 460;
@@ -77,7 +77,7 @@ export function LivePanel({ live, active }: { live: Live; active: boolean }) {
             <LineChart
               title="Output tokens/s"
               values={rows.map((r) => r.output_tokens_per_s)}
-              format={(v) => `${v >= 100 ? v.toFixed(0) : v.toFixed(1)} tok/s`}
+              format={(v) => fmtValue("tokens_per_second", v)}
               testid="chart-tps"
             />
           </div>
