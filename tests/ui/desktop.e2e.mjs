@@ -38,6 +38,15 @@ async function main() {
   const $ = (sel) => browser.$(sel);
   // innerText through a script: WebKitWebDriver's getText hung on a full table here.
   const text = (sel) => browser.execute((q) => document.querySelector(q)?.innerText ?? "", sel);
+  // Type into a field until the field holds the value: WebDriver clears the field and then types, and
+  // a render that lands between the two (a reply arriving) can put the old value back, so the typing
+  // appends to it ("2" + "1" = "21") — a race a person typing never meets.
+  const fill = (sel, value) =>
+    waitFor(`${sel} to hold ${value}`, async () => {
+      const el = await $(sel);
+      if ((await el.getValue()) !== value) await el.setValue(value);
+      return (await el.getValue()) === value;
+    }, 10000);
   const shot = async (name) => {
     // A screenshot right after a DOM change can show the previous frame; let WebKit paint.
     // (rAF may not fire while WebKit has nothing to composite: bound the wait.)
@@ -198,7 +207,7 @@ async function main() {
     await waitFor("the question to go", async () => !(await (await $("[data-testid=close-dialog]")).isExisting()), 10000);
     assert((await (await $("[data-testid=session-head]")).getAttribute("data-status")) === "active", "Cancel kept the session active");
 
-    await (await $("#final-outcome")).setValue("e2e: six requests");
+    await fill("#final-outcome", "e2e: six requests");
     await (await $("#session-finalize")).click();
     await waitFor("completed", async () => (await (await $("[data-testid=session-head]")).getAttribute("data-status")) === "completed", 20000);
 
@@ -237,7 +246,7 @@ async function main() {
     const parquet = path.join(work, "requests.parquet");
     await (await $("#export-what")).selectByVisibleText("Requests");
     await (await $("#export-format")).selectByVisibleText("PARQUET");
-    await (await $("#export-path")).setValue(parquet);
+    await fill("#export-path", parquet);
     await (await $("#export-run")).click();
     await waitFor("the Parquet export", async () => (await (await $("[data-testid=export-written]")).getAttribute("data-path")) === parquet, 15000);
     const pq = fs.readFileSync(parquet);
@@ -245,7 +254,7 @@ async function main() {
     const png = path.join(work, "ttft.png");
     await (await $("#export-what")).selectByVisibleText("Chart");
     await waitFor("png format", async () => (await (await $("#export-format")).getValue()) === "png", 5000);
-    await (await $("#export-path")).setValue(png);
+    await fill("#export-path", png);
     await (await $("#export-run")).click();
     await waitFor("the PNG export", async () => (await (await $("[data-testid=export-written]")).getAttribute("data-path")) === png, 15000);
     const pngBytes = fs.readFileSync(png);
@@ -258,8 +267,15 @@ async function main() {
     await waitFor("the run form", async () => (await (await $("#run-experiment")).isExisting()), 10000);
     await (await $("#run-experiment")).selectByVisibleText("run-e2e");
     await waitFor("the experiment's suite", async () => (await (await $("#run-task")).getValue()) === "suite:e2e-suite", 10000);
-    await (await $("#run-repeat")).setValue("1");
-    await waitFor("the plan", async () => (await (await $("#run-plan")).getAttribute("data-sessions")) === "4", 15000);
+    // The plan at the default repetitions first, so no reply for it lands while the field is typed into.
+    await waitFor("the first plan", async () => (await (await $("#run-plan")).getAttribute("data-sessions")) === "8", 15000);
+    await fill("#run-repeat", "1");
+    await waitFor("the plan", async () => {
+      const sessions = await (await $("#run-plan")).getAttribute("data-sessions");
+      if (sessions === "4") return true;
+      // Said in the timeout's message: what the window showed instead.
+      throw new Error(`the plan shows ${sessions} sessions; repetitions field: ${await (await $("#run-repeat")).getValue()}; ${await text("#run-plan")}`);
+    }, 15000);
     const planText = await text("#run-plan");
     assert(planText.includes("suite e2e-suite") && planText.includes("4 sessions"), `the plan: ${planText}`);
     assert((await (await $("#run-order")).getValue()) === "blocks", "blocks are the default order");
@@ -307,8 +323,8 @@ async function main() {
     step("9. Usage: a usage key made in the window, used from its clipboard env, reported, revoked.");
     await (await $("#nav-usage")).click();
     await waitFor("the usage screen", async () => (await $("#usage-owner")).isExisting(), 10000);
-    await (await $("#usage-owner")).setValue("e2e owner");
-    await (await $("#usage-team")).setValue("qa");
+    await fill("#usage-owner", "e2e owner");
+    await fill("#usage-team", "qa");
     await (await $("#usage-create")).click();
     await waitFor("the key's note", async () => (await $("[data-testid=usage-note]")).isExisting(), 15000);
     const usageClip = await waitFor("the usage env on the clipboard", () => {
