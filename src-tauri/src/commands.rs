@@ -11,7 +11,7 @@ use stackperf_core::config::RenderFormat;
 use stackperf_core::report::{Comparison, SessionStats};
 use stackperf_core::secrets::{Secret, SecretInfo};
 use stackperf_core::session::{FinalStatus, SessionRow};
-use stackperf_core::stack::{DownReport, Runtime, UpReport};
+use stackperf_core::stack::{DownReport, Runtime, Service, UpReport};
 use stackperf_core::ErrorCode;
 use tauri::{AppHandle, State};
 use tauri_plugin_clipboard_manager::ClipboardExt;
@@ -95,10 +95,10 @@ pub async fn stack_down(handle: AppHandle, state: State<'_, Shared>) -> UiResult
 #[specta::specta]
 pub async fn stack_log_tail(
     state: State<'_, Shared>,
-    service: String,
+    service: Service,
     lines: u32,
 ) -> UiResult<Vec<String>> {
-    Ok(state.app()?.stack_log_tail(&service, lines as usize)?)
+    Ok(state.app()?.stack_log_tail(service, lines as usize)?)
 }
 
 #[tauri::command]

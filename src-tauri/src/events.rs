@@ -1,7 +1,7 @@
 //! Typed events the shell emits (declared once; the TypeScript side is generated).
 
 use serde::{Deserialize, Serialize};
-use stackperf_core::stack::StackEvent;
+use stackperf_core::stack::{Service, StackEvent};
 
 /// What a progress line is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
@@ -20,7 +20,10 @@ pub enum ProgressKind {
 #[derive(Debug, Clone, Serialize, Deserialize, specta::Type, tauri_specta::Event)]
 pub struct StackProgress {
     pub kind: ProgressKind,
-    pub service: Option<String>,
+    /// The service the line is about (`None`: the stack as a whole, or a provider's line).
+    pub service: Option<Service>,
+    /// The provider a `not_served` line is about.
+    pub provider: Option<String>,
     pub message: String,
 }
 
@@ -29,12 +32,14 @@ impl From<StackEvent> for StackProgress {
         match e {
             StackEvent::Step { service, message } => StackProgress {
                 kind: ProgressKind::Step,
-                service: Some(service),
+                service,
+                provider: None,
                 message,
             },
             StackEvent::Output { service, line } => StackProgress {
                 kind: ProgressKind::Output,
                 service: Some(service),
+                provider: None,
                 message: line,
             },
             StackEvent::Healthy {
@@ -45,15 +50,18 @@ impl From<StackEvent> for StackProgress {
                 kind: ProgressKind::Healthy,
                 message: format!("healthy at {url} after {:.1} s", elapsed_ms as f64 / 1000.0),
                 service: Some(service),
+                provider: None,
             },
             StackEvent::NotServed { provider, message } => StackProgress {
                 kind: ProgressKind::NotServed,
-                service: Some(provider),
+                service: None,
+                provider: Some(provider),
                 message,
             },
             StackEvent::Warning { message } => StackProgress {
                 kind: ProgressKind::Warning,
                 service: None,
+                provider: None,
                 message,
             },
         }

@@ -176,7 +176,10 @@ pub fn run() {
         if let tauri::RunEvent::Exit = event {
             if let Some(core) = &core {
                 match tauri::async_runtime::block_on(core.shutdown()) {
-                    Ok(Some(r)) => eprintln!("stackperf-desktop: stopped {}", r.stopped.join(", ")),
+                    Ok(Some(r)) => eprintln!(
+                        "stackperf-desktop: stopped {}",
+                        stackperf_core::stack::Service::join(&r.stopped)
+                    ),
                     Ok(None) => {}
                     Err(e) => eprintln!("stackperf-desktop: stopping the stack failed: {e}"),
                 }

@@ -14,7 +14,7 @@ export const commands = {
 	stackStatus: () => typedError<StackView_Serialize, UiError>(__TAURI_INVOKE("stack_status")),
 	stackUp: (runtime: Runtime) => typedError<UpReport_Serialize, UiError>(__TAURI_INVOKE("stack_up", { runtime })),
 	stackDown: () => typedError<DownReport, UiError>(__TAURI_INVOKE("stack_down")),
-	stackLogTail: (service: string, lines: number) => typedError<string[], UiError>(__TAURI_INVOKE("stack_log_tail", { service, lines })),
+	stackLogTail: (service: Service, lines: number) => typedError<string[], UiError>(__TAURI_INVOKE("stack_log_tail", { service, lines })),
 	doctor: () => typedError<Check[], UiError>(__TAURI_INVOKE("doctor")),
 	secretsList: () => typedError<SecretInfo_Serialize[], UiError>(__TAURI_INVOKE("secrets_list")),
 	secretSet: (name: string, value: string) => typedError<null, UiError>(__TAURI_INVOKE("secret_set", { name, value })),
@@ -359,8 +359,8 @@ export type DataUsage = {
 
 /**  What `down` did. */
 export type DownReport = {
-	stopped: string[],
-	already_gone: string[],
+	stopped: Service[],
+	already_gone: Service[],
 	ports_still_in_use: number[],
 };
 
@@ -1122,8 +1122,7 @@ export type RequestBrief_Deserialize = {
 	finished_at: number | null,
 	model?: string | null,
 	call_type?: string | null,
-	/**  openai_chat, openai_responses, anthropic_messages, google_generate_content. */
-	protocol_surface?: string | null,
+	protocol_surface?: Surface | null,
 	streamed: boolean,
 	/**
 	 *  What the request was, in the words the UI shows: "chat completions (stream)", never
@@ -1156,8 +1155,7 @@ export type RequestBrief_Serialize = {
 	finished_at: number | null,
 	model: string | null,
 	call_type: string | null,
-	/**  openai_chat, openai_responses, anthropic_messages, google_generate_content. */
-	protocol_surface: string | null,
+	protocol_surface: Surface | null,
 	streamed: boolean,
 	/**
 	 *  What the request was, in the words the UI shows: "chat completions (stream)", never
@@ -1522,9 +1520,20 @@ export type SecretInfo_Serialize = {
 	used_by: string[],
 };
 
+/**  One program of the stack (native: processes StackPerf starts; Compose: containers). */
+export type Service = 
+/**  StackPerf's edge: the URL harnesses are given. */
+"edge" | "litellm" | 
+/**  The simulated upstream. */
+"sim" | "prometheus" | 
+/**  Compose only (it cannot run natively here). */
+"grafana" | 
+/**  Compose only: LiteLLM's database there. */
+"postgres";
+
 /**  One journal line. */
 export type ServiceEvent = {
-	service: string,
+	service: Service,
 	event: ServiceEventKind,
 	/**  Epoch ms. */
 	at_ms: number | null,
@@ -1551,7 +1560,7 @@ export type ServiceStatus = ServiceStatus_Serialize | ServiceStatus_Deserialize;
 
 /**  One service as `stack status` shows it. */
 export type ServiceStatus_Deserialize = {
-	name: string,
+	name: Service,
 	state: ServiceState,
 	url?: string | null,
 	healthy: boolean,
@@ -1565,7 +1574,7 @@ export type ServiceStatus_Deserialize = {
 
 /**  One service as `stack status` shows it. */
 export type ServiceStatus_Serialize = {
-	name: string,
+	name: Service,
 	state: ServiceState,
 	url: string | null,
 	healthy: boolean,
@@ -1762,14 +1771,20 @@ export type StackProgress = StackProgress_Serialize | StackProgress_Deserialize;
 /**  A step of a long stack operation (install, start, stop). */
 export type StackProgress_Deserialize = {
 	kind: ProgressKind,
-	service?: string | null,
+	/**  The service the line is about (`None`: the stack as a whole, or a provider's line). */
+	service?: Service | null,
+	/**  The provider a `not_served` line is about. */
+	provider?: string | null,
 	message: string,
 };
 
 /**  A step of a long stack operation (install, start, stop). */
 export type StackProgress_Serialize = {
 	kind: ProgressKind,
-	service: string | null,
+	/**  The service the line is about (`None`: the stack as a whole, or a provider's line). */
+	service: Service | null,
+	/**  The provider a `not_served` line is about. */
+	provider: string | null,
 	message: string,
 };
 
@@ -1781,6 +1796,8 @@ export type StackView_Deserialize = {
 	/**  The runtime that is up (native when nothing is). */
 	runtime: Runtime,
 	services: ServiceStatus_Deserialize[],
+	/**  Why the services cannot be listed (`docker compose ps` failed), when it did. */
+	problem?: string | null,
 	skipped: SkippedProvider[],
 	/**  The URL harnesses are given when the stack runs: StackPerf's edge. */
 	proxy_url?: string | null,
@@ -1798,6 +1815,8 @@ export type StackView_Serialize = {
 	/**  The runtime that is up (native when nothing is). */
 	runtime: Runtime,
 	services: ServiceStatus_Serialize[],
+	/**  Why the services cannot be listed (`docker compose ps` failed), when it did. */
+	problem: string | null,
 	skipped: SkippedProvider[],
 	/**  The URL harnesses are given when the stack runs: StackPerf's edge. */
 	proxy_url: string | null,
@@ -1947,6 +1966,9 @@ export type SuiteVariant_Serialize = {
 	infra_flagged: boolean,
 };
 
+/**  The wire protocol a client speaks or an upstream serves. */
+export type Surface = "openai_chat" | "openai_responses" | "anthropic_messages" | "google_generate_content";
+
 /**  One task × variant cell. */
 export type TaskCell = TaskCell_Serialize | TaskCell_Deserialize;
 
@@ -2067,9 +2089,9 @@ export type UpReport_Deserialize = {
 	 *  The services this `up` started (all of them on a fresh start; after a crash, only those
 	 *  that were down).
 	 */
-	started: string[],
+	started: Service[],
 	/**  The services that were healthy and kept running. */
-	kept: string[],
+	kept: Service[],
 	services: ServiceStatus_Deserialize[],
 	skipped: SkippedProvider[],
 	/**  Wall time of the whole `up`. */
@@ -2085,9 +2107,9 @@ export type UpReport_Serialize = {
 	 *  The services this `up` started (all of them on a fresh start; after a crash, only those
 	 *  that were down).
 	 */
-	started: string[],
+	started: Service[],
 	/**  The services that were healthy and kept running. */
-	kept: string[],
+	kept: Service[],
 	services: ServiceStatus_Serialize[],
 	skipped: SkippedProvider[],
 	/**  Wall time of the whole `up`. */

@@ -14,6 +14,7 @@ export type {
   RenderFormat,
   OutcomeClass,
   RunOrder,
+  Service,
   TaskOutcome,
   UiError,
   Unit,

@@ -10,6 +10,7 @@ withRoot();
 describe("Stack screen", () => {
   const stopped = {
     services: [{ name: "litellm", state: "stopped", url: null, healthy: false, version: null, pid: null, container: null, log: null, detail: null }],
+    problem: null,
     skipped: [],
     proxy_url: null,
     litellm_installed: null,
@@ -22,8 +23,8 @@ describe("Stack screen", () => {
     mock({
       stack_status: () => stopped,
       stack_up: async () => {
-        await emit("stack-progress", { kind: "not_served", service: "openai", message: "provider `openai` is not served: no key" });
-        await emit("stack-progress", { kind: "step", service: "sim", message: "starting the simulator" });
+        await emit("stack-progress", { kind: "not_served", service: null, provider: "openai", message: "provider `openai` is not served: no key" });
+        await emit("stack-progress", { kind: "step", service: "sim", provider: null, message: "starting the simulator" });
         // The log shown is that of the service the progress named last, not one parsed from prose.
         throw { code: "service_failed", message: "words the UI does not parse" };
       },
@@ -41,6 +42,16 @@ describe("Stack screen", () => {
     expect(root.querySelector("[role=alert]")?.getAttribute("data-code")).toBe("service_failed");
     expect(root.textContent).toContain("ImportError: boom");
     expect(calls.find((c) => c.cmd === "stack_log_tail")?.args.service).toBe("sim");
+  });
+
+  it("says why the Compose services cannot be listed", async () => {
+    mock({
+      stack_status: () => ({ ...stopped, runtime: "compose", services: [], problem: "permission denied on /var/run/docker.sock" }),
+      data_usage: () => ({ database: 1, sessions: 0, capture: 0, logs: 0, data_dir: "d" }),
+    });
+    render(<StackScreen />, root);
+    await settle();
+    expect(root.querySelector("[data-testid=services-problem]")?.textContent).toContain("permission denied on /var/run/docker.sock");
   });
 
   it("shows what data takes and deletes only after the plan is confirmed, sending that plan back", async () => {

@@ -405,7 +405,8 @@ fn print_requests(rows: &[stackperf_core::app::RequestBrief]) -> Result<(), CliE
         .map(|(i, r)| {
             vec![
                 (i + 1).to_string(),
-                r.protocol_surface.clone().unwrap_or_else(|| "-".into()),
+                r.protocol_surface
+                    .map_or_else(|| "-".into(), |s| s.to_string()),
                 r.model.clone().unwrap_or_else(|| "-".into()),
                 if r.streamed { "yes" } else { "no" }.into(),
                 match (r.status.as_str(), r.http_status) {

@@ -7,7 +7,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use serde_json::json;
 use stackperf_core::app::{LogSource, StackSettings};
 use stackperf_core::stack::compose;
-use stackperf_core::stack::{Ports, Runtime, ServiceStatus, SkippedProvider, StackEvent};
+use stackperf_core::stack::{Ports, Runtime, Service, ServiceStatus, SkippedProvider, StackEvent};
 use stackperf_core::Error;
 
 use crate::output::{json as print_json, table};
@@ -23,7 +23,7 @@ pub enum StackCmd {
     Status,
     /// Print a service's log (litellm, sim, prometheus; with Compose also postgres, grafana)
     Logs {
-        service: String,
+        service: Service,
         /// Keep printing new lines
         #[arg(long, short)]
         follow: bool,
@@ -67,7 +67,10 @@ pub struct PortArgs {
 fn print_event(e: StackEvent) {
     let mut err = std::io::stderr().lock();
     let _ = match e {
-        StackEvent::Step { service, message } => writeln!(err, "[{service}] {message}"),
+        StackEvent::Step { service, message } => {
+            let who = service.map_or("stack", Service::as_str);
+            writeln!(err, "[{who}] {message}")
+        }
         StackEvent::Output { line, .. } => writeln!(err, "    | {line}"),
         StackEvent::Healthy {
             service,
@@ -125,9 +128,9 @@ pub fn run(g: &Global, cmd: StackCmd) -> Result<(), CliError> {
             } else if !report.kept.is_empty() {
                 println!(
                     "\nRestarted {} in {:.1} s; {} kept running.",
-                    report.started.join(", "),
+                    Service::join(&report.started),
                     report.total_ms as f64 / 1000.0,
-                    report.kept.join(", ")
+                    Service::join(&report.kept)
                 );
             } else {
                 println!(
@@ -156,11 +159,11 @@ pub fn run(g: &Global, cmd: StackCmd) -> Result<(), CliError> {
                     if report.stopped.is_empty() {
                         "-".into()
                     } else {
-                        report.stopped.join(", ")
+                        Service::join(&report.stopped)
                     }
                 );
                 if !report.already_gone.is_empty() {
-                    println!("Already gone: {}", report.already_gone.join(", "));
+                    println!("Already gone: {}", Service::join(&report.already_gone));
                 }
             }
             if !report.ports_still_in_use.is_empty() {
@@ -179,12 +182,17 @@ pub fn run(g: &Global, cmd: StackCmd) -> Result<(), CliError> {
         StackCmd::Status => {
             let view = runtime()?.block_on(app(g)?.stack_status());
             if g.json {
-                return Ok(print_json(&json!({"services": view.services}))?);
+                return Ok(print_json(
+                    &json!({"services": view.services, "problem": view.problem}),
+                )?);
+            }
+            if let Some(p) = &view.problem {
+                eprintln!("The Compose services cannot be listed: {p}");
             }
             print_skipped(&view.skipped);
             print_services(&view.services)
         }
-        StackCmd::Logs { service, follow } => match app(g)?.stack_log(&service, follow)? {
+        StackCmd::Logs { service, follow } => match app(g)?.stack_log(service, follow)? {
             LogSource::Compose(mut cmd) => {
                 let status = cmd
                     .status()
@@ -247,7 +255,7 @@ fn print_services(services: &[ServiceStatus]) -> Result<(), CliError> {
         .iter()
         .map(|s| {
             vec![
-                s.name.clone(),
+                s.name.to_string(),
                 s.state.to_string(),
                 if s.healthy { "ok".into() } else { "-".into() },
                 s.url.clone().unwrap_or_else(|| "-".into()),

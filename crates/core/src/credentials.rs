@@ -60,38 +60,9 @@ pub fn key_hash(key: &Secret) -> String {
         .collect()
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct Entry {
-    alias: String,
-    /// `usage` for a usage key; absent for a session key.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    kind: Option<String>,
-    #[serde(default)]
-    session_id: String,
-    #[serde(default)]
-    experiment: String,
-    #[serde(default)]
-    variant: String,
-    #[serde(default)]
-    harness: String,
-    #[serde(default)]
-    task_card: String,
-    #[serde(default)]
-    provider: String,
-    /// Unix epoch seconds (what the Python hook compares with `time.time()`).
-    expires_at: f64,
-    revoked: bool,
-    created_at: f64,
-    /// Absent in entries written before model scoping: such a key reaches no model.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    models: Option<Vec<String>>,
-    /// Usage keys: may call every model (their `models` is then absent).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    any_model: bool,
-    /// Usage keys: who it was issued to (shown in refusals, never used for access).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    owner: Option<String>,
-}
+use stackperf_contract::registry::{
+    KeyEntry as Entry, KeyKind, Registry as RegistryFile, REGISTRY_VERSION,
+};
 
 /// A usage key's expiry when it has none: far beyond any real date (Unix epoch seconds).
 pub const NEVER_EXPIRES_S: f64 = 1e12;
@@ -105,12 +76,6 @@ pub struct UsageKeyMeta {
     pub models: Option<Vec<String>>,
     /// Unix epoch milliseconds; `None` = never.
     pub expires_at_ms: Option<f64>,
-}
-
-#[derive(Debug, Default, Serialize, Deserialize)]
-struct RegistryFile {
-    version: u32,
-    keys: BTreeMap<String, Entry>,
 }
 
 /// The JSON registry the auth hook reads.
@@ -145,7 +110,7 @@ impl RegistryIssuer {
                 source: std::io::Error::other(e),
             })?,
             Err(_) => RegistryFile {
-                version: 1,
+                version: REGISTRY_VERSION,
                 keys: BTreeMap::new(),
             },
         };
@@ -177,7 +142,7 @@ impl RegistryIssuer {
         let now = now_ms();
         let entry = Entry {
             alias: meta.alias.clone(),
-            kind: Some("usage".into()),
+            kind: KeyKind::Usage,
             expires_at: meta.expires_at_ms.map_or(NEVER_EXPIRES_S, |ms| ms / 1000.0),
             created_at: now / 1000.0,
             any_model: meta.models.is_none(),

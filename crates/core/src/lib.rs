@@ -5,7 +5,6 @@ pub mod analysis;
 pub mod app;
 pub mod config;
 pub mod credentials;
-pub mod diag;
 pub mod git;
 pub mod ingest;
 pub mod lockfile;
@@ -13,7 +12,6 @@ pub mod machine;
 pub mod output;
 pub mod paths;
 pub mod render;
-pub mod rng;
 pub mod run;
 pub mod secrets;
 pub mod session;
@@ -21,7 +19,10 @@ pub mod stack;
 pub mod store;
 pub mod timestamp;
 pub mod usage;
-pub mod yaml;
+
+/// What separate processes agree on (re-exported: core's callers reach it through core).
+pub use stackperf_contract as contract;
+pub use stackperf_contract::{diag, rng, yaml};
 
 // The data path, grouped: ingest → analysis → output. The flat paths stay valid.
 pub use analysis::{metrics, report, rollup, stats, tests_of};

@@ -5,46 +5,11 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 
 use hyper::http::HeaderMap;
-use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-/// One registry entry (the JSON `crates/core/src/credentials.rs` writes).
-#[derive(Debug, Clone, Deserialize)]
-pub struct Entry {
-    pub alias: String,
-    /// `usage` for a usage key (long-lived, not a session's); absent for a session key.
-    #[serde(default)]
-    pub kind: Option<String>,
-    #[serde(default)]
-    pub session_id: String,
-    /// Unix epoch seconds.
-    pub expires_at: f64,
-    #[serde(default)]
-    pub revoked: bool,
-    /// The model aliases this key may call; `None` for entries written before scoping existed.
-    #[serde(default)]
-    pub models: Option<Vec<String>>,
-    /// What the session benchmarks (labels of the edge's metrics).
-    #[serde(default)]
-    pub experiment: String,
-    #[serde(default)]
-    pub variant: String,
-    #[serde(default)]
-    pub harness: String,
-    #[serde(default)]
-    pub provider: String,
-    /// Usage keys that may call every model.
-    #[serde(default)]
-    pub any_model: bool,
-    #[serde(default)]
-    pub owner: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct RegistryFile {
-    #[serde(default)]
-    keys: std::collections::HashMap<String, Entry>,
-}
+/// One registry entry (the contract's; StackPerf's `credentials.rs` writes it).
+pub use stackperf_contract::registry::KeyEntry as Entry;
+use stackperf_contract::registry::Registry as RegistryFile;
 
 /// The caller, once its key is accepted.
 #[derive(Debug, Clone)]
@@ -78,8 +43,7 @@ impl Caller {
     }
 }
 
-/// The longest key the edge looks at; anything longer cannot be one of ours.
-pub const MAX_KEY_LEN: usize = 512;
+pub use stackperf_contract::wire::MAX_KEY_LEN;
 
 /// The key a request carries, as raw bytes (it may not be valid text).
 pub fn extract(headers: &HeaderMap, query: Option<&str>) -> Option<Vec<u8>> {
@@ -199,7 +163,7 @@ impl Keys {
         let Some(e) = reg.keys.get(&hex_sha256(key)) else {
             return Err("stackperf: unknown API key. Create a session (`stackperf session create …`) and use its environment.".into());
         };
-        let usage = e.kind.as_deref() == Some("usage");
+        let usage = e.is_usage();
         if usage {
             let owner = e.owner.as_deref().unwrap_or("?");
             if e.revoked {

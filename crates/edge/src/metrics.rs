@@ -12,8 +12,7 @@ use std::time::{Duration, Instant};
 use crate::auth::Keys;
 use crate::record::EdgeRecord;
 
-/// Where the edge serves its metrics (loopback; no key: it holds names and counts, no secret).
-pub const METRICS_PATH: &str = "/_stackperf/metrics";
+pub use stackperf_contract::wire::METRICS_PATH;
 /// How long a finalized session's series stay after its last request.
 const AGE_OUT: Duration = Duration::from_secs(600);
 /// Histogram buckets: milliseconds, and output tokens per second.

@@ -19,13 +19,8 @@ use crate::record::{EdgeRecord, EdgeStart, Outcome, Sink, RECORD_VERSION};
 use crate::routes::{self, Refusal, Route, Surface};
 use crate::sse::Observer;
 use crate::upstream::{Pool, SendError};
+pub use stackperf_contract::wire::{EDGE_TOKEN_HEADER, HEALTH_PATH, REQUEST_ID_HEADER};
 
-/// The header carrying the edge's correlation id to LiteLLM (and back to the client).
-pub const REQUEST_ID_HEADER: &str = "x-stackperf-request-id";
-/// The header proving to LiteLLM's auth hook that a request came through the edge.
-pub const EDGE_TOKEN_HEADER: &str = "x-stackperf-edge-token";
-/// The edge's own liveness route (not forwarded).
-pub const HEALTH_PATH: &str = "/_stackperf/edge/health";
 /// Largest request body accepted (a harness's first request is ~50 KB).
 const MAX_BODY: usize = 64 << 20;
 /// The largest request head the edge forwards: LiteLLM's server (uvicorn on h11) refuses a head

@@ -1,28 +1,8 @@
 //! Which requests the edge forwards (inference routes only) and how each surface spells an error.
 
-use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-/// The wire protocol of a route, as the client speaks it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Surface {
-    OpenaiChat,
-    OpenaiResponses,
-    AnthropicMessages,
-    GoogleGenerateContent,
-}
-
-impl Surface {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Surface::OpenaiChat => "openai_chat",
-            Surface::OpenaiResponses => "openai_responses",
-            Surface::AnthropicMessages => "anthropic_messages",
-            Surface::GoogleGenerateContent => "google_generate_content",
-        }
-    }
-}
+pub use stackperf_contract::Surface;
 
 /// An inference route the edge forwards.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -464,7 +464,7 @@ impl Profiles {
         let text = std::fs::read_to_string(path)
             .map_err(|e| SimError::Profiles(format!("{}: cannot read: {e}", path.display())))?;
         let file: ProfilesFile =
-            stackperf_core::yaml::decode_document(path, &text).map_err(|problems| {
+            stackperf_contract::yaml::decode_document(path, &text).map_err(|problems| {
                 SimError::Profiles(
                     problems
                         .iter()

@@ -1,3 +1,3 @@
-//! The deterministic PRNG, shared with the core crate.
+//! The deterministic PRNG (the contract crate's, so a seed means the same stream everywhere).
 
-pub use stackperf_core::rng::Rng;
+pub use stackperf_contract::rng::Rng;

@@ -18,7 +18,7 @@ use serde_json::json;
 use tokio::net::TcpListener;
 
 use crate::profile::Profiles;
-use crate::surface::{self, Surface};
+use crate::surface::{self, Endpoint};
 use crate::truth::TruthLog;
 use crate::SimError;
 
@@ -166,7 +166,7 @@ async fn chat(
     Query(q): Query<HashMap<String, String>>,
     body: Bytes,
 ) -> Response {
-    surface::handle(st, Surface::Chat, &headers, &q, &body, None).await
+    surface::handle(st, Endpoint::Chat, &headers, &q, &body, None).await
 }
 
 async fn responses(
@@ -175,7 +175,7 @@ async fn responses(
     Query(q): Query<HashMap<String, String>>,
     body: Bytes,
 ) -> Response {
-    surface::handle(st, Surface::Responses, &headers, &q, &body, None).await
+    surface::handle(st, Endpoint::Responses, &headers, &q, &body, None).await
 }
 
 async fn messages(
@@ -184,7 +184,7 @@ async fn messages(
     Query(q): Query<HashMap<String, String>>,
     body: Bytes,
 ) -> Response {
-    surface::handle(st, Surface::Messages, &headers, &q, &body, None).await
+    surface::handle(st, Endpoint::Messages, &headers, &q, &body, None).await
 }
 
 async fn count_tokens(
@@ -193,12 +193,12 @@ async fn count_tokens(
     Query(q): Query<HashMap<String, String>>,
     body: Bytes,
 ) -> Response {
-    if let Some(resp) = surface::reject_unauthorized(&st, Surface::Messages, &headers, &q) {
+    if let Some(resp) = surface::reject_unauthorized(&st, Endpoint::Messages, &headers, &q) {
         return resp;
     }
     match serde_json::from_slice::<serde_json::Value>(&body) {
         Ok(v) => Json(json!({"input_tokens": surface::estimate_tokens(&v)})).into_response(),
-        Err(e) => Surface::Messages.error(
+        Err(e) => Endpoint::Messages.error(
             StatusCode::BAD_REQUEST,
             &format!("request body is not valid JSON: {e}"),
         ),
@@ -217,13 +217,13 @@ async fn google(
         .unwrap_or((model_action.as_str(), ""));
     let sse = q.get("alt").is_some_and(|a| a == "sse");
     let surface = match action {
-        "generateContent" => Surface::Google {
+        "generateContent" => Endpoint::Google {
             stream: false,
             sse: false,
         },
-        "streamGenerateContent" => Surface::Google { stream: true, sse },
+        "streamGenerateContent" => Endpoint::Google { stream: true, sse },
         "countTokens" => {
-            let probe = Surface::Google {
+            let probe = Endpoint::Google {
                 stream: false,
                 sse: false,
             };
@@ -239,7 +239,7 @@ async fn google(
             };
         }
         other => {
-            return Surface::Google {
+            return Endpoint::Google {
                 stream: false,
                 sse: false,
             }

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
+use stackperf_contract::Surface;
 
 use crate::profile::{Fault, Plan};
 use crate::SimError;
@@ -20,7 +21,7 @@ const KEEP: usize = 100_000;
 pub struct TruthRecord {
     pub id: String,
     pub seq: u64,
-    pub surface: &'static str,
+    pub surface: Surface,
     pub model: String,
     pub profile: String,
     pub stream: bool,
@@ -153,13 +154,7 @@ impl TruthLog {
     }
 
     /// Start recording a request that arrived `start`.
-    pub fn begin(
-        &self,
-        plan: &Plan,
-        surface: &'static str,
-        stream: bool,
-        start: Instant,
-    ) -> Recorder {
+    pub fn begin(&self, plan: &Plan, surface: Surface, stream: bool, start: Instant) -> Recorder {
         let arrived = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs_f64() * 1000.0)
@@ -239,7 +234,7 @@ mod tests {
         (0..n)
             .map(|i| {
                 let plan = profile.plan(0, log.first_seq() + i, "m", 10, None);
-                let mut rec = log.begin(&plan, "chat", true, Instant::now());
+                let mut rec = log.begin(&plan, Surface::OpenaiChat, true, Instant::now());
                 rec.mark_finished("ok");
                 plan.id
             })

@@ -1,6 +1,6 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import { call, commands, events } from "../api";
-import type { Check, StackProgress, StackView } from "../types";
+import type { Check, Service, StackProgress, StackView } from "../types";
 import { Badge, ErrorBox } from "../components";
 import { toUiError } from "../logic";
 import { invalidate, keys, useQuery } from "../data";
@@ -24,7 +24,7 @@ export function StackScreen() {
   const [checking, setChecking] = useState(false);
   const [runtime, setRuntime] = useState<"native" | "compose">("native");
   const started = useRef(0);
-  const lastService = useRef<string | null>(null);
+  const lastService = useRef<Service | null>(null);
   const [elapsed, setElapsed] = useState(0);
 
   const refresh = () => invalidate(keys.stack);
@@ -146,6 +146,11 @@ export function StackScreen() {
         </details>
       )}
 
+      {view?.problem && (
+        <p class="error" data-testid="services-problem">
+          The Compose services cannot be listed: {view.problem}
+        </p>
+      )}
       <table class="grid" data-testid="services">
         <thead>
           <tr>

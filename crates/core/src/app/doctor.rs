@@ -10,6 +10,7 @@ use crate::config::Registry;
 use crate::secrets::{KeyringStore, SecretStore};
 use crate::stack::{process, prometheus, NativeStack};
 use crate::store::Store;
+use stackperf_contract::Service;
 
 /// One check.
 #[derive(Debug, Clone, Serialize)]
@@ -56,12 +57,8 @@ pub async fn checks(paths: &AppPaths, stack: &NativeStack) -> Vec<Check> {
     });
     let state = stack.state();
     let ports = state.as_ref().map(|s| s.ports).unwrap_or_default();
-    for (name, port) in [
-        ("edge", ports.edge),
-        ("litellm", ports.litellm),
-        ("sim", ports.sim),
-        ("prometheus", ports.prometheus),
-    ] {
+    for name in Service::NATIVE_START_ORDER {
+        let port = ports.of(name).unwrap_or(0);
         let ours = state.as_ref().is_some_and(|s| {
             s.services
                 .iter()
@@ -79,7 +76,7 @@ pub async fn checks(paths: &AppPaths, stack: &NativeStack) -> Vec<Check> {
             &format!("port {name}"),
             ours || free,
             detail,
-            format!("free port {port}, or start the stack on another port (--{name}-port N or STACKPERF_{}_PORT)", name.to_uppercase()),
+            format!("free port {port}, or start the stack on another port (--{name}-port N or STACKPERF_{}_PORT)", name.as_str().to_uppercase()),
         ));
     }
     let services = stack.status().await;
@@ -115,7 +112,7 @@ pub async fn checks(paths: &AppPaths, stack: &NativeStack) -> Vec<Check> {
             ));
         }
     }
-    let litellm = services.iter().find(|s| s.name == "litellm");
+    let litellm = services.iter().find(|s| s.name == Service::Litellm);
     let running = litellm.is_some_and(|s| s.state == crate::stack::ServiceState::Running);
     out.push(check(
         "litellm health",

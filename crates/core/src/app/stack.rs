@@ -12,6 +12,7 @@ use crate::stack::{
     StackLock, StackSecrets, UpReport,
 };
 use crate::Error;
+use stackperf_contract::Service;
 
 /// Where a service's log can be read.
 #[derive(Debug)]
@@ -29,6 +30,8 @@ pub struct StackView {
     /// The runtime that is up (native when nothing is).
     pub runtime: Runtime,
     pub services: Vec<ServiceStatus>,
+    /// Why the services cannot be listed (`docker compose ps` failed), when it did.
+    pub problem: Option<String>,
     pub skipped: Vec<SkippedProvider>,
     /// The URL harnesses are given when the stack runs: StackPerf's edge.
     pub proxy_url: Option<String>,
@@ -46,25 +49,33 @@ impl App {
     pub async fn stack_status(&self) -> StackView {
         let state = self.stack.state();
         let compose = compose_run::is_active(&self.paths.data_dir);
+        let mut problem = None;
         let services = if compose {
             let dir = self.paths.data_dir.clone();
             match tokio::task::spawn_blocking(move || compose_run::status(&dir)).await {
                 Ok(Ok(s)) => s,
-                Ok(Err(e)) => vec![compose_problem(e.to_string())],
-                Err(e) => vec![compose_problem(e.to_string())],
+                Ok(Err(e)) => {
+                    problem = Some(e.to_string());
+                    Vec::new()
+                }
+                Err(e) => {
+                    problem = Some(e.to_string());
+                    Vec::new()
+                }
             }
         } else {
             self.stack.status().await
         };
         // The URL harnesses are given: StackPerf's edge (LiteLLM for a stack without one).
-        let running = |name: &str| {
+        let running = |name: Service| {
             services
                 .iter()
                 .find(|s| s.name == name && s.state == ServiceState::Running)
                 .and_then(|s| s.url.clone())
         };
-        let proxy_url = running("edge").or_else(|| running("litellm"));
+        let proxy_url = running(Service::Edge).or_else(|| running(Service::Litellm));
         StackView {
+            problem,
             runtime: if compose {
                 Runtime::Compose
             } else {
@@ -156,7 +167,7 @@ impl App {
         let _other_processes = StackLock::acquire(&self.paths.data_dir, progress).await?;
         if compose_run::is_active(&self.paths.data_dir) {
             progress(StackEvent::Step {
-                service: "compose".into(),
+                service: None,
                 message: "docker compose down".into(),
             });
             let dir = self.paths.data_dir.clone();
@@ -192,7 +203,7 @@ impl App {
             .store(true, std::sync::atomic::Ordering::SeqCst);
         Ok(UpReport {
             already_running: false,
-            started: up.services.iter().map(|s| s.name.clone()).collect(),
+            started: up.services.iter().map(|s| s.name).collect(),
             kept: Vec::new(),
             services: up.services,
             skipped: up.skipped,
@@ -203,14 +214,14 @@ impl App {
 
     /// Where a service's log is: a file (native), or `docker compose logs` (Compose; the edge
     /// always runs natively).
-    pub fn stack_log(&self, service: &str, follow: bool) -> Result<LogSource, Error> {
-        if compose_run::is_active(&self.paths.data_dir) && service != "edge" {
+    pub fn stack_log(&self, service: Service, follow: bool) -> Result<LogSource, Error> {
+        if compose_run::is_active(&self.paths.data_dir) && service != Service::Edge {
             let c = crate::stack::compose::ComposeStack::new(&self.paths.data_dir);
-            return Ok(LogSource::Compose(c.logs_command(service, follow)));
+            return Ok(LogSource::Compose(c.logs_command(service.as_str(), follow)));
         }
-        if !matches!(service, "edge" | "litellm" | "sim" | "prometheus") {
+        if !Service::NATIVE_START_ORDER.contains(&service) {
             return Err(Error::Invalid(format!(
-                "unknown service `{service}`: the native stack has edge, litellm, sim and prometheus"
+                "{service} runs only in the Compose stack; the native stack has edge, litellm, sim and prometheus"
             )));
         }
         let path = self.stack.log_path(service);
@@ -224,7 +235,7 @@ impl App {
     }
 
     /// The last `lines` lines of a service's log (shown when it fails).
-    pub fn stack_log_tail(&self, service: &str, lines: usize) -> Result<Vec<String>, Error> {
+    pub fn stack_log_tail(&self, service: Service, lines: usize) -> Result<Vec<String>, Error> {
         let path = match self.stack_log(service, false) {
             Ok(LogSource::File(p)) => p,
             Ok(LogSource::Compose(_)) => return Ok(Vec::new()),
@@ -237,21 +248,6 @@ impl App {
             .iter()
             .map(|l| l.to_string())
             .collect())
-    }
-}
-
-/// A row saying why the Compose services cannot be listed.
-fn compose_problem(message: String) -> ServiceStatus {
-    ServiceStatus {
-        name: "compose".into(),
-        state: ServiceState::Unhealthy,
-        url: None,
-        healthy: false,
-        version: None,
-        pid: None,
-        container: None,
-        log: None,
-        detail: Some(message),
     }
 }
 

@@ -6,7 +6,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 use super::App;
-use crate::config::ProtocolSurface;
+use crate::config::Surface;
 use crate::Error;
 
 /// What a batch did.
@@ -83,20 +83,20 @@ impl App {
         for i in 0..count {
             let prompt = PROMPTS[i as usize % PROMPTS.len()];
             let req = match harness.protocol_surface {
-                ProtocolSurface::OpenaiChat => client
+                Surface::OpenaiChat => client
                     .post(format!("{base}/chat/completions"))
                     .bearer_auth(&key)
                     .json(&serde_json::json!({
                         "model": model, "stream": true, "max_tokens": 64,
                         "messages": [{"role": "user", "content": prompt}],
                     })),
-                ProtocolSurface::OpenaiResponses => client
+                Surface::OpenaiResponses => client
                     .post(format!("{base}/responses"))
                     .bearer_auth(&key)
                     .json(&serde_json::json!({
                         "model": model, "stream": true, "max_output_tokens": 64, "input": prompt,
                     })),
-                ProtocolSurface::AnthropicMessages => client
+                Surface::AnthropicMessages => client
                     .post(format!("{base}/v1/messages"))
                     .bearer_auth(&key)
                     .header("anthropic-version", "2023-06-01")
@@ -104,7 +104,7 @@ impl App {
                         "model": model, "stream": true, "max_tokens": 64,
                         "messages": [{"role": "user", "content": prompt}],
                     })),
-                ProtocolSurface::GoogleGenerateContent => {
+                Surface::GoogleGenerateContent => {
                     return Err(Error::Invalid(
                         "sample traffic speaks the OpenAI and Anthropic surfaces; drive a Gemini session with its harness".into(),
                     ))

@@ -4,38 +4,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-/// The wire protocol a client speaks or an upstream serves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
-#[serde(rename_all = "snake_case")]
-pub enum ProtocolSurface {
-    OpenaiChat,
-    OpenaiResponses,
-    AnthropicMessages,
-    GoogleGenerateContent,
-}
-
-impl ProtocolSurface {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            ProtocolSurface::OpenaiChat => "openai_chat",
-            ProtocolSurface::OpenaiResponses => "openai_responses",
-            ProtocolSurface::AnthropicMessages => "anthropic_messages",
-            ProtocolSurface::GoogleGenerateContent => "google_generate_content",
-        }
-    }
-
-    /// The surface by its name (`as_str`).
-    pub fn parse(name: &str) -> Option<ProtocolSurface> {
-        [
-            ProtocolSurface::OpenaiChat,
-            ProtocolSurface::OpenaiResponses,
-            ProtocolSurface::AnthropicMessages,
-            ProtocolSurface::GoogleGenerateContent,
-        ]
-        .into_iter()
-        .find(|s| s.as_str() == name)
-    }
-}
+/// The wire protocol a client speaks or an upstream serves (the contract's one enum).
+pub use stackperf_contract::Surface;
 
 /// A model an upstream exposes, under the alias clients ask the proxy for.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -112,7 +82,7 @@ pub struct Provider {
     #[serde(default)]
     pub description: String,
     pub route_name: String,
-    pub protocol_surface: ProtocolSurface,
+    pub protocol_surface: Surface,
     /// LiteLLM's provider prefix (`openai`, `anthropic`, `gemini`, `fireworks_ai`, `openrouter`…);
     /// derived from the protocol surface when absent.
     #[serde(default)]
@@ -188,7 +158,7 @@ pub struct HarnessProfile {
     pub name: String,
     #[serde(default)]
     pub description: String,
-    pub protocol_surface: ProtocolSurface,
+    pub protocol_surface: Surface,
     /// Variable that receives the proxy base URL (`{{ base_url }}`).
     pub base_url_env: String,
     /// Path appended to the proxy URL to form `{{ base_url }}` (e.g. `/v1`).

@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::template::{self, SECRET_VARIABLES};
-use super::{FileFormat, Loaded, ProtocolSurface, Registry};
+use super::{FileFormat, Loaded, Registry, Surface};
 use crate::diag::Problem;
 
 fn valid_name(name: &str) -> bool {
@@ -31,12 +31,9 @@ fn looks_like_secret(v: &str) -> bool {
 }
 
 /// Whether a harness speaking `harness` can reach an upstream serving `provider` through LiteLLM.
-pub fn surfaces_compatible(
-    harness: ProtocolSurface,
-    provider: ProtocolSurface,
-) -> Result<(), &'static str> {
+pub fn surfaces_compatible(harness: Surface, provider: Surface) -> Result<(), &'static str> {
     match (harness, provider) {
-        (ProtocolSurface::AnthropicMessages, ProtocolSurface::OpenaiChat) => Err(
+        (Surface::AnthropicMessages, Surface::OpenaiChat) => Err(
             "LiteLLM forwards /v1/messages for an OpenAI-type model to the upstream's /v1/responses, which a chat-only upstream does not serve",
         ),
         _ => Ok(()),

@@ -18,7 +18,7 @@ use crate::normalize_edge::{normalize_edge, normalize_start};
 use crate::store::edge_events::EdgeEvent;
 use crate::store::Store;
 use crate::{io_err, Error};
-use stackperf_edge::SpoolLine;
+use stackperf_contract::record::SpoolLine;
 
 /// Rows per transaction (the cursor moves with each).
 const BATCH: usize = 10_000;
@@ -86,10 +86,13 @@ pub(crate) fn file_id(meta: &std::fs::Metadata) -> String {
     }
 }
 
-/// Resolves key aliases to sessions, caching lookups for one pass.
+/// Resolves requests to sessions, caching lookups for one pass.
 struct Sessions<'a> {
     store: &'a Store,
+    /// By key alias (LiteLLM's lines name only the key).
     cache: HashMap<String, Option<Attribution>>,
+    /// By session id (the edge records the session it admitted the key for).
+    by_id: HashMap<String, Option<Attribution>>,
 }
 
 impl Sessions<'_> {
@@ -99,6 +102,24 @@ impl Sessions<'_> {
         }
         let a = self.store.key_owner(alias).await?;
         self.cache.insert(alias.to_string(), a.clone());
+        Ok(a)
+    }
+
+    /// The session of an edge record: the one the edge recorded, else (a usage key, the master
+    /// key) whatever the alias belongs to.
+    async fn of_edge(
+        &mut self,
+        session_id: Option<&str>,
+        alias: &str,
+    ) -> Result<Option<Attribution>, Error> {
+        let Some(id) = session_id else {
+            return self.get(alias).await;
+        };
+        if let Some(a) = self.by_id.get(id) {
+            return Ok(a.clone());
+        }
+        let a = self.store.session_attribution(id).await?;
+        self.by_id.insert(id.to_string(), a.clone());
         Ok(a)
     }
 }
@@ -204,6 +225,7 @@ async fn collect_file(
     let mut sessions = Sessions {
         store,
         cache: HashMap::new(),
+        by_id: HashMap::new(),
     };
     let mut batch: Vec<RequestRow> = Vec::with_capacity(BATCH);
     let mut events: Vec<EdgeEvent> = Vec::new();
@@ -237,9 +259,11 @@ async fn collect_file(
                 }
                 Err(_) => None,
             },
-            Source::Edge => match stackperf_edge::record::parse_line(line.trim_end()) {
+            Source::Edge => match stackperf_contract::record::parse_line(line.trim_end()) {
                 Ok(SpoolLine::Record(rec)) => {
-                    let attribution = sessions.get(&rec.key_alias).await?;
+                    let attribution = sessions
+                        .of_edge(rec.session_id.as_deref(), &rec.key_alias)
+                        .await?;
                     Some(normalize_edge(&rec, attribution.as_ref(), models))
                 }
                 Ok(SpoolLine::Event(ev)) => {
@@ -300,17 +324,19 @@ async fn collect_file(
 /// An edge event line for the writer; `None` for one that cannot be used (a start line with no
 /// instance in its correlation id).
 async fn edge_event(
-    ev: stackperf_edge::Event,
+    ev: stackperf_contract::record::Event,
     sessions: &mut Sessions<'_>,
     models: &ModelIndex,
 ) -> Result<Option<EdgeEvent>, Error> {
-    use stackperf_edge::Event;
+    use stackperf_contract::record::Event;
     Ok(match ev {
         Event::Start(st) => {
-            let Some(instance) = stackperf_edge::record::instance_of(&st.edge_id) else {
+            let Some(instance) = stackperf_contract::record::instance_of(&st.edge_id) else {
                 return Ok(None);
             };
-            let attribution = sessions.get(&st.key_alias).await?;
+            let attribution = sessions
+                .of_edge(st.session_id.as_deref(), &st.key_alias)
+                .await?;
             Some(EdgeEvent::Start {
                 instance: instance.to_string(),
                 lost: Box::new(normalize_start(&st, attribution.as_ref(), models)),

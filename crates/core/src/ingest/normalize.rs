@@ -11,7 +11,7 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{Price, Registry};
+use crate::config::{Price, Registry, Surface};
 
 /// One line of the capture spool, as `configs/litellm/stackperf_capture.py` writes it.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -318,25 +318,25 @@ pub enum Reject {
 }
 
 /// The wire protocol of a request, from its route (or LiteLLM's call type).
-pub fn surface(route: Option<&str>, call_type: Option<&str>) -> Option<&'static str> {
+pub fn surface(route: Option<&str>, call_type: Option<&str>) -> Option<Surface> {
     let r = route.unwrap_or_default();
     if r.contains("generateContent") || r.contains("streamGenerateContent") {
-        return Some("google_generate_content");
+        return Some(Surface::GoogleGenerateContent);
     }
     if r.ends_with("/chat/completions") {
-        return Some("openai_chat");
+        return Some(Surface::OpenaiChat);
     }
     if r.ends_with("/responses") {
-        return Some("openai_responses");
+        return Some(Surface::OpenaiResponses);
     }
     if r.contains("/messages") {
-        return Some("anthropic_messages");
+        return Some(Surface::AnthropicMessages);
     }
     match call_type.unwrap_or_default() {
-        "acompletion" | "completion" => Some("openai_chat"),
-        "aresponses" | "responses" => Some("openai_responses"),
-        "anthropic_messages" => Some("anthropic_messages"),
-        c if c.contains("generate_content") => Some("google_generate_content"),
+        "acompletion" | "completion" => Some(Surface::OpenaiChat),
+        "aresponses" | "responses" => Some(Surface::OpenaiResponses),
+        "anthropic_messages" => Some(Surface::AnthropicMessages),
+        c if c.contains("generate_content") => Some(Surface::GoogleGenerateContent),
         _ => None,
     }
 }
@@ -429,7 +429,7 @@ pub fn normalize(
             .or_else(|| rec.model.clone()),
         harness_profile: attribution.map(|a| a.harness_profile.clone()),
         protocol_surface: surface(rec.route.as_deref(), rec.call_type.as_deref())
-            .map(str::to_string),
+            .map(|s| s.as_str().to_string()),
         call_type: rec.call_type.clone(),
         streamed: rec.stream,
         request_started_at: start * 1000.0,

@@ -1,8 +1,8 @@
 //! Normalization of the edge's records: every timing as the harness experienced it, and the
-//! outcome the client saw (see `stackperf_edge::record`). LiteLLM's line for the same request is
+//! outcome the client saw (see `stackperf_contract::record`). LiteLLM's line for the same request is
 //! merged into the row by the store (tokens, cache, cost, provider hand-off).
 
-use stackperf_edge::{EdgeRecord, EdgeStart, Outcome};
+use stackperf_contract::record::{EdgeRecord, EdgeStart, Outcome};
 
 use crate::normalize::{Attribution, ModelIndex, RequestRow, RequestStatus, TimedAt, Traffic};
 

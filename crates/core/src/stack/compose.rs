@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
+use stackperf_contract::Service;
 
 use super::litellm_config::SIM_KEY_ENV;
 use super::{Ports, ServiceState, ServiceStatus};
@@ -250,7 +251,9 @@ pub fn parse_ps(text: &str) -> Vec<ServiceStatus> {
     };
     items
         .iter()
-        .map(|c| {
+        // Only the services of StackPerf's compose file (it is ours; nothing else is listed).
+        .filter_map(|c| {
+            let name = Service::parse(c.get("Service").and_then(Value::as_str)?)?;
             let s = |k: &str| {
                 c.get(k)
                     .and_then(Value::as_str)
@@ -266,8 +269,8 @@ pub fn parse_ps(text: &str) -> Vec<ServiceStatus> {
                         .filter(|p| *p > 0)
                 })
             });
-            ServiceStatus {
-                name: s("Service"),
+            Some(ServiceStatus {
+                name,
                 // docker's created, restarting, paused, exited, dead… are not running.
                 state: match state.as_str() {
                     "running" if health == "unhealthy" => ServiceState::Unhealthy,
@@ -286,7 +289,7 @@ pub fn parse_ps(text: &str) -> Vec<ServiceStatus> {
                 log: None,
                 detail: (!health.is_empty() && health != "healthy")
                     .then(|| format!("health: {health}")),
-            }
+            })
         })
         .collect()
 }
@@ -450,7 +453,7 @@ mod tests {
         assert!(text.contains("\"127.0.0.1:14000\""), "{text}");
         assert!(text.contains("\"127.0.0.1:14100\""), "{text}");
         assert!(
-            text.contains(stackperf_edge::metrics::METRICS_PATH),
+            text.contains(stackperf_contract::wire::METRICS_PATH),
             "{text}"
         );
         assert!(

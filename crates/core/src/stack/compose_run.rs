@@ -10,6 +10,7 @@ use super::{Progress, ServiceStatus, StackEvent, StackOptions, StackSecrets};
 use crate::config::Registry;
 use crate::secrets::{self, Secrets};
 use crate::{io_err, Error};
+use stackperf_contract::Service;
 
 /// Present while the Compose runtime is the active one.
 pub fn marker(data_dir: &Path) -> PathBuf {
@@ -95,7 +96,7 @@ pub fn up(
         grafana_port,
     );
     progress(StackEvent::Step {
-        service: "compose".into(),
+        service: None,
         message: "docker compose up -d --wait (the first run pulls images)".into(),
     });
     let cmd = stack.up_command(&env, plan.uses_simulator);
@@ -118,7 +119,7 @@ pub fn up(
         .map_err(io_err("write the Compose marker"))?;
     // Harnesses talk to StackPerf's edge here too: natively, in front of Compose's LiteLLM.
     progress(StackEvent::Step {
-        service: "edge".into(),
+        service: Some(Service::Edge),
         message: format!("starting StackPerf's edge on 127.0.0.1:{}", opts.ports.edge),
     });
     edge::stop_for_compose(&opts.data_dir);

@@ -11,6 +11,7 @@ use super::ServiceState;
 use super::{ServiceStatus, StackOptions, StackSecrets};
 use crate::secrets::MASTER_KEY;
 use crate::{io_err, Error, APP_VERSION};
+use stackperf_contract::Service;
 
 /// The command line of `stackperf edge serve` in front of LiteLLM on `litellm_port`, and the
 /// secrets it reads from its environment (the master key, the edge token shared with LiteLLM,
@@ -65,11 +66,11 @@ pub fn start_for_compose(
     let log = dir.join("logs").join("edge.log");
     let pid = process::spawn(&opts.stackperf_bin, &args, &env, &dir, &log)?;
     let rec = ServiceRecord {
-        name: "edge".into(),
+        name: Service::Edge,
         pid,
         port: opts.ports.edge,
         url: format!("http://127.0.0.1:{}", opts.ports.edge),
-        health_path: stackperf_edge::HEALTH_PATH.into(),
+        health_path: stackperf_contract::wire::HEALTH_PATH.into(),
         log: log.clone(),
         version: Some(APP_VERSION.to_string()),
         marker: "edge serve".into(),

@@ -7,6 +7,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use stackperf_contract::Service;
 
 /// What happened to a service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -25,7 +26,7 @@ pub enum ServiceEventKind {
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct ServiceEvent {
-    pub service: String,
+    pub service: Service,
     pub event: ServiceEventKind,
     /// Epoch ms.
     pub at_ms: f64,
@@ -70,9 +71,9 @@ pub fn read(stack_dir: &Path, from_ms: f64, until_ms: Option<f64>) -> Vec<Servic
 }
 
 /// An event of `service` now.
-pub fn now(service: &str, event: ServiceEventKind) -> ServiceEvent {
+pub fn now(service: Service, event: ServiceEventKind) -> ServiceEvent {
     ServiceEvent {
-        service: service.to_string(),
+        service,
         event,
         at_ms: crate::store::now_ms(),
     }
@@ -85,21 +86,21 @@ mod tests {
     #[test]
     fn events_are_appended_and_read_back_within_a_window() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let at = |service: &str, event, at_ms| ServiceEvent {
-            service: service.into(),
+        let at = |service: Service, event, at_ms| ServiceEvent {
+            service,
             event,
             at_ms,
         };
         append(
             dir.path(),
-            &[at("litellm", ServiceEventKind::Started, 10.0)],
+            &[at(Service::Litellm, ServiceEventKind::Started, 10.0)],
         );
         append(
             dir.path(),
             &[
-                at("litellm", ServiceEventKind::FoundDown, 20.0),
-                at("litellm", ServiceEventKind::Started, 21.0),
-                at("sim", ServiceEventKind::Stopped, 40.0),
+                at(Service::Litellm, ServiceEventKind::FoundDown, 20.0),
+                at(Service::Litellm, ServiceEventKind::Started, 21.0),
+                at(Service::Sim, ServiceEventKind::Stopped, 40.0),
             ],
         );
         std::fs::OpenOptions::new()
@@ -111,8 +112,8 @@ mod tests {
         assert_eq!(
             got,
             vec![
-                at("litellm", ServiceEventKind::FoundDown, 20.0),
-                at("litellm", ServiceEventKind::Started, 21.0),
+                at(Service::Litellm, ServiceEventKind::FoundDown, 20.0),
+                at(Service::Litellm, ServiceEventKind::Started, 21.0),
             ]
         );
         assert_eq!(read(dir.path(), 0.0, None).len(), 4);

@@ -14,6 +14,7 @@ use super::{prometheus, Ports, Progress, StackEvent, StackSecrets};
 use crate::config::Registry;
 use crate::secrets::{Secret, MASTER_KEY};
 use crate::{io_err, Error, APP_VERSION};
+use stackperf_contract::Service;
 
 /// What launching LiteLLM or Prometheus needs beyond the ports and secrets.
 pub(super) struct Needs {
@@ -57,7 +58,7 @@ impl NativeStack {
     /// Start `service` on `ports` (it is not waited for: see [`NativeStack::wait_healthy`]).
     pub(super) async fn launch(
         &self,
-        service: &str,
+        service: Service,
         ports: Ports,
         secrets: &StackSecrets,
         needs: &Needs,
@@ -65,19 +66,19 @@ impl NativeStack {
     ) -> Result<ServiceRecord, Error> {
         let step = |message: String| {
             progress(StackEvent::Step {
-                service: service.into(),
+                service: Some(service),
                 message,
             })
         };
         match service {
-            "sim" => {
+            Service::Sim => {
                 step(format!(
                     "starting the simulated provider on 127.0.0.1:{}",
                     ports.sim
                 ));
                 self.launch_sim(ports.sim, secrets)
             }
-            "litellm" => {
+            Service::Litellm => {
                 let version = needs.litellm_version.clone().unwrap_or_default();
                 step(format!(
                     "starting LiteLLM {version} on 127.0.0.1:{} (elapsed time shown every 5 s)",
@@ -85,7 +86,7 @@ impl NativeStack {
                 ));
                 self.launch_litellm(ports.litellm, secrets, version)
             }
-            "prometheus" => {
+            Service::Prometheus => {
                 let Some(bin) = &needs.prometheus_bin else {
                     return Err(Error::Invalid(format!(
                         "Prometheus is not installed: {}",
@@ -99,7 +100,10 @@ impl NativeStack {
                 self.launch_prometheus(ports, bin, &secrets.metrics_token)
                     .await
             }
-            _ => {
+            Service::Grafana | Service::Postgres => Err(Error::Invalid(format!(
+                "{service} runs only in the Compose stack (`stackperf stack up --compose`)"
+            ))),
+            Service::Edge => {
                 step(format!(
                     "starting StackPerf's edge on 127.0.0.1:{}",
                     ports.edge
@@ -108,9 +112,9 @@ impl NativeStack {
                     super::edge::command(&self.opts.data_dir, ports.edge, ports.litellm, secrets);
                 let bin = &self.opts.stackperf_bin;
                 let version = Some(APP_VERSION.to_string());
-                let health = stackperf_edge::HEALTH_PATH;
+                let health = stackperf_contract::wire::HEALTH_PATH;
                 self.start(
-                    "edge",
+                    Service::Edge,
                     bin,
                     &args,
                     &env,
@@ -143,7 +147,16 @@ impl NativeStack {
         )];
         let bin = &self.opts.stackperf_bin;
         let version = Some(APP_VERSION.to_string());
-        self.start("sim", bin, &args, &env, port, "/", "sim serve", version)
+        self.start(
+            Service::Sim,
+            bin,
+            &args,
+            &env,
+            port,
+            "/",
+            "sim serve",
+            version,
+        )
     }
 
     fn launch_litellm(
@@ -186,7 +199,7 @@ impl NativeStack {
         let bin = self.venv().litellm();
         let health = "/health/liveliness";
         self.start(
-            "litellm",
+            Service::Litellm,
             &bin,
             &args,
             &env,
@@ -226,7 +239,7 @@ impl NativeStack {
         let version = prometheus_version(bin).await;
         let port = ports.prometheus;
         self.start(
-            "prometheus",
+            Service::Prometheus,
             bin,
             &args,
             &[],
@@ -240,7 +253,7 @@ impl NativeStack {
     #[allow(clippy::too_many_arguments)]
     fn start(
         &self,
-        name: &str,
+        name: Service,
         program: &Path,
         args: &[String],
         env: &[(String, String)],
@@ -252,7 +265,7 @@ impl NativeStack {
         let log = self.log_path(name);
         let pid = process::spawn(program, args, env, &self.dir(), &log)?;
         Ok(ServiceRecord {
-            name: name.into(),
+            name,
             pid,
             port,
             url: format!("http://127.0.0.1:{port}"),
@@ -273,7 +286,7 @@ impl NativeStack {
         let mut next_note = Duration::from_secs(5);
         let client = http();
         let fail = |message: String| Error::ServiceFailed {
-            service: rec.name.clone(),
+            service: rec.name.to_string(),
             message,
             log: rec.log.clone(),
             tail: process::tail(&rec.log, 20),
@@ -287,7 +300,7 @@ impl NativeStack {
             }
             if healthy(&client, rec).await {
                 progress(StackEvent::Healthy {
-                    service: rec.name.clone(),
+                    service: rec.name,
                     url: rec.url.clone(),
                     elapsed_ms: started.elapsed().as_millis() as u64,
                 });
@@ -302,7 +315,7 @@ impl NativeStack {
             }
             if waited > next_note {
                 progress(StackEvent::Step {
-                    service: rec.name.clone(),
+                    service: Some(rec.name),
                     message: format!(
                         "waiting for {} to become healthy ({} s)",
                         rec.name,

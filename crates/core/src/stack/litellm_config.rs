@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use crate::config::{ProtocolSurface, Provider, Registry};
+use crate::config::{Provider, Registry, Surface};
 use crate::secrets::MASTER_KEY;
 
 /// The environment variable through which the simulator's (random, per-start) key is passed.
@@ -66,9 +66,9 @@ pub struct LitellmPlan {
 pub fn litellm_prefix(p: &Provider) -> String {
     p.litellm_provider.clone().unwrap_or_else(|| {
         match p.protocol_surface {
-            ProtocolSurface::OpenaiChat | ProtocolSurface::OpenaiResponses => "openai",
-            ProtocolSurface::AnthropicMessages => "anthropic",
-            ProtocolSurface::GoogleGenerateContent => "gemini",
+            Surface::OpenaiChat | Surface::OpenaiResponses => "openai",
+            Surface::AnthropicMessages => "anthropic",
+            Surface::GoogleGenerateContent => "gemini",
         }
         .to_string()
     })
@@ -174,7 +174,7 @@ pub fn generate(
         plan.uses_simulator |= p.simulator;
         if p.simulator
             && plan.warmup_model.is_none()
-            && p.protocol_surface != crate::config::ProtocolSurface::AnthropicMessages
+            && p.protocol_surface != crate::config::Surface::AnthropicMessages
         {
             // A separate alias keeps warm-up traffic out of every benchmark series.
             if let Some(m) = p.models.first() {

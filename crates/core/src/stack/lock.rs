@@ -23,7 +23,7 @@ impl StackLock {
     ) -> Result<StackLock, Error> {
         let lock = FileLock::acquire(&data_dir.join("stack").join("lock"), || {
             progress(StackEvent::Step {
-                service: "stack".into(),
+                service: None,
                 message: "waiting for another StackPerf process (the desktop app or a terminal) \
                           that is starting or stopping this stack"
                     .into(),

@@ -28,6 +28,7 @@ use crate::config::Registry;
 use crate::secrets::{Secret, Secrets};
 use crate::Error;
 use litellm_config::{EDGE_TOKEN_ENV, METRICS_TOKEN_ENV, SIM_KEY_ENV};
+pub use stackperf_contract::Service;
 
 /// Which runtime runs the stack.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -53,16 +54,29 @@ pub struct Ports {
 }
 
 fn default_edge_port() -> u16 {
-    4100
+    Service::Edge.default_port()
 }
 
 impl Default for Ports {
     fn default() -> Self {
         Ports {
             edge: default_edge_port(),
-            litellm: 4000,
-            sim: 8765,
-            prometheus: 9090,
+            litellm: Service::Litellm.default_port(),
+            sim: Service::Sim.default_port(),
+            prometheus: Service::Prometheus.default_port(),
+        }
+    }
+}
+
+impl Ports {
+    /// The port of a service the native stack runs (`None` for the Compose-only ones).
+    pub fn of(&self, service: Service) -> Option<u16> {
+        match service {
+            Service::Edge => Some(self.edge),
+            Service::Litellm => Some(self.litellm),
+            Service::Sim => Some(self.sim),
+            Service::Prometheus => Some(self.prometheus),
+            Service::Grafana | Service::Postgres => None,
         }
     }
 }
@@ -88,17 +102,18 @@ pub struct StackOptions {
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum StackEvent {
+    /// `service` is `None` for a step of the stack as a whole.
     Step {
-        service: String,
+        service: Option<Service>,
         message: String,
     },
     /// A line of an installer's output.
     Output {
-        service: String,
+        service: Service,
         line: String,
     },
     Healthy {
-        service: String,
+        service: Service,
         url: String,
         #[cfg_attr(feature = "specta", specta(type = f64))]
         elapsed_ms: u64,
@@ -121,7 +136,7 @@ pub type Progress<'a> = &'a (dyn Fn(StackEvent) + Send + Sync);
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct ServiceStatus {
-    pub name: String,
+    pub name: Service,
     pub state: ServiceState,
     pub url: Option<String>,
     pub healthy: bool,
@@ -243,7 +258,7 @@ impl StackSecrets {
 /// before the edge existed: its LiteLLM), or of the Compose runtime, else the default edge port.
 pub fn harness_url(data_dir: &std::path::Path, state: Option<&StackState>) -> String {
     let port = match state {
-        Some(s) if s.services.iter().any(|r| r.name == "edge") => s.ports.edge,
+        Some(s) if s.services.iter().any(|r| r.name == Service::Edge) => s.ports.edge,
         Some(s) => s.ports.litellm,
         None => edge::compose_record(data_dir)
             .map(|r| r.port)

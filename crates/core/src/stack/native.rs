@@ -22,11 +22,12 @@ use super::{
 use crate::config::Registry;
 use crate::store::now_ms;
 use crate::{io_err, Error};
+use stackperf_contract::Service;
 
 /// One started service.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ServiceRecord {
-    pub name: String,
+    pub name: Service,
     pub pid: u32,
     pub port: u16,
     pub url: String,
@@ -59,9 +60,9 @@ pub struct UpReport {
     pub already_running: bool,
     /// The services this `up` started (all of them on a fresh start; after a crash, only those
     /// that were down).
-    pub started: Vec<String>,
+    pub started: Vec<Service>,
     /// The services that were healthy and kept running.
-    pub kept: Vec<String>,
+    pub kept: Vec<Service>,
     pub services: Vec<ServiceStatus>,
     pub skipped: Vec<SkippedProvider>,
     /// Wall time of the whole `up`.
@@ -77,8 +78,8 @@ pub struct UpReport {
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct DownReport {
-    pub stopped: Vec<String>,
-    pub already_gone: Vec<String>,
+    pub stopped: Vec<Service>,
+    pub already_gone: Vec<Service>,
     pub ports_still_in_use: Vec<u16>,
 }
 
@@ -87,21 +88,10 @@ pub struct NativeStack {
     pub(super) opts: StackOptions,
 }
 
-const SERVICES: [&str; 4] = ["edge", "litellm", "sim", "prometheus"];
-
 /// The order services start in: the edge last (and so first to stop).
-const START_ORDER: [&str; 4] = ["sim", "litellm", "prometheus", "edge"];
+const START_ORDER: [Service; 4] = Service::NATIVE_START_ORDER;
 
-fn port_of(ports: Ports, service: &str) -> u16 {
-    match service {
-        "edge" => ports.edge,
-        "litellm" => ports.litellm,
-        "sim" => ports.sim,
-        _ => ports.prometheus,
-    }
-}
-
-fn check_port_free(service: &str, port: u16) -> Result<(), Error> {
+fn check_port_free(service: Service, port: u16) -> Result<(), Error> {
     if port_free(port) {
         return Ok(());
     }
@@ -140,7 +130,7 @@ impl NativeStack {
     }
 
     /// The log file of a service.
-    pub fn log_path(&self, service: &str) -> PathBuf {
+    pub fn log_path(&self, service: Service) -> PathBuf {
         self.dir().join("logs").join(format!("{service}.log"))
     }
 
@@ -176,19 +166,19 @@ impl NativeStack {
         let started = Instant::now();
         if let Some(state) = self.state() {
             let statuses = self.probe(&state).await;
-            let down: Vec<String> = statuses
+            let down: Vec<Service> = statuses
                 .iter()
                 .filter(|s| !(s.state == ServiceState::Running && s.healthy))
-                .map(|s| s.name.clone())
+                .map(|s| s.name)
                 .collect();
             if down.is_empty() {
                 progress(StackEvent::Step {
-                    service: "stack".into(),
+                    service: None,
                     message: "already running".into(),
                 });
                 return Ok(UpReport {
                     already_running: true,
-                    kept: state.services.iter().map(|r| r.name.clone()).collect(),
+                    kept: state.services.iter().map(|r| r.name).collect(),
                     started: Vec::new(),
                     services: statuses,
                     skipped: state.skipped,
@@ -204,7 +194,7 @@ impl NativeStack {
                     .await;
             }
             progress(StackEvent::Warning {
-                message: format!("a previous stack left a state file but {} is not running; stopping what remains and starting fresh", down.join(", ")),
+                message: format!("a previous stack left a state file but {} is not running; stopping what remains and starting fresh", Service::join(&down)),
             });
             self.down(progress).await?;
         }
@@ -223,15 +213,15 @@ impl NativeStack {
         let plan = self.plan(reg, secrets, ports.sim);
         report_not_served(&plan.skipped, progress);
         let prometheus_bin = prometheus::find_binary();
-        let mut wanted = vec!["edge", "litellm"];
+        let mut wanted = vec![Service::Edge, Service::Litellm];
         if plan.uses_simulator {
-            wanted.push("sim");
+            wanted.push(Service::Sim);
         }
         if prometheus_bin.is_some() {
-            wanted.push("prometheus");
+            wanted.push(Service::Prometheus);
         }
-        for service in &wanted {
-            check_port_free(service, port_of(ports, service))?;
+        for &service in &wanted {
+            check_port_free(service, ports.of(service).unwrap_or(0))?;
         }
         let needs = Needs {
             litellm_version: Some(self.venv().ensure(progress).await?),
@@ -253,7 +243,7 @@ impl NativeStack {
         }
         // The edge is last to start and first to stop: harnesses never reach a LiteLLM that is
         // going away.
-        for service in START_ORDER.iter().filter(|s| wanted.contains(s)) {
+        for service in START_ORDER.into_iter().filter(|s| wanted.contains(s)) {
             let rec = self
                 .launch(service, ports, secrets, &needs, progress)
                 .await?;
@@ -267,7 +257,7 @@ impl NativeStack {
         }
         Ok(UpReport {
             already_running: false,
-            started: state.services.iter().map(|r| r.name.clone()).collect(),
+            started: state.services.iter().map(|r| r.name).collect(),
             kept: Vec::new(),
             services: self.probe(&state).await,
             skipped: plan.skipped,
@@ -281,37 +271,37 @@ impl NativeStack {
     async fn restart(
         &self,
         mut state: StackState,
-        down: &[String],
+        down: &[Service],
         reg: &Registry,
         secrets: &StackSecrets,
         progress: Progress<'_>,
         started: Instant,
     ) -> Result<UpReport, Error> {
-        let kept: Vec<String> = state
+        let kept: Vec<Service> = state
             .services
             .iter()
-            .map(|r| r.name.clone())
+            .map(|r| r.name)
             .filter(|n| !down.contains(n))
             .collect();
         progress(StackEvent::Step {
-            service: "stack".into(),
+            service: None,
             message: format!(
                 "restarting {} ({} keep running)",
-                down.join(", "),
-                kept.join(", ")
+                Service::join(down),
+                Service::join(&kept)
             ),
         });
         for rec in state.services.iter().filter(|r| down.contains(&r.name)) {
-            journal::append(&self.dir(), &[journal::now(&rec.name, FoundDown)]);
+            journal::append(&self.dir(), &[journal::now(rec.name, FoundDown)]);
             self.stop_service(rec, progress).await;
-            check_port_free(&rec.name, rec.port)?;
+            check_port_free(rec.name, rec.port)?;
         }
         let mut needs = Needs {
             litellm_version: None,
             prometheus_bin: prometheus::find_binary(),
         };
         let mut plan = None;
-        if down.iter().any(|n| n == "litellm") {
+        if down.contains(&Service::Litellm) {
             let p = self.plan(reg, secrets, state.ports.sim);
             report_not_served(&p.skipped, progress);
             needs.litellm_version = Some(self.venv().ensure(progress).await?);
@@ -321,14 +311,14 @@ impl NativeStack {
         }
         let mut restarted = Vec::new();
         for i in 0..state.services.len() {
-            let name = state.services[i].name.clone();
+            let name = state.services[i].name;
             if !down.contains(&name) {
                 continue;
             }
             let rec = self
-                .launch(&name, state.ports, secrets, &needs, progress)
+                .launch(name, state.ports, secrets, &needs, progress)
                 .await?;
-            journal::append(&self.dir(), &[journal::now(&name, Started)]);
+            journal::append(&self.dir(), &[journal::now(name, Started)]);
             state.services[i] = rec.clone();
             self.save_state(&state)?;
             restarted.push(rec);
@@ -340,7 +330,7 @@ impl NativeStack {
         }
         Ok(UpReport {
             already_running: false,
-            started: restarted.iter().map(|r| r.name.clone()).collect(),
+            started: restarted.iter().map(|r| r.name).collect(),
             kept,
             services: self.probe(&state).await,
             skipped: state.skipped.clone(),
@@ -363,7 +353,7 @@ impl NativeStack {
                 let _ = self.down(&|_| {}).await;
                 return Err(e);
             }
-            if rec.name == "litellm" {
+            if rec.name == Service::Litellm {
                 litellm_ms = since.elapsed().as_millis() as u64;
             }
         }
@@ -378,7 +368,7 @@ impl NativeStack {
         progress: Progress<'_>,
     ) {
         progress(StackEvent::Step {
-            service: "litellm".into(),
+            service: Some(Service::Litellm),
             message: format!(
                 "warming up the proxy's request paths (one request per surface to {alias})"
             ),
@@ -393,7 +383,7 @@ impl NativeStack {
             return false;
         }
         progress(StackEvent::Step {
-            service: rec.name.clone(),
+            service: Some(rec.name),
             message: format!("stopping {} (pid {})", rec.name, rec.pid),
         });
         let pid = rec.pid;
@@ -410,10 +400,10 @@ impl NativeStack {
         };
         for rec in state.services.iter().rev() {
             if self.stop_service(rec, progress).await {
-                journal::append(&self.dir(), &[journal::now(&rec.name, Stopped)]);
-                report.stopped.push(rec.name.clone());
+                journal::append(&self.dir(), &[journal::now(rec.name, Stopped)]);
+                report.stopped.push(rec.name);
             } else if !(alive(rec.pid) && runs(rec.pid, &rec.marker)) {
-                report.already_gone.push(rec.name.clone());
+                report.already_gone.push(rec.name);
             }
         }
         report.ports_still_in_use = state
@@ -433,13 +423,13 @@ impl NativeStack {
             Some(s) => self.probe(s).await,
             None => Vec::new(),
         };
-        for name in SERVICES {
+        for name in START_ORDER {
             if out.iter().any(|s| s.name == name) {
                 continue;
             }
-            let absent = name == "prometheus" && prometheus::find_binary().is_none();
+            let absent = name == Service::Prometheus && prometheus::find_binary().is_none();
             out.push(ServiceStatus {
-                name: name.into(),
+                name,
                 state: if absent {
                     ServiceState::Absent
                 } else {
@@ -482,7 +472,7 @@ impl NativeStack {
                 ),
             };
             out.push(ServiceStatus {
-                name: rec.name.clone(),
+                name: rec.name,
                 state: st,
                 url: Some(rec.url.clone()),
                 healthy: ok,

@@ -12,6 +12,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 
 use super::{Progress, StackEvent};
 use crate::{io_err, Error};
+use stackperf_contract::Service;
 
 /// The requirement lock, embedded so an installed binary needs no source tree.
 pub const LOCK: &str = include_str!("../../../../configs/litellm/requirements.lock");
@@ -77,7 +78,7 @@ impl Venv {
     pub async fn ensure(&self, progress: Progress<'_>) -> Result<String, Error> {
         let step = |m: String| {
             progress(StackEvent::Step {
-                service: "litellm".into(),
+                service: Some(Service::Litellm),
                 message: m,
             })
         };
@@ -290,7 +291,7 @@ async fn run_streaming(
     let mut lines = Vec::new();
     while let Some(line) = rx.recv().await {
         progress(StackEvent::Output {
-            service: "litellm".into(),
+            service: Service::Litellm,
             line: line.clone(),
         });
         lines.push(line);

@@ -43,7 +43,7 @@ pub struct EdgeOutage {
 /// The instance of a row written from an edge record.
 fn instance_of(r: &RequestRow) -> Option<&str> {
     (r.timed_at == TimedAt::Edge)
-        .then(|| stackperf_edge::record::instance_of(&r.request_id))
+        .then(|| stackperf_contract::record::instance_of(&r.request_id))
         .flatten()
 }
 

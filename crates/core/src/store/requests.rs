@@ -6,6 +6,7 @@ use serde::Serialize;
 use sqlx::Row;
 
 use super::Store;
+use crate::config::Surface;
 use crate::normalize::{RequestRow, RequestStatus, TimedAt, Traffic};
 use crate::Error;
 
@@ -201,8 +202,7 @@ pub struct RequestBrief {
     pub finished_at: f64,
     pub model: Option<String>,
     pub call_type: Option<String>,
-    /// openai_chat, openai_responses, anthropic_messages, google_generate_content.
-    pub protocol_surface: Option<String>,
+    pub protocol_surface: Option<Surface>,
     pub streamed: bool,
     /// What the request was, in the words the UI shows: "chat completions (stream)", never
     /// LiteLLM's internal call types.
@@ -232,13 +232,12 @@ pub struct RequestBrief {
 }
 
 /// A request's kind in words: its protocol surface as people call it, and whether it streamed.
-pub fn request_kind(surface: Option<&str>, streamed: bool) -> String {
-    use crate::config::ProtocolSurface as P;
-    let name = match P::parse(surface.unwrap_or_default()) {
-        Some(P::OpenaiChat) => "chat completions",
-        Some(P::OpenaiResponses) => "responses",
-        Some(P::AnthropicMessages) => "messages",
-        Some(P::GoogleGenerateContent) => "generateContent",
+pub fn request_kind(surface: Option<Surface>, streamed: bool) -> String {
+    let name = match surface {
+        Some(Surface::OpenaiChat) => "chat completions",
+        Some(Surface::OpenaiResponses) => "responses",
+        Some(Surface::AnthropicMessages) => "messages",
+        Some(Surface::GoogleGenerateContent) => "generateContent",
         None => "request",
     };
     if streamed {
@@ -276,31 +275,35 @@ impl Store {
             .fold(since, |m, x| Some(m.map_or(x, |m: f64| m.max(x))));
         let briefs = rows
             .iter()
-            .map(|r| RequestBrief {
-                kind: request_kind(
-                    r.get::<Option<String>, _>("protocol_surface").as_deref(),
-                    r.get::<i64, _>("streamed") != 0,
-                ),
-                request_id: r.get("request_id"),
-                started_at: r.get("request_started_at"),
-                finished_at: r.get("request_finished_at"),
-                model: r.get("model"),
-                call_type: r.get("call_type"),
-                protocol_surface: r.get("protocol_surface"),
-                streamed: r.get::<i64, _>("streamed") != 0,
-                status: r.try_get("status").unwrap_or(RequestStatus::Error),
-                http_status: r.get("http_status"),
-                error_class: r.get("error_class"),
-                ttft_ms: r.get("ttft_ms"),
-                ttft_visible_ms: r.get("ttft_visible_ms"),
-                itl_ms: r.get("itl_ms"),
-                stall_count: r.get("stall_count"),
-                latency_ms: r.get("latency_ms"),
-                output_tokens_per_s: r.get("output_tokens_per_s"),
-                input_tokens: r.get("input_tokens"),
-                output_tokens: r.get("output_tokens"),
-                tool_calls: r.get("tool_calls"),
-                tool_call_count: r.get("tool_call_count"),
+            .map(|r| {
+                let surface = r
+                    .get::<Option<String>, _>("protocol_surface")
+                    .as_deref()
+                    .and_then(Surface::parse);
+                let streamed = r.get::<i64, _>("streamed") != 0;
+                RequestBrief {
+                    kind: request_kind(surface, streamed),
+                    request_id: r.get("request_id"),
+                    started_at: r.get("request_started_at"),
+                    finished_at: r.get("request_finished_at"),
+                    model: r.get("model"),
+                    call_type: r.get("call_type"),
+                    protocol_surface: surface,
+                    streamed,
+                    status: r.try_get("status").unwrap_or(RequestStatus::Error),
+                    http_status: r.get("http_status"),
+                    error_class: r.get("error_class"),
+                    ttft_ms: r.get("ttft_ms"),
+                    ttft_visible_ms: r.get("ttft_visible_ms"),
+                    itl_ms: r.get("itl_ms"),
+                    stall_count: r.get("stall_count"),
+                    latency_ms: r.get("latency_ms"),
+                    output_tokens_per_s: r.get("output_tokens_per_s"),
+                    input_tokens: r.get("input_tokens"),
+                    output_tokens: r.get("output_tokens"),
+                    tool_calls: r.get("tool_calls"),
+                    tool_call_count: r.get("tool_call_count"),
+                }
             })
             .collect();
         Ok((briefs, cursor))
@@ -337,12 +340,15 @@ mod tests {
     #[test]
     fn a_request_kind_is_its_surface_in_words_never_litellms_call_type() {
         assert_eq!(
-            request_kind(Some("openai_chat"), true),
+            request_kind(Some(Surface::OpenaiChat), true),
             "chat completions (stream)"
         );
-        assert_eq!(request_kind(Some("anthropic_messages"), false), "messages");
         assert_eq!(
-            request_kind(Some("google_generate_content"), true),
+            request_kind(Some(Surface::AnthropicMessages), false),
+            "messages"
+        );
+        assert_eq!(
+            request_kind(Some(Surface::GoogleGenerateContent), true),
             "generateContent (stream)"
         );
         assert_eq!(request_kind(None, true), "request (stream)");

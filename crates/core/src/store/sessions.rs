@@ -220,8 +220,22 @@ impl Store {
 
     /// The session a key alias was issued to (request attribution).
     pub async fn key_owner(&self, alias: &str) -> Result<Option<Attribution>, Error> {
-        let row = sqlx::query("SELECT session_id, variant_id, experiment, harness_profile FROM sessions WHERE proxy_key_alias = ?")
-            .bind(alias)
+        self.attribution("proxy_key_alias", alias).await
+    }
+
+    /// A session by its id, as request attribution needs it.
+    pub async fn session_attribution(&self, id: &str) -> Result<Option<Attribution>, Error> {
+        self.attribution("session_id", id).await
+    }
+
+    async fn attribution(
+        &self,
+        column: &'static str,
+        value: &str,
+    ) -> Result<Option<Attribution>, Error> {
+        let sql = format!("SELECT session_id, variant_id, experiment, harness_profile FROM sessions WHERE {column} = ?");
+        let row = sqlx::query(&sql)
+            .bind(value)
             .fetch_optional(self.pool())
             .await
             .map_err(self.db())?;

@@ -481,3 +481,59 @@ async fn ingest_passes_never_fail_while_another_connection_writes() {
     assert!(writes > 0, "the other connection wrote meanwhile");
     assert_eq!(edge_rows(&store).await.len(), 30);
 }
+
+/// The edge records the session it admitted a key for; ingest attributes its rows by that id
+/// (the alias is only the fallback, for keys that are no session's).
+#[tokio::test]
+async fn edge_rows_are_attributed_by_the_session_the_edge_recorded() {
+    let dir = tempfile::tempdir().unwrap();
+    let configs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs");
+    let (reg, problems) = stackperf_core::config::Registry::load(&configs);
+    assert!(problems.is_empty(), "{problems:?}");
+    let store = Store::open(&dir.path().join("db.sqlite")).await.unwrap();
+    store.sync_config(&reg).await.unwrap();
+    for id in ["s1", "s2"] {
+        sqlx::query(
+            "INSERT INTO sessions (session_id, experiment, variant_id, task_card, harness_profile, status, mode, created_at, proxy_key_alias, app_version)
+             VALUES (?, 'sim-profiles', (SELECT variant_id FROM variants WHERE name = 'sim-fast-oai' AND is_current = 1), 'sample-traffic', 'openai-compatible', 'active', 'bounded', 0, ?, 'test')",
+        )
+        .bind(id)
+        .bind(format!("stackperf-{id}"))
+        .execute(store.pool())
+        .await
+        .unwrap();
+    }
+    let spool = dir.path().join("spool.jsonl");
+    std::fs::write(&spool, "").unwrap();
+    let record = |n: u32, alias: &str, session: &str| {
+        edge_line("end", "a", n).replace(
+            r#""key_alias":"k","#,
+            &format!(r#""key_alias":"{alias}","session_id":{session},"#),
+        )
+    };
+    append_lines(
+        &stackperf_core::capture::edge_spool_beside(&spool),
+        &[
+            // The edge's session wins over whatever the alias would say.
+            record(1, "stackperf-s2", r#""s1""#),
+            // No session recorded (a usage key, an older edge): the alias decides.
+            record(2, "stackperf-s2", "null"),
+            // A session the store does not know: unattributed, never guessed from the alias.
+            record(3, "stackperf-s1", r#""s9""#),
+        ],
+    );
+    collect(&store, &spool, &ModelIndex::new()).await.unwrap();
+    let rows: Vec<(String, Option<String>)> =
+        sqlx::query_as("SELECT request_id, session_id FROM requests ORDER BY request_id")
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+    assert_eq!(
+        rows,
+        vec![
+            ("edge-a-1".into(), Some("s1".into())),
+            ("edge-a-2".into(), Some("s2".into())),
+            ("edge-a-3".into(), None),
+        ]
+    );
+}

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use stackperf_core::stack::{NativeStack, Ports, StackOptions};
+use stackperf_core::stack::{NativeStack, Ports, Service, StackOptions};
 
 fn stack(dir: &std::path::Path) -> NativeStack {
     NativeStack::new(StackOptions {
@@ -33,16 +33,19 @@ async fn a_state_file_of_dead_processes_is_stale_and_down_cleans_it_up() {
     std::fs::write(dir.path().join("stack/state.json"), state.to_string()).unwrap();
     let s = stack(dir.path());
     let status = s.status().await;
-    let litellm = status.iter().find(|x| x.name == "litellm").unwrap();
+    let litellm = status.iter().find(|x| x.name == Service::Litellm).unwrap();
     assert_eq!(litellm.state, stackperf_core::stack::ServiceState::Stale);
     assert!(!litellm.healthy);
     assert!(litellm.detail.as_deref().unwrap().contains("stack up"));
-    assert!(status
-        .iter()
-        .any(|x| x.name == "sim" && x.state == stackperf_core::stack::ServiceState::Stopped));
+    assert!(
+        status
+            .iter()
+            .any(|x| x.name == Service::Sim
+                && x.state == stackperf_core::stack::ServiceState::Stopped)
+    );
 
     let report = s.down(&|_| {}).await.unwrap();
-    assert_eq!(report.already_gone, vec!["litellm".to_string()]);
+    assert_eq!(report.already_gone, vec![Service::Litellm]);
     assert!(
         report.stopped.is_empty(),
         "a dead PID must never be signalled"

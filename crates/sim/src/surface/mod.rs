@@ -15,14 +15,15 @@ use axum::body::{Body, Bytes};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
+use stackperf_contract::Surface;
 
 use crate::profile::{Fault, Plan};
 use crate::server::SimState;
 use crate::truth::Recorder;
 
-/// The wire protocol a request arrived on.
+/// The endpoint a request arrived on: its protocol surface and, for Google's, how it streams.
 #[derive(Debug, Clone, Copy)]
-pub enum Surface {
+pub enum Endpoint {
     Chat,
     Responses,
     Messages,
@@ -59,13 +60,13 @@ pub trait Encoder: Send {
     fn full(&self, plan: &Plan, text: &str) -> Value;
 }
 
-impl Surface {
-    pub fn name(&self) -> &'static str {
+impl Endpoint {
+    pub fn surface(&self) -> Surface {
         match self {
-            Surface::Chat => "openai_chat",
-            Surface::Responses => "openai_responses",
-            Surface::Messages => "anthropic_messages",
-            Surface::Google { .. } => "google_generate_content",
+            Endpoint::Chat => Surface::OpenaiChat,
+            Endpoint::Responses => Surface::OpenaiResponses,
+            Endpoint::Messages => Surface::AnthropicMessages,
+            Endpoint::Google { .. } => Surface::GoogleGenerateContent,
         }
     }
 
@@ -83,21 +84,21 @@ impl Surface {
         let num = |v: Option<&Value>| v.and_then(Value::as_u64);
         let input_tokens = estimate_tokens(body);
         Ok(match self {
-            Surface::Chat => Request {
+            Endpoint::Chat => Request {
                 model,
                 stream: flag(body.get("stream")),
                 max_tokens: num(body.get("max_completion_tokens")).or(num(body.get("max_tokens"))),
                 include_usage: flag(body.pointer("/stream_options/include_usage")),
                 input_tokens,
             },
-            Surface::Responses => Request {
+            Endpoint::Responses => Request {
                 model,
                 stream: flag(body.get("stream")),
                 max_tokens: num(body.get("max_output_tokens")),
                 include_usage: true,
                 input_tokens,
             },
-            Surface::Messages => {
+            Endpoint::Messages => {
                 if body.get("max_tokens").and_then(Value::as_u64).is_none() {
                     return Err("max_tokens: Field required".into());
                 }
@@ -109,7 +110,7 @@ impl Surface {
                     input_tokens,
                 }
             }
-            Surface::Google { stream, .. } => Request {
+            Endpoint::Google { stream, .. } => Request {
                 model,
                 stream: *stream,
                 max_tokens: num(body.pointer("/generationConfig/maxOutputTokens")),
@@ -121,10 +122,10 @@ impl Surface {
 
     fn encoder(&self, plan: &Plan, req: &Request) -> Box<dyn Encoder> {
         match self {
-            Surface::Chat => Box::new(openai::Chat::new(plan, req.include_usage)),
-            Surface::Responses => Box::new(openai::Responses::new(plan)),
-            Surface::Messages => Box::new(anthropic::Messages::default()),
-            Surface::Google { sse, .. } => Box::new(google::Generate::new(*sse)),
+            Endpoint::Chat => Box::new(openai::Chat::new(plan, req.include_usage)),
+            Endpoint::Responses => Box::new(openai::Responses::new(plan)),
+            Endpoint::Messages => Box::new(anthropic::Messages::default()),
+            Endpoint::Google { sse, .. } => Box::new(google::Generate::new(*sse)),
         }
     }
 
@@ -132,7 +133,7 @@ impl Surface {
     pub fn error(&self, status: StatusCode, message: &str) -> Response {
         let code = status.as_u16();
         let body = match self {
-            Surface::Chat | Surface::Responses => {
+            Endpoint::Chat | Endpoint::Responses => {
                 let (kind, c) = match code {
                     400 => ("invalid_request_error", Value::Null),
                     401 => ("invalid_request_error", json!("invalid_api_key")),
@@ -141,7 +142,7 @@ impl Surface {
                 };
                 json!({"error": {"message": message, "type": kind, "param": null, "code": c}})
             }
-            Surface::Messages => {
+            Endpoint::Messages => {
                 let kind = match code {
                     400 => "invalid_request_error",
                     401 => "authentication_error",
@@ -152,7 +153,7 @@ impl Surface {
                 };
                 json!({"type": "error", "error": {"type": kind, "message": message}})
             }
-            Surface::Google { .. } => {
+            Endpoint::Google { .. } => {
                 let st = match code {
                     400 => "INVALID_ARGUMENT",
                     401 => "UNAUTHENTICATED",
@@ -190,7 +191,7 @@ pub fn estimate_tokens(body: &Value) -> u64 {
 /// rejection to send, if any.
 pub fn reject_unauthorized(
     st: &SimState,
-    surface: Surface,
+    surface: Endpoint,
     headers: &HeaderMap,
     query: &HashMap<String, String>,
 ) -> Option<Response> {
@@ -230,7 +231,7 @@ fn id_headers(resp: &mut Response, plan: &Plan) {
 /// Handle one generation request on `surface`.
 pub async fn handle(
     st: Arc<SimState>,
-    surface: Surface,
+    surface: Endpoint,
     headers: &HeaderMap,
     query: &HashMap<String, String>,
     body: &Bytes,
@@ -261,7 +262,7 @@ pub async fn handle(
         req.input_tokens,
         req.max_tokens,
     );
-    let mut rec = cfg.truth.begin(&plan, surface.name(), req.stream, start);
+    let mut rec = cfg.truth.begin(&plan, surface.surface(), req.stream, start);
     let call = plan
         .scripted_agent
         .then(|| tools::scripted_call(surface, &json, &plan.id, |s| st.agent_draw(s)))
@@ -313,7 +314,7 @@ pub async fn handle(
 
 /// The scripted agent's tool call, after the plan's first-token time.
 async fn tool_response(
-    surface: Surface,
+    surface: Endpoint,
     plan: &Plan,
     req: &Request,
     call: &tools::ToolCall,

@@ -13,7 +13,7 @@ use axum::body::Bytes;
 use serde_json::{json, Map, Value};
 
 use super::schema_fill::{required, resolve, value_for};
-use super::{sse, unix_now, Surface};
+use super::{sse, unix_now, Endpoint};
 use crate::profile::Plan;
 
 /// The file the scripted agent's last command writes when it gets the task right.
@@ -110,13 +110,13 @@ const SHELL_TOOLS: &[&str] = &[
 /// results than the conversation holds. `draw` (in [0, 1), asked only for the final call of a
 /// task that can fail) decides whether it gets the result wrong.
 pub fn scripted_call(
-    surface: Surface,
+    surface: Endpoint,
     body: &Value,
     plan_id: &str,
     draw: impl FnOnce(&Script) -> f64,
 ) -> Option<ToolCall> {
     let (tools, results) = match surface {
-        Surface::Chat => (
+        Endpoint::Chat => (
             body.get("tools")?
                 .as_array()?
                 .iter()
@@ -128,7 +128,7 @@ pub fn scripted_call(
                 .filter(|m| m.get("role").and_then(Value::as_str) == Some("tool"))
                 .count(),
         ),
-        Surface::Responses => (
+        Endpoint::Responses => (
             body.get("tools")?
                 .as_array()?
                 .iter()
@@ -259,10 +259,10 @@ pub fn call_tokens(call: &ToolCall) -> u64 {
 }
 
 /// The streamed frames of a tool-call answer, in order.
-pub fn stream(surface: Surface, plan: &Plan, call: &ToolCall, include_usage: bool) -> Vec<Bytes> {
+pub fn stream(surface: Endpoint, plan: &Plan, call: &ToolCall, include_usage: bool) -> Vec<Bytes> {
     let n = call_tokens(call);
     match surface {
-        Surface::Chat => {
+        Endpoint::Chat => {
             let id = format!("chatcmpl-{}", plan.id);
             let chunk = |delta: Value, finish: Value| {
                 json!({"id": id, "object": "chat.completion.chunk", "created": unix_now(),
@@ -346,10 +346,10 @@ fn responses_stream(plan: &Plan, call: &ToolCall, n: u64) -> Vec<Bytes> {
 }
 
 /// The non-streamed body of a tool-call answer.
-pub fn full(surface: Surface, plan: &Plan, call: &ToolCall) -> Value {
+pub fn full(surface: Endpoint, plan: &Plan, call: &ToolCall) -> Value {
     let n = call_tokens(call);
     match surface {
-        Surface::Chat => json!({
+        Endpoint::Chat => json!({
             "id": format!("chatcmpl-{}", plan.id), "object": "chat.completion", "created": unix_now(),
             "model": plan.model,
             "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {"role": "assistant",
@@ -379,7 +379,7 @@ mod tests {
             {"type": "function", "function": {"name": "bash", "parameters": {"type": "object",
                 "properties": {"command": {"type": "string"}, "description": {"type": "string"}, "timeout": {"type": "number"}},
                 "required": ["command", "description"]}}}]});
-        let call = scripted_call(Surface::Chat, &chat, "p1", |_| 0.5).unwrap();
+        let call = scripted_call(Endpoint::Chat, &chat, "p1", |_| 0.5).unwrap();
         assert_eq!(call.name, "bash");
         let args: Value = serde_json::from_str(&call.arguments).unwrap();
         assert_eq!(args["command"], command());
@@ -390,13 +390,13 @@ mod tests {
             .unwrap()
             .push(json!({"role": "tool", "tool_call_id": "call_p1", "content": ""}));
         assert_eq!(
-            scripted_call(Surface::Chat, &with_result, "p2", |_| 0.5),
+            scripted_call(Endpoint::Chat, &with_result, "p2", |_| 0.5),
             None
         );
         // Codex-like responses tool taking an argv array.
         let resp = json!({"input": [{"type": "message", "role": "user", "content": "hi"}], "tools": [
             {"type": "function", "name": "shell", "parameters": {"properties": {"command": {"type": "array", "items": {"type": "string"}}}, "required": ["command"]}}]});
-        let call = scripted_call(Surface::Responses, &resp, "p3", |_| 0.5).unwrap();
+        let call = scripted_call(Endpoint::Responses, &resp, "p3", |_| 0.5).unwrap();
         let args: Value = serde_json::from_str(&call.arguments).unwrap();
         assert_eq!(args["command"], json!(["bash", "-lc", command()]));
         let mut done = resp.clone();
@@ -405,12 +405,12 @@ mod tests {
             .unwrap()
             .push(json!({"type": "function_call_output", "call_id": "call_p3", "output": "ok"}));
         assert_eq!(
-            scripted_call(Surface::Responses, &done, "p4", |_| 0.5),
+            scripted_call(Endpoint::Responses, &done, "p4", |_| 0.5),
             None
         );
         // No tools offered: nothing to call.
         assert_eq!(
-            scripted_call(Surface::Chat, &json!({"messages": []}), "p5", |_| 0.5),
+            scripted_call(Endpoint::Chat, &json!({"messages": []}), "p5", |_| 0.5),
             None
         );
     }
@@ -432,7 +432,7 @@ mod tests {
             }
         );
         let cmd = |b: &Value, draw: f64| {
-            let c = scripted_call(Surface::Chat, b, "p", |_| draw).unwrap();
+            let c = scripted_call(Endpoint::Chat, b, "p", |_| draw).unwrap();
             assert_eq!(c.think_ms, 200);
             serde_json::from_str::<Value>(&c.arguments).unwrap()["command"]
                 .as_str()
@@ -457,7 +457,7 @@ mod tests {
         assert_eq!(cmd(&body, 0.9), command(), "draw 0.9: right");
         body["messages"].as_array_mut().unwrap().push(tool_result);
         assert_eq!(
-            scripted_call(Surface::Chat, &body, "p", |_| 0.1),
+            scripted_call(Endpoint::Chat, &body, "p", |_| 0.1),
             None,
             "done: answers"
         );

@@ -1,0 +1,63 @@
+//! The wire protocols StackPerf speaks: what a client sends, what the edge classifies, what the
+//! simulator serves and what a request row records. One enum for all of them.
+
+use serde::{Deserialize, Serialize};
+
+/// The wire protocol a client speaks or an upstream serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Surface {
+    OpenaiChat,
+    OpenaiResponses,
+    AnthropicMessages,
+    GoogleGenerateContent,
+}
+
+impl Surface {
+    /// Every surface, in a fixed order.
+    pub const ALL: [Surface; 4] = [
+        Surface::OpenaiChat,
+        Surface::OpenaiResponses,
+        Surface::AnthropicMessages,
+        Surface::GoogleGenerateContent,
+    ];
+
+    /// The name records, configs and the API use (the serde name).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Surface::OpenaiChat => "openai_chat",
+            Surface::OpenaiResponses => "openai_responses",
+            Surface::AnthropicMessages => "anthropic_messages",
+            Surface::GoogleGenerateContent => "google_generate_content",
+        }
+    }
+
+    /// The surface by its name (`as_str`).
+    pub fn parse(name: &str) -> Option<Surface> {
+        Surface::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+}
+
+impl std::fmt::Display for Surface {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_name_is_the_serde_name_and_parses_back() {
+        for s in Surface::ALL {
+            let json = serde_json::to_string(&s).unwrap();
+            assert_eq!(json, format!("\"{}\"", s.as_str()));
+            assert_eq!(Surface::parse(s.as_str()), Some(s));
+            assert_eq!(serde_json::from_str::<Surface>(&json).unwrap(), s);
+        }
+        assert_eq!(Surface::parse("openai"), None);
+    }
+}
