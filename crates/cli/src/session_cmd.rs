@@ -115,7 +115,7 @@ fn env_json(rendered: &Rendered) -> serde_json::Value {
     let env: serde_json::Map<String, serde_json::Value> = rendered
         .env
         .iter()
-        .map(|(k, v)| (k.clone(), json!(v)))
+        .map(|(k, v)| (k.clone(), json!(v.expose())))
         .collect();
     json!({"env": env, "files": rendered.files.iter().map(|f| f.path.display().to_string()).collect::<Vec<_>>(),
         "launch_command": rendered.launch_command, "launch_checks": rendered.launch_checks})

@@ -37,11 +37,35 @@ pub struct RenderedFile {
     pub content: String,
 }
 
-/// The rendered environment.
-#[derive(Debug, Clone, Serialize)]
+/// A variable's value: the session key (or any value made from it) is a [`Secret`] that never
+/// prints; everything else is plain text.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EnvValue {
+    Plain(String),
+    Secret(Secret),
+}
+
+impl EnvValue {
+    /// The value itself (for the harness's environment and the user's own copy of it).
+    pub fn expose(&self) -> &str {
+        match self {
+            EnvValue::Plain(v) => v,
+            EnvValue::Secret(s) => s.expose(),
+        }
+    }
+
+    pub fn is_secret(&self) -> bool {
+        matches!(self, EnvValue::Secret(_))
+    }
+}
+
+/// The rendered environment. It holds the session key (as a [`Secret`]), so it is never
+/// serialized as a whole: [`Rendered::format`] writes it for the user, [`Rendered::redacted`]
+/// for everything else.
+#[derive(Debug, Clone)]
 pub struct Rendered {
     /// Variables in a stable order (base URL, key, model, then the rest by name).
-    pub env: Vec<(String, String)>,
+    pub env: Vec<(String, EnvValue)>,
     pub files: Vec<RenderedFile>,
     pub launch_command: Option<String>,
     pub launch_checks: Vec<String>,
@@ -163,6 +187,19 @@ pub fn render(input: &RenderInput<'_>) -> Result<Rendered, Error> {
             None => env.push((k, val)),
         }
     }
+    // Every value that holds the key (the key variable, or a template that embeds `{{api_key}}`).
+    let key = input.api_key.expose();
+    let env = env
+        .into_iter()
+        .map(|(k, v)| {
+            let v = if !key.is_empty() && v.contains(key) {
+                EnvValue::Secret(Secret::new(v))
+            } else {
+                EnvValue::Plain(v)
+            };
+            (k, v)
+        })
+        .collect();
     Ok(Rendered {
         env,
         files,
@@ -201,18 +238,18 @@ impl Rendered {
             RenderFormat::Shell => self
                 .env
                 .iter()
-                .map(|(k, v)| format!("export {k}={}\n", shell_quote(v)))
+                .map(|(k, v)| format!("export {k}={}\n", shell_quote(v.expose())))
                 .collect(),
             RenderFormat::Dotenv => self
                 .env
                 .iter()
-                .map(|(k, v)| format!("{k}={}\n", dotenv_quote(v)))
+                .map(|(k, v)| format!("{k}={}\n", dotenv_quote(v.expose())))
                 .collect(),
             RenderFormat::Json => {
                 let env: serde_json::Map<String, Value> = self
                     .env
                     .iter()
-                    .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+                    .map(|(k, v)| (k.clone(), Value::String(v.expose().to_string())))
                     .collect();
                 let files: Vec<String> = self
                     .files
@@ -226,22 +263,31 @@ impl Rendered {
             RenderFormat::Toml => {
                 let mut out = String::from("[env]\n");
                 for (k, v) in &self.env {
-                    out.push_str(&format!("{k} = {}\n", toml::Value::String(v.clone())));
+                    out.push_str(&format!(
+                        "{k} = {}\n",
+                        toml::Value::String(v.expose().to_string())
+                    ));
                 }
                 out
             }
         }
     }
 
-    /// The same environment with the key's value replaced (for logs and screenshots).
+    /// The same environment with every value that holds the key replaced (for logs, the
+    /// window and screenshots).
     pub fn redacted(&self) -> Rendered {
         let mut r = self.clone();
-        for (k, v) in r.env.iter_mut() {
-            if *k == self.api_key_env {
-                *v = "<session key: stackperf session env ID>".into();
+        for (_, v) in r.env.iter_mut() {
+            if v.is_secret() {
+                *v = EnvValue::Plain("<session key: stackperf session env ID>".into());
             }
         }
         r
+    }
+
+    /// The variables as the harness's process gets them.
+    pub fn exposed(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.env.iter().map(|(k, v)| (k.as_str(), v.expose()))
     }
 }
 
@@ -342,11 +388,12 @@ mod tests {
     }
 
     fn env<'a>(r: &'a Rendered, k: &str) -> &'a str {
-        &r.env
+        r.env
             .iter()
             .find(|(n, _)| n == k)
             .unwrap_or_else(|| panic!("{k} not rendered"))
             .1
+            .expose()
     }
 
     #[test]
@@ -454,5 +501,46 @@ mod tests {
         assert!(toml::from_str::<toml::Value>(&r.format(RenderFormat::Toml)).is_ok());
         assert_eq!(shell_quote("it's"), "'it'\\''s'");
         assert!(!format!("{:?}", r.redacted().env).contains("abc123"));
+    }
+
+    /// The key is a `Secret` wherever it ends up in the environment (its own variable or a
+    /// template that embeds it): Debug never prints it, redaction replaces every such value.
+    #[test]
+    fn every_value_that_holds_the_key_is_a_secret() {
+        let reg = shipped();
+        let r = reg.resolve("sim-fast-oai").unwrap();
+        let mut variant = r.variant.clone();
+        variant
+            .harness_env_overrides
+            .insert("EXTRA_AUTH".into(), "Bearer {{api_key}}".into());
+        let key = Secret::new("sk-stackperf-session-abc123");
+        let rendered = render(&RenderInput {
+            harness: r.harness,
+            variant: &variant,
+            provider: r.provider,
+            session_id: "sess_1",
+            experiment: "exp",
+            task_card: "task",
+            proxy_url: "http://127.0.0.1:4000",
+            session_dir: Path::new("/data/sessions/sess_1"),
+            api_key: &key,
+            isolated: false,
+        })
+        .unwrap();
+        let secret: Vec<&str> = rendered
+            .env
+            .iter()
+            .filter(|(_, v)| v.is_secret())
+            .map(|(k, _)| k.as_str())
+            .collect();
+        assert_eq!(secret, ["OPENAI_API_KEY", "EXTRA_AUTH"]);
+        assert!(!format!("{rendered:?}").contains("abc123"));
+        assert_eq!(
+            env(&rendered, "EXTRA_AUTH"),
+            "Bearer sk-stackperf-session-abc123"
+        );
+        let shown = rendered.redacted().format(RenderFormat::Shell);
+        assert!(!shown.contains("abc123"), "{shown}");
+        assert!(shown.contains("EXTRA_AUTH="), "{shown}");
     }
 }

@@ -66,11 +66,16 @@ impl App {
             .unwrap_or(Duration::from_secs(
                 u64::from(task.session_timebox_minutes) * 60,
             ));
+        // The harness's process environment: the one place the key leaves its `Secret`.
+        let env: Vec<(String, String)> = rendered
+            .exposed()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         let ctx = ItemCtx {
             dir: &dir,
             task,
             harness,
-            env: &rendered.env,
+            env: &env,
             session_id: &id,
             model_alias: reg
                 .resolve(&item.variant)

@@ -54,7 +54,7 @@ impl App {
                 .env
                 .iter()
                 .find(|(k, _)| k == name)
-                .map(|(_, v)| v.clone())
+                .map(|(_, v)| v.expose().to_string())
         };
         let base = var(&harness.base_url_env).ok_or_else(|| {
             Error::Invalid(format!("the environment has no {}", harness.base_url_env))
