@@ -12,6 +12,7 @@ use crate::config::{validate_surfaces, Registry};
 use crate::credentials::{CredentialIssuer, KeyMeta};
 use crate::render::{self, RenderInput, Rendered};
 use crate::secrets::{Secret, Secrets};
+pub use crate::store::model::{SessionMode, SessionRow, SessionStatus};
 use crate::store::{now_ms, NewSession, Store};
 use crate::{git, paths, Error};
 
@@ -47,65 +48,6 @@ pub fn check_text(field: &str, value: Option<&str>, max: usize) -> Result<(), Er
     }
 }
 
-/// Where a session is in its life. Stored as lowercase text.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
-#[cfg_attr(feature = "specta", derive(specta::Type))]
-#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
-#[serde(rename_all = "snake_case")]
-#[sqlx(rename_all = "lowercase")]
-pub enum SessionStatus {
-    /// Registered; its key is being issued.
-    Pending,
-    /// Its key works; the operator is running the task.
-    Active,
-    /// Its key's lifetime (the task card's timebox + 30 min) ran out before it was finalized:
-    /// the key no longer works; finalize it to record what happened.
-    Expired,
-    Completed,
-    Aborted,
-    Invalid,
-}
-
-impl SessionStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SessionStatus::Pending => "pending",
-            SessionStatus::Active => "active",
-            SessionStatus::Expired => "expired",
-            SessionStatus::Completed => "completed",
-            SessionStatus::Aborted => "aborted",
-            SessionStatus::Invalid => "invalid",
-        }
-    }
-
-    pub const ALL: [SessionStatus; 6] = [
-        SessionStatus::Pending,
-        SessionStatus::Active,
-        SessionStatus::Expired,
-        SessionStatus::Completed,
-        SessionStatus::Aborted,
-        SessionStatus::Invalid,
-    ];
-
-    pub fn parse(s: &str) -> Option<SessionStatus> {
-        SessionStatus::ALL.into_iter().find(|x| x.as_str() == s)
-    }
-
-    /// Finalized: its key is revoked and it can no longer change.
-    pub fn is_final(self) -> bool {
-        matches!(
-            self,
-            SessionStatus::Completed | SessionStatus::Aborted | SessionStatus::Invalid
-        )
-    }
-}
-
-impl std::fmt::Display for SessionStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
 /// How a session ends (what the operator records at finalize).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
@@ -115,77 +57,6 @@ pub enum FinalStatus {
     Completed,
     Aborted,
     Invalid,
-}
-
-impl From<FinalStatus> for SessionStatus {
-    fn from(f: FinalStatus) -> SessionStatus {
-        match f {
-            FinalStatus::Completed => SessionStatus::Completed,
-            FinalStatus::Aborted => SessionStatus::Aborted,
-            FinalStatus::Invalid => SessionStatus::Invalid,
-        }
-    }
-}
-
-/// Bounded sessions are compared; exploratory ones never are.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
-#[cfg_attr(feature = "specta", derive(specta::Type))]
-#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
-#[serde(rename_all = "snake_case")]
-#[sqlx(rename_all = "lowercase")]
-pub enum SessionMode {
-    Bounded,
-    Exploratory,
-}
-
-impl std::fmt::Display for SessionMode {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            SessionMode::Bounded => "bounded",
-            SessionMode::Exploratory => "exploratory",
-        })
-    }
-}
-
-/// A session as stored.
-#[derive(Debug, Clone, Serialize)]
-#[cfg_attr(feature = "specta", derive(specta::Type))]
-#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
-pub struct SessionRow {
-    pub session_id: String,
-    pub experiment: String,
-    pub variant: String,
-    #[cfg_attr(feature = "specta", specta(type = f64))]
-    pub variant_id: i64,
-    pub config_fingerprint: String,
-    pub task_card: String,
-    pub harness_profile: String,
-    pub status: SessionStatus,
-    pub mode: SessionMode,
-    pub created_at: f64,
-    pub started_at: Option<f64>,
-    pub ended_at: Option<f64>,
-    pub operator_label: Option<String>,
-    pub repo_root: Option<String>,
-    pub git_branch: Option<String>,
-    pub git_commit_sha: Option<String>,
-    pub git_dirty: Option<bool>,
-    pub proxy_key_alias: Option<String>,
-    pub key_expires_at: Option<f64>,
-    pub outcome: Option<String>,
-    pub notes: Option<String>,
-    pub app_version: String,
-    pub litellm_version: Option<String>,
-    pub config_commit: Option<String>,
-    #[cfg_attr(feature = "specta", specta(type = f64))]
-    pub request_count: i64,
-    /// The harness's state was kept in the session folder.
-    pub isolated: bool,
-    /// The price its model had when the session was created (per million tokens, with the price
-    /// table's date); `None` when the provider declares none.
-    pub price: Option<crate::config::Price>,
-    /// What the harness itself reported at the end of an automated run (a cross-check).
-    pub harness_report: Option<crate::run::HarnessReport>,
 }
 
 /// The session services. Keychain calls run on blocking threads.
@@ -495,4 +366,14 @@ pub fn resolve_repo(config_dir: &Path, repo_path: &str) -> PathBuf {
         .and_then(|d| d.parent().map(Path::to_path_buf))
         .unwrap_or_else(|| PathBuf::from("."));
     base.join(p)
+}
+
+impl From<FinalStatus> for SessionStatus {
+    fn from(f: FinalStatus) -> SessionStatus {
+        match f {
+            FinalStatus::Completed => SessionStatus::Completed,
+            FinalStatus::Aborted => SessionStatus::Aborted,
+            FinalStatus::Invalid => SessionStatus::Invalid,
+        }
+    }
 }

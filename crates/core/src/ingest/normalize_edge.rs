@@ -5,6 +5,7 @@
 use stackperf_contract::record::{EdgeRecord, EdgeStart, Outcome};
 
 use crate::normalize::{Attribution, ModelIndex, RequestRow, RequestStatus, TimedAt, Traffic};
+pub use crate::store::model::EDGE_LOST;
 
 fn ms(from: f64, to: Option<f64>) -> Option<f64> {
     to.filter(|t| *t >= from).map(|t| (t - from) * 1000.0)
@@ -111,8 +112,6 @@ pub fn normalize_edge(
     }
 }
 
-/// The outcome of a request whose start line has no record because its edge was killed.
-pub const EDGE_LOST: &str = "edge_lost";
 /// The outcome of a request LiteLLM recorded with the edge's correlation id, while the edge's own
 /// record of it is missing: how the harness fared is unknown.
 pub const NOT_TIMED_AT_EDGE: &str = "not_timed_at_edge";

@@ -2,6 +2,7 @@
 //! cost, tool calls. Kept beside StackPerf's own figures as a cross-check, never instead of them:
 //! each harness counts differently (its own price table, its own idea of a turn).
 
+pub use crate::store::model::HarnessReport;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -22,26 +23,6 @@ pub enum ReportFormat {
     /// `opencode run --format json`: JSON lines; one `step_finish` per model call with tokens and
     /// cost, one `tool_use` per tool call.
     OpencodeJsonl,
-}
-
-/// The harness's own figures for one session (each `None` where it does not report it).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "specta", derive(specta::Type))]
-#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
-pub struct HarnessReport {
-    /// Model calls it says it made (Claude Code's turns, Gemini CLI's API requests, OpenCode's
-    /// steps).
-    #[cfg_attr(feature = "specta", specta(type = Option<f64>))]
-    pub model_calls: Option<i64>,
-    /// Input tokens, cached and cache-write included.
-    #[cfg_attr(feature = "specta", specta(type = Option<f64>))]
-    pub input_tokens: Option<i64>,
-    #[cfg_attr(feature = "specta", specta(type = Option<f64>))]
-    pub output_tokens: Option<i64>,
-    /// Its own cost estimate (its own price table: may differ from the provider's).
-    pub cost_usd: Option<f64>,
-    #[cfg_attr(feature = "specta", specta(type = Option<f64>))]
-    pub tool_calls: Option<i64>,
 }
 
 /// Parse a harness's stdout; `None` when it holds nothing of the expected shape (a crash, a

@@ -9,8 +9,8 @@ use std::collections::HashMap;
 use rusqlite::{params, OptionalExtension, Transaction};
 use serde::Serialize;
 
-use crate::normalize::{RequestRow, TimedAt};
-use crate::normalize_edge::EDGE_LOST;
+use crate::store::model::EDGE_LOST;
+use crate::store::model::{RequestRow, TimedAt};
 
 /// An edge spool line that is not a request's record, ready for the writer.
 #[derive(Debug, Clone)]
@@ -265,7 +265,7 @@ impl EdgeHealth {
             parts.push(format!(
                 "{} {what} at {}",
                 e.service,
-                crate::export::rfc3339(e.at_ms)
+                crate::timestamp::rfc3339(e.at_ms)
             ));
         }
         (!parts.is_empty()).then(|| parts.join("; "))

@@ -16,6 +16,7 @@ use crate::Error;
 
 mod datasets;
 pub mod edge_events;
+pub mod model;
 mod prune;
 pub mod requests;
 mod rollups;

@@ -7,7 +7,7 @@ use sqlx::Row;
 
 use super::Store;
 use crate::config::Surface;
-use crate::normalize::{RequestRow, RequestStatus, TimedAt, Traffic};
+use crate::store::model::{RequestRow, RequestStatus, TimedAt, Traffic};
 use crate::Error;
 
 /// A column's type in every format (database, CSV, JSON, Parquet).
@@ -80,7 +80,7 @@ static NO_FLOAT: Option<f64> = None;
 
 /// A request whose record the edge lost has no known end: its latency is NULL.
 fn latency(r: &RequestRow) -> &dyn ToSql {
-    if r.outcome.as_deref() == Some(crate::normalize_edge::EDGE_LOST) {
+    if r.outcome.as_deref() == Some(super::model::EDGE_LOST) {
         &NO_FLOAT
     } else {
         &r.latency_ms

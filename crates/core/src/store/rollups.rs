@@ -3,8 +3,8 @@
 use sqlx::Row;
 
 use super::Store;
-use crate::normalize::RequestStatus;
-use crate::session::{SessionMode, SessionStatus};
+use crate::store::model::RequestStatus;
+use crate::store::model::{SessionMode, SessionStatus};
 use crate::Error;
 
 /// Append `?, ?, …)` binding `ids` (the query ends in `IN (`).
@@ -45,7 +45,7 @@ pub struct SessionHead {
     pub task_success: Option<bool>,
     pub wall_s: Option<f64>,
     /// An automated run's outcome for the session.
-    pub task_outcome: Option<crate::run::TaskOutcome>,
+    pub task_outcome: Option<crate::store::model::TaskOutcome>,
     /// The environment it ran in.
     pub environment: Option<crate::machine::Environment>,
     /// The variant's provider, model alias and the session's harness (for group-by).
@@ -232,7 +232,7 @@ impl Store {
                     harness: s.get(12),
                     task_outcome: s
                         .get::<Option<String>, _>(13)
-                        .and_then(|k| crate::run::TaskOutcome::from_key(&k)),
+                        .and_then(|k| crate::store::model::TaskOutcome::from_key(&k)),
                     environment: s
                         .get::<Option<String>, _>(14)
                         .and_then(|j| serde_json::from_str(&j).ok()),

@@ -4,7 +4,7 @@ use serde::Serialize;
 use sqlx::Row;
 
 use super::Store;
-use crate::run::{ItemState, OutcomeClass, PlannedItem, RunOrder, RunStatus, TaskOutcome};
+use crate::store::model::{ItemState, OutcomeClass, PlannedItem, RunOrder, RunStatus, TaskOutcome};
 use crate::Error;
 
 /// A recorded run.
@@ -268,5 +268,5 @@ pub struct TaskResult {
     pub wall_s: Option<f64>,
     pub exit: Option<i32>,
     /// The harness's own figures, read from its output.
-    pub harness_report: Option<crate::run::HarnessReport>,
+    pub harness_report: Option<crate::store::model::HarnessReport>,
 }

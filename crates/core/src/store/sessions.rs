@@ -3,8 +3,8 @@
 use sqlx::Row;
 
 use super::Store;
-use crate::normalize::Attribution;
-use crate::session::{SessionMode, SessionRow, SessionStatus};
+use crate::store::model::Attribution;
+use crate::store::model::{SessionMode, SessionRow, SessionStatus};
 use crate::{Error, APP_VERSION};
 
 /// A session row as first recorded (status `pending` until its key is issued).

@@ -4,7 +4,7 @@ use rusqlite::params;
 use sqlx::Row;
 
 use super::Store;
-use crate::usage::{day_of, Hist, KeyState, Rollup, UsageKey, UsageRequest, DAY_MS};
+use crate::store::model::{day_of, Hist, KeyState, Rollup, UsageKey, UsageRequest, DAY_MS};
 use crate::Error;
 
 /// Recompute the rollups of `groups` (key alias, day) from the usage rows now stored: the ingest
@@ -73,10 +73,10 @@ pub(crate) fn refresh_rollups(
 }
 
 /// The (key alias, day) groups a batch of rows touches.
-pub(crate) fn usage_groups(rows: &[crate::normalize::RequestRow]) -> Vec<(String, i64)> {
+pub(crate) fn usage_groups(rows: &[crate::store::model::RequestRow]) -> Vec<(String, i64)> {
     let mut g: Vec<(String, i64)> = rows
         .iter()
-        .filter(|r| r.traffic == crate::normalize::Traffic::Usage)
+        .filter(|r| r.traffic == crate::store::model::Traffic::Usage)
         .filter_map(|r| {
             let alias = r.key_alias.clone()?;
             Some((alias, day_of(r.request_started_at)))

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use rusqlite::{params, Connection, ToSql};
 
-use crate::normalize::{RequestRow, TimedAt};
 use crate::store::edge_events::EdgeEvent;
+use crate::store::model::{RequestRow, TimedAt};
 use crate::store::now_ms;
 use crate::store::requests::{columns_of, Side, REQUEST_COLUMNS};
 use crate::Error;

@@ -5,16 +5,15 @@
 //! a session, a comparison or a session export, and usage reports read only it. Reports read the
 //! per (key, model, UTC day) rollups the ingest keeps current ([`Rollup`]), never the raw rows.
 
-pub mod hist;
 mod report;
 
 use serde::{Deserialize, Serialize};
 
-pub use hist::Hist;
+pub use crate::store::model::hist::{self, Hist};
+pub use crate::store::model::{
+    day_of, KeyState, Rollup, UsageKey, UsageRequest, ALIAS_PREFIX, DAY_MS,
+};
 pub use report::assemble;
-
-/// The key alias prefix of usage keys (a session key's alias is `stackperf-<session id>`).
-pub const ALIAS_PREFIX: &str = "stackperf-key-";
 
 /// What a usage report groups by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -54,58 +53,6 @@ impl UsageBy {
     }
 }
 
-/// Whether a key authorizes requests now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "specta", derive(specta::Type))]
-#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
-#[serde(rename_all = "snake_case")]
-pub enum KeyState {
-    Active,
-    Expired,
-    Revoked,
-}
-
-impl KeyState {
-    /// Its name as people read it (and as it is serialized).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            KeyState::Active => "active",
-            KeyState::Expired => "expired",
-            KeyState::Revoked => "revoked",
-        }
-    }
-}
-
-/// A usage key as listed (never its value).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "specta", derive(specta::Type))]
-#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
-pub struct UsageKey {
-    pub alias: String,
-    pub owner: String,
-    pub team: Option<String>,
-    pub purpose: Option<String>,
-    /// The model aliases it may call; `None` = every model the proxy serves.
-    pub models: Option<Vec<String>>,
-    /// Unix epoch milliseconds.
-    pub created_at: f64,
-    pub expires_at: Option<f64>,
-    pub revoked_at: Option<f64>,
-    pub state: KeyState,
-}
-
-impl UsageKey {
-    pub fn state_at(&self, now_ms: f64) -> KeyState {
-        if self.revoked_at.is_some() {
-            KeyState::Revoked
-        } else if self.expires_at.is_some_and(|e| e <= now_ms) {
-            KeyState::Expired
-        } else {
-            KeyState::Active
-        }
-    }
-}
-
 /// What `key create` asks for.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
@@ -132,82 +79,6 @@ pub struct UsageFilter {
     pub owner: Option<String>,
     pub team: Option<String>,
     pub model: Option<String>,
-}
-
-/// One (key, model, day) rollup of usage traffic.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Rollup {
-    pub key_alias: String,
-    pub model: String,
-    pub day: i64,
-    pub requests: u64,
-    pub errors: u64,
-    pub input_tokens: u64,
-    pub output_tokens: u64,
-    pub cached_input_tokens: u64,
-    pub cache_write_tokens: u64,
-    pub reasoning_tokens: u64,
-    pub cost_usd: f64,
-    /// Requests with a known cost.
-    pub priced: u64,
-    pub latency: Hist,
-    pub ttft: Hist,
-}
-
-/// The columns of one usage request a rollup needs.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct UsageRequest {
-    pub model: Option<String>,
-    pub error: bool,
-    /// None where the edge did not time the request (its record lost).
-    pub latency_ms: Option<f64>,
-    pub ttft_ms: Option<f64>,
-    pub input_tokens: Option<i64>,
-    pub output_tokens: Option<i64>,
-    pub cached_input_tokens: Option<i64>,
-    pub cache_write_tokens: Option<i64>,
-    pub reasoning_tokens: Option<i64>,
-    pub cost_usd: Option<f64>,
-}
-
-fn n(v: Option<i64>) -> u64 {
-    v.and_then(|x| u64::try_from(x).ok()).unwrap_or(0)
-}
-
-impl Rollup {
-    pub fn add(&mut self, r: &UsageRequest) {
-        self.requests += 1;
-        self.errors += u64::from(r.error);
-        self.input_tokens += n(r.input_tokens);
-        self.output_tokens += n(r.output_tokens);
-        self.cached_input_tokens += n(r.cached_input_tokens);
-        self.cache_write_tokens += n(r.cache_write_tokens);
-        self.reasoning_tokens += n(r.reasoning_tokens);
-        if let Some(c) = r.cost_usd.filter(|c| c.is_finite()) {
-            self.cost_usd += c;
-            self.priced += 1;
-        }
-        if let Some(l) = r.latency_ms {
-            self.latency.add(l);
-        }
-        if let Some(t) = r.ttft_ms {
-            self.ttft.add(t);
-        }
-    }
-
-    pub fn merge(&mut self, o: &Rollup) {
-        self.requests += o.requests;
-        self.errors += o.errors;
-        self.input_tokens += o.input_tokens;
-        self.output_tokens += o.output_tokens;
-        self.cached_input_tokens += o.cached_input_tokens;
-        self.cache_write_tokens += o.cache_write_tokens;
-        self.reasoning_tokens += o.reasoning_tokens;
-        self.cost_usd += o.cost_usd;
-        self.priced += o.priced;
-        self.latency.merge(&o.latency);
-        self.ttft.merge(&o.ttft);
-    }
 }
 
 /// One line of a usage report.
@@ -277,14 +148,6 @@ pub struct UsageReport {
     pub days: Vec<UsagePoint>,
     /// How the percentiles are read (so nobody mistakes them for exact).
     pub note: String,
-}
-
-/// Milliseconds per day.
-pub const DAY_MS: f64 = 86_400_000.0;
-
-/// The UTC day (days since 1970-01-01) of a Unix epoch millisecond.
-pub fn day_of(ms: f64) -> i64 {
-    (ms / DAY_MS).floor() as i64
 }
 
 /// `YYYY-MM-DD` of a day number.
