@@ -15,10 +15,10 @@ use stackperf_core::stack::{DownReport, Runtime, Service, UpReport};
 use stackperf_core::ErrorCode;
 use tauri::{AppHandle, State};
 use tauri_plugin_clipboard_manager::ClipboardExt;
-use tauri_specta::{collect_commands, collect_events, Builder, Event};
+use tauri_specta::{collect_commands, collect_events, Builder};
 
 use crate::error::{UiError, UiResult};
-use crate::events::{CaptureError, CaptureUpdate, StackProgress, TrafficProgress};
+use crate::events::{CaptureError, CaptureUpdate, StackProgress, TrafficProgress, Window};
 
 /// The application, or why it could not open (shown by every command).
 pub struct Shared(pub Result<Arc<App>, UiError>);
@@ -76,19 +76,13 @@ pub async fn stack_up(
     state: State<'_, Shared>,
     runtime: Runtime,
 ) -> UiResult<UpReport> {
-    let progress = move |e| {
-        let _ = StackProgress::from(e).emit(&handle);
-    };
-    Ok(state.app()?.stack_up(runtime, &progress).await?)
+    Ok(state.app()?.stack_up(runtime, &Window(handle)).await?)
 }
 
 #[tauri::command]
 #[specta::specta]
 pub async fn stack_down(handle: AppHandle, state: State<'_, Shared>) -> UiResult<DownReport> {
-    let progress = move |e| {
-        let _ = StackProgress::from(e).emit(&handle);
-    };
-    Ok(state.app()?.stack_down(&progress).await?)
+    Ok(state.app()?.stack_down(&Window(handle)).await?)
 }
 
 #[tauri::command]
@@ -242,18 +236,9 @@ pub async fn session_traffic(
     id: String,
     count: u32,
 ) -> UiResult<TrafficReport> {
-    let sid = id.clone();
-    let progress = move |done, total| {
-        let _ = TrafficProgress {
-            session_id: sid.clone(),
-            done,
-            total,
-        }
-        .emit(&handle);
-    };
     Ok(state
         .app()?
-        .session_sample_traffic(&id, count, &progress)
+        .session_sample_traffic(&id, count, &Window(handle))
         .await?)
 }
 

@@ -12,14 +12,12 @@ use std::sync::Arc;
 
 use stackperf_core::app::{App, AppPaths};
 use tauri::Manager;
-use tauri_specta::Event;
 
 use commands::Shared;
 
 /// When `run` began (for the start-up figure `ui_ready` logs).
 pub(crate) static STARTED: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
 use error::UiError;
-use events::{CaptureError, CaptureUpdate};
 
 /// WebKitGTK's DMA-BUF renderer costs ~85 MiB of memory (PSS, measured: release build, idle,
 /// 312 → 227 MiB) for a window of tables and SVG charts that does not need it; it is off unless
@@ -99,31 +97,7 @@ fn open_app() -> Result<Arc<App>, UiError> {
 /// events.
 fn start_capture_tailer(handle: tauri::AppHandle, app: Arc<App>) {
     tauri::async_runtime::spawn(async move {
-        let h = handle.clone();
-        let on_pass = move |report: &stackperf_core::capture::CollectReport,
-                            rows: &[stackperf_core::normalize::RequestRow]| {
-            let mut sessions: Vec<String> =
-                rows.iter().filter_map(|r| r.session_id.clone()).collect();
-            sessions.sort();
-            sessions.dedup();
-            let _ = CaptureUpdate {
-                inserted: report.inserted.min(u32::MAX as u64) as u32,
-                sessions,
-                last_finished_at: rows
-                    .iter()
-                    .map(|r| r.request_finished_at)
-                    .fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x)))),
-            }
-            .emit(&h);
-        };
-        let on_error = |e: &stackperf_core::Error| {
-            let _ = CaptureError {
-                code: e.code(),
-                message: e.to_string(),
-            }
-            .emit(&handle);
-        };
-        app.run_tailer(on_pass, on_error).await;
+        app.run_tailer(&crate::events::Window(handle)).await;
     });
 }
 

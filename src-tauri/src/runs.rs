@@ -1,13 +1,12 @@
 //! Automated runs from the Run panel: start one (progress as events), cancel it.
 
-use stackperf_core::app::{RunEvent, RunPlan, RunSummary};
+use stackperf_core::app::{RunPlan, RunSummary};
 use stackperf_core::run::RunRequest;
 use tauri::{AppHandle, State};
-use tauri_specta::Event;
 
 use crate::commands::Shared;
 use crate::error::UiResult;
-use crate::events::RunProgress;
+use crate::events::Window;
 
 #[tauri::command]
 #[specta::specta]
@@ -17,10 +16,7 @@ pub async fn run_start(
     req: RunRequest,
 ) -> UiResult<RunSummary> {
     let app = state.app()?;
-    let progress = move |e: RunEvent| {
-        let _ = RunProgress { event: e }.emit(&handle);
-    };
-    Ok(app.run_start_cancellable(req, &progress).await?)
+    Ok(app.run_start_cancellable(req, &Window(handle)).await?)
 }
 
 /// What a run would take and could detect, before it starts.

@@ -120,31 +120,43 @@ export type Artifact_Serialize = {
 };
 
 /**  The capture tailer failed (it restarts by itself). */
-export type CaptureError = {
+export type CaptureError = CaptureFailure;
+
+/**  The capture tailer failed (it restarts by itself). */
+export type CaptureFailure = {
 	code: ErrorCode,
 	message: string,
+};
+
+/**  One pass of the capture tailer that stored requests. */
+export type CapturePass = CapturePass_Serialize | CapturePass_Deserialize;
+
+/**  One pass of the capture tailer that stored requests. */
+export type CapturePass_Deserialize = {
+	inserted: number,
+	/**  Sessions that gained requests (sorted, each once). */
+	sessions: string[],
+	/**  The newest request's finish time (epoch ms). */
+	last_finished_at?: number | null,
+};
+
+/**  One pass of the capture tailer that stored requests. */
+export type CapturePass_Serialize = {
+	inserted: number,
+	/**  Sessions that gained requests (sorted, each once). */
+	sessions: string[],
+	/**  The newest request's finish time (epoch ms). */
+	last_finished_at: number | null,
 };
 
 /**  The capture tailer stored new requests. */
 export type CaptureUpdate = CaptureUpdate_Serialize | CaptureUpdate_Deserialize;
 
 /**  The capture tailer stored new requests. */
-export type CaptureUpdate_Deserialize = {
-	inserted: number,
-	/**  Sessions that gained requests. */
-	sessions: string[],
-	/**  The newest request's finish time (epoch ms). */
-	last_finished_at?: number | null,
-};
+export type CaptureUpdate_Deserialize = CapturePass_Deserialize;
 
 /**  The capture tailer stored new requests. */
-export type CaptureUpdate_Serialize = {
-	inserted: number,
-	/**  Sessions that gained requests. */
-	sessions: string[],
-	/**  The newest request's finish time (epoch ms). */
-	last_finished_at: number | null,
-};
+export type CaptureUpdate_Serialize = CapturePass_Serialize;
 
 /**  Everything the setup screen lists. */
 export type Catalog = Catalog_Serialize | Catalog_Deserialize;
@@ -985,7 +997,7 @@ export type Problem_Serialize = {
 	fix: string,
 };
 
-/**  What a progress line is. */
+/**  What a stack progress line is. */
 export type ProgressKind = "step" | 
 /**  A line of a tool's own output (pip, docker). */
 "output" | "healthy" | "warning" | 
@@ -1765,11 +1777,11 @@ export type Source =
 /**  An environment variable of the same name (overrides the keychain). */
 "environment" | "keychain";
 
-/**  A step of a long stack operation (install, start, stop). */
-export type StackProgress = StackProgress_Serialize | StackProgress_Deserialize;
+/**  One line of a long stack operation (install, start, stop), as people read it. */
+export type StackLine = StackLine_Serialize | StackLine_Deserialize;
 
-/**  A step of a long stack operation (install, start, stop). */
-export type StackProgress_Deserialize = {
+/**  One line of a long stack operation (install, start, stop), as people read it. */
+export type StackLine_Deserialize = {
 	kind: ProgressKind,
 	/**  The service the line is about (`None`: the stack as a whole, or a provider's line). */
 	service?: Service | null,
@@ -1778,8 +1790,8 @@ export type StackProgress_Deserialize = {
 	message: string,
 };
 
-/**  A step of a long stack operation (install, start, stop). */
-export type StackProgress_Serialize = {
+/**  One line of a long stack operation (install, start, stop), as people read it. */
+export type StackLine_Serialize = {
 	kind: ProgressKind,
 	/**  The service the line is about (`None`: the stack as a whole, or a provider's line). */
 	service: Service | null,
@@ -1787,6 +1799,15 @@ export type StackProgress_Serialize = {
 	provider: string | null,
 	message: string,
 };
+
+/**  A step of a long stack operation (install, start, stop). */
+export type StackProgress = StackProgress_Serialize | StackProgress_Deserialize;
+
+/**  A step of a long stack operation (install, start, stop). */
+export type StackProgress_Deserialize = StackLine_Deserialize;
+
+/**  A step of a long stack operation (install, start, stop). */
+export type StackProgress_Serialize = StackLine_Serialize;
 
 /**  The stack as the Stack screen shows it. */
 export type StackView = StackView_Serialize | StackView_Deserialize;
@@ -2030,11 +2051,7 @@ export type TaskOutcome =
 "killed_by_machine" | "cancelled";
 
 /**  Sample traffic progress. */
-export type TrafficProgress = {
-	session_id: string,
-	done: number,
-	total: number,
-};
+export type TrafficProgress = TrafficStep;
 
 /**  What a batch did. */
 export type TrafficReport = TrafficReport_Serialize | TrafficReport_Deserialize;
@@ -2057,6 +2074,13 @@ export type TrafficReport_Serialize = {
 	/**  The first failure, as the proxy answered it. */
 	first_error: string | null,
 	elapsed_ms: number | null,
+};
+
+/**  Sample traffic progress. */
+export type TrafficStep = {
+	session_id: string,
+	done: number,
+	total: number,
 };
 
 /**  The one error type of the shell. */

@@ -5,7 +5,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use clap::ValueEnum;
-use stackperf_core::app::{RunEvent, RunSummary};
+use stackperf_core::app::{OnRun, RunEvent, RunSummary};
 use stackperf_core::run::{OutcomeClass, RunOrder, RunRequest};
 
 use crate::output::json as print_json;
@@ -176,7 +176,7 @@ pub fn run(g: &Global, a: RunArgs) -> Result<(), CliError> {
             }
         });
         match a.resume {
-            Some(id) => app.run_resume(&id, &progress, rx).await,
+            Some(id) => app.run_resume(&id, &OnRun(progress), rx).await,
             None => {
                 let req = RunRequest {
                     experiment: a.experiment.unwrap_or_default(),
@@ -194,7 +194,7 @@ pub fn run(g: &Global, a: RunArgs) -> Result<(), CliError> {
                     seed: a.seed,
                     timeout_s: a.timeout,
                 };
-                app.run_start(req, &progress, rx).await
+                app.run_start(req, &OnRun(progress), rx).await
             }
         }
     })?;

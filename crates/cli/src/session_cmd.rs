@@ -2,6 +2,7 @@
 
 use clap::{Subcommand, ValueEnum};
 use serde_json::json;
+use stackperf_core::app::{OnTraffic, TrafficStep};
 use stackperf_core::config::RenderFormat;
 use stackperf_core::metrics::{format_value, METRICS};
 use stackperf_core::render::Rendered;
@@ -330,11 +331,11 @@ pub fn run(g: &Global, cmd: SessionCmd) -> Result<(), CliError> {
             }
             SessionCmd::Traffic { id, count } => {
                 let json_out = g.json;
-                let progress = move |done: u32, all: u32| {
+                let progress = OnTraffic(move |s: TrafficStep| {
                     if !json_out {
-                        eprint!("\rsent {done}/{all}");
+                        eprint!("\rsent {}/{}", s.done, s.total);
                     }
-                };
+                });
                 let r = app.session_sample_traffic(&id, count, &progress).await?;
                 if g.json {
                     return Ok(print_json(&r)?);

@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::json;
-use stackperf_core::app::{LogSource, StackSettings};
+use stackperf_core::app::{LogSource, OnStack, ProgressKind, StackLine, StackSettings};
 use stackperf_core::stack::compose;
-use stackperf_core::stack::{Ports, Runtime, Service, ServiceStatus, SkippedProvider, StackEvent};
+use stackperf_core::stack::{Ports, Runtime, Service, ServiceStatus, SkippedProvider};
 use stackperf_core::Error;
 
 use crate::output::{json as print_json, table};
@@ -64,25 +64,15 @@ pub struct PortArgs {
     grafana_port: u16,
 }
 
-fn print_event(e: StackEvent) {
+/// A stack line on stderr: `[service] message`, a tool's output indented, warnings marked.
+fn print_line(l: StackLine) {
     let mut err = std::io::stderr().lock();
-    let _ = match e {
-        StackEvent::Step { service, message } => {
-            let who = service.map_or("stack", Service::as_str);
-            writeln!(err, "[{who}] {message}")
-        }
-        StackEvent::Output { line, .. } => writeln!(err, "    | {line}"),
-        StackEvent::Healthy {
-            service,
-            url,
-            elapsed_ms,
-        } => writeln!(
-            err,
-            "[{service}] healthy at {url} after {:.1} s",
-            elapsed_ms as f64 / 1000.0
-        ),
-        StackEvent::Warning { message } | StackEvent::NotServed { message, .. } => {
-            writeln!(err, "warning: {message}")
+    let who = l.service.map_or("stack", Service::as_str);
+    let _ = match l.kind {
+        ProgressKind::Step | ProgressKind::Healthy => writeln!(err, "[{who}] {}", l.message),
+        ProgressKind::Output => writeln!(err, "    | {}", l.message),
+        ProgressKind::Warning | ProgressKind::NotServed => {
+            writeln!(err, "warning: {}", l.message)
         }
     };
 }
@@ -109,7 +99,7 @@ pub fn run(g: &Global, cmd: StackCmd) -> Result<(), CliError> {
                 RuntimeArg::Native => Runtime::Native,
                 RuntimeArg::Compose => Runtime::Compose,
             };
-            let report = runtime()?.block_on(app.stack_up(runtime_kind, &print_event))?;
+            let report = runtime()?.block_on(app.stack_up(runtime_kind, &OnStack(print_line)))?;
             if g.json {
                 return Ok(print_json(&report)?);
             }
@@ -147,7 +137,7 @@ pub fn run(g: &Global, cmd: StackCmd) -> Result<(), CliError> {
             Ok(())
         }
         StackCmd::Down => {
-            let report = runtime()?.block_on(app(g)?.stack_down(&print_event))?;
+            let report = runtime()?.block_on(app(g)?.stack_down(&OnStack(print_line)))?;
             if g.json {
                 return Ok(print_json(&report)?);
             }

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::App;
+use super::{App, CaptureFailure, CapturePass, Events};
 use crate::capture::{self, CollectReport};
 use crate::config::{Registry, RenderFormat};
 use crate::normalize::{model_index, RequestRow};
@@ -274,20 +274,16 @@ impl App {
         .await
     }
 
-    /// Keep the store current for the app's lifetime: tail the capture spool, handing each
-    /// stored batch to `on_pass`; on a failure tell `on_error` and start again two seconds later
-    /// (the cursor is in the database, so nothing is lost or stored twice). Never returns.
-    pub async fn run_tailer<F, E>(&self, mut on_pass: F, on_error: E)
-    where
-        F: FnMut(&CollectReport, &[RequestRow]),
-        E: Fn(&Error),
-    {
+    /// Keep the store current for the app's lifetime: tail the capture spool, telling `events`
+    /// of each stored batch; on a failure tell it too and start again two seconds later (the
+    /// cursor is in the database, so nothing is lost or stored twice). Never returns.
+    pub async fn run_tailer(&self, events: &dyn Events) {
         loop {
-            if let Err(e) = self
-                .follow_capture(&mut on_pass, std::future::pending())
-                .await
-            {
-                on_error(&e);
+            let on_pass = |report: &CollectReport, rows: &[RequestRow]| {
+                events.capture(CapturePass::of(report, rows));
+            };
+            if let Err(e) = self.follow_capture(on_pass, std::future::pending()).await {
+                events.capture_error(CaptureFailure::from(&e));
             }
             // Back off before retrying a failed tailer (not synchronisation).
             tokio::time::sleep(std::time::Duration::from_secs(2)).await;

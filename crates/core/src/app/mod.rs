@@ -6,6 +6,7 @@
 
 mod database;
 mod doctor;
+mod events;
 mod live;
 mod outputs;
 mod prune;
@@ -35,6 +36,10 @@ use crate::{paths, Error};
 
 pub use database::DatabaseInfo;
 pub use doctor::{checks as doctor_checks, Check};
+pub use events::{
+    CaptureFailure, CapturePass, Events, OnRun, OnStack, OnTraffic, ProgressKind, Quiet, StackLine,
+    TrafficStep,
+};
 pub use live::{EdgeHealth, EnvView, Finalized, RequestBrief, RequestsPage, StartSession};
 pub use outputs::{ExportFormat, ExportRequest, ExportWhat, Written};
 pub use prune::{DataUsage, PruneReport};

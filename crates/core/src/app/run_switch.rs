@@ -5,8 +5,7 @@ use std::sync::Mutex;
 
 use tokio::sync::watch;
 
-use super::runs::Progress;
-use super::{App, RunSummary};
+use super::{App, Events, RunSummary};
 use crate::run::RunRequest;
 use crate::Error;
 
@@ -36,7 +35,7 @@ impl App {
     pub async fn run_start_cancellable(
         &self,
         req: RunRequest,
-        progress: Progress<'_>,
+        events: &dyn Events,
     ) -> Result<RunSummary, Error> {
         let rx = {
             let mut slot = self.run_switch.slot();
@@ -50,7 +49,7 @@ impl App {
             rx
         };
         let _clear = Clear(&self.run_switch);
-        self.run_start(req, progress, rx).await
+        self.run_start(req, events, rx).await
     }
 
     /// Stop the run in progress (its current session is finalized as aborted); false when none

@@ -9,7 +9,7 @@ use futures::StreamExt;
 use serde::Serialize;
 use tokio::sync::watch;
 
-use super::App;
+use super::{App, Events};
 use crate::config::{HarnessProfile, Registry, TaskCard};
 use crate::report::Comparison;
 use crate::run::{self, ItemState, OutcomeClass, RunRequest, RunStatus, TaskOutcome};
@@ -71,9 +71,10 @@ impl App {
     pub async fn run_start(
         &self,
         req: RunRequest,
-        progress: Progress<'_>,
+        events: &dyn Events,
         cancel: watch::Receiver<bool>,
     ) -> Result<RunSummary, Error> {
+        let progress = &|e: RunEvent| events.run(e);
         let reg = self.registry()?;
         let (variants, task_cards, suite) = check_request(&reg, &req)?;
         let seed = match req.seed {
@@ -106,9 +107,10 @@ impl App {
     pub async fn run_resume(
         &self,
         run_id: &str,
-        progress: Progress<'_>,
+        events: &dyn Events,
         cancel: watch::Receiver<bool>,
     ) -> Result<RunSummary, Error> {
+        let progress = &|e: RunEvent| events.run(e);
         let store = self.store().await?;
         let run = recorded_run(store, run_id).await?;
         for it in store.run_items(run_id).await? {

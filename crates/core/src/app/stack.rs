@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use super::App;
+use super::{App, Events, Quiet};
 use crate::config::Registry;
 use crate::stack::{
     compose_run, DownReport, Runtime, ServiceState, ServiceStatus, SkippedProvider, StackEvent,
@@ -93,11 +93,8 @@ impl App {
     }
 
     /// Start the stack (native: installing LiteLLM on first use), reporting each step.
-    pub async fn stack_up(
-        &self,
-        runtime: Runtime,
-        progress: &(dyn Fn(StackEvent) + Send + Sync),
-    ) -> Result<UpReport, Error> {
+    pub async fn stack_up(&self, runtime: Runtime, events: &dyn Events) -> Result<UpReport, Error> {
+        let progress = &|e: StackEvent| events.stack(e.into());
         let _busy = self.stack_lock.lock().await;
         let _other_processes = StackLock::acquire(&self.paths.data_dir, progress).await?;
         let reg = self.registry()?;
@@ -136,7 +133,7 @@ impl App {
         {
             return Ok(None);
         }
-        self.stack_down(&|_| {}).await.map(Some)
+        self.stack_down(&Quiet).await.map(Some)
     }
 
     /// Leave the stack running when this app exits (the user chose to keep a session going).
@@ -159,10 +156,8 @@ impl App {
     }
 
     /// Stop every service the stack started (either runtime).
-    pub async fn stack_down(
-        &self,
-        progress: &(dyn Fn(StackEvent) + Send + Sync),
-    ) -> Result<DownReport, Error> {
+    pub async fn stack_down(&self, events: &dyn Events) -> Result<DownReport, Error> {
+        let progress = &|e: StackEvent| events.stack(e.into());
         let _busy = self.stack_lock.lock().await;
         let _other_processes = StackLock::acquire(&self.paths.data_dir, progress).await?;
         if compose_run::is_active(&self.paths.data_dir) {

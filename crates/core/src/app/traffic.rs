@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use super::App;
+use super::{App, Events, TrafficStep};
 use crate::config::Surface;
 use crate::Error;
 
@@ -37,8 +37,15 @@ impl App {
         &self,
         id: &str,
         count: u32,
-        progress: &(dyn Fn(u32, u32) + Send + Sync),
+        events: &dyn Events,
     ) -> Result<TrafficReport, Error> {
+        let progress = |done: u32, total: u32| {
+            events.traffic(TrafficStep {
+                session_id: id.to_string(),
+                done,
+                total,
+            })
+        };
         let reg = self.registry()?;
         let session = self.sessions().await?.get(id).await?;
         let harness = reg

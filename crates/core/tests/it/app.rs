@@ -324,7 +324,10 @@ async fn a_run_without_the_proxy_is_an_infrastructure_error_retried_and_never_a_
     };
     let steps = std::sync::Mutex::new(Vec::new());
     let progress = |e: stackperf_core::app::RunEvent| steps.lock().unwrap().push(format!("{e:?}"));
-    let summary = app.run_start(req, &progress, rx).await.unwrap();
+    let summary = app
+        .run_start(req, &stackperf_core::app::OnRun(progress), rx)
+        .await
+        .unwrap();
     drop(tx);
     let item = &summary.items[0];
     assert_eq!(
