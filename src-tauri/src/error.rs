@@ -61,12 +61,12 @@ mod tests {
                 tail: "t".into(),
             },
             Error::PortInUse {
-                service: "litellm".into(),
+                service: stackperf_core::stack::Service::Litellm,
                 port: 4000,
                 hint: "h".into(),
             },
             Error::ServiceFailed {
-                service: "litellm".into(),
+                service: stackperf_core::stack::Service::Litellm,
                 message: "m".into(),
                 log: "l".into(),
                 tail: "t".into(),
@@ -89,7 +89,7 @@ mod tests {
             Error::SessionKeyLost("s".into()),
             Error::StackConflict("c".into()),
             Error::NoLog {
-                service: "sim".into(),
+                service: stackperf_core::stack::Service::Sim,
                 path: "l".into(),
             },
             Error::Internal("i".into()),

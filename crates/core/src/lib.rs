@@ -72,13 +72,13 @@ pub enum Error {
     },
     #[error("{service} cannot start: port {port} on 127.0.0.1 is already in use. {hint}")]
     PortInUse {
-        service: String,
+        service: stack::Service,
         port: u16,
         hint: String,
     },
     #[error("{service} failed: {message}\n--- last lines of {log} ---\n{tail}")]
     ServiceFailed {
-        service: String,
+        service: stack::Service,
         message: String,
         log: PathBuf,
         tail: String,
@@ -109,7 +109,10 @@ pub enum Error {
     #[error("{0}")]
     StackConflict(String),
     #[error("no log yet for {service} ({path}); start the stack with `stackperf stack up`")]
-    NoLog { service: String, path: PathBuf },
+    NoLog {
+        service: stack::Service,
+        path: PathBuf,
+    },
     /// A fault of StackPerf's own (a task that panicked, a client that cannot be built).
     #[error("internal error: {0}")]
     Internal(String),

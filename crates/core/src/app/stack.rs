@@ -212,7 +212,7 @@ impl App {
     pub fn stack_log(&self, service: Service, follow: bool) -> Result<LogSource, Error> {
         if compose_run::is_active(&self.paths.data_dir) && service != Service::Edge {
             let c = crate::stack::compose::ComposeStack::new(&self.paths.data_dir);
-            return Ok(LogSource::Compose(c.logs_command(service.as_str(), follow)));
+            return Ok(LogSource::Compose(c.logs_command(service, follow)));
         }
         if !Service::NATIVE_START_ORDER.contains(&service) {
             return Err(Error::Invalid(format!(
@@ -221,10 +221,7 @@ impl App {
         }
         let path = self.stack.log_path(service);
         if !path.exists() {
-            return Err(Error::NoLog {
-                service: service.to_string(),
-                path,
-            });
+            return Err(Error::NoLog { service, path });
         }
         Ok(LogSource::File(path))
     }

@@ -16,6 +16,8 @@ use crate::{io_err, Error};
 
 /// The Compose project name.
 pub const PROJECT: &str = "stackperf";
+/// The compose profile that adds the simulator service (docker-compose.yml: `profiles: ["sim"]`).
+const SIM_PROFILE: &str = "sim";
 /// Keychain names of the secrets only the Compose runtime needs (generated on first use).
 pub const POSTGRES_PASSWORD: &str = "POSTGRES_PASSWORD";
 pub const GRAFANA_ADMIN_PASSWORD: &str = "GRAFANA_ADMIN_PASSWORD";
@@ -194,7 +196,7 @@ impl ComposeStack {
     pub fn up_command(&self, env: &ComposeEnv, with_sim: bool) -> Command {
         let mut c = self.base();
         if with_sim {
-            c.args(["--profile", "sim"]);
+            c.args(["--profile", SIM_PROFILE]);
         }
         c.args(["up", "-d", "--wait"])
             .envs(env.vars.iter().map(|(k, v)| (k, v)));
@@ -204,25 +206,25 @@ impl ComposeStack {
     /// `docker compose … --profile sim down` (stops the simulator too if it runs).
     pub fn down_command(&self) -> Command {
         let mut c = self.base();
-        c.args(["--profile", "sim", "down"]);
+        c.args(["--profile", SIM_PROFILE, "down"]);
         c
     }
 
     /// `docker compose … ps --all --format json`.
     pub fn ps_command(&self) -> Command {
         let mut c = self.base();
-        c.args(["--profile", "sim", "ps", "--all", "--format", "json"]);
+        c.args(["--profile", SIM_PROFILE, "ps", "--all", "--format", "json"]);
         c
     }
 
     /// `docker compose … logs --tail 200 [--follow] SERVICE`.
-    pub fn logs_command(&self, service: &str, follow: bool) -> Command {
+    pub fn logs_command(&self, service: Service, follow: bool) -> Command {
         let mut c = self.base();
-        c.args(["--profile", "sim", "logs", "--tail", "200"]);
+        c.args(["--profile", SIM_PROFILE, "logs", "--tail", "200"]);
         if follow {
             c.arg("--follow");
         }
-        c.arg(service);
+        c.arg(service.as_str());
         c
     }
 
@@ -373,7 +375,7 @@ mod tests {
             ["--profile", "sim", "ps", "--all", "--format", "json"]
         );
         assert_eq!(
-            args(&stack.logs_command("litellm", true))[5..],
+            args(&stack.logs_command(Service::Litellm, true))[5..],
             [
                 "--profile",
                 "sim",

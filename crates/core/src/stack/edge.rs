@@ -88,7 +88,7 @@ pub fn start_for_compose(
         std::thread::sleep(Duration::from_millis(50));
     }
     Err(Error::ServiceFailed {
-        service: "edge".into(),
+        service: Service::Edge,
         message: "StackPerf's edge did not start".into(),
         log: log.clone(),
         tail: process::tail(&log, 20),

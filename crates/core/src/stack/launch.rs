@@ -286,7 +286,7 @@ impl NativeStack {
         let mut next_note = Duration::from_secs(5);
         let client = http();
         let fail = |message: String| Error::ServiceFailed {
-            service: rec.name.to_string(),
+            service: rec.name,
             message,
             log: rec.log.clone(),
             tail: process::tail(&rec.log, 20),

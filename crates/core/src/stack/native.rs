@@ -97,7 +97,7 @@ fn check_port_free(service: Service, port: u16) -> Result<(), Error> {
     }
     let flag = format!("--{service}-port");
     Err(Error::PortInUse {
-        service: service.to_string(),
+        service,
         port,
         hint: format!("Stop the program using it (`ss -ltnp 'sport = :{port}'` shows which), or pick another port with {flag}."),
     })
@@ -136,7 +136,9 @@ impl NativeStack {
 
     /// The generated LiteLLM config.
     pub fn litellm_config_path(&self) -> PathBuf {
-        self.dir().join("litellm").join("config.yaml")
+        self.dir()
+            .join(Service::Litellm.as_str())
+            .join("config.yaml")
     }
 
     pub fn venv(&self) -> Venv {

@@ -61,7 +61,8 @@ const fn col(name: &'static str, kind: Kind, side: Side, get: Get) -> Column {
     }
 }
 
-const TIMED: [&str; 2] = ["edge", "litellm"];
+/// The names bound for `timed_at` (a `&dyn ToSql` needs a place that outlives the row).
+const TIMED: [&str; 2] = [TimedAt::Edge.as_str(), TimedAt::Litellm.as_str()];
 
 impl ToSql for RequestStatus {
     fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {

@@ -24,7 +24,7 @@ pub enum TimedAt {
 }
 
 impl TimedAt {
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             TimedAt::Edge => "edge",
             TimedAt::Litellm => "litellm",
