@@ -5,26 +5,28 @@
 
 use serde::Serialize;
 
+pub use crate::store::model::Measure;
+
 pub use super::units::{format_value, Unit};
 
 /// How a session's value comes from its requests (columns of `requests`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rollup {
     /// The median of a per-request column (requests where it is NULL left out).
-    Median(&'static str),
+    Median(Measure),
     /// The 95th percentile of a per-request column.
-    P95(&'static str),
+    P95(Measure),
     /// The sum of a per-request column; unknown (not 0) when no request has it.
-    Sum(&'static str),
+    Sum(Measure),
     /// The sum of a per-request column that every request must have: unknown when any lacks
     /// it (a session cost with one unpriced request is not known).
-    Total(&'static str),
+    Total(Measure),
     /// One of the counts every rollup keeps (requests, token totals), under the metric's name.
     Counted,
     /// The largest value of a per-request column (context growth: peak input tokens).
-    Max(&'static str),
+    Max(Measure),
     /// How many requests have this value in a column (e.g. HTTP status 429).
-    CountEq(&'static str, i64),
+    CountEq(Measure, i64),
     /// The median time from a response that ended in a tool call to the session's next request.
     ToolRoundTrip,
     /// Requests sent after a failed request of the session (the harness trying again; LiteLLM
@@ -44,7 +46,7 @@ pub enum Rollup {
 
 impl Rollup {
     /// The per-request column whose values a distribution chart of this metric draws.
-    pub fn column(self) -> Option<&'static str> {
+    pub fn column(self) -> Option<Measure> {
         match self {
             Rollup::Median(c)
             | Rollup::P95(c)
@@ -119,7 +121,7 @@ pub const METRICS: &[MetricDef] = &[
         lower_is_better: true,
         better: "cheaper",
         claim_sessions: MIN_SESSIONS,
-        rollup: Rollup::Total("cost_usd"),
+        rollup: Rollup::Total(Measure::CostUsd),
     },
     MetricDef {
         name: "requests",
@@ -149,7 +151,7 @@ pub const METRICS: &[MetricDef] = &[
         lower_is_better: true,
         better: "fewer tool calls",
         claim_sessions: MIN_SESSIONS,
-        rollup: Rollup::Sum("tool_call_count"),
+        rollup: Rollup::Sum(Measure::ToolCallCount),
     },
     MetricDef {
         name: "tool_round_trip_ms",
@@ -169,7 +171,7 @@ pub const METRICS: &[MetricDef] = &[
         lower_is_better: true,
         better: "less time waiting on the model",
         claim_sessions: MIN_SESSIONS,
-        rollup: Rollup::Sum("latency_ms"),
+        rollup: Rollup::Sum(Measure::LatencyMs),
     },
     MetricDef {
         name: "peak_input_tokens",
@@ -179,7 +181,7 @@ pub const METRICS: &[MetricDef] = &[
         lower_is_better: true,
         better: "a smaller context",
         claim_sessions: MIN_SESSIONS,
-        rollup: Rollup::Max("input_tokens"),
+        rollup: Rollup::Max(Measure::InputTokens),
     },
     MetricDef {
         name: "output_tokens",
@@ -219,7 +221,7 @@ pub const METRICS: &[MetricDef] = &[
         lower_is_better: true,
         better: "fewer reasoning tokens",
         claim_sessions: MIN_SESSIONS,
-        rollup: Rollup::Sum("reasoning_tokens"),
+        rollup: Rollup::Sum(Measure::ReasoningTokens),
     },
     MetricDef {
         name: "retries",
@@ -239,7 +241,7 @@ pub const METRICS: &[MetricDef] = &[
         lower_is_better: true,
         better: "faster",
         claim_sessions: MIN_SESSIONS_LATENCY,
-        rollup: Rollup::Median("ttft_ms"),
+        rollup: Rollup::Median(Measure::TtftMs),
     },
     MetricDef {
         name: "ttft_p95_ms",
@@ -249,7 +251,7 @@ pub const METRICS: &[MetricDef] = &[
         lower_is_better: true,
         better: "faster",
         claim_sessions: MIN_SESSIONS,
-        rollup: Rollup::P95("ttft_ms"),
+        rollup: Rollup::P95(Measure::TtftMs),
     },
     MetricDef {
         name: "ttft_visible_p50_ms",
@@ -259,7 +261,7 @@ pub const METRICS: &[MetricDef] = &[
         lower_is_better: true,
         better: "faster",
         claim_sessions: MIN_SESSIONS_LATENCY,
-        rollup: Rollup::Median("ttft_visible_ms"),
+        rollup: Rollup::Median(Measure::TtftVisibleMs),
     },
     MetricDef {
         name: "latency_p50_ms",
@@ -269,7 +271,7 @@ pub const METRICS: &[MetricDef] = &[
         lower_is_better: true,
         better: "faster",
         claim_sessions: MIN_SESSIONS_LATENCY,
-        rollup: Rollup::Median("latency_ms"),
+        rollup: Rollup::Median(Measure::LatencyMs),
     },
     MetricDef {
         name: "latency_p95_ms",
@@ -279,7 +281,7 @@ pub const METRICS: &[MetricDef] = &[
         lower_is_better: true,
         better: "faster",
         claim_sessions: MIN_SESSIONS,
-        rollup: Rollup::P95("latency_ms"),
+        rollup: Rollup::P95(Measure::LatencyMs),
     },
     MetricDef {
         name: "itl_p50_ms",
@@ -289,7 +291,7 @@ pub const METRICS: &[MetricDef] = &[
         lower_is_better: true,
         better: "faster",
         claim_sessions: MIN_SESSIONS_LATENCY,
-        rollup: Rollup::Median("itl_ms"),
+        rollup: Rollup::Median(Measure::ItlMs),
     },
     MetricDef {
         name: "tokens_per_s_p50",
@@ -299,7 +301,7 @@ pub const METRICS: &[MetricDef] = &[
         lower_is_better: false,
         better: "higher throughput",
         claim_sessions: MIN_SESSIONS,
-        rollup: Rollup::Median("output_tokens_per_s"),
+        rollup: Rollup::Median(Measure::OutputTokensPerS),
     },
     MetricDef {
         name: "stalls",
@@ -309,7 +311,7 @@ pub const METRICS: &[MetricDef] = &[
         lower_is_better: true,
         better: "fewer stalls",
         claim_sessions: MIN_SESSIONS,
-        rollup: Rollup::Sum("stall_count"),
+        rollup: Rollup::Sum(Measure::StallCount),
     },
     MetricDef {
         name: "error_rate",
@@ -329,7 +331,7 @@ pub const METRICS: &[MetricDef] = &[
         lower_is_better: true,
         better: "fewer rate limits",
         claim_sessions: MIN_SESSIONS,
-        rollup: Rollup::CountEq("http_status", 429),
+        rollup: Rollup::CountEq(Measure::HttpStatus, 429),
     },
     MetricDef {
         name: "cache_hit_ratio",
@@ -348,14 +350,23 @@ pub const METRICS: &[MetricDef] = &[
 /// no price.
 pub fn unmeasured_reason(m: &MetricDef) -> Option<&'static str> {
     match m.rollup.column()? {
-        "ttft_ms" | "ttft_visible_ms" => Some("no first-token time: this harness does not stream"),
-        "itl_ms" => Some("no inter-token latency: this harness does not stream"),
-        "stall_count" | "output_tokens_per_s" => Some("not measured: this harness does not stream"),
-        "reasoning_tokens" => Some("not reported: this provider does not count reasoning tokens"),
-        "cost_usd" => {
+        Measure::TtftMs | Measure::TtftVisibleMs => {
+            Some("no first-token time: this harness does not stream")
+        }
+        Measure::ItlMs => Some("no inter-token latency: this harness does not stream"),
+        Measure::StallCount | Measure::OutputTokensPerS => {
+            Some("not measured: this harness does not stream")
+        }
+        Measure::ReasoningTokens => {
+            Some("not reported: this provider does not count reasoning tokens")
+        }
+        Measure::CostUsd => {
             Some("n/a: no price is known for this model (declare one in its provider's config)")
         }
-        _ => None,
+        Measure::LatencyMs
+        | Measure::ToolCallCount
+        | Measure::InputTokens
+        | Measure::HttpStatus => None,
     }
 }
 
@@ -375,8 +386,8 @@ pub fn chartable() -> impl Iterator<Item = &'static MetricDef> {
 }
 
 /// The per-request columns the rollups read (each once).
-pub fn request_columns() -> Vec<&'static str> {
-    let mut cols: Vec<&'static str> = Vec::new();
+pub fn request_columns() -> Vec<Measure> {
+    let mut cols: Vec<Measure> = Vec::new();
     for c in METRICS.iter().filter_map(|m| m.rollup.column()) {
         if !cols.contains(&c) {
             cols.push(c);

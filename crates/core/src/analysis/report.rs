@@ -547,7 +547,7 @@ pub async fn distribution(
                 known.join(", ")
             ))
         })?;
-    let column = def.rollup.column().unwrap_or("latency_ms");
+    let column = def.rollup.column().unwrap_or(metrics::Measure::LatencyMs);
     let label = def.label;
     let exp = reg.experiment_or_err(experiment)?;
     let stats: Vec<SessionStats> = session_stats(store, experiment)

@@ -86,7 +86,7 @@ async fn hold_for_tests() {
 fn rollup_values(
     chunk: &[String],
     rows: Vec<crate::store::RequestValues>,
-    columns: &[&'static str],
+    columns: &[metrics::Measure],
 ) -> Vec<(String, &'static str, Option<f64>)> {
     let mut acc: BTreeMap<String, Acc> = chunk
         .iter()
@@ -163,7 +163,7 @@ impl Acc {
     }
 
     /// Every cached value: the counts, each per-request metric of the registry, the fingerprint.
-    fn values(&self, columns: &[&str]) -> Vec<(&'static str, Option<f64>)> {
+    fn values(&self, columns: &[metrics::Measure]) -> Vec<(&'static str, Option<f64>)> {
         let t = |k: usize| Some(self.tokens[k] as f64);
         let base = [
             Some((self.ok + self.err) as f64),
@@ -175,7 +175,7 @@ impl Acc {
             t(3),
         ];
         let mut out: Vec<(&'static str, Option<f64>)> = BASE.into_iter().zip(base).collect();
-        let col = |c: &str| {
+        let col = |c: metrics::Measure| {
             columns
                 .iter()
                 .position(|x| *x == c)

@@ -7,7 +7,7 @@ use sqlx::Row;
 
 use super::Store;
 use crate::config::Surface;
-use crate::store::model::{RequestRow, RequestStatus, TimedAt, Traffic};
+use crate::store::model::{Measure, RequestRow, RequestStatus, TimedAt, Traffic};
 use crate::Error;
 
 /// A column's type in every format (database, CSV, JSON, Parquet).
@@ -310,21 +310,16 @@ impl Store {
         Ok((briefs, cursor))
     }
 
-    /// `(session, value)` of one per-request column over an experiment's requests where it is
-    /// set. `column` must be one of [`REQUEST_COLUMNS`] (checked: never SQL from input).
+    /// `(session, value)` of one per-request measure over an experiment's requests where it is
+    /// set (the column name comes from the enum: never SQL from input).
     pub async fn request_values(
         &self,
         experiment: &str,
-        column: &str,
+        measure: Measure,
     ) -> Result<Vec<(Option<String>, f64)>, Error> {
-        let Some(c) = REQUEST_COLUMNS.iter().find(|c| c.name == column) else {
-            return Err(Error::Internal(format!(
-                "`{column}` is not a requests column"
-            )));
-        };
         let rows = sqlx::query(&format!(
             "SELECT session_id, CAST({0} AS REAL) FROM requests WHERE experiment = ? AND {0} IS NOT NULL",
-            c.name
+            measure.column()
         ))
         .bind(experiment)
         .fetch_all(self.pool())
@@ -353,6 +348,18 @@ mod tests {
             "generateContent (stream)"
         );
         assert_eq!(request_kind(None, true), "request (stream)");
+    }
+
+    #[test]
+    fn a_measure_is_a_requests_column() {
+        for m in Measure::ALL {
+            let c = REQUEST_COLUMNS.iter().find(|c| c.name == m.column());
+            assert!(
+                c.is_some_and(|c| matches!(c.kind, Kind::Float | Kind::Int)),
+                "{m:?}: `{}` is not a numeric requests column",
+                m.column()
+            );
+        }
     }
 
     #[tokio::test]

@@ -3,7 +3,7 @@
 use sqlx::Row;
 
 use super::Store;
-use crate::store::model::RequestStatus;
+use crate::store::model::{Measure, RequestStatus};
 use crate::store::model::{SessionMode, SessionStatus};
 use crate::Error;
 
@@ -108,13 +108,8 @@ impl RollupTx {
     pub async fn rollup_inputs(
         &mut self,
         ids: &[String],
-        columns: &[&str],
+        columns: &[Measure],
     ) -> Result<Vec<RequestValues>, Error> {
-        for c in columns {
-            if !super::REQUEST_COLUMNS.iter().any(|k| k.name == *c) {
-                return Err(Error::Internal(format!("`{c}` is not a requests column")));
-            }
-        }
         let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(format!(
             "SELECT session_id, status, input_tokens, output_tokens, cached_input_tokens,
              cache_write_tokens, request_started_at, request_finished_at, tool_call_count, {}
@@ -123,7 +118,7 @@ impl RollupTx {
                 .iter()
                 // A request the edge did not time (its record lost, or LiteLLM's line alone)
                 // has no timing of the client's: left out of every per-request metric.
-                .map(|c| format!("CASE WHEN outcome IN ('edge_lost', 'not_timed_at_edge') THEN NULL ELSE CAST({c} AS REAL) END"))
+                .map(|c| format!("CASE WHEN outcome IN ('edge_lost', 'not_timed_at_edge') THEN NULL ELSE CAST({} AS REAL) END", c.column()))
                 .collect::<Vec<_>>()
                 .join(", ")
         ));

@@ -115,7 +115,8 @@ async fn every_registry_metric_is_rolled_up_and_compared_as_the_reference_says()
             .unwrap();
     // (session, column) → the values this test wrote (one request per session left NULL).
     let mut written: std::collections::BTreeMap<(String, &str), Vec<f64>> = Default::default();
-    for col in metrics::request_columns() {
+    for measure in metrics::request_columns() {
+        let col = measure.column();
         for (n, (id, session)) in ids.iter().enumerate() {
             let slow = sessions
                 .iter()
@@ -217,7 +218,7 @@ async fn every_registry_metric_is_rolled_up_and_compared_as_the_reference_says()
     for st in &stats {
         assert_eq!((st.requests, st.errors), (PER_SESSION, 1));
         for m in METRICS {
-            let col = |c: &'static str| written[&(st.session_id.clone(), c)].clone();
+            let col = |c: metrics::Measure| written[&(st.session_id.clone(), c.column())].clone();
             let want = match m.rollup {
                 Rollup::Median(c) => reference_percentile(&col(c), 50.0),
                 Rollup::P95(c) => reference_percentile(&col(c), 95.0),

@@ -178,3 +178,53 @@ pub struct RequestRow {
 
 /// The outcome of a request whose start line has no record because its edge was killed.
 pub const EDGE_LOST: &str = "edge_lost";
+
+/// A per-request numeric column the metric registry rolls up into session values (a column of
+/// `requests`; the test `a_measure_is_a_requests_column` checks each against the table).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Measure {
+    TtftMs,
+    TtftVisibleMs,
+    LatencyMs,
+    ItlMs,
+    OutputTokensPerS,
+    StallCount,
+    CostUsd,
+    ToolCallCount,
+    InputTokens,
+    ReasoningTokens,
+    HttpStatus,
+}
+
+impl Measure {
+    pub const ALL: [Measure; 11] = [
+        Measure::TtftMs,
+        Measure::TtftVisibleMs,
+        Measure::LatencyMs,
+        Measure::ItlMs,
+        Measure::OutputTokensPerS,
+        Measure::StallCount,
+        Measure::CostUsd,
+        Measure::ToolCallCount,
+        Measure::InputTokens,
+        Measure::ReasoningTokens,
+        Measure::HttpStatus,
+    ];
+
+    /// Its column in `requests`.
+    pub const fn column(self) -> &'static str {
+        match self {
+            Measure::TtftMs => "ttft_ms",
+            Measure::TtftVisibleMs => "ttft_visible_ms",
+            Measure::LatencyMs => "latency_ms",
+            Measure::ItlMs => "itl_ms",
+            Measure::OutputTokensPerS => "output_tokens_per_s",
+            Measure::StallCount => "stall_count",
+            Measure::CostUsd => "cost_usd",
+            Measure::ToolCallCount => "tool_call_count",
+            Measure::InputTokens => "input_tokens",
+            Measure::ReasoningTokens => "reasoning_tokens",
+            Measure::HttpStatus => "http_status",
+        }
+    }
+}
