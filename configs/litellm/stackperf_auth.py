@@ -97,8 +97,11 @@ def _check(request, api_key):
     entry = _keys().get(hashlib.sha256(key).hexdigest())
     if entry is None:
         _reject("stackperf: unknown API key. Create a session with `stackperf session create` and use its environment.")
-    if entry.get("kind") == "usage":
+    kind = entry.get("kind", "session")
+    if kind == "usage":
         return _usage(request, key, entry)
+    if kind != "session":
+        _reject(f"stackperf: the key {entry.get('alias')} is of kind \"{kind}\", which this StackPerf does not know (a newer version wrote it). Update StackPerf, or use a key this version created.")
     if entry.get("revoked"):
         _reject(f"stackperf: the key of session {entry.get('session_id')} was revoked when the session was finalized. Create a new session.")
     if float(entry.get("expires_at", 0)) < time.time():

@@ -22,22 +22,66 @@ pub struct Registry {
     pub keys: BTreeMap<String, KeyEntry>,
 }
 
-/// What a key is for.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(test, derive(schemars::JsonSchema))]
-#[serde(rename_all = "snake_case")]
+/// What a key is for. On the wire a string; a kind this build does not know (written by a
+/// newer StackPerf) is kept by name, so the rest of the registry still reads and a rewrite
+/// keeps it — and no check accepts its key.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "String", into = "String")]
 pub enum KeyKind {
     /// One session's key (written without a `kind`).
     #[default]
     Session,
     /// A long-lived usage key (`stackperf key create`): everyday use, attributed to its owner.
     Usage,
+    /// A kind this build does not know, by the name it was written with.
+    Other(String),
 }
 
 impl KeyKind {
     fn is_session(&self) -> bool {
         *self == KeyKind::Session
     }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            KeyKind::Session => "session",
+            KeyKind::Usage => "usage",
+            KeyKind::Other(name) => name,
+        }
+    }
+}
+
+impl From<String> for KeyKind {
+    fn from(name: String) -> Self {
+        match name.as_str() {
+            "session" => KeyKind::Session,
+            "usage" => KeyKind::Usage,
+            _ => KeyKind::Other(name),
+        }
+    }
+}
+
+impl From<KeyKind> for String {
+    fn from(kind: KeyKind) -> Self {
+        match kind {
+            KeyKind::Other(name) => name,
+            known => known.as_str().to_string(),
+        }
+    }
+}
+
+/// What a key is for: the kinds this build writes. A reader refuses the key of a kind it does
+/// not know (written by a newer StackPerf) and keeps its entry as it is.
+#[cfg(test)]
+#[derive(schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+#[schemars(rename = "KeyKind")]
+#[allow(dead_code)]
+enum KnownKind {
+    /// One session's key (written without a `kind`).
+    Session,
+    /// A long-lived usage key (`stackperf key create`): everyday use, attributed to its owner.
+    Usage,
 }
 
 /// One key's entry.
@@ -47,6 +91,7 @@ pub struct KeyEntry {
     /// The key's alias (names the session or the usage key, never the key).
     pub alias: String,
     #[serde(default, skip_serializing_if = "KeyKind::is_session")]
+    #[cfg_attr(test, schemars(with = "KnownKind"))]
     pub kind: KeyKind,
     #[serde(default)]
     pub session_id: String,
@@ -166,7 +211,10 @@ mod tests {
             "the hook reads the entries under `keys`"
         );
         let kinds = serde_json::to_string(&schema["$defs"]["KeyKind"]).unwrap();
+        // The hook tells the kinds apart by these names and refuses any other.
         assert!(hook.contains("== \"usage\"") && kinds.contains("\"usage\""));
+        assert!(hook.contains("!= \"session\"") && kinds.contains("\"session\""));
+        assert!(hook.contains("entry.get(\"kind\", \"session\")"));
         for (name, value) in [
             ("_REQUEST_ID", crate::wire::REQUEST_ID_HEADER),
             ("_EDGE_TOKEN_HEADER", crate::wire::EDGE_TOKEN_HEADER),
@@ -208,5 +256,27 @@ mod tests {
             (old.kind, old.models, old.revoked),
             (KeyKind::Session, None, false)
         );
+    }
+
+    /// A newer StackPerf's kind: the registry still reads, the entry keeps its kind's name
+    /// when the file is written again, and it is neither a session nor a usage key.
+    #[test]
+    fn a_kind_this_build_does_not_know_is_kept_by_name() {
+        let text = r#"{"version":1,"keys":{
+            "aa":{"alias":"team-1","kind":"team","expires_at":1e12,"any_model":true},
+            "bb":{"alias":"s","session_id":"s","expires_at":1e12,"models":["m"]}}}"#;
+        let reg: Registry = serde_json::from_str(text).unwrap();
+        let team = &reg.keys["aa"];
+        assert_eq!(team.kind, KeyKind::Other("team".into()));
+        assert!(!team.is_usage());
+        assert_eq!(reg.keys["bb"].kind, KeyKind::Session);
+        let again = serde_json::to_string(&reg).unwrap();
+        assert!(again.contains(r#""kind":"team""#), "{again}");
+        assert_eq!(serde_json::from_str::<Registry>(&again).unwrap(), reg);
+        // An explicit "session" reads as a session key and is written without a kind.
+        let s: KeyEntry =
+            serde_json::from_str(r#"{"alias":"x","kind":"session","expires_at":5}"#).unwrap();
+        assert_eq!(s.kind, KeyKind::Session);
+        assert!(!serde_json::to_string(&s).unwrap().contains("kind"));
     }
 }

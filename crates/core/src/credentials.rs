@@ -164,9 +164,12 @@ impl RegistryIssuer {
             return false;
         };
         let now = now_ms() / 1000.0;
-        reg.keys
-            .values()
-            .any(|e| e.alias == alias && !e.revoked && e.expires_at > now)
+        reg.keys.values().any(|e| {
+            e.alias == alias
+                && !e.revoked
+                && e.expires_at > now
+                && !matches!(e.kind, KeyKind::Other(_))
+        })
     }
 }
 
@@ -265,6 +268,25 @@ mod tests {
                 0o600
             );
         }
+    }
+
+    /// An entry a newer StackPerf wrote (a kind this build does not know) survives this build's
+    /// rewrites with its kind, and is never called live.
+    #[test]
+    fn an_entry_of_a_newer_kind_survives_rewrites_and_is_not_live() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys/registry.json");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let newer = r#"{"version":2,"keys":{"ab12":{"alias":"team-x","kind":"team","expires_at":1e12,"future_field":1}}}"#;
+        std::fs::write(&path, newer).unwrap();
+        let issuer = RegistryIssuer::new(&path);
+        issuer.issue(&meta("s1"), Duration::from_secs(600)).unwrap();
+        assert!(issuer.revoke("stackperf-s1").unwrap());
+        let reg: RegistryFile =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(reg.keys["ab12"].kind, KeyKind::Other("team".into()));
+        assert_eq!(reg.keys.len(), 2, "{reg:?}");
+        assert!(!issuer.is_live("team-x"));
     }
 
     #[test]

@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 
 /// One registry entry (the contract's; StackPerf's `credentials.rs` writes it).
 pub use stackperf_contract::registry::KeyEntry as Entry;
-use stackperf_contract::registry::Registry as RegistryFile;
+use stackperf_contract::registry::{KeyKind, Registry as RegistryFile};
 
 /// The caller, once its key is accepted.
 #[derive(Debug, Clone)]
@@ -163,8 +163,10 @@ impl Keys {
         let Some(e) = reg.keys.get(&hex_sha256(key)) else {
             return Err("stackperf: unknown API key. Create a session (`stackperf session create …`) and use its environment.".into());
         };
-        let usage = e.is_usage();
-        if usage {
+        if let KeyKind::Other(kind) = &e.kind {
+            return Err(format!("stackperf: the key {} is of kind \"{kind}\", which this StackPerf does not know (a newer version wrote it). Update StackPerf, or use a key this version created.", e.alias));
+        }
+        if e.is_usage() {
             let owner = e.owner.as_deref().unwrap_or("?");
             if e.revoked {
                 return Err(format!("stackperf: the usage key {} (owner {owner}) was revoked. Ask for a new one (`stackperf key create`).", e.alias));
@@ -204,6 +206,7 @@ mod tests {
             hex_sha256(b"sk-usage-one"): {"alias": "stackperf-key-b", "kind": "usage", "owner": "bo", "expires_at": 1e12, "models": ["sim-fast"]},
             hex_sha256(b"sk-usage-revoked"): {"alias": "stackperf-key-c", "kind": "usage", "owner": "cy", "expires_at": 1e12, "revoked": true, "any_model": true},
             hex_sha256(b"sk-usage-expired"): {"alias": "stackperf-key-d", "kind": "usage", "owner": "di", "expires_at": 5.0, "any_model": true},
+            hex_sha256(b"sk-newer-kind"): {"alias": "team-e", "kind": "team", "expires_at": 1e12, "any_model": true, "session_id": "s-e"},
         }});
         std::fs::write(&path, reg.to_string()).unwrap();
         Keys::new(path, Some("sk-master".into()))
@@ -284,5 +287,22 @@ mod tests {
             expired.contains("expired") && expired.contains("stackperf-key-d"),
             "{expired}"
         );
+    }
+
+    /// A kind a newer StackPerf wrote: refused with a reason, and the registry's other keys
+    /// still work.
+    #[test]
+    fn a_key_of_a_kind_this_build_does_not_know_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let k = keys(dir.path());
+        let e = k.check(Some(b"sk-newer-kind"), 1e9).unwrap_err();
+        assert!(
+            e.contains("kind \"team\"") && e.contains("team-e") && !e.contains('\n'),
+            "{e}"
+        );
+        assert!(matches!(
+            k.check(Some(b"sk-live"), 1e9),
+            Ok(Caller::Session(_))
+        ));
     }
 }

@@ -194,6 +194,41 @@ fn a_session_key_reaches_only_its_variant_and_bad_keys_get_a_clear_401() {
         }
     }
 
+    // A key of a kind a newer StackPerf wrote: refused by the edge and by LiteLLM's hook with a
+    // reason, and kept by name when this StackPerf rewrites the registry (a new session).
+    let newer = "sk-stackperf-newer-kind-0123456789abcdef";
+    add_newer_kind_entry(&env, newer);
+    let r = call(
+        &edge,
+        "POST",
+        "/v1/chat/completions",
+        &[("Authorization", &format!("Bearer {newer}"))],
+        r#"{"model":"sim-fast","messages":[{"role":"user","content":"hi"}]}"#,
+    );
+    assert_eq!(r.status, 401, "{}", r.body);
+    assert!(message("chat", &r).contains("kind \"team\""), "{}", r.body);
+    let r = call(
+        &env.litellm_url(),
+        "POST",
+        "/v1/chat/completions",
+        &[("Authorization", &format!("Bearer {newer}"))],
+        r#"{"model":"sim-fast","messages":[{"role":"user","content":"hi"}]}"#,
+    );
+    assert_eq!(r.status, 401, "LiteLLM direct: {}", r.body);
+    assert!(
+        r.body.contains("which this StackPerf does not know") && r.body.contains("team"),
+        "LiteLLM direct: {}",
+        r.body
+    );
+    env.create_session("sim-profiles", "sim-fast-oai", &[]);
+    let reg = registry(&env);
+    let kept = reg["keys"].as_object().expect("keys").values();
+    assert!(
+        kept.into_iter()
+            .any(|e| e["alias"] == "team-newer" && e["kind"] == "team"),
+        "the newer kind's entry is kept by name: {reg}"
+    );
+
     // Behind the edge: LiteLLM's own check refuses a session key that bypasses the edge, and
     // never answers a bad key with a 500.
     let litellm = env.litellm_url();
@@ -306,4 +341,29 @@ fn a_session_key_reaches_only_its_variant_and_bad_keys_get_a_clear_401() {
     );
     assert_eq!(r.status, 401, "{}", r.body);
     assert!(message("chat", &r).contains("revoked"), "{}", r.body);
+}
+
+fn registry(env: &StackEnv) -> Value {
+    let text =
+        std::fs::read_to_string(env.data.path().join("keys/registry.json")).expect("registry");
+    serde_json::from_str(&text).expect("registry JSON")
+}
+
+/// What a newer StackPerf could write: an entry of a kind this build does not know, valid in
+/// every other respect (live, any model).
+fn add_newer_kind_entry(env: &StackEnv, key: &str) {
+    use sha2::{Digest, Sha256};
+    let hash: String = Sha256::digest(key.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let mut reg = registry(env);
+    reg["keys"][hash] = serde_json::json!({
+        "alias": "team-newer", "kind": "team", "session_id": "team-newer",
+        "expires_at": 4e9, "any_model": true, "models": ["sim-fast"]
+    });
+    let path = env.data.path().join("keys/registry.json");
+    let tmp = path.with_extension("tmp-test");
+    std::fs::write(&tmp, reg.to_string()).expect("write registry");
+    std::fs::rename(&tmp, &path).expect("replace registry");
 }
