@@ -324,7 +324,7 @@ pub fn write_files(rendered: &Rendered, session_dir: &Path) -> Result<(), Error>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Registry;
+    use crate::config::{Registry, ResolvedVariant, Variant};
 
     fn shipped() -> Registry {
         let (reg, p) = Registry::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs"));
@@ -338,10 +338,15 @@ mod tests {
 
     fn render_isolated(reg: &Registry, variant: &str, isolated: bool) -> Rendered {
         let r = reg.resolve(variant).unwrap();
+        render_as(&r, r.variant, isolated)
+    }
+
+    /// `r`'s harness and provider with `variant` (the resolved one, or a changed copy of it).
+    fn render_as(r: &ResolvedVariant, variant: &Variant, isolated: bool) -> Rendered {
         let key = Secret::new("sk-stackperf-session-abc123");
         render(&RenderInput {
             harness: r.harness,
-            variant: r.variant,
+            variant,
             provider: r.provider,
             session_id: "sess_1",
             experiment: "exp",
@@ -513,20 +518,7 @@ mod tests {
         variant
             .harness_env_overrides
             .insert("EXTRA_AUTH".into(), "Bearer {{api_key}}".into());
-        let key = Secret::new("sk-stackperf-session-abc123");
-        let rendered = render(&RenderInput {
-            harness: r.harness,
-            variant: &variant,
-            provider: r.provider,
-            session_id: "sess_1",
-            experiment: "exp",
-            task_card: "task",
-            proxy_url: "http://127.0.0.1:4000",
-            session_dir: Path::new("/data/sessions/sess_1"),
-            api_key: &key,
-            isolated: false,
-        })
-        .unwrap();
+        let rendered = render_as(&r, &variant, false);
         let secret: Vec<&str> = rendered
             .env
             .iter()

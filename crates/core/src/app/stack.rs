@@ -52,17 +52,14 @@ impl App {
         let mut problem = None;
         let services = if compose {
             let dir = self.paths.data_dir.clone();
-            match tokio::task::spawn_blocking(move || compose_run::status(&dir)).await {
-                Ok(Ok(s)) => s,
-                Ok(Err(e)) => {
-                    problem = Some(e.to_string());
-                    Vec::new()
-                }
-                Err(e) => {
-                    problem = Some(e.to_string());
-                    Vec::new()
-                }
-            }
+            let status = tokio::task::spawn_blocking(move || compose_run::status(&dir))
+                .await
+                .map_err(|e| e.to_string())
+                .and_then(|r| r.map_err(|e| e.to_string()));
+            status.unwrap_or_else(|e| {
+                problem = Some(e);
+                Vec::new()
+            })
         } else {
             self.stack.status().await
         };
