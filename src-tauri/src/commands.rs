@@ -12,6 +12,7 @@ use stackperf_core::report::{Comparison, SessionStats};
 use stackperf_core::secrets::{Secret, SecretInfo};
 use stackperf_core::session::{FinalStatus, SessionRow};
 use stackperf_core::stack::{DownReport, Runtime, Service, UpReport};
+use stackperf_core::timestamp::Timestamp;
 use stackperf_core::ErrorCode;
 use tauri::{AppHandle, State};
 use tauri_plugin_clipboard_manager::ClipboardExt;
@@ -248,7 +249,7 @@ pub async fn session_traffic(
 pub async fn session_requests_since(
     state: State<'_, Shared>,
     id: String,
-    since: Option<f64>,
+    since: Option<Timestamp>,
 ) -> UiResult<RequestsPage> {
     Ok(state.app()?.session_requests_since(&id, since).await?)
 }

@@ -31,7 +31,7 @@ export const commands = {
 	sessionCopyEnv: (id: string, format: RenderFormat | null) => typedError<number, UiError>(__TAURI_INVOKE("session_copy_env", { id, format })),
 	sessionTraffic: (id: string, count: number) => typedError<TrafficReport_Serialize, UiError>(__TAURI_INVOKE("session_traffic", { id, count })),
 	/**  The requests of a session stored or changed since `since` (all with null), and the next cursor. */
-	sessionRequestsSince: (id: string, since: number | null) => typedError<RequestsPage_Serialize, UiError>(__TAURI_INVOKE("session_requests_since", { id, since })),
+	sessionRequestsSince: (id: string, since: Timestamp | null) => typedError<RequestsPage_Serialize, UiError>(__TAURI_INVOKE("session_requests_since", { id, since })),
 	sessionRequests: (id: string) => typedError<RequestBrief_Serialize[], UiError>(__TAURI_INVOKE("session_requests", { id })),
 	sessionsList: (experiment: string | null) => typedError<SessionRow_Serialize[], UiError>(__TAURI_INVOKE("sessions_list", { experiment })),
 	sessionFinalize: (id: string, status: FinalStatus, outcome: string | null, notes: string | null) => typedError<SessionRow_Serialize, UiError>(__TAURI_INVOKE("session_finalize", { id, status, outcome, notes })),
@@ -104,7 +104,7 @@ export type Artifact_Deserialize = {
 	session_id?: string | null,
 	/**  SHA-256 of the bytes written. */
 	sha256?: string | null,
-	created_at: number | null,
+	created_at: Timestamp,
 };
 
 /**  An export file StackPerf wrote (the `artifacts` table). */
@@ -116,7 +116,7 @@ export type Artifact_Serialize = {
 	session_id: string | null,
 	/**  SHA-256 of the bytes written. */
 	sha256: string | null,
-	created_at: number | null,
+	created_at: Timestamp,
 };
 
 /**  The capture tailer failed (it restarts by itself). */
@@ -137,7 +137,7 @@ export type CapturePass_Deserialize = {
 	/**  Sessions that gained requests (sorted, each once). */
 	sessions: string[],
 	/**  The newest request's finish time (epoch ms). */
-	last_finished_at?: number | null,
+	last_finished_at?: Timestamp | null,
 };
 
 /**  One pass of the capture tailer that stored requests. */
@@ -146,7 +146,7 @@ export type CapturePass_Serialize = {
 	/**  Sessions that gained requests (sorted, each once). */
 	sessions: string[],
 	/**  The newest request's finish time (epoch ms). */
-	last_finished_at: number | null,
+	last_finished_at: Timestamp | null,
 };
 
 /**  The capture tailer stored new requests. */
@@ -248,7 +248,7 @@ export type Comparison_Deserialize = {
 	 *  model.
 	 */
 	group_by: GroupBy,
-	generated_at: number | null,
+	generated_at: Timestamp,
 	app_version: string,
 	task_cards: string[],
 	repo_commits: string[],
@@ -283,7 +283,7 @@ export type Comparison_Serialize = {
 	 *  model.
 	 */
 	group_by: GroupBy,
-	generated_at: number | null,
+	generated_at: Timestamp,
 	app_version: string,
 	task_cards: string[],
 	repo_commits: string[],
@@ -446,9 +446,9 @@ export type EdgeOutage = EdgeOutage_Serialize | EdgeOutage_Deserialize;
  */
 export type EdgeOutage_Deserialize = {
 	instance: string,
-	/**  Epoch ms: the instance's clean stop, or the last time it was seen alive before a crash. */
-	from_ms: number | null,
-	until_ms?: number | null,
+	/**  The instance's clean stop, or the last time it was seen alive before a crash. */
+	from_ms: Timestamp,
+	until_ms?: Timestamp | null,
 	/**  It did not stop cleanly (killed, crashed). */
 	crashed: boolean,
 };
@@ -459,9 +459,9 @@ export type EdgeOutage_Deserialize = {
  */
 export type EdgeOutage_Serialize = {
 	instance: string,
-	/**  Epoch ms: the instance's clean stop, or the last time it was seen alive before a crash. */
-	from_ms: number | null,
-	until_ms: number | null,
+	/**  The instance's clean stop, or the last time it was seen alive before a crash. */
+	from_ms: Timestamp,
+	until_ms: Timestamp | null,
 	/**  It did not stop cleanly (killed, crashed). */
 	crashed: boolean,
 };
@@ -1039,7 +1039,7 @@ export type PruneReport_Deserialize = {
 	spools: string[],
 	spool_bytes: number | null,
 	/**  When the plan was made (Unix epoch ms): `apply` deletes by the same cut-off. */
-	at: number | null,
+	at: Timestamp,
 };
 
 /**  What a prune deletes (or deleted) and what it frees. */
@@ -1062,7 +1062,7 @@ export type PruneReport_Serialize = {
 	spools: string[],
 	spool_bytes: number | null,
 	/**  When the plan was made (Unix epoch ms): `apply` deletes by the same cut-off. */
-	at: number | null,
+	at: Timestamp,
 };
 
 /**  The three questions a benchmark asks. */
@@ -1130,8 +1130,8 @@ export type RequestBrief = RequestBrief_Serialize | RequestBrief_Deserialize;
 /**  One request, as the live panel and the drill-down list it. */
 export type RequestBrief_Deserialize = {
 	request_id: string,
-	started_at: number | null,
-	finished_at: number | null,
+	started_at: Timestamp,
+	finished_at: Timestamp,
 	model?: string | null,
 	call_type?: string | null,
 	protocol_surface?: Surface | null,
@@ -1163,8 +1163,8 @@ export type RequestBrief_Deserialize = {
 /**  One request, as the live panel and the drill-down list it. */
 export type RequestBrief_Serialize = {
 	request_id: string,
-	started_at: number | null,
-	finished_at: number | null,
+	started_at: Timestamp,
+	finished_at: Timestamp,
 	model: string | null,
 	call_type: string | null,
 	protocol_surface: Surface | null,
@@ -1210,7 +1210,7 @@ export type RequestsPage = RequestsPage_Serialize | RequestsPage_Deserialize;
  */
 export type RequestsPage_Deserialize = {
 	rows: RequestBrief_Deserialize[],
-	cursor?: number | null,
+	cursor?: Timestamp | null,
 	/**  The edge's outages during the session and the requests they cost. */
 	edge: EdgeHealth_Deserialize,
 };
@@ -1222,7 +1222,7 @@ export type RequestsPage_Deserialize = {
  */
 export type RequestsPage_Serialize = {
 	rows: RequestBrief_Serialize[],
-	cursor: number | null,
+	cursor: Timestamp | null,
 	/**  The edge's outages during the session and the requests they cost. */
 	edge: EdgeHealth_Serialize,
 };
@@ -1444,8 +1444,8 @@ export type RunRow = RunRow_Serialize | RunRow_Deserialize;
 export type RunRow_Deserialize = {
 	run_id: string,
 	experiment: string,
-	created_at: number | null,
-	finished_at?: number | null,
+	created_at: Timestamp,
+	finished_at?: Timestamp | null,
 	status: RunStatus,
 	order: RunOrder,
 	/**  The seed of a random order (recorded for every order). */
@@ -1466,8 +1466,8 @@ export type RunRow_Deserialize = {
 export type RunRow_Serialize = {
 	run_id: string,
 	experiment: string,
-	created_at: number | null,
-	finished_at: number | null,
+	created_at: Timestamp,
+	finished_at: Timestamp | null,
 	status: RunStatus,
 	order: RunOrder,
 	/**  The seed of a random order (recorded for every order). */
@@ -1548,7 +1548,7 @@ export type ServiceEvent = {
 	service: Service,
 	event: ServiceEventKind,
 	/**  Epoch ms. */
-	at_ms: number | null,
+	at_ms: Timestamp,
 };
 
 /**  What happened to a service. */
@@ -1615,16 +1615,16 @@ export type SessionRow_Deserialize = {
 	harness_profile: string,
 	status: SessionStatus,
 	mode: SessionMode,
-	created_at: number | null,
-	started_at?: number | null,
-	ended_at?: number | null,
+	created_at: Timestamp,
+	started_at?: Timestamp | null,
+	ended_at?: Timestamp | null,
 	operator_label?: string | null,
 	repo_root?: string | null,
 	git_branch?: string | null,
 	git_commit_sha?: string | null,
 	git_dirty?: boolean | null,
 	proxy_key_alias?: string | null,
-	key_expires_at?: number | null,
+	key_expires_at?: Timestamp | null,
 	outcome?: string | null,
 	notes?: string | null,
 	app_version: string,
@@ -1653,16 +1653,16 @@ export type SessionRow_Serialize = {
 	harness_profile: string,
 	status: SessionStatus,
 	mode: SessionMode,
-	created_at: number | null,
-	started_at: number | null,
-	ended_at: number | null,
+	created_at: Timestamp,
+	started_at: Timestamp | null,
+	ended_at: Timestamp | null,
 	operator_label: string | null,
 	repo_root: string | null,
 	git_branch: string | null,
 	git_commit_sha: string | null,
 	git_dirty: boolean | null,
 	proxy_key_alias: string | null,
-	key_expires_at: number | null,
+	key_expires_at: Timestamp | null,
 	outcome: string | null,
 	notes: string | null,
 	app_version: string,
@@ -1695,8 +1695,8 @@ export type SessionStats_Deserialize = {
 	status: SessionStatus,
 	mode: SessionMode,
 	git_commit_sha?: string | null,
-	started_at?: number | null,
-	ended_at?: number | null,
+	started_at?: Timestamp | null,
+	ended_at?: Timestamp | null,
 	requests: number | null,
 	successes: number | null,
 	errors: number | null,
@@ -1729,8 +1729,8 @@ export type SessionStats_Serialize = {
 	status: SessionStatus,
 	mode: SessionMode,
 	git_commit_sha: string | null,
-	started_at: number | null,
-	ended_at: number | null,
+	started_at: Timestamp | null,
+	ended_at: Timestamp | null,
 	requests: number | null,
 	successes: number | null,
 	errors: number | null,
@@ -2050,6 +2050,12 @@ export type TaskOutcome =
 /**  The harness was killed by a signal StackPerf did not send (e.g. the kernel's OOM killer). */
 "killed_by_machine" | "cancelled";
 
+/**
+ *  A point in time: Unix epoch milliseconds (UTC). In JSON, SQL and TypeScript it is that
+ *  number; in what people read, RFC 3339 (`Display`).
+ */
+export type Timestamp = number | null;
+
 /**  Sample traffic progress. */
 export type TrafficProgress = TrafficStep;
 
@@ -2189,9 +2195,9 @@ export type UsageKey_Deserialize = {
 	/**  The model aliases it may call; `None` = every model the proxy serves. */
 	models?: string[] | null,
 	/**  Unix epoch milliseconds. */
-	created_at: number | null,
-	expires_at?: number | null,
-	revoked_at?: number | null,
+	created_at: Timestamp,
+	expires_at?: Timestamp | null,
+	revoked_at?: Timestamp | null,
 	state: KeyState,
 };
 
@@ -2204,9 +2210,9 @@ export type UsageKey_Serialize = {
 	/**  The model aliases it may call; `None` = every model the proxy serves. */
 	models: string[] | null,
 	/**  Unix epoch milliseconds. */
-	created_at: number | null,
-	expires_at: number | null,
-	revoked_at: number | null,
+	created_at: Timestamp,
+	expires_at: Timestamp | null,
+	revoked_at: Timestamp | null,
 	state: KeyState,
 };
 

@@ -18,7 +18,7 @@ fn print_request(r: &stackperf_core::normalize::RequestRow, json_out: bool) {
     };
     println!(
         "{}  {:<18} {:<16} {:<20} {:<7} ttft {:>8}  latency {:>8}  out {:>5}",
-        stackperf_core::export::rfc3339(r.request_finished_at),
+        r.request_finished_at,
         r.session_id
             .clone()
             .unwrap_or_else(|| format!("({})", r.traffic.as_str())),

@@ -2,6 +2,7 @@
 
 use clap::{Args, Subcommand};
 use stackperf_core::app::usage_table;
+use stackperf_core::timestamp::Timestamp;
 use stackperf_core::usage::{day_label, parse_day, NewUsageKey, UsageBy, UsageFilter, UsageReport};
 
 use crate::output::{json as print_json, table};
@@ -107,11 +108,8 @@ impl UsageArgs {
     }
 }
 
-fn when(ms: Option<f64>) -> String {
-    ms.map_or_else(
-        || "never".into(),
-        |m| stackperf_core::export::rfc3339(m)[..16].replace('T', " "),
-    )
+fn when(t: Option<Timestamp>) -> String {
+    t.map_or_else(|| "never".into(), |t| t.rfc3339()[..16].replace('T', " "))
 }
 
 pub fn key(g: &Global, c: KeyCmd) -> Result<(), CliError> {

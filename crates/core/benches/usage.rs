@@ -10,6 +10,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark aborts on setup failure
 
+use stackperf_core::timestamp::Timestamp;
 use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
@@ -56,7 +57,7 @@ async fn main() {
     let spool = dir.path().join("data/capture/spool.jsonl");
     std::fs::create_dir_all(spool.parent().unwrap()).unwrap();
     let mut f = std::io::BufWriter::new(std::fs::File::create(&spool).unwrap());
-    let now = stackperf_core::store::now_ms() / 1000.0;
+    let now = Timestamp::now().secs();
     let t0 = now - DAYS * 86_400.0;
     let step = DAYS * 86_400.0 / n as f64;
     for i in 0..n {
@@ -86,7 +87,9 @@ async fn main() {
     );
 
     let all = UsageFilter {
-        since_day: Some(stackperf_core::usage::day_of((t0 - 86_400.0) * 1000.0)),
+        since_day: Some(stackperf_core::usage::day_of(Timestamp::from_secs(
+            t0 - 86_400.0,
+        ))),
         ..UsageFilter::default()
     };
     for by in UsageBy::ALL {

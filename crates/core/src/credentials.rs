@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::secrets::Secret;
-use crate::store::now_ms;
+use crate::timestamp::Timestamp;
 use crate::{io_err, Error};
 
 /// What a key carries into every request it authorizes.
@@ -36,8 +36,7 @@ pub struct KeyMeta {
 pub struct IssuedKey {
     pub alias: String,
     pub key: Secret,
-    /// Unix epoch milliseconds.
-    pub expires_at_ms: f64,
+    pub expires_at: Timestamp,
 }
 
 /// Issues and revokes session keys.
@@ -74,8 +73,8 @@ pub struct UsageKeyMeta {
     pub owner: String,
     /// `None` = every model.
     pub models: Option<Vec<String>>,
-    /// Unix epoch milliseconds; `None` = never.
-    pub expires_at_ms: Option<f64>,
+    /// `None` = never.
+    pub expires_at: Option<Timestamp>,
 }
 
 /// The JSON registry the auth hook reads.
@@ -116,7 +115,7 @@ impl RegistryIssuer {
         };
         let out = f(&mut reg);
         // Drop entries that expired more than a day ago; they can never authorize anything again.
-        let horizon = now_ms() / 1000.0 - 86_400.0;
+        let horizon = Timestamp::now().secs() - 86_400.0;
         reg.keys.retain(|_, e| e.expires_at > horizon);
         let text = serde_json::to_string_pretty(&reg).unwrap_or_default();
         let tmp = self.path.with_extension("json.tmp");
@@ -139,12 +138,12 @@ impl RegistryIssuer {
     /// Register a usage key (a long-lived key not tied to a session); returns the key and its hash.
     pub fn issue_usage(&self, meta: &UsageKeyMeta) -> Result<(Secret, String), Error> {
         let key = Secret::generate("sk-stackperf-usage-")?;
-        let now = now_ms();
+        let now = Timestamp::now();
         let entry = Entry {
             alias: meta.alias.clone(),
             kind: KeyKind::Usage,
-            expires_at: meta.expires_at_ms.map_or(NEVER_EXPIRES_S, |ms| ms / 1000.0),
-            created_at: now / 1000.0,
+            expires_at: meta.expires_at.map_or(NEVER_EXPIRES_S, Timestamp::secs),
+            created_at: now.secs(),
             any_model: meta.models.is_none(),
             models: meta.models.clone(),
             owner: Some(meta.owner.clone()),
@@ -163,7 +162,7 @@ impl RegistryIssuer {
         let Ok(reg) = serde_json::from_str::<RegistryFile>(&text) else {
             return false;
         };
-        let now = now_ms() / 1000.0;
+        let now = Timestamp::now().secs();
         reg.keys.values().any(|e| {
             e.alias == alias
                 && !e.revoked
@@ -177,8 +176,8 @@ impl CredentialIssuer for RegistryIssuer {
     fn issue(&self, meta: &KeyMeta, ttl: Duration) -> Result<IssuedKey, Error> {
         let key = Secret::generate("sk-stackperf-session-")?;
         let alias = alias_for(&meta.session_id);
-        let now = now_ms();
-        let expires_at_ms = now + ttl.as_secs_f64() * 1000.0;
+        let now = Timestamp::now();
+        let expires_at = now.plus_ms(ttl.as_secs_f64() * 1000.0);
         let entry = Entry {
             alias: alias.clone(),
             session_id: meta.session_id.clone(),
@@ -187,9 +186,9 @@ impl CredentialIssuer for RegistryIssuer {
             harness: meta.harness.clone(),
             task_card: meta.task_card.clone(),
             provider: meta.provider.clone(),
-            expires_at: expires_at_ms / 1000.0,
+            expires_at: expires_at.secs(),
             revoked: false,
-            created_at: now / 1000.0,
+            created_at: now.secs(),
             models: Some(meta.models.clone()),
             ..Entry::default()
         };
@@ -198,7 +197,7 @@ impl CredentialIssuer for RegistryIssuer {
         Ok(IssuedKey {
             alias,
             key,
-            expires_at_ms,
+            expires_at,
         })
     }
 

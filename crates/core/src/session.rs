@@ -13,7 +13,8 @@ use crate::credentials::{CredentialIssuer, KeyMeta};
 use crate::render::{self, RenderInput, Rendered};
 use crate::secrets::{Secret, Secrets};
 pub use crate::store::model::{SessionMode, SessionRow, SessionStatus};
-use crate::store::{now_ms, NewSession, Store};
+use crate::store::{NewSession, Store};
+use crate::timestamp::Timestamp;
 use crate::{git, paths, Error};
 
 /// Key validity beyond the task card's timebox.
@@ -174,7 +175,7 @@ impl Sessions {
         let g = git::inspect(&repo);
         let config_commit = git::inspect(&reg.dir).commit;
         let id = new_session_id()?;
-        let now = now_ms();
+        let now = Timestamp::now();
         self.store
             .insert_session(&NewSession {
                 session_id: &id,
@@ -223,7 +224,7 @@ impl Sessions {
             }
         };
         self.store
-            .session_activated(&id, &issued.alias, issued.expires_at_ms)
+            .session_activated(&id, &issued.alias, issued.expires_at)
             .await?;
         let rendered = self.render(
             reg,

@@ -1,8 +1,106 @@
-//! Timestamps as people read and write them: RFC 3339, parsed and formatted by `chrono` (already
-//! built for Parquet), never by hand. Inside StackPerf a time is Unix epoch milliseconds (`f64`,
-//! as LiteLLM's and the edge's records carry it).
+//! Time as a type: a [`Timestamp`] is a point in time (Unix epoch milliseconds, as LiteLLM's
+//! and the edge's records carry it, with the fraction kept); durations stay plain milliseconds
+//! (`f64`, named `_ms`). People read and write it as RFC 3339, parsed and formatted by `chrono`
+//! (already built for Parquet), never by hand.
 
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+
+/// A point in time: Unix epoch milliseconds (UTC). In JSON, SQL and TypeScript it is that
+/// number; in what people read, RFC 3339 (`Display`).
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, PartialOrd, Serialize, Deserialize, sqlx::Type,
+)]
+#[serde(transparent)]
+#[sqlx(transparent)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct Timestamp(f64);
+
+impl Timestamp {
+    /// 1970-01-01T00:00:00Z.
+    pub const EPOCH: Timestamp = Timestamp(0.0);
+    /// Later than any time a record holds ("no end").
+    pub const FAR_FUTURE: Timestamp = Timestamp(f64::MAX);
+
+    /// The time now by the system clock.
+    pub fn now() -> Self {
+        Self::of(std::time::SystemTime::now()).unwrap_or(Self::EPOCH)
+    }
+
+    /// A system time (a file's modification time); `None` before 1970.
+    pub fn of(t: std::time::SystemTime) -> Option<Self> {
+        t.duration_since(std::time::UNIX_EPOCH)
+            .ok()
+            .map(|d| Self(d.as_secs_f64() * 1000.0))
+    }
+
+    pub const fn from_ms(ms: f64) -> Self {
+        Self(ms)
+    }
+
+    /// From Unix epoch seconds (the edge's records, the key registry, LiteLLM's callbacks).
+    pub fn from_secs(s: f64) -> Self {
+        Self(s * 1000.0)
+    }
+
+    /// Unix epoch milliseconds.
+    pub const fn ms(self) -> f64 {
+        self.0
+    }
+
+    /// Unix epoch seconds.
+    pub fn secs(self) -> f64 {
+        self.0 / 1000.0
+    }
+
+    /// Milliseconds from `earlier` to this time (negative when `earlier` is later).
+    pub fn ms_since(self, earlier: Timestamp) -> f64 {
+        self.0 - earlier.0
+    }
+
+    /// This time moved by `ms` milliseconds.
+    pub fn plus_ms(self, ms: f64) -> Self {
+        Self(self.0 + ms)
+    }
+
+    /// This time `days` whole days (of 86,400 s) earlier.
+    pub fn days_before(self, days: u32) -> Self {
+        Self(self.0 - f64::from(days) * 86_400_000.0)
+    }
+
+    /// The later of two times.
+    pub fn max(self, other: Timestamp) -> Self {
+        Self(self.0.max(other.0))
+    }
+
+    /// The earlier of two times.
+    pub fn min(self, other: Timestamp) -> Self {
+        Self(self.0.min(other.0))
+    }
+
+    /// RFC 3339 in UTC to the millisecond (see [`rfc3339`]).
+    pub fn rfc3339(self) -> String {
+        rfc3339(self.0)
+    }
+
+    /// Epoch milliseconds, RFC 3339 or a date (see [`parse_ms`]).
+    pub fn parse(s: &str) -> Option<Self> {
+        parse_ms(s).map(Self)
+    }
+}
+
+impl std::fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.rfc3339())
+    }
+}
+
+impl rusqlite::ToSql for Timestamp {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        self.0.to_sql()
+    }
+}
 
 /// Unix epoch milliseconds as RFC 3339 in UTC to the millisecond (`2026-11-27T20:52:15.130Z`);
 /// a time no calendar holds (not finite, or past year 262,143) is written as its number.
@@ -73,6 +171,21 @@ mod tests {
         ] {
             assert_eq!(parse_ms(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn a_timestamp_is_its_number_on_the_wire_and_rfc3339_for_people() {
+        let t = Timestamp::from_secs(1_795_861_800.5);
+        assert_eq!(t.ms(), 1_795_861_800_500.0);
+        assert_eq!(serde_json::to_string(&t).unwrap(), "1795861800500.0");
+        assert_eq!(
+            serde_json::from_str::<Timestamp>("1795861800500").unwrap(),
+            t
+        );
+        assert_eq!(t.to_string(), "2026-11-28T10:30:00.500Z");
+        assert_eq!(Timestamp::parse("2026-11-28T10:30:00.5Z"), Some(t));
+        assert_eq!(t.plus_ms(250.0).ms_since(t), 250.0);
+        assert!(Timestamp::now() > t);
     }
 
     #[test]

@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 use crate::report::{compare_groups, Comparison, SessionStats, VariantSummary};
 use crate::rollup::session_stats;
 use crate::session::{SessionMode, SessionStatus};
-use crate::store::{now_ms, Store};
+use crate::store::Store;
+use crate::timestamp::Timestamp;
 use crate::{Error, APP_VERSION};
 
 /// What a comparison's rows are.
@@ -130,7 +131,7 @@ pub async fn compare_by(
         },
         experiment: experiments.join(", "),
         group_by: by,
-        generated_at: now_ms(),
+        generated_at: Timestamp::now(),
         app_version: APP_VERSION.to_string(),
         task_cards: task_cards.into_iter().collect(),
         repo_commits: commits.into_iter().collect(),

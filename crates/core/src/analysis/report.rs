@@ -13,8 +13,9 @@ use crate::metrics::{self, MetricDef, MetricInfo, Sides, Verdict, METRICS};
 pub use crate::rollup::{rollup, session_stats};
 use crate::session::{SessionMode, SessionStatus};
 use crate::stats::{median, median_ci, percentile, permutation_p, stdev};
-use crate::store::{now_ms, Store};
+use crate::store::Store;
 use crate::tests_of::{fisher_exact, holm, omnibus_p, wilson, Z95};
+use crate::timestamp::Timestamp;
 use crate::{Error, APP_VERSION};
 
 pub use crate::metrics::{MIN_SESSIONS, MIN_SESSIONS_LATENCY};
@@ -34,8 +35,8 @@ pub struct SessionStats {
     pub status: SessionStatus,
     pub mode: SessionMode,
     pub git_commit_sha: Option<String>,
-    pub started_at: Option<f64>,
-    pub ended_at: Option<f64>,
+    pub started_at: Option<Timestamp>,
+    pub ended_at: Option<Timestamp>,
     #[cfg_attr(feature = "specta", specta(type = f64))]
     pub requests: usize,
     #[cfg_attr(feature = "specta", specta(type = f64))]
@@ -136,7 +137,7 @@ pub struct Comparison {
     /// What the rows are: an experiment's variants, or sessions pooled by harness, provider or
     /// model.
     pub group_by: crate::analysis::group::GroupBy,
-    pub generated_at: f64,
+    pub generated_at: Timestamp,
     pub app_version: String,
     pub task_cards: Vec<String>,
     pub repo_commits: Vec<String>,
@@ -236,7 +237,7 @@ pub async fn compare(store: &Store, reg: &Registry, experiment: &str) -> Result<
         headlines,
         experiment: experiment.to_string(),
         group_by: crate::analysis::group::GroupBy::Variant,
-        generated_at: now_ms(),
+        generated_at: Timestamp::now(),
         app_version: APP_VERSION.to_string(),
         task_cards: task_cards.into_iter().collect(),
         repo_commits: commits.into_iter().collect(),

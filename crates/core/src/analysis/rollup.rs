@@ -9,7 +9,8 @@ use crate::report::SessionStats;
 use crate::run::{OutcomeClass, TaskOutcome};
 use crate::session::{SessionMode, SessionStatus};
 use crate::stats::{median, percentile};
-use crate::store::{now_ms, Store};
+use crate::store::Store;
+use crate::timestamp::Timestamp;
 use crate::Error;
 
 /// The per-session counts cached in `metric_rollups` (scope `session`) beside the registry's
@@ -64,7 +65,7 @@ async fn rollup_locked(store: &Store, experiment: &str) -> Result<usize, Error> 
         let rows = tx.rollup_inputs(&chunk, &columns).await?;
         let values = rollup_values(&chunk, rows, &columns);
         hold_for_tests().await;
-        tx.write(&chunk, &values, now_ms()).await?;
+        tx.write(&chunk, &values, Timestamp::now()).await?;
         tx.commit().await?;
         total += chunk.len();
     }
@@ -113,7 +114,7 @@ fn rollup_values(
         // harness spent running the tool (and deciding what to send).
         if let Some(end) = a.tool_end.take() {
             if r.started_at >= end {
-                a.round_trips.push(r.started_at - end);
+                a.round_trips.push(r.started_at.ms_since(end));
             }
         }
         if r.tool_call_count.unwrap_or(0) > 0 {
@@ -142,7 +143,7 @@ struct Acc {
     columns: Vec<Vec<f64>>,
     /// Tool round trips (ms) and the end of the last response that called a tool.
     round_trips: Vec<f64>,
-    tool_end: Option<f64>,
+    tool_end: Option<Timestamp>,
     /// Requests sent after a failed one, and whether the last request failed.
     retries: usize,
     last_failed: bool,
@@ -267,7 +268,7 @@ pub async fn session_stats(store: &Store, experiment: &str) -> Result<Vec<Sessio
             let v = match def.rollup {
                 Rollup::ErrorRate => (requests > 0).then(|| errors as f64 / requests as f64),
                 Rollup::CacheHitRatio => (input > 0).then(|| cached_in as f64 / input as f64),
-                Rollup::Duration => started.zip(ended).map(|(s, e)| (e - s) / 1000.0),
+                Rollup::Duration => started.zip(ended).map(|(s, e)| e.ms_since(s) / 1000.0),
                 Rollup::TaskSuccess => s.task_success.map(|ok| if ok { 1.0 } else { 0.0 }),
                 Rollup::WallTime => s.wall_s,
                 _ => get(def.name),

@@ -2,6 +2,7 @@
 //! [`Events`]: the CLI prints lines, the desktop emits typed window events; a host with nothing
 //! to show (the HTTP API, tests) passes [`Quiet`].
 
+use crate::timestamp::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use super::RunEvent;
@@ -128,7 +129,7 @@ pub struct CapturePass {
     /// Sessions that gained requests (sorted, each once).
     pub sessions: Vec<String>,
     /// The newest request's finish time (epoch ms).
-    pub last_finished_at: Option<f64>,
+    pub last_finished_at: Option<Timestamp>,
 }
 
 impl CapturePass {
@@ -142,7 +143,9 @@ impl CapturePass {
             last_finished_at: rows
                 .iter()
                 .map(|r| r.request_finished_at)
-                .fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x)))),
+                .fold(None, |m: Option<Timestamp>, x| {
+                    Some(m.map_or(x, |m| m.max(x)))
+                }),
         }
     }
 }

@@ -12,6 +12,7 @@ use crate::report::{self, SessionStats};
 use crate::session::{CreateSession, FinalStatus, SessionRow};
 pub use crate::store::edge_events::EdgeHealth;
 pub use crate::store::RequestBrief;
+use crate::timestamp::Timestamp;
 use crate::{paths, Error};
 
 /// What the Session screen's start button sends.
@@ -65,7 +66,7 @@ pub struct Finalized {
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct RequestsPage {
     pub rows: Vec<RequestBrief>,
-    pub cursor: Option<f64>,
+    pub cursor: Option<Timestamp>,
     /// The edge's outages during the session and the requests they cost.
     pub edge: EdgeHealth,
 }
@@ -301,7 +302,7 @@ impl App {
     pub async fn session_requests_since(
         &self,
         id: &str,
-        since: Option<f64>,
+        since: Option<Timestamp>,
     ) -> Result<RequestsPage, Error> {
         let (rows, cursor) = self.store().await?.requests_since(id, since).await?;
         let edge = self.session_edge_health(id).await?;

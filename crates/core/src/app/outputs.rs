@@ -2,6 +2,7 @@
 //! UI's SVG and the exported PNG/SVG), and every export the Export dialog offers, including a
 //! self-contained HTML report.
 
+use crate::timestamp::Timestamp;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -305,7 +306,7 @@ impl App {
             experiment,
             session_id,
             sha256,
-            created_at: crate::store::now_ms(),
+            created_at: Timestamp::now(),
         };
         if let Err(e) = store.add_artifact(&a).await {
             tracing::warn!("could not record the export in artifacts: {e}");

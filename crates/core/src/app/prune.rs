@@ -4,7 +4,8 @@ use serde::Serialize;
 
 use super::App;
 use crate::config::retention::Retention;
-use crate::store::{now_ms, PrunePlan};
+use crate::store::PrunePlan;
+use crate::timestamp::Timestamp;
 use crate::Error;
 
 /// What a prune deletes (or deleted) and what it frees.
@@ -33,7 +34,7 @@ pub struct PruneReport {
     #[cfg_attr(feature = "specta", specta(type = f64))]
     pub spool_bytes: u64,
     /// When the plan was made (Unix epoch ms): `apply` deletes by the same cut-off.
-    pub at: f64,
+    pub at: Timestamp,
 }
 
 /// Bytes under `path` (files only; symlinks not followed).
@@ -91,7 +92,7 @@ impl App {
     /// What pruning would delete now (changes nothing).
     pub async fn prune_plan(&self) -> Result<PruneReport, Error> {
         let retention = Retention::load(&self.paths.config_dir)?;
-        let at = now_ms();
+        let at = Timestamp::now();
         let plan = self
             .store()
             .await?
@@ -106,7 +107,7 @@ impl App {
         let old_exports = self
             .store()
             .await?
-            .artifacts_before(at - f64::from(retention.sessions_days) * 86_400_000.0)
+            .artifacts_before(at.days_before(retention.sessions_days))
             .await?;
         let spools = crate::ingest::rotate::drained_before(
             self.store().await?,
@@ -114,7 +115,7 @@ impl App {
                 crate::paths::spool(&self.paths.data_dir),
                 crate::paths::edge_spool(&self.paths.data_dir),
             ],
-            at - f64::from(retention.raw_days) * 86_400_000.0,
+            at.days_before(retention.raw_days),
         )
         .await?;
         Ok(PruneReport {
@@ -138,8 +139,10 @@ impl App {
     /// Delete what `report` (from [`App::prune_plan`]) lists, then compact the database.
     pub async fn prune_apply(&self, mut report: PruneReport) -> Result<PruneReport, Error> {
         let store = self.store().await?;
-        let cutoff = report.at - f64::from(report.retention.requests_days) * 86_400_000.0;
-        store.prune_apply(&report.plan, now_ms(), cutoff).await?;
+        let cutoff = report.at.days_before(report.retention.requests_days);
+        store
+            .prune_apply(&report.plan, Timestamp::now(), cutoff)
+            .await?;
         // Ids come from the database: only plain ones name a folder to delete.
         let plain = |id: &str| {
             !id.is_empty()

@@ -14,7 +14,8 @@ use crate::config::{HarnessProfile, Registry, TaskCard};
 use crate::report::Comparison;
 use crate::run::{self, ItemState, OutcomeClass, RunRequest, RunStatus, TaskOutcome};
 use crate::session::FinalStatus;
-use crate::store::{now_ms, RunItemRow, RunRow};
+use crate::store::{RunItemRow, RunRow};
+use crate::timestamp::Timestamp;
 use crate::{Error, APP_VERSION};
 
 /// Progress of a run, for the CLI's lines and the desktop's Run panel.
@@ -85,7 +86,7 @@ impl App {
         let run = RunRow {
             run_id: format!("run_{:012x}", random_u64()? & 0xffff_ffff_ffff),
             experiment: req.experiment.clone(),
-            created_at: now_ms(),
+            created_at: Timestamp::now(),
             finished_at: None,
             status: RunStatus::Running,
             order: req.order,

@@ -9,7 +9,8 @@ use crate::credentials::{CredentialIssuer, UsageKeyMeta};
 use crate::export::{table_from, Table};
 use crate::normalize::model_index;
 use crate::secrets::Secret;
-use crate::store::{now_ms, Cell, Kind};
+use crate::store::{Cell, Kind};
+use crate::timestamp::Timestamp;
 use crate::usage::{
     self, day_of, KeyState, NewUsageKey, UsageBy, UsageFilter, UsageKey, UsageReport,
 };
@@ -94,10 +95,12 @@ impl App {
         let team = label("team", req.team.as_deref(), false)?;
         let purpose = label("purpose", req.purpose.as_deref(), false)?;
         let models = self.usage_models(req.models.as_deref())?;
-        let now = now_ms();
+        let now = Timestamp::now();
         let expires_at = match req.expires_days {
             None => None,
-            Some(d) if d.is_finite() && d > 0.0 && d <= 3650.0 => Some(now + d * usage::DAY_MS),
+            Some(d) if d.is_finite() && d > 0.0 && d <= 3650.0 => {
+                Some(now.plus_ms(d * usage::DAY_MS))
+            }
             Some(_) => {
                 return Err(Error::BadField {
                     field: "expires".into(),
@@ -111,7 +114,7 @@ impl App {
             alias: alias.clone(),
             owner: owner.clone(),
             models: models.clone(),
-            expires_at_ms: expires_at,
+            expires_at,
         })?;
         let entry = keychain_entry(&alias);
         let (name, value) = (entry.clone(), secret.clone());
@@ -213,7 +216,10 @@ impl App {
         self.issuer.revoke(alias)?;
         let name = keychain_entry(alias);
         let _ = self.keychain(move |s| s.delete(&name)).await;
-        self.store().await?.revoke_usage_key(alias, now_ms()).await
+        self.store()
+            .await?
+            .revoke_usage_key(alias, Timestamp::now())
+            .await
     }
 
     /// A live key's value, from the keychain (to copy it again).
@@ -238,7 +244,7 @@ impl App {
         by: UsageBy,
         filter: &UsageFilter,
     ) -> Result<UsageReport, Error> {
-        let until = filter.until_day.unwrap_or_else(|| day_of(now_ms()));
+        let until = filter.until_day.unwrap_or_else(|| day_of(Timestamp::now()));
         let since = filter.since_day.unwrap_or(until - (DEFAULT_DAYS - 1));
         if since > until {
             return Err(Error::BadField {

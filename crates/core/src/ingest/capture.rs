@@ -6,6 +6,7 @@
 //! idempotent (a side of a request already stored is not stored again), and lossless: a partial
 //! last line is left for the next pass, and a run after downtime catches up from the cursor.
 
+use crate::timestamp::Timestamp;
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -344,11 +345,11 @@ async fn edge_event(
         }
         Event::Up(m) => Some(EdgeEvent::Up {
             instance: m.instance,
-            at_ms: m.at * 1000.0,
+            at: Timestamp::from_secs(m.at),
         }),
         Event::Down(m) => Some(EdgeEvent::Down {
             instance: m.instance,
-            at_ms: m.at * 1000.0,
+            at: Timestamp::from_secs(m.at),
         }),
     })
 }

@@ -7,6 +7,7 @@
 //! versions) from the first content delta the old capture hook saw; LiteLLM's own
 //! `completionStartTime` is never used (it marks the first SSE event, or the stream preamble).
 
+use crate::timestamp::Timestamp;
 use std::collections::HashMap;
 
 use serde::Deserialize;
@@ -222,7 +223,7 @@ pub fn normalize(
             ),
         ),
     };
-    let first_token_at = ttft_ms.map(|t| start * 1000.0 + t);
+    let first_token_at = ttft_ms.map(|t| Timestamp::from_secs(start).plus_ms(t));
     // The upstream hand-off must lie inside the request to be believable.
     let upstream = rec
         .upstream_start
@@ -263,10 +264,10 @@ pub fn normalize(
             .map(|s| s.as_str().to_string()),
         call_type: rec.call_type.clone(),
         streamed: rec.stream,
-        request_started_at: start * 1000.0,
-        request_finished_at: end * 1000.0,
+        request_started_at: Timestamp::from_secs(start),
+        request_finished_at: Timestamp::from_secs(end),
         first_token_at,
-        upstream_started_at: upstream.map(|u| u * 1000.0),
+        upstream_started_at: upstream.map(Timestamp::from_secs),
         latency_ms: (end - start) * 1000.0,
         ttft_ms,
         ttft_missing_reason,

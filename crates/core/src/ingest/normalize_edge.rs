@@ -2,6 +2,7 @@
 //! outcome the client saw (see `stackperf_contract::record`). LiteLLM's line for the same request is
 //! merged into the row by the store (tokens, cache, cost, provider hand-off).
 
+use crate::timestamp::Timestamp;
 use stackperf_contract::record::{EdgeRecord, EdgeStart, Outcome};
 
 use crate::normalize::{Attribution, ModelIndex, RequestRow, RequestStatus, TimedAt, Traffic};
@@ -64,9 +65,9 @@ pub fn normalize_edge(
         protocol_surface: Some(rec.surface.as_str().to_string()),
         call_type: None,
         streamed: rec.stream,
-        request_started_at: start * 1000.0,
-        request_finished_at: end * 1000.0,
-        first_token_at: rec.first_content.map(|t| t * 1000.0),
+        request_started_at: Timestamp::from_secs(start),
+        request_finished_at: Timestamp::from_secs(end),
+        first_token_at: rec.first_content.map(Timestamp::from_secs),
         upstream_started_at: None,
         latency_ms: (end - start) * 1000.0,
         ttft_ms,
@@ -101,7 +102,7 @@ pub fn normalize_edge(
         timed_at: TimedAt::Edge,
         has_litellm_record: false,
         outcome: Some(rec.outcome.as_str().to_string()),
-        first_visible_at: rec.first_visible.map(|t| t * 1000.0),
+        first_visible_at: rec.first_visible.map(Timestamp::from_secs),
         ttft_visible_ms: ms(start, rec.first_visible),
         itl_ms: rec.itl_ms,
         max_gap_ms: rec.max_gap_ms,
@@ -140,8 +141,8 @@ pub fn normalize_start(
         protocol_surface: Some(st.surface.as_str().to_string()),
         call_type: None,
         streamed: st.stream,
-        request_started_at: st.arrived * 1000.0,
-        request_finished_at: st.arrived * 1000.0,
+        request_started_at: Timestamp::from_secs(st.arrived),
+        request_finished_at: Timestamp::from_secs(st.arrived),
         first_token_at: None,
         upstream_started_at: None,
         latency_ms: 0.0,

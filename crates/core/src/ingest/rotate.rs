@@ -6,6 +6,7 @@
 //! `capture::collect_into`). `prune` deletes rotated files that are fully read and older than
 //! the raw-data retention.
 
+use crate::timestamp::Timestamp;
 use std::path::{Path, PathBuf};
 
 use crate::store::Store;
@@ -60,7 +61,7 @@ pub async fn maybe_rotate(
         Some((at_id, at)) if at_id == id && at == meta.len() => {}
         _ => return Ok(None),
     }
-    let mut stamp = crate::store::now_ms() as u64;
+    let mut stamp = Timestamp::now().ms() as u64;
     let mut to = spool.with_file_name(format!("{}.{stamp}", file_name(spool)));
     while to.exists() {
         stamp += 1;
@@ -105,7 +106,7 @@ fn file_name(p: &Path) -> String {
 pub async fn drained_before(
     store: &Store,
     spools: &[PathBuf],
-    before: f64,
+    before: Timestamp,
 ) -> Result<Vec<(PathBuf, u64)>, Error> {
     let mut out = Vec::new();
     for spool in spools {
@@ -116,9 +117,8 @@ pub async fn drained_before(
             let modified = meta
                 .modified()
                 .ok()
-                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                .map(|d| d.as_secs_f64() * 1000.0)
-                .unwrap_or(f64::MAX);
+                .and_then(Timestamp::of)
+                .unwrap_or(Timestamp::FAR_FUTURE);
             let read = matches!(store.ingest_cursor(&f.display().to_string()).await?,
                 Some((id, at)) if id == super::capture::file_id(&meta) && at == meta.len());
             if read && modified < before {

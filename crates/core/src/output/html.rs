@@ -2,7 +2,6 @@
 //! critical-difference diagram, and the charts inline (no external resources).
 
 use crate::analysis::suite::SuiteAnalysis;
-use crate::export;
 use crate::metrics::{self, format_value, METRICS};
 use crate::report::Comparison;
 
@@ -32,7 +31,7 @@ pub fn report(c: &Comparison, svgs: &[String], cd_svg: Option<&str>) -> String {
         "<h1>{}</h1><p>StackPerf {} · generated {} · task cards: {} · LiteLLM: {} · commits: {}</p>",
         esc(&c.experiment),
         esc(&c.app_version),
-        export::rfc3339(c.generated_at),
+        c.generated_at,
         esc(&c.task_cards.join(", ")),
         esc(&c.litellm_versions.join(", ")),
         esc(&c.repo_commits.join(", "))

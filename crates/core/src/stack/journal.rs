@@ -3,6 +3,7 @@
 //! session reads it to say which services were restarted while it ran (the edge's own outages come
 //! from its spool, with the requests they cut: `store::edge_events`).
 
+use crate::timestamp::Timestamp;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -29,7 +30,7 @@ pub struct ServiceEvent {
     pub service: Service,
     pub event: ServiceEventKind,
     /// Epoch ms.
-    pub at_ms: f64,
+    pub at_ms: Timestamp,
 }
 
 /// The journal of the stack whose files are in `stack_dir`.
@@ -62,7 +63,11 @@ pub fn append(stack_dir: &Path, events: &[ServiceEvent]) {
 
 /// The events within `[from_ms, until_ms]` (`None`: until now), oldest first; unreadable lines
 /// are skipped.
-pub fn read(stack_dir: &Path, from_ms: f64, until_ms: Option<f64>) -> Vec<ServiceEvent> {
+pub fn read(
+    stack_dir: &Path,
+    from_ms: Timestamp,
+    until_ms: Option<Timestamp>,
+) -> Vec<ServiceEvent> {
     let text = std::fs::read_to_string(path(stack_dir)).unwrap_or_default();
     text.lines()
         .filter_map(|l| serde_json::from_str::<ServiceEvent>(l).ok())
@@ -75,7 +80,7 @@ pub fn now(service: Service, event: ServiceEventKind) -> ServiceEvent {
     ServiceEvent {
         service,
         event,
-        at_ms: crate::store::now_ms(),
+        at_ms: Timestamp::now(),
     }
 }
 
@@ -86,10 +91,10 @@ mod tests {
     #[test]
     fn events_are_appended_and_read_back_within_a_window() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let at = |service: Service, event, at_ms| ServiceEvent {
+        let at = |service: Service, event, ms| ServiceEvent {
             service,
             event,
-            at_ms,
+            at_ms: Timestamp::from_ms(ms),
         };
         append(
             dir.path(),
@@ -108,7 +113,11 @@ mod tests {
             .open(path(dir.path()))
             .and_then(|mut f| f.write_all(b"not json\n"))
             .unwrap_or_else(|e| panic!("{e}"));
-        let got = read(dir.path(), 15.0, Some(30.0));
+        let got = read(
+            dir.path(),
+            Timestamp::from_ms(15.0),
+            Some(Timestamp::from_ms(30.0)),
+        );
         assert_eq!(
             got,
             vec![
@@ -116,7 +125,7 @@ mod tests {
                 at(Service::Litellm, ServiceEventKind::Started, 21.0),
             ]
         );
-        assert_eq!(read(dir.path(), 0.0, None).len(), 4);
+        assert_eq!(read(dir.path(), Timestamp::EPOCH, None).len(), 4);
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;

@@ -20,7 +20,7 @@ use super::{
     StackSecrets,
 };
 use crate::config::Registry;
-use crate::store::now_ms;
+use crate::timestamp::Timestamp;
 use crate::{io_err, Error};
 use stackperf_contract::Service;
 
@@ -42,7 +42,7 @@ pub struct ServiceRecord {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StackState {
     pub runtime: Runtime,
-    pub started_at_ms: f64,
+    pub started_at_ms: Timestamp,
     pub ports: Ports,
     pub services: Vec<ServiceRecord>,
     pub skipped: Vec<SkippedProvider>,
@@ -232,7 +232,7 @@ impl NativeStack {
         self.write_litellm_files(&plan)?;
         let mut state = StackState {
             runtime: Runtime::Native,
-            started_at_ms: now_ms(),
+            started_at_ms: Timestamp::now(),
             ports,
             services: Vec::new(),
             skipped: plan.skipped.clone(),

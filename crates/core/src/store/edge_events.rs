@@ -4,6 +4,7 @@
 //! `edge_lost` row. Every step is idempotent, so a spool read twice, or lines that arrive in any
 //! order across passes and rotations, give the same rows.
 
+use crate::timestamp::Timestamp;
 use std::collections::HashMap;
 
 use rusqlite::{params, OptionalExtension, Transaction};
@@ -20,10 +21,10 @@ pub enum EdgeEvent {
         instance: String,
         lost: Box<RequestRow>,
     },
-    /// The instance began serving (epoch ms).
-    Up { instance: String, at_ms: f64 },
-    /// The instance stopped cleanly after its last record (epoch ms).
-    Down { instance: String, at_ms: f64 },
+    /// The instance began serving.
+    Up { instance: String, at: Timestamp },
+    /// The instance stopped cleanly after its last record.
+    Down { instance: String, at: Timestamp },
 }
 
 /// A time the edge was not serving: from when an instance was last seen alive (or stopped) to when
@@ -33,9 +34,9 @@ pub enum EdgeEvent {
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct EdgeOutage {
     pub instance: String,
-    /// Epoch ms: the instance's clean stop, or the last time it was seen alive before a crash.
-    pub from_ms: f64,
-    pub until_ms: Option<f64>,
+    /// The instance's clean stop, or the last time it was seen alive before a crash.
+    pub from_ms: Timestamp,
+    pub until_ms: Option<Timestamp>,
     /// It did not stop cleanly (killed, crashed).
     pub crashed: bool,
 }
@@ -55,7 +56,7 @@ pub(crate) fn apply(
     rows: &[RequestRow],
     events: &[EdgeEvent],
 ) -> rusqlite::Result<Vec<RequestRow>> {
-    let mut seen: HashMap<&str, f64> = HashMap::new();
+    let mut seen: HashMap<&str, Timestamp> = HashMap::new();
     {
         let mut done = tx.prepare_cached("DELETE FROM edge_pending WHERE request_id = ?1")?;
         for r in rows {
@@ -83,8 +84,8 @@ pub(crate) fn apply(
     for e in events {
         match e {
             EdgeEvent::Start { instance, lost } => start(tx, instance, lost)?,
-            EdgeEvent::Up { instance, at_ms } => up(tx, instance, *at_ms)?,
-            EdgeEvent::Down { instance, at_ms } => down(tx, instance, *at_ms)?,
+            EdgeEvent::Up { instance, at } => up(tx, instance, *at)?,
+            EdgeEvent::Down { instance, at } => down(tx, instance, *at)?,
         }
     }
     // Only an event can make a start lost (its instance gone, or a start of a gone instance).
@@ -117,7 +118,7 @@ fn start(tx: &Transaction, instance: &str, lost: &RequestRow) -> rusqlite::Resul
 
 /// A new instance serves: every older one still thought alive is gone (it crashed: it wrote no
 /// `down`), since its last sign of life.
-fn up(tx: &Transaction, instance: &str, at: f64) -> rusqlite::Result<()> {
+fn up(tx: &Transaction, instance: &str, at: Timestamp) -> rusqlite::Result<()> {
     tx.prepare_cached(
         "INSERT INTO edge_instances (instance, up_at, last_seen_at) VALUES (?1, ?2, ?2)
          ON CONFLICT (instance) DO UPDATE SET up_at = excluded.up_at,
@@ -140,7 +141,7 @@ fn up(tx: &Transaction, instance: &str, at: f64) -> rusqlite::Result<()> {
 }
 
 /// A clean stop (also after a newer instance was already up: it was draining, not crashed).
-fn down(tx: &Transaction, instance: &str, at: f64) -> rusqlite::Result<()> {
+fn down(tx: &Transaction, instance: &str, at: Timestamp) -> rusqlite::Result<()> {
     tx.prepare_cached(
         "INSERT INTO edge_instances (instance, down_at, gone_at, last_seen_at) VALUES (?1, ?2, ?2, ?2)
          ON CONFLICT (instance) DO UPDATE SET down_at = excluded.down_at,
@@ -176,17 +177,17 @@ impl super::Store {
     /// The edge's outages that overlap `[from_ms, until_ms]` (`None`: until now).
     pub async fn edge_outages(
         &self,
-        from_ms: f64,
-        until_ms: Option<f64>,
+        from_ms: Timestamp,
+        until_ms: Option<Timestamp>,
     ) -> Result<Vec<EdgeOutage>, crate::Error> {
-        let rows: Vec<(String, f64, Option<f64>, bool)> = sqlx::query_as(
+        let rows: Vec<(String, Timestamp, Option<Timestamp>, bool)> = sqlx::query_as(
             "SELECT i.instance, i.gone_at, n.up_at, i.crashed FROM edge_instances i
              LEFT JOIN edge_instances n ON n.instance = i.replaced_by
              WHERE i.gone_at IS NOT NULL AND i.gone_at <= ?2
              AND (n.up_at IS NULL OR n.up_at >= ?1) ORDER BY i.gone_at",
         )
         .bind(from_ms)
-        .bind(until_ms.unwrap_or(f64::MAX))
+        .bind(until_ms.unwrap_or(Timestamp::FAR_FUTURE))
         .fetch_all(self.pool())
         .await
         .map_err(self.db())?;
@@ -262,11 +263,7 @@ impl EdgeHealth {
                 ServiceEventKind::Stopped => "was stopped",
                 ServiceEventKind::Started => continue,
             };
-            parts.push(format!(
-                "{} {what} at {}",
-                e.service,
-                crate::timestamp::rfc3339(e.at_ms)
-            ));
+            parts.push(format!("{} {what} at {}", e.service, e.at_ms));
         }
         (!parts.is_empty()).then(|| parts.join("; "))
     }
@@ -278,15 +275,18 @@ impl super::Store {
     pub async fn edge_health(
         &self,
         session_id: &str,
-        from_ms: f64,
-        until_ms: Option<f64>,
+        from_ms: Timestamp,
+        until_ms: Option<Timestamp>,
     ) -> Result<EdgeHealth, crate::Error> {
         let outages = self.edge_outages(from_ms, until_ms).await?;
-        let now = super::now_ms();
+        let now = Timestamp::now();
         let end = until_ms.unwrap_or(now);
         let down_ms = outages
             .iter()
-            .map(|o| (o.until_ms.unwrap_or(now).min(end) - o.from_ms.max(from_ms)).max(0.0))
+            .map(|o| {
+                let until = o.until_ms.unwrap_or(now).min(end);
+                until.ms_since(o.from_ms.max(from_ms)).max(0.0)
+            })
             .sum();
         let (lost_requests, not_timed_at_edge): (i64, i64) = sqlx::query_as(
             "SELECT COALESCE(SUM(outcome = 'edge_lost'), 0), COALESCE(SUM(outcome = 'not_timed_at_edge'), 0)
@@ -322,8 +322,8 @@ impl LostTelemetry {
     pub fn reason(
         &self,
         session_id: &str,
-        started: Option<f64>,
-        ended: Option<f64>,
+        started: Option<Timestamp>,
+        ended: Option<Timestamp>,
     ) -> Option<String> {
         let untimed = self.untimed.get(session_id).copied().unwrap_or(0);
         let down_ms: f64 = match started {
@@ -332,14 +332,16 @@ impl LostTelemetry {
                 .iter()
                 .map(|o| {
                     let until = o.until_ms.or(ended).unwrap_or(o.from_ms);
-                    (until.min(ended.unwrap_or(f64::MAX)) - o.from_ms.max(s)).max(0.0)
+                    let until = until.min(ended.unwrap_or(Timestamp::FAR_FUTURE));
+                    until.ms_since(o.from_ms.max(s)).max(0.0)
                 })
                 .sum(),
             None => 0.0,
         };
         let overlapped = started.is_some_and(|s| {
             self.outages.iter().any(|o| {
-                o.from_ms <= ended.unwrap_or(f64::MAX) && o.until_ms.is_none_or(|u| u >= s)
+                o.from_ms <= ended.unwrap_or(Timestamp::FAR_FUTURE)
+                    && o.until_ms.is_none_or(|u| u >= s)
             })
         });
         (untimed > 0 || overlapped).then(|| {
@@ -354,7 +356,7 @@ impl LostTelemetry {
 impl super::Store {
     /// Every edge outage, and the sessions with requests the edge did not time.
     pub async fn lost_telemetry(&self) -> Result<LostTelemetry, crate::Error> {
-        let outages = self.edge_outages(0.0, None).await?;
+        let outages = self.edge_outages(Timestamp::EPOCH, None).await?;
         let untimed: Vec<(String, i64)> = sqlx::query_as(
             "SELECT session_id, COUNT(*) FROM requests
              WHERE outcome IN ('edge_lost', 'not_timed_at_edge') AND session_id IS NOT NULL

@@ -1,6 +1,7 @@
 //! The app's SQLite database: opened in WAL mode with foreign keys on, migrated on open from the
 //! SQL files embedded in the binary.
 
+use crate::timestamp::Timestamp;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
@@ -60,13 +61,6 @@ pub struct SyncReport {
     pub task_cards: usize,
     /// Variants whose fingerprint is new (first sync, or the definition changed).
     pub new_fingerprints: Vec<String>,
-}
-
-pub fn now_ms() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64() * 1000.0)
-        .unwrap_or(0.0)
 }
 
 /// Opening failed: a file that is not an SQLite database (or is damaged) says so; anything
@@ -249,7 +243,7 @@ impl Store {
     /// definition adds a row and marks the old one not current, so history stays comparable.
     pub async fn sync_config(&self, reg: &Registry) -> Result<SyncReport, Error> {
         let e = db_err(&self.path);
-        let now = now_ms();
+        let now = Timestamp::now();
         let mut tx = self.pool.begin().await.map_err(&e)?;
         let mut report = SyncReport::default();
         let json = |v: &dyn erased::Ser| canonical_json(&v.value());
@@ -417,8 +411,8 @@ mod tests {
             off += usize::from(back != t || via_value != Some(t));
         }
         assert_eq!(off, 0, "times changed by a JSON round trip");
-        let now = super::now_ms();
+        let now = crate::timestamp::Timestamp::now();
         let text = serde_json::to_string(&now).expect("json");
-        assert_eq!(serde_json::from_str::<f64>(&text).expect("parse"), now);
+        assert_eq!(serde_json::from_str::<f64>(&text).expect("parse"), now.ms());
     }
 }

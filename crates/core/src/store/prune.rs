@@ -2,6 +2,7 @@
 //! `sessions_days`, request rows past `requests_days` (their sessions keep their rollups), and
 //! unattributed request rows past `requests_days`. Only finalized sessions are ever touched.
 
+use crate::timestamp::Timestamp;
 use serde::Serialize;
 
 use super::Store;
@@ -36,7 +37,7 @@ pub struct Artifact {
     pub session_id: Option<String>,
     /// SHA-256 of the bytes written.
     pub sha256: Option<String>,
-    pub created_at: f64,
+    pub created_at: Timestamp,
 }
 
 impl Store {
@@ -60,7 +61,7 @@ impl Store {
     }
 
     /// Exports written before `before` (Unix epoch ms), oldest first.
-    pub async fn artifacts_before(&self, before: f64) -> Result<Vec<Artifact>, Error> {
+    pub async fn artifacts_before(&self, before: Timestamp) -> Result<Vec<Artifact>, Error> {
         sqlx::query_as::<_, Artifact>(
             "SELECT kind, format, path, experiment, session_id, sha256, created_at FROM artifacts
              WHERE created_at < ? ORDER BY created_at",
@@ -74,14 +75,13 @@ impl Store {
     /// What the policy deletes at `now` (Unix epoch ms).
     pub async fn prune_plan(
         &self,
-        now: f64,
+        now: Timestamp,
         requests_days: u32,
         sessions_days: u32,
     ) -> Result<PrunePlan, Error> {
-        let day = 86_400_000.0;
         let (req_cut, sess_cut) = (
-            now - f64::from(requests_days) * day,
-            now - f64::from(sessions_days) * day,
+            now.days_before(requests_days),
+            now.days_before(sessions_days),
         );
         let finalized = "status IN ('completed', 'aborted', 'invalid') AND ended_at IS NOT NULL";
         let sessions: Vec<String> = sqlx::query_scalar(&format!(
@@ -125,7 +125,12 @@ impl Store {
     }
 
     /// Carry out `plan` in one transaction (rows only; folders are the caller's).
-    pub async fn prune_apply(&self, plan: &PrunePlan, now: f64, cutoff: f64) -> Result<(), Error> {
+    pub async fn prune_apply(
+        &self,
+        plan: &PrunePlan,
+        now: Timestamp,
+        cutoff: Timestamp,
+    ) -> Result<(), Error> {
         let e = self.db();
         let mut tx = self.pool().begin().await.map_err(&e)?;
         for id in plan.sessions.iter().chain(&plan.requests_of) {

@@ -1,6 +1,7 @@
 //! The `requests` table: its one column list (from which ingest's INSERT and upserts, and the
 //! requests export, are derived) and its queries.
 
+use crate::timestamp::Timestamp;
 use rusqlite::ToSql;
 use serde::Serialize;
 use sqlx::Row;
@@ -199,8 +200,8 @@ pub fn columns_of(side: Side) -> impl Iterator<Item = &'static str> {
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct RequestBrief {
     pub request_id: String,
-    pub started_at: f64,
-    pub finished_at: f64,
+    pub started_at: Timestamp,
+    pub finished_at: Timestamp,
     pub model: Option<String>,
     pub call_type: Option<String>,
     pub protocol_surface: Option<Surface>,
@@ -254,8 +255,8 @@ impl Store {
     pub async fn requests_since(
         &self,
         session: &str,
-        since: Option<f64>,
-    ) -> Result<(Vec<RequestBrief>, Option<f64>), Error> {
+        since: Option<Timestamp>,
+    ) -> Result<(Vec<RequestBrief>, Option<Timestamp>), Error> {
         let rows = sqlx::query(
             "SELECT request_id, request_started_at, request_finished_at, model, call_type, protocol_surface, streamed,
                     status, http_status, error_class, ttft_ms, ttft_visible_ms, itl_ms, stall_count,
@@ -272,8 +273,8 @@ impl Store {
         .map_err(self.db())?;
         let cursor = rows
             .iter()
-            .filter_map(|r| r.get::<Option<f64>, _>("ingested_at"))
-            .fold(since, |m, x| Some(m.map_or(x, |m: f64| m.max(x))));
+            .filter_map(|r| r.get::<Option<Timestamp>, _>("ingested_at"))
+            .fold(since, |m, x| Some(m.map_or(x, |m| m.max(x))));
         let briefs = rows
             .iter()
             .map(|r| {

@@ -1,5 +1,6 @@
 //! The `metric_rollups` cache (scope `session`) and the reads a rollup needs.
 
+use crate::timestamp::Timestamp;
 use sqlx::Row;
 
 use super::Store;
@@ -27,8 +28,8 @@ pub struct RequestValues {
     /// The asked-for columns, in order.
     pub values: Vec<Option<f64>>,
     /// Epoch ms; rows come in start order per session.
-    pub started_at: f64,
-    pub finished_at: f64,
+    pub started_at: Timestamp,
+    pub finished_at: Timestamp,
     pub tool_call_count: Option<i64>,
 }
 
@@ -40,8 +41,8 @@ pub struct SessionHead {
     pub status: SessionStatus,
     pub mode: SessionMode,
     pub git_commit_sha: Option<String>,
-    pub started_at: Option<f64>,
-    pub ended_at: Option<f64>,
+    pub started_at: Option<Timestamp>,
+    pub ended_at: Option<Timestamp>,
     pub task_success: Option<bool>,
     pub wall_s: Option<f64>,
     /// An automated run's outcome for the session.
@@ -148,7 +149,7 @@ impl RollupTx {
         &mut self,
         ids: &[String],
         values: &[(String, &str, Option<f64>)],
-        now: f64,
+        now: Timestamp,
     ) -> Result<(), Error> {
         let e = super::db_err(&self.path);
         let mut del = sqlx::QueryBuilder::<sqlx::Sqlite>::new(

@@ -1,5 +1,6 @@
 //! The `runs` and `run_items` tables (automated benchmark runs) and a session's task outcome.
 
+use crate::timestamp::Timestamp;
 use serde::Serialize;
 use sqlx::Row;
 
@@ -14,8 +15,8 @@ use crate::Error;
 pub struct RunRow {
     pub run_id: String,
     pub experiment: String,
-    pub created_at: f64,
-    pub finished_at: Option<f64>,
+    pub created_at: Timestamp,
+    pub finished_at: Option<Timestamp>,
     pub status: RunStatus,
     pub order: RunOrder,
     /// The seed of a random order (recorded for every order).
@@ -178,7 +179,7 @@ impl Store {
     }
 
     pub async fn set_run_status(&self, run_id: &str, status: RunStatus) -> Result<(), Error> {
-        let finished = (status != RunStatus::Running).then(super::now_ms);
+        let finished = (status != RunStatus::Running).then(Timestamp::now);
         sqlx::query("UPDATE runs SET status = ?, finished_at = ? WHERE run_id = ?")
             .bind(status.as_str())
             .bind(finished)

@@ -1,5 +1,6 @@
 //! The `sessions` table (and the variant lookup a new session needs).
 
+use crate::timestamp::Timestamp;
 use sqlx::Row;
 
 use super::Store;
@@ -15,7 +16,7 @@ pub struct NewSession<'a> {
     pub task_card: &'a str,
     pub harness_profile: &'a str,
     pub mode: SessionMode,
-    pub created_at: f64,
+    pub created_at: Timestamp,
     pub operator_label: Option<&'a str>,
     pub repo_root: Option<String>,
     pub git_branch: Option<&'a str>,
@@ -68,7 +69,7 @@ pub(crate) fn row_to_session(r: &sqlx::sqlite::SqliteRow) -> Result<SessionRow, 
     .map(|mut s: SessionRow| {
         // An active session whose key ran out is expired, whatever the row says.
         if s.status == SessionStatus::Active
-            && s.key_expires_at.is_some_and(|t| t < super::now_ms())
+            && s.key_expires_at.is_some_and(|t| t < Timestamp::now())
         {
             s.status = SessionStatus::Expired;
         }
@@ -171,7 +172,7 @@ impl Store {
     pub async fn session_not_issued(&self, id: &str, why: &str) -> Result<(), Error> {
         sqlx::query("UPDATE sessions SET status = ?, ended_at = ?, outcome = 'credential not issued', notes = ? WHERE session_id = ?")
             .bind(SessionStatus::Invalid)
-            .bind(super::now_ms())
+            .bind(Timestamp::now())
             .bind(why)
             .bind(id)
             .execute(self.pool())
@@ -185,13 +186,13 @@ impl Store {
         &self,
         id: &str,
         alias: &str,
-        expires_at_ms: f64,
+        expires_at: Timestamp,
     ) -> Result<(), Error> {
         sqlx::query("UPDATE sessions SET status = ?, started_at = ?, proxy_key_alias = ?, key_expires_at = ? WHERE session_id = ?")
             .bind(SessionStatus::Active)
-            .bind(super::now_ms())
+            .bind(Timestamp::now())
             .bind(alias)
-            .bind(expires_at_ms)
+            .bind(expires_at)
             .bind(id)
             .execute(self.pool())
             .await
@@ -208,7 +209,7 @@ impl Store {
     ) -> Result<(), Error> {
         sqlx::query("UPDATE sessions SET status = ?, ended_at = ?, outcome = ?, notes = ? WHERE session_id = ?")
             .bind(status)
-            .bind(super::now_ms())
+            .bind(Timestamp::now())
             .bind(outcome)
             .bind(notes)
             .bind(id)
@@ -268,10 +269,10 @@ pub struct SessionFilter {
     pub task_card: Option<String>,
     pub status: Option<SessionStatus>,
     pub label: Option<String>,
-    /// Created at or after (Unix epoch ms).
-    pub since: Option<f64>,
-    /// Created before (Unix epoch ms).
-    pub until: Option<f64>,
+    /// Created at or after.
+    pub since: Option<Timestamp>,
+    /// Created before.
+    pub until: Option<Timestamp>,
 }
 
 impl Store {
@@ -282,7 +283,7 @@ impl Store {
         limit: u32,
         offset: u64,
     ) -> Result<(Vec<SessionRow>, u64), Error> {
-        let now = super::now_ms();
+        let now = Timestamp::now();
         let build = |head: &str| {
             let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(head);
             q.push(" WHERE 1 = 1");

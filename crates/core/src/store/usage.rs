@@ -1,5 +1,6 @@
 //! Usage keys and the usage rollups (see `crate::usage`).
 
+use crate::timestamp::Timestamp;
 use rusqlite::params;
 use sqlx::Row;
 
@@ -87,7 +88,7 @@ pub(crate) fn usage_groups(rows: &[crate::store::model::RequestRow]) -> Vec<(Str
     g
 }
 
-fn key_from(r: &sqlx::sqlite::SqliteRow, now: f64) -> UsageKey {
+fn key_from(r: &sqlx::sqlite::SqliteRow, now: Timestamp) -> UsageKey {
     let models: Option<String> = r.get("models");
     let mut k = UsageKey {
         alias: r.get("alias"),
@@ -126,7 +127,7 @@ impl Store {
 
     /// Every usage key, newest first.
     pub async fn usage_keys(&self) -> Result<Vec<UsageKey>, Error> {
-        let now = super::now_ms();
+        let now = Timestamp::now();
         let rows = sqlx::query("SELECT * FROM usage_keys ORDER BY created_at DESC, alias")
             .fetch_all(self.pool())
             .await
@@ -135,7 +136,7 @@ impl Store {
     }
 
     /// Mark a key revoked; false when it was already revoked or does not exist.
-    pub async fn revoke_usage_key(&self, alias: &str, at: f64) -> Result<bool, Error> {
+    pub async fn revoke_usage_key(&self, alias: &str, at: Timestamp) -> Result<bool, Error> {
         let done = sqlx::query(
             "UPDATE usage_keys SET revoked_at = ? WHERE alias = ? AND revoked_at IS NULL",
         )

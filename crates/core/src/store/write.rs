@@ -12,8 +12,8 @@ use rusqlite::{params, Connection, ToSql};
 
 use crate::store::edge_events::EdgeEvent;
 use crate::store::model::{RequestRow, TimedAt};
-use crate::store::now_ms;
 use crate::store::requests::{columns_of, Side, REQUEST_COLUMNS};
+use crate::timestamp::Timestamp;
 use crate::Error;
 
 fn names(side: Side) -> Vec<&'static str> {
@@ -22,7 +22,7 @@ fn names(side: Side) -> Vec<&'static str> {
 
 /// The row's values in `REQUEST_COLUMNS` order (`ingested_at` = the time of this write),
 /// without allocating per row.
-fn bind<'a>(r: &'a RequestRow, now: &'a f64) -> impl rusqlite::Params + 'a {
+fn bind<'a>(r: &'a RequestRow, now: &'a Timestamp) -> impl rusqlite::Params + 'a {
     rusqlite::params_from_iter(REQUEST_COLUMNS.iter().map(move |c| match c.get {
         Some(get) => get(r),
         None => now as &dyn ToSql,
@@ -176,7 +176,7 @@ impl Writer {
         let Some(conn) = guard.as_mut() else {
             return Ok((Written::default(), Vec::new()));
         };
-        let now = now_ms();
+        let now = Timestamp::now();
         // IMMEDIATE: take the write lock now (waiting through the busy timeout). A deferred
         // transaction that read first and then wrote failed at once with "database is locked"
         // whenever another connection had committed in between.

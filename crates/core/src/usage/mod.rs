@@ -180,14 +180,15 @@ pub fn parse_day(s: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::timestamp::Timestamp;
 
     #[test]
     fn days_round_trip_and_impossible_dates_are_refused() {
         assert_eq!(parse_day("1970-01-01"), Some(0));
         assert_eq!(parse_day("2026-11-28"), Some(20_785));
         assert_eq!(day_label(20_785), "2026-11-28");
-        assert_eq!(day_of(20_785.0 * DAY_MS + 1.0), 20_785);
-        assert_eq!(day_of(-1.0), -1);
+        assert_eq!(day_of(Timestamp::from_ms(20_785.0 * DAY_MS + 1.0)), 20_785);
+        assert_eq!(day_of(Timestamp::from_ms(-1.0)), -1);
         for bad in ["2026-02-30", "2026-13-01", "yesterday", "2026-11", ""] {
             assert_eq!(parse_day(bad), None, "{bad}");
         }

@@ -112,6 +112,7 @@ pub fn assemble(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::timestamp::Timestamp;
     use crate::usage::{KeyState, UsageRequest};
 
     fn key(alias: &str, owner: &str, team: Option<&str>) -> (String, UsageKey) {
@@ -123,7 +124,7 @@ mod tests {
                 team: team.map(Into::into),
                 purpose: None,
                 models: None,
-                created_at: 0.0,
+                created_at: Timestamp::EPOCH,
                 expires_at: None,
                 revoked_at: None,
                 state: KeyState::Active,

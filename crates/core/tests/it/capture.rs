@@ -7,6 +7,7 @@ use sqlx::Row;
 use stackperf_core::capture::collect;
 use stackperf_core::normalize::ModelIndex;
 use stackperf_core::store::Store;
+use stackperf_core::timestamp::Timestamp;
 
 fn line(i: usize) -> String {
     format!(
@@ -337,12 +338,17 @@ async fn start_lines_become_edge_lost_rows_once_their_edge_is_gone_in_any_order(
                     .await
                     .unwrap();
                 assert_eq!(pending, 0, "{case}");
-                let outages = store.edge_outages(0.0, None).await.unwrap();
+                let outages = store.edge_outages(Timestamp::EPOCH, None).await.unwrap();
                 assert_eq!(outages.len(), 1, "{case}");
                 let o = &outages[0];
                 // `a` was last seen at request 2's end (2002.5 s); `b` came up at 2003 s.
                 assert_eq!(
-                    (o.instance.as_str(), o.from_ms, o.until_ms, o.crashed),
+                    (
+                        o.instance.as_str(),
+                        o.from_ms.ms(),
+                        o.until_ms.map(Timestamp::ms),
+                        o.crashed
+                    ),
                     ("a", 2_002_500.0, Some(2_003_000.0), true),
                     "{case}"
                 );
@@ -406,7 +412,7 @@ async fn litellm_alone_is_not_a_success_and_a_late_record_beats_edge_lost() {
         "no known end, no latency"
     );
     // A clean stop is an outage that is not a crash, open until an instance comes up.
-    let o = store.edge_outages(0.0, None).await.unwrap();
+    let o = store.edge_outages(Timestamp::EPOCH, None).await.unwrap();
     assert_eq!((o.len(), o[0].crashed, o[0].until_ms), (1, false, None));
     // The late record of 2, then a record whose start line never made it (an older edge, or one
     // killed between the two writes): a normal row.
@@ -430,8 +436,8 @@ async fn litellm_alone_is_not_a_success_and_a_late_record_beats_edge_lost() {
         (rows[2].0.as_str(), rows[2].1.as_str(), rows[2].2.as_deref()),
         ("edge-b-10", "success", Some("ok"))
     );
-    let o = store.edge_outages(0.0, None).await.unwrap();
-    assert_eq!(o[0].until_ms, Some(2_009_000.0));
+    let o = store.edge_outages(Timestamp::EPOCH, None).await.unwrap();
+    assert_eq!(o[0].until_ms, Some(Timestamp::from_ms(2_009_000.0)));
 }
 
 /// Ingest passes while another connection keeps writing (the app's own writes: sessions, keys,

@@ -3,6 +3,7 @@
 //! rollups and folders; request rows past 30 days (their sessions keep their rollups, also across
 //! a registry change); old unattributed rows — and nothing of active or recent sessions.
 
+use stackperf_core::timestamp::Timestamp;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -13,7 +14,7 @@ use stackperf_core::config::Registry;
 use stackperf_core::normalize::{self, model_index};
 use stackperf_core::report;
 use stackperf_core::secrets::{MemoryStore, Secrets};
-use stackperf_core::store::{now_ms, Store};
+use stackperf_core::store::Store;
 
 const DAY: f64 = 86_400_000.0;
 
@@ -56,7 +57,7 @@ async fn a_dry_run_changes_nothing_and_a_prune_deletes_exactly_what_the_policy_s
     assert!(problems.is_empty(), "{problems:?}");
     let db = dir.path().join("db.sqlite");
     let data = dir.path().join("data");
-    let now = now_ms();
+    let now = Timestamp::now().ms();
     {
         let store = Store::open(&db).await.unwrap();
         store.sync_config(&reg).await.unwrap();

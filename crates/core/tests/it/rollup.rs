@@ -241,7 +241,7 @@ async fn every_registry_metric_is_rolled_up_and_compared_as_the_reference_says()
                 Rollup::Duration => st
                     .started_at
                     .zip(st.ended_at)
-                    .map(|(a, b)| (b - a) / 1000.0),
+                    .map(|(a, b)| b.ms_since(a) / 1000.0),
                 // Manual sessions: no automated run, so neither outcome nor wall time exists.
                 Rollup::TaskSuccess | Rollup::WallTime => None,
             };

@@ -2,6 +2,7 @@
 //! read; lines the old writer still appends to the renamed file and lines the reopened writer
 //! puts in the new file are each read exactly once; `prune` then deletes the drained file.
 
+use stackperf_core::timestamp::Timestamp;
 use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
@@ -16,7 +17,7 @@ use stackperf_core::store::Store;
 
 fn line(i: usize) -> String {
     // Recent: the retention keeps these rows (they belong to no session).
-    let start = stackperf_core::store::now_ms() / 1000.0;
+    let start = Timestamp::now().secs();
     format!(
         r#"{{"v":1,"litellm_call_id":"rot-{i}","status":"success","call_type":"acompletion","route":"/v1/chat/completions","stream":false,"start":{start},"end":{end},"model_group":"sim-fast","prompt_tokens":3,"completion_tokens":4,"key_alias":"nobody"}}"#,
         end = start + 0.5

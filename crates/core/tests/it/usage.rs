@@ -2,6 +2,7 @@
 //! attribution of captured requests to usage keys, rollups kept current across merged lines,
 //! and reports whose figures the test computes itself from the lines it wrote.
 
+use stackperf_core::timestamp::Timestamp;
 use std::io::Write;
 
 use stackperf_core::usage::{day_of, KeyState, NewUsageKey, UsageBy, UsageFilter};
@@ -165,7 +166,7 @@ async fn usage_traffic_is_reported_by_owner_team_model_and_day_and_never_mixes_w
     let (b, _) = app.usage_key_create(&key("bo", Some("ml"))).await.unwrap();
     let (c, _) = app.usage_key_create(&key("cy", None)).await.unwrap();
     let spool = dir.path().join("data/capture/spool.jsonl");
-    let now_s = stackperf_core::store::now_ms() / 1000.0;
+    let now_s = Timestamp::now().secs();
     let today = (now_s / 86_400.0).floor() * 86_400.0;
     // (alias, seconds into the day, day offset, latency s, ok, tokens, cost)
     let mut lines = Vec::new();
@@ -257,7 +258,7 @@ async fn usage_traffic_is_reported_by_owner_team_model_and_day_and_never_mixes_w
     assert_eq!(days.rows.len(), 4);
     assert!(days.rows.iter().all(|r| r.requests == 75));
     let only_today = UsageFilter {
-        since_day: Some(day_of(today * 1000.0)),
+        since_day: Some(day_of(Timestamp::from_secs(today))),
         owner: Some("ana".into()),
         ..UsageFilter::default()
     };

@@ -1,5 +1,6 @@
 //! A request row (the `requests` table) and the closed sets it is made of.
 
+use crate::timestamp::Timestamp;
 use serde::{Deserialize, Serialize};
 
 /// The session a request belongs to (from its key alias).
@@ -119,11 +120,11 @@ pub struct RequestRow {
     pub call_type: Option<String>,
     pub streamed: bool,
     /// Unix epoch milliseconds.
-    pub request_started_at: f64,
-    pub request_finished_at: f64,
-    pub first_token_at: Option<f64>,
+    pub request_started_at: Timestamp,
+    pub request_finished_at: Timestamp,
+    pub first_token_at: Option<Timestamp>,
     /// When the proxy handed the request to the upstream (epoch ms).
-    pub upstream_started_at: Option<f64>,
+    pub upstream_started_at: Option<Timestamp>,
     pub latency_ms: f64,
     pub ttft_ms: Option<f64>,
     pub ttft_missing_reason: Option<String>,
@@ -161,7 +162,7 @@ pub struct RequestRow {
     /// How the request ended as the client saw it (edge rows): `ok`, `http_error`,
     /// `stream_error`, `proxy_unavailable`, `proxy_disconnected`, `client_disconnected`.
     pub outcome: Option<String>,
-    pub first_visible_at: Option<f64>,
+    pub first_visible_at: Option<Timestamp>,
     /// Time to the first answer text or tool call, reasoning excluded.
     pub ttft_visible_ms: Option<f64>,
     /// Mean time per delta after the first (TPOT).

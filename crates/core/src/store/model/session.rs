@@ -1,5 +1,6 @@
 //! A session row (the `sessions` table) and its states.
 
+use crate::timestamp::Timestamp;
 use serde::{Deserialize, Serialize};
 
 /// Where a session is in its life. Stored as lowercase text.
@@ -96,16 +97,16 @@ pub struct SessionRow {
     pub harness_profile: String,
     pub status: SessionStatus,
     pub mode: SessionMode,
-    pub created_at: f64,
-    pub started_at: Option<f64>,
-    pub ended_at: Option<f64>,
+    pub created_at: Timestamp,
+    pub started_at: Option<Timestamp>,
+    pub ended_at: Option<Timestamp>,
     pub operator_label: Option<String>,
     pub repo_root: Option<String>,
     pub git_branch: Option<String>,
     pub git_commit_sha: Option<String>,
     pub git_dirty: Option<bool>,
     pub proxy_key_alias: Option<String>,
-    pub key_expires_at: Option<f64>,
+    pub key_expires_at: Option<Timestamp>,
     pub outcome: Option<String>,
     pub notes: Option<String>,
     pub app_version: String,

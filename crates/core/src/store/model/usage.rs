@@ -1,5 +1,6 @@
 //! Usage keys, their requests and daily rollups (the usage tables).
 
+use crate::timestamp::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use super::Hist;
@@ -46,17 +47,17 @@ pub struct UsageKey {
     /// The model aliases it may call; `None` = every model the proxy serves.
     pub models: Option<Vec<String>>,
     /// Unix epoch milliseconds.
-    pub created_at: f64,
-    pub expires_at: Option<f64>,
-    pub revoked_at: Option<f64>,
+    pub created_at: Timestamp,
+    pub expires_at: Option<Timestamp>,
+    pub revoked_at: Option<Timestamp>,
     pub state: KeyState,
 }
 
 impl UsageKey {
-    pub fn state_at(&self, now_ms: f64) -> KeyState {
+    pub fn state_at(&self, now: Timestamp) -> KeyState {
         if self.revoked_at.is_some() {
             KeyState::Revoked
-        } else if self.expires_at.is_some_and(|e| e <= now_ms) {
+        } else if self.expires_at.is_some_and(|e| e <= now) {
             KeyState::Expired
         } else {
             KeyState::Active
@@ -139,7 +140,7 @@ impl Rollup {
 /// Milliseconds per day.
 pub const DAY_MS: f64 = 86_400_000.0;
 
-/// The UTC day (days since 1970-01-01) of a Unix epoch millisecond.
-pub fn day_of(ms: f64) -> i64 {
-    (ms / DAY_MS).floor() as i64
+/// The UTC day (days since 1970-01-01) of a time.
+pub fn day_of(t: Timestamp) -> i64 {
+    (t.ms() / DAY_MS).floor() as i64
 }
