@@ -11,11 +11,13 @@ export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-2}"
 
 scripts/bootstrap.sh
 scripts/build-ui.sh
-echo "==> release build of the CLI (the package's /usr/bin/stackperf)"
-cargo build -q --release -p stackperf-cli
-echo "==> release build of the desktop app and the .deb (Tauri bundler)"
-# The UI is built above; the bundler only compiles and packs.
-ui/node_modules/.bin/tauri build --bundles deb --ci -- -q >&2
+echo "==> release build of the desktop app and the CLI (the package's /usr/bin/stackperf)"
+# One cargo invocation for both binaries: their whole-program (LTO) link steps, each on one
+# core, run side by side instead of one after the other. The desktop crate's default
+# `custom-protocol` feature embeds the built UI, as `tauri build` would.
+cargo build -q --release -p stackperf-desktop -p stackperf-cli
+echo "==> the .deb (Tauri bundler, from the binaries just built)"
+ui/node_modules/.bin/tauri bundle --bundles deb --ci >&2
 version=$(sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' src-tauri/tauri.conf.json | head -1)
 arch=$(dpkg --print-architecture 2>/dev/null || echo amd64)
 deb="target/release/bundle/deb/stackperf_${version}_${arch}.deb"

@@ -3,7 +3,8 @@
 //! fresh copies of a fixture repository, verified, finalized, compared; a suite (the shipped
 //! `agent-suite`, whose scripted agent has a known truth) run in randomized blocks and analysed
 //! per task; an infrastructure error (a harness binary missing for one attempt) classed as such
-//! and retried; and a run SIGKILLed mid-way resumes without repeating a finished session.
+//! and retried; and a run SIGKILLed mid-way resumes without repeating a finished session. Two
+//! tests, each on its own stack, so the suite and the rest run side by side.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -171,12 +172,34 @@ fn run_cmd(env: &StackEnv, configs: &Path, args: &[&str]) -> Command {
     c
 }
 
-#[test]
-fn a_run_launches_real_harnesses_verifies_compares_and_resumes_after_a_kill() {
-    let env = StackEnv::new("runs");
+/// The real stack and a copy of the configuration with the fixtures.
+fn start(name: &str) -> (StackEnv, tempfile::TempDir, std::path::PathBuf) {
+    let env = StackEnv::new(name);
     env.up_with_master_key();
     let root = tempfile::tempdir().expect("root");
     let configs = config_dir(root.path());
+    (env, root, configs)
+}
+
+/// `run` over the fixture task card, every variant once, with `extra` arguments.
+fn fixture_run<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "--experiment",
+        "run-fixture",
+        "--task-card",
+        "run-fixture",
+        "--repeat",
+        "1",
+        "--timeout",
+        "180",
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
+#[test]
+fn a_suite_runs_real_harnesses_in_blocks_verified_and_compared_per_task() {
+    let (env, root, configs) = start("runs-suite");
     let cfg = configs.to_str().unwrap_or("");
     let suite_args = [
         "--experiment",
@@ -233,20 +256,14 @@ fn a_run_launches_real_harnesses_verifies_compares_and_resumes_after_a_kill() {
         want.push(("openhands", 8));
     }
     assert_eq!(groups, want, "{by}");
+}
+
+#[test]
+fn a_killed_run_resumes_where_it_stopped_and_two_sessions_at_a_time_are_isolated() {
+    let (env, _root, configs) = start("runs-resume");
 
     // A run killed (SIGKILL) after its first session resumes where it stopped.
-    let once = [
-        "--experiment",
-        "run-fixture",
-        "--task-card",
-        "run-fixture",
-        "--repeat",
-        "1",
-        "--order",
-        "interleaved",
-        "--timeout",
-        "180",
-    ];
+    let once = fixture_run(&["--order", "interleaved"]);
     let mut child = run_cmd(&env, &configs, &once)
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
@@ -312,18 +329,7 @@ fn a_run_launches_real_harnesses_verifies_compares_and_resumes_after_a_kill() {
     assert!(of_run.iter().all(|s| s["status"] != "active"));
 
     // Two sessions at a time: each isolated and verified; the concurrency is recorded.
-    let parallel = [
-        "--experiment",
-        "run-fixture",
-        "--task-card",
-        "run-fixture",
-        "--repeat",
-        "1",
-        "--parallel",
-        "2",
-        "--timeout",
-        "180",
-    ];
+    let parallel = fixture_run(&["--parallel", "2"]);
     let out = run_cmd(&env, &configs, &parallel).output().expect("run");
     assert!(
         out.status.success(),
