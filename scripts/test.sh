@@ -9,7 +9,18 @@ cd "$(dirname "$0")/.."
 export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-2}"
 started=$SECONDS
 # Each step's start, with the minutes spent so far (where a slow CI spends its time).
-step() { printf '==> [%dm%02ds] %s\n' $(((SECONDS - started) / 60)) $(((SECONDS - started) % 60)) "$*"; }
+step() {
+  printf '==> [%dm%02ds] %s (%s free for target/)\n' $(((SECONDS - started) / 60)) $(((SECONDS - started) % 60)) \
+    "$*" "$(df -h --output=avail "$PWD" | tail -1 | tr -d ' ')"
+}
+# The whole suite writes ~10 GB of debug build and ~3 GB of release build under target/, beside
+# ~3 GB of test environment (SDK venv, harness CLIs, OpenHands, LiteLLM's venv).
+need_gb=14
+free_gb=$(($(df -k --output=avail "$PWD" | tail -1) / 1024 / 1024))
+if [ "${1:-}" != "--quick" ] && [ ! -d target/debug ] && [ "$free_gb" -lt "$need_gb" ]; then
+  echo "warning: ${free_gb} GB free on the disk of $PWD; the whole suite writes up to ~${need_gb} GB" \
+    "(target/ and the test environment). It may stop with 'No space left on device'." >&2
+fi
 
 if [ "${1:-}" = "--quick" ]; then
   scripts/build-ui.sh >/dev/null
@@ -53,6 +64,10 @@ fi
 scripts/with-keyring.sh node tests/ui/desktop.e2e.mjs 2> >(grep -v -e '^dbus-daemon' -e SpiRegistry >&2)
 echo "    screenshots: target/test-artifacts/ui/"
 
+if [ -n "${STACKPERF_TEST_DROP_DEBUG_BUILD:-}" ]; then
+  step "dropping the debug build (STACKPERF_TEST_DROP_DEBUG_BUILD: the release build needs the disk)"
+  rm -rf target/debug
+fi
 step "package test (release .deb: build, apt-get install, the installed app as a new user, purge)"
 scripts/test-package.sh
 step "all tests passed"

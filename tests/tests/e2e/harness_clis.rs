@@ -27,6 +27,8 @@ fn run_turn(
     );
     let home = tempfile::tempdir().expect("home");
     let work = tempfile::tempdir().expect("work dir");
+    // A temporary folder of its own, removed after (OpenCode's runtime unpacks 5 MB there).
+    let tmp = tempfile::tempdir().expect("tmp dir");
     let bin = workspace()
         .join("tests/harness/node_modules/.bin")
         .join(argv[0]);
@@ -43,6 +45,7 @@ fn run_turn(
         .env("HOME", home.path())
         .env("TERM", "dumb")
         .env("CI", "1")
+        .env("TMPDIR", tmp.path())
         .current_dir(work.path())
         .stdin(Stdio::null());
     cmd.envs(&session.env);

@@ -50,7 +50,7 @@ fn config_dir(root: &Path) -> std::path::PathBuf {
     std::fs::write(
         configs.join("task-cards/run-fixture.yaml"),
         format!(
-            "name: run-fixture\nrepo_path: {}\nrepo_ref: HEAD\ngoal: write the marker\nstarting_prompt: Run a shell command that writes the file stackperf-agent.txt in the current folder, then say done.\nstop_condition: the harness exits\nsession_timebox_minutes: 5\nsetup: test ! -e UNCOMMITTED && touch SETUP_RAN\nverify:\n  command: test -f README.md && test -f SETUP_RAN && test -s stackperf-agent.txt\n  timeout_seconds: 30\n",
+            "name: run-fixture\nrepo_path: {}\nrepo_ref: HEAD\ngoal: write the marker\nstarting_prompt: Run a shell command that writes the file stackperf-agent.txt in the current folder, then say done.\nstop_condition: the harness exits\nsession_timebox_minutes: 5\nsetup: test ! -e UNCOMMITTED && touch SETUP_RAN \"$TMPDIR/left-behind\" && echo \"$TMPDIR\" > TMPDIR_SEEN\nverify:\n  command: test -f README.md && test -f SETUP_RAN && test -s stackperf-agent.txt && test \"$(cat TMPDIR_SEEN)\" = \"$TMPDIR\"\n  timeout_seconds: 30\n",
             repo.display()
         ),
     )
@@ -360,6 +360,44 @@ fn a_killed_run_resumes_where_it_stopped_and_two_sessions_at_a_time_are_isolated
         beside.iter().all(|n| (0..=1).contains(n)) && beside.contains(&1),
         "with two at a time, some session began beside another: {beside:?}"
     );
+    temp_folders_were_the_items_own_and_are_gone(env.data.path());
+}
+
+/// Every item's commands saw one temporary folder of the item's own (setup wrote its path,
+/// verify compared it), and it is gone with what setup left in it — but for the item killed
+/// mid-way, whose folder goes with its session's files.
+fn temp_folders_were_the_items_own_and_are_gone(data: &Path) {
+    let mut seen = Vec::new();
+    let mut dirs = vec![data.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).expect("read dir").flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else if p.file_name().is_some_and(|n| n == "TMPDIR_SEEN") {
+                seen.push(
+                    std::fs::read_to_string(&p)
+                        .expect("read")
+                        .trim()
+                        .to_string(),
+                );
+            }
+        }
+    }
+    let distinct: std::collections::BTreeSet<&String> = seen.iter().collect();
+    assert_eq!(distinct.len(), seen.len(), "one folder per item: {seen:?}");
+    assert!(
+        seen.len() >= 8,
+        "the resumed and the parallel run's items: {seen:?}"
+    );
+    let left: Vec<&String> = seen
+        .iter()
+        .filter(|t| Path::new(t).join("left-behind").exists())
+        .collect();
+    assert!(left.len() <= 1, "left behind: {left:?} of {seen:?}");
+    for t in &seen {
+        assert!(Path::new(t).starts_with(data), "{t} is in the data folder");
+    }
 }
 
 const FOUR: [&str; 4] = [

@@ -131,8 +131,28 @@ impl App {
         Ok(outcome)
     }
 
-    /// Working copy, setup, harness, verify: the outcome and how the harness ended.
+    /// Working copy, setup, harness, verify: the outcome and how the harness ended. The item's
+    /// commands share a temporary folder of their own (`TMPDIR`), removed when they are done:
+    /// what a harness leaves in its temporary folder (OpenCode's runtime unpacks a 5 MB library
+    /// there at every start and never removes it) does not pile up over a run's items.
     async fn run_steps(
+        &self,
+        reg: &Registry,
+        ctx: &ItemCtx<'_>,
+        step: &(dyn Fn(String) + Send + Sync),
+        cancel: &mut watch::Receiver<bool>,
+    ) -> Result<Steps, Error> {
+        let tmp = ctx.dir.join("tmp");
+        std::fs::create_dir_all(&tmp)
+            .map_err(crate::io_err("create the item's temporary folder"))?;
+        let steps = self.steps_in_order(reg, ctx, step, cancel).await;
+        if let Err(e) = std::fs::remove_dir_all(&tmp) {
+            tracing::warn!("could not remove {}: {e}", tmp.display());
+        }
+        steps
+    }
+
+    async fn steps_in_order(
         &self,
         reg: &Registry,
         ctx: &ItemCtx<'_>,
@@ -157,10 +177,10 @@ impl App {
             step(format!("setup: {setup}"));
             let f = self
                 .exec(
+                    ctx,
                     &shell(setup),
                     &[],
-                    &work,
-                    &logs.join("setup"),
+                    "setup",
                     Duration::from_secs(600),
                     cancel,
                 )
@@ -189,14 +209,7 @@ impl App {
             ctx.timeout.as_secs_f64()
         ));
         let f = self
-            .exec(
-                &argv,
-                &env,
-                &work,
-                &logs.join("harness"),
-                ctx.timeout,
-                cancel,
-            )
+            .exec(ctx, &argv, &env, "harness", ctx.timeout, cancel)
             .await?;
         if let Some(why) = &f.not_started {
             step(why.clone());
@@ -214,14 +227,7 @@ impl App {
             step(format!("verify: {}", v.command));
             let limit = Duration::from_secs(v.timeout_seconds);
             let vf = self
-                .exec(
-                    &shell(&v.command),
-                    &[],
-                    &work,
-                    &logs.join("verify"),
-                    limit,
-                    cancel,
-                )
+                .exec(ctx, &shell(&v.command), &[], "verify", limit, cancel)
                 .await?;
             match (vf.cancelled, vf.code) {
                 (true, _) => TaskOutcome::Cancelled,
@@ -234,20 +240,24 @@ impl App {
         Ok((outcome, Some(f), None))
     }
 
+    /// One of the item's commands, in its working copy, with its output in `run/<name>.out|err`
+    /// and the item's temporary folder as `TMPDIR`.
     async fn exec(
         &self,
+        ctx: &ItemCtx<'_>,
         argv: &[String],
         env: &[(String, String)],
-        cwd: &std::path::Path,
-        log_stem: &std::path::Path,
+        name: &str,
         timeout: Duration,
         cancel: &mut watch::Receiver<bool>,
     ) -> Result<run::Finished, Error> {
+        let mut env = env.to_vec();
+        env.push(("TMPDIR".into(), ctx.dir.join("tmp").display().to_string()));
         let launch = Launch {
             argv,
-            env,
-            cwd,
-            log_stem,
+            env: &env,
+            cwd: &ctx.dir.join("work"),
+            log_stem: &ctx.dir.join("run").join(name),
             timeout,
         };
         run::run_command(&launch, cancel).await
