@@ -10,6 +10,9 @@ use serde::Serialize;
 
 use crate::Error;
 
+mod turn;
+use turn::KeychainTurn;
+
 /// The keychain entry name of the LiteLLM master key.
 pub const MASTER_KEY: &str = "LITELLM_MASTER_KEY";
 /// The keychain entry name of the local query API's bearer token (`stackperf serve`).
@@ -79,39 +82,6 @@ impl KeyringStore {
 
     fn entry(&self, name: &str) -> Result<keyring::Entry, Error> {
         keyring::Entry::new(&self.service, name).map_err(map_keyring)
-    }
-}
-
-/// Held around every keychain call: one Secret Service session at a time across every StackPerf
-/// process of this user. gnome-keyring (42 here, still in 50) aborts when several clients
-/// negotiate sessions at once — short-lived CLI processes, a run's parallel sessions, the desktop
-/// app — and the daemon that D-Bus starts in its place has the login keyring locked (upstream
-/// gnome-keyring issues 190 and 194). Best effort: without a lock file the call goes ahead.
-struct KeychainTurn {
-    _file: Option<std::fs::File>,
-}
-
-impl KeychainTurn {
-    /// The user's lock file: in the runtime dir, else the temp dir.
-    fn path() -> std::path::PathBuf {
-        let dir = std::env::var_os("XDG_RUNTIME_DIR")
-            .map(std::path::PathBuf::from)
-            .filter(|d| d.is_dir())
-            .unwrap_or_else(std::env::temp_dir);
-        let user = std::env::var("USER").unwrap_or_default();
-        dir.join(format!("stackperf-keychain-{user}.lock"))
-    }
-
-    /// Wait for the turn (flock: other threads and processes alike).
-    fn take() -> Self {
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(Self::path())
-            .ok()
-            .filter(|f| f.lock().is_ok());
-        KeychainTurn { _file: file }
     }
 }
 
@@ -365,29 +335,6 @@ mod tests {
 
     /// One keychain call at a time: while one holds the turn, nobody else (another thread, or
     /// another process: the same flock) gets it; after, they do.
-    #[test]
-    fn keychain_calls_take_turns() {
-        let held = KeychainTurn::take();
-        assert!(
-            held._file.is_some(),
-            "a lock file at {:?}",
-            KeychainTurn::path()
-        );
-        let other = || {
-            std::fs::OpenOptions::new()
-                .write(true)
-                .open(KeychainTurn::path())
-                .unwrap()
-                .try_lock()
-        };
-        assert!(matches!(
-            std::thread::spawn(other).join().unwrap(),
-            Err(std::fs::TryLockError::WouldBlock)
-        ));
-        drop(held);
-        assert!(std::thread::spawn(other).join().unwrap().is_ok());
-    }
-
     fn secrets(env: &'static [(&'static str, &'static str)]) -> Secrets {
         Secrets::with_env(Box::new(MemoryStore::default()), move |n| {
             env.iter()
