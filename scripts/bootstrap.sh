@@ -44,6 +44,8 @@ if $for_tests; then
   command -v secret-tool >/dev/null 2>&1 || need_apt+=(libsecret-tools)
   command -v npm >/dev/null 2>&1 || need_apt+=(nodejs npm)
   command -v timeout >/dev/null 2>&1 || need_apt+=(coreutils)
+  # The store's tests run on PostgreSQL too: a server of the tests' own (initdb into target/).
+  compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need_apt+=(postgresql)
 fi
 
 if [ ${#need_apt[@]} -gt 0 ]; then

@@ -37,7 +37,7 @@ fn line(i: usize, session: usize) -> String {
 
 async fn seed(store: &Store, reg: &Registry, spool: &Path, n: usize) {
     store.sync_config(reg).await.unwrap();
-    let mut tx = store.pool().begin().await.unwrap();
+    let mut tx = store.sqlite_pool().unwrap().begin().await.unwrap();
     for s in 0..SESSIONS {
         let variant = if s % 2 == 1 {
             "sim-slow-oai"

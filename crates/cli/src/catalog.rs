@@ -238,6 +238,16 @@ pub fn task_card(g: &Global, cmd: CatalogCmd) -> Result<(), CliError> {
 
 pub fn db_path(g: &Global) -> Result<(), CliError> {
     let path = paths::db_path(g.db.clone())?;
+    if stackperf_core::store::is_server_url(&path) {
+        // A server: shown without its password; whether it answers is `db migrate`'s to say.
+        let shown = stackperf_core::store::shown_url(&path.to_string_lossy());
+        if g.json {
+            print_json(&json!({"db": shown, "server": true}))?;
+        } else {
+            println!("{shown}");
+        }
+        return Ok(());
+    }
     if g.json {
         print_json(&json!({"db": path, "exists": path.exists()}))?;
     } else {

@@ -53,16 +53,16 @@ async fn sessions(store: &Store) {
     let fast: i64 = sqlx::query_scalar(
         "SELECT variant_id FROM variants WHERE name = 'sim-fast-oai' AND is_current = 1",
     )
-    .fetch_one(store.pool())
+    .fetch_one(store.sqlite_pool().unwrap())
     .await
     .unwrap();
     let slow: i64 = sqlx::query_scalar(
         "SELECT variant_id FROM variants WHERE name = 'sim-slow-oai' AND is_current = 1",
     )
-    .fetch_one(store.pool())
+    .fetch_one(store.sqlite_pool().unwrap())
     .await
     .unwrap();
-    let mut tx = store.pool().begin().await.unwrap();
+    let mut tx = store.sqlite_pool().unwrap().begin().await.unwrap();
     for s in 0..SESSIONS {
         sqlx::query(
             "INSERT INTO sessions (session_id, experiment, variant_id, task_card, harness_profile, status, mode, created_at, started_at, ended_at, proxy_key_alias, app_version)
@@ -132,7 +132,7 @@ async fn main() {
     }
     // Variant ids as the ingest would resolve them.
     let ids: Vec<i64> = sqlx::query_scalar("SELECT variant_id FROM sessions ORDER BY session_id")
-        .fetch_all(raw_store.pool())
+        .fetch_all(raw_store.sqlite_pool().unwrap())
         .await
         .unwrap();
     for r in rows.iter_mut() {

@@ -18,6 +18,9 @@ pub const MASTER_KEY: &str = "LITELLM_MASTER_KEY";
 /// The keychain entry name of the local query API's bearer token (`stackperf serve`).
 pub const API_TOKEN: &str = "STACKPERF_API_TOKEN";
 
+/// The keychain entry (or environment variable) of a PostgreSQL store's password.
+pub const DB_PASSWORD: &str = "STACKPERF_DB_PASSWORD";
+
 /// A secret value. `Debug` and `Display` print a placeholder; only [`Secret::expose`] reveals it,
 /// and only the code that hands it to a keychain or a child process environment calls that.
 #[derive(Clone, PartialEq, Eq)]

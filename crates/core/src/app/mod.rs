@@ -177,6 +177,10 @@ impl App {
     pub(crate) async fn store(&self) -> Result<&Store, Error> {
         self.store
             .get_or_try_init(|| async {
+                if crate::store::is_server_url(&self.paths.db_path) {
+                    let password = self.db_password().await?;
+                    return Store::open_server(&self.paths.db_path, password.as_ref()).await;
+                }
                 // Only StackPerf's own data directory is created implicitly.
                 if self.paths.db_path.parent() == Some(self.paths.data_dir.as_path()) {
                     // A data dir made by an earlier version may be world-readable.
@@ -194,6 +198,30 @@ impl App {
                 }
             })
             .await
+    }
+
+    /// A PostgreSQL store's password when its URL and `PGPASSWORD` give none: the secret
+    /// `STACKPERF_DB_PASSWORD` (environment, else the OS keychain: `stackperf secrets set
+    /// STACKPERF_DB_PASSWORD`). Without any, libpq's passfile (`~/.pgpass`) is read.
+    async fn db_password(&self) -> Result<Option<crate::secrets::Secret>, Error> {
+        let url = self.paths.db_path.to_string_lossy();
+        let in_url = url
+            .split_once("://")
+            .and_then(|(_, rest)| rest.split(['/', '?']).next())
+            .and_then(|auth| auth.rsplit_once('@'))
+            .is_some_and(|(user, _)| user.contains(':'));
+        if in_url || std::env::var_os("PGPASSWORD").is_some() {
+            return Ok(None);
+        }
+        // The keychain is blocking D-Bus: asked off the async threads, as every keychain call.
+        // Without a keychain (SSH, CI) the passfile is still there to try.
+        match self
+            .keychain(|s| Ok(s.resolve(crate::secrets::DB_PASSWORD)?.map(|(v, _)| v)))
+            .await
+        {
+            Err(Error::KeychainUnavailable(_)) => Ok(None),
+            other => other,
+        }
     }
 
     /// The configuration, refusing one with problems (actions need a valid set).

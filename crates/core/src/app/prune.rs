@@ -128,7 +128,7 @@ impl App {
             retention,
             folders: dirs.len() as u64,
             folder_bytes: dirs.iter().map(|d| size_of(d)).sum(),
-            db_bytes: size_of(&self.paths.db_path),
+            db_bytes: self.store().await?.size_bytes().await?,
             db_bytes_after: None,
             applied: false,
             plan,
@@ -165,7 +165,7 @@ impl App {
             }
         }
         store.compact().await?;
-        report.db_bytes_after = Some(size_of(&self.paths.db_path));
+        report.db_bytes_after = Some(store.size_bytes().await?);
         report.applied = true;
         Ok(report)
     }

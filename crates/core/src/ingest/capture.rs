@@ -473,11 +473,28 @@ fn spawn_insert(
 ) -> Pending {
     let store = store.clone();
     let (spool, file_id) = (spool.to_string(), file_id.to_string());
+    use crate::ingest_write::Cursor;
+    if let crate::store::Pool::Postgres(pool) = store.pool().clone() {
+        return tokio::spawn(async move {
+            let cursor = Cursor {
+                spool: &spool,
+                file_id: &file_id,
+                offset,
+            };
+            let (n, lost) = store.write_pg(&pool, &cursor, &rows, &events).await?;
+            rows.extend(lost);
+            Ok((n, rows))
+        });
+    }
     tokio::task::spawn_blocking(move || {
-        let (n, lost) =
-            store
-                .writer()
-                .write(store.path(), &spool, &file_id, offset, &rows, &events)?;
+        let cursor = Cursor {
+            spool: &spool,
+            file_id: &file_id,
+            offset,
+        };
+        let (n, lost) = store
+            .writer()
+            .write(store.path(), &cursor, &rows, &events)?;
         rows.extend(lost);
         Ok((n, rows))
     })

@@ -5,7 +5,7 @@
 use sqlx::Row;
 
 use super::requests::Kind;
-use super::{Store, REQUEST_COLUMNS};
+use super::{on_pool, Store, REQUEST_COLUMNS};
 use crate::Error;
 
 /// What to export.
@@ -134,55 +134,57 @@ impl Store {
             })
             .collect();
         let mut sql = format!("SELECT {} {from} WHERE 1 = 1", select.join(", "));
+        let mut n = 0;
         if experiment.is_some() {
-            sql.push_str(&format!(" AND {prefix}.experiment = ?"));
+            n += 1;
+            sql.push_str(&format!(" AND {prefix}.experiment = ${n}"));
         }
         if session.is_some() {
-            sql.push_str(&format!(" AND {prefix}.session_id = ?"));
+            n += 1;
+            sql.push_str(&format!(" AND {prefix}.session_id = ${n}"));
         }
         if what == Dataset::Requests && !include_internal {
             sql.push_str(" AND r.traffic <> 'internal'");
         }
         sql.push_str(&format!(" ORDER BY {order}"));
-        let mut q = sqlx::query(&sql);
-        for v in [experiment, session].into_iter().flatten() {
-            q = q.bind(v);
-        }
-        let fetched = q
-            .fetch_all(store.pool())
-            .await
-            .map_err(|e| Error::Database {
+        on_pool!(store, |p| {
+            let mut q = sqlx::query(&sql);
+            for v in [experiment, session].into_iter().flatten() {
+                q = q.bind(v);
+            }
+            let fetched = q.fetch_all(p).await.map_err(|e| Error::Database {
                 path: store.path().to_path_buf(),
                 message: e.to_string(),
             })?;
-        let rows = fetched
-            .iter()
-            .map(|row| {
-                cols.iter()
-                    .enumerate()
-                    .map(|(i, (_, kind, _))| match kind {
-                        Text => row
-                            .try_get::<Option<String>, _>(i)
-                            .ok()
-                            .flatten()
-                            .map(Cell::Text)
-                            .unwrap_or(Cell::Null),
-                        Int => row
-                            .try_get::<Option<i64>, _>(i)
-                            .ok()
-                            .flatten()
-                            .map(Cell::Int)
-                            .unwrap_or(Cell::Null),
-                        Float | Time => row
-                            .try_get::<Option<f64>, _>(i)
-                            .ok()
-                            .flatten()
-                            .map(Cell::Float)
-                            .unwrap_or(Cell::Null),
-                    })
-                    .collect()
-            })
-            .collect();
-        Ok((cols.iter().map(|(n, k, _)| (*n, *k)).collect(), rows))
+            let rows = fetched
+                .iter()
+                .map(|row| {
+                    cols.iter()
+                        .enumerate()
+                        .map(|(i, (_, kind, _))| match kind {
+                            Text => row
+                                .try_get::<Option<String>, _>(i)
+                                .ok()
+                                .flatten()
+                                .map(Cell::Text)
+                                .unwrap_or(Cell::Null),
+                            Int => row
+                                .try_get::<Option<i64>, _>(i)
+                                .ok()
+                                .flatten()
+                                .map(Cell::Int)
+                                .unwrap_or(Cell::Null),
+                            Float | Time => row
+                                .try_get::<Option<f64>, _>(i)
+                                .ok()
+                                .flatten()
+                                .map(Cell::Float)
+                                .unwrap_or(Cell::Null),
+                        })
+                        .collect()
+                })
+                .collect();
+            Ok((cols.iter().map(|(n, k, _)| (*n, *k)).collect(), rows))
+        })
     }
 }

@@ -4,10 +4,11 @@
 //! `edge_lost` row. Every step is idempotent, so a spool read twice, or lines that arrive in any
 //! order across passes and rotations, give the same rows.
 
+use super::on_pool;
 use crate::timestamp::Timestamp;
 use std::collections::HashMap;
 
-use rusqlite::{params, OptionalExtension, Transaction};
+use super::write::conn::{Arg, ToArg, Ty, WriteTx};
 use serde::Serialize;
 
 use crate::store::model::EDGE_LOST;
@@ -51,20 +52,18 @@ fn instance_of(r: &RequestRow) -> Option<&str> {
 /// Apply a batch's edge side to the pending starts and instances; returns the starts that became
 /// `edge_lost` rows (removed from `edge_pending`), for the caller to upsert. `rows` are the batch's
 /// rows, already written.
-pub(crate) fn apply(
-    tx: &Transaction,
+pub(crate) async fn apply<T: WriteTx>(
+    tx: &mut T,
     rows: &[RequestRow],
     events: &[EdgeEvent],
-) -> rusqlite::Result<Vec<RequestRow>> {
+) -> Result<Vec<RequestRow>, String> {
     let mut seen: HashMap<&str, Timestamp> = HashMap::new();
-    {
-        let mut done = tx.prepare_cached("DELETE FROM edge_pending WHERE request_id = ?1")?;
-        for r in rows {
-            if let Some(i) = instance_of(r) {
-                done.execute(params![r.request_id])?;
-                let t = seen.entry(i).or_insert(r.request_finished_at);
-                *t = t.max(r.request_finished_at);
-            }
+    for r in rows {
+        if let Some(i) = instance_of(r) {
+            let sql = "DELETE FROM edge_pending WHERE request_id = ?1";
+            tx.exec(sql, &[r.request_id.arg()]).await?;
+            let t = seen.entry(i).or_insert(r.request_finished_at);
+            *t = t.max(r.request_finished_at);
         }
     }
     for e in events {
@@ -73,99 +72,121 @@ pub(crate) fn apply(
             *t = t.max(lost.request_started_at);
         }
     }
-    let mut alive = tx.prepare_cached(
-        "INSERT INTO edge_instances (instance, last_seen_at) VALUES (?1, ?2)
-         ON CONFLICT (instance) DO UPDATE SET
-         last_seen_at = MAX(COALESCE(last_seen_at, excluded.last_seen_at), excluded.last_seen_at)",
-    )?;
     for (i, t) in seen {
-        alive.execute(params![i, t])?;
+        tx.exec(
+            "INSERT INTO edge_instances (instance, last_seen_at) VALUES (?1, ?2)
+             ON CONFLICT (instance) DO UPDATE SET last_seen_at = CASE
+             WHEN edge_instances.last_seen_at > excluded.last_seen_at THEN edge_instances.last_seen_at
+             ELSE excluded.last_seen_at END",
+            &[Arg::Text(Some(i)), t.arg()],
+        )
+        .await?;
     }
     for e in events {
         match e {
-            EdgeEvent::Start { instance, lost } => start(tx, instance, lost)?,
-            EdgeEvent::Up { instance, at } => up(tx, instance, *at)?,
-            EdgeEvent::Down { instance, at } => down(tx, instance, *at)?,
+            EdgeEvent::Start { instance, lost } => start(tx, instance, lost).await?,
+            EdgeEvent::Up { instance, at } => up(tx, instance, *at).await?,
+            EdgeEvent::Down { instance, at } => down(tx, instance, *at).await?,
         }
     }
     // Only an event can make a start lost (its instance gone, or a start of a gone instance).
     if events.is_empty() {
         return Ok(Vec::new());
     }
-    lost_now(tx)
+    lost_now(tx).await
 }
 
 /// Keep a start until its record comes, unless the record is stored already.
-fn start(tx: &Transaction, instance: &str, lost: &RequestRow) -> rusqlite::Result<()> {
-    let recorded: Option<i64> = tx
-        .prepare_cached(
-            "SELECT 1 FROM requests WHERE request_id = ?1 AND timed_at = 'edge'
+async fn start<T: WriteTx>(tx: &mut T, instance: &str, lost: &RequestRow) -> Result<(), String> {
+    let recorded = tx
+        .rows(
+            "SELECT request_id FROM requests WHERE request_id = ?1 AND timed_at = 'edge'
              AND COALESCE(outcome, '') <> ?2",
-        )?
-        .query_row(params![lost.request_id, EDGE_LOST], |r| r.get(0))
-        .optional()?;
-    if recorded.is_some() {
+            &[lost.request_id.arg(), Arg::Text(Some(EDGE_LOST))],
+            &[Ty::Text],
+        )
+        .await?;
+    if !recorded.is_empty() {
         return Ok(());
     }
-    let row = serde_json::to_string(lost)
-        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
-    tx.prepare_cached(
-        "INSERT OR IGNORE INTO edge_pending (request_id, instance, row) VALUES (?1, ?2, ?3)",
-    )?
-    .execute(params![lost.request_id, instance, row])?;
+    let row = serde_json::to_string(lost).map_err(|e| e.to_string())?;
+    tx.exec(
+        "INSERT INTO edge_pending (request_id, instance, row) VALUES (?1, ?2, ?3)
+         ON CONFLICT (request_id) DO NOTHING",
+        &[
+            lost.request_id.arg(),
+            Arg::Text(Some(instance)),
+            Arg::Text(Some(&row)),
+        ],
+    )
+    .await?;
     Ok(())
 }
 
 /// A new instance serves: every older one still thought alive is gone (it crashed: it wrote no
 /// `down`), since its last sign of life.
-fn up(tx: &Transaction, instance: &str, at: Timestamp) -> rusqlite::Result<()> {
-    tx.prepare_cached(
+async fn up<T: WriteTx>(tx: &mut T, instance: &str, at: Timestamp) -> Result<(), String> {
+    let args = [Arg::Text(Some(instance)), at.arg()];
+    tx.exec(
         "INSERT INTO edge_instances (instance, up_at, last_seen_at) VALUES (?1, ?2, ?2)
-         ON CONFLICT (instance) DO UPDATE SET up_at = excluded.up_at,
-         last_seen_at = MAX(COALESCE(last_seen_at, excluded.up_at), excluded.up_at)",
-    )?
-    .execute(params![instance, at])?;
-    tx.prepare_cached(
+         ON CONFLICT (instance) DO UPDATE SET up_at = excluded.up_at, last_seen_at = CASE
+         WHEN edge_instances.last_seen_at > excluded.up_at THEN edge_instances.last_seen_at
+         ELSE excluded.up_at END",
+        &args,
+    )
+    .await?;
+    tx.exec(
         "UPDATE edge_instances SET gone_at = COALESCE(down_at, last_seen_at, up_at, ?2),
-         crashed = (down_at IS NULL), replaced_by = ?1
+         crashed = CASE WHEN down_at IS NULL THEN 1 ELSE 0 END, replaced_by = ?1
          WHERE instance <> ?1 AND gone_at IS NULL AND COALESCE(up_at, last_seen_at, 0) <= ?2",
-    )?
-    .execute(params![instance, at])?;
+        &args,
+    )
+    .await?;
     // Instances that had stopped cleanly: this one ends their outage.
-    tx.prepare_cached(
+    tx.exec(
         "UPDATE edge_instances SET replaced_by = ?1 WHERE instance <> ?1 AND replaced_by IS NULL
          AND gone_at IS NOT NULL AND gone_at <= ?2",
-    )?
-    .execute(params![instance, at])?;
+        &args,
+    )
+    .await?;
     Ok(())
 }
 
 /// A clean stop (also after a newer instance was already up: it was draining, not crashed).
-fn down(tx: &Transaction, instance: &str, at: Timestamp) -> rusqlite::Result<()> {
-    tx.prepare_cached(
+async fn down<T: WriteTx>(tx: &mut T, instance: &str, at: Timestamp) -> Result<(), String> {
+    tx.exec(
         "INSERT INTO edge_instances (instance, down_at, gone_at, last_seen_at) VALUES (?1, ?2, ?2, ?2)
          ON CONFLICT (instance) DO UPDATE SET down_at = excluded.down_at,
-         gone_at = excluded.down_at, crashed = 0,
-         last_seen_at = MAX(COALESCE(last_seen_at, excluded.down_at), excluded.down_at)",
-    )?
-    .execute(params![instance, at])?;
+         gone_at = excluded.down_at, crashed = 0, last_seen_at = CASE
+         WHEN edge_instances.last_seen_at > excluded.down_at THEN edge_instances.last_seen_at
+         ELSE excluded.down_at END",
+        &[Arg::Text(Some(instance)), at.arg()],
+    )
+    .await?;
     Ok(())
 }
 
 /// Take the pending starts of gone instances.
-fn lost_now(tx: &Transaction) -> rusqlite::Result<Vec<RequestRow>> {
-    let taken: Vec<(String, String)> = tx
-        .prepare_cached(
+async fn lost_now<T: WriteTx>(tx: &mut T) -> Result<Vec<RequestRow>, String> {
+    let taken = tx
+        .rows(
             "SELECT p.request_id, p.row FROM edge_pending p
              JOIN edge_instances i ON i.instance = p.instance WHERE i.gone_at IS NOT NULL",
-        )?
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<rusqlite::Result<_>>()?;
+            &[],
+            &[Ty::Text, Ty::Text],
+        )
+        .await?;
     let mut out = Vec::with_capacity(taken.len());
-    let mut del = tx.prepare_cached("DELETE FROM edge_pending WHERE request_id = ?1")?;
-    for (id, row) in taken {
-        del.execute(params![id])?;
-        match serde_json::from_str::<RequestRow>(&row) {
+    for t in &taken {
+        let (Some(id), Some(row)) = (t[0].text(), t[1].text()) else {
+            continue;
+        };
+        tx.exec(
+            "DELETE FROM edge_pending WHERE request_id = ?1",
+            &[Arg::Text(Some(id))],
+        )
+        .await?;
+        match serde_json::from_str::<RequestRow>(row) {
             Ok(r) => out.push(r),
             Err(e) => tracing::warn!("edge start {id}: stored row unreadable ({e}); dropped"),
         }
@@ -180,24 +201,25 @@ impl super::Store {
         from_ms: Timestamp,
         until_ms: Option<Timestamp>,
     ) -> Result<Vec<EdgeOutage>, crate::Error> {
-        let rows: Vec<(String, Timestamp, Option<Timestamp>, bool)> = sqlx::query_as(
-            "SELECT i.instance, i.gone_at, n.up_at, i.crashed FROM edge_instances i
+        let rows: Vec<(String, Timestamp, Option<Timestamp>, i64)> =
+            on_pool!(self, |p| sqlx::query_as(
+                "SELECT i.instance, i.gone_at, n.up_at, i.crashed FROM edge_instances i
              LEFT JOIN edge_instances n ON n.instance = i.replaced_by
-             WHERE i.gone_at IS NOT NULL AND i.gone_at <= ?2
-             AND (n.up_at IS NULL OR n.up_at >= ?1) ORDER BY i.gone_at",
-        )
-        .bind(from_ms)
-        .bind(until_ms.unwrap_or(Timestamp::FAR_FUTURE))
-        .fetch_all(self.pool())
-        .await
-        .map_err(self.db())?;
+             WHERE i.gone_at IS NOT NULL AND i.gone_at <= $2
+             AND (n.up_at IS NULL OR n.up_at >= $1) ORDER BY i.gone_at",
+            )
+            .bind(from_ms)
+            .bind(until_ms.unwrap_or(Timestamp::FAR_FUTURE))
+            .fetch_all(p)
+            .await)
+            .map_err(self.db())?;
         Ok(rows
             .into_iter()
             .map(|(instance, from_ms, until_ms, crashed)| EdgeOutage {
                 instance,
                 from_ms,
                 until_ms,
-                crashed,
+                crashed: crashed != 0,
             })
             .collect())
     }
@@ -288,13 +310,14 @@ impl super::Store {
                 until.ms_since(o.from_ms.max(from_ms)).max(0.0)
             })
             .sum();
-        let (lost_requests, not_timed_at_edge): (i64, i64) = sqlx::query_as(
-            "SELECT COALESCE(SUM(outcome = 'edge_lost'), 0), COALESCE(SUM(outcome = 'not_timed_at_edge'), 0)
-             FROM requests WHERE session_id = ?1 AND outcome IN ('edge_lost', 'not_timed_at_edge')",
+        let (lost_requests, not_timed_at_edge): (i64, i64) = on_pool!(self, |p| sqlx::query_as(
+            "SELECT COALESCE(SUM(CASE WHEN outcome = 'edge_lost' THEN 1 ELSE 0 END), 0),
+                    COALESCE(SUM(CASE WHEN outcome = 'not_timed_at_edge' THEN 1 ELSE 0 END), 0)
+             FROM requests WHERE session_id = $1 AND outcome IN ('edge_lost', 'not_timed_at_edge')",
         )
         .bind(session_id)
-        .fetch_one(self.pool())
-        .await
+        .fetch_one(p)
+        .await)
         .map_err(self.db())?;
         let mut h = EdgeHealth {
             outages,
@@ -357,13 +380,13 @@ impl super::Store {
     /// Every edge outage, and the sessions with requests the edge did not time.
     pub async fn lost_telemetry(&self) -> Result<LostTelemetry, crate::Error> {
         let outages = self.edge_outages(Timestamp::EPOCH, None).await?;
-        let untimed: Vec<(String, i64)> = sqlx::query_as(
+        let untimed: Vec<(String, i64)> = on_pool!(self, |p| sqlx::query_as(
             "SELECT session_id, COUNT(*) FROM requests
              WHERE outcome IN ('edge_lost', 'not_timed_at_edge') AND session_id IS NOT NULL
              GROUP BY session_id",
         )
-        .fetch_all(self.pool())
-        .await
+        .fetch_all(p)
+        .await)
         .map_err(self.db())?;
         Ok(LostTelemetry {
             outages,

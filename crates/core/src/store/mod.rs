@@ -1,16 +1,15 @@
-//! The app's SQLite database: opened in WAL mode with foreign keys on, migrated on open from the
-//! SQL files embedded in the binary.
+//! The app's database: an SQLite file (the embedded default: WAL mode, foreign keys on) or a
+//! PostgreSQL server (`postgres://…`, for a team), migrated on open from the SQL files embedded
+//! in the binary (`migrations/` and `migrations/postgres/`, at the same schema version).
+//!
+//! Every query is written once, in SQL both accept (`$1` parameters, `CASE` for two-argument
+//! `MAX`, `IS DISTINCT FROM`, `"offset"` quoted), and compiled once per backend by [`on_pool!`].
 
 use crate::timestamp::Timestamp;
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
-use std::time::Duration;
 
 use serde::Serialize;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
-use sqlx::Row;
+use sqlx::sqlite::SqlitePool;
 
 use crate::config::{canonical_json, Registry};
 use crate::Error;
@@ -18,6 +17,7 @@ use crate::Error;
 mod datasets;
 pub mod edge_events;
 pub mod model;
+mod open;
 mod prune;
 pub mod requests;
 mod rollups;
@@ -27,6 +27,7 @@ pub(crate) mod usage;
 pub(crate) mod write;
 
 pub use datasets::{columns as dataset_columns, Cell, Dataset};
+pub use open::{is_server_url, shown_url};
 pub use prune::{Artifact, PrunePlan};
 pub use requests::{Kind, RequestBrief, REQUEST_COLUMNS};
 pub use rollups::{RequestValues, SessionHead};
@@ -34,11 +35,60 @@ pub use runs::{RunItemRow, RunRow, TaskResult};
 pub use sessions::{NewSession, SessionFilter};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+static PG_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// The database behind a store.
+#[derive(Clone, Debug)]
+pub enum Pool {
+    /// An SQLite file (the embedded default).
+    Sqlite(SqlitePool),
+    /// A PostgreSQL server (a team's shared store).
+    Postgres(sqlx::PgPool),
+}
+
+/// Run `$body` with `$p` bound to the store's pool; the body is compiled once per backend, so
+/// rows, transactions and query builders have the backend's own types (`$Db` names it).
+macro_rules! on_pool {
+    ($store:expr, |$p:ident, $Db:ident| $body:expr) => {
+        match $store.pool() {
+            $crate::store::Pool::Sqlite($p) => {
+                type $Db = sqlx::Sqlite;
+                $body
+            }
+            $crate::store::Pool::Postgres($p) => {
+                type $Db = sqlx::Postgres;
+                $body
+            }
+        }
+    };
+    ($store:expr, |$p:ident| $body:expr) => {
+        match $store.pool() {
+            $crate::store::Pool::Sqlite($p) => $body,
+            $crate::store::Pool::Postgres($p) => $body,
+        }
+    };
+}
+pub(crate) use on_pool;
+
+/// The few SQL words the two backends spell differently.
+pub(crate) trait Dialect {
+    /// `F(haystack, needle)`: the 1-based position of needle, 0 when absent.
+    const POSITION: &'static str;
+}
+
+impl Dialect for sqlx::Sqlite {
+    const POSITION: &'static str = "instr";
+}
+
+impl Dialect for sqlx::Postgres {
+    const POSITION: &'static str = "strpos";
+}
 
 /// The open database.
 #[derive(Clone, Debug)]
 pub struct Store {
-    pool: SqlitePool,
+    pool: Pool,
+    /// The file, or the server's address without its password (for messages).
     path: PathBuf,
     /// The ingest path's own connection (see `ingest_write`).
     writer: crate::ingest_write::Writer,
@@ -90,12 +140,13 @@ fn db_err(path: &Path) -> impl Fn(sqlx::Error) -> Error + '_ {
 impl Store {
     /// Where the last ingest pass over a spool stopped: `(file id, byte offset)`.
     pub async fn ingest_cursor(&self, spool: &str) -> Result<Option<(String, u64)>, Error> {
-        let row = sqlx::query("SELECT file_id, offset FROM ingest_cursors WHERE spool = ?")
+        let sql = "SELECT file_id, \"offset\" FROM ingest_cursors WHERE spool = $1";
+        let row: Option<(String, i64)> = on_pool!(self, |p| sqlx::query_as(sql)
             .bind(spool)
-            .fetch_optional(self.pool())
-            .await
-            .map_err(self.db())?;
-        Ok(row.map(|r| (r.get::<String, _>(0), r.get::<i64, _>(1).max(0) as u64)))
+            .fetch_optional(p)
+            .await)
+        .map_err(self.db())?;
+        Ok(row.map(|(f, o)| (f, o.max(0) as u64)))
     }
 
     /// Give a spool's cursor to its new name (rotation), only if it still stands at `(file_id,
@@ -107,27 +158,29 @@ impl Store {
         file_id: &str,
         offset: u64,
     ) -> Result<bool, Error> {
-        let done = sqlx::query(
-            "UPDATE ingest_cursors SET spool = ? WHERE spool = ? AND file_id = ? AND offset = ?",
-        )
-        .bind(to)
-        .bind(from)
-        .bind(file_id)
-        .bind(offset as i64)
-        .execute(self.pool())
-        .await
+        let sql = "UPDATE ingest_cursors SET spool = $1 WHERE spool = $2 AND file_id = $3 AND \"offset\" = $4";
+        let done = on_pool!(self, |p| sqlx::query(sql)
+            .bind(to)
+            .bind(from)
+            .bind(file_id)
+            .bind(offset as i64)
+            .execute(p)
+            .await
+            .map(|d| d.rows_affected()))
         .map_err(self.db())?;
-        Ok(done.rows_affected() == 1)
+        Ok(done == 1)
     }
 
     /// Forget a deleted spool's cursor.
     pub async fn delete_ingest_cursor(&self, spool: &str) -> Result<(), Error> {
-        sqlx::query("DELETE FROM ingest_cursors WHERE spool = ?")
-            .bind(spool)
-            .execute(self.pool())
-            .await
-            .map_err(self.db())?;
-        Ok(())
+        on_pool!(self, |p| sqlx::query(
+            "DELETE FROM ingest_cursors WHERE spool = $1"
+        )
+        .bind(spool)
+        .execute(p)
+        .await
+        .map(drop))
+        .map_err(self.db())
     }
 
     /// Map a query error to the store's error (naming the database file).
@@ -135,87 +188,26 @@ impl Store {
         db_err(&self.path)
     }
 
-    /// As [`Store::open`], creating the file's directory first (0700): for StackPerf's own data
-    /// directory only — a path the user typed must exist, so a typo is an error, not an empty
-    /// new database.
-    pub async fn open_creating_dir(path: &Path) -> Result<Store, Error> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            crate::paths::create_private_dir(dir).map_err(|e| Error::Database {
-                path: path.to_path_buf(),
-                message: format!("cannot create directory {}: {e}", dir.display()),
-            })?;
-        }
-        Store::open(path).await
-    }
-
-    /// Open (creating the file if needed) and migrate the database at `path`; its directory
-    /// must exist.
-    pub async fn open(path: &Path) -> Result<Store, Error> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            if !dir.is_dir() {
-                return Err(Error::Invalid(format!(
-                    "the folder {} for the database {} does not exist: create it, or pass another --db PATH (without --db StackPerf uses its data directory)",
-                    dir.display(),
-                    path.display()
-                )));
-            }
-        }
-        let existed = path.exists();
-        let url = format!("sqlite://{}", path.display());
-        let opts = SqliteConnectOptions::from_str(&url)
-            .map_err(db_err(path))?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(5))
-            // A 64 MiB page cache keeps the request indexes hot during ingest and reports.
-            .pragma("cache_size", "-65536")
-            .pragma("temp_store", "memory")
-            // Checkpoint the WAL less often during bulk ingest, and read pages through mmap.
-            .pragma("wal_autocheckpoint", "10000")
-            .pragma("mmap_size", "268435456");
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(opts)
-            .await
-            .map_err(|e| open_error(path, e))?;
-        MIGRATOR.run(&pool).await.map_err(|e| match e {
-            // A migration this build does not have: the file was written by a newer StackPerf.
-            sqlx::migrate::MigrateError::VersionMissing(v) => Error::DatabaseNewer {
-                path: path.to_path_buf(),
-                version: v,
-            },
-            sqlx::migrate::MigrateError::Execute(e) => open_error(path, e),
-            other => Error::Database {
-                path: path.to_path_buf(),
-                message: format!("migration failed: {other}"),
-            },
-        })?;
-        #[cfg(unix)]
-        if !existed {
-            use std::os::unix::fs::PermissionsExt;
-            for f in [
-                path.to_path_buf(),
-                path.with_extension("sqlite-wal"),
-                path.with_extension("sqlite-shm"),
-            ] {
-                let _ = std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600));
-            }
-        }
-        Ok(Store {
-            pool,
-            path: path.to_path_buf(),
-            writer: Default::default(),
-        })
-    }
-
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    pub fn pool(&self) -> &SqlitePool {
+    pub fn pool(&self) -> &Pool {
         &self.pool
+    }
+
+    /// The SQLite pool, when the store is an SQLite file (benchmarks and tests that reach past
+    /// the store API).
+    pub fn sqlite_pool(&self) -> Option<&SqlitePool> {
+        match &self.pool {
+            Pool::Sqlite(p) => Some(p),
+            Pool::Postgres(_) => None,
+        }
+    }
+
+    /// Whether the store is a PostgreSQL server.
+    pub fn is_postgres(&self) -> bool {
+        matches!(self.pool, Pool::Postgres(_))
     }
 
     pub(crate) fn writer(&self) -> &crate::ingest_write::Writer {
@@ -224,17 +216,15 @@ impl Store {
 
     /// Migrations recorded as applied.
     pub async fn applied_migrations(&self) -> Result<Vec<AppliedMigration>, Error> {
-        let rows = sqlx::query(
-            "SELECT version, description FROM _sqlx_migrations WHERE success = 1 ORDER BY version",
-        )
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db_err(&self.path))?;
+        let sql =
+            "SELECT version, description FROM _sqlx_migrations WHERE success ORDER BY version";
+        let rows: Vec<(i64, String)> = on_pool!(self, |p| sqlx::query_as(sql).fetch_all(p).await)
+            .map_err(db_err(&self.path))?;
         Ok(rows
-            .iter()
-            .map(|r| AppliedMigration {
-                version: r.get("version"),
-                description: r.get("description"),
+            .into_iter()
+            .map(|(version, description)| AppliedMigration {
+                version,
+                description,
             })
             .collect())
     }
@@ -244,12 +234,13 @@ impl Store {
     pub async fn sync_config(&self, reg: &Registry) -> Result<SyncReport, Error> {
         let e = db_err(&self.path);
         let now = Timestamp::now();
-        let mut tx = self.pool.begin().await.map_err(&e)?;
-        let mut report = SyncReport::default();
         let json = |v: &dyn erased::Ser| canonical_json(&v.value());
-        for p in reg.providers.iter().map(|l| &l.value) {
-            sqlx::query(
-                "INSERT INTO providers (name, route_name, protocol_surface, definition, updated_at) VALUES (?, ?, ?, ?, ?)
+        on_pool!(self, |pool| {
+            let mut tx = pool.begin().await.map_err(&e)?;
+            let mut report = SyncReport::default();
+            for p in reg.providers.iter().map(|l| &l.value) {
+                sqlx::query(
+                "INSERT INTO providers (name, route_name, protocol_surface, definition, updated_at) VALUES ($1, $2, $3, $4, $5)
                  ON CONFLICT (name) DO UPDATE SET route_name = excluded.route_name, protocol_surface = excluded.protocol_surface,
                  definition = excluded.definition, updated_at = excluded.updated_at",
             )
@@ -261,11 +252,11 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(&e)?;
-            report.providers += 1;
-        }
-        for h in reg.harnesses.iter().map(|l| &l.value) {
-            sqlx::query(
-                "INSERT INTO harness_profiles (name, protocol_surface, definition, updated_at) VALUES (?, ?, ?, ?)
+                report.providers += 1;
+            }
+            for h in reg.harnesses.iter().map(|l| &l.value) {
+                sqlx::query(
+                "INSERT INTO harness_profiles (name, protocol_surface, definition, updated_at) VALUES ($1, $2, $3, $4)
                  ON CONFLICT (name) DO UPDATE SET protocol_surface = excluded.protocol_surface,
                  definition = excluded.definition, updated_at = excluded.updated_at",
             )
@@ -276,16 +267,16 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(&e)?;
-            report.harness_profiles += 1;
-        }
-        for v in reg.variants.iter().map(|l| &l.value) {
-            let Some(r) = reg.resolve(&v.name) else {
-                continue;
-            };
-            let inserted = sqlx::query(
+                report.harness_profiles += 1;
+            }
+            for v in reg.variants.iter().map(|l| &l.value) {
+                let Some(r) = reg.resolve(&v.name) else {
+                    continue;
+                };
+                let inserted = sqlx::query(
                 "INSERT INTO variants (name, config_fingerprint, provider, provider_route, model_alias, upstream_model,
                  harness_profile, benchmark_tags, definition, is_current, first_seen_at, last_seen_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1, $10, $11)
                  ON CONFLICT (name, config_fingerprint) DO NOTHING",
             )
             .bind(&v.name)
@@ -302,10 +293,10 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(&e)?;
-            if inserted.rows_affected() > 0 {
-                report.new_fingerprints.push(v.name.clone());
-            }
-            sqlx::query("UPDATE variants SET is_current = (config_fingerprint = ?), last_seen_at = CASE WHEN config_fingerprint = ? THEN ? ELSE last_seen_at END WHERE name = ?")
+                if inserted.rows_affected() > 0 {
+                    report.new_fingerprints.push(v.name.clone());
+                }
+                sqlx::query("UPDATE variants SET is_current = CASE WHEN config_fingerprint = $1 THEN 1 ELSE 0 END, last_seen_at = CASE WHEN config_fingerprint = $2 THEN $3 ELSE last_seen_at END WHERE name = $4")
                 .bind(&r.config_fingerprint)
                 .bind(&r.config_fingerprint)
                 .bind(now)
@@ -313,11 +304,11 @@ impl Store {
                 .execute(&mut *tx)
                 .await
                 .map_err(&e)?;
-            report.variants += 1;
-        }
-        for x in reg.experiments.iter().map(|l| &l.value) {
-            sqlx::query(
-                "INSERT INTO experiments (name, description, variants, definition, updated_at) VALUES (?, ?, ?, ?, ?)
+                report.variants += 1;
+            }
+            for x in reg.experiments.iter().map(|l| &l.value) {
+                sqlx::query(
+                "INSERT INTO experiments (name, description, variants, definition, updated_at) VALUES ($1, $2, $3, $4, $5)
                  ON CONFLICT (name) DO UPDATE SET description = excluded.description, variants = excluded.variants,
                  definition = excluded.definition, updated_at = excluded.updated_at",
             )
@@ -329,12 +320,12 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(&e)?;
-            report.experiments += 1;
-        }
-        for t in reg.task_cards.iter().map(|l| &l.value) {
-            sqlx::query(
+                report.experiments += 1;
+            }
+            for t in reg.task_cards.iter().map(|l| &l.value) {
+                sqlx::query(
                 "INSERT INTO task_cards (name, repo_path, stop_condition, session_timebox_minutes, definition, updated_at)
-                 VALUES (?, ?, ?, ?, ?, ?)
+                 VALUES ($1, $2, $3, $4, $5, $6)
                  ON CONFLICT (name) DO UPDATE SET repo_path = excluded.repo_path, stop_condition = excluded.stop_condition,
                  session_timebox_minutes = excluded.session_timebox_minutes, definition = excluded.definition,
                  updated_at = excluded.updated_at",
@@ -348,32 +339,29 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(&e)?;
-            report.task_cards += 1;
-        }
-        tx.commit().await.map_err(&e)?;
-        Ok(report)
+                report.task_cards += 1;
+            }
+            tx.commit().await.map_err(&e)?;
+            Ok(report)
+        })
     }
 
     /// Every stored fingerprint of a variant, newest first: `(fingerprint, is_current)`.
     pub async fn variant_fingerprints(&self, name: &str) -> Result<Vec<(String, bool)>, Error> {
-        let rows = sqlx::query("SELECT config_fingerprint, is_current FROM variants WHERE name = ? ORDER BY variant_id DESC")
-            .bind(name)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err(&self.path))?;
-        Ok(rows
-            .iter()
-            .map(|r| (r.get::<String, _>(0), r.get::<i64, _>(1) == 1))
-            .collect())
+        let sql = "SELECT config_fingerprint, is_current FROM variants WHERE name = $1 ORDER BY variant_id DESC";
+        let rows: Vec<(String, i64)> =
+            on_pool!(self, |p| sqlx::query_as(sql).bind(name).fetch_all(p).await)
+                .map_err(db_err(&self.path))?;
+        Ok(rows.into_iter().map(|(f, c)| (f, c == 1)).collect())
     }
 
     /// Names of the tables in the schema (for `db` diagnostics and tests).
     pub async fn tables(&self) -> Result<Vec<String>, Error> {
-        let rows = sqlx::query("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '\\_%' ESCAPE '\\' AND name NOT LIKE 'sqlite%' ORDER BY name")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err(&self.path))?;
-        Ok(rows.iter().map(|r| r.get::<String, _>(0)).collect())
+        let sql = match self.pool() {
+            Pool::Sqlite(_) => "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE '\\_%' ESCAPE '\\' AND name NOT LIKE 'sqlite%' ORDER BY name",
+            Pool::Postgres(_) => "SELECT tablename::text FROM pg_tables WHERE schemaname = current_schema() AND tablename NOT LIKE '\\_%' ESCAPE '\\' ORDER BY tablename",
+        };
+        on_pool!(self, |p| sqlx::query_scalar(sql).fetch_all(p).await).map_err(db_err(&self.path))
     }
 }
 

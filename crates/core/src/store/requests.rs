@@ -2,13 +2,13 @@
 //! requests export, are derived) and its queries.
 
 use crate::timestamp::Timestamp;
-use rusqlite::ToSql;
 use serde::Serialize;
 use sqlx::Row;
 
-use super::Store;
+use super::write::conn::ToArg;
+use super::{on_pool, Store};
 use crate::config::Surface;
-use crate::store::model::{Measure, RequestRow, RequestStatus, TimedAt, Traffic};
+use crate::store::model::{Measure, RequestRow, RequestStatus, TimedAt};
 use crate::Error;
 
 /// A column's type in every format (database, CSV, JSON, Parquet).
@@ -39,7 +39,7 @@ pub enum Side {
     Bookkeeping,
 }
 
-type Get = for<'a> fn(&'a RequestRow) -> &'a dyn ToSql;
+type Get = for<'a> fn(&'a RequestRow) -> &'a dyn ToArg;
 
 /// One column of `requests`.
 pub struct Column {
@@ -49,7 +49,7 @@ pub struct Column {
     /// In the requests export.
     pub export: bool,
     /// The row's value (`None`: `ingested_at`, the time of the write).
-    pub get: Option<Get>,
+    pub(crate) get: Option<Get>,
 }
 
 const fn col(name: &'static str, kind: Kind, side: Side, get: Get) -> Column {
@@ -62,26 +62,14 @@ const fn col(name: &'static str, kind: Kind, side: Side, get: Get) -> Column {
     }
 }
 
-/// The names bound for `timed_at` (a `&dyn ToSql` needs a place that outlives the row).
+/// The names bound for `timed_at` (a `&dyn ToArg` needs a place that outlives the row).
 const TIMED: [&str; 2] = [TimedAt::Edge.as_str(), TimedAt::Litellm.as_str()];
-
-impl ToSql for RequestStatus {
-    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
-        Ok(self.as_str().into())
-    }
-}
-
-impl ToSql for Traffic {
-    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
-        Ok(self.as_str().into())
-    }
-}
 
 /// No value (NULL) for a float column.
 static NO_FLOAT: Option<f64> = None;
 
 /// A request whose record the edge lost has no known end: its latency is NULL.
-fn latency(r: &RequestRow) -> &dyn ToSql {
+fn latency(r: &RequestRow) -> &dyn ToArg {
     if r.outcome.as_deref() == Some(super::model::EDGE_LOST) {
         &NO_FLOAT
     } else {
@@ -89,7 +77,7 @@ fn latency(r: &RequestRow) -> &dyn ToSql {
     }
 }
 
-fn timed(r: &RequestRow) -> &dyn ToSql {
+fn timed(r: &RequestRow) -> &dyn ToArg {
     &TIMED[match r.timed_at {
         TimedAt::Edge => 0,
         TimedAt::Litellm => 1,
@@ -257,58 +245,60 @@ impl Store {
         session: &str,
         since: Option<Timestamp>,
     ) -> Result<(Vec<RequestBrief>, Option<Timestamp>), Error> {
-        let rows = sqlx::query(
+        on_pool!(self, |p| {
+            let rows = sqlx::query(
             "SELECT request_id, request_started_at, request_finished_at, model, call_type, protocol_surface, streamed,
                     status, http_status, error_class, ttft_ms, ttft_visible_ms, itl_ms, stall_count,
                     CASE WHEN outcome IN ('edge_lost', 'not_timed_at_edge') THEN NULL ELSE latency_ms END
                     AS latency_ms, output_tokens_per_s, input_tokens, output_tokens, tool_calls,
                     tool_call_count, ingested_at
-             FROM requests WHERE session_id = ?1 AND (?2 IS NULL OR ingested_at > ?2)
+             FROM requests WHERE session_id = $1 AND ($2 IS NULL OR ingested_at > $2)
              ORDER BY request_finished_at, request_id",
         )
         .bind(session)
         .bind(since)
-        .fetch_all(self.pool())
+        .fetch_all(p)
         .await
         .map_err(self.db())?;
-        let cursor = rows
-            .iter()
-            .filter_map(|r| r.get::<Option<Timestamp>, _>("ingested_at"))
-            .fold(since, |m, x| Some(m.map_or(x, |m| m.max(x))));
-        let briefs = rows
-            .iter()
-            .map(|r| {
-                let surface = r
-                    .get::<Option<String>, _>("protocol_surface")
-                    .as_deref()
-                    .and_then(Surface::parse);
-                let streamed = r.get::<i64, _>("streamed") != 0;
-                RequestBrief {
-                    kind: request_kind(surface, streamed),
-                    request_id: r.get("request_id"),
-                    started_at: r.get("request_started_at"),
-                    finished_at: r.get("request_finished_at"),
-                    model: r.get("model"),
-                    call_type: r.get("call_type"),
-                    protocol_surface: surface,
-                    streamed,
-                    status: r.try_get("status").unwrap_or(RequestStatus::Error),
-                    http_status: r.get("http_status"),
-                    error_class: r.get("error_class"),
-                    ttft_ms: r.get("ttft_ms"),
-                    ttft_visible_ms: r.get("ttft_visible_ms"),
-                    itl_ms: r.get("itl_ms"),
-                    stall_count: r.get("stall_count"),
-                    latency_ms: r.get("latency_ms"),
-                    output_tokens_per_s: r.get("output_tokens_per_s"),
-                    input_tokens: r.get("input_tokens"),
-                    output_tokens: r.get("output_tokens"),
-                    tool_calls: r.get("tool_calls"),
-                    tool_call_count: r.get("tool_call_count"),
-                }
-            })
-            .collect();
-        Ok((briefs, cursor))
+            let cursor = rows
+                .iter()
+                .filter_map(|r| r.get::<Option<Timestamp>, _>("ingested_at"))
+                .fold(since, |m, x| Some(m.map_or(x, |m| m.max(x))));
+            let briefs = rows
+                .iter()
+                .map(|r| {
+                    let surface = r
+                        .get::<Option<String>, _>("protocol_surface")
+                        .as_deref()
+                        .and_then(Surface::parse);
+                    let streamed = r.get::<i64, _>("streamed") != 0;
+                    RequestBrief {
+                        kind: request_kind(surface, streamed),
+                        request_id: r.get("request_id"),
+                        started_at: r.get("request_started_at"),
+                        finished_at: r.get("request_finished_at"),
+                        model: r.get("model"),
+                        call_type: r.get("call_type"),
+                        protocol_surface: surface,
+                        streamed,
+                        status: r.try_get("status").unwrap_or(RequestStatus::Error),
+                        http_status: r.get("http_status"),
+                        error_class: r.get("error_class"),
+                        ttft_ms: r.get("ttft_ms"),
+                        ttft_visible_ms: r.get("ttft_visible_ms"),
+                        itl_ms: r.get("itl_ms"),
+                        stall_count: r.get("stall_count"),
+                        latency_ms: r.get("latency_ms"),
+                        output_tokens_per_s: r.get("output_tokens_per_s"),
+                        input_tokens: r.get("input_tokens"),
+                        output_tokens: r.get("output_tokens"),
+                        tool_calls: r.get("tool_calls"),
+                        tool_call_count: r.get("tool_call_count"),
+                    }
+                })
+                .collect();
+            Ok((briefs, cursor))
+        })
     }
 
     /// `(session, value)` of one per-request measure over an experiment's requests where it is
@@ -318,15 +308,15 @@ impl Store {
         experiment: &str,
         measure: Measure,
     ) -> Result<Vec<(Option<String>, f64)>, Error> {
-        let rows = sqlx::query(&format!(
-            "SELECT session_id, CAST({0} AS REAL) FROM requests WHERE experiment = ? AND {0} IS NOT NULL",
+        let sql = format!(
+            "SELECT session_id, CAST({0} AS DOUBLE PRECISION) FROM requests WHERE experiment = $1 AND {0} IS NOT NULL",
             measure.column()
-        ))
-        .bind(experiment)
-        .fetch_all(self.pool())
-        .await
-        .map_err(self.db())?;
-        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+        );
+        on_pool!(self, |p| sqlx::query_as(&sql)
+            .bind(experiment)
+            .fetch_all(p)
+            .await)
+        .map_err(self.db())
     }
 }
 
@@ -369,7 +359,7 @@ mod tests {
         let store = Store::open(&dir.path().join("db.sqlite")).await.unwrap();
         let table: Vec<String> =
             sqlx::query_scalar("SELECT name FROM pragma_table_info('requests')")
-                .fetch_all(store.pool())
+                .fetch_all(store.sqlite_pool().unwrap())
                 .await
                 .unwrap();
         let mut listed: Vec<&str> = REQUEST_COLUMNS.iter().map(|c| c.name).collect();

@@ -4,7 +4,7 @@ use crate::timestamp::Timestamp;
 use serde::Serialize;
 use sqlx::Row;
 
-use super::Store;
+use super::{on_pool, Store};
 use crate::store::model::{ItemState, OutcomeClass, PlannedItem, RunOrder, RunStatus, TaskOutcome};
 use crate::Error;
 
@@ -61,10 +61,11 @@ pub struct RunItemRow {
 impl Store {
     /// Record a new run and its planned items, in one transaction.
     pub async fn insert_run(&self, run: &RunRow, items: &[PlannedItem]) -> Result<(), Error> {
-        let mut tx = self.pool().begin().await.map_err(self.db())?;
-        sqlx::query(
+        on_pool!(self, |pool| {
+            let mut tx = pool.begin().await.map_err(self.db())?;
+            sqlx::query(
             "INSERT INTO runs (run_id, experiment, created_at, status, run_order, seed, repetitions, timeout_s, machine, versions, suite, retry_infra, parallel)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         )
         .bind(&run.run_id)
         .bind(&run.experiment)
@@ -82,9 +83,9 @@ impl Store {
         .execute(&mut *tx)
         .await
         .map_err(self.db())?;
-        for (i, it) in items.iter().enumerate() {
-            sqlx::query(
-                "INSERT INTO run_items (run_id, idx, variant, task_card, repetition) VALUES (?, ?, ?, ?, ?)",
+            for (i, it) in items.iter().enumerate() {
+                sqlx::query(
+                "INSERT INTO run_items (run_id, idx, variant, task_card, repetition) VALUES ($1, $2, $3, $4, $5)",
             )
             .bind(&run.run_id)
             .bind(i as i64)
@@ -94,60 +95,65 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(self.db())?;
-        }
-        tx.commit().await.map_err(self.db())
+            }
+            tx.commit().await.map_err(self.db())
+        })
     }
 
     pub async fn run(&self, run_id: &str) -> Result<Option<RunRow>, Error> {
-        let row = sqlx::query("SELECT * FROM runs WHERE run_id = ?")
-            .bind(run_id)
-            .fetch_optional(self.pool())
-            .await
-            .map_err(self.db())?;
-        Ok(row.map(|r| RunRow {
-            run_id: r.get("run_id"),
-            experiment: r.get("experiment"),
-            created_at: r.get("created_at"),
-            finished_at: r.get("finished_at"),
-            status: RunStatus::parse(r.get("status")),
-            order: RunOrder::parse(r.get("run_order")).unwrap_or(RunOrder::Interleaved),
-            seed: r.get::<i64, _>("seed").to_string(),
-            repetitions: r.get::<i64, _>("repetitions") as u32,
-            timeout_s: r.get("timeout_s"),
-            machine: r.get("machine"),
-            versions: r.get("versions"),
-            suite: r.get("suite"),
-            retry_infra: r.get::<i64, _>("retry_infra") as u32,
-            parallel: r.get::<i64, _>("parallel") as u32,
-        }))
+        on_pool!(self, |p| {
+            let row = sqlx::query("SELECT * FROM runs WHERE run_id = $1")
+                .bind(run_id)
+                .fetch_optional(p)
+                .await
+                .map_err(self.db())?;
+            Ok(row.map(|r| RunRow {
+                run_id: r.get("run_id"),
+                experiment: r.get("experiment"),
+                created_at: r.get("created_at"),
+                finished_at: r.get("finished_at"),
+                status: RunStatus::parse(r.get("status")),
+                order: RunOrder::parse(r.get("run_order")).unwrap_or(RunOrder::Interleaved),
+                seed: r.get::<i64, _>("seed").to_string(),
+                repetitions: r.get::<i64, _>("repetitions") as u32,
+                timeout_s: r.get("timeout_s"),
+                machine: r.get("machine"),
+                versions: r.get("versions"),
+                suite: r.get("suite"),
+                retry_infra: r.get::<i64, _>("retry_infra") as u32,
+                parallel: r.get::<i64, _>("parallel") as u32,
+            }))
+        })
     }
 
     /// The items of a run, in run order.
     pub async fn run_items(&self, run_id: &str) -> Result<Vec<RunItemRow>, Error> {
-        let rows = sqlx::query(
-            "SELECT idx, variant, task_card, repetition, state, session_id, outcome, outcome_key, attempts FROM run_items WHERE run_id = ? ORDER BY idx",
+        on_pool!(self, |p| {
+            let rows = sqlx::query(
+            "SELECT idx, variant, task_card, repetition, state, session_id, outcome, outcome_key, attempts FROM run_items WHERE run_id = $1 ORDER BY idx",
         )
         .bind(run_id)
-        .fetch_all(self.pool())
+        .fetch_all(p)
         .await
         .map_err(self.db())?;
-        Ok(rows
-            .iter()
-            .map(|r| RunItemRow {
-                index: r.get::<i64, _>(0) as u32,
-                variant: r.get(1),
-                task_card: r.get(2),
-                repetition: r.get::<i64, _>(3) as u32,
-                state: ItemState::parse(r.get(4)),
-                session_id: r.get(5),
-                outcome: r.get(6),
-                outcome_class: r
-                    .get::<Option<String>, _>(7)
-                    .and_then(|k| TaskOutcome::from_key(&k))
-                    .map(TaskOutcome::class),
-                attempts: r.get::<i64, _>(8) as u32,
-            })
-            .collect())
+            Ok(rows
+                .iter()
+                .map(|r| RunItemRow {
+                    index: r.get::<i64, _>(0) as u32,
+                    variant: r.get(1),
+                    task_card: r.get(2),
+                    repetition: r.get::<i64, _>(3) as u32,
+                    state: ItemState::parse(r.get(4)),
+                    session_id: r.get(5),
+                    outcome: r.get(6),
+                    outcome_class: r
+                        .get::<Option<String>, _>(7)
+                        .and_then(|k| TaskOutcome::from_key(&k))
+                        .map(TaskOutcome::class),
+                    attempts: r.get::<i64, _>(8) as u32,
+                })
+                .collect())
+        })
     }
 
     /// Move an item to `state`, with its session and outcome once known.
@@ -160,10 +166,10 @@ impl Store {
         outcome: Option<TaskOutcome>,
     ) -> Result<(), Error> {
         // A new session is a new attempt; the outcome's class is stored by its key.
-        sqlx::query(
-            "UPDATE run_items SET state = ?, session_id = COALESCE(?, session_id), outcome = COALESCE(?, outcome),
-             outcome_key = COALESCE(?, outcome_key), attempts = attempts + (? IS NOT NULL)
-             WHERE run_id = ? AND idx = ?",
+        on_pool!(self, |p| sqlx::query(
+            "UPDATE run_items SET state = $1, session_id = COALESCE($2, session_id), outcome = COALESCE($3, outcome),
+             outcome_key = COALESCE($4, outcome_key), attempts = attempts + CASE WHEN $5 IS NULL THEN 0 ELSE 1 END
+             WHERE run_id = $6 AND idx = $7",
         )
         .bind(state.as_str())
         .bind(session_id)
@@ -172,21 +178,25 @@ impl Store {
         .bind(session_id)
         .bind(run_id)
         .bind(i64::from(index))
-        .execute(self.pool())
+        .execute(p)
         .await
+        .map(|d| d.rows_affected()))
         .map_err(self.db())?;
         Ok(())
     }
 
     pub async fn set_run_status(&self, run_id: &str, status: RunStatus) -> Result<(), Error> {
         let finished = (status != RunStatus::Running).then(Timestamp::now);
-        sqlx::query("UPDATE runs SET status = ?, finished_at = ? WHERE run_id = ?")
-            .bind(status.as_str())
-            .bind(finished)
-            .bind(run_id)
-            .execute(self.pool())
-            .await
-            .map_err(self.db())?;
+        on_pool!(self, |p| sqlx::query(
+            "UPDATE runs SET status = $1, finished_at = $2 WHERE run_id = $3"
+        )
+        .bind(status.as_str())
+        .bind(finished)
+        .bind(run_id)
+        .execute(p)
+        .await
+        .map(|d| d.rows_affected()))
+        .map_err(self.db())?;
         Ok(())
     }
 
@@ -201,18 +211,19 @@ impl Store {
             .harness_report
             .as_ref()
             .and_then(|r| serde_json::to_string(r).ok());
-        sqlx::query(
-            "UPDATE sessions SET task_success = ?, wall_s = ?, harness_exit = ?, harness_report = ?, run_id = ?, task_outcome = ?, rollup_stale = 1 WHERE session_id = ?",
+        on_pool!(self, |p| sqlx::query(
+            "UPDATE sessions SET task_success = $1, wall_s = $2, harness_exit = $3, harness_report = $4, run_id = $5, task_outcome = $6, rollup_stale = 1 WHERE session_id = $7",
         )
         .bind(result.success.map(i64::from))
         .bind(result.wall_s)
-        .bind(result.exit)
+        .bind(result.exit.map(i64::from))
         .bind(report)
         .bind(run_id)
         .bind(result.outcome.map(TaskOutcome::key))
         .bind(session_id)
-        .execute(self.pool())
+        .execute(p)
         .await
+        .map(|d| d.rows_affected()))
         .map_err(self.db())?;
         Ok(())
     }
@@ -226,35 +237,55 @@ impl Store {
         env: &crate::machine::Environment,
     ) -> Result<(), Error> {
         let json = serde_json::to_string(env).map_err(|e| Error::Internal(e.to_string()))?;
-        sqlx::query("UPDATE sessions SET environment = ? WHERE session_id = ?")
-            .bind(json)
-            .bind(session_id)
-            .execute(self.pool())
-            .await
-            .map_err(self.db())?;
+        on_pool!(self, |p| sqlx::query(
+            "UPDATE sessions SET environment = $1 WHERE session_id = $2"
+        )
+        .bind(json)
+        .bind(session_id)
+        .execute(p)
+        .await
+        .map(|d| d.rows_affected()))
+        .map_err(self.db())?;
         Ok(())
     }
 
     /// Add the load average at its end to a session's recorded environment.
     pub async fn set_environment_end(&self, session_id: &str, load: f64) -> Result<(), Error> {
-        sqlx::query(
-            "UPDATE sessions SET environment = json_set(environment, '$.load_end', ?)
-             WHERE session_id = ? AND environment IS NOT NULL",
-        )
-        .bind(load)
-        .bind(session_id)
-        .execute(self.pool())
-        .await
+        // Read, changed and written back in Rust: the two backends' JSON functions differ.
+        let sql = "SELECT environment FROM sessions WHERE session_id = $1";
+        let text: Option<Option<String>> = on_pool!(self, |p| sqlx::query_scalar(sql)
+            .bind(session_id)
+            .fetch_optional(p)
+            .await)
+        .map_err(self.db())?;
+        let Some(mut env) = text
+            .flatten()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        else {
+            return Ok(());
+        };
+        if let Some(o) = env.as_object_mut() {
+            o.insert("load_end".into(), load.into());
+        }
+        let sql = "UPDATE sessions SET environment = $1 WHERE session_id = $2";
+        on_pool!(self, |p| sqlx::query(sql)
+            .bind(env.to_string())
+            .bind(session_id)
+            .execute(p)
+            .await
+            .map(|d| d.rows_affected()))
         .map_err(self.db())?;
         Ok(())
     }
 
     /// Sessions active now (their keys issued, not finalized).
     pub async fn active_sessions(&self) -> Result<u32, Error> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM sessions WHERE status = 'active'")
-            .fetch_one(self.pool())
-            .await
-            .map_err(self.db())?;
+        let n: i64 = on_pool!(self, |p| sqlx::query_scalar(
+            "SELECT COUNT(*) FROM sessions WHERE status = 'active'"
+        )
+        .fetch_one(p)
+        .await)
+        .map_err(self.db())?;
         Ok(n as u32)
     }
 }

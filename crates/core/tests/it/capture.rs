@@ -3,7 +3,7 @@
 
 use std::io::Write;
 
-use sqlx::Row;
+use crate::common::on_store;
 use stackperf_core::capture::collect;
 use stackperf_core::normalize::ModelIndex;
 use stackperf_core::store::Store;
@@ -19,72 +19,70 @@ fn line(i: usize) -> String {
 }
 
 async fn count(store: &Store) -> i64 {
-    sqlx::query("SELECT COUNT(*), COUNT(DISTINCT litellm_call_id) FROM requests")
-        .fetch_one(store.pool())
-        .await
-        .map(|r| {
-            assert_eq!(r.get::<i64, _>(0), r.get::<i64, _>(1), "duplicate rows");
-            r.get(0)
-        })
-        .unwrap()
+    let sql = "SELECT COUNT(*), COUNT(DISTINCT litellm_call_id) FROM requests";
+    let (n, distinct): (i64, i64) =
+        on_store!(store, |p| sqlx::query_as(sql).fetch_one(p).await).unwrap();
+    assert_eq!(n, distinct, "duplicate rows");
+    n
 }
 
 #[tokio::test]
 async fn ingesting_the_same_spool_twice_adds_nothing_and_partial_lines_wait() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("db.sqlite")).await.unwrap();
-    let spool = dir.path().join("spool.jsonl");
-    let models = ModelIndex::new();
-    let mut f = std::fs::File::create(&spool).unwrap();
-    for i in 0..5 {
-        writeln!(f, "{}", line(i)).unwrap();
-    }
-    // The proxy is half-way through writing line 5.
-    let l5 = line(5);
-    write!(f, "{}", &l5[..40]).unwrap();
-    f.flush().unwrap();
+    for db in crate::common::backends(dir.path(), "cursor") {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&db).await.unwrap();
+        let spool = dir.path().join("spool.jsonl");
+        let models = ModelIndex::new();
+        let mut f = std::fs::File::create(&spool).unwrap();
+        for i in 0..5 {
+            writeln!(f, "{}", line(i)).unwrap();
+        }
+        // The proxy is half-way through writing line 5.
+        let l5 = line(5);
+        write!(f, "{}", &l5[..40]).unwrap();
+        f.flush().unwrap();
 
-    let r = collect(&store, &spool, &models).await.unwrap();
-    assert_eq!((r.lines, r.inserted, r.pending_bytes), (5, 5, 40));
-    assert_eq!(count(&store).await, 5);
-    let again = collect(&store, &spool, &models).await.unwrap();
-    assert_eq!(
-        (again.lines, again.inserted),
-        (0, 0),
-        "the cursor makes a second pass a no-op"
-    );
+        let r = collect(&store, &spool, &models).await.unwrap();
+        assert_eq!((r.lines, r.inserted, r.pending_bytes), (5, 5, 40));
+        assert_eq!(count(&store).await, 5);
+        let again = collect(&store, &spool, &models).await.unwrap();
+        assert_eq!(
+            (again.lines, again.inserted),
+            (0, 0),
+            "the cursor makes a second pass a no-op"
+        );
 
-    write!(f, "{}\n{}\n", &l5[40..], line(6)).unwrap();
-    f.flush().unwrap();
-    let r = collect(&store, &spool, &models).await.unwrap();
-    assert_eq!(
-        (r.lines, r.inserted, r.malformed),
-        (2, 2, 0),
-        "the completed line is picked up, not lost"
-    );
-    assert_eq!(count(&store).await, 7);
-    let ttft: f64 = sqlx::query("SELECT ttft_ms FROM requests WHERE litellm_call_id = 'call-5'")
-        .fetch_one(store.pool())
-        .await
-        .unwrap()
-        .get(0);
-    assert!((ttft - 100.0).abs() < 1e-6);
+        write!(f, "{}\n{}\n", &l5[40..], line(6)).unwrap();
+        f.flush().unwrap();
+        let r = collect(&store, &spool, &models).await.unwrap();
+        assert_eq!(
+            (r.lines, r.inserted, r.malformed),
+            (2, 2, 0),
+            "the completed line is picked up, not lost"
+        );
+        assert_eq!(count(&store).await, 7);
+        let sql = "SELECT ttft_ms FROM requests WHERE litellm_call_id = 'call-5'";
+        let ttft: f64 = on_store!(store, |p| sqlx::query_scalar(sql).fetch_one(p).await).unwrap();
+        assert!((ttft - 100.0).abs() < 1e-6);
 
-    // A lost cursor (e.g. a restored database) re-reads everything and still adds nothing.
-    sqlx::query("DELETE FROM ingest_cursors")
-        .execute(store.pool())
-        .await
+        // A lost cursor (e.g. a restored database) re-reads everything and still adds nothing.
+        on_store!(store, |p| sqlx::query("DELETE FROM ingest_cursors")
+            .execute(p)
+            .await
+            .map(drop))
         .unwrap();
-    let r = collect(&store, &spool, &models).await.unwrap();
-    assert_eq!((r.lines, r.inserted, r.duplicates), (7, 0, 7));
-    assert_eq!(count(&store).await, 7);
+        let r = collect(&store, &spool, &models).await.unwrap();
+        assert_eq!((r.lines, r.inserted, r.duplicates), (7, 0, 7));
+        assert_eq!(count(&store).await, 7);
 
-    // A rotated spool (new file) starts from its beginning.
-    std::fs::remove_file(&spool).unwrap();
-    std::fs::write(&spool, format!("{}\nnot json\n", line(7))).unwrap();
-    let r = collect(&store, &spool, &models).await.unwrap();
-    assert_eq!((r.lines, r.inserted, r.malformed), (2, 1, 1));
-    assert_eq!(count(&store).await, 8);
+        // A rotated spool (new file) starts from its beginning.
+        std::fs::remove_file(&spool).unwrap();
+        std::fs::write(&spool, format!("{}\nnot json\n", line(7))).unwrap();
+        let r = collect(&store, &spool, &models).await.unwrap();
+        assert_eq!((r.lines, r.inserted, r.malformed), (2, 1, 1));
+        assert_eq!(count(&store).await, 8);
+    }
 }
 
 #[tokio::test]
@@ -239,12 +237,8 @@ fn litellm_line(inst: &str, n: u32) -> String {
 async fn edge_rows(
     store: &Store,
 ) -> Vec<(String, String, Option<String>, Option<i64>, Option<f64>)> {
-    sqlx::query_as(
-        "SELECT request_id, status, outcome, output_tokens, ttft_ms FROM requests ORDER BY request_id",
-    )
-    .fetch_all(store.pool())
-    .await
-    .unwrap()
+    let sql = "SELECT request_id, status, outcome, output_tokens, ttft_ms FROM requests ORDER BY request_id";
+    on_store!(store, |p| sqlx::query_as(sql).fetch_all(p).await).unwrap()
 }
 
 fn append_lines(path: &std::path::Path, lines: &[String]) {
@@ -283,80 +277,86 @@ async fn start_lines_become_edge_lost_rows_once_their_edge_is_gone_in_any_order(
     for k_edge in 0..=edge.len() {
         for k_lit in 0..=lit.len() {
             for rotate in [false, true] {
-                let dir = tempfile::tempdir().unwrap();
-                let store = Store::open(&dir.path().join("db.sqlite")).await.unwrap();
-                let spool = dir.path().join("spool.jsonl");
-                let edge_spool = stackperf_core::capture::edge_spool_beside(&spool);
-                let models = ModelIndex::new();
-                append_lines(&spool, &lit[..k_lit]);
-                append_lines(&edge_spool, &edge[..k_edge]);
-                collect(&store, &spool, &models).await.unwrap();
-                let rest = &edge[k_edge..];
-                if rotate && k_edge > 0 {
-                    let moved =
-                        stackperf_core::ingest::rotate::maybe_rotate(&store, &edge_spool, 1)
-                            .await
-                            .unwrap()
-                            .expect("rotated");
-                    // The old writer has not noticed: one more line goes to the renamed file.
-                    let (old, new) = rest.split_at(rest.len().min(1));
-                    append_lines(&moved, old);
-                    append_lines(&edge_spool, new);
-                } else {
-                    append_lines(&edge_spool, rest);
-                }
-                append_lines(&spool, &lit[k_lit..]);
-                collect(&store, &spool, &models).await.unwrap();
-                // A third pass (and the same lines again) changes nothing.
-                let again = collect(&store, &spool, &models).await.unwrap();
-                assert_eq!(again.inserted + again.edge_lost, 0);
-                let rows = edge_rows(&store).await;
-                let case = format!("edge {k_edge}, litellm {k_lit}, rotate {rotate}: {rows:?}");
-                assert_eq!(rows.len(), 3, "{case}");
-                let (id, status, outcome, tokens, ttft) = &rows[0];
-                assert_eq!(
-                    (
-                        id.as_str(),
-                        status.as_str(),
-                        outcome.as_deref(),
-                        *tokens,
-                        *ttft
-                    ),
-                    ("edge-a-1", "error", Some("edge_lost"), Some(11), None),
-                    "{case}"
-                );
-                for (r, id) in rows[1..].iter().zip(["edge-a-2", "edge-b-3"]) {
+                for db in crate::common::backends(&std::env::temp_dir(), "lost") {
+                    let dir = tempfile::tempdir().unwrap();
+                    let db = if db.extension().is_some_and(|x| x == "sqlite") {
+                        dir.path().join("db.sqlite")
+                    } else {
+                        db
+                    };
+                    let store = Store::open(&db).await.unwrap();
+                    let spool = dir.path().join("spool.jsonl");
+                    let edge_spool = stackperf_core::capture::edge_spool_beside(&spool);
+                    let models = ModelIndex::new();
+                    append_lines(&spool, &lit[..k_lit]);
+                    append_lines(&edge_spool, &edge[..k_edge]);
+                    collect(&store, &spool, &models).await.unwrap();
+                    let rest = &edge[k_edge..];
+                    if rotate && k_edge > 0 {
+                        let moved =
+                            stackperf_core::ingest::rotate::maybe_rotate(&store, &edge_spool, 1)
+                                .await
+                                .unwrap()
+                                .expect("rotated");
+                        // The old writer has not noticed: one more line goes to the renamed file.
+                        let (old, new) = rest.split_at(rest.len().min(1));
+                        append_lines(&moved, old);
+                        append_lines(&edge_spool, new);
+                    } else {
+                        append_lines(&edge_spool, rest);
+                    }
+                    append_lines(&spool, &lit[k_lit..]);
+                    collect(&store, &spool, &models).await.unwrap();
+                    // A third pass (and the same lines again) changes nothing.
+                    let again = collect(&store, &spool, &models).await.unwrap();
+                    assert_eq!(again.inserted + again.edge_lost, 0);
+                    let rows = edge_rows(&store).await;
+                    let case = format!("edge {k_edge}, litellm {k_lit}, rotate {rotate}: {rows:?}");
+                    assert_eq!(rows.len(), 3, "{case}");
+                    let (id, status, outcome, tokens, ttft) = &rows[0];
                     assert_eq!(
-                        (r.0.as_str(), r.1.as_str(), r.2.as_deref(), r.3),
-                        (id, "success", Some("ok"), Some(7)),
+                        (
+                            id.as_str(),
+                            status.as_str(),
+                            outcome.as_deref(),
+                            *tokens,
+                            *ttft
+                        ),
+                        ("edge-a-1", "error", Some("edge_lost"), Some(11), None),
                         "{case}"
                     );
-                    assert!(r.4.is_some_and(|t| (t - 100.0).abs() < 1e-6), "{case}");
+                    for (r, id) in rows[1..].iter().zip(["edge-a-2", "edge-b-3"]) {
+                        assert_eq!(
+                            (r.0.as_str(), r.1.as_str(), r.2.as_deref(), r.3),
+                            (id, "success", Some("ok"), Some(7)),
+                            "{case}"
+                        );
+                        assert!(r.4.is_some_and(|t| (t - 100.0).abs() < 1e-6), "{case}");
+                    }
+                    let sql = "SELECT COUNT(*) FROM edge_pending";
+                    let pending: i64 =
+                        on_store!(store, |p| sqlx::query_scalar(sql).fetch_one(p).await).unwrap();
+                    assert_eq!(pending, 0, "{case}");
+                    let outages = store.edge_outages(Timestamp::EPOCH, None).await.unwrap();
+                    assert_eq!(outages.len(), 1, "{case}");
+                    let o = &outages[0];
+                    // `a` was last seen at request 2's end (2002.5 s); `b` came up at 2003 s.
+                    assert_eq!(
+                        (
+                            o.instance.as_str(),
+                            o.from_ms.ms(),
+                            o.until_ms.map(Timestamp::ms),
+                            o.crashed
+                        ),
+                        ("a", 2_002_500.0, Some(2_003_000.0), true),
+                        "{case}"
+                    );
+                    cases += 1;
                 }
-                let pending: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM edge_pending")
-                    .fetch_one(store.pool())
-                    .await
-                    .unwrap();
-                assert_eq!(pending, 0, "{case}");
-                let outages = store.edge_outages(Timestamp::EPOCH, None).await.unwrap();
-                assert_eq!(outages.len(), 1, "{case}");
-                let o = &outages[0];
-                // `a` was last seen at request 2's end (2002.5 s); `b` came up at 2003 s.
-                assert_eq!(
-                    (
-                        o.instance.as_str(),
-                        o.from_ms.ms(),
-                        o.until_ms.map(Timestamp::ms),
-                        o.crashed
-                    ),
-                    ("a", 2_002_500.0, Some(2_003_000.0), true),
-                    "{case}"
-                );
-                cases += 1;
             }
         }
     }
-    assert_eq!(cases, 64);
+    assert_eq!(cases, 128, "64 orders, on both backends");
 }
 
 /// Only LiteLLM's line of a request that came through the edge: not a success, not timed, its own
@@ -366,78 +366,84 @@ async fn start_lines_become_edge_lost_rows_once_their_edge_is_gone_in_any_order(
 #[tokio::test]
 async fn litellm_alone_is_not_a_success_and_a_late_record_beats_edge_lost() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("db.sqlite")).await.unwrap();
-    let spool = dir.path().join("spool.jsonl");
-    let edge_spool = stackperf_core::capture::edge_spool_beside(&spool);
-    let models = ModelIndex::new();
-    append_lines(&spool, &[litellm_line("a", 1)]);
-    collect(&store, &spool, &models).await.unwrap();
-    let rows = edge_rows(&store).await;
-    assert_eq!(rows.len(), 1);
-    assert_eq!(
-        (rows[0].1.as_str(), rows[0].2.as_deref(), rows[0].4),
-        ("error", Some("not_timed_at_edge"), None)
-    );
-    append_lines(
-        &edge_spool,
-        &[
-            edge_line("up", "a", 0),
-            edge_line("start", "a", 1),
-            edge_line("end", "a", 1),
-            edge_line("start", "a", 2),
-            edge_line("down", "a", 3),
-        ],
-    );
-    let r = collect(&store, &spool, &models).await.unwrap();
-    assert_eq!(r.edge_lost, 1);
-    let rows = edge_rows(&store).await;
-    assert_eq!(
-        (rows[0].1.as_str(), rows[0].2.as_deref(), rows[0].3),
-        ("success", Some("ok"), Some(7))
-    );
-    assert_eq!(
-        (rows[1].0.as_str(), rows[1].1.as_str(), rows[1].2.as_deref()),
-        ("edge-a-2", "error", Some("edge_lost"))
-    );
-    let latency = |id: &'static str| {
-        sqlx::query_scalar::<_, Option<f64>>(
-            "SELECT latency_ms FROM requests WHERE request_id = ?1",
-        )
-        .bind(id)
-        .fetch_one(store.pool())
-    };
-    assert_eq!(
-        latency("edge-a-2").await.unwrap(),
-        None,
-        "no known end, no latency"
-    );
-    // A clean stop is an outage that is not a crash, open until an instance comes up.
-    let o = store.edge_outages(Timestamp::EPOCH, None).await.unwrap();
-    assert_eq!((o.len(), o[0].crashed, o[0].until_ms), (1, false, None));
-    // The late record of 2, then a record whose start line never made it (an older edge, or one
-    // killed between the two writes): a normal row.
-    append_lines(
-        &edge_spool,
-        &[
-            edge_line("end", "a", 2),
-            edge_line("up", "b", 9),
-            edge_line("end", "b", 10),
-        ],
-    );
-    collect(&store, &spool, &models).await.unwrap();
-    let rows = edge_rows(&store).await;
-    assert_eq!(rows.len(), 3);
-    assert_eq!(
-        (rows[1].0.as_str(), rows[1].1.as_str(), rows[1].2.as_deref()),
-        ("edge-a-2", "success", Some("ok"))
-    );
-    assert_eq!(latency("edge-a-2").await.unwrap(), Some(500.0));
-    assert_eq!(
-        (rows[2].0.as_str(), rows[2].1.as_str(), rows[2].2.as_deref()),
-        ("edge-b-10", "success", Some("ok"))
-    );
-    let o = store.edge_outages(Timestamp::EPOCH, None).await.unwrap();
-    assert_eq!(o[0].until_ms, Some(Timestamp::from_ms(2_009_000.0)));
+    for db in crate::common::backends(dir.path(), "late") {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&db).await.unwrap();
+        let spool = dir.path().join("spool.jsonl");
+        let edge_spool = stackperf_core::capture::edge_spool_beside(&spool);
+        let models = ModelIndex::new();
+        append_lines(&spool, &[litellm_line("a", 1)]);
+        collect(&store, &spool, &models).await.unwrap();
+        let rows = edge_rows(&store).await;
+        assert_eq!(rows.len(), 1);
+        assert_eq!(
+            (rows[0].1.as_str(), rows[0].2.as_deref(), rows[0].4),
+            ("error", Some("not_timed_at_edge"), None)
+        );
+        append_lines(
+            &edge_spool,
+            &[
+                edge_line("up", "a", 0),
+                edge_line("start", "a", 1),
+                edge_line("end", "a", 1),
+                edge_line("start", "a", 2),
+                edge_line("down", "a", 3),
+            ],
+        );
+        let r = collect(&store, &spool, &models).await.unwrap();
+        assert_eq!(r.edge_lost, 1);
+        let rows = edge_rows(&store).await;
+        assert_eq!(
+            (rows[0].1.as_str(), rows[0].2.as_deref(), rows[0].3),
+            ("success", Some("ok"), Some(7))
+        );
+        assert_eq!(
+            (rows[1].0.as_str(), rows[1].1.as_str(), rows[1].2.as_deref()),
+            ("edge-a-2", "error", Some("edge_lost"))
+        );
+        let latency = |id: &'static str| {
+            let store = store.clone();
+            async move {
+                let sql = "SELECT latency_ms FROM requests WHERE request_id = $1";
+                on_store!(store, |p| sqlx::query_scalar::<_, Option<f64>>(sql)
+                    .bind(id)
+                    .fetch_one(p)
+                    .await)
+            }
+        };
+        assert_eq!(
+            latency("edge-a-2").await.unwrap(),
+            None,
+            "no known end, no latency"
+        );
+        // A clean stop is an outage that is not a crash, open until an instance comes up.
+        let o = store.edge_outages(Timestamp::EPOCH, None).await.unwrap();
+        assert_eq!((o.len(), o[0].crashed, o[0].until_ms), (1, false, None));
+        // The late record of 2, then a record whose start line never made it (an older edge, or one
+        // killed between the two writes): a normal row.
+        append_lines(
+            &edge_spool,
+            &[
+                edge_line("end", "a", 2),
+                edge_line("up", "b", 9),
+                edge_line("end", "b", 10),
+            ],
+        );
+        collect(&store, &spool, &models).await.unwrap();
+        let rows = edge_rows(&store).await;
+        assert_eq!(rows.len(), 3);
+        assert_eq!(
+            (rows[1].0.as_str(), rows[1].1.as_str(), rows[1].2.as_deref()),
+            ("edge-a-2", "success", Some("ok"))
+        );
+        assert_eq!(latency("edge-a-2").await.unwrap(), Some(500.0));
+        assert_eq!(
+            (rows[2].0.as_str(), rows[2].1.as_str(), rows[2].2.as_deref()),
+            ("edge-b-10", "success", Some("ok"))
+        );
+        let o = store.edge_outages(Timestamp::EPOCH, None).await.unwrap();
+        assert_eq!(o[0].until_ms, Some(Timestamp::from_ms(2_009_000.0)));
+    }
 }
 
 /// Ingest passes while another connection keeps writing (the app's own writes: sessions, keys,
@@ -452,12 +458,12 @@ async fn ingest_passes_never_fail_while_another_connection_writes() {
     let edge_spool = stackperf_core::capture::edge_spool_beside(&spool);
     let models = ModelIndex::new();
     sqlx::query("CREATE TABLE scratch (x INTEGER)")
-        .execute(store.pool())
+        .execute(store.sqlite_pool().unwrap())
         .await
         .unwrap();
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let writer = {
-        let (pool, stop) = (store.pool().clone(), stop.clone());
+        let (pool, stop) = (store.sqlite_pool().unwrap().clone(), stop.clone());
         tokio::spawn(async move {
             let mut n = 0u64;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
@@ -496,50 +502,52 @@ async fn edge_rows_are_attributed_by_the_session_the_edge_recorded() {
     let configs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs");
     let (reg, problems) = stackperf_core::config::Registry::load(&configs);
     assert!(problems.is_empty(), "{problems:?}");
-    let store = Store::open(&dir.path().join("db.sqlite")).await.unwrap();
-    store.sync_config(&reg).await.unwrap();
-    for id in ["s1", "s2"] {
-        sqlx::query(
-            "INSERT INTO sessions (session_id, experiment, variant_id, task_card, harness_profile, status, mode, created_at, proxy_key_alias, app_version)
-             VALUES (?, 'sim-profiles', (SELECT variant_id FROM variants WHERE name = 'sim-fast-oai' AND is_current = 1), 'sample-traffic', 'openai-compatible', 'active', 'bounded', 0, ?, 'test')",
-        )
-        .bind(id)
-        .bind(format!("stackperf-{id}"))
-        .execute(store.pool())
-        .await
-        .unwrap();
-    }
-    let spool = dir.path().join("spool.jsonl");
-    std::fs::write(&spool, "").unwrap();
-    let record = |n: u32, alias: &str, session: &str| {
-        edge_line("end", "a", n).replace(
-            r#""key_alias":"k","#,
-            &format!(r#""key_alias":"{alias}","session_id":{session},"#),
-        )
-    };
-    append_lines(
-        &stackperf_core::capture::edge_spool_beside(&spool),
-        &[
-            // The edge's session wins over whatever the alias would say.
-            record(1, "stackperf-s2", r#""s1""#),
-            // No session recorded (a usage key, an older edge): the alias decides.
-            record(2, "stackperf-s2", "null"),
-            // A session the store does not know: unattributed, never guessed from the alias.
-            record(3, "stackperf-s1", r#""s9""#),
-        ],
-    );
-    collect(&store, &spool, &ModelIndex::new()).await.unwrap();
-    let rows: Vec<(String, Option<String>)> =
-        sqlx::query_as("SELECT request_id, session_id FROM requests ORDER BY request_id")
-            .fetch_all(store.pool())
-            .await
+    for db in crate::common::backends(dir.path(), "attributed") {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&db).await.unwrap();
+        store.sync_config(&reg).await.unwrap();
+        for id in ["s1", "s2"] {
+            let sql = "INSERT INTO sessions (session_id, experiment, variant_id, task_card, harness_profile, status, mode, created_at, proxy_key_alias, app_version)
+             VALUES ($1, 'sim-profiles', (SELECT variant_id FROM variants WHERE name = 'sim-fast-oai' AND is_current = 1), 'sample-traffic', 'openai-compatible', 'active', 'bounded', 0, $2, 'test')";
+            let alias = format!("stackperf-{id}");
+            on_store!(store, |p| sqlx::query(sql)
+                .bind(id)
+                .bind(&alias)
+                .execute(p)
+                .await
+                .map(drop))
             .unwrap();
-    assert_eq!(
-        rows,
-        vec![
-            ("edge-a-1".into(), Some("s1".into())),
-            ("edge-a-2".into(), Some("s2".into())),
-            ("edge-a-3".into(), None),
-        ]
-    );
+        }
+        let spool = dir.path().join("spool.jsonl");
+        std::fs::write(&spool, "").unwrap();
+        let record = |n: u32, alias: &str, session: &str| {
+            edge_line("end", "a", n).replace(
+                r#""key_alias":"k","#,
+                &format!(r#""key_alias":"{alias}","session_id":{session},"#),
+            )
+        };
+        append_lines(
+            &stackperf_core::capture::edge_spool_beside(&spool),
+            &[
+                // The edge's session wins over whatever the alias would say.
+                record(1, "stackperf-s2", r#""s1""#),
+                // No session recorded (a usage key, an older edge): the alias decides.
+                record(2, "stackperf-s2", "null"),
+                // A session the store does not know: unattributed, never guessed from the alias.
+                record(3, "stackperf-s1", r#""s9""#),
+            ],
+        );
+        collect(&store, &spool, &ModelIndex::new()).await.unwrap();
+        let sql = "SELECT request_id, session_id FROM requests ORDER BY request_id";
+        let rows: Vec<(String, Option<String>)> =
+            on_store!(store, |p| sqlx::query_as(sql).fetch_all(p).await).unwrap();
+        assert_eq!(
+            rows,
+            vec![
+                ("edge-a-1".into(), Some("s1".into())),
+                ("edge-a-2".into(), Some("s2".into())),
+                ("edge-a-3".into(), None),
+            ]
+        );
+    }
 }

@@ -3,6 +3,7 @@
 //! rollups and folders; request rows past 30 days (their sessions keep their rollups, also across
 //! a registry change); old unattributed rows — and nothing of active or recent sessions.
 
+use crate::common::on_store;
 use stackperf_core::timestamp::Timestamp;
 use std::path::Path;
 use std::sync::Arc;
@@ -43,19 +44,32 @@ fn db_sum(dir: &Path) -> String {
 }
 
 async fn count(store: &Store, sql: &str) -> i64 {
-    sqlx::query_scalar(sql)
-        .fetch_one(store.pool())
-        .await
-        .unwrap()
+    on_store!(store, |p| sqlx::query_scalar(sql).fetch_one(p).await).unwrap()
+}
+
+async fn exec(store: &Store, sql: &str) {
+    on_store!(store, |p| sqlx::query(sql).execute(p).await.map(drop)).unwrap()
 }
 
 #[tokio::test]
 async fn a_dry_run_changes_nothing_and_a_prune_deletes_exactly_what_the_policy_says() {
+    let top = tempfile::tempdir().unwrap();
+    for db in crate::common::backends(top.path(), "prune") {
+        prune_case(db).await;
+    }
+}
+
+async fn prune_case(db: std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let configs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs");
     let (reg, problems) = Registry::load(&configs);
     assert!(problems.is_empty(), "{problems:?}");
-    let db = dir.path().join("db.sqlite");
+    let on_file = crate::common::is_file(&db);
+    let db = if on_file {
+        dir.path().join("db.sqlite")
+    } else {
+        db
+    };
     let data = dir.path().join("data");
     let now = Timestamp::now().ms();
     {
@@ -70,31 +84,28 @@ async fn a_dry_run_changes_nothing_and_a_prune_deletes_exactly_what_the_policy_s
         ];
         for (id, status, ended, _) in sessions {
             let created = now - 200.0 * DAY;
-            sqlx::query(
-                "INSERT INTO sessions (session_id, experiment, variant_id, task_card, harness_profile, status, mode, created_at, started_at, ended_at, proxy_key_alias, app_version)
-                 VALUES (?, 'sim-profiles', (SELECT variant_id FROM variants WHERE name = 'sim-fast-oai' AND is_current = 1), 'sample-traffic', 'openai-compatible', ?, 'bounded', ?, ?, ?, ?, 'test')",
-            )
-            .bind(id)
-            .bind(status)
-            .bind(created)
-            .bind(created)
-            .bind(ended.map(|d| now - d * DAY))
-            .bind(format!("stackperf-{id}"))
-            .execute(store.pool())
-            .await
+            let sql = "INSERT INTO sessions (session_id, experiment, variant_id, task_card, harness_profile, status, mode, created_at, started_at, ended_at, proxy_key_alias, app_version)
+                 VALUES ($1, 'sim-profiles', (SELECT variant_id FROM variants WHERE name = 'sim-fast-oai' AND is_current = 1), 'sample-traffic', 'openai-compatible', $2, 'bounded', $3, $4, $5, $6, 'test')";
+            let alias = format!("stackperf-{id}");
+            on_store!(store, |p| sqlx::query(sql)
+                .bind(id)
+                .bind(status)
+                .bind(created)
+                .bind(created)
+                .bind(ended.map(|d| now - d * DAY))
+                .bind(&alias)
+                .execute(p)
+                .await
+                .map(drop))
             .unwrap();
             let folder = data.join("sessions").join(id);
             std::fs::create_dir_all(folder.join("run")).unwrap();
             std::fs::write(folder.join("run/harness.out"), vec![b'x'; 1000]).unwrap();
         }
-        sqlx::query("INSERT INTO runs (run_id, experiment, created_at, status, run_order, seed, repetitions, machine, versions) VALUES ('run_1', 'sim-profiles', 0, 'completed', 'interleaved', 1, 1, '{}', '{}')")
-            .execute(store.pool()).await.unwrap();
-        sqlx::query("INSERT INTO run_items (run_id, idx, variant, task_card, repetition, state, session_id, outcome) VALUES ('run_1', 0, 'sim-fast-oai', 'sample-traffic', 0, 'done', 'old', 'success')")
-            .execute(store.pool()).await.unwrap();
-        sqlx::query("INSERT INTO artifacts (session_id, experiment, kind, format, path, created_at) VALUES ('old', 'sim-profiles', 'requests', 'csv', '/tmp/x.csv', 0)")
-            .execute(store.pool()).await.unwrap();
-        sqlx::query("INSERT INTO artifacts (session_id, experiment, kind, format, path, created_at) VALUES (NULL, 'sim-profiles', 'comparison', 'csv', '/tmp/old-comparison.csv', 1)")
-            .execute(store.pool()).await.unwrap();
+        exec(&store, "INSERT INTO runs (run_id, experiment, created_at, status, run_order, seed, repetitions, machine, versions) VALUES ('run_1', 'sim-profiles', 0, 'completed', 'interleaved', 1, 1, '{}', '{}')").await;
+        exec(&store, "INSERT INTO run_items (run_id, idx, variant, task_card, repetition, state, session_id, outcome) VALUES ('run_1', 0, 'sim-fast-oai', 'sample-traffic', 0, 'done', 'old', 'success')").await;
+        exec(&store, "INSERT INTO artifacts (session_id, experiment, kind, format, path, created_at) VALUES ('old', 'sim-profiles', 'requests', 'csv', '/tmp/x.csv', 0)").await;
+        exec(&store, "INSERT INTO artifacts (session_id, experiment, kind, format, path, created_at) VALUES (NULL, 'sim-profiles', 'comparison', 'csv', '/tmp/old-comparison.csv', 1)").await;
         // Requests through the real normalize + write path; then two unattributed old ones and a
         // recent one (no session key).
         let models = model_index(&reg);
@@ -159,10 +170,16 @@ async fn a_dry_run_changes_nothing_and_a_prune_deletes_exactly_what_the_policy_s
     assert_eq!(count(store, "SELECT COUNT(*) FROM requests").await, 13);
 
     // The dry run: the plan, and not one byte changed.
-    let before = db_sum(dir.path());
+    let before = (
+        db_sum(dir.path()),
+        count(store, "SELECT COUNT(*) FROM requests").await,
+    );
     let plan = app.prune_plan().await.unwrap();
     assert_eq!(
-        db_sum(dir.path()),
+        (
+            db_sum(dir.path()),
+            count(store, "SELECT COUNT(*) FROM requests").await
+        ),
         before,
         "a dry run wrote to the database"
     );
@@ -177,11 +194,9 @@ async fn a_dry_run_changes_nothing_and_a_prune_deletes_exactly_what_the_policy_s
     // The prune.
     let done = app.prune_apply(plan).await.unwrap();
     assert!(done.applied && done.db_bytes_after.is_some());
+    let sql = "SELECT session_id FROM sessions ORDER BY session_id";
     let ids: Vec<String> =
-        sqlx::query_scalar("SELECT session_id FROM sessions ORDER BY session_id")
-            .fetch_all(store.pool())
-            .await
-            .unwrap();
+        on_store!(store, |p| sqlx::query_scalar(sql).fetch_all(p).await).unwrap();
     assert_eq!(ids, ["mid", "open", "recent"]);
     for (sql, want) in [
         ("SELECT COUNT(*) FROM requests", 13 - 9),
@@ -210,10 +225,11 @@ async fn a_dry_run_changes_nothing_and_a_prune_deletes_exactly_what_the_policy_s
 
     // The session whose requests went keeps its rollups — even when a registry change makes every
     // other session's rollup stale.
-    sqlx::query("UPDATE metric_rollups SET value = -1 WHERE metric = 'registry'")
-        .execute(store.pool())
-        .await
-        .unwrap();
+    exec(
+        store,
+        "UPDATE metric_rollups SET value = -1 WHERE metric = 'registry'",
+    )
+    .await;
     let stats = report::session_stats(store, "sim-profiles").await.unwrap();
     let mid = stats.iter().find(|s| s.session_id == "mid").unwrap();
     assert_eq!((mid.requests, mid.excluded.clone()), (4, None));
@@ -232,12 +248,9 @@ async fn a_dry_run_changes_nothing_and_a_prune_deletes_exactly_what_the_policy_s
         include_internal: false,
     };
     app.export(&req).await.unwrap();
-    let (path, sum): (String, String) = sqlx::query_as(
-        "SELECT path, sha256 FROM artifacts WHERE kind = 'sessions' AND format = 'csv'",
-    )
-    .fetch_one(store.pool())
-    .await
-    .unwrap();
+    let sql = "SELECT path, sha256 FROM artifacts WHERE kind = 'sessions' AND format = 'csv'";
+    let (path, sum): (String, String) =
+        on_store!(store, |p| sqlx::query_as(sql).fetch_one(p).await).unwrap();
     assert_eq!(
         path,
         std::fs::canonicalize(&out).unwrap().display().to_string()

@@ -33,7 +33,7 @@ fn append(f: &mut std::fs::File, lines: std::ops::Range<usize>) {
 
 async fn rows(store: &Store) -> (i64, i64) {
     sqlx::query_as("SELECT COUNT(*), COUNT(DISTINCT litellm_call_id) FROM requests")
-        .fetch_one(store.pool())
+        .fetch_one(store.sqlite_pool().unwrap())
         .await
         .unwrap()
 }

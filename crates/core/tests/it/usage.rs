@@ -160,163 +160,166 @@ async fn keys_keep_only_hashes_and_bad_requests_name_their_field() {
 
 #[tokio::test]
 async fn usage_traffic_is_reported_by_owner_team_model_and_day_and_never_mixes_with_sessions() {
-    let dir = tempfile::tempdir().unwrap();
-    let app = app(dir.path()).await;
-    let (a, _) = app.usage_key_create(&key("ana", Some("ml"))).await.unwrap();
-    let (b, _) = app.usage_key_create(&key("bo", Some("ml"))).await.unwrap();
-    let (c, _) = app.usage_key_create(&key("cy", None)).await.unwrap();
-    let spool = dir.path().join("data/capture/spool.jsonl");
-    let now_s = Timestamp::now().secs();
-    let today = (now_s / 86_400.0).floor() * 86_400.0;
-    // (alias, seconds into the day, day offset, latency s, ok, tokens, cost)
-    let mut lines = Vec::new();
-    let mut want: std::collections::HashMap<&str, (u64, u64, u64, f64, Vec<f64>)> =
-        Default::default();
-    for i in 0..300u32 {
-        let (alias, owner) = match i % 3 {
-            0 => (&a.key.alias, "ana"),
-            1 => (&b.key.alias, "bo"),
-            _ => (&c.key.alias, "cy"),
+    let top = tempfile::tempdir().unwrap();
+    for db in crate::common::backends(top.path(), "usage") {
+        let dir = tempfile::tempdir().unwrap();
+        let db = if crate::common::is_file(&db) {
+            dir.path().join("data/stackperf.sqlite")
+        } else {
+            db
         };
-        let day = -f64::from(i % 4); // today and the three days before
-        let start = today + day * 86_400.0 + 60.0 + f64::from(i);
-        let latency = 0.05 + f64::from(i * 37 % 101) / 100.0;
-        let ok = i % 10 != 0;
-        let tokens = (100 + i, 10 + i % 7);
+        let app = crate::common::app_on(dir.path(), &db).await;
+        let (a, _) = app.usage_key_create(&key("ana", Some("ml"))).await.unwrap();
+        let (b, _) = app.usage_key_create(&key("bo", Some("ml"))).await.unwrap();
+        let (c, _) = app.usage_key_create(&key("cy", None)).await.unwrap();
+        let spool = dir.path().join("data/capture/spool.jsonl");
+        let now_s = Timestamp::now().secs();
+        let today = (now_s / 86_400.0).floor() * 86_400.0;
+        // (alias, seconds into the day, day offset, latency s, ok, tokens, cost)
+        let mut lines = Vec::new();
+        let mut want: std::collections::HashMap<&str, (u64, u64, u64, f64, Vec<f64>)> =
+            Default::default();
+        for i in 0..300u32 {
+            let (alias, owner) = match i % 3 {
+                0 => (&a.key.alias, "ana"),
+                1 => (&b.key.alias, "bo"),
+                _ => (&c.key.alias, "cy"),
+            };
+            let day = -f64::from(i % 4); // today and the three days before
+            let start = today + day * 86_400.0 + 60.0 + f64::from(i);
+            let latency = 0.05 + f64::from(i * 37 % 101) / 100.0;
+            let ok = i % 10 != 0;
+            let tokens = (100 + i, 10 + i % 7);
+            lines.push(litellm_line(
+                &format!("u{i}"),
+                alias,
+                start,
+                latency,
+                ok,
+                tokens,
+                0.001,
+            ));
+            let w = want.entry(owner).or_default();
+            w.0 += 1;
+            w.1 += u64::from(!ok);
+            w.2 += u64::from(tokens.0);
+            w.3 += 0.001;
+            w.4.push(latency * 1000.0);
+        }
+        // A session's and an unknown key's traffic: never in a usage report.
         lines.push(litellm_line(
-            &format!("u{i}"),
-            alias,
-            start,
-            latency,
-            ok,
-            tokens,
-            0.001,
+            "s1",
+            "stackperf-some-session",
+            today + 10.0,
+            0.2,
+            true,
+            (5, 5),
+            0.5,
         ));
-        let w = want.entry(owner).or_default();
-        w.0 += 1;
-        w.1 += u64::from(!ok);
-        w.2 += u64::from(tokens.0);
-        w.3 += 0.001;
-        w.4.push(latency * 1000.0);
-    }
-    // A session's and an unknown key's traffic: never in a usage report.
-    lines.push(litellm_line(
-        "s1",
-        "stackperf-some-session",
-        today + 10.0,
-        0.2,
-        true,
-        (5, 5),
-        0.5,
-    ));
-    lines.push(litellm_line(
-        "x1",
-        "someone-else",
-        today + 11.0,
-        0.2,
-        true,
-        (5, 5),
-        0.5,
-    ));
-    append(&spool, &lines);
+        lines.push(litellm_line(
+            "x1",
+            "someone-else",
+            today + 11.0,
+            0.2,
+            true,
+            (5, 5),
+            0.5,
+        ));
+        append(&spool, &lines);
 
-    let f = UsageFilter::default();
-    let r = app.usage_report(UsageBy::Owner, &f).await.unwrap();
-    assert_eq!(r.total.requests, 300, "only usage traffic");
-    for row in &r.rows {
-        let w = &want[row.group.as_str()];
-        assert_eq!(
-            (row.requests, row.errors, row.input_tokens),
-            (w.0, w.1, w.2),
-            "{}",
-            row.group
-        );
-        assert!((row.cost_usd.unwrap() - w.3).abs() < 1e-9);
-        let mut v = w.4.clone();
-        v.sort_by(f64::total_cmp);
-        for (p, got) in [
-            (0.5, row.latency_p50_ms),
-            (0.95, row.latency_p95_ms),
-            (0.99, row.latency_p99_ms),
-        ] {
-            let exact = v[((p * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1];
-            assert!(
-                (got.unwrap() / exact - 1.0).abs() <= 0.0101,
-                "{} p{p}: {got:?} vs {exact}",
+        let f = UsageFilter::default();
+        let r = app.usage_report(UsageBy::Owner, &f).await.unwrap();
+        assert_eq!(r.total.requests, 300, "only usage traffic");
+        for row in &r.rows {
+            let w = &want[row.group.as_str()];
+            assert_eq!(
+                (row.requests, row.errors, row.input_tokens),
+                (w.0, w.1, w.2),
+                "{}",
                 row.group
             );
+            assert!((row.cost_usd.unwrap() - w.3).abs() < 1e-9);
+            let mut v = w.4.clone();
+            v.sort_by(f64::total_cmp);
+            for (p, got) in [
+                (0.5, row.latency_p50_ms),
+                (0.95, row.latency_p95_ms),
+                (0.99, row.latency_p99_ms),
+            ] {
+                let exact = v[((p * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1];
+                assert!(
+                    (got.unwrap() / exact - 1.0).abs() <= 0.0101,
+                    "{} p{p}: {got:?} vs {exact}",
+                    row.group
+                );
+            }
         }
-    }
-    let team = app.usage_report(UsageBy::Team, &f).await.unwrap();
-    let groups: Vec<(&str, u64)> = team
-        .rows
-        .iter()
-        .map(|r| (r.group.as_str(), r.requests))
-        .collect();
-    assert_eq!(groups, [("ml", 200), ("(no team)", 100)]);
-    let days = app.usage_report(UsageBy::Day, &f).await.unwrap();
-    assert_eq!(days.rows.len(), 4);
-    assert!(days.rows.iter().all(|r| r.requests == 75));
-    let only_today = UsageFilter {
-        since_day: Some(day_of(Timestamp::from_secs(today))),
-        owner: Some("ana".into()),
-        ..UsageFilter::default()
-    };
-    let r = app.usage_report(UsageBy::Model, &only_today).await.unwrap();
-    assert_eq!(
-        (r.rows.len(), r.rows[0].group.as_str(), r.total.requests),
-        (1, "m", 25)
-    );
-    let bad = UsageFilter {
-        since_day: Some(10),
-        until_day: Some(5),
-        ..UsageFilter::default()
-    };
-    assert_eq!(
-        app.usage_report(UsageBy::Key, &bad)
-            .await
-            .unwrap_err()
-            .code(),
-        ErrorCode::BadField
-    );
-
-    // A later line of today for ana: the day's rollup follows, the other days stay.
-    append(
-        &spool,
-        &[litellm_line(
-            "late",
-            &a.key.alias,
-            today + 5.0,
-            0.1,
-            true,
-            (1000, 1),
-            0.0,
-        )],
-    );
-    let r = app.usage_report(UsageBy::Owner, &f).await.unwrap();
-    assert_eq!(r.total.requests, 301);
-    assert_eq!(
-        r.rows
+        let team = app.usage_report(UsageBy::Team, &f).await.unwrap();
+        let groups: Vec<(&str, u64)> = team
+            .rows
             .iter()
-            .find(|x| x.group == "ana")
-            .unwrap()
-            .input_tokens,
-        want["ana"].2 + 1000
-    );
-    // Usage rows belong to no session; the other two lines are not usage.
-    let pool = stackperf_core::store::Store::open(&app.paths.db_path)
-        .await
-        .unwrap()
-        .pool()
-        .clone();
-    let counts: Vec<(String, i64, i64)> = sqlx::query_as(
-        "SELECT traffic, count(*), count(session_id) FROM requests GROUP BY traffic ORDER BY traffic",
-    )
-    .fetch_all(&pool)
-    .await
-    .unwrap();
-    assert_eq!(
-        counts,
-        [("unattributed".into(), 2, 0), ("usage".into(), 301, 0)]
-    );
+            .map(|r| (r.group.as_str(), r.requests))
+            .collect();
+        assert_eq!(groups, [("ml", 200), ("(no team)", 100)]);
+        let days = app.usage_report(UsageBy::Day, &f).await.unwrap();
+        assert_eq!(days.rows.len(), 4);
+        assert!(days.rows.iter().all(|r| r.requests == 75));
+        let only_today = UsageFilter {
+            since_day: Some(day_of(Timestamp::from_secs(today))),
+            owner: Some("ana".into()),
+            ..UsageFilter::default()
+        };
+        let r = app.usage_report(UsageBy::Model, &only_today).await.unwrap();
+        assert_eq!(
+            (r.rows.len(), r.rows[0].group.as_str(), r.total.requests),
+            (1, "m", 25)
+        );
+        let bad = UsageFilter {
+            since_day: Some(10),
+            until_day: Some(5),
+            ..UsageFilter::default()
+        };
+        assert_eq!(
+            app.usage_report(UsageBy::Key, &bad)
+                .await
+                .unwrap_err()
+                .code(),
+            ErrorCode::BadField
+        );
+
+        // A later line of today for ana: the day's rollup follows, the other days stay.
+        append(
+            &spool,
+            &[litellm_line(
+                "late",
+                &a.key.alias,
+                today + 5.0,
+                0.1,
+                true,
+                (1000, 1),
+                0.0,
+            )],
+        );
+        let r = app.usage_report(UsageBy::Owner, &f).await.unwrap();
+        assert_eq!(r.total.requests, 301);
+        assert_eq!(
+            r.rows
+                .iter()
+                .find(|x| x.group == "ana")
+                .unwrap()
+                .input_tokens,
+            want["ana"].2 + 1000
+        );
+        // Usage rows belong to no session; the other two lines are not usage.
+        let store = stackperf_core::store::Store::open(&app.paths.db_path)
+            .await
+            .unwrap();
+        let sql = "SELECT traffic, count(*), count(session_id) FROM requests GROUP BY traffic ORDER BY traffic";
+        let counts: Vec<(String, i64, i64)> =
+            crate::common::on_store!(store, |p| sqlx::query_as(sql).fetch_all(p).await).unwrap();
+        assert_eq!(
+            counts,
+            [("unattributed".into(), 2, 0), ("usage".into(), 301, 0)]
+        );
+    }
 }

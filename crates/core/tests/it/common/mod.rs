@@ -43,16 +43,64 @@ pub fn write_set(dir: &Path, overrides: &[(&str, &str)]) {
 /// memory only (no environment fallback).
 #[allow(dead_code)] // not every test file opens an App
 pub async fn app(dir: &Path) -> App {
+    app_on(dir, &dir.join("data/stackperf.sqlite")).await
+}
+
+/// As [`app`], with its store at `db` (a file, or a PostgreSQL URL from [`backends`]).
+#[allow(dead_code)]
+pub async fn app_on(dir: &Path, db: &Path) -> App {
+    app_with_secrets(dir, db, &[]).await.unwrap()
+}
+
+/// As [`app_on`], with `secrets` in its (in-memory) keychain before it opens the store.
+#[allow(dead_code)]
+pub async fn app_with_secrets(
+    dir: &Path,
+    db: &Path,
+    secrets: &[(&str, &str)],
+) -> Result<App, stackperf_core::Error> {
     write_set(&dir.join("configs"), &[]);
     let paths = AppPaths {
         config_dir: dir.join("configs"),
         data_dir: dir.join("data"),
         cache_dir: dir.join("cache"),
-        db_path: dir.join("data/stackperf.sqlite"),
+        db_path: db.to_path_buf(),
         stackperf_bin: "stackperf".into(),
     };
-    let secrets = Arc::new(Secrets::with_env(Box::new(MemoryStore::default()), |_| {
-        None
-    }));
-    App::open_with(paths, secrets).await.unwrap()
+    let keychain = Secrets::with_env(Box::new(MemoryStore::default()), |_| None);
+    for (name, value) in secrets {
+        keychain
+            .set(name, stackperf_core::secrets::Secret::new(*value))
+            .unwrap();
+    }
+    App::open_with(paths, Arc::new(keychain)).await
+}
+
+/// The databases a store test runs on, one test body for both: an SQLite file in `dir`, and a
+/// fresh database on the test process's PostgreSQL server (`stackperf-testpg`).
+#[allow(dead_code)] // not every test file runs on both backends
+pub fn backends(dir: &Path, name: &str) -> Vec<std::path::PathBuf> {
+    let pg = stackperf_testpg::server()
+        .unwrap_or_else(|e| panic!("the store tests need PostgreSQL's server: {e}"));
+    let url = pg.fresh_database(name).unwrap();
+    vec![dir.join("db.sqlite"), std::path::PathBuf::from(url)]
+}
+
+/// Raw SQL in a test, on whichever backend the store is (the body is compiled for each).
+#[allow(unused_macros)]
+macro_rules! on_store {
+    ($store:expr, |$p:ident| $body:expr) => {
+        match $store.pool() {
+            stackperf_core::store::Pool::Sqlite($p) => $body,
+            stackperf_core::store::Pool::Postgres($p) => $body,
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use on_store;
+
+/// Whether a database from [`backends`] is an SQLite file (not a server URL).
+#[allow(dead_code)]
+pub fn is_file(db: &Path) -> bool {
+    !db.to_string_lossy().starts_with("postgres")
 }

@@ -1,14 +1,15 @@
-//! The ingest write path: normalized rows into `requests` through one prepared single-row
-//! statement on a dedicated SQLite connection (rusqlite, the same libsqlite3 as sqlx). Measured
-//! here it stores rows about twice as fast as multi-row statements bound through sqlx, whose
-//! per-value binding dominated ingest. Rows, the sessions' `rollup_stale` marks and the spool
-//! cursor commit in one transaction, so a killed ingest resumes exactly where it stopped.
+//! The ingest write path: normalized rows into `requests`, one upsert per row, with the edge's
+//! events, the sessions' `rollup_stale` marks, the usage rollups and the spool cursor in one
+//! transaction, so a killed ingest resumes exactly where it stopped. The logic is written once
+//! over [`conn::WriteTx`]: on SQLite a dedicated rusqlite connection with cached prepared
+//! statements (measured here about twice as fast as statements bound through sqlx, whose
+//! per-value binding dominated ingest), on PostgreSQL the store's sqlx pool.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rusqlite::{params, Connection, ToSql};
+use rusqlite::Connection;
 
 use crate::store::edge_events::EdgeEvent;
 use crate::store::model::{RequestRow, TimedAt};
@@ -16,24 +17,33 @@ use crate::store::requests::{columns_of, Side, REQUEST_COLUMNS};
 use crate::timestamp::Timestamp;
 use crate::Error;
 
+pub(crate) mod conn;
+use conn::{Arg, ToArg, WriteTx};
+
 fn names(side: Side) -> Vec<&'static str> {
     columns_of(side).collect()
 }
 
-/// The row's values in `REQUEST_COLUMNS` order (`ingested_at` = the time of this write),
-/// without allocating per row.
-fn bind<'a>(r: &'a RequestRow, now: &'a Timestamp) -> impl rusqlite::Params + 'a {
-    rusqlite::params_from_iter(REQUEST_COLUMNS.iter().map(move |c| match c.get {
-        Some(get) => get(r),
-        None => now as &dyn ToSql,
-    }))
+/// The row's values in `REQUEST_COLUMNS` order (`ingested_at` = the time of this write), into
+/// `out` (reused across rows).
+fn bind<'a>(r: &'a RequestRow, now: Timestamp, out: &mut Vec<Arg<'a>>) {
+    out.clear();
+    out.extend(REQUEST_COLUMNS.iter().map(|c| match c.get {
+        Some(get) => get(r).arg(),
+        None => Arg::Float(Some(now.ms())),
+    }));
 }
 
 /// The final output token count given the merged row's parts: the stream's own report, none for
 /// a failed stream without one, else LiteLLM's count.
 /// (An `edge_lost` row has no client-side view at all: LiteLLM's count stands.)
 fn tokens_expr(edge: &str, lit: &str) -> String {
-    format!("(CASE WHEN {edge}.output_tokens IS NOT NULL THEN {edge}.output_tokens WHEN {edge}.status = 'error' AND {edge}.streamed = 1 AND {edge}.outcome IS NOT 'edge_lost' THEN NULL ELSE {lit}.output_tokens END)")
+    format!("(CASE WHEN {edge}.output_tokens IS NOT NULL THEN {edge}.output_tokens WHEN {edge}.status = 'error' AND {edge}.streamed = 1 AND {edge}.outcome IS DISTINCT FROM 'edge_lost' THEN NULL ELSE {lit}.output_tokens END)")
+}
+
+/// `x` when positive, else 0 (SQLite's two-argument `MAX` is not PostgreSQL's `GREATEST`).
+fn non_negative(x: &str) -> String {
+    format!("CASE WHEN {x} > 0 THEN {x} ELSE 0 END")
 }
 
 /// Provider timings, proxy overhead and throughput from the edge's times (`e`) and LiteLLM's
@@ -42,11 +52,11 @@ fn derived(e: &str, l: &str) -> Vec<String> {
     let tok = tokens_expr(e, l);
     vec![
         format!("provider_ttft_ms = CASE WHEN {l}.upstream_started_at IS NOT NULL AND {e}.first_token_at >= {l}.upstream_started_at THEN {e}.first_token_at - {l}.upstream_started_at END"),
-        format!("provider_latency_ms = CASE WHEN {l}.upstream_started_at IS NOT NULL THEN MAX({e}.request_finished_at - {l}.upstream_started_at, 0) END"),
-        format!("proxy_overhead_ms = CASE WHEN {l}.upstream_started_at IS NOT NULL THEN MAX({l}.upstream_started_at - {e}.request_started_at, 0) END"),
+        format!("provider_latency_ms = CASE WHEN {l}.upstream_started_at IS NOT NULL THEN {} END", non_negative(&format!("{e}.request_finished_at - {l}.upstream_started_at"))),
+        format!("proxy_overhead_ms = CASE WHEN {l}.upstream_started_at IS NOT NULL THEN {} END", non_negative(&format!("{l}.upstream_started_at - {e}.request_started_at"))),
         format!("output_tokens_per_s = CASE WHEN {tok} > 1 AND {e}.request_finished_at > {e}.first_token_at THEN ({tok} - 1) * 1000.0 / ({e}.request_finished_at - {e}.first_token_at) END"),
         format!("output_tokens = {tok}"),
-        format!("output_tokens_missing_reason = CASE WHEN {e}.output_tokens IS NOT NULL THEN NULL WHEN {e}.status = 'error' AND {e}.streamed = 1 AND {e}.outcome IS NOT 'edge_lost' THEN {e}.output_tokens_missing_reason ELSE NULL END"),
+        format!("output_tokens_missing_reason = CASE WHEN {e}.output_tokens IS NOT NULL THEN NULL WHEN {e}.status = 'error' AND {e}.streamed = 1 AND {e}.outcome IS DISTINCT FROM 'edge_lost' THEN {e}.output_tokens_missing_reason ELSE NULL END"),
         format!("input_tokens = COALESCE({e}.input_tokens, {l}.input_tokens)"),
         format!("error_code = CASE WHEN {e}.status = 'success' THEN NULL ELSE COALESCE({e}.error_code, {l}.error_code) END"),
         format!("error_class = CASE WHEN {e}.status = 'success' THEN NULL ELSE COALESCE({l}.error_class, {e}.error_class) END"),
@@ -138,106 +148,133 @@ fn litellm_upsert() -> String {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Writer(Arc<Mutex<Option<Connection>>>);
 
-fn db(path: &Path) -> impl Fn(rusqlite::Error) -> Error + '_ {
-    move |e| Error::Database {
+fn db(path: &Path) -> impl Fn(String) -> Error + '_ {
+    move |message| Error::Database {
         path: path.to_path_buf(),
-        message: e.to_string(),
+        message,
     }
 }
 
+/// Where a batch moves its spool's cursor to.
+pub(crate) struct Cursor<'a> {
+    pub spool: &'a str,
+    pub file_id: &'a str,
+    pub offset: u64,
+}
+
 impl Writer {
-    /// Insert `rows`, apply the edge's `events` (see [`super::edge_events`]), mark the sessions'
-    /// rollups stale and move the cursor of `spool` to `(file_id, offset)`, in one transaction.
-    /// Returns the rows that start lines became (`edge_lost`) too. Blocking: call it on a
-    /// blocking thread.
+    /// Write a batch into the SQLite file at `path` (see [`write_batch`]). Blocking: call it on
+    /// a blocking thread.
     pub(crate) fn write(
         &self,
         path: &Path,
-        spool: &str,
-        file_id: &str,
-        offset: u64,
+        cursor: &Cursor<'_>,
         rows: &[RequestRow],
         events: &[EdgeEvent],
     ) -> Result<(Written, Vec<RequestRow>), Error> {
-        let e = db(path);
+        let e = |x: rusqlite::Error| db(path)(x.to_string());
         let mut guard = self.0.lock().map_err(|_| Error::Database {
             path: path.to_path_buf(),
             message: "the ingest writer was poisoned by an earlier panic".into(),
         })?;
         if guard.is_none() {
-            let c = Connection::open(path).map_err(&e)?;
-            c.busy_timeout(Duration::from_secs(10)).map_err(&e)?;
+            let c = Connection::open(path).map_err(e)?;
+            c.busy_timeout(Duration::from_secs(10)).map_err(e)?;
             c.execute_batch(
                 "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA cache_size = -65536;",
             )
-            .map_err(&e)?;
+            .map_err(e)?;
             *guard = Some(c);
         }
         let Some(conn) = guard.as_mut() else {
             return Ok((Written::default(), Vec::new()));
         };
-        let now = Timestamp::now();
         // IMMEDIATE: take the write lock now (waiting through the busy timeout). A deferred
         // transaction that read first and then wrote failed at once with "database is locked"
         // whenever another connection had committed in between.
-        let tx = conn
+        let mut tx = conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(&e)?;
-        let mut written = Written::default();
-        {
-            let (edge_sql, litellm_sql) = statements();
-            let mut edge = tx.prepare_cached(edge_sql).map_err(&e)?;
-            let mut lit = tx.prepare_cached(litellm_sql).map_err(&e)?;
-            for r in rows {
-                let st = match r.timed_at {
-                    TimedAt::Edge => &mut edge,
-                    TimedAt::Litellm => &mut lit,
-                };
-                let before = tx.last_insert_rowid();
-                if st.execute(bind(r, &now)).map_err(&e)? == 0 {
-                    continue; // this side of the request is already stored
-                }
-                // An upsert that updated leaves last_insert_rowid alone.
-                if tx.last_insert_rowid() != before {
-                    written.inserted += 1;
-                } else {
-                    written.merged += 1;
-                }
-            }
-        }
-        let lost = super::edge_events::apply(&tx, rows, events).map_err(&e)?;
-        {
-            let mut edge = tx.prepare_cached(statements().0).map_err(&e)?;
-            for r in &lost {
-                written.lost += edge.execute(bind(r, &now)).map_err(&e)? as u64;
-            }
-        }
-        {
-            // Sessions that gained rows need their rollups recomputed.
-            let mut touched: Vec<&str> = rows
-                .iter()
-                .chain(&lost)
-                .filter_map(|r| r.session_id.as_deref())
-                .collect();
-            touched.sort_unstable();
-            touched.dedup();
-            let mut stale = tx
-                .prepare_cached("UPDATE sessions SET rollup_stale = 1 WHERE session_id = ?1")
-                .map_err(&e)?;
-            for id in touched {
-                stale.execute(params![id]).map_err(&e)?;
-            }
-            tx.prepare_cached(
-                "INSERT INTO ingest_cursors (spool, file_id, offset, updated_at) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (spool) DO UPDATE SET file_id = excluded.file_id, offset = excluded.offset,
-                 updated_at = excluded.updated_at",
-            )
-            .map_err(&e)?
-            .execute(params![spool, file_id, offset as i64, now])
-            .map_err(&e)?;
-            super::usage::refresh_rollups(&tx, &super::usage::usage_groups(rows)).map_err(&e)?;
-        }
-        tx.commit().map_err(&e)?;
-        Ok((written, lost))
+            .map_err(e)?;
+        // rusqlite's calls never wait: the future is ready at its first poll.
+        let done = futures::executor::block_on(write_batch(&mut tx, cursor, rows, events))
+            .map_err(db(path))?;
+        tx.commit().map_err(e)?;
+        Ok(done)
     }
+}
+
+impl super::Store {
+    /// Write a batch into PostgreSQL (see [`write_batch`]), in one transaction.
+    pub(crate) async fn write_pg(
+        &self,
+        pool: &sqlx::PgPool,
+        cursor: &Cursor<'_>,
+        rows: &[RequestRow],
+        events: &[EdgeEvent],
+    ) -> Result<(Written, Vec<RequestRow>), Error> {
+        let mut tx = pool.begin().await.map_err(self.db())?;
+        let done = write_batch(&mut tx, cursor, rows, events)
+            .await
+            .map_err(db(self.path()))?;
+        tx.commit().await.map_err(self.db())?;
+        Ok(done)
+    }
+}
+
+/// Insert `rows`, apply the edge's `events` (see [`super::edge_events`]), mark the sessions'
+/// rollups stale, refresh the usage rollups and move the cursor, in the caller's transaction.
+/// Returns the rows that start lines became (`edge_lost`) too.
+pub(crate) async fn write_batch<T: WriteTx>(
+    tx: &mut T,
+    cursor: &Cursor<'_>,
+    rows: &[RequestRow],
+    events: &[EdgeEvent],
+) -> Result<(Written, Vec<RequestRow>), String> {
+    let now = Timestamp::now();
+    let (edge_sql, litellm_sql) = statements();
+    let mut written = Written::default();
+    let mut args = Vec::with_capacity(REQUEST_COLUMNS.len());
+    for r in rows {
+        let sql = match r.timed_at {
+            TimedAt::Edge => edge_sql,
+            TimedAt::Litellm => litellm_sql,
+        };
+        bind(r, now, &mut args);
+        match tx.upsert(sql, &args).await? {
+            Some(true) => written.inserted += 1,
+            Some(false) => written.merged += 1,
+            None => {} // this side of the request is already stored
+        }
+    }
+    let lost = super::edge_events::apply(tx, rows, events).await?;
+    for r in &lost {
+        bind(r, now, &mut args);
+        written.lost += u64::from(tx.upsert(edge_sql, &args).await?.is_some());
+    }
+    // Sessions that gained rows need their rollups recomputed.
+    let mut touched: Vec<&str> = rows
+        .iter()
+        .chain(&lost)
+        .filter_map(|r| r.session_id.as_deref())
+        .collect();
+    touched.sort_unstable();
+    touched.dedup();
+    for id in touched {
+        let sql = "UPDATE sessions SET rollup_stale = 1 WHERE session_id = ?1";
+        tx.exec(sql, &[Arg::Text(Some(id))]).await?;
+    }
+    tx.exec(
+        "INSERT INTO ingest_cursors (spool, file_id, \"offset\", updated_at) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (spool) DO UPDATE SET file_id = excluded.file_id, \"offset\" = excluded.\"offset\",
+         updated_at = excluded.updated_at",
+        &[
+            Arg::Text(Some(cursor.spool)),
+            Arg::Text(Some(cursor.file_id)),
+            Arg::Int(Some(cursor.offset.min(i64::MAX as u64) as i64)),
+            now.arg(),
+        ],
+    )
+    .await?;
+    super::usage::refresh_rollups(tx, &super::usage::usage_groups(rows)).await?;
+    Ok((written, lost))
 }

@@ -1,0 +1,336 @@
+//! What the ingest write path needs of a database connection, on either backend: one
+//! transaction that runs SQL with typed arguments. SQLite's side is rusqlite (prepared
+//! statements, cached, on a blocking thread: the fastest way into SQLite measured here), PostgreSQL's
+//! is sqlx. The SQL is written once, with `?N` parameters; PostgreSQL's side spells them `$N`.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+
+use crate::store::model::{RequestStatus, Traffic};
+use crate::timestamp::Timestamp;
+
+/// A value bound to the write path's SQL, typed even when NULL (PostgreSQL types every parameter).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Arg<'a> {
+    Text(Option<&'a str>),
+    Int(Option<i64>),
+    Float(Option<f64>),
+}
+
+/// A value read back.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Val {
+    Null,
+    Text(String),
+    Int(i64),
+    Float(f64),
+}
+
+impl Val {
+    pub(crate) fn text(&self) -> Option<&str> {
+        match self {
+            Val::Text(s) => Some(s),
+            _ => None,
+        }
+    }
+    pub(crate) fn int(&self) -> Option<i64> {
+        match self {
+            Val::Int(i) => Some(*i),
+            _ => None,
+        }
+    }
+    pub(crate) fn float(&self) -> Option<f64> {
+        match self {
+            Val::Float(f) => Some(*f),
+            Val::Int(i) => Some(*i as f64),
+            _ => None,
+        }
+    }
+}
+
+/// The type of a column read back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ty {
+    Text,
+    Int,
+    Float,
+}
+
+/// A field of a row as a bound value.
+pub(crate) trait ToArg {
+    fn arg(&self) -> Arg<'_>;
+}
+
+impl ToArg for String {
+    fn arg(&self) -> Arg<'_> {
+        Arg::Text(Some(self))
+    }
+}
+impl ToArg for Option<String> {
+    fn arg(&self) -> Arg<'_> {
+        Arg::Text(self.as_deref())
+    }
+}
+impl ToArg for &str {
+    fn arg(&self) -> Arg<'_> {
+        Arg::Text(Some(self))
+    }
+}
+impl ToArg for i64 {
+    fn arg(&self) -> Arg<'_> {
+        Arg::Int(Some(*self))
+    }
+}
+impl ToArg for Option<i64> {
+    fn arg(&self) -> Arg<'_> {
+        Arg::Int(*self)
+    }
+}
+impl ToArg for bool {
+    fn arg(&self) -> Arg<'_> {
+        Arg::Int(Some(i64::from(*self)))
+    }
+}
+impl ToArg for f64 {
+    fn arg(&self) -> Arg<'_> {
+        Arg::Float(Some(*self))
+    }
+}
+impl ToArg for Option<f64> {
+    fn arg(&self) -> Arg<'_> {
+        Arg::Float(*self)
+    }
+}
+impl ToArg for Timestamp {
+    fn arg(&self) -> Arg<'_> {
+        Arg::Float(Some(self.ms()))
+    }
+}
+impl ToArg for Option<Timestamp> {
+    fn arg(&self) -> Arg<'_> {
+        Arg::Float(self.map(Timestamp::ms))
+    }
+}
+impl ToArg for RequestStatus {
+    fn arg(&self) -> Arg<'_> {
+        Arg::Text(Some(self.as_str()))
+    }
+}
+impl ToArg for Traffic {
+    fn arg(&self) -> Arg<'_> {
+        Arg::Text(Some(self.as_str()))
+    }
+}
+
+impl rusqlite::ToSql for Arg<'_> {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(match self {
+            Arg::Text(v) => v.to_sql()?,
+            Arg::Int(v) => v.to_sql()?,
+            Arg::Float(v) => v.to_sql()?,
+        })
+    }
+}
+
+/// A transaction of the write path.
+pub(crate) trait WriteTx {
+    /// Run `sql`; the rows it changed.
+    async fn exec(&mut self, sql: &'static str, args: &[Arg<'_>]) -> Result<u64, String>;
+    /// Run `sql`; its rows, read as `types`.
+    async fn rows(
+        &mut self,
+        sql: &'static str,
+        args: &[Arg<'_>],
+        types: &[Ty],
+    ) -> Result<Vec<Vec<Val>>, String>;
+    /// Run an upsert of one row; whether it inserted a new row (`Some(true)`), changed one
+    /// (`Some(false)`) or did nothing (`None`).
+    async fn upsert(&mut self, sql: &'static str, args: &[Arg<'_>])
+        -> Result<Option<bool>, String>;
+}
+
+impl WriteTx for rusqlite::Transaction<'_> {
+    async fn exec(&mut self, sql: &'static str, args: &[Arg<'_>]) -> Result<u64, String> {
+        let mut st = self.prepare_cached(sql).map_err(|e| e.to_string())?;
+        st.execute(rusqlite::params_from_iter(args))
+            .map(|n| n as u64)
+            .map_err(|e| e.to_string())
+    }
+
+    async fn rows(
+        &mut self,
+        sql: &'static str,
+        args: &[Arg<'_>],
+        types: &[Ty],
+    ) -> Result<Vec<Vec<Val>>, String> {
+        let mut st = self.prepare_cached(sql).map_err(|e| e.to_string())?;
+        let mut rows = st
+            .query(rusqlite::params_from_iter(args))
+            .map_err(|e| e.to_string())?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next().map_err(|e| e.to_string())? {
+            let mut row = Vec::with_capacity(types.len());
+            for (i, ty) in types.iter().enumerate() {
+                let v = match ty {
+                    Ty::Text => r.get::<_, Option<String>>(i).map(|v| v.map(Val::Text)),
+                    Ty::Int => r.get::<_, Option<i64>>(i).map(|v| v.map(Val::Int)),
+                    Ty::Float => r.get::<_, Option<f64>>(i).map(|v| v.map(Val::Float)),
+                }
+                .map_err(|e| e.to_string())?;
+                row.push(v.unwrap_or(Val::Null));
+            }
+            out.push(row);
+        }
+        Ok(out)
+    }
+
+    async fn upsert(
+        &mut self,
+        sql: &'static str,
+        args: &[Arg<'_>],
+    ) -> Result<Option<bool>, String> {
+        let before = self.last_insert_rowid();
+        let mut st = self.prepare_cached(sql).map_err(|e| e.to_string())?;
+        if st
+            .execute(rusqlite::params_from_iter(args))
+            .map_err(|e| e.to_string())?
+            == 0
+        {
+            return Ok(None);
+        }
+        // An upsert that updated leaves last_insert_rowid alone.
+        Ok(Some(self.last_insert_rowid() != before))
+    }
+}
+
+/// `make(sql)`, made once per statement (per `table`) and kept: statements are a fixed set
+/// built once, so what is kept for the process is bounded.
+fn made_once(
+    table: &'static OnceLock<Mutex<HashMap<usize, &'static str>>>,
+    sql: &'static str,
+    make: impl FnOnce() -> String,
+) -> &'static str {
+    let made = table.get_or_init(Default::default);
+    let mut made = match made.lock() {
+        Ok(m) => m,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    made.entry(sql.as_ptr() as usize)
+        .or_insert_with(|| Box::leak(make().into_boxed_str()))
+}
+
+/// `sql` with PostgreSQL's parameter marks (`?N` → `$N`).
+fn pg_sql(sql: &'static str) -> &'static str {
+    static MADE: OnceLock<Mutex<HashMap<usize, &'static str>>> = OnceLock::new();
+    made_once(&MADE, sql, || {
+        let mut out = String::with_capacity(sql.len());
+        let mut chars = sql.chars().peekable();
+        while let Some(c) = chars.next() {
+            if c == '?' && chars.peek().is_some_and(char::is_ascii_digit) {
+                out.push('$');
+            } else {
+                out.push(c);
+            }
+        }
+        out
+    })
+}
+
+/// An upsert that says whether it inserted: `xmax = 0` when the row version was made by the
+/// INSERT, not by the conflict's UPDATE.
+fn pg_returning(sql: &'static str) -> &'static str {
+    static MADE: OnceLock<Mutex<HashMap<usize, &'static str>>> = OnceLock::new();
+    made_once(&MADE, sql, || {
+        format!("{} RETURNING (xmax = 0)", pg_sql(sql))
+    })
+}
+
+type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
+
+fn bind_pg<'q>(mut q: PgQuery<'q>, args: &[Arg<'q>]) -> PgQuery<'q> {
+    for a in args {
+        q = match *a {
+            Arg::Text(v) => q.bind(v),
+            Arg::Int(v) => q.bind(v),
+            Arg::Float(v) => q.bind(v),
+        };
+    }
+    q
+}
+
+impl WriteTx for sqlx::Transaction<'_, sqlx::Postgres> {
+    async fn exec(&mut self, sql: &'static str, args: &[Arg<'_>]) -> Result<u64, String> {
+        bind_pg(sqlx::query(pg_sql(sql)), args)
+            .execute(&mut **self)
+            .await
+            .map(|d| d.rows_affected())
+            .map_err(|e| e.to_string())
+    }
+
+    async fn rows(
+        &mut self,
+        sql: &'static str,
+        args: &[Arg<'_>],
+        types: &[Ty],
+    ) -> Result<Vec<Vec<Val>>, String> {
+        use sqlx::Row;
+        let rows = bind_pg(sqlx::query(pg_sql(sql)), args)
+            .fetch_all(&mut **self)
+            .await
+            .map_err(|e| e.to_string())?;
+        rows.iter()
+            .map(|r| {
+                types
+                    .iter()
+                    .enumerate()
+                    .map(|(i, ty)| {
+                        let v = match ty {
+                            Ty::Text => r.try_get::<Option<String>, _>(i).map(|v| v.map(Val::Text)),
+                            Ty::Int => r.try_get::<Option<i64>, _>(i).map(|v| v.map(Val::Int)),
+                            Ty::Float => r.try_get::<Option<f64>, _>(i).map(|v| v.map(Val::Float)),
+                        };
+                        v.map(|v| v.unwrap_or(Val::Null)).map_err(|e| e.to_string())
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    async fn upsert(
+        &mut self,
+        sql: &'static str,
+        args: &[Arg<'_>],
+    ) -> Result<Option<bool>, String> {
+        let with_returning = pg_returning(sql);
+        let inserted: Option<bool> = bind_pg_scalar(sqlx::query_scalar(with_returning), args)
+            .fetch_optional(&mut **self)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(inserted)
+    }
+}
+
+type PgScalar<'q> = sqlx::query::QueryScalar<'q, sqlx::Postgres, bool, sqlx::postgres::PgArguments>;
+
+fn bind_pg_scalar<'q>(mut q: PgScalar<'q>, args: &[Arg<'q>]) -> PgScalar<'q> {
+    for a in args {
+        q = match *a {
+            Arg::Text(v) => q.bind(v),
+            Arg::Int(v) => q.bind(v),
+            Arg::Float(v) => q.bind(v),
+        };
+    }
+    q
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn postgres_marks_replace_numbered_ones_only() {
+        let sql = "SELECT '?' , ?1, ?12 WHERE x = ?2";
+        assert_eq!(pg_sql(sql), "SELECT '?' , $1, $12 WHERE x = $2");
+        assert!(std::ptr::eq(pg_sql(sql), pg_sql(sql)), "made once");
+    }
+}

@@ -1,0 +1,302 @@
+//! A real PostgreSQL server for tests: Debian's server binaries (`postgresql` package),
+//! `initdb` into a folder under `target/`, listening on a free loopback port, and stopped with
+//! the test process — whichever way that ends: the server gets the parent-death signal
+//! (`setpriv --pdeathsig`), and the next test process removes folders whose server is gone.
+//!
+//! One server per test process ([`server`]); each test takes a database of its own
+//! ([`Server::fresh_database`]). Run as root (CI), the server runs as the `postgres` user,
+//! because PostgreSQL refuses to run as root.
+#![allow(clippy::disallowed_methods)] // test support: it starts programs directly (core's builder is for the app)
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// The password of the server's `stackperf` role (a test server's, on loopback).
+pub const PASSWORD: &str = "stackperf-test-pw";
+
+/// A running server.
+pub struct Server {
+    pub port: u16,
+    pub dir: PathBuf,
+    _child: Child,
+    bin: PathBuf,
+    user: Option<String>,
+}
+
+/// The process's one server, started on first use. `None` (with the reason printed) when
+/// PostgreSQL's server binaries are not installed: tests that need it then fail with that reason.
+pub fn server() -> Result<&'static Server, String> {
+    static SERVER: OnceLock<Result<Server, String>> = OnceLock::new();
+    SERVER
+        .get_or_init(start_from_a_lasting_thread)
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
+/// The parent-death signal is sent when the *thread* that started the server ends, and a test's
+/// thread ends with the test: the server is started by a thread that lasts as long as the process.
+fn start_from_a_lasting_thread() -> Result<Server, String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("testpg".into())
+        .spawn(move || {
+            let _ = tx.send(Server::start());
+            loop {
+                std::thread::park();
+            }
+        })
+        .map_err(|e| e.to_string())?;
+    rx.recv().map_err(|e| e.to_string())?
+}
+
+/// The newest installed server's `bin` folder (`/usr/lib/postgresql/<version>/bin`), or
+/// `STACKPERF_TEST_PG_BIN`.
+fn bin_dir() -> Result<PathBuf, String> {
+    if let Some(d) = std::env::var_os("STACKPERF_TEST_PG_BIN") {
+        return Ok(PathBuf::from(d));
+    }
+    let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .map_err(|e| format!("PostgreSQL's server is not installed (/usr/lib/postgresql: {e}); on Debian/Ubuntu: apt-get install postgresql"))?
+        .flatten()
+        .filter_map(|e| {
+            let v = e.file_name().to_str()?.parse::<u32>().ok()?;
+            let bin = e.path().join("bin");
+            bin.join("initdb").exists().then_some((v, bin))
+        })
+        .collect();
+    found.sort();
+    found.pop().map(|(_, b)| b).ok_or_else(|| {
+        "no initdb under /usr/lib/postgresql/*/bin; apt-get install postgresql".into()
+    })
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+/// The folder the servers live in: `<target>/testpg` (next to the test binary's `deps`); as root,
+/// `<temp>/stackperf-testpg`, because the server runs as `postgres`, who may not be allowed
+/// into the checkout's folders (`/root` is private).
+fn base_dir(root: bool) -> PathBuf {
+    if root {
+        return std::env::temp_dir().join("stackperf-testpg");
+    }
+    let exe = std::env::current_exe().unwrap_or_default();
+    let target = exe
+        .ancestors()
+        .find(|a| a.file_name().is_some_and(|n| n == "target"))
+        .map(Path::to_path_buf)
+        .unwrap_or_else(std::env::temp_dir);
+    target.join("testpg")
+}
+
+/// Remove the folders of servers that are gone (their test process ended).
+fn sweep(base: &Path) {
+    for e in std::fs::read_dir(base).into_iter().flatten().flatten() {
+        let pid = std::fs::read_to_string(e.path().join("data/postmaster.pid"))
+            .ok()
+            .and_then(|s| s.lines().next().and_then(|l| l.trim().parse::<u32>().ok()));
+        let alive = pid.is_some_and(|p| Path::new(&format!("/proc/{p}")).exists());
+        if !alive {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
+
+fn free_port() -> Result<u16, String> {
+    let l = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    l.local_addr().map(|a| a.port()).map_err(|e| e.to_string())
+}
+
+impl Server {
+    fn start() -> Result<Server, String> {
+        let bin = bin_dir()?;
+        let root = is_root();
+        let base = base_dir(root);
+        std::fs::create_dir_all(&base).map_err(|e| format!("{}: {e}", base.display()))?;
+        sweep(&base);
+        let dir = base.join(format!("pg-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let user = root.then(|| "postgres".to_string());
+        if let Some(u) = &user {
+            let ok = Command::new("chown")
+                .args(["-R", &format!("{u}:{u}"), &dir.display().to_string()])
+                .status()
+                .is_ok_and(|s| s.success());
+            if !ok {
+                return Err(format!(
+                    "chown {} to {u} failed (is the postgresql package installed?)",
+                    dir.display()
+                ));
+            }
+        }
+        let data = dir.join("data");
+        // Connections over TCP need the password (as a team's server would); the tests' own
+        // createdb goes through the server's socket folder, trusted.
+        let pwfile = dir.join("pw");
+        std::fs::write(&pwfile, PASSWORD).map_err(|e| format!("{}: {e}", pwfile.display()))?;
+        if let Some(u) = &user {
+            let _ = Command::new("chown")
+                .args([u.as_str(), &pwfile.display().to_string()])
+                .status();
+        }
+        let out = as_user(&user, &bin.join("initdb"))
+            .args(["-D", &data.display().to_string()])
+            .args([
+                "-U",
+                "stackperf",
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+            ])
+            .arg(format!("--pwfile={}", pwfile.display()))
+            .args(["-E", "UTF8", "--no-sync", "--locale=C"])
+            .output()
+            .map_err(|e| format!("initdb: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "initdb failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        let port = free_port()?;
+        let mut cmd = as_user(&user, &bin.join("postgres"));
+        cmd.args(["-D", &data.display().to_string()])
+            .args(["-p", &port.to_string()])
+            .args(["-k", &dir.display().to_string()])
+            .args(["-c", "listen_addresses=127.0.0.1"])
+            // A test server: nothing to keep through a power cut.
+            .args([
+                "-c",
+                "fsync=off",
+                "-c",
+                "synchronous_commit=off",
+                "-c",
+                "full_page_writes=off",
+            ])
+            .args(["-c", "max_connections=200"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(
+                std::fs::File::create(dir.join("server.log"))
+                    .map(Stdio::from)
+                    .unwrap_or_else(|_| Stdio::null()),
+            );
+        let child = cmd.spawn().map_err(|e| format!("postgres: {e}"))?;
+        let server = Server {
+            port,
+            dir,
+            _child: child,
+            bin,
+            user,
+        };
+        server.wait_ready(Duration::from_secs(60))?;
+        Ok(server)
+    }
+
+    /// Until the server accepts a query (`pg_isready`).
+    fn wait_ready(&self, within: Duration) -> Result<(), String> {
+        let until = Instant::now() + within;
+        loop {
+            let ok = Command::new(self.bin.join("pg_isready"))
+                .args([
+                    "-h",
+                    &self.dir.display().to_string(),
+                    "-p",
+                    &self.port.to_string(),
+                    "-U",
+                    "stackperf",
+                    "-d",
+                    "postgres",
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            if ok {
+                return Ok(());
+            }
+            if Instant::now() > until {
+                let log = std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default();
+                return Err(format!(
+                    "PostgreSQL did not come up on port {}: {log}",
+                    self.port
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The URL of `db` on this server, with the password.
+    pub fn url(&self, db: &str) -> String {
+        format!(
+            "postgres://stackperf:{PASSWORD}@127.0.0.1:{}/{db}",
+            self.port
+        )
+    }
+
+    /// The URL of `db` without the password (it must come from elsewhere).
+    pub fn url_without_password(&self, db: &str) -> String {
+        format!("postgres://stackperf@127.0.0.1:{}/{db}", self.port)
+    }
+
+    /// A new, empty database for one test: its URL (with the password; see
+    /// [`Server::url_without_password`]).
+    pub fn fresh_database(&self, hint: &str) -> Result<String, String> {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let clean: String = hint
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_lowercase()
+                } else {
+                    '_'
+                }
+            })
+            .take(40)
+            .collect();
+        let name = format!("t{}_{clean}", N.fetch_add(1, Ordering::Relaxed));
+        let out = Command::new(self.bin.join("createdb"))
+            .args([
+                "-h",
+                &self.dir.display().to_string(),
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "stackperf",
+                &name,
+            ])
+            .output()
+            .map_err(|e| format!("createdb: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "createdb {name}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        Ok(self.url(&name))
+    }
+
+    /// Who the server runs as (`postgres` when the tests run as root).
+    pub fn os_user(&self) -> Option<&str> {
+        self.user.as_deref()
+    }
+}
+
+/// `program` run as `user` (when given), ended by SIGQUIT (PostgreSQL's immediate shutdown)
+/// when the test process ends.
+fn as_user(user: &Option<String>, program: &Path) -> Command {
+    let mut c = Command::new("setpriv");
+    if let Some(u) = user {
+        c.args(["--reuid", u, "--regid", u, "--init-groups"]);
+    }
+    c.args(["--pdeathsig", "SIGQUIT", "--"]).arg(program);
+    c
+}
