@@ -551,3 +551,38 @@ async fn edge_rows_are_attributed_by_the_session_the_edge_recorded() {
         );
     }
 }
+
+/// A batch that fails part-way (here a row naming a variant the store does not have) leaves
+/// nothing behind — no row, no cursor — and the next batch writes normally.
+#[tokio::test]
+async fn a_failed_batch_writes_nothing_and_the_next_one_goes_in() {
+    let dir = tempfile::tempdir().unwrap();
+    for db in crate::common::backends(dir.path(), "failed_batch") {
+        let store = Store::open(&db).await.unwrap();
+        let models = ModelIndex::new();
+        let row = |i: usize| {
+            let rec = stackperf_core::normalize::parse_line(&line(i)).unwrap();
+            stackperf_core::normalize::normalize(&rec, None, &models).unwrap()
+        };
+        let mut bad = row(1);
+        bad.variant_id = Some(999_999);
+        let err =
+            stackperf_core::capture::insert_rows(&store, "s", "f", 10, vec![row(0), bad]).await;
+        assert!(
+            err.is_err(),
+            "{db:?}: the foreign key refuses the second row"
+        );
+        assert_eq!(count(&store).await, 0, "{db:?}: the first row went with it");
+        assert_eq!(store.ingest_cursor("s").await.unwrap(), None, "{db:?}");
+        let (n, _) =
+            stackperf_core::capture::insert_rows(&store, "s", "f", 20, vec![row(0), row(1)])
+                .await
+                .unwrap();
+        assert_eq!((n, count(&store).await), (2, 2), "{db:?}");
+        assert_eq!(
+            store.ingest_cursor("s").await.unwrap(),
+            Some(("f".to_string(), 20)),
+            "{db:?}"
+        );
+    }
+}

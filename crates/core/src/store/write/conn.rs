@@ -1,7 +1,7 @@
 //! What the ingest write path needs of a database connection, on either backend: one
-//! transaction that runs SQL with typed arguments. SQLite's side is rusqlite (prepared
-//! statements, cached, on a blocking thread: the fastest way into SQLite measured here), PostgreSQL's
-//! is sqlx. The SQL is written once, with `?N` parameters; PostgreSQL's side spells them `$N`.
+//! transaction that runs SQL with typed arguments. SQLite's side is rusqlite (`super::sqlite`:
+//! statements prepared once per batch, on a blocking thread: the fastest way into SQLite measured
+//! here), PostgreSQL's is sqlx (below). The SQL is written once, with `?N` parameters; PostgreSQL's side spells them `$N`.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
@@ -147,60 +147,6 @@ pub(crate) trait WriteTx {
     /// (`Some(false)`) or did nothing (`None`).
     async fn upsert(&mut self, sql: &'static str, args: &[Arg<'_>])
         -> Result<Option<bool>, String>;
-}
-
-impl WriteTx for rusqlite::Transaction<'_> {
-    async fn exec(&mut self, sql: &'static str, args: &[Arg<'_>]) -> Result<u64, String> {
-        let mut st = self.prepare_cached(sql).map_err(|e| e.to_string())?;
-        st.execute(rusqlite::params_from_iter(args))
-            .map(|n| n as u64)
-            .map_err(|e| e.to_string())
-    }
-
-    async fn rows(
-        &mut self,
-        sql: &'static str,
-        args: &[Arg<'_>],
-        types: &[Ty],
-    ) -> Result<Vec<Vec<Val>>, String> {
-        let mut st = self.prepare_cached(sql).map_err(|e| e.to_string())?;
-        let mut rows = st
-            .query(rusqlite::params_from_iter(args))
-            .map_err(|e| e.to_string())?;
-        let mut out = Vec::new();
-        while let Some(r) = rows.next().map_err(|e| e.to_string())? {
-            let mut row = Vec::with_capacity(types.len());
-            for (i, ty) in types.iter().enumerate() {
-                let v = match ty {
-                    Ty::Text => r.get::<_, Option<String>>(i).map(|v| v.map(Val::Text)),
-                    Ty::Int => r.get::<_, Option<i64>>(i).map(|v| v.map(Val::Int)),
-                    Ty::Float => r.get::<_, Option<f64>>(i).map(|v| v.map(Val::Float)),
-                }
-                .map_err(|e| e.to_string())?;
-                row.push(v.unwrap_or(Val::Null));
-            }
-            out.push(row);
-        }
-        Ok(out)
-    }
-
-    async fn upsert(
-        &mut self,
-        sql: &'static str,
-        args: &[Arg<'_>],
-    ) -> Result<Option<bool>, String> {
-        let before = self.last_insert_rowid();
-        let mut st = self.prepare_cached(sql).map_err(|e| e.to_string())?;
-        if st
-            .execute(rusqlite::params_from_iter(args))
-            .map_err(|e| e.to_string())?
-            == 0
-        {
-            return Ok(None);
-        }
-        // An upsert that updated leaves last_insert_rowid alone.
-        Ok(Some(self.last_insert_rowid() != before))
-    }
 }
 
 /// `make(sql)`, made once per statement (per `table`) and kept: statements are a fixed set

@@ -18,6 +18,7 @@ use crate::timestamp::Timestamp;
 use crate::Error;
 
 pub(crate) mod conn;
+mod sqlite;
 use conn::{Arg, ToArg, WriteTx};
 
 fn names(side: Side) -> Vec<&'static str> {
@@ -186,15 +187,13 @@ impl Writer {
             .map_err(e)?;
             *guard = Some(c);
         }
-        let Some(conn) = guard.as_mut() else {
+        let Some(conn) = guard.as_ref() else {
             return Ok((Written::default(), Vec::new()));
         };
         // IMMEDIATE: take the write lock now (waiting through the busy timeout). A deferred
         // transaction that read first and then wrote failed at once with "database is locked"
         // whenever another connection had committed in between.
-        let mut tx = conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(e)?;
+        let mut tx = sqlite::SqliteTx::begin(conn).map_err(e)?;
         // rusqlite's calls never wait: the future is ready at its first poll.
         let done = futures::executor::block_on(write_batch(&mut tx, cursor, rows, events))
             .map_err(db(path))?;
