@@ -123,6 +123,11 @@ pub struct KeyEntry {
     /// Usage keys: who it was issued to (shown in refusals, never used for access).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<String>,
+    /// Fields a newer StackPerf wrote that this build does not know: kept as they are when
+    /// this build rewrites the file, never read.
+    #[serde(flatten)]
+    #[cfg_attr(test, schemars(skip))]
+    pub unknown: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
 impl KeyEntry {

@@ -284,6 +284,11 @@ mod tests {
         let reg: RegistryFile =
             serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         assert_eq!(reg.keys["ab12"].kind, KeyKind::Other("team".into()));
+        assert_eq!(
+            reg.keys["ab12"].unknown.get("future_field"),
+            Some(&serde_json::json!(1)),
+            "a field this build does not know is kept through its rewrites"
+        );
         assert_eq!(reg.keys.len(), 2, "{reg:?}");
         assert!(!issuer.is_live("team-x"));
     }

@@ -181,78 +181,86 @@ async fn a_session_shows_its_env_redacted_copies_it_whole_and_finalizes() {
 
 #[tokio::test]
 async fn exports_write_where_asked_and_refuse_what_does_not_fit() {
-    let dir = tempfile::tempdir().unwrap();
-    let app = app(dir.path()).await;
-    let out = |name: &str| dir.path().join(name).display().to_string();
-    let req = |what, format: ExportFormat, path: String| ExportRequest {
-        what,
-        format,
-        experiment: Some("e".into()),
-        session: None,
-        metric: None,
-        path,
-        include_internal: false,
-    };
-    let html = app
-        .export(&req(ExportWhat::Report, ExportFormat::Html, out("r.html")))
-        .await
-        .unwrap();
-    let text = std::fs::read_to_string(&html.path).unwrap();
-    assert!(text.starts_with("<!doctype html>") && text.contains("<h2>Variants</h2>"));
-    assert!(
-        !text.contains("src=\"http")
-            && text.matches("<svg").count() == stackperf_core::metrics::chartable().count()
-    );
+    let top = tempfile::tempdir().unwrap();
+    for db in crate::common::backends(top.path(), "exports") {
+        let dir = tempfile::tempdir().unwrap();
+        let db = if crate::common::is_file(&db) {
+            dir.path().join("data/stackperf.sqlite")
+        } else {
+            db
+        };
+        let app = crate::common::app_on(dir.path(), &db).await;
+        let out = |name: &str| dir.path().join(name).display().to_string();
+        let req = |what, format: ExportFormat, path: String| ExportRequest {
+            what,
+            format,
+            experiment: Some("e".into()),
+            session: None,
+            metric: None,
+            path,
+            include_internal: false,
+        };
+        let html = app
+            .export(&req(ExportWhat::Report, ExportFormat::Html, out("r.html")))
+            .await
+            .unwrap();
+        let text = std::fs::read_to_string(&html.path).unwrap();
+        assert!(text.starts_with("<!doctype html>") && text.contains("<h2>Variants</h2>"));
+        assert!(
+            !text.contains("src=\"http")
+                && text.matches("<svg").count() == stackperf_core::metrics::chartable().count()
+        );
 
-    let csv = app
-        .export(&req(ExportWhat::Sessions, ExportFormat::Csv, out("s.csv")))
-        .await
-        .unwrap();
-    assert_eq!(csv.rows, 0);
-    assert!(std::fs::read_to_string(&csv.path)
-        .unwrap()
-        .starts_with("session_id,"));
+        let csv = app
+            .export(&req(ExportWhat::Sessions, ExportFormat::Csv, out("s.csv")))
+            .await
+            .unwrap();
+        assert_eq!(csv.rows, 0);
+        assert!(std::fs::read_to_string(&csv.path)
+            .unwrap()
+            .starts_with("session_id,"));
 
-    let svg = app
-        .export(&req(ExportWhat::Chart, ExportFormat::Svg, out("c.svg")))
-        .await
-        .unwrap();
-    assert!(std::fs::read_to_string(&svg.path)
-        .unwrap()
-        .starts_with("<svg"));
+        let svg = app
+            .export(&req(ExportWhat::Chart, ExportFormat::Svg, out("c.svg")))
+            .await
+            .unwrap();
+        assert!(std::fs::read_to_string(&svg.path)
+            .unwrap()
+            .starts_with("<svg"));
 
-    for bad in [
-        req(ExportWhat::Chart, ExportFormat::Csv, out("x.csv")),
-        req(ExportWhat::Report, ExportFormat::Png, out("x.png")),
-        req(
-            ExportWhat::Requests,
-            ExportFormat::Csv,
-            out("missing-dir/x.csv"),
-        ),
-        req(ExportWhat::Requests, ExportFormat::Csv, String::new()),
-    ] {
-        let e = app.export(&bad).await.unwrap_err();
-        assert_eq!(e.code(), stackperf_core::ErrorCode::Invalid, "{e}");
+        for bad in [
+            req(ExportWhat::Chart, ExportFormat::Csv, out("x.csv")),
+            req(ExportWhat::Report, ExportFormat::Png, out("x.png")),
+            req(
+                ExportWhat::Requests,
+                ExportFormat::Csv,
+                out("missing-dir/x.csv"),
+            ),
+            req(ExportWhat::Requests, ExportFormat::Csv, String::new()),
+        ] {
+            let e = app.export(&bad).await.unwrap_err();
+            assert_eq!(e.code(), stackperf_core::ErrorCode::Invalid, "{e}");
+        }
+        // A terminal gets text exports; binary ones are refused with what to do.
+        let text = app
+            .export_text(&req(
+                ExportWhat::Sessions,
+                ExportFormat::Json,
+                String::new(),
+            ))
+            .await
+            .unwrap();
+        assert!(text.trim_start().starts_with('['), "{text}");
+        let e = app
+            .export_text(&req(
+                ExportWhat::Sessions,
+                ExportFormat::Parquet,
+                String::new(),
+            ))
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("--out"), "{e}");
     }
-    // A terminal gets text exports; binary ones are refused with what to do.
-    let text = app
-        .export_text(&req(
-            ExportWhat::Sessions,
-            ExportFormat::Json,
-            String::new(),
-        ))
-        .await
-        .unwrap();
-    assert!(text.trim_start().starts_with('['), "{text}");
-    let e = app
-        .export_text(&req(
-            ExportWhat::Sessions,
-            ExportFormat::Parquet,
-            String::new(),
-        ))
-        .await
-        .unwrap_err();
-    assert!(e.to_string().contains("--out"), "{e}");
 }
 
 #[tokio::test]

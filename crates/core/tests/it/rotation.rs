@@ -32,10 +32,8 @@ fn append(f: &mut std::fs::File, lines: std::ops::Range<usize>) {
 }
 
 async fn rows(store: &Store) -> (i64, i64) {
-    sqlx::query_as("SELECT COUNT(*), COUNT(DISTINCT litellm_call_id) FROM requests")
-        .fetch_one(store.sqlite_pool().unwrap())
-        .await
-        .unwrap()
+    let sql = "SELECT COUNT(*), COUNT(DISTINCT litellm_call_id) FROM requests";
+    crate::common::on_store!(store, |p| sqlx::query_as(sql).fetch_one(p).await).unwrap()
 }
 
 /// Rotate anything over 1 KB.
@@ -43,7 +41,19 @@ const KB: u64 = 1024;
 
 #[tokio::test]
 async fn no_line_is_lost_or_read_twice_across_a_rotation_and_prune_removes_the_drained_file() {
+    let top = tempfile::tempdir().unwrap();
+    for db in crate::common::backends(top.path(), "rotation") {
+        rotation_case(db).await;
+    }
+}
+
+async fn rotation_case(db: std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
+    let db = if crate::common::is_file(&db) {
+        dir.path().join("db.sqlite")
+    } else {
+        db
+    };
     let configs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs");
     let (reg, problems) = Registry::load(&configs);
     assert!(problems.is_empty(), "{problems:?}");
@@ -55,7 +65,7 @@ async fn no_line_is_lost_or_read_twice_across_a_rotation_and_prune_removes_the_d
         config_dir: configs,
         data_dir: data.clone(),
         cache_dir: dir.path().join("cache"),
-        db_path: dir.path().join("db.sqlite"),
+        db_path: db,
         stackperf_bin: std::env::current_exe().unwrap(),
     };
     let app = App::new(
