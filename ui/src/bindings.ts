@@ -1640,6 +1640,12 @@ export type SessionRow_Deserialize = {
 	price?: Price_Deserialize | null,
 	/**  What the harness itself reported at the end of an automated run (a cross-check). */
 	harness_report?: HarnessReport_Deserialize | null,
+	/**
+	 *  The machine it ran on (its stable id, see `machine::Identity`) and that machine's host
+	 *  name; `None` for a session from before machines were recorded.
+	 */
+	machine_id?: string | null,
+	hostname?: string | null,
 };
 
 /**  A session as stored. */
@@ -1678,6 +1684,12 @@ export type SessionRow_Serialize = {
 	price: Price_Serialize | null,
 	/**  What the harness itself reported at the end of an automated run (a cross-check). */
 	harness_report: HarnessReport_Serialize | null,
+	/**
+	 *  The machine it ran on (its stable id, see `machine::Identity`) and that machine's host
+	 *  name; `None` for a session from before machines were recorded.
+	 */
+	machine_id: string | null,
+	hostname: string | null,
 };
 
 /**  One session's rollup. */

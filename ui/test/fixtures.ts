@@ -26,6 +26,11 @@ export const session = (status: string, n = 0) => ({
   litellm_version: "1.108.7",
   config_commit: null,
   request_count: n,
+  isolated: false,
+  price: null,
+  harness_report: null,
+  machine_id: "m1",
+  hostname: "box-1",
 });
 
 export const envView = {

@@ -4,12 +4,32 @@ import { render } from "preact";
 import { act } from "preact/test-utils";
 import { emit } from "@tauri-apps/api/event";
 import { SessionScreen } from "../src/screens/session";
+import { RecentList } from "../src/screens/session/recent";
+import type { SessionRow } from "../src/types";
 import { calls, click, mock, root, settle, withRoot } from "./ipc";
 import { session, envView, brief } from "./fixtures";
 
 withRoot();
 
 describe("Session screen", () => {
+  it("names each recent session's machine when several machines share the store", async () => {
+    const other = { ...session("completed", 2), session_id: "sess_def", machine_id: "m2", hostname: "box-2" };
+    mock({
+      choices: () => ({ experiments: [], task_cards: [], problems: [] }),
+      sessions_list: () => [session("completed", 1), other],
+    });
+    render(<SessionScreen onExperiment={() => {}} />, root);
+    await settle();
+    const items = [...root.querySelectorAll(".recent li")].map((li) => li.textContent ?? "");
+    expect(items).toHaveLength(2);
+    expect(items[0]).toContain("on box-1");
+    expect(items[1]).toContain("on box-2");
+    // One machine: nothing to tell apart.
+    render(null, root);
+    render(<RecentList recent={[session("completed", 1) as SessionRow]} onSelect={() => {}} />, root);
+    expect(root.querySelector(".recent li")?.textContent).not.toContain(" on ");
+  });
+
   it("starts a session, shows the redacted env and appends what each capture event brings", async () => {
     const pages: { since: unknown; rows: number }[] = [];
     let next = 0;

@@ -117,6 +117,7 @@ pub fn router(app: Arc<App>, token: &Secret) -> Router {
         .route("/api/v1/experiments", get(experiments))
         .route("/api/v1/variants", get(variants))
         .route("/api/v1/task-cards", get(task_cards))
+        .route("/api/v1/machines", get(machines))
         .route("/api/v1/sessions", get(sessions))
         .route("/api/v1/sessions/{id}", get(session))
         .route("/api/v1/comparisons", get(comparison_grouped))
@@ -250,6 +251,14 @@ async fn task_cards(
     Ok(Json(s.app.task_cards()?))
 }
 
+async fn machines(
+    State(s): State<Arc<Shared>>,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Vec<stackperf_core::store::model::Machine>> {
+    Params::parse(q.as_deref(), &[])?;
+    Ok(Json(limited(s.app.machines()).await?))
+}
+
 /// The filters and paging `/sessions` takes.
 pub const SESSION_PARAMS: &[&str] = &[
     "experiment",
@@ -260,6 +269,7 @@ pub const SESSION_PARAMS: &[&str] = &[
     "task_card",
     "status",
     "label",
+    "machine",
     "since",
     "until",
     "limit",

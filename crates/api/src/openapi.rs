@@ -9,6 +9,7 @@ use stackperf_core::app::{
     ExperimentChoice, SessionDetail, SessionPage, TaskCardInfo, VariantInfo,
 };
 use stackperf_core::report::Comparison;
+use stackperf_core::store::model::Machine;
 
 use crate::{ApiError, Health, DEFAULT_PAGE, SESSION_PARAMS};
 
@@ -42,6 +43,10 @@ fn session_params() -> Vec<Value> {
             "session status",
         ),
         "label" => string(n, "the operator label contains this text"),
+        "machine" => string(
+            n,
+            "sessions that ran on this machine (its id, see /machines)",
+        ),
         "since" => string(
             n,
             "created at or after: RFC 3339 or Unix epoch milliseconds",
@@ -125,6 +130,14 @@ pub fn document() -> Value {
             "Configured task cards",
             vec![],
             ok::<Vec<TaskCardInfo>>(&mut g),
+        ),
+    );
+    add(
+        "/api/v1/machines",
+        op(
+            "Machines that wrote to the store, most recently seen first",
+            vec![],
+            ok::<Vec<Machine>>(&mut g),
         ),
     );
     add(

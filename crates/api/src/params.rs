@@ -105,6 +105,7 @@ impl Params {
             task_card: self.one("task_card")?,
             status,
             label: self.one("label")?,
+            machine: self.one("machine")?,
             since: self.time("since")?,
             until: self.time("until")?,
         })

@@ -274,3 +274,34 @@ pub async fn db_migrate(g: &Global) -> Result<(), CliError> {
     }
     Ok(())
 }
+
+pub async fn db_machines(g: &Global) -> Result<(), CliError> {
+    let list = app(g)?.machines().await?;
+    if g.json {
+        return Ok(print_json(&list)?);
+    }
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .map(|m| {
+            vec![
+                m.machine_id.clone(),
+                m.hostname.clone(),
+                m.sessions.to_string(),
+                m.requests.to_string(),
+                m.first_seen.rfc3339(),
+                m.last_seen.rfc3339(),
+            ]
+        })
+        .collect();
+    Ok(crate::output::table(
+        &[
+            "MACHINE",
+            "HOST",
+            "SESSIONS",
+            "REQUESTS",
+            "FIRST SEEN",
+            "LAST SEEN",
+        ],
+        &rows,
+    )?)
+}

@@ -161,6 +161,8 @@ enum DbCmd {
     Path,
     /// Create the database if needed and apply pending migrations
     Migrate,
+    /// The machines that wrote to this database (several machines, one PostgreSQL store)
+    Machines,
 }
 
 #[derive(Subcommand, Debug)]
@@ -278,6 +280,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::TaskCard(c) => catalog::task_card(g, c),
         Command::Db(DbCmd::Path) => catalog::db_path(g),
         Command::Db(DbCmd::Migrate) => runtime()?.block_on(catalog::db_migrate(g)),
+        Command::Db(DbCmd::Machines) => runtime()?.block_on(catalog::db_machines(g)),
         Command::Sim(SimCmd::Serve {
             listen,
             seed,

@@ -84,6 +84,9 @@ pub enum SessionCmd {
     List {
         #[arg(long)]
         experiment: Option<String>,
+        /// Only sessions that ran on this machine (its id or host name: `stackperf db machines`)
+        #[arg(long)]
+        machine: Option<String>,
     },
     /// One session in full
     Show { id: String },
@@ -297,8 +300,17 @@ pub fn run(g: &Global, cmd: SessionCmd) -> Result<(), CliError> {
                 );
                 Ok(())
             }
-            SessionCmd::List { experiment } => {
-                let list = app.sessions_list(experiment.as_deref()).await?;
+            SessionCmd::List {
+                experiment,
+                machine,
+            } => {
+                let mut list = app.sessions_list(experiment.as_deref()).await?;
+                if let Some(m) = machine {
+                    list.retain(|s| {
+                        s.machine_id.as_deref() == Some(m.as_str())
+                            || s.hostname.as_deref() == Some(m.as_str())
+                    });
+                }
                 if g.json {
                     return Ok(print_json(&list)?);
                 }
@@ -312,6 +324,7 @@ pub fn run(g: &Global, cmd: SessionCmd) -> Result<(), CliError> {
                             s.variant.clone(),
                             s.task_card.clone(),
                             s.request_count.to_string(),
+                            s.hostname.clone().unwrap_or_default(),
                             s.operator_label.clone().unwrap_or_default(),
                         ]
                     })
@@ -324,6 +337,7 @@ pub fn run(g: &Global, cmd: SessionCmd) -> Result<(), CliError> {
                         "VARIANT",
                         "TASK CARD",
                         "REQUESTS",
+                        "MACHINE",
                         "LABEL",
                     ],
                     &rows,

@@ -35,16 +35,10 @@ pub struct Environment {
 impl Environment {
     /// This machine now, with `concurrent` other active sessions and a time limit.
     pub fn now(concurrent: u32, time_limit_s: Option<f64>) -> Environment {
-        let hostname = read("/etc/hostname")
-            .map(|h| h.trim().to_string())
-            .filter(|h| !h.is_empty())
-            .unwrap_or_else(|| "unknown-host".into());
-        let id_source = read("/etc/machine-id")
-            .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty())
-            .unwrap_or_else(|| hostname.clone());
-        let digest = Sha256::digest(format!("stackperf-machine:{id_source}").as_bytes());
-        let machine_id = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+        let Identity {
+            machine_id,
+            hostname,
+        } = Identity::this();
         Environment {
             machine_id,
             hostname,
@@ -64,6 +58,46 @@ impl Environment {
     /// The load at the start per CPU (1.0: every core busy on average).
     pub fn load_per_cpu(&self) -> Option<f64> {
         self.load_start.map(|l| l / f64::from(self.cpus.max(1)))
+    }
+}
+
+/// Which machine this is: its stable id and host name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// A hash of `/etc/machine-id` (never the id itself), else of the host name: 16 hex digits.
+    pub machine_id: String,
+    pub hostname: String,
+}
+
+impl Identity {
+    /// This machine (read once per process: neither changes while it runs). Where several
+    /// machines share one `/etc/machine-id` (cloned VMs, containers from one image),
+    /// `STACKPERF_MACHINE_ID` names each apart.
+    pub fn this() -> Identity {
+        static THIS: std::sync::OnceLock<Identity> = std::sync::OnceLock::new();
+        THIS.get_or_init(|| {
+            let hostname = read("/etc/hostname")
+                .map(|h| h.trim().to_string())
+                .filter(|h| !h.is_empty())
+                .unwrap_or_else(|| "unknown-host".into());
+            let id_source = std::env::var("STACKPERF_MACHINE_ID")
+                .ok()
+                .or_else(|| read("/etc/machine-id"))
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .unwrap_or_else(|| hostname.clone());
+            Identity::named(&id_source, &hostname)
+        })
+        .clone()
+    }
+
+    /// The identity of the machine whose id source (its machine-id) is `source`.
+    pub fn named(source: &str, hostname: &str) -> Identity {
+        let digest = Sha256::digest(format!("stackperf-machine:{source}").as_bytes());
+        Identity {
+            machine_id: digest.iter().take(8).map(|b| format!("{b:02x}")).collect(),
+            hostname: hostname.to_string(),
+        }
     }
 }
 

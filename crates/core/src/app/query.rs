@@ -121,6 +121,11 @@ impl App {
             .collect())
     }
 
+    /// Every machine that wrote to the store (several machines, one store: docs/team.md).
+    pub async fn machines(&self) -> Result<Vec<crate::store::model::Machine>, Error> {
+        self.store().await?.machines().await
+    }
+
     /// A page of sessions matching `filter`, newest first.
     pub async fn sessions_page(
         &self,

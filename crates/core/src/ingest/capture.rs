@@ -213,6 +213,7 @@ async fn collect_file(
     };
     let key = spool.display().to_string();
     let id = file_id(&meta);
+    let machine = store.machine_key().await?;
     let mut offset: u64 = match store.ingest_cursor(&key).await? {
         // Same file, not truncated: continue where the last pass stopped.
         Some((file_id, at)) if file_id == id && at <= meta.len() => at,
@@ -306,7 +307,7 @@ async fn collect_file(
             }
             pending = Some(spawn_insert(
                 store,
-                (&key, &id, offset),
+                (&key, &id, offset, machine),
                 std::mem::take(&mut batch),
                 std::mem::take(&mut events),
             ));
@@ -316,7 +317,7 @@ async fn collect_file(
         absorb(h.await, report, sink.as_deref_mut())?;
     }
     absorb(
-        spawn_insert(store, (&key, &id, offset), batch, events).await,
+        spawn_insert(store, (&key, &id, offset, machine), batch, events).await,
         report,
         sink,
     )
@@ -463,16 +464,16 @@ where
 
 type Pending = tokio::task::JoinHandle<Result<(Written, Vec<RequestRow>), Error>>;
 
-/// Write `rows` and `events` with the cursor `(spool, file_id, offset)`; the rows handed back
-/// include those that start lines became.
+/// Write `rows` and `events` with the cursor `(spool, file_id, offset)` as machine `machine`;
+/// the rows handed back include those that start lines became.
 fn spawn_insert(
     store: &Store,
-    (spool, file_id, offset): (&str, &str, u64),
+    (spool, file_id, offset, machine): (&str, &str, u64, i64),
     mut rows: Vec<RequestRow>,
     events: Vec<EdgeEvent>,
 ) -> Pending {
     let store = store.clone();
-    let (spool, file_id) = (spool.to_string(), file_id.to_string());
+    let (spool, file_id) = (store.spool_key(spool).into_owned(), file_id.to_string());
     use crate::ingest_write::Cursor;
     if let crate::store::Pool::Postgres(pool) = store.pool().clone() {
         return tokio::spawn(async move {
@@ -480,6 +481,7 @@ fn spawn_insert(
                 spool: &spool,
                 file_id: &file_id,
                 offset,
+                machine,
             };
             let (n, lost) = store.write_pg(&pool, &cursor, &rows, &events).await?;
             rows.extend(lost);
@@ -491,6 +493,7 @@ fn spawn_insert(
             spool: &spool,
             file_id: &file_id,
             offset,
+            machine,
         };
         let (n, lost) = store
             .writer()
@@ -526,7 +529,8 @@ pub async fn insert_rows(
     offset: u64,
     rows: Vec<RequestRow>,
 ) -> Result<(u64, Vec<RequestRow>), Error> {
-    let (w, rows) = spawn_insert(store, (spool, file_id, offset), rows, Vec::new())
+    let machine = store.machine_key().await?;
+    let (w, rows) = spawn_insert(store, (spool, file_id, offset, machine), rows, Vec::new())
         .await
         .map_err(|e| Error::Internal(format!("the ingest task failed: {e}")))??;
     Ok((w.inserted, rows))

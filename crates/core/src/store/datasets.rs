@@ -57,6 +57,12 @@ const SESSION_COLUMNS: &[Column] = &[
     ("app_version", Text, "s.app_version"),
     ("litellm_version", Text, "s.litellm_version"),
     ("config_commit", Text, "s.config_commit"),
+    ("machine_id", Text, "s.machine_id"),
+    (
+        "hostname",
+        Text,
+        "(SELECT m.hostname FROM machines m WHERE m.machine_id = s.machine_id)",
+    ),
     (
         "request_count",
         Int,

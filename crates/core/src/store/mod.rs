@@ -16,6 +16,7 @@ use crate::Error;
 
 mod datasets;
 pub mod edge_events;
+mod machines;
 pub mod model;
 mod open;
 mod prune;
@@ -92,6 +93,8 @@ pub struct Store {
     path: PathBuf,
     /// The ingest path's own connection (see `ingest_write`).
     writer: crate::ingest_write::Writer,
+    /// The machine this handle writes as, and its key once registered (see `machines`).
+    machine: std::sync::Arc<machines::ThisMachine>,
 }
 
 /// One applied migration.
@@ -141,8 +144,9 @@ impl Store {
     /// Where the last ingest pass over a spool stopped: `(file id, byte offset)`.
     pub async fn ingest_cursor(&self, spool: &str) -> Result<Option<(String, u64)>, Error> {
         let sql = "SELECT file_id, \"offset\" FROM ingest_cursors WHERE spool = $1";
+        let spool = self.spool_key(spool);
         let row: Option<(String, i64)> = on_pool!(self, |p| sqlx::query_as(sql)
-            .bind(spool)
+            .bind(&*spool)
             .fetch_optional(p)
             .await)
         .map_err(self.db())?;
@@ -159,9 +163,10 @@ impl Store {
         offset: u64,
     ) -> Result<bool, Error> {
         let sql = "UPDATE ingest_cursors SET spool = $1 WHERE spool = $2 AND file_id = $3 AND \"offset\" = $4";
+        let (from, to) = (self.spool_key(from), self.spool_key(to));
         let done = on_pool!(self, |p| sqlx::query(sql)
-            .bind(to)
-            .bind(from)
+            .bind(&*to)
+            .bind(&*from)
             .bind(file_id)
             .bind(offset as i64)
             .execute(p)
@@ -173,10 +178,11 @@ impl Store {
 
     /// Forget a deleted spool's cursor.
     pub async fn delete_ingest_cursor(&self, spool: &str) -> Result<(), Error> {
+        let spool = self.spool_key(spool);
         on_pool!(self, |p| sqlx::query(
             "DELETE FROM ingest_cursors WHERE spool = $1"
         )
-        .bind(spool)
+        .bind(&*spool)
         .execute(p)
         .await
         .map(drop))

@@ -146,6 +146,7 @@ impl Store {
             pool: Pool::Sqlite(pool),
             path: path.to_path_buf(),
             writer: Default::default(),
+            machine: Default::default(),
         })
     }
 
@@ -192,6 +193,7 @@ impl Store {
             pool: Pool::Postgres(pool),
             path: shown,
             writer: Default::default(),
+            machine: Default::default(),
         })
     }
 }

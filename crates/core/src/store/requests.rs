@@ -48,8 +48,19 @@ pub struct Column {
     pub side: Side,
     /// In the requests export.
     pub export: bool,
-    /// The row's value (`None`: `ingested_at`, the time of the write).
-    pub(crate) get: Option<Get>,
+    /// Where its value comes from.
+    pub(crate) get: Source,
+}
+
+/// Where a column's value comes from when a row is written.
+#[derive(Clone, Copy)]
+pub(crate) enum Source {
+    /// The normalized row.
+    Row(Get),
+    /// The time of the write (`ingested_at`).
+    WrittenAt,
+    /// The machine that captured it (`machine_key`, see `store::machines`).
+    Machine,
 }
 
 const fn col(name: &'static str, kind: Kind, side: Side, get: Get) -> Column {
@@ -58,7 +69,7 @@ const fn col(name: &'static str, kind: Kind, side: Side, get: Get) -> Column {
         kind,
         side,
         export: true,
-        get: Some(get),
+        get: Source::Row(get),
     }
 }
 
@@ -170,7 +181,16 @@ pub const REQUEST_COLUMNS: &[Column] = &[
         kind: Time,
         side: Bookkeeping,
         export: false,
-        get: None,
+        get: Source::WrittenAt,
+    },
+    // The first machine to write either side of it (they are one machine but for a spool
+    // carried elsewhere).
+    Column {
+        name: "machine_key",
+        kind: Int,
+        side: Either,
+        export: false,
+        get: Source::Machine,
     },
 ];
 

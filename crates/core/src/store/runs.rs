@@ -237,10 +237,14 @@ impl Store {
         env: &crate::machine::Environment,
     ) -> Result<(), Error> {
         let json = serde_json::to_string(env).map_err(|e| Error::Internal(e.to_string()))?;
+        if env.machine_id == self.identity().machine_id {
+            self.machine_key().await?; // this machine is listed in `machines`
+        }
         on_pool!(self, |p| sqlx::query(
-            "UPDATE sessions SET environment = $1 WHERE session_id = $2"
+            "UPDATE sessions SET environment = $1, machine_id = $2 WHERE session_id = $3"
         )
         .bind(json)
+        .bind(&env.machine_id)
         .bind(session_id)
         .execute(p)
         .await

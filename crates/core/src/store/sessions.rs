@@ -31,7 +31,8 @@ pub struct NewSession<'a> {
 }
 
 const SELECT: &str = "SELECT s.*, v.name AS variant, v.config_fingerprint,
-    (SELECT COUNT(*) FROM requests r WHERE r.session_id = s.session_id) AS request_count
+    (SELECT COUNT(*) FROM requests r WHERE r.session_id = s.session_id) AS request_count,
+    (SELECT m.hostname FROM machines m WHERE m.machine_id = s.machine_id) AS hostname
     FROM sessions s JOIN variants v ON v.variant_id = s.variant_id";
 
 /// A session row of either backend (a macro: each backend's row type is its own).
@@ -66,6 +67,8 @@ macro_rules! row_to_session {
                 litellm_version: r.try_get("litellm_version")?,
                 config_commit: r.try_get("config_commit")?,
                 request_count: r.try_get("request_count")?,
+                machine_id: r.try_get("machine_id")?,
+                hostname: r.try_get("hostname")?,
                 isolated: r.try_get::<i64, _>("isolated")? != 0,
                 price: json_column(r.try_get("price")),
                 harness_report: json_column(r.try_get("harness_report")),
@@ -270,6 +273,8 @@ pub struct SessionFilter {
     pub task_card: Option<String>,
     pub status: Option<SessionStatus>,
     pub label: Option<String>,
+    /// The machine it ran on (its id, see `machine::Identity`).
+    pub machine: Option<String>,
     /// Created at or after.
     pub since: Option<Timestamp>,
     /// Created before.
@@ -296,6 +301,7 @@ impl Store {
                     ("v.model_alias", &f.model),
                     ("s.harness_profile", &f.harness),
                     ("s.task_card", &f.task_card),
+                    ("s.machine_id", &f.machine),
                 ];
                 for (col, v) in eq {
                     if let Some(v) = v {

@@ -11,6 +11,7 @@ mod config_rules;
 mod fingerprint;
 mod fuzz_configs;
 mod honest_stats;
+mod machines;
 mod prune;
 mod rollup;
 mod rotation;

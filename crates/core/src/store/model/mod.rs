@@ -4,12 +4,14 @@
 //! on nothing above it and a second backend (PostgreSQL) implements one model.
 
 pub mod hist;
+mod machine;
 mod request;
 mod run;
 mod session;
 mod usage;
 
 pub use hist::Hist;
+pub use machine::*;
 pub use request::*;
 pub use run::*;
 pub use session::*;

@@ -127,4 +127,8 @@ pub struct SessionRow {
     pub price: Option<crate::config::Price>,
     /// What the harness itself reported at the end of an automated run (a cross-check).
     pub harness_report: Option<super::HarnessReport>,
+    /// The machine it ran on (its stable id, see `machine::Identity`) and that machine's host
+    /// name; `None` for a session from before machines were recorded.
+    pub machine_id: Option<String>,
+    pub hostname: Option<String>,
 }

@@ -13,7 +13,7 @@ use rusqlite::Connection;
 
 use crate::store::edge_events::EdgeEvent;
 use crate::store::model::{RequestRow, TimedAt};
-use crate::store::requests::{columns_of, Side, REQUEST_COLUMNS};
+use crate::store::requests::{columns_of, Side, Source, REQUEST_COLUMNS};
 use crate::timestamp::Timestamp;
 use crate::Error;
 
@@ -25,13 +25,14 @@ fn names(side: Side) -> Vec<&'static str> {
     columns_of(side).collect()
 }
 
-/// The row's values in `REQUEST_COLUMNS` order (`ingested_at` = the time of this write), into
-/// `out` (reused across rows).
-fn bind<'a>(r: &'a RequestRow, now: Timestamp, out: &mut Vec<Arg<'a>>) {
+/// The row's values in `REQUEST_COLUMNS` order (`ingested_at` = the time of this write,
+/// `machine_key` = the writing machine's), into `out` (reused across rows).
+fn bind<'a>(r: &'a RequestRow, now: Timestamp, machine: i64, out: &mut Vec<Arg<'a>>) {
     out.clear();
     out.extend(REQUEST_COLUMNS.iter().map(|c| match c.get {
-        Some(get) => get(r).arg(),
-        None => Arg::Float(Some(now.ms())),
+        Source::Row(get) => get(r).arg(),
+        Source::WrittenAt => Arg::Float(Some(now.ms())),
+        Source::Machine => Arg::Int(Some(machine)),
     }));
 }
 
@@ -156,11 +157,14 @@ fn db(path: &Path) -> impl Fn(String) -> Error + '_ {
     }
 }
 
-/// Where a batch moves its spool's cursor to.
+/// Where a batch moves its spool's cursor to, and which machine writes it.
 pub(crate) struct Cursor<'a> {
+    /// The spool's key (see `Store::spool_key`).
     pub spool: &'a str,
     pub file_id: &'a str,
     pub offset: u64,
+    /// This machine's key (see `Store::machine_key`).
+    pub machine: i64,
 }
 
 impl Writer {
@@ -238,7 +242,7 @@ pub(crate) async fn write_batch<T: WriteTx>(
             TimedAt::Edge => edge_sql,
             TimedAt::Litellm => litellm_sql,
         };
-        bind(r, now, &mut args);
+        bind(r, now, cursor.machine, &mut args);
         match tx.upsert(sql, &args).await? {
             Some(true) => written.inserted += 1,
             Some(false) => written.merged += 1,
@@ -247,7 +251,7 @@ pub(crate) async fn write_batch<T: WriteTx>(
     }
     let lost = super::edge_events::apply(tx, rows, events).await?;
     for r in &lost {
-        bind(r, now, &mut args);
+        bind(r, now, cursor.machine, &mut args);
         written.lost += u64::from(tx.upsert(edge_sql, &args).await?.is_some());
     }
     // Sessions that gained rows need their rollups recomputed.
@@ -275,5 +279,8 @@ pub(crate) async fn write_batch<T: WriteTx>(
     )
     .await?;
     super::usage::refresh_rollups(tx, &super::usage::usage_groups(rows)).await?;
+    let sql = "UPDATE machines SET last_seen = ?1 WHERE machine_key = ?2 AND last_seen < ?1";
+    tx.exec(sql, &[now.arg(), Arg::Int(Some(cursor.machine))])
+        .await?;
     Ok((written, lost))
 }
