@@ -166,6 +166,7 @@ impl Server {
                 String::from_utf8_lossy(&out.stderr)
             ));
         }
+        let (cert, key) = self_signed_cert(&dir, &user)?;
         let port = free_port()?;
         let mut cmd = as_user(&user, &bin.join("postgres"));
         cmd.args(["-D", &data.display().to_string()])
@@ -182,6 +183,12 @@ impl Server {
                 "full_page_writes=off",
             ])
             .args(["-c", "max_connections=200"])
+            // TLS as a team's server offers it (clients' `sslmode` decides whether it is used).
+            .args(["-c", "ssl=on"])
+            .arg("-c")
+            .arg(format!("ssl_cert_file={}", cert.display()))
+            .arg("-c")
+            .arg(format!("ssl_key_file={}", key.display()))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(
@@ -284,10 +291,80 @@ impl Server {
         Ok(self.url(&name))
     }
 
+    /// The certificate authority that signed the server's certificate (for `localhost` and
+    /// 127.0.0.1): the root a client with `sslmode=verify-full` is given.
+    pub fn certificate(&self) -> PathBuf {
+        self.dir.join("ca.crt")
+    }
+
     /// Who the server runs as (`postgres` when the tests run as root).
     pub fn os_user(&self) -> Option<&str> {
         self.user.as_deref()
     }
+}
+
+/// A certificate authority (`ca.crt`, the root a verifying client is given) and the server's
+/// certificate for `localhost` and 127.0.0.1 signed by it, made with `openssl`; the key
+/// readable only by the server's user.
+fn self_signed_cert(dir: &Path, user: &Option<String>) -> Result<(PathBuf, PathBuf), String> {
+    let (cert, key) = (dir.join("server.crt"), dir.join("server.key"));
+    let openssl = |args: &[&str]| -> Result<(), String> {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .map_err(|e| format!("openssl (package openssl): {e}"))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "openssl {args:?} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ))
+        }
+    };
+    let new_key = ["-newkey", "rsa:2048", "-nodes", "-days", "2"];
+    let ca = [
+        "-subj",
+        "/CN=stackperf-testpg-ca",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+    ];
+    openssl(&[&["req", "-x509"][..], &new_key, &ca].concat())?;
+    openssl(
+        &[
+            &["req", "-x509", "-CA", "ca.crt", "-CAkey", "ca.key"][..],
+            &new_key,
+            &[
+                "-subj",
+                "/CN=localhost",
+                "-keyout",
+                "server.key",
+                "-out",
+                "server.crt",
+            ],
+            &["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+            &["-addext", "basicConstraints=critical,CA:FALSE"],
+        ]
+        .concat(),
+    )?;
+    // Nothing else is ever signed with it.
+    let _ = std::fs::remove_file(dir.join("ca.key"));
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| format!("{}: {e}", key.display()))?;
+    if let Some(u) = user {
+        let _ = Command::new("chown")
+            .args([
+                u.as_str(),
+                &key.display().to_string(),
+                &cert.display().to_string(),
+            ])
+            .status();
+    }
+    Ok((cert, key))
 }
 
 /// `program` run as `user` (when given), ended by SIGQUIT (PostgreSQL's immediate shutdown)

@@ -177,6 +177,8 @@ impl Store {
                     .is_some_and(|c| c == "28P01" || c == "28000");
                 let hint = if auth {
                     ". Give the password with `stackperf secrets set STACKPERF_DB_PASSWORD`, PGPASSWORD or ~/.pgpass"
+                } else if e.to_string().contains("certificate") {
+                    ". The server's certificate is not signed by a root this machine trusts: add `sslrootcert=/path/to/ca.crt` to the URL (or its CA to the system's trust store)"
                 } else {
                     ""
                 };

@@ -229,3 +229,43 @@ async fn a_server_password_comes_from_the_keychain_and_is_never_shown() {
     assert_eq!(db, bare);
     assert!(app.sessions_list(None).await.unwrap().is_empty());
 }
+
+/// `sslmode` is honoured: `require` encrypts, `disable` does not, `verify-full` refuses a server
+/// whose certificate no trusted root signed and accepts it given that root (`sslrootcert`).
+#[tokio::test]
+async fn sslmode_is_honoured() {
+    let pg = stackperf_testpg::server().unwrap();
+    let url = pg.fresh_database("tls").unwrap();
+    let encrypted = |store: Store| async move {
+        let sql = "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()";
+        match store.pool() {
+            stackperf_core::store::Pool::Postgres(p) => sqlx::query_scalar::<_, bool>(sql)
+                .fetch_one(p)
+                .await
+                .unwrap(),
+            _ => unreachable!(),
+        }
+    };
+    let open = |q: String| async move { Store::open(std::path::Path::new(&q)).await };
+    assert!(encrypted(open(format!("{url}?sslmode=require")).await.unwrap()).await);
+    assert!(!encrypted(open(format!("{url}?sslmode=disable")).await.unwrap()).await);
+    let by_name = url.replace("127.0.0.1", "localhost");
+    let err = open(format!("{by_name}?sslmode=verify-full"))
+        .await
+        .expect_err("an unknown certificate is refused");
+    let shown = err.to_string();
+    assert!(
+        shown.contains("cannot connect")
+            && shown.contains("add `sslrootcert=")
+            && !shown.contains(stackperf_testpg::PASSWORD),
+        "{shown}"
+    );
+    let root = pg.certificate();
+    let verified = open(format!(
+        "{by_name}?sslmode=verify-full&sslrootcert={}",
+        root.display()
+    ))
+    .await
+    .unwrap();
+    assert!(encrypted(verified).await);
+}
