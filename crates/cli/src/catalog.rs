@@ -305,3 +305,29 @@ pub async fn db_machines(g: &Global) -> Result<(), CliError> {
         &rows,
     )?)
 }
+
+pub async fn db_copy(g: &Global, to: &std::path::Path) -> Result<(), CliError> {
+    let app = app(g)?;
+    let shown = stackperf_core::store::shown_url(&to.to_string_lossy());
+    eprintln!("copying {} into {shown}", app.paths.db_path.display());
+    let tables = app
+        .db_copy(to, |t| {
+            if !g.json {
+                eprintln!(
+                    "  {:<18} {:>9} copied, {:>9} already there ({} in the source)",
+                    t.table, t.copied, t.already, t.source
+                );
+            }
+        })
+        .await?;
+    if g.json {
+        return Ok(print_json(
+            &serde_json::json!({ "to": shown, "tables": tables }),
+        )?);
+    }
+    let (copied, already): (u64, u64) = tables
+        .iter()
+        .fold((0, 0), |(c, a), t| (c + t.copied, a + t.already));
+    println!("copied {copied} rows into {shown} ({already} were there already); every row checked");
+    Ok(())
+}

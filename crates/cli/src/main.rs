@@ -163,6 +163,12 @@ enum DbCmd {
     Migrate,
     /// The machines that wrote to this database (several machines, one PostgreSQL store)
     Machines,
+    /// Copy this SQLite database into a PostgreSQL one (again: adds only what is new)
+    Copy {
+        /// The PostgreSQL store (password: STACKPERF_DB_PASSWORD, PGPASSWORD or ~/.pgpass)
+        #[arg(long, value_name = "postgres://USER@HOST:PORT/DB")]
+        to: PathBuf,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -281,6 +287,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Db(DbCmd::Path) => catalog::db_path(g),
         Command::Db(DbCmd::Migrate) => runtime()?.block_on(catalog::db_migrate(g)),
         Command::Db(DbCmd::Machines) => runtime()?.block_on(catalog::db_machines(g)),
+        Command::Db(DbCmd::Copy { to }) => runtime()?.block_on(catalog::db_copy(g, &to)),
         Command::Sim(SimCmd::Serve {
             listen,
             seed,

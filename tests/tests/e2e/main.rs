@@ -7,6 +7,7 @@ mod api;
 mod capture_contract;
 mod cli;
 mod compose_file;
+mod db_copy;
 mod edge_crash;
 mod edge_fidelity;
 mod edge_hostile;

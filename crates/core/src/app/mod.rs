@@ -178,7 +178,7 @@ impl App {
         self.store
             .get_or_try_init(|| async {
                 if crate::store::is_server_url(&self.paths.db_path) {
-                    let password = self.db_password().await?;
+                    let password = self.db_password(&self.paths.db_path).await?;
                     return Store::open_server(&self.paths.db_path, password.as_ref()).await;
                 }
                 // Only StackPerf's own data directory is created implicitly.
@@ -203,8 +203,11 @@ impl App {
     /// A PostgreSQL store's password when its URL and `PGPASSWORD` give none: the secret
     /// `STACKPERF_DB_PASSWORD` (environment, else the OS keychain: `stackperf secrets set
     /// STACKPERF_DB_PASSWORD`). Without any, libpq's passfile (`~/.pgpass`) is read.
-    async fn db_password(&self) -> Result<Option<crate::secrets::Secret>, Error> {
-        let url = self.paths.db_path.to_string_lossy();
+    async fn db_password(
+        &self,
+        url: &std::path::Path,
+    ) -> Result<Option<crate::secrets::Secret>, Error> {
+        let url = url.to_string_lossy();
         let in_url = url
             .split_once("://")
             .and_then(|(_, rest)| rest.split(['/', '?']).next())
@@ -222,6 +225,23 @@ impl App {
             Err(Error::KeychainUnavailable(_)) => Ok(None),
             other => other,
         }
+    }
+
+    /// Copy this (SQLite) store into the PostgreSQL store at `to` (docs/team.md, "Moving in"):
+    /// idempotent, every row checked to have arrived; `progress` hears of each table.
+    pub async fn db_copy(
+        &self,
+        to: &std::path::Path,
+        progress: impl FnMut(&crate::store::TableCopy),
+    ) -> Result<Vec<crate::store::TableCopy>, Error> {
+        if !crate::store::is_server_url(to) {
+            return Err(Error::Invalid(
+                "copy into a PostgreSQL store: --to postgres://user@host:port/database".into(),
+            ));
+        }
+        let password = self.db_password(to).await?;
+        let target = Store::open_server(to, password.as_ref()).await?;
+        self.store().await?.copy_to(&target, progress).await
     }
 
     /// The configuration, refusing one with problems (actions need a valid set).

@@ -14,6 +14,7 @@ use sqlx::sqlite::SqlitePool;
 use crate::config::{canonical_json, Registry};
 use crate::Error;
 
+mod copy;
 mod datasets;
 pub mod edge_events;
 mod machines;
@@ -27,6 +28,7 @@ mod sessions;
 pub(crate) mod usage;
 pub(crate) mod write;
 
+pub use copy::TableCopy;
 pub use datasets::{columns as dataset_columns, Cell, Dataset};
 pub use open::{is_server_url, shown_url};
 pub use prune::{Artifact, PrunePlan};
@@ -174,6 +176,26 @@ impl Store {
             .map(|d| d.rows_affected()))
         .map_err(self.db())?;
         Ok(done == 1)
+    }
+
+    /// Set a spool's cursor where none is (a store copied in: see `copy`).
+    pub(crate) async fn put_ingest_cursor(
+        &self,
+        spool: &str,
+        file_id: &str,
+        offset: u64,
+    ) -> Result<(), Error> {
+        let sql = "INSERT INTO ingest_cursors (spool, file_id, \"offset\", updated_at) VALUES ($1, $2, $3, $4) ON CONFLICT (spool) DO NOTHING";
+        let spool = self.spool_key(spool);
+        on_pool!(self, |p| sqlx::query(sql)
+            .bind(&*spool)
+            .bind(file_id)
+            .bind(offset.min(i64::MAX as u64) as i64)
+            .bind(crate::timestamp::Timestamp::now())
+            .execute(p)
+            .await
+            .map(drop))
+        .map_err(self.db())
     }
 
     /// Forget a deleted spool's cursor.
