@@ -74,11 +74,10 @@ fn bin_dir() -> Result<PathBuf, String> {
     })
 }
 
+/// Whether this process runs as root (`/proc/self` belongs to the process's effective user).
 fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
 }
 
 /// The folder the servers live in: `<target>/testpg` (next to the test binary's `deps`); as root,
@@ -208,21 +207,23 @@ impl Server {
         Ok(server)
     }
 
+    /// One of the server's client programs, pointed at it through its socket folder as the
+    /// `stackperf` role (trusted there).
+    fn client(&self, program: &str) -> Command {
+        let mut c = Command::new(self.bin.join(program));
+        c.arg("-h")
+            .arg(&self.dir)
+            .args(["-p", &self.port.to_string(), "-U", "stackperf"]);
+        c
+    }
+
     /// Until the server accepts a query (`pg_isready`).
     fn wait_ready(&self, within: Duration) -> Result<(), String> {
         let until = Instant::now() + within;
         loop {
-            let ok = Command::new(self.bin.join("pg_isready"))
-                .args([
-                    "-h",
-                    &self.dir.display().to_string(),
-                    "-p",
-                    &self.port.to_string(),
-                    "-U",
-                    "stackperf",
-                    "-d",
-                    "postgres",
-                ])
+            let ok = self
+                .client("pg_isready")
+                .args(["-d", "postgres"])
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .status()
@@ -270,16 +271,9 @@ impl Server {
             .take(40)
             .collect();
         let name = format!("t{}_{clean}", N.fetch_add(1, Ordering::Relaxed));
-        let out = Command::new(self.bin.join("createdb"))
-            .args([
-                "-h",
-                &self.dir.display().to_string(),
-                "-p",
-                &self.port.to_string(),
-                "-U",
-                "stackperf",
-                &name,
-            ])
+        let out = self
+            .client("createdb")
+            .arg(&name)
             .output()
             .map_err(|e| format!("createdb: {e}"))?;
         if !out.status.success() {

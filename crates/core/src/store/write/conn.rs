@@ -147,6 +147,27 @@ pub(crate) trait WriteTx {
     /// (`Some(false)`) or did nothing (`None`).
     async fn upsert(&mut self, sql: &'static str, args: &[Arg<'_>])
         -> Result<Option<bool>, String>;
+
+    /// Rows one upsert statement may carry (1: a statement per row, as SQLite's prepared
+    /// statements are fastest).
+    const ROWS_PER_STATEMENT: usize = 1;
+
+    /// Upsert several rows (distinct keys) with one statement: `(inserted, merged)`.
+    async fn upsert_many(
+        &mut self,
+        sql: &'static str,
+        rows: &[Vec<Arg<'_>>],
+    ) -> Result<(u64, u64), String> {
+        let (mut inserted, mut merged) = (0, 0);
+        for args in rows {
+            match self.upsert(sql, args).await? {
+                Some(true) => inserted += 1,
+                Some(false) => merged += 1,
+                None => {}
+            }
+        }
+        Ok((inserted, merged))
+    }
 }
 
 /// `make(sql)`, made once per statement (per `table`) and kept: statements are a fixed set
@@ -191,22 +212,49 @@ fn pg_returning(sql: &'static str) -> &'static str {
     })
 }
 
-type PgQuery<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
-
-fn bind_pg<'q>(mut q: PgQuery<'q>, args: &[Arg<'q>]) -> PgQuery<'q> {
+/// The arguments of a PostgreSQL statement, in order.
+fn pg_args<'q>(args: &[Arg<'q>]) -> Result<sqlx::postgres::PgArguments, String> {
+    use sqlx::Arguments;
+    let mut out = sqlx::postgres::PgArguments::default();
     for a in args {
-        q = match *a {
-            Arg::Text(v) => q.bind(v),
-            Arg::Int(v) => q.bind(v),
-            Arg::Float(v) => q.bind(v),
-        };
+        match *a {
+            Arg::Text(v) => out.add(v),
+            Arg::Int(v) => out.add(v),
+            Arg::Float(v) => out.add(v),
+        }
+        .map_err(|e| e.to_string())?;
     }
-    q
+    Ok(out)
+}
+
+/// `sql` (a one-row `INSERT … VALUES (?1, …, ?N) ON CONFLICT …`) for `k` rows:
+/// `VALUES ($1, …, $N), ($N+1, …, $2N), …`, returning `(xmax = 0)` per row written.
+fn pg_multi_row(sql: &str, k: usize) -> Result<String, String> {
+    let bad = || format!("not a one-row insert: {}", &sql[..sql.len().min(80)]);
+    let at = sql.find(" VALUES (").ok_or_else(bad)? + " VALUES ".len();
+    let end = at + sql[at..].find(')').ok_or_else(bad)? + 1;
+    let n = sql[at..end].matches('?').count();
+    let mut out = String::with_capacity(sql.len() + k * n * 6);
+    out.push_str(&sql[..at]);
+    for row in 0..k {
+        out.push_str(if row == 0 { "(" } else { ", (" });
+        for col in 0..n {
+            if col > 0 {
+                out.push_str(", ");
+            }
+            out.push('$');
+            out.push_str(&(row * n + col + 1).to_string());
+        }
+        out.push(')');
+    }
+    out.push_str(&sql[end..]);
+    out.push_str(" RETURNING (xmax = 0)");
+    Ok(out)
 }
 
 impl WriteTx for sqlx::Transaction<'_, sqlx::Postgres> {
     async fn exec(&mut self, sql: &'static str, args: &[Arg<'_>]) -> Result<u64, String> {
-        bind_pg(sqlx::query(pg_sql(sql)), args)
+        sqlx::query_with(pg_sql(sql), pg_args(args)?)
             .execute(&mut **self)
             .await
             .map(|d| d.rows_affected())
@@ -220,7 +268,7 @@ impl WriteTx for sqlx::Transaction<'_, sqlx::Postgres> {
         types: &[Ty],
     ) -> Result<Vec<Vec<Val>>, String> {
         use sqlx::Row;
-        let rows = bind_pg(sqlx::query(pg_sql(sql)), args)
+        let rows = sqlx::query_with(pg_sql(sql), pg_args(args)?)
             .fetch_all(&mut **self)
             .await
             .map_err(|e| e.to_string())?;
@@ -248,25 +296,30 @@ impl WriteTx for sqlx::Transaction<'_, sqlx::Postgres> {
         args: &[Arg<'_>],
     ) -> Result<Option<bool>, String> {
         let with_returning = pg_returning(sql);
-        let inserted: Option<bool> = bind_pg_scalar(sqlx::query_scalar(with_returning), args)
+        let inserted: Option<bool> = sqlx::query_scalar_with(with_returning, pg_args(args)?)
             .fetch_optional(&mut **self)
             .await
             .map_err(|e| e.to_string())?;
         Ok(inserted)
     }
-}
 
-type PgScalar<'q> = sqlx::query::QueryScalar<'q, sqlx::Postgres, bool, sqlx::postgres::PgArguments>;
+    /// PostgreSQL takes at most 65,535 parameters a statement: ~70 columns × 500 rows.
+    const ROWS_PER_STATEMENT: usize = 500;
 
-fn bind_pg_scalar<'q>(mut q: PgScalar<'q>, args: &[Arg<'q>]) -> PgScalar<'q> {
-    for a in args {
-        q = match *a {
-            Arg::Text(v) => q.bind(v),
-            Arg::Int(v) => q.bind(v),
-            Arg::Float(v) => q.bind(v),
-        };
+    async fn upsert_many(
+        &mut self,
+        sql: &'static str,
+        rows: &[Vec<Arg<'_>>],
+    ) -> Result<(u64, u64), String> {
+        let text = pg_multi_row(sql, rows.len())?;
+        let all: Vec<Arg<'_>> = rows.iter().flatten().copied().collect();
+        let written: Vec<bool> = sqlx::query_scalar_with(&text, pg_args(&all)?)
+            .fetch_all(&mut **self)
+            .await
+            .map_err(|e| e.to_string())?;
+        let inserted = written.iter().filter(|w| **w).count() as u64;
+        Ok((inserted, written.len() as u64 - inserted))
     }
-    q
 }
 
 #[cfg(test)]
@@ -278,5 +331,16 @@ mod tests {
         let sql = "SELECT '?' , ?1, ?12 WHERE x = ?2";
         assert_eq!(pg_sql(sql), "SELECT '?' , $1, $12 WHERE x = $2");
         assert!(std::ptr::eq(pg_sql(sql), pg_sql(sql)), "made once");
+    }
+
+    #[test]
+    fn a_one_row_insert_becomes_a_multi_row_one() {
+        let sql =
+            "INSERT INTO t (a, b) VALUES (?1, ?2) ON CONFLICT (a) DO UPDATE SET b = excluded.b";
+        assert_eq!(
+            pg_multi_row(sql, 3).unwrap(),
+            "INSERT INTO t (a, b) VALUES ($1, $2), ($3, $4), ($5, $6) ON CONFLICT (a) DO UPDATE SET b = excluded.b RETURNING (xmax = 0)"
+        );
+        assert!(pg_multi_row("UPDATE t SET a = 1", 2).is_err());
     }
 }

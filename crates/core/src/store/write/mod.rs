@@ -224,6 +224,29 @@ impl super::Store {
     }
 }
 
+/// `rows` cut into runs one upsert statement can carry: at most `max` rows, one kind of line
+/// (edge or LiteLLM), and no request twice (a statement cannot merge into a row it wrote).
+fn statement_chunks(rows: &[RequestRow], max: usize) -> Vec<&[RequestRow]> {
+    let mut out = Vec::new();
+    let (mut start, mut ids) = (0, std::collections::HashSet::new());
+    for (i, r) in rows.iter().enumerate() {
+        let full = i - start >= max.max(1);
+        let other_kind = i > start && rows[start].timed_at != r.timed_at;
+        if full || other_kind || (max > 1 && !ids.insert(r.request_id.as_str())) {
+            out.push(&rows[start..i]);
+            start = i;
+            ids.clear();
+            if max > 1 {
+                ids.insert(r.request_id.as_str());
+            }
+        }
+    }
+    if start < rows.len() {
+        out.push(&rows[start..]);
+    }
+    out
+}
+
 /// Insert `rows`, apply the edge's `events` (see [`super::edge_events`]), mark the sessions'
 /// rollups stale, refresh the usage rollups and move the cursor, in the caller's transaction.
 /// Returns the rows that start lines became (`edge_lost`) too.
@@ -237,16 +260,30 @@ pub(crate) async fn write_batch<T: WriteTx>(
     let (edge_sql, litellm_sql) = statements();
     let mut written = Written::default();
     let mut args = Vec::with_capacity(REQUEST_COLUMNS.len());
-    for r in rows {
-        let sql = match r.timed_at {
+    for chunk in statement_chunks(rows, T::ROWS_PER_STATEMENT) {
+        let sql = match chunk[0].timed_at {
             TimedAt::Edge => edge_sql,
             TimedAt::Litellm => litellm_sql,
         };
-        bind(r, now, cursor.machine, &mut args);
-        match tx.upsert(sql, &args).await? {
-            Some(true) => written.inserted += 1,
-            Some(false) => written.merged += 1,
-            None => {} // this side of the request is already stored
+        if let [r] = chunk {
+            bind(r, now, cursor.machine, &mut args);
+            match tx.upsert(sql, &args).await? {
+                Some(true) => written.inserted += 1,
+                Some(false) => written.merged += 1,
+                None => {} // this side of the request is already stored
+            }
+        } else {
+            let all: Vec<Vec<Arg<'_>>> = chunk
+                .iter()
+                .map(|r| {
+                    let mut a = Vec::with_capacity(REQUEST_COLUMNS.len());
+                    bind(r, now, cursor.machine, &mut a);
+                    a
+                })
+                .collect();
+            let (inserted, merged) = tx.upsert_many(sql, &all).await?;
+            written.inserted += inserted;
+            written.merged += merged;
         }
     }
     let lost = super::edge_events::apply(tx, rows, events).await?;
@@ -283,4 +320,49 @@ pub(crate) async fn write_batch<T: WriteTx>(
     tx.exec(sql, &[now.arg(), Arg::Int(Some(cursor.machine))])
         .await?;
     Ok((written, lost))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(id: &str, timed_at: TimedAt) -> RequestRow {
+        let line = format!(
+            r#"{{"v":1,"litellm_call_id":"{id}","status":"success","route":"/v1/chat/completions","stream":false,"start":1.0,"end":2.0,"model_group":"m"}}"#
+        );
+        let rec = crate::ingest::normalize::parse_line(&line).expect("line");
+        let models = crate::ingest::normalize::ModelIndex::new();
+        let mut r = crate::ingest::normalize::normalize(&rec, None, &models).expect("row");
+        r.timed_at = timed_at;
+        r
+    }
+
+    fn ids(chunks: Vec<&[RequestRow]>) -> Vec<Vec<String>> {
+        chunks
+            .iter()
+            .map(|c| c.iter().map(|r| r.request_id.clone()).collect())
+            .collect()
+    }
+
+    #[test]
+    fn a_statement_carries_one_kind_of_line_no_request_twice_and_at_most_its_share() {
+        use TimedAt::{Edge, Litellm};
+        let rows = [
+            row("a", Litellm),
+            row("b", Litellm),
+            row("a", Litellm),
+            row("c", Litellm),
+            row("d", Edge),
+            row("e", Edge),
+            row("f", Edge),
+        ];
+        let got = ids(statement_chunks(&rows, 500));
+        assert_eq!(got, [vec!["a", "b"], vec!["a", "c"], vec!["d", "e", "f"]]);
+        assert_eq!(
+            ids(statement_chunks(&rows, 2)),
+            [vec!["a", "b"], vec!["a", "c"], vec!["d", "e"], vec!["f"]]
+        );
+        assert_eq!(statement_chunks(&rows, 1).len(), rows.len());
+        assert!(statement_chunks(&[], 500).is_empty());
+    }
 }
