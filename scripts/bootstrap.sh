@@ -46,7 +46,6 @@ if $for_tests; then
   command -v timeout >/dev/null 2>&1 || need_apt+=(coreutils)
   # The store's tests run on PostgreSQL too: a server of the tests' own (initdb into target/).
   compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need_apt+=(postgresql)
-  command -v openssl >/dev/null || need_apt+=(openssl)
 fi
 
 if [ ${#need_apt[@]} -gt 0 ]; then

@@ -217,9 +217,18 @@ impl StackEnv {
 
     /// Run and parse `--json` output, failing the test with stderr if the command fails.
     pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        self.json_with_env(args, &[])
+    }
+
+    /// `json` with variables set for the command (say, another machine's `STACKPERF_MACHINE_ID`).
+    pub fn json_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> serde_json::Value {
         let mut full = vec!["--json"];
         full.extend_from_slice(args);
-        let out = self.run(&full);
+        let out = self
+            .cmd(&full)
+            .envs(env.iter().copied())
+            .output()
+            .expect("run stackperf");
         assert!(
             out.status.success(),
             "stackperf {args:?} failed:\n{}",
@@ -302,6 +311,17 @@ impl StackEnv {
     /// `session create` on the `sample-traffic` task card: the session id and its rendered
     /// environment (with the key).
     pub fn create_session(&self, experiment: &str, variant: &str, extra: &[&str]) -> Session {
+        self.create_session_with_env(experiment, variant, extra, &[])
+    }
+
+    /// `create_session` with variables set for the command.
+    pub fn create_session_with_env(
+        &self,
+        experiment: &str,
+        variant: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Session {
         let mut args = vec![
             "session",
             "create",
@@ -313,7 +333,7 @@ impl StackEnv {
             "sample-traffic",
         ];
         args.extend_from_slice(extra);
-        let v = self.json(&args);
+        let v = self.json_with_env(&args, env);
         assert_eq!(v["session"]["status"], "active", "{v}");
         Session {
             id: v["session"]["session_id"]

@@ -285,6 +285,15 @@ impl Server {
         Ok(self.url(&name))
     }
 
+    /// `psql` on the database a URL of [`Server::fresh_database`] names (quiet, stopping at
+    /// the first error): for a test that holds a session open, a lock say.
+    pub fn psql(&self, url: &str) -> Command {
+        let db = url.rsplit('/').next().unwrap_or("postgres");
+        let mut c = self.client("psql");
+        c.args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", db]);
+        c
+    }
+
     /// The certificate authority that signed the server's certificate (for `localhost` and
     /// 127.0.0.1): the root a client with `sslmode=verify-full` is given.
     pub fn certificate(&self) -> PathBuf {
@@ -298,57 +307,42 @@ impl Server {
 }
 
 /// A certificate authority (`ca.crt`, the root a verifying client is given) and the server's
-/// certificate for `localhost` and 127.0.0.1 signed by it, made with `openssl`; the key
-/// readable only by the server's user.
+/// certificate for `localhost` and 127.0.0.1 signed by it, made in-process (rcgen); the CA's
+/// key is never written, the server's readable only by the server's user.
 fn self_signed_cert(dir: &Path, user: &Option<String>) -> Result<(PathBuf, PathBuf), String> {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
     let (cert, key) = (dir.join("server.crt"), dir.join("server.key"));
-    let openssl = |args: &[&str]| -> Result<(), String> {
-        let out = Command::new("openssl")
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .map_err(|e| format!("openssl (package openssl): {e}"))?;
-        if out.status.success() {
-            Ok(())
-        } else {
-            Err(format!(
-                "openssl {args:?} failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            ))
-        }
+    let err = |e: rcgen::Error| format!("test certificate: {e}");
+    let mut ca = CertificateParams::new(Vec::<String>::new()).map_err(err)?;
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(DnType::CommonName, "stackperf-testpg-ca");
+    let ca_key = KeyPair::generate().map_err(err)?;
+    let ca_cert = ca.self_signed(&ca_key).map_err(err)?;
+    let issuer = Issuer::new(ca, ca_key);
+    let mut server =
+        CertificateParams::new(vec!["localhost".into(), "127.0.0.1".into()]).map_err(err)?;
+    server
+        .distinguished_name
+        .push(DnType::CommonName, "localhost");
+    let server_key = KeyPair::generate().map_err(err)?;
+    let server_cert = server.signed_by(&server_key, &issuer).map_err(err)?;
+    let write = |path: &Path, text: String| {
+        std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
     };
-    let new_key = ["-newkey", "rsa:2048", "-nodes", "-days", "2"];
-    let ca = [
-        "-subj",
-        "/CN=stackperf-testpg-ca",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.crt",
-    ];
-    openssl(&[&["req", "-x509"][..], &new_key, &ca].concat())?;
-    openssl(
-        &[
-            &["req", "-x509", "-CA", "ca.crt", "-CAkey", "ca.key"][..],
-            &new_key,
-            &[
-                "-subj",
-                "/CN=localhost",
-                "-keyout",
-                "server.key",
-                "-out",
-                "server.crt",
-            ],
-            &["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
-            &["-addext", "basicConstraints=critical,CA:FALSE"],
-        ]
-        .concat(),
-    )?;
-    // Nothing else is ever signed with it.
-    let _ = std::fs::remove_file(dir.join("ca.key"));
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600))
-        .map_err(|e| format!("{}: {e}", key.display()))?;
+    write(&dir.join("ca.crt"), ca_cert.pem())?;
+    write(&cert, server_cert.pem())?;
+    {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&key)
+            .and_then(|mut f| f.write_all(server_key.serialize_pem().as_bytes()))
+            .map_err(|e| format!("{}: {e}", key.display()))?;
+    }
     if let Some(u) = user {
         let _ = Command::new("chown")
             .args([

@@ -4,7 +4,75 @@
 
 use serde_json::Value;
 use stackperf_e2e::StackEnv;
-use std::io::Write;
+use std::io::{BufRead, BufReader, Write};
+use std::process::Stdio;
+
+/// `db copy` into `url`, killed (SIGKILL) while a transaction of the test's holds `requests`
+/// locked: every table before `requests` has been copied and said so.
+fn killed_at_requests(s: &StackEnv, pg: &stackperf_testpg::Server, url: &str) {
+    // The target's schema first (any command that opens the store makes it).
+    s.json(&["--db", url, "db", "machines"]);
+    let mut psql = pg
+        .psql(url)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("psql");
+    let mut sql = psql.stdin.take().expect("stdin");
+    sql.write_all(b"BEGIN;\nLOCK TABLE requests IN ACCESS EXCLUSIVE MODE;\nSELECT 'locked';\n")
+        .expect("lock");
+    let mut out = BufReader::new(psql.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    while !line.contains("locked") {
+        line.clear();
+        assert!(out.read_line(&mut line).expect("psql") > 0, "psql ended");
+    }
+    let mut copy = s
+        .cmd(&["db", "copy", "--to", url])
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    // Should the copy stop anywhere else (at the open, say), the test fails instead of hanging.
+    let (finished, watch) = std::sync::mpsc::channel::<()>();
+    let pid = copy.id().to_string();
+    let watchdog = std::thread::spawn(move || {
+        if watch
+            .recv_timeout(std::time::Duration::from_secs(120))
+            .is_err()
+        {
+            let _ = std::process::Command::new("kill")
+                .args(["-9", &pid])
+                .status();
+        }
+    });
+    let progress = BufReader::new(copy.stderr.take().expect("stderr"));
+    let mut seen = Vec::new();
+    for l in progress.lines() {
+        let l = l.expect("line");
+        let done = l.trim_start().starts_with("run_items");
+        seen.push(l);
+        if done {
+            break;
+        }
+    }
+    let _ = finished.send(());
+    watchdog.join().expect("watchdog");
+    assert!(
+        seen.iter().any(|l| l.trim_start().starts_with("run_items")),
+        "{seen:?}"
+    );
+    copy.kill().expect("kill");
+    assert!(!copy.wait().expect("wait").success());
+    // Its statement held at the lock would still run once the lock is gone (the server does not
+    // notice a dead client while it waits): end it, as the copy's death would have, then let go.
+    sql.write_all(
+        b"SELECT count(pg_terminate_backend(pid, 10000)) FROM pg_stat_activity \
+          WHERE datname = current_database() AND pid <> pg_backend_pid();\nROLLBACK;\n",
+    )
+    .expect("rollback");
+    drop(sql);
+    assert!(psql.wait().expect("psql").success());
+}
 
 /// A streamed request of the session with key `alias`, taking `ms` to its first token.
 fn spool_line(call: &str, alias: &str, start: f64, ms: f64) -> String {
@@ -80,6 +148,9 @@ fn an_sqlite_store_copied_to_postgresql_compares_the_same_and_copies_once() {
 
     let pg = stackperf_testpg::server().expect("PostgreSQL");
     let url = pg.fresh_database("db_copy").expect("database");
+    // A copy killed half-way (held at `requests` by a lock of the test's, after every table
+    // before it), then the copy again: it completes what the first left.
+    killed_at_requests(&s, pg, &url);
     let first = s.json(&["db", "copy", "--to", &url]);
     assert!(
         !first.to_string().contains(stackperf_testpg::PASSWORD),
@@ -87,7 +158,7 @@ fn an_sqlite_store_copied_to_postgresql_compares_the_same_and_copies_once() {
     );
     let t = tables(&first);
     let row = |name: &str| t.iter().find(|r| r.0 == name).cloned().expect(name);
-    assert_eq!(row("sessions"), ("sessions".into(), 6, 6, 0));
+    assert_eq!(row("sessions"), ("sessions".into(), 6, 0, 6));
     assert_eq!(row("requests"), ("requests".into(), 24, 24, 0));
     assert!(t.iter().all(|r| r.2 + r.3 == r.1), "{t:?}");
     // Again: nothing new, everything already there.
@@ -102,6 +173,42 @@ fn an_sqlite_store_copied_to_postgresql_compares_the_same_and_copies_once() {
     let machines = s.json(&["--db", &url, "db", "machines"]);
     assert_eq!(machines[0]["sessions"], 6, "{machines}");
     assert_eq!(machines[0]["requests"], 24, "{machines}");
+    // Two copies at once into another store: one copies, or each in turn; never twice, never
+    // an error but "another copy is running".
+    let url2 = pg.fresh_database("db_copy_twice").expect("database");
+    let copies: Vec<_> = (0..2)
+        .map(|_| {
+            s.cmd(&["--json", "db", "copy", "--to", &url2])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("spawn")
+        })
+        .collect();
+    let mut copied = 0;
+    for c in copies {
+        let o = c.wait_with_output().expect("wait");
+        let err = String::from_utf8_lossy(&o.stderr);
+        if o.status.success() {
+            let t = tables(&serde_json::from_slice(&o.stdout).expect("json"));
+            copied += t.iter().map(|r| r.2).sum::<u64>();
+        } else {
+            assert!(err.contains("another `stackperf db copy`"), "{err}");
+        }
+    }
+    let total: u64 = tables(&first).iter().map(|r| r.1).sum();
+    assert_eq!(copied, total, "every row copied exactly once");
+    assert_eq!(compare(&s, Some(&url2)), from_sqlite);
+    // A wrong password: refused, the password not shown.
+    let wrong = url.replace(stackperf_testpg::PASSWORD, "not-the-password-42");
+    let o = s
+        .cmd(&["db", "copy", "--to", &wrong])
+        .output()
+        .expect("run");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(err.contains("password"), "{err}");
+    assert!(!err.contains("not-the-password-42"), "{err}");
     // Into a file: refused with what to do.
     let o = s
         .cmd(&["db", "copy", "--to", "/tmp/elsewhere.sqlite"])

@@ -4,6 +4,7 @@
 #![allow(clippy::disallowed_methods)] // tests start programs as a user would (core's builder is for the app)
 
 mod api;
+mod api_machines;
 mod capture_contract;
 mod cli;
 mod compose_file;

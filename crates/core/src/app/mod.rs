@@ -207,12 +207,7 @@ impl App {
         &self,
         url: &std::path::Path,
     ) -> Result<Option<crate::secrets::Secret>, Error> {
-        let url = url.to_string_lossy();
-        let in_url = url
-            .split_once("://")
-            .and_then(|(_, rest)| rest.split(['/', '?']).next())
-            .and_then(|auth| auth.rsplit_once('@'))
-            .is_some_and(|(user, _)| user.contains(':'));
+        let in_url = crate::store::url_has_password(&url.to_string_lossy());
         if in_url || std::env::var_os("PGPASSWORD").is_some() {
             return Ok(None);
         }

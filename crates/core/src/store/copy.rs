@@ -3,8 +3,8 @@
 //! as they are, so a copy can be run again (after more sessions, or after an interrupted copy)
 //! and adds only what is new. Surrogate keys (a variant's, a machine's) are the target's own:
 //! rows are matched by their natural keys (a variant's name and fingerprint, a machine's id) and
-//! the references to them rewritten. Afterwards every source row is looked up in the target by
-//! its key: a copy that did not arrive is an error naming the table.
+//! the references to them rewritten. A batch the target did not take whole is looked up in the
+//! target by key: a row that is not there is an error naming the table.
 
 use std::collections::HashMap;
 
@@ -12,8 +12,12 @@ use futures::TryStreamExt;
 use serde::Serialize;
 use sqlx::{PgPool, Row, SqlitePool};
 
+use super::write::conn::{read_val, Arg, Ty, Val};
 use super::Store;
 use crate::Error;
+
+/// The advisory lock a copy holds on the target (PostgreSQL's, for the copy's connection).
+const COPY_LOCK: i64 = 0x5350_636f_7079; // "SPcopy"
 
 /// What a copy did with one table.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -34,6 +38,9 @@ struct Spec {
     key: &'static [&'static str],
     /// A surrogate key the target assigns itself (left out of the insert).
     own_id: Option<&'static str>,
+    /// Whether the key is a unique constraint of the target (a row already there is skipped by
+    /// the insert itself); else the target's keys are read first and matched here.
+    unique: bool,
 }
 
 const fn spec(table: &'static str, key: &'static [&'static str]) -> Spec {
@@ -41,6 +48,7 @@ const fn spec(table: &'static str, key: &'static [&'static str]) -> Spec {
         table,
         key,
         own_id: None,
+        unique: true,
     }
 }
 
@@ -55,11 +63,13 @@ const TABLES: &[Spec] = &[
         table: "variants",
         key: &["name", "config_fingerprint"],
         own_id: Some("variant_id"),
+        unique: true,
     },
     Spec {
         table: "machines",
         key: &["machine_id"],
         own_id: Some("machine_key"),
+        unique: true,
     },
     spec("sessions", &["session_id"]),
     spec("metric_rollups", &["scope", "scope_id", "metric"]),
@@ -67,6 +77,7 @@ const TABLES: &[Spec] = &[
         table: "artifacts",
         key: &["path", "kind", "created_at"],
         own_id: Some("artifact_id"),
+        unique: false,
     },
     spec("usage_keys", &["alias"]),
     spec("usage_rollups", &["key_alias", "model", "day"]),
@@ -77,49 +88,36 @@ const TABLES: &[Spec] = &[
     spec("requests", &["request_id"]),
 ];
 
-/// A value on its way: the three column types the schema uses.
-#[derive(Debug, Clone, PartialEq)]
-enum Val {
-    Int(Option<i64>),
-    Float(Option<f64>),
-    Text(Option<String>),
-}
-
-impl Val {
-    /// The value as key text (NULL as the empty marker no key holds).
-    fn key_text(&self) -> String {
-        match self {
-            Val::Int(v) => v.map(|v| v.to_string()),
-            Val::Float(v) => v.map(|v| format!("{v:?}")),
-            Val::Text(v) => v.clone(),
-        }
-        .unwrap_or_else(|| "\u{0}".into())
+/// The text a key is compared by (NULL as the marker no key holds).
+fn key_text(v: &Val) -> String {
+    match v {
+        Val::Null => "\u{0}".into(),
+        Val::Int(v) => v.to_string(),
+        Val::Float(v) => format!("{v:?}"),
+        Val::Text(v) => v.clone(),
     }
 }
 
-/// `(column, PostgreSQL type)` of a target table, in table order.
-async fn target_columns(pg: &PgPool, table: &str) -> Result<Vec<(String, String)>, sqlx::Error> {
-    sqlx::query_as(
+/// A target table's columns, read once per table: `(name, type)` in table order.
+async fn columns(pg: &PgPool, table: &str) -> Result<Vec<(String, Ty)>, sqlx::Error> {
+    let cols: Vec<(String, String)> = sqlx::query_as(
         "SELECT column_name::text, data_type::text FROM information_schema.columns
          WHERE table_schema = current_schema() AND table_name = $1 ORDER BY ordinal_position",
     )
     .bind(table)
     .fetch_all(pg)
-    .await
+    .await?;
+    let ty = |t: &str| match t {
+        "bigint" | "integer" | "smallint" => Ty::Int,
+        "double precision" | "real" => Ty::Float,
+        _ => Ty::Text,
+    };
+    Ok(cols.into_iter().map(|(c, t)| (c, ty(&t))).collect())
 }
 
-fn read(row: &sqlx::sqlite::SqliteRow, i: usize, ty: &str) -> Result<Val, sqlx::Error> {
-    Ok(match ty {
-        "bigint" => Val::Int(match row.try_get::<Option<i64>, _>(i) {
-            Ok(v) => v,
-            Err(_) => row.try_get::<Option<f64>, _>(i)?.map(|f| f as i64),
-        }),
-        "double precision" => Val::Float(match row.try_get::<Option<f64>, _>(i) {
-            Ok(v) => v,
-            Err(_) => row.try_get::<Option<i64>, _>(i)?.map(|n| n as f64),
-        }),
-        _ => Val::Text(row.try_get(i)?),
-    })
+fn quoted<'a>(names: impl IntoIterator<Item = &'a str>) -> String {
+    let cols: Vec<String> = names.into_iter().map(|c| format!("\"{c}\"")).collect();
+    cols.join(", ")
 }
 
 /// Rows a batch holds: PostgreSQL takes at most 65,535 parameters per statement.
@@ -127,86 +125,172 @@ fn batch_rows(columns: usize) -> usize {
     (60_000 / columns.max(1)).clamp(1, 2_000)
 }
 
-/// Insert `rows` (values in `cols` order), leaving rows whose key the target has; returns how
-/// many were written.
-async fn insert(
-    pg: &PgPool,
-    spec: &Spec,
-    cols: &[String],
-    rows: &[Vec<Val>],
-) -> Result<u64, sqlx::Error> {
-    if rows.is_empty() {
-        return Ok(0);
+/// Bind `args` as a row of a VALUES list.
+fn push_row<'a>(
+    b: &mut sqlx::query_builder::Separated<'_, 'a, sqlx::Postgres, &'static str>,
+    args: &[Arg<'a>],
+) {
+    for a in args {
+        match *a {
+            Arg::Text(v) => b.push_bind(v),
+            Arg::Int(v) => b.push_bind(v),
+            Arg::Float(v) => b.push_bind(v),
+        };
     }
-    let quoted: Vec<String> = cols.iter().map(|c| format!("\"{c}\"")).collect();
-    let mut q = sqlx::QueryBuilder::<sqlx::Postgres>::new(format!(
-        "INSERT INTO \"{}\" ({}) ",
-        spec.table,
-        quoted.join(", ")
-    ));
-    q.push_values(rows, |mut b, row| {
-        for v in row {
-            match v {
-                Val::Int(v) => b.push_bind(*v),
-                Val::Float(v) => b.push_bind(*v),
-                Val::Text(v) => b.push_bind(v.clone()),
-            };
+}
+
+/// Why a table's copy stopped.
+enum Stop {
+    Db(sqlx::Error),
+    /// Rows of a batch the target neither took nor had.
+    Missing(u64),
+}
+
+impl From<sqlx::Error> for Stop {
+    fn from(e: sqlx::Error) -> Stop {
+        Stop::Db(e)
+    }
+}
+
+/// One table on its way: its columns, which of them are its key, and (for a table whose rows
+/// are matched here) the target's keys with their own id.
+struct Table<'s> {
+    spec: &'s Spec,
+    /// The columns copied (the target's own id left out), with their types.
+    cols: Vec<(String, Ty)>,
+    key_at: Vec<usize>,
+    /// Matched here: a table with ids of its own (their references are rewritten) or without a
+    /// unique key. What the target had, then what this copy wrote.
+    target: Option<HashMap<Vec<String>, Option<i64>>>,
+}
+
+impl<'s> Table<'s> {
+    async fn open(pg: &PgPool, spec: &'s Spec) -> Result<Table<'s>, sqlx::Error> {
+        let cols: Vec<(String, Ty)> = columns(pg, spec.table)
+            .await?
+            .into_iter()
+            .filter(|(c, _)| Some(c.as_str()) != spec.own_id)
+            .collect();
+        let key_at = spec
+            .key
+            .iter()
+            .filter_map(|k| cols.iter().position(|(c, _)| c == k))
+            .collect();
+        let mut table = Table {
+            spec,
+            cols,
+            key_at,
+            target: None,
+        };
+        if spec.own_id.is_some() || !spec.unique {
+            let id = spec
+                .own_id
+                .map_or("NULL::BIGINT".into(), |c| format!("\"{c}\""));
+            let sql = format!(
+                "SELECT {id}, {} FROM \"{}\"",
+                quoted(spec.key.iter().copied()),
+                spec.table
+            );
+            let rows = sqlx::query(&sql).fetch_all(pg).await?;
+            table.target = Some(table.keyed(&rows)?);
         }
-    });
-    // A table whose key is its own unique constraint skips what is there; one without
-    // (artifacts) was filtered before.
-    q.push(" ON CONFLICT DO NOTHING");
-    Ok(q.build().execute(pg).await?.rows_affected())
-}
+        Ok(table)
+    }
 
-/// The types of a table's key columns (PostgreSQL's names).
-async fn key_types(pg: &PgPool, spec: &Spec) -> Result<Vec<String>, sqlx::Error> {
-    let cols = target_columns(pg, spec.table).await?;
-    Ok(spec
-        .key
-        .iter()
-        .map(|k| {
-            cols.iter()
-                .find(|(c, _)| c == k)
-                .map_or_else(|| "text".to_string(), |(_, t)| t.clone())
-        })
-        .collect())
-}
+    /// `(key, id)` rows (id first, then the key's columns) as a map.
+    fn keyed(
+        &self,
+        rows: &[sqlx::postgres::PgRow],
+    ) -> Result<HashMap<Vec<String>, Option<i64>>, sqlx::Error> {
+        rows.iter()
+            .map(|r| {
+                let key = self
+                    .key_at
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &at)| read_val(r, i + 1, self.cols[at].1).map(|v| key_text(&v)))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok((key, r.try_get::<Option<i64>, _>(0)?))
+            })
+            .collect()
+    }
 
-fn key_list(spec: &Spec) -> String {
-    let cols: Vec<String> = spec.key.iter().map(|k| format!("\"{k}\"")).collect();
-    cols.join(", ")
-}
+    fn key(&self, vals: &[Val]) -> Vec<String> {
+        self.key_at.iter().map(|&i| key_text(&vals[i])).collect()
+    }
 
-/// The target's rows of a table, by key, with their own id (variants, machines) or none.
-async fn target_keys(
-    pg: &PgPool,
-    spec: &Spec,
-) -> Result<HashMap<Vec<String>, Option<i64>>, sqlx::Error> {
-    let types = key_types(pg, spec).await?;
-    let id = spec
-        .own_id
-        .map_or("NULL::BIGINT".into(), |c| format!("\"{c}\""));
-    let sql = format!("SELECT {id}, {} FROM \"{}\"", key_list(spec), spec.table);
-    let rows = sqlx::query(&sql).fetch_all(pg).await?;
-    rows.iter()
-        .map(|r| {
-            let key = types
+    /// Whether the row goes into the batch: not when it is matched here and the target has it
+    /// (or it was queued already).
+    fn take(&mut self, key: Vec<String>) -> bool {
+        match &mut self.target {
+            Some(t) if t.contains_key(&key) => false,
+            Some(t) => {
+                t.insert(key, None);
+                true
+            }
+            None => true,
+        }
+    }
+
+    /// Insert `rows`; rows whose key the target has are left as they are. What was written.
+    async fn insert(&mut self, pg: &PgPool, rows: &[Vec<Val>]) -> Result<u64, Stop> {
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let mut q = sqlx::QueryBuilder::<sqlx::Postgres>::new(format!(
+            "INSERT INTO \"{}\" ({}) ",
+            self.spec.table,
+            quoted(self.cols.iter().map(|(c, _)| c.as_str()))
+        ));
+        let types: Vec<Ty> = self.cols.iter().map(|(_, t)| *t).collect();
+        q.push_values(rows, |mut b, row| {
+            let args: Vec<Arg<'_>> = row.iter().zip(&types).map(|(v, t)| v.arg(*t)).collect();
+            push_row(&mut b, &args);
+        });
+        q.push(" ON CONFLICT DO NOTHING");
+        let written = match self.spec.own_id {
+            None => q.build().execute(pg).await?.rows_affected(),
+            Some(id) => {
+                // The ids the target gave what it took, for the references rewritten after.
+                q.push(format!(
+                    " RETURNING \"{id}\", {}",
+                    quoted(self.spec.key.iter().copied())
+                ));
+                let rows = q.build().fetch_all(pg).await?;
+                let ids = self.keyed(&rows)?;
+                self.target.get_or_insert_with(HashMap::new).extend(ids);
+                rows.len() as u64
+            }
+        };
+        if written < rows.len() as u64 {
+            self.check(pg, rows).await?;
+        }
+        Ok(written)
+    }
+
+    /// A batch the target did not take whole: the rest must be there by key (from an earlier
+    /// copy, or another one at once); rows that are not did not arrive.
+    async fn check(&self, pg: &PgPool, rows: &[Vec<Val>]) -> Result<(), Stop> {
+        let keys = quoted(self.spec.key.iter().copied());
+        let mut q = sqlx::QueryBuilder::<sqlx::Postgres>::new(format!(
+            "SELECT count(*) FROM (SELECT DISTINCT {keys} FROM \"{}\" WHERE ({keys}) IN (",
+            self.spec.table
+        ));
+        q.push_values(rows, |mut b, row| {
+            let args: Vec<Arg<'_>> = self
+                .key_at
                 .iter()
-                .enumerate()
-                .map(|(i, ty)| read_pg(r, i + 1, ty).map(|v| v.key_text()))
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok((key, r.try_get::<Option<i64>, _>(0)?))
-        })
-        .collect()
-}
-
-fn read_pg(row: &sqlx::postgres::PgRow, i: usize, ty: &str) -> Result<Val, sqlx::Error> {
-    Ok(match ty {
-        "bigint" => Val::Int(row.try_get(i)?),
-        "double precision" => Val::Float(row.try_get(i)?),
-        _ => Val::Text(row.try_get(i)?),
-    })
+                .map(|&i| row[i].arg(self.cols[i].1))
+                .collect();
+            push_row(&mut b, &args);
+        });
+        q.push(")) AS there");
+        let there: i64 = q.build_query_scalar().fetch_one(pg).await?;
+        match rows.len() as u64 - there.max(0) as u64 {
+            0 => Ok(()),
+            missing => Err(Stop::Missing(missing)),
+        }
+    }
 }
 
 /// Copy one table; `maps` rewrites references to surrogate keys copied before (old → new).
@@ -215,60 +299,46 @@ async fn copy_table(
     pg: &PgPool,
     spec: &Spec,
     maps: &mut HashMap<&'static str, HashMap<i64, i64>>,
-) -> Result<TableCopy, sqlx::Error> {
-    let all = target_columns(pg, spec.table).await?;
-    let cols: Vec<(String, String)> = all
-        .into_iter()
-        .filter(|(c, _)| Some(c.as_str()) != spec.own_id)
-        .collect();
-    let names: Vec<String> = cols.iter().map(|(c, _)| c.clone()).collect();
-    let key_at: Vec<usize> = spec
-        .key
-        .iter()
-        .filter_map(|k| names.iter().position(|c| c == k))
-        .collect();
+) -> Result<TableCopy, Stop> {
+    let mut table = Table::open(pg, spec).await?;
     let own = spec.own_id.map_or("NULL".into(), |c| format!("\"{c}\""));
-    let quoted: Vec<String> = names.iter().map(|c| format!("\"{c}\"")).collect();
     let sql = format!(
         "SELECT {own}, {} FROM \"{}\" ORDER BY rowid",
-        quoted.join(", "),
+        quoted(table.cols.iter().map(|(c, _)| c.as_str())),
         spec.table
     );
-    let mut before = target_keys(pg, spec).await?;
+    let types = table.cols.clone();
+    let limit = batch_rows(types.len());
     let (mut source, mut copied) = (0u64, 0u64);
     let mut batch: Vec<Vec<Val>> = Vec::new();
     let mut old_ids: Vec<(i64, Vec<String>)> = Vec::new();
     let mut stream = sqlx::query(&sql).fetch(src);
     while let Some(row) = stream.try_next().await? {
         source += 1;
-        let mut vals = Vec::with_capacity(cols.len());
-        for (i, (name, ty)) in cols.iter().enumerate() {
-            let mut v = read(&row, i + 1, ty)?;
-            if let (Val::Int(Some(id)), Some(map)) = (&v, maps.get(name.as_str())) {
-                v = Val::Int(map.get(id).copied());
+        let mut vals = Vec::with_capacity(types.len());
+        for (i, (name, ty)) in types.iter().enumerate() {
+            let mut v = read_val(&row, i + 1, *ty)?;
+            if let (Val::Int(id), Some(map)) = (&v, maps.get(name.as_str())) {
+                v = map.get(id).map_or(Val::Null, |new| Val::Int(*new));
             }
             vals.push(v);
         }
-        let key: Vec<String> = key_at.iter().map(|&i| vals[i].key_text()).collect();
+        let key = table.key(&vals);
         if let Ok(Some(old)) = row.try_get::<Option<i64>, _>(0) {
             old_ids.push((old, key.clone()));
         }
-        // Rows the target has (by key) stay as they are.
-        if before.contains_key(&key) {
-            continue;
+        if table.take(key) {
+            batch.push(vals);
         }
-        before.insert(key, None);
-        batch.push(vals);
-        if batch.len() >= batch_rows(cols.len()) {
-            copied += insert(pg, spec, &names, &std::mem::take(&mut batch)).await?;
+        if batch.len() >= limit {
+            copied += table.insert(pg, &std::mem::take(&mut batch)).await?;
         }
     }
-    copied += insert(pg, spec, &names, &batch).await?;
-    if let Some(id_col) = spec.own_id {
-        let now = target_keys(pg, spec).await?;
+    copied += table.insert(pg, &batch).await?;
+    if let (Some(id_col), Some(target)) = (spec.own_id, &table.target) {
         let map = old_ids
             .into_iter()
-            .filter_map(|(old, key)| now.get(&key).copied().flatten().map(|new| (old, new)))
+            .filter_map(|(old, key)| target.get(&key).copied().flatten().map(|new| (old, new)))
             .collect();
         maps.insert(id_col, map);
     }
@@ -278,24 +348,6 @@ async fn copy_table(
         copied,
         already: source - copied,
     })
-}
-
-/// Source rows whose key is not in the target (the copy's check).
-async fn check(src: &SqlitePool, pg: &PgPool, spec: &Spec) -> Result<u64, sqlx::Error> {
-    let target = target_keys(pg, spec).await?;
-    let types = key_types(pg, spec).await?;
-    let sql = format!("SELECT {} FROM \"{}\"", key_list(spec), spec.table);
-    let mut stream = sqlx::query(&sql).fetch(src);
-    let mut missing = 0u64;
-    while let Some(row) = stream.try_next().await? {
-        let key = types
-            .iter()
-            .enumerate()
-            .map(|(i, ty)| read(&row, i, ty).map(|v| v.key_text()))
-            .collect::<Result<Vec<_>, _>>()?;
-        missing += u64::from(!target.contains_key(&key));
-    }
-    Ok(missing)
 }
 
 impl Store {
@@ -311,26 +363,55 @@ impl Store {
                 "db copy copies an SQLite store into a PostgreSQL one (--to postgres://…)".into(),
             ));
         };
+        // One copy into a store at a time: a second is told so rather than racing the first
+        // (a table without a unique key could get a row twice). The lock is the connection's:
+        // a copy that is killed lets go of it with its connection.
+        let mut lock = pg.acquire().await.map_err(target.db())?;
+        let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+            .bind(COPY_LOCK)
+            .fetch_one(&mut *lock)
+            .await
+            .map_err(target.db())?;
+        if !locked {
+            return Err(Error::Invalid(format!(
+                "another `stackperf db copy` into {} is running: run this one again when it has finished",
+                target.path().display()
+            )));
+        }
+        let copied = self.copy_tables(src, pg, target, &mut progress).await;
+        let unlocked = sqlx::query("SELECT pg_advisory_unlock($1)")
+            .bind(COPY_LOCK)
+            .execute(&mut *lock)
+            .await;
+        let done = copied?;
+        unlocked.map_err(target.db())?;
+        Ok(done)
+    }
+
+    async fn copy_tables(
+        &self,
+        src: &SqlitePool,
+        pg: &PgPool,
+        target: &Store,
+        progress: &mut impl FnMut(&TableCopy),
+    ) -> Result<Vec<TableCopy>, Error> {
         let mut maps = HashMap::new();
         let mut done = Vec::new();
         for spec in TABLES {
             let t = copy_table(src, pg, spec, &mut maps)
                 .await
-                .map_err(target.db())?;
+                .map_err(|stop| match stop {
+                    Stop::Db(e) => target.db()(e),
+                    Stop::Missing(n) => Error::Internal(format!(
+                        "{n} rows of {} did not arrive in {}: run the copy again; if it says so again, report it",
+                        spec.table,
+                        target.path().display()
+                    )),
+                })?;
             progress(&t);
             done.push(t);
         }
         self.copy_cursors(src, target).await?;
-        for spec in TABLES {
-            let missing = check(src, pg, spec).await.map_err(target.db())?;
-            if missing > 0 {
-                return Err(Error::Internal(format!(
-                    "{missing} rows of {} did not arrive in {}: run the copy again; if it says so again, report it",
-                    spec.table,
-                    target.path().display()
-                )));
-            }
-        }
         Ok(done)
     }
 

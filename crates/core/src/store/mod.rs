@@ -30,6 +30,7 @@ pub(crate) mod write;
 
 pub use copy::TableCopy;
 pub use datasets::{columns as dataset_columns, Cell, Dataset};
+pub(crate) use open::url_has_password;
 pub use open::{is_server_url, shown_url};
 pub use prune::{Artifact, PrunePlan};
 pub use requests::{Kind, RequestBrief, REQUEST_COLUMNS};

@@ -17,33 +17,37 @@ pub fn is_server_url(db: &Path) -> bool {
 }
 
 /// A server URL as it may be shown: without its password (in the user part or as a
-/// `password=` parameter).
+/// `password=` parameter). A URL that does not parse is shown as its scheme alone.
 pub fn shown_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
+    let Ok(mut u) = url::Url::parse(url) else {
+        let scheme = url.split_once("://").map_or("postgres", |(s, _)| s);
+        return format!("{scheme}://…");
     };
-    let (rest, query) = match rest.split_once('?') {
-        Some((r, q)) => (r, Some(q)),
-        None => (rest, None),
-    };
-    let mut out = match rest.rsplit_once('@') {
-        Some((user_info, host)) => {
-            let user = user_info.split(':').next().unwrap_or("");
-            format!("{scheme}://{user}@{host}")
-        }
-        None => format!("{scheme}://{rest}"),
-    };
-    if let Some(q) = query {
-        let kept: Vec<&str> = q
-            .split('&')
-            .filter(|p| !p.to_ascii_lowercase().starts_with("password="))
-            .collect();
-        if !kept.is_empty() {
-            out.push('?');
-            out.push_str(&kept.join("&"));
-        }
-    }
-    out
+    let _ = u.set_password(None);
+    let kept: Option<String> = u.query().map(|q| {
+        q.split('&')
+            .filter(|pair| !is_password_param(pair))
+            .collect::<Vec<_>>()
+            .join("&")
+    });
+    u.set_query(kept.as_deref().filter(|q| !q.is_empty()));
+    u.to_string()
+}
+
+/// Whether a raw `key=value` query pair sets the password (the key decoded, any case).
+fn is_password_param(pair: &str) -> bool {
+    url::form_urlencoded::parse(pair.as_bytes())
+        .next()
+        .is_some_and(|(k, _)| k.eq_ignore_ascii_case("password"))
+}
+
+/// Whether a server URL carries a password itself (user part or `password=`).
+pub(crate) fn url_has_password(url: &str) -> bool {
+    url::Url::parse(url).is_ok_and(|u| {
+        u.password().is_some()
+            || u.query()
+                .is_some_and(|q| q.split('&').any(is_password_param))
+    })
 }
 
 fn migrate_error(path: &Path, e: sqlx::migrate::MigrateError) -> Error {
@@ -220,6 +224,17 @@ mod tests {
             shown_url("postgres://u:p@h/d?Password=pw"),
             "postgres://u@h/d"
         );
+        assert_eq!(shown_url("postgres://u:p%40ss@h/d"), "postgres://u@h/d");
+        assert_eq!(
+            shown_url("postgres://h/d?pass%77ord=pw&sslrootcert=/tmp/ca.crt"),
+            "postgres://h/d?sslrootcert=/tmp/ca.crt"
+        );
+        assert_eq!(shown_url("postgres://u:p@[bad/d"), "postgres://…");
+        assert!(url_has_password("postgres://u:p@h/d"));
+        assert!(url_has_password(
+            "postgres://u@h/d?sslmode=require&PASSWORD=x"
+        ));
+        assert!(!url_has_password("postgres://u@h/d?sslmode=require"));
         assert!(is_server_url(Path::new("postgresql://h/d")));
         assert!(!is_server_url(Path::new("/data/postgres://x")));
     }

@@ -6,6 +6,7 @@ mod common;
 
 mod app;
 mod capture;
+mod capture_concurrency;
 mod capture_contract;
 mod config_rules;
 mod fingerprint;

@@ -56,6 +56,50 @@ pub(crate) enum Ty {
     Float,
 }
 
+impl Val {
+    /// The value bound as a column of type `ty` (NULL typed as the column).
+    pub(crate) fn arg(&self, ty: Ty) -> Arg<'_> {
+        match (self, ty) {
+            (Val::Text(s), _) => Arg::Text(Some(s)),
+            (Val::Int(i), _) => Arg::Int(Some(*i)),
+            (Val::Float(f), _) => Arg::Float(Some(*f)),
+            (Val::Null, Ty::Text) => Arg::Text(None),
+            (Val::Null, Ty::Int) => Arg::Int(None),
+            (Val::Null, Ty::Float) => Arg::Float(None),
+        }
+    }
+}
+
+/// Column `i` of an sqlx row read as `ty`. A number stored as the other kind (SQLite keeps a
+/// column's declared type only as an affinity) is converted.
+pub(crate) fn read_val<'r, R>(row: &'r R, i: usize, ty: Ty) -> Result<Val, sqlx::Error>
+where
+    R: sqlx::Row,
+    usize: sqlx::ColumnIndex<R>,
+    Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    Option<i64>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    Option<f64>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    let v = match ty {
+        Ty::Text => row.try_get::<Option<String>, _>(i)?.map(Val::Text),
+        Ty::Int => match row.try_get::<Option<i64>, _>(i) {
+            Ok(v) => v.map(Val::Int),
+            Err(e) => match row.try_get::<Option<f64>, _>(i) {
+                Ok(v) => v.map(|f| Val::Int(f as i64)),
+                Err(_) => return Err(e),
+            },
+        },
+        Ty::Float => match row.try_get::<Option<f64>, _>(i) {
+            Ok(v) => v.map(Val::Float),
+            Err(e) => match row.try_get::<Option<i64>, _>(i) {
+                Ok(v) => v.map(|n| Val::Float(n as f64)),
+                Err(_) => return Err(e),
+            },
+        },
+    };
+    Ok(v.unwrap_or(Val::Null))
+}
+
 /// A field of a row as a bound value.
 pub(crate) trait ToArg {
     fn arg(&self) -> Arg<'_>;
@@ -227,29 +271,35 @@ fn pg_args<'q>(args: &[Arg<'q>]) -> Result<sqlx::postgres::PgArguments, String> 
     Ok(out)
 }
 
-/// `sql` (a one-row `INSERT … VALUES (?1, …, ?N) ON CONFLICT …`) for `k` rows:
-/// `VALUES ($1, …, $N), ($N+1, …, $2N), …`, returning `(xmax = 0)` per row written.
-fn pg_multi_row(sql: &str, k: usize) -> Result<String, String> {
+/// A one-row `INSERT … VALUES (?1, …, ?N) ON CONFLICT …` split around its row: the text before
+/// `VALUES` and the text after the row (PostgreSQL's marks).
+fn one_row_insert(sql: &'static str) -> Result<(&'static str, &'static str), String> {
     let bad = || format!("not a one-row insert: {}", &sql[..sql.len().min(80)]);
-    let at = sql.find(" VALUES (").ok_or_else(bad)? + " VALUES ".len();
+    let sql = pg_sql(sql);
+    let at = sql.find(" VALUES (").ok_or_else(bad)?;
     let end = at + sql[at..].find(')').ok_or_else(bad)? + 1;
-    let n = sql[at..end].matches('?').count();
-    let mut out = String::with_capacity(sql.len() + k * n * 6);
-    out.push_str(&sql[..at]);
-    for row in 0..k {
-        out.push_str(if row == 0 { "(" } else { ", (" });
-        for col in 0..n {
-            if col > 0 {
-                out.push_str(", ");
-            }
-            out.push('$');
-            out.push_str(&(row * n + col + 1).to_string());
+    Ok((&sql[..=at], &sql[end..]))
+}
+
+/// `rows` bound as one multi-row upsert (sqlx's `push_values`), returning `(xmax = 0)` per row
+/// written.
+fn pg_multi_row<'a>(
+    sql: &'static str,
+    rows: &'a [Vec<Arg<'a>>],
+) -> Result<sqlx::QueryBuilder<'a, sqlx::Postgres>, String> {
+    let (head, tail) = one_row_insert(sql)?;
+    let mut q = sqlx::QueryBuilder::new(head);
+    q.push_values(rows, |mut b, row| {
+        for a in row {
+            match *a {
+                Arg::Text(v) => b.push_bind(v),
+                Arg::Int(v) => b.push_bind(v),
+                Arg::Float(v) => b.push_bind(v),
+            };
         }
-        out.push(')');
-    }
-    out.push_str(&sql[end..]);
-    out.push_str(" RETURNING (xmax = 0)");
-    Ok(out)
+    });
+    q.push(tail).push(" RETURNING (xmax = 0)");
+    Ok(q)
 }
 
 impl WriteTx for sqlx::Transaction<'_, sqlx::Postgres> {
@@ -267,7 +317,6 @@ impl WriteTx for sqlx::Transaction<'_, sqlx::Postgres> {
         args: &[Arg<'_>],
         types: &[Ty],
     ) -> Result<Vec<Vec<Val>>, String> {
-        use sqlx::Row;
         let rows = sqlx::query_with(pg_sql(sql), pg_args(args)?)
             .fetch_all(&mut **self)
             .await
@@ -277,14 +326,7 @@ impl WriteTx for sqlx::Transaction<'_, sqlx::Postgres> {
                 types
                     .iter()
                     .enumerate()
-                    .map(|(i, ty)| {
-                        let v = match ty {
-                            Ty::Text => r.try_get::<Option<String>, _>(i).map(|v| v.map(Val::Text)),
-                            Ty::Int => r.try_get::<Option<i64>, _>(i).map(|v| v.map(Val::Int)),
-                            Ty::Float => r.try_get::<Option<f64>, _>(i).map(|v| v.map(Val::Float)),
-                        };
-                        v.map(|v| v.unwrap_or(Val::Null)).map_err(|e| e.to_string())
-                    })
+                    .map(|(i, ty)| read_val(r, i, *ty).map_err(|e| e.to_string()))
                     .collect()
             })
             .collect()
@@ -311,9 +353,9 @@ impl WriteTx for sqlx::Transaction<'_, sqlx::Postgres> {
         sql: &'static str,
         rows: &[Vec<Arg<'_>>],
     ) -> Result<(u64, u64), String> {
-        let text = pg_multi_row(sql, rows.len())?;
-        let all: Vec<Arg<'_>> = rows.iter().flatten().copied().collect();
-        let written: Vec<bool> = sqlx::query_scalar_with(&text, pg_args(&all)?)
+        let mut q = pg_multi_row(sql, rows)?;
+        let written: Vec<bool> = q
+            .build_query_scalar()
             .fetch_all(&mut **self)
             .await
             .map_err(|e| e.to_string())?;
@@ -337,10 +379,15 @@ mod tests {
     fn a_one_row_insert_becomes_a_multi_row_one() {
         let sql =
             "INSERT INTO t (a, b) VALUES (?1, ?2) ON CONFLICT (a) DO UPDATE SET b = excluded.b";
+        let rows = vec![
+            vec![Arg::Text(Some("x")), Arg::Int(None)],
+            vec![Arg::Text(Some("y")), Arg::Int(Some(2))],
+            vec![Arg::Text(None), Arg::Int(Some(3))],
+        ];
         assert_eq!(
-            pg_multi_row(sql, 3).unwrap(),
+            pg_multi_row(sql, &rows).unwrap().sql(),
             "INSERT INTO t (a, b) VALUES ($1, $2), ($3, $4), ($5, $6) ON CONFLICT (a) DO UPDATE SET b = excluded.b RETURNING (xmax = 0)"
         );
-        assert!(pg_multi_row("UPDATE t SET a = 1", 2).is_err());
+        assert!(pg_multi_row("UPDATE t SET a = 1", &rows).is_err());
     }
 }
