@@ -9,6 +9,7 @@ mod usage;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
+use strum::VariantArray;
 
 use axum::extract::{Path, RawQuery, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -356,7 +357,7 @@ async fn export(
         ],
     )?;
     let what = ExportWhat::from_name(&what).ok_or_else(|| {
-        let known: Vec<&str> = ExportWhat::ALL.iter().map(|w| w.name()).collect();
+        let known: Vec<&str> = ExportWhat::VARIANTS.iter().map(|w| w.name()).collect();
         ApiError::field(
             "what",
             format!("`{what}` is not one of {}", known.join(", ")),

@@ -6,6 +6,7 @@ use serde_json::json;
 use stackperf_core::analysis::group::GroupBy;
 use stackperf_core::metrics::{self, format_value, Unit, Verdict, METRICS};
 use stackperf_core::report::{self, Comparison};
+use strum::VariantArray;
 
 use stackperf_core::app::{ExportFormat as Fmt, ExportRequest, ExportWhat as What};
 
@@ -276,13 +277,13 @@ pub fn report(g: &Global, cmd: ReportCmd) -> Result<(), CliError> {
 
 /// Core's export kinds, by their names.
 fn what_parser() -> impl TypedValueParser<Value = What> {
-    clap::builder::PossibleValuesParser::new(What::ALL.map(What::name))
+    clap::builder::PossibleValuesParser::new(What::VARIANTS.iter().map(|x| x.name()))
         .try_map(|s| What::from_name(&s).ok_or("unknown export"))
 }
 
 /// Core's export formats, by their extensions.
 fn format_parser() -> impl TypedValueParser<Value = Fmt> {
-    clap::builder::PossibleValuesParser::new(Fmt::ALL.map(Fmt::extension))
+    clap::builder::PossibleValuesParser::new(Fmt::VARIANTS.iter().map(|x| x.extension()))
         .try_map(|s| Fmt::from_extension(&s).ok_or("unknown format"))
 }
 

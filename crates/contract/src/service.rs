@@ -1,9 +1,22 @@
 //! The programs of StackPerf's stack.
 
 use serde::{Deserialize, Serialize};
+use strum::VariantArray;
 
 /// One program of the stack (native: processes StackPerf starts; Compose: containers).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    strum::VariantArray,
+)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
@@ -42,19 +55,12 @@ impl Service {
         }
     }
 
-    /// Every service.
-    pub const ALL: [Service; 6] = [
-        Service::Edge,
-        Service::Litellm,
-        Service::Sim,
-        Service::Prometheus,
-        Service::Grafana,
-        Service::Postgres,
-    ];
-
     /// The service by its name.
     pub fn parse(name: &str) -> Option<Service> {
-        Service::ALL.into_iter().find(|s| s.as_str() == name)
+        Service::VARIANTS
+            .iter()
+            .copied()
+            .find(|s| s.as_str() == name)
     }
 
     /// Services as a person reads them: `litellm, sim`.
@@ -92,7 +98,7 @@ impl std::str::FromStr for Service {
         Service::parse(name).ok_or_else(|| {
             format!(
                 "unknown service `{name}`; the services are {}",
-                Service::join(&Service::ALL)
+                Service::join(Service::VARIANTS)
             )
         })
     }

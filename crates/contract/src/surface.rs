@@ -2,9 +2,22 @@
 //! simulator serves and what a request row records. One enum for all of them.
 
 use serde::{Deserialize, Serialize};
+use strum::VariantArray;
 
 /// The wire protocol a client speaks or an upstream serves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    strum::VariantArray,
+)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
@@ -16,14 +29,6 @@ pub enum Surface {
 }
 
 impl Surface {
-    /// Every surface, in a fixed order.
-    pub const ALL: [Surface; 4] = [
-        Surface::OpenaiChat,
-        Surface::OpenaiResponses,
-        Surface::AnthropicMessages,
-        Surface::GoogleGenerateContent,
-    ];
-
     /// The name records, configs and the API use (the serde name).
     pub fn as_str(self) -> &'static str {
         match self {
@@ -36,7 +41,10 @@ impl Surface {
 
     /// The surface by its name (`as_str`).
     pub fn parse(name: &str) -> Option<Surface> {
-        Surface::ALL.into_iter().find(|s| s.as_str() == name)
+        Surface::VARIANTS
+            .iter()
+            .copied()
+            .find(|s| s.as_str() == name)
     }
 }
 
@@ -52,7 +60,7 @@ mod tests {
 
     #[test]
     fn the_name_is_the_serde_name_and_parses_back() {
-        for s in Surface::ALL {
+        for &s in Surface::VARIANTS {
             let json = serde_json::to_string(&s).unwrap();
             assert_eq!(json, format!("\"{}\"", s.as_str()));
             assert_eq!(Surface::parse(s.as_str()), Some(s));

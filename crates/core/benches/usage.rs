@@ -15,6 +15,7 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
+use strum::VariantArray;
 
 use stackperf_core::app::{App, AppPaths};
 use stackperf_core::secrets::{MemoryStore, Secrets};
@@ -92,7 +93,7 @@ async fn main() {
         ))),
         ..UsageFilter::default()
     };
-    for by in UsageBy::ALL {
+    for &by in UsageBy::VARIANTS {
         let mut times = Vec::new();
         for _ in 0..5 {
             let t = Instant::now();

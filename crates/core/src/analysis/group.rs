@@ -2,6 +2,7 @@
 //! the same statistics as a comparison of one experiment's variants.
 
 use std::collections::{BTreeMap, BTreeSet};
+use strum::VariantArray;
 
 use serde::{Deserialize, Serialize};
 
@@ -13,7 +14,9 @@ use crate::timestamp::Timestamp;
 use crate::{Error, APP_VERSION};
 
 /// What a comparison's rows are.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, strum::VariantArray,
+)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
@@ -27,13 +30,6 @@ pub enum GroupBy {
 }
 
 impl GroupBy {
-    pub const ALL: [GroupBy; 4] = [
-        GroupBy::Variant,
-        GroupBy::Harness,
-        GroupBy::Provider,
-        GroupBy::Model,
-    ];
-
     pub fn as_str(self) -> &'static str {
         match self {
             GroupBy::Variant => "variant",
@@ -44,7 +40,7 @@ impl GroupBy {
     }
 
     pub fn parse(s: &str) -> Option<GroupBy> {
-        GroupBy::ALL.into_iter().find(|g| g.as_str() == s)
+        GroupBy::VARIANTS.iter().copied().find(|g| g.as_str() == s)
     }
 
     /// The group a session belongs to.

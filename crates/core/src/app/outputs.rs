@@ -4,6 +4,7 @@
 
 use crate::timestamp::Timestamp;
 use std::path::{Path, PathBuf};
+use strum::VariantArray;
 
 use serde::{Deserialize, Serialize};
 
@@ -16,7 +17,7 @@ use crate::report::{self, Comparison, SessionStats};
 use crate::{io_err, Error};
 
 /// What to export.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::VariantArray)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
@@ -31,7 +32,7 @@ pub enum ExportWhat {
 }
 
 /// An export's file format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::VariantArray)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
@@ -45,15 +46,6 @@ pub enum ExportFormat {
 }
 
 impl ExportWhat {
-    pub const ALL: [ExportWhat; 6] = [
-        ExportWhat::Sessions,
-        ExportWhat::Requests,
-        ExportWhat::Comparison,
-        ExportWhat::Tasks,
-        ExportWhat::Chart,
-        ExportWhat::Report,
-    ];
-
     /// The name on the wire and on the command line.
     pub fn name(self) -> &'static str {
         match self {
@@ -67,22 +59,19 @@ impl ExportWhat {
     }
 
     pub fn from_name(name: &str) -> Option<ExportWhat> {
-        ExportWhat::ALL.into_iter().find(|w| w.name() == name)
+        ExportWhat::VARIANTS
+            .iter()
+            .copied()
+            .find(|w| w.name() == name)
     }
 }
 
 impl ExportFormat {
-    pub const ALL: [ExportFormat; 6] = [
-        ExportFormat::Csv,
-        ExportFormat::Json,
-        ExportFormat::Parquet,
-        ExportFormat::Png,
-        ExportFormat::Svg,
-        ExportFormat::Html,
-    ];
-
     pub fn from_extension(ext: &str) -> Option<ExportFormat> {
-        ExportFormat::ALL.into_iter().find(|f| f.extension() == ext)
+        ExportFormat::VARIANTS
+            .iter()
+            .copied()
+            .find(|f| f.extension() == ext)
     }
 
     /// The formats that fit an export.

@@ -2,6 +2,7 @@
 //! the user types (against the whole set, so references are checked too), save it.
 
 use std::path::{Path, PathBuf};
+use strum::VariantArray;
 
 use serde::{Deserialize, Serialize};
 
@@ -10,7 +11,7 @@ use crate::config::Registry;
 use crate::{io_err, Error, Problem};
 
 /// The five kinds of configuration, by directory.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::VariantArray)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
@@ -23,14 +24,6 @@ pub enum ConfigKind {
 }
 
 impl ConfigKind {
-    pub const ALL: [ConfigKind; 5] = [
-        ConfigKind::Providers,
-        ConfigKind::Harnesses,
-        ConfigKind::Variants,
-        ConfigKind::Experiments,
-        ConfigKind::TaskCards,
-    ];
-
     /// The directory under the config dir.
     pub fn dir(self) -> &'static str {
         match self {
@@ -196,8 +189,9 @@ impl App {
                 })
                 .collect(),
             problems,
-            export_formats: super::ExportWhat::ALL
-                .into_iter()
+            export_formats: super::ExportWhat::VARIANTS
+                .iter()
+                .copied()
                 .map(|what| ExportFormats {
                     what,
                     formats: super::ExportFormat::fits(what).to_vec(),
@@ -217,7 +211,7 @@ impl App {
         let (_, problems) = Registry::load(dir);
         let mut docs = Vec::new();
         let mut claimed = vec![false; problems.len()];
-        for kind in ConfigKind::ALL {
+        for &kind in ConfigKind::VARIANTS {
             let sub = dir.join(kind.dir());
             let mut files: Vec<PathBuf> = std::fs::read_dir(&sub)
                 .map(|e| e.filter_map(Result::ok).map(|e| e.path()).collect())

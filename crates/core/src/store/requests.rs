@@ -343,6 +343,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use strum::VariantArray;
 
     #[test]
     fn a_request_kind_is_its_surface_in_words_never_litellms_call_type() {
@@ -363,7 +364,7 @@ mod tests {
 
     #[test]
     fn a_measure_is_a_requests_column() {
-        for m in Measure::ALL {
+        for &m in Measure::VARIANTS {
             let c = REQUEST_COLUMNS.iter().find(|c| c.name == m.column());
             assert!(
                 c.is_some_and(|c| matches!(c.kind, Kind::Float | Kind::Int)),

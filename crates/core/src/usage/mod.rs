@@ -8,6 +8,7 @@
 mod report;
 
 use serde::{Deserialize, Serialize};
+use strum::VariantArray;
 
 pub use crate::store::model::hist::{self, Hist};
 pub use crate::store::model::{
@@ -16,7 +17,9 @@ pub use crate::store::model::{
 pub use report::assemble;
 
 /// What a usage report groups by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, strum::VariantArray,
+)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
@@ -30,14 +33,6 @@ pub enum UsageBy {
 }
 
 impl UsageBy {
-    pub const ALL: [UsageBy; 5] = [
-        UsageBy::Key,
-        UsageBy::Owner,
-        UsageBy::Team,
-        UsageBy::Model,
-        UsageBy::Day,
-    ];
-
     pub fn as_str(self) -> &'static str {
         match self {
             UsageBy::Key => "key",
@@ -49,7 +44,7 @@ impl UsageBy {
     }
 
     pub fn parse(s: &str) -> Option<UsageBy> {
-        UsageBy::ALL.into_iter().find(|b| b.as_str() == s)
+        UsageBy::VARIANTS.iter().copied().find(|b| b.as_str() == s)
     }
 }
 
@@ -196,7 +191,7 @@ mod tests {
             parse_day("2024-02-29").map(day_label).as_deref(),
             Some("2024-02-29")
         );
-        for b in UsageBy::ALL {
+        for &b in UsageBy::VARIANTS {
             assert_eq!(UsageBy::parse(b.as_str()), Some(b));
         }
     }

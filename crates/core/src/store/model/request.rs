@@ -182,7 +182,7 @@ pub const EDGE_LOST: &str = "edge_lost";
 
 /// A per-request numeric column the metric registry rolls up into session values (a column of
 /// `requests`; the test `a_measure_is_a_requests_column` checks each against the table).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, strum::VariantArray)]
 pub enum Measure {
     TtftMs,
     TtftVisibleMs,
@@ -198,20 +198,6 @@ pub enum Measure {
 }
 
 impl Measure {
-    pub const ALL: [Measure; 11] = [
-        Measure::TtftMs,
-        Measure::TtftVisibleMs,
-        Measure::LatencyMs,
-        Measure::ItlMs,
-        Measure::OutputTokensPerS,
-        Measure::StallCount,
-        Measure::CostUsd,
-        Measure::ToolCallCount,
-        Measure::InputTokens,
-        Measure::ReasoningTokens,
-        Measure::HttpStatus,
-    ];
-
     /// Its column in `requests`.
     pub const fn column(self) -> &'static str {
         match self {

@@ -1,6 +1,7 @@
 //! A run and its items (the `runs` and `run_items` tables): order, states, outcomes.
 
 use serde::{Deserialize, Serialize};
+use strum::VariantArray;
 
 /// The order a run's sessions are taken in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -110,7 +111,7 @@ impl ItemState {
 }
 
 /// How one session of a run ended for the task.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, strum::VariantArray)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
@@ -164,21 +165,11 @@ impl TaskOutcome {
         }
     }
 
-    pub const ALL: [TaskOutcome; 10] = [
-        TaskOutcome::Success,
-        TaskOutcome::FailedVerify,
-        TaskOutcome::Unverified,
-        TaskOutcome::Timeout,
-        TaskOutcome::HarnessError,
-        TaskOutcome::SetupFailed,
-        TaskOutcome::HarnessNotStarted,
-        TaskOutcome::ProxyUnavailable,
-        TaskOutcome::KilledByMachine,
-        TaskOutcome::Cancelled,
-    ];
-
     pub fn from_key(key: &str) -> Option<TaskOutcome> {
-        TaskOutcome::ALL.into_iter().find(|o| o.key() == key)
+        TaskOutcome::VARIANTS
+            .iter()
+            .copied()
+            .find(|o| o.key() == key)
     }
 
     /// What the outcome says about the task (docs/runs.md, "Outcomes").

@@ -2,9 +2,12 @@
 
 use crate::timestamp::Timestamp;
 use serde::{Deserialize, Serialize};
+use strum::VariantArray;
 
 /// Where a session is in its life. Stored as lowercase text.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type, strum::VariantArray,
+)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
@@ -34,17 +37,11 @@ impl SessionStatus {
         }
     }
 
-    pub const ALL: [SessionStatus; 6] = [
-        SessionStatus::Pending,
-        SessionStatus::Active,
-        SessionStatus::Expired,
-        SessionStatus::Completed,
-        SessionStatus::Aborted,
-        SessionStatus::Invalid,
-    ];
-
     pub fn parse(s: &str) -> Option<SessionStatus> {
-        SessionStatus::ALL.into_iter().find(|x| x.as_str() == s)
+        SessionStatus::VARIANTS
+            .iter()
+            .copied()
+            .find(|x| x.as_str() == s)
     }
 
     /// Finalized: its key is revoked and it can no longer change.
