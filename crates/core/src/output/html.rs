@@ -21,6 +21,24 @@ fn num(x: Option<f64>) -> String {
     }
 }
 
+/// A table's head: `<table>` and a row of column names (escaped here).
+fn head<S: AsRef<str>>(h: &mut String, names: impl IntoIterator<Item = S>) {
+    h.push_str("<table><tr>");
+    for n in names {
+        h.push_str(&format!("<th>{}</th>", esc(n.as_ref())));
+    }
+    h.push_str("</tr>");
+}
+
+/// A table row of plain-text cells (escaped here).
+fn row<S: AsRef<str>>(h: &mut String, cells: impl IntoIterator<Item = S>) {
+    h.push_str("<tr>");
+    for c in cells {
+        h.push_str(&format!("<td>{}</td>", esc(c.as_ref())));
+    }
+    h.push_str("</tr>");
+}
+
 /// One HTML file with the comparison tables and the charts inline (no external resources).
 pub fn report(c: &Comparison, svgs: &[String], cd_svg: Option<&str>) -> String {
     let mut h = String::new();
@@ -52,74 +70,87 @@ pub fn report(c: &Comparison, svgs: &[String], cd_svg: Option<&str>) -> String {
         suite_section(&mut h, s, cd_svg);
     }
     if c.variants.iter().any(|v| v.cost_per_success.sessions > 0) {
-        h.push_str("<h2>Per successful task</h2><table><tr><th>variant</th><th>cost per successful task</th><th>wall time per successful task</th></tr>");
+        h.push_str("<h2>Per successful task</h2>");
+        head(
+            &mut h,
+            [
+                "variant",
+                "cost per successful task",
+                "wall time per successful task",
+            ],
+        );
         for v in &c.variants {
-            h.push_str(&format!(
-                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
-                esc(&v.variant),
-                esc(&v.cost_per_success.text(crate::metrics::Unit::Usd)),
-                esc(&v.wall_per_success.text(crate::metrics::Unit::Seconds))
-            ));
+            row(
+                &mut h,
+                [
+                    v.variant.clone(),
+                    v.cost_per_success.text(crate::metrics::Unit::Usd),
+                    v.wall_per_success.text(crate::metrics::Unit::Seconds),
+                ],
+            );
         }
         h.push_str("</table>");
     }
-    h.push_str("<h2>Variants</h2><table><tr><th>variant</th><th>sessions</th><th>requests</th>");
-    for m in METRICS {
-        h.push_str(&format!(
-            "<th>{}<br>median · p95 · 95 % CI</th>",
-            esc(m.label)
-        ));
-    }
-    h.push_str("</tr>");
+    h.push_str("<h2>Variants</h2>");
+    head(
+        &mut h,
+        ["variant".to_string(), "sessions".into(), "requests".into()]
+            .into_iter()
+            .chain(
+                METRICS
+                    .iter()
+                    .map(|m| format!("{} (median · p95 · 95 % CI)", m.label)),
+            ),
+    );
     for v in &c.variants {
-        h.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td>{}</td>",
-            esc(&v.variant),
-            v.sessions,
-            v.requests
-        ));
-        for m in METRICS {
+        let cells = METRICS.iter().map(|m| {
             let f = |x| format_value(m.unit, x);
-            let cell = v.metrics.get(m.name).map(|s| {
-                format!(
-                    "{} · {} · {}",
-                    f(s.median),
-                    f(s.p95),
-                    s.ci95
-                        .map(|(a, b)| format!("[{}, {}]", f(Some(a)), f(Some(b))))
-                        .unwrap_or_else(|| "–".into())
-                )
-            });
-            h.push_str(&format!("<td>{}</td>", cell.unwrap_or_default()));
-        }
-        h.push_str("</tr>");
+            v.metrics.get(m.name).map_or_else(String::new, |s| {
+                let ci = s.ci95.map_or_else(
+                    || "–".into(),
+                    |(a, b)| format!("[{}, {}]", f(Some(a)), f(Some(b))),
+                );
+                format!("{} · {} · {ci}", f(s.median), f(s.p95))
+            })
+        });
+        let counts = [v.sessions.to_string(), v.requests.to_string()];
+        row(
+            &mut h,
+            [v.variant.clone()].into_iter().chain(counts).chain(cells),
+        );
     }
-    h.push_str("</table><h2>Differences</h2><table><tr><th>pair</th><th>metric</th><th>difference (B − A)</th><th>p</th><th>verdict</th></tr>");
+    h.push_str("</table><h2>Differences</h2>");
+    head(
+        &mut h,
+        ["pair", "metric", "difference (B − A)", "p", "verdict"],
+    );
     for p in &c.pairs {
         let def = metrics::find(&p.metric);
-        h.push_str(&format!(
-            "<tr><td>{} vs {}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            esc(&p.a),
-            esc(&p.b),
-            esc(def.map(|d| d.label).unwrap_or(&p.metric)),
-            def.map(|d| format_value(d.unit, p.difference))
-                .unwrap_or_else(|| num(p.difference)),
-            num(p.p_value),
-            esc(&p.verdict_text)
-        ));
+        row(
+            &mut h,
+            [
+                format!("{} vs {}", p.a, p.b),
+                def.map_or_else(|| p.metric.clone(), |d| d.label.to_string()),
+                def.map_or_else(|| num(p.difference), |d| format_value(d.unit, p.difference)),
+                num(p.p_value),
+                p.verdict_text.clone(),
+            ],
+        );
     }
     h.push_str("</table><h2>Excluded sessions</h2>");
     if c.excluded.is_empty() {
         h.push_str("<p>None.</p>");
     } else {
-        h.push_str("<table><tr><th>session</th><th>variant</th><th>reason</th></tr>");
+        head(&mut h, ["session", "variant", "reason"]);
         for s in &c.excluded {
-            h.push_str(&format!(
-                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
-                esc(&s.session_id),
-                esc(&s.variant),
-                esc(s.excluded.as_deref().unwrap_or(""))
-            ));
+            row(
+                &mut h,
+                [
+                    s.session_id.as_str(),
+                    s.variant.as_str(),
+                    s.excluded.as_deref().unwrap_or(""),
+                ],
+            );
         }
         h.push_str("</table>");
     }
@@ -173,34 +204,50 @@ fn suite_section(h: &mut String, s: &SuiteAnalysis, cd_svg: Option<&str>) {
         }
         h.push_str("</tr>");
     }
-    h.push_str("</table><table><tr><th>variant</th><th>trials</th><th>success (mean over tasks)</th><th>flip rate</th><th>infrastructure errors</th></tr>");
+    h.push_str("</table>");
+    let names = [
+        "variant",
+        "trials",
+        "success (mean over tasks)",
+        "flip rate",
+    ];
+    head(h, names.into_iter().chain(["infrastructure errors"]));
     for v in &s.variants {
-        h.push_str(&format!(
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}{}</td></tr>",
-            esc(&v.variant),
-            v.trials,
-            num(v.success_rate),
-            num(v.flip_rate),
-            v.infra_errors,
-            if v.infra_flagged { " (stands out)" } else { "" }
-        ));
+        let flagged = if v.infra_flagged { " (stands out)" } else { "" };
+        row(
+            h,
+            [
+                v.variant.clone(),
+                v.trials.to_string(),
+                num(v.success_rate),
+                num(v.flip_rate),
+                format!("{}{flagged}", v.infra_errors),
+            ],
+        );
     }
     h.push_str("</table>");
     if let Some(r) = &s.time {
         h.push_str(&format!(
-            "<p>Wall time over {} blocks: Friedman χ² = {:.2}, df {}, p = {:.4}.</p><table><tr><th>variant</th><th>mean rank</th><th>typical ratio to best</th><th>95 % CI</th></tr>",
+            "<p>Wall time over {} blocks: Friedman χ² = {:.2}, df {}, p = {:.4}.</p>",
             r.blocks, r.friedman_statistic, r.df, r.friedman_p
         ));
+        head(
+            h,
+            ["variant", "mean rank", "typical ratio to best", "95 % CI"],
+        );
         for v in &r.ranks {
-            h.push_str(&format!(
-                "<tr><td>{}</td><td>{:.2}</td><td>{}</td><td>{}</td></tr>",
-                esc(&v.variant),
-                v.mean_rank,
-                num(v.ratio_to_best),
-                v.ratio_ci95
-                    .map(|(a, b)| format!("[{a:.3}, {b:.3}]"))
-                    .unwrap_or_else(|| "–".into())
-            ));
+            let ci = v
+                .ratio_ci95
+                .map_or_else(|| "–".into(), |(a, b)| format!("[{a:.3}, {b:.3}]"));
+            row(
+                h,
+                [
+                    v.variant.clone(),
+                    format!("{:.2}", v.mean_rank),
+                    num(v.ratio_to_best),
+                    ci,
+                ],
+            );
         }
         h.push_str("</table>");
     }

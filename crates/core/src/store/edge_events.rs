@@ -241,7 +241,7 @@ pub struct EdgeHealth {
     pub not_timed_at_edge: i64,
     /// Services `stack up` found down (and restarted) or `stack down` stopped while the session
     /// ran (`stack::journal`).
-    pub restarts: Vec<crate::stack::journal::ServiceEvent>,
+    pub restarts: Vec<super::model::ServiceEvent>,
     /// The above in one sentence, `None` when nothing was lost.
     pub summary: Option<String>,
 }
@@ -249,7 +249,7 @@ pub struct EdgeHealth {
 impl EdgeHealth {
     /// One sentence for people, `None` when nothing was lost.
     pub fn sentence(&self) -> Option<String> {
-        use crate::stack::journal::ServiceEventKind;
+        use super::model::ServiceEventKind;
         let mut parts = Vec::new();
         if !self.outages.is_empty() {
             let crashed = self.outages.iter().filter(|o| o.crashed).count();

@@ -8,6 +8,7 @@ mod machine;
 mod request;
 mod run;
 mod session;
+mod stack;
 mod usage;
 
 pub use hist::Hist;
@@ -15,4 +16,5 @@ pub use machine::*;
 pub use request::*;
 pub use run::*;
 pub use session::*;
+pub use stack::*;
 pub use usage::*;
