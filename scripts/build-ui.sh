@@ -11,5 +11,12 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   npm ci --no-audit --no-fund --loglevel=error
   echo "$want" > "$stamp"
 fi
+# Up to date (as make decides: nothing it is built from is newer than what was built): left as
+# it is, so the desktop crate, which embeds ui/dist, is not rebuilt for a rewrite of the same files.
+if [ -f dist/index.html ] && [ -z "$(find src public index.html package.json package-lock.json tsconfig.json vite.config.* \
+    -newer dist/index.html -print -quit 2>/dev/null)" ]; then
+  echo "==> the UI is up to date (ui/dist)"
+  exit 0
+fi
 echo "==> building the UI (tsc --noEmit && vite build)"
 npm run --silent build -- --logLevel warn

@@ -2,6 +2,9 @@
 # Create (or refresh) the test environment: .venv-test with the hash-locked Python SDKs, and
 # tests/harness/node_modules with the locked harness CLIs (Claude Code) from the npm registry.
 # Idempotent: nothing is reinstalled while the lock files are unchanged.
+#   scripts/test-env.sh            the above
+#   scripts/test-env.sh --window   the above, and what the window tests drive the app with:
+#                                  tauri-driver (crates.io) and tests/ui's WebDriver client (npm)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -61,5 +64,21 @@ if ! { [ -x "$oh/bin/openhands" ] && [ "$(cat "$ostamp" 2>/dev/null)" = "$owant"
     "$oh/bin/python" -m pip install -q --disable-pip-version-check --require-hashes --no-deps -r "$olock"
     "$oh/bin/openhands" --version </dev/null | tail -1
     echo "$owant" > "$ostamp"
+  fi
+fi
+
+if [ "${1:-}" = "--window" ]; then
+  if [ ! -x target/tools/bin/tauri-driver ]; then
+    echo "==> installing tauri-driver into target/tools (cargo install, from crates.io)"
+    # A tool from crates.io, not ours: built without CI's lint settings (.ci/run).
+    env -u RUSTC_WORKSPACE_WRAPPER -u RUSTFLAGS \
+      cargo install -q --locked --root target/tools tauri-driver --version 2.1.0
+  fi
+  ustamp=tests/ui/node_modules/.lock-sha256
+  uwant=$(sha256sum tests/ui/package-lock.json | cut -d' ' -f1)
+  if [ "$(cat "$ustamp" 2>/dev/null)" != "$uwant" ]; then
+    echo "==> installing the window tests' WebDriver client (npm ci in tests/ui)"
+    (cd tests/ui && npm ci --no-audit --no-fund --loglevel=error)
+    echo "$uwant" > "$ustamp"
   fi
 fi

@@ -52,15 +52,7 @@ scripts/with-keyring.sh cargo test --workspace --no-fail-fast -- --test-threads 
 
 step "desktop end to end (the real window through tauri-driver + WebKitWebDriver under Xvfb)"
 cargo build -q -p stackperf-desktop -p stackperf-cli
-if [ ! -x target/tools/bin/tauri-driver ]; then
-  cargo install -q --locked --root target/tools tauri-driver --version 2.1.0
-fi
-stamp=tests/ui/node_modules/.lock-sha256
-want=$(sha256sum tests/ui/package-lock.json | cut -d' ' -f1)
-if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  (cd tests/ui && npm ci --no-audit --no-fund --loglevel=error)
-  echo "$want" > "$stamp"
-fi
+scripts/test-env.sh --window
 scripts/with-keyring.sh node tests/ui/desktop.e2e.mjs 2> >(grep -v -e '^dbus-daemon' -e SpiRegistry >&2)
 echo "    screenshots: target/test-artifacts/ui/"
 
@@ -69,5 +61,6 @@ if [ -n "${STACKPERF_TEST_DROP_DEBUG_BUILD:-}" ]; then
   rm -rf target/debug
 fi
 step "package test (release .deb: build, apt-get install, the installed app as a new user, purge)"
-scripts/test-package.sh
+# The release build as a user makes it: CI's lint pass (.ci/run) was the debug build's.
+env -u RUSTC_WORKSPACE_WRAPPER -u RUSTFLAGS scripts/test-package.sh
 step "all tests passed"
