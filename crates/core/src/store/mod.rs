@@ -17,6 +17,7 @@ use crate::Error;
 mod copy;
 mod datasets;
 pub mod edge_events;
+pub mod leases;
 mod machines;
 pub mod model;
 mod open;
@@ -30,6 +31,7 @@ pub(crate) mod write;
 
 pub use copy::TableCopy;
 pub use datasets::{columns as dataset_columns, Cell, Dataset};
+pub use leases::{Lease, Leased};
 pub(crate) use open::url_has_password;
 pub use open::{is_server_url, shown_url};
 pub use prune::{Artifact, PrunePlan};
@@ -78,14 +80,19 @@ pub(crate) use on_pool;
 pub(crate) trait Dialect {
     /// `F(haystack, needle)`: the 1-based position of needle, 0 when absent.
     const POSITION: &'static str;
+    /// After a `SELECT` that picks rows to take: skip rows another transaction has locked
+    /// (PostgreSQL; SQLite has one writer at a time and nothing to skip).
+    const SKIP_LOCKED: &'static str;
 }
 
 impl Dialect for sqlx::Sqlite {
     const POSITION: &'static str = "instr";
+    const SKIP_LOCKED: &'static str = "";
 }
 
 impl Dialect for sqlx::Postgres {
     const POSITION: &'static str = "strpos";
+    const SKIP_LOCKED: &'static str = " FOR UPDATE SKIP LOCKED";
 }
 
 /// The open database.

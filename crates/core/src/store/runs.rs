@@ -36,6 +36,32 @@ pub struct RunRow {
     pub parallel: u32,
 }
 
+/// A `run_items` row read as `idx, variant, task_card, repetition, state, session_id, outcome,
+/// outcome_key, attempts` (in that order), from either backend.
+pub(super) fn item_row<'r, R>(r: &'r R) -> RunItemRow
+where
+    R: Row,
+    usize: sqlx::ColumnIndex<R>,
+    i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    RunItemRow {
+        index: r.get::<i64, _>(0) as u32,
+        variant: r.get(1),
+        task_card: r.get(2),
+        repetition: r.get::<i64, _>(3) as u32,
+        state: ItemState::parse(r.get(4)),
+        session_id: r.get(5),
+        outcome: r.get(6),
+        outcome_class: r
+            .get::<Option<String>, _>(7)
+            .and_then(|k| TaskOutcome::from_key(&k))
+            .map(TaskOutcome::class),
+        attempts: r.get::<i64, _>(8) as u32,
+    }
+}
+
 /// One item of a run.
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
@@ -136,23 +162,7 @@ impl Store {
         .fetch_all(p)
         .await
         .map_err(self.db())?;
-            Ok(rows
-                .iter()
-                .map(|r| RunItemRow {
-                    index: r.get::<i64, _>(0) as u32,
-                    variant: r.get(1),
-                    task_card: r.get(2),
-                    repetition: r.get::<i64, _>(3) as u32,
-                    state: ItemState::parse(r.get(4)),
-                    session_id: r.get(5),
-                    outcome: r.get(6),
-                    outcome_class: r
-                        .get::<Option<String>, _>(7)
-                        .and_then(|k| TaskOutcome::from_key(&k))
-                        .map(TaskOutcome::class),
-                    attempts: r.get::<i64, _>(8) as u32,
-                })
-                .collect())
+            Ok(rows.iter().map(item_row).collect())
         })
     }
 

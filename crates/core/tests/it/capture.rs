@@ -451,25 +451,10 @@ async fn litellm_alone_is_not_a_success_and_a_late_record_beats_edge_lost() {
 #[tokio::test]
 async fn edge_rows_are_attributed_by_the_session_the_edge_recorded() {
     let dir = tempfile::tempdir().unwrap();
-    let configs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs");
-    let (reg, problems) = stackperf_core::config::Registry::load(&configs);
-    assert!(problems.is_empty(), "{problems:?}");
     for db in crate::common::backends(dir.path(), "attributed") {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&db).await.unwrap();
-        store.sync_config(&reg).await.unwrap();
-        for id in ["s1", "s2"] {
-            let sql = "INSERT INTO sessions (session_id, experiment, variant_id, task_card, harness_profile, status, mode, created_at, proxy_key_alias, app_version)
-             VALUES ($1, 'sim-profiles', (SELECT variant_id FROM variants WHERE name = 'sim-fast-oai' AND is_current = 1), 'sample-traffic', 'openai-compatible', 'active', 'bounded', 0, $2, 'test')";
-            let alias = format!("stackperf-{id}");
-            on_store!(store, |p| sqlx::query(sql)
-                .bind(id)
-                .bind(&alias)
-                .execute(p)
-                .await
-                .map(drop))
-            .unwrap();
-        }
+        crate::common::active_sessions(&store, &["s1", "s2"]).await;
         let spool = dir.path().join("spool.jsonl");
         std::fs::write(&spool, "").unwrap();
         let record = |n: u32, alias: &str, session: &str| {

@@ -16,6 +16,7 @@ mod machines;
 mod prune;
 mod rollup;
 mod rotation;
+mod run_leases;
 mod stack_state;
 mod store;
 mod usage;

@@ -104,3 +104,25 @@ pub(crate) use on_store;
 pub fn is_file(db: &Path) -> bool {
     !db.to_string_lossy().starts_with("postgres")
 }
+
+/// Active sessions `ids` on `sim-fast-oai` (the shipped configs synced first), each with the key
+/// alias `stackperf-<id>`: rows that requests and run items can name.
+#[allow(dead_code)]
+pub async fn active_sessions(store: &stackperf_core::store::Store, ids: &[&str]) {
+    let configs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs");
+    let (reg, problems) = stackperf_core::config::Registry::load(&configs);
+    assert!(problems.is_empty(), "{problems:?}");
+    store.sync_config(&reg).await.unwrap();
+    for id in ids {
+        let sql = "INSERT INTO sessions (session_id, experiment, variant_id, task_card, harness_profile, status, mode, created_at, proxy_key_alias, app_version)
+             VALUES ($1, 'sim-profiles', (SELECT variant_id FROM variants WHERE name = 'sim-fast-oai' AND is_current = 1), 'sample-traffic', 'openai-compatible', 'active', 'bounded', 0, $2, 'test')";
+        let alias = format!("stackperf-{id}");
+        on_store!(store, |p| sqlx::query(sql)
+            .bind(id)
+            .bind(&alias)
+            .execute(p)
+            .await
+            .map(drop))
+        .unwrap();
+    }
+}
