@@ -463,6 +463,23 @@ impl Drop for StackEnv {
     }
 }
 
+/// The sessions of `session list --json` that a run made (labelled `run_… #N`).
+pub fn sessions_of_run<'a>(
+    sessions: &'a serde_json::Value,
+    run_id: &str,
+) -> Vec<&'a serde_json::Value> {
+    sessions
+        .as_array()
+        .expect("sessions")
+        .iter()
+        .filter(|s| {
+            s["operator_label"]
+                .as_str()
+                .is_some_and(|l| l.starts_with(run_id))
+        })
+        .collect()
+}
+
 /// Parse the RFC 3339 timestamps exports write (`YYYY-MM-DDTHH:MM:SS.mmmZ`) to epoch ms.
 pub fn parse_rfc3339_ms(s: &str) -> Option<f64> {
     let t = chrono::DateTime::parse_from_rfc3339(s).ok()?;

@@ -374,6 +374,8 @@ pub fn builder() -> Builder<tauri::Wry> {
             crate::runs::run_start,
             crate::runs::run_plan,
             crate::runs::run_cancel,
+            crate::runs::run_join,
+            crate::runs::run_items,
             crate::usage::usage_keys,
             crate::usage::usage_key_create,
             crate::usage::usage_key_copy,

@@ -1,7 +1,7 @@
 //! Automated runs from the Run panel: start one (progress as events), cancel it.
 
 use stackperf_core::app::{RunPlan, RunSummary};
-use stackperf_core::run::RunRequest;
+use stackperf_core::run::{RunItemRow, RunRequest};
 use tauri::{AppHandle, State};
 
 use crate::commands::Shared;
@@ -17,6 +17,28 @@ pub async fn run_start(
 ) -> UiResult<RunSummary> {
     let app = state.app()?;
     Ok(app.run_start_cancellable(req, &Window(handle)).await?)
+}
+
+/// Work on a run started elsewhere (another machine on the same PostgreSQL store): take its
+/// items until none is left, progress as events.
+#[tauri::command]
+#[specta::specta]
+pub async fn run_join(
+    handle: AppHandle,
+    state: State<'_, Shared>,
+    run_id: String,
+) -> UiResult<RunSummary> {
+    let app = state.app()?;
+    Ok(app
+        .run_join_cancellable(&run_id, 1, &Window(handle))
+        .await?)
+}
+
+/// A run's items as they stand: every item with the worker that holds or held it.
+#[tauri::command]
+#[specta::specta]
+pub async fn run_items(state: State<'_, Shared>, run_id: String) -> UiResult<Vec<RunItemRow>> {
+    Ok(state.app()?.run_items(&run_id).await?)
 }
 
 /// What a run would take and could detect, before it starts.

@@ -309,6 +309,10 @@ async function main() {
     );
     const progress = await (await $("#run-progress")).getAttribute("data-done");
     assert(progress === "4", `progress counted 4 sessions: ${progress}`);
+    const workers = await browser.execute(() =>
+      [...document.querySelectorAll("[data-testid=run-workers] tbody tr")].map((r) => [...r.children].map((c) => c.textContent)),
+    );
+    assert(workers.length === 1 && workers[0][1] === "4", `one worker (this window's) did the four sessions: ${JSON.stringify(workers)}`);
     await shot("7-run");
     await (await $("#run-compare")).click();
     await waitFor("the run's comparison", async () => (await text("main")).includes("codex-sim-agent") && (await text("main")).includes("Task success rate"), 30000);

@@ -57,6 +57,13 @@ export const commands = {
 	runPlan: (req: RunRequest_Deserialize) => typedError<RunPlan_Serialize, UiError>(__TAURI_INVOKE("run_plan", { req })),
 	/**  Stop the run in progress: its current session is finalized as aborted. */
 	runCancel: () => typedError<boolean, UiError>(__TAURI_INVOKE("run_cancel")),
+	/**
+	 *  Work on a run started elsewhere (another machine on the same PostgreSQL store): take its
+	 *  items until none is left, progress as events.
+	 */
+	runJoin: (runId: string) => typedError<RunSummary_Serialize, UiError>(__TAURI_INVOKE("run_join", { runId })),
+	/**  A run's items as they stand: every item with the worker that holds or held it. */
+	runItems: (runId: string) => typedError<RunItemRow_Serialize[], UiError>(__TAURI_INVOKE("run_items", { runId })),
 	usageKeys: () => typedError<UsageKey_Serialize[], UiError>(__TAURI_INVOKE("usage_keys")),
 	/**  Create a key and put `OPENAI_BASE_URL`/`OPENAI_API_KEY` on the clipboard (shown nowhere). */
 	usageKeyCreate: (req: NewUsageKey_Deserialize) => typedError<CreatedUsageKey_Serialize, UiError>(__TAURI_INVOKE("usage_key_create", { req })),
@@ -745,8 +752,9 @@ export type IsolationChoice = {
 /**  Where one item (one session) of a run is. */
 export type ItemState = "pending" | 
 /**
- *  Its session was created; a run killed here finalizes it as aborted on `--resume` and
- *  runs the item again.
+ *  Leased by a worker, which renews its lease while it works on it (docs/team.md); a run
+ *  killed here finalizes its session as aborted on `--resume`, or when another worker takes
+ *  the item over once the lease ran out, and the item is run again.
  */
 "running" | "done" | 
 /**  Cancelled (Ctrl-C) or interrupted: its session is finalized as aborted. */
@@ -1285,6 +1293,10 @@ export type RunItemRow_Deserialize = {
 	outcome_class?: OutcomeClass | null,
 	/**  Sessions it took (more than one when an infrastructure error was retried). */
 	attempts: number | null,
+	/**  The worker that holds or last held it (a run's items may be spread over machines). */
+	worker?: Worker | null,
+	/**  Until when its worker's lease lasts unless renewed (while it is running). */
+	lease_until?: Timestamp | null,
 };
 
 /**  One item of a run. */
@@ -1301,6 +1313,10 @@ export type RunItemRow_Serialize = {
 	outcome_class: OutcomeClass | null,
 	/**  Sessions it took (more than one when an infrastructure error was retried). */
 	attempts: number | null,
+	/**  The worker that holds or last held it (a run's items may be spread over machines). */
+	worker: Worker | null,
+	/**  Until when its worker's lease lasts unless renewed (while it is running). */
+	lease_until: Timestamp | null,
 };
 
 /**  The order a run's sessions are taken in. */
@@ -2060,7 +2076,12 @@ export type TaskOutcome =
 /**  StackPerf's proxy did not answer when the session began. */
 "proxy_unavailable" | 
 /**  The harness was killed by a signal StackPerf did not send (e.g. the kernel's OOM killer). */
-"killed_by_machine" | "cancelled";
+"killed_by_machine" | 
+/**
+ *  The worker running it stopped renewing its lease (killed, or cut off from the store): the
+ *  item was taken over and done again (docs/team.md, "Joining a run").
+ */
+"worker_lost" | "cancelled";
 
 /**
  *  A point in time: Unix epoch milliseconds (UTC). In JSON, SQL and TypeScript it is that
@@ -2423,6 +2444,19 @@ export type Verdict_Serialize =
 { kind: "not_measured"; variant: string; reason: string } | { kind: "no_difference"; p: number | null; 
 /**  Sessions per variant the claim would need to be more than indicative. */
 indicative_below: number | null } | { kind: "better"; winner: string; loser: string; p: number | null; indicative_below: number | null };
+
+/**
+ *  A worker of a run: one slot of one `stackperf run` process on one machine — who holds (or
+ *  last held) an item's lease (docs/team.md, "Joining a run").
+ */
+export type Worker = {
+	/**  The machine's stable id (as sessions record it). */
+	machine_id: string,
+	hostname: string,
+	pid: number | null,
+	/**  Which of the process's `--parallel` slots. */
+	slot: number | null,
+};
 
 /**  What was written. */
 export type Written = {

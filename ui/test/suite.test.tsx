@@ -5,9 +5,9 @@ import { describe, expect, it } from "vitest";
 import { render } from "preact";
 import { act } from "preact/test-utils";
 import { CompareScreen } from "../src/screens/compare";
-import { RunScreen, tone, workOf } from "../src/screens/run";
+import { RunScreen, tone, workersOf, workOf } from "../src/screens/run";
 import { shade } from "../src/screens/suite";
-import { calls, mock, root, settle, withRoot } from "./ipc";
+import { calls, click, mock, root, settle, withRoot } from "./ipc";
 
 withRoot();
 
@@ -181,5 +181,41 @@ describe("suite in the window", () => {
     expect(shade(1)).toBe(0);
     expect(shade(3)).toBe(0.6);
     expect(shade(null)).toBe(0);
+  });
+
+  it("joining a run sends its id and shows every worker with what it did", async () => {
+    const item = (index: number, state: string, host: string | null) => ({
+      index,
+      variant: "a",
+      task_card: "agent-quick",
+      repetition: 0,
+      state,
+      session_id: `s${index}`,
+      outcome: state === "done" ? "success" : null,
+      outcome_class: state === "done" ? "success" : null,
+      attempts: 1,
+      worker: host ? { machine_id: host, hostname: host, pid: 7, slot: 0 } : null,
+      lease_until: null,
+    });
+    const items = [item(0, "done", "alpha"), item(1, "done", "beta"), item(2, "done", "alpha"), item(3, "pending", null)];
+    mock({
+      choices,
+      run_plan: () => null,
+      run_join: () => ({ run: { run_id: "run_00ff", experiment: "agent-shootout", status: "completed", order: "blocks", seed: "1" }, items, comparison: null }),
+    });
+    await act(async () => render(<RunScreen onCompare={() => {}} />, root));
+    await settle();
+    const input = root.querySelector("#run-join-id") as HTMLInputElement;
+    expect((root.querySelector("#run-join") as HTMLButtonElement).disabled).toBe(true);
+    input.value = " run_00ff ";
+    await act(async () => {
+      input.dispatchEvent(new Event("input"));
+    });
+    click(root.querySelector("#run-join"));
+    await settle();
+    expect(calls.find((c) => c.cmd === "run_join")?.args).toEqual({ runId: "run_00ff" });
+    const rows = [...root.querySelectorAll("[data-testid=run-workers] tbody tr")].map((r) => r.textContent);
+    expect(rows).toEqual(["alpha · pid 7 · slot 12–", "beta · pid 7 · slot 11–"]);
+    expect(workersOf([item(4, "running", "gamma")] as never)).toEqual([{ worker: "gamma · pid 7 · slot 1", done: 0, running: 5 }]);
   });
 });

@@ -36,7 +36,7 @@ pub struct Work {
 #[derive(clap::Args, Debug)]
 pub struct RunArgs {
     /// The experiment whose variants are run
-    #[arg(long, required_unless_present = "resume")]
+    #[arg(long, required_unless_present_any = ["resume", "join"])]
     experiment: Option<String>,
     #[command(flatten)]
     work: Work,
@@ -61,6 +61,10 @@ pub struct RunArgs {
     /// Carry on with a stopped or killed run
     #[arg(long, value_name = "RUN_ID", conflicts_with_all = ["experiment", "task_cards", "suite"])]
     resume: Option<String>,
+    /// Work on a run started elsewhere (another machine on the same PostgreSQL store, or another
+    /// process here): take its items until none is left, `--parallel` at a time (docs/team.md)
+    #[arg(long, value_name = "RUN_ID", conflicts_with_all = ["experiment", "task_cards", "suite", "resume"])]
+    join: Option<String>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -175,9 +179,10 @@ pub fn run(g: &Global, a: RunArgs) -> Result<(), CliError> {
                 }
             }
         });
-        match a.resume {
-            Some(id) => app.run_resume(&id, &OnRun(progress), rx).await,
-            None => {
+        match (a.resume, a.join) {
+            (Some(id), _) => app.run_resume(&id, &OnRun(progress), rx).await,
+            (None, Some(id)) => app.run_join(&id, a.parallel, &OnRun(progress), rx).await,
+            (None, None) => {
                 let req = RunRequest {
                     experiment: a.experiment.unwrap_or_default(),
                     task_cards: a.work.task_cards,
@@ -269,8 +274,20 @@ fn print_summary(s: &RunSummary) -> Result<(), CliError> {
             it.outcome.as_deref().unwrap_or(it.state.as_str())
         );
     }
+    let mut by: std::collections::BTreeMap<String, usize> = Default::default();
+    for w in s.items.iter().filter_map(|i| i.worker.as_ref()) {
+        *by.entry(format!("{} (pid {})", w.hostname, w.pid))
+            .or_default() += 1;
+    }
+    if by.len() > 1 {
+        let per: Vec<String> = by.iter().map(|(w, n)| format!("{w}: {n}")).collect();
+        println!("  items per worker: {}", per.join(", "));
+    }
     if r.status != stackperf_core::run::RunStatus::Completed {
-        println!("\nresume with: stackperf run --resume {}", r.run_id);
+        println!(
+            "\nresume with: stackperf run --resume {id} (or, while other workers are on it, join with: stackperf run --join {id})",
+            id = r.run_id
+        );
     }
     if let Some(c) = &s.comparison {
         println!();

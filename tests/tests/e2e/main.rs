@@ -24,4 +24,5 @@ mod secrets_keychain;
 mod sessions;
 mod sim_protocols;
 mod stack_native;
+mod team_run;
 mod usage;

@@ -311,16 +311,7 @@ fn a_killed_run_resumes_where_it_stopped_and_two_sessions_at_a_time_are_isolated
         "--experiment",
         "run-fixture",
     ]);
-    let of_run: Vec<&Value> = sessions
-        .as_array()
-        .expect("sessions")
-        .iter()
-        .filter(|s| {
-            s["operator_label"]
-                .as_str()
-                .is_some_and(|l| l.starts_with(&run_id))
-        })
-        .collect();
+    let of_run = stackperf_e2e::sessions_of_run(&sessions, &run_id);
     assert_eq!(of_run.len(), 5, "4 items + the one interrupted: {of_run:?}");
     assert_eq!(
         of_run.iter().filter(|s| s["status"] == "aborted").count(),

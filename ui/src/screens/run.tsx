@@ -18,7 +18,7 @@ type Row = {
 };
 
 /** Outcomes that are the infrastructure's failure, not the task's (retried, never counted as failures). */
-export const INFRA: TaskOutcome[] = ["setup_failed", "harness_not_started", "proxy_unavailable", "killed_by_machine"];
+export const INFRA: TaskOutcome[] = ["setup_failed", "harness_not_started", "proxy_unavailable", "killed_by_machine", "worker_lost"];
 
 export function tone(o: TaskOutcome | null): "ok" | "bad" | "warn" | "muted" {
   if (o === null) return "muted";
@@ -31,6 +31,23 @@ export function tone(o: TaskOutcome | null): "ok" | "bad" | "warn" | "muted" {
 export function workOf(work: string): { suite: string | null; task_cards: string[] } {
   if (work.startsWith("suite:")) return { suite: work.slice(6), task_cards: [] };
   return { suite: null, task_cards: work.startsWith("task:") ? [work.slice(5)] : [] };
+}
+
+/** Every worker of a run (machine, process, slot) with its items done and the one it holds now. */
+export type WorkerLine = { worker: string; done: number; running: number | null };
+
+export function workersOf(items: RunSummary["items"]): WorkerLine[] {
+  const by = new Map<string, WorkerLine>();
+  for (const it of items) {
+    if (!it.worker) continue;
+    const w = it.worker;
+    const key = `${w.hostname} · pid ${w.pid} · slot ${(w.slot ?? 0) + 1}`;
+    const line = by.get(key) ?? { worker: key, done: 0, running: null };
+    if (it.state === "done") line.done += 1;
+    if (it.state === "running") line.running = (it.index ?? 0) + 1;
+    by.set(key, line);
+  }
+  return [...by.values()].sort((a, b) => a.worker.localeCompare(b.worker));
 }
 
 /** Automated runs: every variant of an experiment, repeated, launched headless and verified. */
@@ -46,6 +63,9 @@ export function RunScreen({ onCompare }: { onCompare: (experiment: string) => vo
   const [total, setTotal] = useState(0);
   const [error, setError] = useState<unknown>(null);
   const [summary, setSummary] = useState<RunSummary | null>(null);
+  const [runId, setRunId] = useState<string | null>(null);
+  const [joinId, setJoinId] = useState("");
+  const [shown, setShown] = useState<RunSummary["items"] | null>(null);
 
   useEffect(() => {
     if (!choices || experiment) return;
@@ -82,7 +102,10 @@ export function RunScreen({ onCompare }: { onCompare: (experiment: string) => vo
   }, []);
 
   const apply = (e: RunEvent) => {
-    if (e.kind === "planned") setTotal(e.total ?? 0);
+    if (e.kind === "planned") {
+      setTotal(e.total ?? 0);
+      setRunId(e.run_id);
+    }
     if (e.kind === "item_started")
       setRows((r) => [
         ...r,
@@ -101,19 +124,40 @@ export function RunScreen({ onCompare }: { onCompare: (experiment: string) => vo
     if (e.kind === "item_finished") setRows((r) => r.map((x) => (x.index === e.index ? { ...x, outcome: e.outcome, wall: e.wall_s ?? null, step: "" } : x)));
   };
 
-  const start = async () => {
+  // Every worker's progress (other machines' too), read from the store while the run goes on.
+  useEffect(() => {
+    if (!busy || !runId) return;
+    let live = true;
+    const look = () =>
+      call(commands.runItems(runId))
+        .then((r) => live && setShown(r))
+        .catch(() => {});
+    look();
+    const timer = setInterval(look, 2000);
+    return () => {
+      live = false;
+      clearInterval(timer);
+    };
+  }, [busy, runId]);
+
+  const go = async (what: () => Promise<RunSummary>) => {
     setBusy(true);
     setError(null);
     setRows([]);
     setSummary(null);
+    setShown(null);
+    setRunId(null);
     try {
-      setSummary(await call(commands.runStart(request())));
+      setSummary(await what());
     } catch (e) {
       setError(e);
     } finally {
       setBusy(false);
     }
   };
+  const start = () => go(() => call(commands.runStart(request())));
+  const join = () => go(() => call(commands.runJoin(joinId.trim())));
+  const workers = workersOf(summary?.items ?? shown ?? []);
   const done = rows.filter((r) => r.outcome !== null).length;
   // The session running now, followed live as its requests are captured.
   const running = busy ? (rows.find((r) => r.outcome === null) ?? null) : null;
@@ -185,6 +229,21 @@ export function RunScreen({ onCompare }: { onCompare: (experiment: string) => vo
           </button>
         )}
       </form>
+      <form
+        class="picker"
+        onSubmit={(e) => {
+          e.preventDefault();
+          join();
+        }}
+      >
+        <label>
+          Run started on another machine (same PostgreSQL store)
+          <input id="run-join-id" placeholder="run_…" value={joinId} onInput={(e) => setJoinId((e.target as HTMLInputElement).value)} />
+        </label>
+        <button id="run-join" type="submit" disabled={busy || !joinId.trim().startsWith("run_")}>
+          Join run
+        </button>
+      </form>
       {plan && !busy && (
         <div class="panel" id="run-plan" data-sessions={plan.sessions} data-detectable={plan.detectable_ratio ?? ""}>
           <h3>Plan{plan.suite ? `: suite ${plan.suite}` : ""}</h3>
@@ -230,6 +289,26 @@ export function RunScreen({ onCompare }: { onCompare: (experiment: string) => vo
                   )}
                 </td>
                 <td>{r.wall !== null ? `${r.wall.toFixed(1)} s` : "–"}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      {workers.length > 0 && (
+        <table class="grid" data-testid="run-workers">
+          <thead>
+            <tr>
+              <th>Worker</th>
+              <th>Items done</th>
+              <th>Working on</th>
+            </tr>
+          </thead>
+          <tbody>
+            {workers.map((w) => (
+              <tr key={w.worker}>
+                <td>{w.worker}</td>
+                <td>{w.done}</td>
+                <td>{w.running !== null ? `#${w.running}` : "–"}</td>
               </tr>
             ))}
           </tbody>

@@ -7,10 +7,11 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+use super::run_worker::Held;
 use super::runs::{task_and_harness, Progress, RunEvent};
 use super::App;
 use crate::config::{template, HarnessProfile, Registry, TaskCard};
-use crate::run::{self, ItemState, Launch, TaskOutcome};
+use crate::run::{self, Launch, TaskOutcome};
 use crate::session::{CreateSession, FinalStatus};
 use crate::store::{RunItemRow, RunRow, TaskResult};
 use crate::Error;
@@ -21,6 +22,7 @@ impl App {
         &self,
         run: &RunRow,
         item: &RunItemRow,
+        held: &Held,
         progress: Progress<'_>,
         cancel: &mut watch::Receiver<bool>,
     ) -> Result<TaskOutcome, Error> {
@@ -43,9 +45,15 @@ impl App {
             .timeout_s
             .unwrap_or(f64::from(task.session_timebox_minutes) * 60.0);
         self.record_environment(&id, Some(limit)).await?;
-        store
-            .set_run_item(&run.run_id, item.index, ItemState::Running, Some(&id), None)
-            .await?;
+        if !store.lease_session(&held.lease, &id).await? {
+            let why = format!(
+                "{}: this worker's lease on the item ran out before its session began",
+                TaskOutcome::WorkerLost.as_str()
+            );
+            self.session_finalize(&id, FinalStatus::Aborted, Some(&why), None)
+                .await?;
+            return Ok(TaskOutcome::WorkerLost);
+        }
         progress(RunEvent::ItemStarted {
             index: item.index,
             variant: item.variant.clone(),
@@ -82,7 +90,13 @@ impl App {
                 .map(|r| r.variant.model_alias.clone()),
             timeout,
         };
-        let (outcome, harness_run, why) = self.run_steps(&reg, &ctx, &step, cancel).await?;
+        let (mut outcome, harness_run, mut why) = self.run_steps(&reg, &ctx, &step, cancel).await?;
+        if (outcome == TaskOutcome::Cancelled || !held.confirm(&store).await?) && held.lost() {
+            outcome = TaskOutcome::WorkerLost;
+            why = Some(
+                "this worker's lease on the item ran out (the store could not be reached in time) and another worker took it over".into(),
+            );
+        }
         let detail = match &harness_run {
             _ if why.is_some() => format!("{}: {}", outcome.as_str(), why.unwrap_or_default()),
             Some(f) if outcome != TaskOutcome::Success && !f.tail.is_empty() => {
@@ -95,7 +109,7 @@ impl App {
             }
             _ => outcome.as_str().to_string(),
         };
-        let status = if outcome == TaskOutcome::Cancelled {
+        let status = if matches!(outcome, TaskOutcome::Cancelled | TaskOutcome::WorkerLost) {
             FinalStatus::Aborted
         } else {
             FinalStatus::Completed
@@ -113,14 +127,6 @@ impl App {
             harness_report: harness_report(harness, &dir.join("run").join("harness.out")),
         };
         store.set_task_result(&id, &run.run_id, &result).await?;
-        let state = if outcome == TaskOutcome::Cancelled {
-            ItemState::Aborted
-        } else {
-            ItemState::Done
-        };
-        store
-            .set_run_item(&run.run_id, item.index, state, None, Some(outcome))
-            .await?;
         progress(RunEvent::ItemFinished {
             index: item.index,
             session_id: id,

@@ -37,19 +37,32 @@ impl App {
         req: RunRequest,
         events: &dyn Events,
     ) -> Result<RunSummary, Error> {
-        let rx = {
-            let mut slot = self.run_switch.slot();
-            if slot.as_ref().is_some_and(|s| !*s.borrow()) {
-                return Err(Error::Invalid(
-                    "a run is already in progress: cancel it first".into(),
-                ));
-            }
-            let (tx, rx) = watch::channel(false);
-            *slot = Some(tx);
-            rx
-        };
-        let _clear = Clear(&self.run_switch);
+        let (rx, _clear) = self.run_switch_on()?;
         self.run_start(req, events, rx).await
+    }
+
+    /// Join a run (docs/team.md) so that [`App::run_cancel`] can stop this worker.
+    pub async fn run_join_cancellable(
+        &self,
+        run_id: &str,
+        slots: u32,
+        events: &dyn Events,
+    ) -> Result<RunSummary, Error> {
+        let (rx, _clear) = self.run_switch_on()?;
+        self.run_join(run_id, slots, events, rx).await
+    }
+
+    /// The cancel switch of a run about to begin, cleared when the guard drops.
+    fn run_switch_on(&self) -> Result<(watch::Receiver<bool>, Clear<'_>), Error> {
+        let mut slot = self.run_switch.slot();
+        if slot.as_ref().is_some_and(|s| !*s.borrow()) {
+            return Err(Error::Invalid(
+                "a run is already in progress: cancel it first".into(),
+            ));
+        }
+        let (tx, rx) = watch::channel(false);
+        *slot = Some(tx);
+        Ok((rx, Clear(&self.run_switch)))
     }
 
     /// Stop the run in progress (its current session is finalized as aborted); false when none

@@ -5,16 +5,15 @@
 
 use std::collections::BTreeMap;
 
-use futures::StreamExt;
 use serde::Serialize;
 use tokio::sync::watch;
 
 use super::{App, Events};
 use crate::config::{HarnessProfile, Registry, TaskCard};
 use crate::report::Comparison;
-use crate::run::{self, ItemState, OutcomeClass, RunRequest, RunStatus, TaskOutcome};
+use crate::run::{self, ItemState, RunRequest, RunStatus, TaskOutcome};
 use crate::session::FinalStatus;
-use crate::store::{RunItemRow, RunRow};
+use crate::store::{RunItemRow, RunRow, Worker};
 use crate::timestamp::Timestamp;
 use crate::{Error, APP_VERSION};
 
@@ -100,11 +99,13 @@ impl App {
             parallel: req.parallel.unwrap_or(1).max(1),
         };
         self.store().await?.insert_run(&run, &items).await?;
-        self.run_loop(run, progress, cancel).await
+        let slots = run.parallel;
+        self.run_loop(run, slots, progress, cancel).await
     }
 
     /// Carry on with a run that was stopped or killed: a session it was in the middle of is
-    /// finalized as aborted and its item run again; finished items are never repeated.
+    /// finalized as aborted and its item run again; finished items are never repeated, and
+    /// neither is an item another live worker holds (docs/team.md).
     pub async fn run_resume(
         &self,
         run_id: &str,
@@ -114,20 +115,35 @@ impl App {
         let progress = &|e: RunEvent| events.run(e);
         let store = self.store().await?;
         let run = recorded_run(store, run_id).await?;
+        let now = Timestamp::now();
         for it in store.run_items(run_id).await? {
-            if matches!(it.state, ItemState::Running | ItemState::Aborted) {
-                if let Some(id) = &it.session_id {
-                    let why = "interrupted: the run stopped during this session";
-                    let _ = self
-                        .session_finalize(id, FinalStatus::Aborted, Some(why), None)
-                        .await;
-                }
-                store
-                    .set_run_item(run_id, it.index, ItemState::Pending, None, None)
-                    .await?;
+            if !interrupted(&it, now) {
+                continue;
+            }
+            let owner = it.worker.as_ref().map(Worker::owner);
+            if !store
+                .release_run_item(run_id, it.index, owner.as_deref())
+                .await?
+            {
+                continue; // taken by a worker meanwhile
+            }
+            if let Some(id) = &it.session_id {
+                let why = "interrupted: the run stopped during this session";
+                let _ = self
+                    .session_finalize(id, FinalStatus::Aborted, Some(why), None)
+                    .await;
             }
         }
-        self.run_loop(run, progress, cancel).await
+        let slots = run.parallel;
+        self.run_loop(run, slots, progress, cancel).await
+    }
+
+    /// A run's items as they stand, with the worker that holds or held each (progress of every
+    /// worker, read while a run goes on; the comparison is left to [`App::run_show`]).
+    pub async fn run_items(&self, run_id: &str) -> Result<Vec<RunItemRow>, Error> {
+        let store = self.store().await?;
+        recorded_run(store, run_id).await?;
+        store.run_items(run_id).await
     }
 
     /// A recorded run as it stands.
@@ -139,84 +155,6 @@ impl App {
             comparison: self.compare(&run.experiment).await.ok(),
             run,
         })
-    }
-
-    async fn run_loop(
-        &self,
-        mut run: RunRow,
-        progress: Progress<'_>,
-        cancel: watch::Receiver<bool>,
-    ) -> Result<RunSummary, Error> {
-        let store = self.store().await?.clone();
-        store
-            .set_run_status(&run.run_id, RunStatus::Running)
-            .await?;
-        let items = store.run_items(&run.run_id).await?;
-        progress(RunEvent::Planned {
-            run_id: run.run_id.clone(),
-            total: items.len(),
-            done: items.iter().filter(|i| i.state == ItemState::Done).count(),
-        });
-        // Up to `parallel` items at a time, each an isolated session; a cancel stops the ones
-        // not yet begun.
-        // (The futures are made first: a stream holding the closure trips the compiler's
-        // higher-ranked `Send` check in the desktop's command, rust-lang/rust#102211.)
-        let mut todo = Vec::new();
-        for item in items.iter().filter(|i| i.state == ItemState::Pending) {
-            todo.push(self.item_with_retries(&run, item, progress, cancel.clone()));
-        }
-        let ends: Vec<Result<Option<TaskOutcome>, Error>> = futures::stream::iter(todo)
-            .buffer_unordered(run.parallel.max(1) as usize)
-            .collect()
-            .await;
-        let mut status = RunStatus::Completed;
-        for end in ends {
-            match end {
-                Err(e) => {
-                    store.set_run_status(&run.run_id, RunStatus::Failed).await?;
-                    return Err(e);
-                }
-                Ok(None | Some(TaskOutcome::Cancelled)) => status = RunStatus::Cancelled,
-                Ok(Some(_)) => {}
-            }
-        }
-        store.set_run_status(&run.run_id, status).await?;
-        run.status = status;
-        Ok(RunSummary {
-            items: store.run_items(&run.run_id).await?,
-            comparison: self.compare(&run.experiment).await.ok(),
-            run,
-        })
-    }
-
-    /// One item, tried again in a new session after an infrastructure error (up to the run's
-    /// `retry_infra`); `None` when a cancel came before it began.
-    async fn item_with_retries(
-        &self,
-        run: &RunRow,
-        item: &RunItemRow,
-        progress: Progress<'_>,
-        mut cancel: watch::Receiver<bool>,
-    ) -> Result<Option<TaskOutcome>, Error> {
-        let mut retries = 0;
-        loop {
-            if *cancel.borrow() {
-                return Ok(None);
-            }
-            let o = self.run_item(run, item, progress, &mut cancel).await?;
-            if o.class() != OutcomeClass::InfraError || retries >= run.retry_infra {
-                return Ok(Some(o));
-            }
-            retries += 1;
-            progress(RunEvent::Step {
-                index: item.index,
-                message: format!(
-                    "{}: an infrastructure error, not the task's — trying again in a new session (retry {retries} of {})",
-                    o.as_str(),
-                    run.retry_infra
-                ),
-            });
-        }
     }
 
     /// The versions a run is recorded with: StackPerf, LiteLLM and each harness's own.
@@ -314,8 +252,28 @@ pub(super) fn task_and_harness<'a>(
     Ok((task, r.harness))
 }
 
+/// Whether `--resume` takes an item back: aborted, or running with no live worker on it — its
+/// lease ran out (or it has none), or its worker was a process of this machine that is gone.
+fn interrupted(it: &RunItemRow, now: Timestamp) -> bool {
+    match it.state {
+        ItemState::Aborted => true,
+        ItemState::Running => {
+            let live = it.lease_until.is_some_and(|u| u > now);
+            let gone = it.worker.as_ref().is_some_and(|w| {
+                w.machine_id == crate::machine::Identity::this().machine_id
+                    && !std::path::Path::new(&format!("/proc/{}", w.pid)).exists()
+            });
+            !live || gone
+        }
+        ItemState::Pending | ItemState::Done => false,
+    }
+}
+
 /// A recorded run, or which one was not found.
-async fn recorded_run(store: &crate::store::Store, run_id: &str) -> Result<RunRow, Error> {
+pub(super) async fn recorded_run(
+    store: &crate::store::Store,
+    run_id: &str,
+) -> Result<RunRow, Error> {
     store.run(run_id).await?.ok_or_else(|| Error::NotFound {
         kind: "run",
         name: run_id.to_string(),

@@ -13,8 +13,9 @@ use serde::Deserialize;
 
 use crate::rng::Rng;
 pub use crate::store::model::{
-    ItemState, OutcomeClass, PlannedItem, RunOrder, RunStatus, TaskOutcome,
+    ItemState, OutcomeClass, PlannedItem, RunOrder, RunStatus, TaskOutcome, Worker,
 };
+pub use crate::store::RunItemRow;
 
 /// What `stackperf run` and the Run panel ask for.
 #[derive(Debug, Clone, Deserialize)]

@@ -16,7 +16,7 @@ use sqlx::Row;
 use super::write::conn::Arg;
 use super::{on_pool, Dialect, Store};
 use crate::store::model::{ItemState, TaskOutcome};
-use crate::store::runs::{item_row, RunItemRow};
+use crate::store::runs::{item_row, RunItemRow, ITEM_COLUMNS};
 use crate::timestamp::Timestamp;
 use crate::Error;
 
@@ -37,9 +37,6 @@ pub struct Leased {
     pub item: RunItemRow,
     pub lease: Lease,
 }
-
-const ITEM_COLUMNS: &str =
-    "idx, variant, task_card, repetition, state, session_id, outcome, outcome_key, attempts";
 
 impl Store {
     /// Take the run's next item (lowest index) that is pending, or running under a lease that
@@ -157,19 +154,41 @@ impl Store {
         Ok(changed == 1)
     }
 
-    /// Who holds or last held each item of a run: `(index, owner)`, for progress per worker.
-    pub async fn lease_owners(&self, run_id: &str) -> Result<Vec<(u32, Option<String>)>, Error> {
-        let rows = on_pool!(self, |p| sqlx::query(
-            "SELECT idx, lease_owner FROM run_items WHERE run_id = $1 ORDER BY idx"
+    /// Put an item that is running or aborted back to pending (`run --resume`), if its lease
+    /// owner is still `owner` (`None`: it has none): `false` when someone took it meanwhile.
+    pub async fn release_run_item(
+        &self,
+        run_id: &str,
+        index: u32,
+        owner: Option<&str>,
+    ) -> Result<bool, Error> {
+        let changed = on_pool!(self, |p| sqlx::query(
+            "UPDATE run_items SET state = 'pending', lease_until = NULL
+             WHERE run_id = $1 AND idx = $2 AND state IN ('running', 'aborted')
+               AND COALESCE(lease_owner, '') = $3"
         )
         .bind(run_id)
-        .fetch_all(p)
+        .bind(i64::from(index))
+        .bind(owner.unwrap_or(""))
+        .execute(p)
         .await
-        .map(|rows| rows
-            .iter()
-            .map(|r| (r.get::<i64, _>(0) as u32, r.get::<Option<String>, _>(1)))
-            .collect::<Vec<_>>()))
+        .map(|d| d.rows_affected()))
         .map_err(self.db())?;
-        Ok(rows)
+        Ok(changed == 1)
+    }
+
+    /// When the first lease on one of the run's running items runs out (unless renewed);
+    /// `None` when no item is held.
+    pub async fn next_lease_end(&self, run_id: &str) -> Result<Option<Timestamp>, Error> {
+        let ms = on_pool!(self, |p| sqlx::query(
+            "SELECT MIN(lease_until) FROM run_items
+             WHERE run_id = $1 AND state = 'running' AND lease_until IS NOT NULL"
+        )
+        .bind(run_id)
+        .fetch_one(p)
+        .await
+        .map(|r| r.get::<Option<f64>, _>(0)))
+        .map_err(self.db())?;
+        Ok(ms.map(Timestamp::from_ms))
     }
 }

@@ -32,6 +32,7 @@ pub(crate) mod write;
 pub use copy::TableCopy;
 pub use datasets::{columns as dataset_columns, Cell, Dataset};
 pub use leases::{Lease, Leased};
+pub use model::Worker;
 pub(crate) use open::url_has_password;
 pub use open::{is_server_url, shown_url};
 pub use prune::{Artifact, PrunePlan};

@@ -5,7 +5,9 @@ use serde::Serialize;
 use sqlx::Row;
 
 use super::{on_pool, Store};
-use crate::store::model::{ItemState, OutcomeClass, PlannedItem, RunOrder, RunStatus, TaskOutcome};
+use crate::store::model::{
+    ItemState, OutcomeClass, PlannedItem, RunOrder, RunStatus, TaskOutcome, Worker,
+};
 use crate::Error;
 
 /// A recorded run.
@@ -36,8 +38,11 @@ pub struct RunRow {
     pub parallel: u32,
 }
 
-/// A `run_items` row read as `idx, variant, task_card, repetition, state, session_id, outcome,
-/// outcome_key, attempts` (in that order), from either backend.
+/// The columns [`item_row`] reads, in its order.
+pub(super) const ITEM_COLUMNS: &str =
+    "idx, variant, task_card, repetition, state, session_id, outcome, outcome_key, attempts, lease_owner, lease_until";
+
+/// A `run_items` row read as [`ITEM_COLUMNS`], from either backend.
 pub(super) fn item_row<'r, R>(r: &'r R) -> RunItemRow
 where
     R: Row,
@@ -45,6 +50,7 @@ where
     i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
     String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
     Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    Option<f64>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
 {
     RunItemRow {
         index: r.get::<i64, _>(0) as u32,
@@ -59,6 +65,10 @@ where
             .and_then(|k| TaskOutcome::from_key(&k))
             .map(TaskOutcome::class),
         attempts: r.get::<i64, _>(8) as u32,
+        worker: r
+            .get::<Option<String>, _>(9)
+            .and_then(|o| Worker::parse(&o)),
+        lease_until: r.get::<Option<f64>, _>(10).map(Timestamp::from_ms),
     }
 }
 
@@ -82,6 +92,10 @@ pub struct RunItemRow {
     /// Sessions it took (more than one when an infrastructure error was retried).
     #[cfg_attr(feature = "specta", specta(type = f64))]
     pub attempts: u32,
+    /// The worker that holds or last held it (a run's items may be spread over machines).
+    pub worker: Option<Worker>,
+    /// Until when its worker's lease lasts unless renewed (while it is running).
+    pub lease_until: Option<Timestamp>,
 }
 
 impl Store {
@@ -155,13 +169,13 @@ impl Store {
     /// The items of a run, in run order.
     pub async fn run_items(&self, run_id: &str) -> Result<Vec<RunItemRow>, Error> {
         on_pool!(self, |p| {
-            let rows = sqlx::query(
-            "SELECT idx, variant, task_card, repetition, state, session_id, outcome, outcome_key, attempts FROM run_items WHERE run_id = $1 ORDER BY idx",
-        )
-        .bind(run_id)
-        .fetch_all(p)
-        .await
-        .map_err(self.db())?;
+            let sql =
+                format!("SELECT {ITEM_COLUMNS} FROM run_items WHERE run_id = $1 ORDER BY idx");
+            let rows = sqlx::query(&sql)
+                .bind(run_id)
+                .fetch_all(p)
+                .await
+                .map_err(self.db())?;
             Ok(rows.iter().map(item_row).collect())
         })
     }

@@ -3,7 +3,7 @@
 //! over one run each taking distinct items until none is left.
 
 use stackperf_core::store::model::{ItemState, PlannedItem, RunOrder, RunStatus, TaskOutcome};
-use stackperf_core::store::{RunRow, Store};
+use stackperf_core::store::{RunRow, Store, Worker};
 use stackperf_core::timestamp::Timestamp;
 
 async fn run_with(store: &Store, run_id: &str, items: usize) {
@@ -100,13 +100,85 @@ async fn a_lease_holds_an_item_until_it_runs_out_and_then_its_holder_is_shut_out
         assert_eq!(items[1].session_id.as_deref(), Some("sess_c"));
         assert_eq!(items[1].attempts, 2, "{db:?}: b's session and c's");
         assert_eq!(items[0].state, ItemState::Pending, "{db:?}: given back");
-        let owners = store.lease_owners("run_a").await.unwrap();
-        assert_eq!(owners[1], (1, Some("c".to_string())), "{db:?}");
         // Given back, then 0 and 2 are taken; then nothing is left.
         let e = take("e", 10_000.0, 20_000.0).await.expect("item 0 again");
         let f = take("f", 10_000.0, 20_000.0).await.expect("item 2");
         assert_eq!((e.item.index, f.item.index), (0, 2), "{db:?}");
         assert!(take("g", 10_000.0, 20_000.0).await.is_none(), "{db:?}");
+    }
+}
+
+#[tokio::test]
+async fn resume_takes_back_only_what_its_holder_still_holds_and_workers_read_back() {
+    let top = tempfile::tempdir().unwrap();
+    for db in crate::common::backends(top.path(), "run_leases_release") {
+        let store = Store::open(&db).await.unwrap();
+        run_with(&store, "run_r", 3).await;
+        let w = Worker {
+            machine_id: "m1".into(),
+            hostname: "alpha".into(),
+            pid: 42,
+            slot: 1,
+        };
+        assert_eq!(store.next_lease_end("run_r").await.unwrap(), None);
+        let owner = w.owner();
+        let a = store
+            .lease_run_item("run_r", &owner, t(100.0), t(200.0))
+            .await
+            .unwrap()
+            .expect("item 0");
+        let b = store
+            .lease_run_item("run_r", "other", t(100.0), t(300.0))
+            .await
+            .unwrap()
+            .expect("item 1");
+        assert_eq!(
+            store.next_lease_end("run_r").await.unwrap(),
+            Some(t(200.0)),
+            "{db:?}: the first lease to run out"
+        );
+        let items = store.run_items("run_r").await.unwrap();
+        assert_eq!(items[0].worker.as_ref(), Some(&w), "{db:?}");
+        assert_eq!(items[0].lease_until, Some(t(200.0)), "{db:?}");
+        assert_eq!(items[1].worker, None, "{db:?}: not a worker's owner");
+        assert!(!store
+            .release_run_item("run_r", 0, Some("someone else"))
+            .await
+            .unwrap());
+        assert!(store
+            .release_run_item("run_r", 0, Some(&owner))
+            .await
+            .unwrap());
+        assert_eq!(
+            store.run_items("run_r").await.unwrap()[0].state,
+            ItemState::Pending
+        );
+        assert!(
+            !store
+                .end_lease(&a.lease, ItemState::Done, None)
+                .await
+                .unwrap(),
+            "{db:?}: taken back, its holder finishes nothing"
+        );
+        assert!(
+            !store
+                .release_run_item("run_r", 0, Some(&owner))
+                .await
+                .unwrap(),
+            "{db:?}: pending is not taken back again"
+        );
+        assert!(store
+            .end_lease(&b.lease, ItemState::Done, Some(TaskOutcome::Success))
+            .await
+            .unwrap());
+        assert!(
+            !store
+                .release_run_item("run_r", 1, Some("other"))
+                .await
+                .unwrap(),
+            "{db:?}: done stays done"
+        );
+        assert_eq!(store.next_lease_end("run_r").await.unwrap(), None);
     }
 }
 

@@ -82,8 +82,9 @@ impl RunStatus {
 #[serde(rename_all = "snake_case")]
 pub enum ItemState {
     Pending,
-    /// Its session was created; a run killed here finalizes it as aborted on `--resume` and
-    /// runs the item again.
+    /// Leased by a worker, which renews its lease while it works on it (docs/team.md); a run
+    /// killed here finalizes its session as aborted on `--resume`, or when another worker takes
+    /// the item over once the lease ran out, and the item is run again.
     Running,
     Done,
     /// Cancelled (Ctrl-C) or interrupted: its session is finalized as aborted.
@@ -130,6 +131,9 @@ pub enum TaskOutcome {
     ProxyUnavailable,
     /// The harness was killed by a signal StackPerf did not send (e.g. the kernel's OOM killer).
     KilledByMachine,
+    /// The worker running it stopped renewing its lease (killed, or cut off from the store): the
+    /// item was taken over and done again (docs/team.md, "Joining a run").
+    WorkerLost,
     Cancelled,
 }
 
@@ -145,6 +149,7 @@ impl TaskOutcome {
             TaskOutcome::HarnessNotStarted => "harness could not start",
             TaskOutcome::ProxyUnavailable => "proxy unavailable",
             TaskOutcome::KilledByMachine => "killed by the machine",
+            TaskOutcome::WorkerLost => "worker lost",
             TaskOutcome::Cancelled => "cancelled",
         }
     }
@@ -161,6 +166,7 @@ impl TaskOutcome {
             TaskOutcome::HarnessNotStarted => "harness_not_started",
             TaskOutcome::ProxyUnavailable => "proxy_unavailable",
             TaskOutcome::KilledByMachine => "killed_by_machine",
+            TaskOutcome::WorkerLost => "worker_lost",
             TaskOutcome::Cancelled => "cancelled",
         }
     }
@@ -182,7 +188,8 @@ impl TaskOutcome {
             TaskOutcome::SetupFailed
             | TaskOutcome::HarnessNotStarted
             | TaskOutcome::ProxyUnavailable
-            | TaskOutcome::KilledByMachine => OutcomeClass::InfraError,
+            | TaskOutcome::KilledByMachine
+            | TaskOutcome::WorkerLost => OutcomeClass::InfraError,
             TaskOutcome::Unverified => OutcomeClass::Unverified,
             TaskOutcome::Cancelled => OutcomeClass::Cancelled,
         }
@@ -214,6 +221,47 @@ pub enum OutcomeClass {
     /// Finished, but the task card has no verify command.
     Unverified,
     Cancelled,
+}
+
+/// A worker of a run: one slot of one `stackperf run` process on one machine — who holds (or
+/// last held) an item's lease (docs/team.md, "Joining a run").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct Worker {
+    /// The machine's stable id (as sessions record it).
+    pub machine_id: String,
+    pub hostname: String,
+    #[cfg_attr(feature = "specta", specta(type = f64))]
+    pub pid: u32,
+    /// Which of the process's `--parallel` slots.
+    #[cfg_attr(feature = "specta", specta(type = f64))]
+    pub slot: u32,
+}
+
+impl Worker {
+    /// As stored in `run_items.lease_owner`: `machine_id/pid/slot/hostname`.
+    pub fn owner(&self) -> String {
+        format!(
+            "{}/{}/{}/{}",
+            self.machine_id, self.pid, self.slot, self.hostname
+        )
+    }
+
+    /// A stored owner read back; `None` for one not written by [`Worker::owner`].
+    pub fn parse(owner: &str) -> Option<Worker> {
+        let mut parts = owner.splitn(4, '/');
+        let machine_id = parts.next()?.to_string();
+        let pid = parts.next()?.parse().ok()?;
+        let slot = parts.next()?.parse().ok()?;
+        let hostname = parts.next()?.to_string();
+        Some(Worker {
+            machine_id,
+            hostname,
+            pid,
+            slot,
+        })
+    }
 }
 
 /// One planned session.
