@@ -333,6 +333,29 @@ fn quiet_broken_pipe() {
     }));
 }
 
+/// Before exiting: the spans this command queued for the OTLP endpoint sent (up to 5 s), and a
+/// line when some did not reach it.
+fn otlp_delivered() {
+    let Some(otlp) = stackperf_core::output::otlp::Otlp::started() else {
+        return;
+    };
+    otlp.flush(std::time::Duration::from_secs(5));
+    let s = otlp.status();
+    let lost = s.dropped + s.failed + s.queued;
+    if lost > 0 {
+        eprintln!(
+            "OTLP: {lost} spans did not reach {} ({} dropped with the queue full, {} refused or unanswered, {} still queued{}); `stackperf export otlp --experiment E` sends them again",
+            s.endpoint,
+            s.dropped,
+            s.failed,
+            s.queued,
+            s.last_error
+                .map(|e| format!("; last error: {e}"))
+                .unwrap_or_default()
+        );
+    }
+}
+
 fn main() -> ExitCode {
     stackperf_core::paths::private_files();
     quiet_broken_pipe();
@@ -360,7 +383,9 @@ fn main() -> ExitCode {
         }),
     };
     let json = cli.global.json;
-    match run(cli) {
+    let ran = run(cli);
+    otlp_delivered();
+    match ran {
         Ok(()) => ExitCode::SUCCESS,
         // The reader went away (`| head`): nothing to tell it.
         Err(CliError::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {

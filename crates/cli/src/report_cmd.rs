@@ -275,10 +275,25 @@ pub fn report(g: &Global, cmd: ReportCmd) -> Result<(), CliError> {
     }
 }
 
-/// Core's export kinds, by their names.
-fn what_parser() -> impl TypedValueParser<Value = What> {
-    clap::builder::PossibleValuesParser::new(What::VARIANTS.iter().map(|x| x.name()))
-        .try_map(|s| What::from_name(&s).ok_or("unknown export"))
+/// What `export` writes: one of core's file exports, or spans sent to the OTLP endpoint.
+#[derive(Debug, Clone, Copy)]
+pub enum Target {
+    File(What),
+    Otlp,
+}
+
+/// Core's export kinds, by their names, and `otlp`.
+fn what_parser() -> impl TypedValueParser<Value = Target> {
+    let names = What::VARIANTS
+        .iter()
+        .map(|x| x.name())
+        .chain(std::iter::once("otlp"));
+    clap::builder::PossibleValuesParser::new(names).try_map(|s| match s.as_str() {
+        "otlp" => Ok(Target::Otlp),
+        _ => What::from_name(&s)
+            .map(Target::File)
+            .ok_or("unknown export"),
+    })
 }
 
 /// Core's export formats, by their extensions.
@@ -291,9 +306,10 @@ fn format_parser() -> impl TypedValueParser<Value = Fmt> {
 pub struct ExportArgs {
     /// sessions, requests, comparison; tasks (a suite's per task × variant cells); chart (the
     /// distribution of --metric per variant); report (one self-contained HTML file: the
-    /// comparison, a suite's per-task grid and critical-difference diagram, and its charts)
+    /// comparison, a suite's per-task grid and critical-difference diagram, and its charts);
+    /// otlp (an experiment's sessions and requests as spans to OTEL_EXPORTER_OTLP_ENDPOINT)
     #[arg(value_parser = what_parser())]
-    what: What,
+    what: Target,
     /// [default: csv; png for chart, html for report]
     #[arg(long, value_parser = format_parser())]
     format: Option<Fmt>,
@@ -316,7 +332,10 @@ pub struct ExportArgs {
 
 pub fn export(g: &Global, a: ExportArgs) -> Result<(), CliError> {
     let app = app(g)?;
-    let what = a.what;
+    let what = match a.what {
+        Target::File(w) => w,
+        Target::Otlp => return export_otlp(g, &app, a.experiment),
+    };
     let format = a.format.unwrap_or(Fmt::fits(what)[0]);
     let req = ExportRequest {
         what,
@@ -343,6 +362,44 @@ pub fn export(g: &Global, a: ExportArgs) -> Result<(), CliError> {
             }
         }
     })
+}
+
+/// `export otlp --experiment E`: the backfill, then what the endpoint took.
+fn export_otlp(
+    g: &Global,
+    app: &stackperf_core::app::App,
+    experiment: Option<String>,
+) -> Result<(), CliError> {
+    let experiment = experiment
+        .ok_or_else(|| CliError::Reported("export otlp needs --experiment NAME".into()))?;
+    let b = runtime()?.block_on(app.export_otlp(&experiment))?;
+    if g.json {
+        return Ok(print_json(&b)?);
+    }
+    let s = &b.status;
+    eprintln!(
+        "{}: {} sessions, {} spans to {}: {} sent, {} failed, {} dropped{}",
+        b.experiment,
+        b.sessions,
+        b.spans,
+        s.endpoint,
+        s.sent,
+        s.failed,
+        s.dropped,
+        s.last_error
+            .as_ref()
+            .map(|e| format!(" (last error: {e})"))
+            .unwrap_or_default()
+    );
+    if s.failed + s.dropped > 0 {
+        return Err(CliError::Reported(format!(
+            "{} of {} spans did not reach {}: check the endpoint, then run this again (spans are the same each time)",
+            s.failed + s.dropped,
+            b.spans,
+            s.endpoint
+        )));
+    }
+    Ok(())
 }
 
 fn report_written(g: &Global, path: &std::path::Path, rows: usize) -> Result<(), CliError> {

@@ -208,6 +208,7 @@ impl App {
             Ok(r) => (Some(r), None),
             Err(e) => (None, Some(e.to_string())),
         };
+        self.otlp_session(id).await;
         // The count as of now (the rows the ingest just stored included).
         let session = self.sessions().await?.get(id).await.unwrap_or(session);
         Ok(Finalized {
@@ -249,12 +250,17 @@ impl App {
     /// One ingest pass over the capture spool.
     pub async fn ingest_now(&self) -> Result<CollectReport, Error> {
         let (reg, _) = Registry::load(&self.paths.config_dir);
-        capture::collect(
+        let mut rows = Vec::new();
+        let report = capture::collect_into(
             self.store().await?,
             &paths::spool(&self.paths.data_dir),
             &model_index(&reg),
+            self.otlp.is_some().then_some(&mut rows),
+            crate::ingest::rotate::rotate_bytes(),
         )
-        .await
+        .await?;
+        self.otlp_rows(&rows).await;
+        Ok(report)
     }
 
     /// Tail the capture spool until `stop` resolves, handing each pass to `on_pass`.
@@ -264,15 +270,32 @@ impl App {
         S: std::future::Future<Output = ()>,
     {
         let (reg, _) = Registry::load(&self.paths.config_dir);
-        capture::follow(
+        // Each pass's rows become spans beside the tail (store reads, never the endpoint).
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Vec<RequestRow>>();
+        let mut on_pass = on_pass;
+        let otlp = self.otlp.is_some();
+        let on_pass = move |report: &CollectReport, rows: &[RequestRow]| {
+            if otlp && !rows.is_empty() {
+                let _ = tx.send(rows.to_vec());
+            }
+            on_pass(report, rows)
+        };
+        let spans = async {
+            while let Some(rows) = rx.recv().await {
+                self.otlp_rows(&rows).await;
+            }
+        };
+        let (spool, models) = (paths::spool(&self.paths.data_dir), model_index(&reg));
+        let follow = capture::follow(
             self.store().await?,
-            &paths::spool(&self.paths.data_dir),
-            &model_index(&reg),
+            &spool,
+            &models,
             std::time::Duration::from_millis(500),
             on_pass,
             stop,
-        )
-        .await
+        );
+        let (ended, ()) = tokio::join!(follow, spans);
+        ended
     }
 
     /// Keep the store current for the app's lifetime: tail the capture spool, telling `events`

@@ -8,6 +8,7 @@ mod database;
 mod doctor;
 mod events;
 mod live;
+mod otlp;
 mod outputs;
 mod prune;
 mod query;
@@ -42,6 +43,7 @@ pub use events::{
     TrafficStep,
 };
 pub use live::{EdgeHealth, EnvView, Finalized, RequestBrief, RequestsPage, StartSession};
+pub use otlp::OtlpBackfill;
 pub use outputs::{ExportFormat, ExportRequest, ExportWhat, Written};
 pub use prune::{DataUsage, PruneReport};
 pub use query::{Download, SessionDetail, SessionPage, TaskCardInfo, VariantInfo, MAX_PAGE};
@@ -132,6 +134,8 @@ pub struct App {
     started_stack: std::sync::atomic::AtomicBool,
     /// The cancellable run in progress (`run_start_cancellable`, `run_cancel`).
     run_switch: run_switch::RunSwitch,
+    /// Where spans go, when OTLP export is configured (docs/team.md).
+    otlp: Option<Arc<crate::output::otlp::Otlp>>,
 }
 
 impl App {
@@ -171,7 +175,14 @@ impl App {
             stack_lock: tokio::sync::Mutex::new(()),
             started_stack: std::sync::atomic::AtomicBool::new(false),
             run_switch: run_switch::RunSwitch::default(),
+            otlp: crate::output::otlp::Otlp::global(),
         }
+    }
+
+    /// Send spans to this export instead of the one the environment configures (tests).
+    pub fn with_otlp(mut self, otlp: Option<Arc<crate::output::otlp::Otlp>>) -> App {
+        self.otlp = otlp;
+        self
     }
 
     /// The database (opened and migrated on first use). Hosts reach it only through the use
@@ -276,7 +287,9 @@ impl App {
 
     /// The `doctor` checks, each with its fix.
     pub async fn doctor(&self) -> Vec<Check> {
-        doctor::checks(&self.paths, &self.stack).await
+        let mut checks = doctor::checks(&self.paths, &self.stack).await;
+        checks.push(otlp::check(self.otlp_status()));
+        checks
     }
 }
 

@@ -5,4 +5,5 @@ pub mod cd_diagram;
 pub mod charts;
 pub mod export;
 pub mod html;
+pub mod otlp;
 pub mod timeline;

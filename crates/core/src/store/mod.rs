@@ -26,6 +26,7 @@ pub mod requests;
 mod rollups;
 mod runs;
 mod sessions;
+pub mod spans;
 pub(crate) mod usage;
 pub(crate) mod write;
 

@@ -13,6 +13,7 @@ mod fingerprint;
 mod fuzz_configs;
 mod honest_stats;
 mod machines;
+mod otlp;
 mod prune;
 mod rollup;
 mod rotation;

@@ -1,0 +1,317 @@
+//! OTLP export (output/otlp, app/otlp.rs) against a receiver built on the official
+//! `opentelemetry-proto` definitions: what it decodes is checked against the store's own rows —
+//! live (an ingest's rows, the session's span at finalize), again by a backfill (the same span
+//! ids), on both backends; a dead endpoint counts failures, a stuck one drops what does not fit
+//! in the queue and holds nothing up.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
+use opentelemetry_proto::tonic::trace::v1::Span;
+use prost::Message;
+use stackperf_core::app::StartSession;
+use stackperf_core::output::otlp::{spans, Otlp, OtlpConfig, QUEUE_SPANS};
+use stackperf_core::session::FinalStatus;
+
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    Accept,
+    /// Takes the request and never answers.
+    Stuck,
+}
+
+/// What the receiver decoded: each span with its resource's `service.name` and scope's schema.
+#[derive(Clone, Default)]
+struct Received(Arc<Mutex<Vec<(String, String, Span)>>>);
+
+impl Received {
+    fn spans(&self) -> Vec<(String, String, Span)> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+/// An OTLP/HTTP receiver on a free loopback port; its traces URL and what it received.
+async fn receiver(mode: Mode) -> (String, Received) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/v1/traces", listener.local_addr().unwrap());
+    let got = Received::default();
+    let store = got.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((sock, _)) = listener.accept().await else {
+                return;
+            };
+            let store = store.clone();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(
+                    move |req: hyper::Request<hyper::body::Incoming>| {
+                        let store = store.clone();
+                        async move {
+                            assert_eq!(req.uri().path(), "/v1/traces");
+                            assert_eq!(req.headers()["content-type"], "application/x-protobuf");
+                            let body = req.into_body().collect().await.unwrap().to_bytes();
+                            if mode == Mode::Stuck {
+                                std::future::pending::<()>().await;
+                            }
+                            let msg = ExportTraceServiceRequest::decode(body).unwrap();
+                            for rs in msg.resource_spans {
+                                let service = rs
+                                    .resource
+                                    .iter()
+                                    .flat_map(|r| r.attributes.iter())
+                                    .find(|kv| kv.key == "service.name")
+                                    .and_then(|kv| kv.value.clone()?.value)
+                                    .map(|v| match v {
+                                        Any::StringValue(s) => s,
+                                        _ => String::new(),
+                                    })
+                                    .unwrap_or_default();
+                                for ss in rs.scope_spans {
+                                    for s in ss.spans {
+                                        store.0.lock().unwrap().push((
+                                            service.clone(),
+                                            ss.schema_url.clone(),
+                                            s,
+                                        ));
+                                    }
+                                }
+                            }
+                            Ok::<_, Infallible>(hyper::Response::new(Full::new(Bytes::new())))
+                        }
+                    },
+                );
+                let io = hyper_util::rt::TokioIo::new(sock);
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(io, service)
+                    .await;
+            });
+        }
+    });
+    (url, got)
+}
+
+fn otlp(endpoint: &str) -> Arc<Otlp> {
+    Arc::new(
+        Otlp::start(OtlpConfig {
+            endpoint: endpoint.to_string(),
+            headers: Default::default(),
+            timeout: Duration::from_secs(3),
+        })
+        .unwrap(),
+    )
+}
+
+fn attrs(s: &Span) -> BTreeMap<String, String> {
+    s.attributes
+        .iter()
+        .map(|kv| {
+            let v = match kv.value.clone().and_then(|v| v.value) {
+                Some(Any::StringValue(x)) => x,
+                Some(Any::IntValue(x)) => x.to_string(),
+                Some(Any::DoubleValue(x)) => x.to_string(),
+                Some(Any::BoolValue(x)) => x.to_string(),
+                _ => String::new(),
+            };
+            (kv.key.clone(), v)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ingested_requests_and_their_session_arrive_as_genai_spans_and_a_backfill_resends_them() {
+    let top = tempfile::tempdir().unwrap();
+    for db in crate::common::backends(top.path(), "otlp") {
+        let dir = tempfile::tempdir().unwrap();
+        let db = if crate::common::is_file(&db) {
+            dir.path().join("data/stackperf.sqlite")
+        } else {
+            db
+        };
+        let (url, got) = receiver(Mode::Accept).await;
+        let app = crate::common::app_on(dir.path(), &db)
+            .await
+            .with_otlp(Some(otlp(&url)));
+        let (row, _) = app
+            .session_start(StartSession {
+                experiment: "e".into(),
+                variant: "v".into(),
+                task_card: "t".into(),
+                label: None,
+                exploratory: false,
+                isolate: false,
+            })
+            .await
+            .unwrap();
+        let alias = row.proxy_key_alias.clone().unwrap();
+        let spool = app.spool_path();
+        std::fs::create_dir_all(spool.parent().unwrap()).unwrap();
+        let lines: String = (0..2)
+            .map(|i| {
+                format!(
+                    r#"{{"v":1,"litellm_call_id":"otlp-{i}","status":"success","call_type":"acompletion","route":"/v1/chat/completions","stream":true,"start":{s},"first_delta":{f},"end":{e},"model_group":"m","prompt_tokens":{p},"completion_tokens":40,"key_alias":"{alias}"}}"#,
+                    s = 1.7e9 + i as f64,
+                    f = 1.7e9 + i as f64 + 0.125,
+                    e = 1.7e9 + i as f64 + 0.5,
+                    p = 10 + i,
+                ) + "\n"
+            })
+            .collect();
+        std::fs::write(&spool, lines).unwrap();
+        app.session_finalize(&row.session_id, FinalStatus::Completed, None, None)
+            .await
+            .unwrap();
+        let status = app.otlp_flush(Duration::from_secs(20)).await.unwrap();
+        assert_eq!(
+            (status.sent, status.failed, status.dropped),
+            (3, 0, 0),
+            "{db:?} {status:?}"
+        );
+
+        let live = got.spans();
+        assert_eq!(live.len(), 3, "{db:?}: two requests and the session");
+        assert!(live
+            .iter()
+            .all(|(svc, schema, _)| svc == "stackperf" && schema.ends_with(spans::SEMCONV)));
+        let session = live
+            .iter()
+            .map(|x| &x.2)
+            .find(|s| s.parent_span_id.is_empty())
+            .expect("the session's span");
+        let a = attrs(session);
+        assert_eq!(a["gen_ai.operation.name"], "invoke_agent");
+        assert_eq!(a["gen_ai.agent.name"], "h");
+        assert_eq!(a["stackperf.session.id"], row.session_id);
+        assert_eq!(a["stackperf.variant"], "v");
+        let stored = app.session_requests(&row.session_id).await.unwrap();
+        assert_eq!(stored.len(), 2);
+        for s in live
+            .iter()
+            .map(|x| &x.2)
+            .filter(|s| !s.parent_span_id.is_empty())
+        {
+            assert_eq!(s.parent_span_id, session.span_id, "{db:?}");
+            assert_eq!(s.trace_id, session.trace_id);
+            let a = attrs(s);
+            let r = stored
+                .iter()
+                .find(|r| r.request_id == a["stackperf.request.id"])
+                .expect("a stored request");
+            assert_eq!(a["gen_ai.operation.name"], "chat");
+            assert_eq!(
+                a["gen_ai.request.model"],
+                r.model.clone().unwrap_or_default()
+            );
+            assert_eq!(a["gen_ai.provider.name"], "p");
+            assert_eq!(
+                a["gen_ai.usage.input_tokens"],
+                r.input_tokens.unwrap().to_string()
+            );
+            assert_eq!(a["gen_ai.usage.output_tokens"], "40");
+            let ttft: f64 = a["gen_ai.response.time_to_first_chunk"].parse().unwrap();
+            assert!((ttft - r.ttft_ms.unwrap() / 1000.0).abs() < 1e-9, "{a:?}");
+            assert_eq!(
+                (s.end_time_unix_nano - s.start_time_unix_nano) / 1_000_000,
+                500,
+                "{a:?}"
+            );
+        }
+
+        // The backfill sends the same spans (the same ids) again.
+        let b = app.export_otlp("e").await.unwrap();
+        assert_eq!((b.sessions, b.spans), (1, 3), "{db:?}");
+        let all = got.spans();
+        assert_eq!(all.len(), 6);
+        let ids = |v: &[(String, String, Span)]| {
+            let mut ids: Vec<Vec<u8>> = v.iter().map(|x| x.2.span_id.clone()).collect();
+            ids.sort();
+            ids
+        };
+        assert_eq!(ids(&all[..3]), ids(&all[3..]), "{db:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_endpoint_counts_failures_and_a_stuck_one_drops_what_does_not_fit() {
+    // Nothing listens: every span fails, none is lost silently.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let dead = otlp(&format!("http://127.0.0.1:{port}/v1/traces"));
+    let s = session();
+    dead.send(
+        (0..7)
+            .map(|i| spans::request_span(&request(i), &s))
+            .collect(),
+    );
+    assert!(dead.flush(Duration::from_secs(20)));
+    let st = dead.status();
+    assert_eq!(
+        (st.sent, st.failed, st.dropped, st.queued),
+        (0, 7, 0, 0),
+        "{st:?}"
+    );
+    assert!(st.last_error.is_some());
+
+    // Accepts and never answers: the queue fills, the rest is dropped and counted, and
+    // sending never waits.
+    let (url, _got) = receiver(Mode::Stuck).await;
+    let stuck = otlp(&url);
+    for chunk in 0..((QUEUE_SPANS + 1_000) / 500) {
+        stuck.send(
+            (0..500)
+                .map(|i| spans::request_span(&request(chunk * 500 + i), &s))
+                .collect(),
+        );
+    }
+    let st = stuck.status();
+    assert!(st.dropped >= 1_000, "{st:?}");
+    assert_eq!(st.sent, 0);
+    assert!(st.queued as usize <= QUEUE_SPANS, "{st:?}");
+}
+
+fn session() -> stackperf_core::store::spans::SpanSession {
+    stackperf_core::store::spans::SpanSession {
+        session_id: "sess_x".into(),
+        experiment: "e".into(),
+        variant: "v".into(),
+        harness: "h".into(),
+        task_card: "t".into(),
+        status: "active".into(),
+        outcome: None,
+        run_id: None,
+        trial: None,
+        created_at: stackperf_core::timestamp::Timestamp::from_ms(1.0),
+        started_at: None,
+        ended_at: None,
+    }
+}
+
+fn request(i: usize) -> stackperf_core::store::spans::SpanRequest {
+    stackperf_core::store::spans::SpanRequest {
+        request_id: format!("req_{i}"),
+        session_id: Some("sess_x".into()),
+        provider: None,
+        model: Some("m".into()),
+        upstream_model: None,
+        protocol_surface: None,
+        streamed: false,
+        started_at: stackperf_core::timestamp::Timestamp::from_ms(1_000.0),
+        finished_at: stackperf_core::timestamp::Timestamp::from_ms(1_100.0),
+        ttft_ms: None,
+        input_tokens: None,
+        output_tokens: None,
+        cached_input_tokens: None,
+        cache_write_tokens: None,
+        reasoning_tokens: None,
+        success: true,
+        http_status: Some(200),
+        error_class: None,
+    }
+}
