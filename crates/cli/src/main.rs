@@ -344,14 +344,8 @@ fn otlp_delivered() {
     let lost = s.dropped + s.failed + s.queued;
     if lost > 0 {
         eprintln!(
-            "OTLP: {lost} spans did not reach {} ({} dropped with the queue full, {} refused or unanswered, {} still queued{}); `stackperf export otlp --experiment E` sends them again",
-            s.endpoint,
-            s.dropped,
-            s.failed,
-            s.queued,
-            s.last_error
-                .map(|e| format!("; last error: {e}"))
-                .unwrap_or_default()
+            "OTLP: {lost} spans did not reach their endpoint ({}); `stackperf export otlp --experiment E` sends them again",
+            s.line()
         );
     }
 }

@@ -378,18 +378,11 @@ fn export_otlp(
     }
     let s = &b.status;
     eprintln!(
-        "{}: {} sessions, {} spans to {}: {} sent, {} failed, {} dropped{}",
+        "{}: {} sessions, {} spans {}",
         b.experiment,
         b.sessions,
         b.spans,
-        s.endpoint,
-        s.sent,
-        s.failed,
-        s.dropped,
-        s.last_error
-            .as_ref()
-            .map(|e| format!(" (last error: {e})"))
-            .unwrap_or_default()
+        s.line()
     );
     if s.failed + s.dropped > 0 {
         return Err(CliError::Reported(format!(

@@ -41,17 +41,7 @@ pub(super) fn check(status: Option<OtlpStatus>) -> super::Check {
     super::Check {
         name: "otlp export".into(),
         ok: lost == 0,
-        detail: format!(
-            "to {}: {} spans sent, {} dropped (queue full), {} failed, {} queued{}",
-            s.endpoint,
-            s.sent,
-            s.dropped,
-            s.failed,
-            s.queued,
-            s.last_error
-                .map(|e| format!("; last error: {e}"))
-                .unwrap_or_default()
-        ),
+        detail: s.line(),
         fix: if lost == 0 {
             String::new()
         } else {
@@ -98,7 +88,10 @@ impl App {
             return;
         };
         match store.span_session(session_id).await {
-            Ok(Some(s)) => otlp.send(reqs.iter().map(|r| spans::request_span(r, &s)).collect()),
+            Ok(Some(s)) => {
+                reqs.iter().for_each(|r| otlp.record(r, &s));
+                otlp.send(reqs.iter().map(|r| spans::request_span(r, &s)).collect())
+            }
             Ok(None) => {}
             Err(e) => tracing::warn!("OTLP: session {session_id}: {e}"),
         }
@@ -132,14 +125,16 @@ impl App {
         for s in &sessions {
             let mut batch = vec![spans::session_span(s)];
             for r in store.span_requests(&s.session_id).await? {
+                otlp.record(&r, s);
                 batch.push(spans::request_span(&r, s));
             }
             count += batch.len();
             while otlp.status().queued as usize + batch.len() > QUEUE_SPANS {
                 let o = otlp.clone();
-                let sent = tokio::task::spawn_blocking(move || o.flush(Duration::from_secs(30)))
-                    .await
-                    .unwrap_or(false);
+                let sent =
+                    tokio::task::spawn_blocking(move || o.flush_spans(Duration::from_secs(30)))
+                        .await
+                        .unwrap_or(false);
                 if !sent {
                     break; // the endpoint is stuck: what does not fit is dropped and counted
                 }

@@ -11,8 +11,11 @@ use std::time::Duration;
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
+use opentelemetry_proto::tonic::common::v1::KeyValue;
+use opentelemetry_proto::tonic::metrics::v1::metric::Data;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message;
 use stackperf_core::app::StartSession;
@@ -26,13 +29,36 @@ enum Mode {
     Stuck,
 }
 
-/// What the receiver decoded: each span with its resource's `service.name` and scope's schema.
+/// What the receiver decoded: each span with its resource's `service.name` and scope's schema,
+/// and each metric export.
 #[derive(Clone, Default)]
-struct Received(Arc<Mutex<Vec<(String, String, Span)>>>);
+struct Received(
+    Arc<Mutex<Vec<(String, String, Span)>>>,
+    Arc<Mutex<Vec<ExportMetricsServiceRequest>>>,
+);
 
 impl Received {
     fn spans(&self) -> Vec<(String, String, Span)> {
         self.0.lock().unwrap().clone()
+    }
+
+    /// The last export's histogram `name`: (attributes, count, sum) per data point.
+    fn histogram(&self, name: &str) -> Vec<(BTreeMap<String, String>, u64, f64)> {
+        let all = self.1.lock().unwrap().clone();
+        let Some(last) = all.last() else {
+            return Vec::new();
+        };
+        last.resource_metrics
+            .iter()
+            .flat_map(|r| r.scope_metrics.iter())
+            .flat_map(|s| s.metrics.iter())
+            .filter(|m| m.name == name)
+            .flat_map(|m| match &m.data {
+                Some(Data::Histogram(h)) => h.data_points.clone(),
+                _ => Vec::new(),
+            })
+            .map(|p| (attr_map(&p.attributes), p.count, p.sum.unwrap_or(0.0)))
+            .collect()
     }
 }
 
@@ -53,12 +79,19 @@ async fn receiver(mode: Mode) -> (String, Received) {
                     move |req: hyper::Request<hyper::body::Incoming>| {
                         let store = store.clone();
                         async move {
-                            assert_eq!(req.uri().path(), "/v1/traces");
                             assert_eq!(req.headers()["content-type"], "application/x-protobuf");
+                            let path = req.uri().path().to_string();
                             let body = req.into_body().collect().await.unwrap().to_bytes();
                             if mode == Mode::Stuck {
                                 std::future::pending::<()>().await;
                             }
+                            if path == "/v1/metrics" {
+                                let m = ExportMetricsServiceRequest::decode(body).unwrap();
+                                store.1.lock().unwrap().push(m);
+                                let ok = hyper::Response::new(Full::new(Bytes::new()));
+                                return Ok::<_, Infallible>(ok);
+                            }
+                            assert_eq!(path, "/v1/traces");
                             let msg = ExportTraceServiceRequest::decode(body).unwrap();
                             for rs in msg.resource_spans {
                                 let service = rs
@@ -100,6 +133,7 @@ fn otlp(endpoint: &str) -> Arc<Otlp> {
     Arc::new(
         Otlp::start(OtlpConfig {
             endpoint: endpoint.to_string(),
+            metrics_endpoint: stackperf_core::output::otlp::metrics_beside(endpoint),
             headers: Default::default(),
             timeout: Duration::from_secs(3),
         })
@@ -108,8 +142,11 @@ fn otlp(endpoint: &str) -> Arc<Otlp> {
 }
 
 fn attrs(s: &Span) -> BTreeMap<String, String> {
-    s.attributes
-        .iter()
+    attr_map(&s.attributes)
+}
+
+fn attr_map(kvs: &[KeyValue]) -> BTreeMap<String, String> {
+    kvs.iter()
         .map(|kv| {
             let v = match kv.value.clone().and_then(|v| v.value) {
                 Some(Any::StringValue(x)) => x,
@@ -221,6 +258,39 @@ async fn ingested_requests_and_their_session_arrive_as_genai_spans_and_a_backfil
                 "{a:?}"
             );
         }
+
+        // The client metrics of the two requests, per variant and harness.
+        let dur = got.histogram("gen_ai.client.operation.duration");
+        assert_eq!(dur.len(), 1, "{db:?} {dur:?}");
+        assert_eq!(
+            (dur[0].1, dur[0].2),
+            (2, 1.0),
+            "{dur:?}: two requests of 0.5 s"
+        );
+        assert_eq!(dur[0].0["stackperf.variant"], "v");
+        assert_eq!(dur[0].0["stackperf.harness"], "h");
+        let ttft = got.histogram("gen_ai.client.operation.time_to_first_chunk");
+        assert_eq!(ttft.len(), 1, "{ttft:?}");
+        let want: f64 = stored.iter().map(|r| r.ttft_ms.unwrap() / 1000.0).sum();
+        assert!(
+            (ttft[0].2 - want).abs() < 1e-9 && ttft[0].1 == 2,
+            "{ttft:?}"
+        );
+        let mut tokens: Vec<(String, u64, f64)> = got
+            .histogram("gen_ai.client.token.usage")
+            .into_iter()
+            .map(|(a, n, sum)| (a["gen_ai.token.type"].clone(), n, sum))
+            .collect();
+        tokens.sort_by(|a, b| a.0.cmp(&b.0));
+        let input: i64 = stored.iter().map(|r| r.input_tokens.unwrap()).sum();
+        assert_eq!(
+            tokens,
+            vec![
+                ("input".into(), 2, input as f64),
+                ("output".into(), 2, 80.0)
+            ],
+            "{db:?}"
+        );
 
         // The backfill sends the same spans (the same ids) again.
         let b = app.export_otlp("e").await.unwrap();

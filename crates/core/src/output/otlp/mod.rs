@@ -11,6 +11,7 @@
 //! nothing is lost from the store: a backfill sends it again.
 
 pub mod client;
+pub mod metrics;
 pub mod spans;
 
 use std::collections::HashMap;
@@ -35,6 +36,8 @@ const BATCH: usize = 512;
 pub struct OtlpConfig {
     /// The traces URL (`…/v1/traces`).
     pub endpoint: String,
+    /// The metrics URL (`…/v1/metrics`).
+    pub metrics_endpoint: String,
     /// Extra headers (a backend's credentials); the exporter also reads `OTEL_EXPORTER_OTLP_HEADERS`.
     pub headers: HashMap<String, String>,
     pub timeout: Duration,
@@ -53,16 +56,37 @@ impl OtlpConfig {
     /// From the standard variables; `None` (export off) when neither endpoint variable is set.
     pub fn from_env() -> Option<OtlpConfig> {
         let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
-        let endpoint = var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").or_else(|| {
-            var("OTEL_EXPORTER_OTLP_ENDPOINT")
-                .map(|base| format!("{}/v1/traces", base.trim_end_matches('/')))
-        })?;
+        let base = var("OTEL_EXPORTER_OTLP_ENDPOINT");
+        let under = |path: &str| {
+            base.as_ref()
+                .map(|b| format!("{}/v1/{path}", b.trim_end_matches('/')))
+        };
+        let endpoint = var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT").or_else(|| under("traces"))?;
+        let metrics_endpoint = var("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT")
+            .or_else(|| under("metrics"))
+            .unwrap_or_else(|| metrics_beside(&endpoint));
         Some(OtlpConfig {
             endpoint,
+            metrics_endpoint,
             headers: HashMap::new(),
             timeout: Duration::from_secs(10),
         })
     }
+}
+
+/// The metrics URL beside a traces URL (`…/v1/traces` → `…/v1/metrics`).
+pub fn metrics_beside(traces: &str) -> String {
+    match traces.strip_suffix("/v1/traces") {
+        Some(base) => format!("{base}/v1/metrics"),
+        None => format!("{}/v1/metrics", traces.trim_end_matches('/')),
+    }
+}
+
+/// The resource every span and metric is sent with.
+pub(crate) fn resource() -> opentelemetry_sdk::Resource {
+    opentelemetry_sdk::Resource::builder_empty()
+        .with_service_name("stackperf")
+        .build()
 }
 
 /// The endpoint as it may be shown: scheme, host, port and path (no credentials, no query).
@@ -116,6 +140,9 @@ pub struct OtlpStatus {
     /// Spans waiting to be sent.
     #[cfg_attr(feature = "specta", specta(type = f64))]
     pub queued: u64,
+    /// Flushes of the metrics the endpoint did not take.
+    #[cfg_attr(feature = "specta", specta(type = f64))]
+    pub metric_flushes_failed: u64,
     /// The last export error, if any.
     pub last_error: Option<String>,
 }
@@ -133,12 +160,35 @@ mod tests {
     }
 }
 
+impl OtlpStatus {
+    /// In words: where to, and what became of the spans.
+    pub fn line(&self) -> String {
+        format!(
+            "to {}: {} spans sent, {} dropped (queue full), {} failed, {} queued{}{}",
+            self.endpoint,
+            self.sent,
+            self.dropped,
+            self.failed,
+            self.queued,
+            match self.metric_flushes_failed {
+                0 => String::new(),
+                n => format!(", {n} metric flushes failed"),
+            },
+            self.last_error
+                .as_ref()
+                .map(|e| format!("; last error: {e}"))
+                .unwrap_or_default()
+        )
+    }
+}
+
 #[derive(Default)]
 struct Stats {
     queued: AtomicUsize,
     sent: AtomicU64,
     dropped: AtomicU64,
     failed: AtomicU64,
+    metric_flushes_failed: AtomicU64,
     last_error: std::sync::Mutex<Option<String>>,
 }
 
@@ -154,50 +204,62 @@ pub struct Otlp {
     tx: mpsc::UnboundedSender<Msg>,
     stats: Arc<Stats>,
     endpoint: String,
+    meters: metrics::Meters,
 }
 
 impl Otlp {
     /// Start exporting to `config` (a thread with its own runtime sends the spans).
     pub fn start(config: OtlpConfig) -> Result<Otlp, Error> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Error::Internal(format!("OTLP runtime: {e}")))?;
         let http = reqwest::Client::builder()
             .timeout(config.timeout)
             .build()
             .map_err(|e| Error::Invalid(format!("OTLP: {e}")))?;
+        let client = client::ReqwestClient {
+            http,
+            rt: rt.handle().clone(),
+        };
+        let refused = |url: &str, e: &dyn std::fmt::Display| {
+            Error::Invalid(format!(
+                "OTLP endpoint {}: {}",
+                shown(url),
+                redact(&e.to_string(), url)
+            ))
+        };
         let exporter = opentelemetry_otlp::SpanExporter::builder()
             .with_http()
-            .with_http_client(client::ReqwestClient(http))
+            .with_http_client(client.clone())
             .with_protocol(Protocol::HttpBinary)
             .with_endpoint(config.endpoint.clone())
             .with_timeout(config.timeout)
             .with_headers(config.headers.clone())
             .build()
-            .map_err(|e| {
-                Error::Invalid(format!(
-                    "OTLP endpoint {}: {}",
-                    shown(&config.endpoint),
-                    redact(&e.to_string(), &config.endpoint)
-                ))
-            })?;
+            .map_err(|e| refused(&config.endpoint, &e))?;
+        let metric_exporter = opentelemetry_otlp::MetricExporter::builder()
+            .with_http()
+            .with_http_client(client)
+            .with_protocol(Protocol::HttpBinary)
+            .with_endpoint(config.metrics_endpoint.clone())
+            .with_timeout(config.timeout)
+            .with_headers(config.headers.clone())
+            .build()
+            .map_err(|e| refused(&config.metrics_endpoint, &e))?;
         let (tx, rx) = mpsc::unbounded_channel();
         let endpoint = config.endpoint.clone();
         let stats = Arc::new(Stats::default());
         let for_thread = stats.clone();
         std::thread::Builder::new()
             .name("stackperf-otlp".into())
-            .spawn(move || {
-                match tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    Ok(rt) => rt.block_on(drain(exporter, rx, for_thread, endpoint)),
-                    Err(e) => tracing::warn!("OTLP export off: no runtime ({e})"),
-                }
-            })
+            .spawn(move || rt.block_on(drain(exporter, rx, for_thread, endpoint)))
             .map_err(|e| Error::Internal(format!("OTLP thread: {e}")))?;
         Ok(Otlp {
             tx,
             stats,
             endpoint: shown(&config.endpoint),
+            meters: metrics::Meters::new(metric_exporter),
         })
     }
 
@@ -232,8 +294,29 @@ impl Otlp {
         }
     }
 
-    /// Wait (up to `timeout`) until what was queued before has been sent or has failed.
+    /// A request's client metrics (sent every 10 s and on a flush).
+    pub fn record(
+        &self,
+        r: &crate::store::spans::SpanRequest,
+        s: &crate::store::spans::SpanSession,
+    ) {
+        self.meters.record(r, s);
+    }
+
+    /// Wait (up to `timeout`) until the spans queued before have been sent or have failed, and
+    /// send the metrics recorded so far. Blocks: call it off an async runtime's threads.
     pub fn flush(&self, timeout: Duration) -> bool {
+        let spans = self.flush_spans(timeout);
+        if !self.meters.flush() {
+            self.stats
+                .metric_flushes_failed
+                .fetch_add(1, Ordering::SeqCst);
+        }
+        spans
+    }
+
+    /// Wait (up to `timeout`) until the spans queued before have been sent or have failed.
+    pub fn flush_spans(&self, timeout: Duration) -> bool {
         let (done, wait) = std::sync::mpsc::sync_channel(1);
         self.tx.send(Msg::Flush(done)).is_ok() && wait.recv_timeout(timeout).is_ok()
     }
@@ -245,6 +328,7 @@ impl Otlp {
             dropped: self.stats.dropped.load(Ordering::SeqCst),
             failed: self.stats.failed.load(Ordering::SeqCst),
             queued: self.stats.queued.load(Ordering::SeqCst) as u64,
+            metric_flushes_failed: self.stats.metric_flushes_failed.load(Ordering::SeqCst),
             last_error: self
                 .stats
                 .last_error
@@ -262,11 +346,7 @@ async fn drain(
     stats: Arc<Stats>,
     endpoint: String,
 ) {
-    exporter.set_resource(
-        &opentelemetry_sdk::Resource::builder_empty()
-            .with_service_name("stackperf")
-            .build(),
-    );
+    exporter.set_resource(&resource());
     let mut batch: Vec<SpanData> = Vec::new();
     while let Some(msg) = rx.recv().await {
         let mut flushes = Vec::new();

@@ -62,7 +62,7 @@ fn time(t: Timestamp) -> SystemTime {
 }
 
 /// `gen_ai.operation.name` of a protocol surface.
-fn operation(surface: Option<&str>) -> &'static str {
+pub(super) fn operation(surface: Option<&str>) -> &'static str {
     match surface {
         Some("google_generate_content") => "generate_content",
         _ => "chat",
@@ -151,7 +151,7 @@ pub fn session_span(s: &SpanSession) -> SpanData {
     )
 }
 
-/// A request's span, the child of its session's span (`None` for a request of no session).
+/// A request's span, the child of its session's span.
 pub fn request_span(r: &SpanRequest, s: &SpanSession) -> SpanData {
     let op = operation(r.protocol_surface.as_deref());
     let model = r.model.clone().unwrap_or_default();
