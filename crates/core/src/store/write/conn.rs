@@ -281,25 +281,61 @@ fn one_row_insert(sql: &'static str) -> Result<(&'static str, &'static str), Str
     Ok((&sql[..=at], &sql[end..]))
 }
 
-/// `rows` bound as one multi-row upsert (sqlx's `push_values`), returning `(xmax = 0)` per row
-/// written.
-fn pg_multi_row<'a>(
+/// `rows` as one upsert over `UNNEST` of one array per column (each column's type from its
+/// first row's argument), returning `(xmax = 0)` per row written.
+fn pg_unnest<'a>(
     sql: &'static str,
-    rows: &'a [Vec<Arg<'a>>],
-) -> Result<sqlx::QueryBuilder<'a, sqlx::Postgres>, String> {
+    rows: &[Vec<Arg<'a>>],
+) -> Result<(String, sqlx::postgres::PgArguments), String> {
+    use sqlx::Arguments;
     let (head, tail) = one_row_insert(sql)?;
-    let mut q = sqlx::QueryBuilder::new(head);
-    q.push_values(rows, |mut b, row| {
-        for a in row {
-            match *a {
-                Arg::Text(v) => b.push_bind(v),
-                Arg::Int(v) => b.push_bind(v),
-                Arg::Float(v) => b.push_bind(v),
-            };
+    let first = rows.first().ok_or("no rows")?;
+    let mut select = String::from("SELECT * FROM UNNEST(");
+    let mut args = sqlx::postgres::PgArguments::default();
+    for (i, kind) in first.iter().enumerate() {
+        let column = |row: &Vec<Arg<'a>>| row.get(i).copied().ok_or("rows of different widths");
+        let ty = match *kind {
+            Arg::Text(_) => {
+                let v: Vec<Option<&str>> = rows
+                    .iter()
+                    .map(|r| match column(r)? {
+                        Arg::Text(v) => Ok(v),
+                        _ => Err("a column of mixed types"),
+                    })
+                    .collect::<Result<_, _>>()?;
+                args.add(v).map_err(|e| e.to_string())?;
+                "text"
+            }
+            Arg::Int(_) => {
+                let v: Vec<Option<i64>> = rows
+                    .iter()
+                    .map(|r| match column(r)? {
+                        Arg::Int(v) => Ok(v),
+                        _ => Err("a column of mixed types"),
+                    })
+                    .collect::<Result<_, _>>()?;
+                args.add(v).map_err(|e| e.to_string())?;
+                "int8"
+            }
+            Arg::Float(_) => {
+                let v: Vec<Option<f64>> = rows
+                    .iter()
+                    .map(|r| match column(r)? {
+                        Arg::Float(v) => Ok(v),
+                        _ => Err("a column of mixed types"),
+                    })
+                    .collect::<Result<_, _>>()?;
+                args.add(v).map_err(|e| e.to_string())?;
+                "float8"
+            }
+        };
+        if i > 0 {
+            select.push_str(", ");
         }
-    });
-    q.push(tail).push(" RETURNING (xmax = 0)");
-    Ok(q)
+        select.push_str(&format!("${}::{ty}[]", i + 1));
+    }
+    select.push(')');
+    Ok((format!("{head}{select}{tail} RETURNING (xmax = 0)"), args))
 }
 
 impl WriteTx for sqlx::Transaction<'_, sqlx::Postgres> {
@@ -345,17 +381,17 @@ impl WriteTx for sqlx::Transaction<'_, sqlx::Postgres> {
         Ok(inserted)
     }
 
-    /// PostgreSQL takes at most 65,535 parameters a statement: ~70 columns × 500 rows.
-    const ROWS_PER_STATEMENT: usize = 500;
+    /// Rows go in as one array per column (`UNNEST`): the statement's size does not grow with
+    /// them, nor does the server's parsing.
+    const ROWS_PER_STATEMENT: usize = 1000;
 
     async fn upsert_many(
         &mut self,
         sql: &'static str,
         rows: &[Vec<Arg<'_>>],
     ) -> Result<(u64, u64), String> {
-        let mut q = pg_multi_row(sql, rows)?;
-        let written: Vec<bool> = q
-            .build_query_scalar()
+        let (sql, args) = pg_unnest(sql, rows)?;
+        let written: Vec<bool> = sqlx::query_scalar_with(&sql, args)
             .fetch_all(&mut **self)
             .await
             .map_err(|e| e.to_string())?;
@@ -376,7 +412,7 @@ mod tests {
     }
 
     #[test]
-    fn a_one_row_insert_becomes_a_multi_row_one() {
+    fn a_one_row_insert_becomes_one_over_a_column_array_each() {
         let sql =
             "INSERT INTO t (a, b) VALUES (?1, ?2) ON CONFLICT (a) DO UPDATE SET b = excluded.b";
         let rows = vec![
@@ -385,9 +421,11 @@ mod tests {
             vec![Arg::Text(None), Arg::Int(Some(3))],
         ];
         assert_eq!(
-            pg_multi_row(sql, &rows).unwrap().sql(),
-            "INSERT INTO t (a, b) VALUES ($1, $2), ($3, $4), ($5, $6) ON CONFLICT (a) DO UPDATE SET b = excluded.b RETURNING (xmax = 0)"
+            pg_unnest(sql, &rows).unwrap().0,
+            "INSERT INTO t (a, b) SELECT * FROM UNNEST($1::text[], $2::int8[]) ON CONFLICT (a) DO UPDATE SET b = excluded.b RETURNING (xmax = 0)"
         );
-        assert!(pg_multi_row("UPDATE t SET a = 1", &rows).is_err());
+        assert!(pg_unnest("UPDATE t SET a = 1", &rows).is_err());
+        let mixed = vec![vec![Arg::Text(None)], vec![Arg::Int(Some(1))]];
+        assert!(pg_unnest(sql, &mixed).is_err(), "one type per column");
     }
 }
