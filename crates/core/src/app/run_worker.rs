@@ -166,7 +166,10 @@ impl App {
                 );
                 tokio::select! {
                     _ = tokio::time::sleep(wait) => {}
-                    _ = cancel.changed() => {}
+                    // A host that let go of its cancel switch can no longer cancel: wait on.
+                    changed = cancel.changed() => if changed.is_err() {
+                        tokio::time::sleep(wait).await;
+                    }
                 }
                 continue;
             };

@@ -149,6 +149,20 @@ pub struct OtlpStatus {
 
 #[cfg(test)]
 mod tests {
+    /// Refused, not a panic: the exporter's runtime is let go without waiting (dropping it
+    /// would panic on an async thread, where the desktop and the tests start the export).
+    #[tokio::test]
+    async fn an_endpoint_that_is_no_url_is_refused_on_an_async_thread() {
+        let config = super::OtlpConfig {
+            endpoint: "not a url at all".into(),
+            metrics_endpoint: "not a url either".into(),
+            headers: Default::default(),
+            timeout: std::time::Duration::from_secs(1),
+        };
+        let e = super::Otlp::start(config).err().expect("refused");
+        assert!(e.to_string().contains("OTLP endpoint"), "{e}");
+    }
+
     #[test]
     fn an_endpoints_password_is_never_shown() {
         let e = "https://team:p%40ss+w0rd@otel.example:4318/v1/traces?token=x";
@@ -214,39 +228,14 @@ impl Otlp {
             .enable_all()
             .build()
             .map_err(|e| Error::Internal(format!("OTLP runtime: {e}")))?;
-        let http = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .build()
-            .map_err(|e| Error::Invalid(format!("OTLP: {e}")))?;
-        let client = client::ReqwestClient {
-            http,
-            rt: rt.handle().clone(),
+        let (exporter, metric_exporter) = match exporters(rt.handle(), &config) {
+            Ok(both) => both,
+            Err(e) => {
+                // Dropped without waiting: a runtime dropped on an async thread would panic.
+                rt.shutdown_background();
+                return Err(e);
+            }
         };
-        let refused = |url: &str, e: &dyn std::fmt::Display| {
-            Error::Invalid(format!(
-                "OTLP endpoint {}: {}",
-                shown(url),
-                redact(&e.to_string(), url)
-            ))
-        };
-        let exporter = opentelemetry_otlp::SpanExporter::builder()
-            .with_http()
-            .with_http_client(client.clone())
-            .with_protocol(Protocol::HttpBinary)
-            .with_endpoint(config.endpoint.clone())
-            .with_timeout(config.timeout)
-            .with_headers(config.headers.clone())
-            .build()
-            .map_err(|e| refused(&config.endpoint, &e))?;
-        let metric_exporter = opentelemetry_otlp::MetricExporter::builder()
-            .with_http()
-            .with_http_client(client)
-            .with_protocol(Protocol::HttpBinary)
-            .with_endpoint(config.metrics_endpoint.clone())
-            .with_timeout(config.timeout)
-            .with_headers(config.headers.clone())
-            .build()
-            .map_err(|e| refused(&config.metrics_endpoint, &e))?;
         let (tx, rx) = mpsc::unbounded_channel();
         let endpoint = config.endpoint.clone();
         let stats = Arc::new(Stats::default());
@@ -337,6 +326,53 @@ impl Otlp {
                 .unwrap_or(None),
         }
     }
+}
+
+/// The span and metric exporters for `config`, their requests run on `rt`.
+fn exporters(
+    rt: &tokio::runtime::Handle,
+    config: &OtlpConfig,
+) -> Result<
+    (
+        opentelemetry_otlp::SpanExporter,
+        opentelemetry_otlp::MetricExporter,
+    ),
+    Error,
+> {
+    let http = reqwest::Client::builder()
+        .timeout(config.timeout)
+        .build()
+        .map_err(|e| Error::Invalid(format!("OTLP: {e}")))?;
+    let client = client::ReqwestClient {
+        http,
+        rt: rt.clone(),
+    };
+    let refused = |url: &str, e: &dyn std::fmt::Display| {
+        Error::Invalid(format!(
+            "OTLP endpoint {}: {}",
+            shown(url),
+            redact(&e.to_string(), url)
+        ))
+    };
+    let spans = opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .with_http_client(client.clone())
+        .with_protocol(Protocol::HttpBinary)
+        .with_endpoint(config.endpoint.clone())
+        .with_timeout(config.timeout)
+        .with_headers(config.headers.clone())
+        .build()
+        .map_err(|e| refused(&config.endpoint, &e))?;
+    let metrics = opentelemetry_otlp::MetricExporter::builder()
+        .with_http()
+        .with_http_client(client)
+        .with_protocol(Protocol::HttpBinary)
+        .with_endpoint(config.metrics_endpoint.clone())
+        .with_timeout(config.timeout)
+        .with_headers(config.headers.clone())
+        .build()
+        .map_err(|e| refused(&config.metrics_endpoint, &e))?;
+    Ok((spans, metrics))
 }
 
 /// Send what arrives, in batches, until every sender is gone.
