@@ -18,6 +18,7 @@ mod harness_clis;
 mod hostile_inputs;
 mod ingest_kill;
 mod ingest_live;
+mod otlp_cli;
 mod runs;
 mod sdk_clients;
 mod secrets_keychain;

@@ -281,6 +281,20 @@ fn one_row_insert(sql: &'static str) -> Result<(&'static str, &'static str), Str
     Ok((&sql[..=at], &sql[end..]))
 }
 
+/// Column `i` of every row, each of the kind `pick` takes (`None`: another kind).
+fn column<'a, T>(
+    rows: &[Vec<Arg<'a>>],
+    i: usize,
+    pick: impl Fn(Arg<'a>) -> Option<T>,
+) -> Result<Vec<T>, String> {
+    rows.iter()
+        .map(|r| {
+            let a = r.get(i).copied().ok_or("rows of different widths")?;
+            pick(a).ok_or_else(|| "a column of mixed types".to_string())
+        })
+        .collect()
+}
+
 /// `rows` as one upsert over `UNNEST` of one array per column (each column's type from its
 /// first row's argument), returning `(xmax = 0)` per row written.
 fn pg_unnest<'a>(
@@ -293,38 +307,28 @@ fn pg_unnest<'a>(
     let mut select = String::from("SELECT * FROM UNNEST(");
     let mut args = sqlx::postgres::PgArguments::default();
     for (i, kind) in first.iter().enumerate() {
-        let column = |row: &Vec<Arg<'a>>| row.get(i).copied().ok_or("rows of different widths");
         let ty = match *kind {
             Arg::Text(_) => {
-                let v: Vec<Option<&str>> = rows
-                    .iter()
-                    .map(|r| match column(r)? {
-                        Arg::Text(v) => Ok(v),
-                        _ => Err("a column of mixed types"),
-                    })
-                    .collect::<Result<_, _>>()?;
+                let v = column(rows, i, |a| match a {
+                    Arg::Text(v) => Some(v),
+                    _ => None,
+                })?;
                 args.add(v).map_err(|e| e.to_string())?;
                 "text"
             }
             Arg::Int(_) => {
-                let v: Vec<Option<i64>> = rows
-                    .iter()
-                    .map(|r| match column(r)? {
-                        Arg::Int(v) => Ok(v),
-                        _ => Err("a column of mixed types"),
-                    })
-                    .collect::<Result<_, _>>()?;
+                let v = column(rows, i, |a| match a {
+                    Arg::Int(v) => Some(v),
+                    _ => None,
+                })?;
                 args.add(v).map_err(|e| e.to_string())?;
                 "int8"
             }
             Arg::Float(_) => {
-                let v: Vec<Option<f64>> = rows
-                    .iter()
-                    .map(|r| match column(r)? {
-                        Arg::Float(v) => Ok(v),
-                        _ => Err("a column of mixed types"),
-                    })
-                    .collect::<Result<_, _>>()?;
+                let v = column(rows, i, |a| match a {
+                    Arg::Float(v) => Some(v),
+                    _ => None,
+                })?;
                 args.add(v).map_err(|e| e.to_string())?;
                 "float8"
             }
