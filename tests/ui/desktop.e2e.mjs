@@ -229,6 +229,12 @@ async function main() {
       return v.includes("sim-fast-oai") && v.includes("sim-slow-oai");
     }, 20000);
     await waitFor("the distribution chart", async () => (await $("[data-testid=compare-chart] svg")).isExisting(), 10000);
+    // The stack's tax per variant (edge + LiteLLM before the provider was called), in milliseconds.
+    const tax = await browser.execute(() =>
+      [...document.querySelectorAll("[data-testid=compare-table] tr[data-metric=proxy_overhead_ms] td")].map((t) => t.textContent),
+    );
+    assert(tax.length === 3 && tax[0].startsWith("Stack tax") && tax.slice(1).every((t) => /\d ms/.test(t)), `the stack's tax per variant: ${JSON.stringify(tax)}`);
+    figures.stack_tax_shown = tax.slice(1);
     await shot("5-compare");
 
     // Back to the Session screen: the session left open there is still open, with its requests.

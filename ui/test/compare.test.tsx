@@ -29,6 +29,15 @@ describe("Compare screen", () => {
             chartable: true,
             session_column: true,
           },
+          {
+            name: "proxy_overhead_ms",
+            short: "stack-tax",
+            label: "Stack tax to first token (edge + LiteLLM)",
+            unit: "milliseconds",
+            lower_is_better: true,
+            chartable: false,
+            session_column: false,
+          },
           { name: "error_rate", short: "error-rate", label: "Error rate", unit: "ratio", lower_is_better: true, chartable: false, session_column: false },
         ],
         variants: [
@@ -37,7 +46,7 @@ describe("Compare screen", () => {
             sessions: 5,
             requests: 50,
             session_success_rate: 1,
-            metrics: { ttft_p50_ms: metric(70), error_rate: metric(0.02) },
+            metrics: { ttft_p50_ms: metric(70), proxy_overhead_ms: metric(8), error_rate: metric(0.02) },
             cost_per_success: { value: 0.25, ci95: [0.2, 0.3], sessions: 5, successes: 4 },
             wall_per_success: { value: 12.5, ci95: null, sessions: 5, successes: 4 },
           },
@@ -46,7 +55,7 @@ describe("Compare screen", () => {
             sessions: 5,
             requests: 50,
             session_success_rate: 1,
-            metrics: { ttft_p50_ms: metric(600), error_rate: metric(0.03) },
+            metrics: { ttft_p50_ms: metric(600), proxy_overhead_ms: metric(10.5), error_rate: metric(0.03) },
             cost_per_success: { value: null, ci95: null, sessions: 5, successes: 0 },
             wall_per_success: { value: null, ci95: null, sessions: 5, successes: 0 },
           },
@@ -60,6 +69,7 @@ describe("Compare screen", () => {
             p_value: 0.008,
             verdict: { kind: "better", winner: "a", loser: "b", p: 0.008, indicative_below: null },
             verdict_text: "a is faster than b (p = 0.008)",
+            stack_tax_note: "part of this gap is the proxy: the stack's tax differs by 2.5 ms of the 3.0 ms (83 %)",
           },
           // The tone comes from the kind, never from the words.
           {
@@ -70,6 +80,7 @@ describe("Compare screen", () => {
             p_value: 0.5,
             verdict: { kind: "no_difference", p: 0.5, indicative_below: null },
             verdict_text: "words the UI does not parse",
+            stack_tax_note: null,
           },
         ],
         excluded: [{ session_id: "sess_x", variant: "a", excluded: "exploratory session", requests: 3 }],
@@ -89,6 +100,11 @@ describe("Compare screen", () => {
     expect(root.querySelector("[data-testid=environment-notes]")?.textContent).toContain("b on m2");
     expect(root.querySelector("[data-testid=pairs]")?.textContent).toContain("a is faster than b");
     expect(root.querySelector("[data-testid=pairs]")?.textContent).toContain("p = 0.008");
+    // The stack's tax per variant, and next to the verdict when it explains the gap.
+    expect(table).toContain("Stack tax to first token");
+    expect(table).toContain("10.5 ms");
+    const notes = [...root.querySelectorAll("[data-testid=stack-tax-note]")].map((n) => n.textContent);
+    expect(notes).toEqual(["part of this gap is the proxy: the stack's tax differs by 2.5 ms of the 3.0 ms (83 %)"]);
     // The significant pair first; every pair on request.
     expect([...root.querySelectorAll("[data-testid=pairs] .badge")].map((b) => b.className)).toHaveLength(1);
     expect(root.querySelector("#pairs-significant")?.textContent).toBe("Significant (1)");

@@ -211,6 +211,9 @@ pub fn print_comparison(c: &Comparison) -> Result<(), CliError> {
         }
         for p in mine {
             println!("{:<20} {a} vs {b}: {}", p.metric, p.verdict_text);
+            if let Some(n) = &p.stack_tax_note {
+                println!("{:<20}   ({n})", "");
+            }
         }
     }
     if c.variants.len() > 2 {

@@ -5,7 +5,7 @@ fn stderr(o: &std::process::Output) -> String {
 }
 
 /// `export otlp` (docs/team.md): off without an endpoint, and the message says which variable to
-/// set; with an endpoint nothing answers at, a finalized session's span is said not to have
+/// set; an endpoint that is no URL says why the export could not start; with an endpoint nothing answers at, a finalized session's span is said not to have
 /// arrived as the command exits, and a backfill exits 1 saying so — the endpoint shown without
 /// the credentials in it.
 #[test]
@@ -22,6 +22,21 @@ fn otlp_export_says_what_to_set_and_what_did_not_arrive() {
         stderr(&off).contains("OTEL_EXPORTER_OTLP_ENDPOINT"),
         "{}",
         stderr(&off)
+    );
+
+    // An endpoint the exporter refuses: why, not "off".
+    let bad = s
+        .cmd(&["export", "otlp", "--experiment", "sim-profiles"])
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", "not a url")
+        .output()
+        .expect("run");
+    assert!(!bad.status.success());
+    assert!(
+        stderr(&bad).contains("OTLP export could not start")
+            && stderr(&bad).contains("OTLP endpoint")
+            && !stderr(&bad).contains("export is off"),
+        "{}",
+        stderr(&bad)
     );
 
     let port = std::net::TcpListener::bind("127.0.0.1:0")

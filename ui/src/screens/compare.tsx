@@ -175,7 +175,7 @@ export function CompareScreen({ experiment, onExperiment }: { experiment: string
                     </tr>
                   ))}
                 {metrics.map((m) => (
-                  <tr key={m.name}>
+                  <tr key={m.name} data-metric={m.name}>
                     <td>{m.label}</td>
                     {cmp.variants.map((v) => {
                       const s = v.metrics[m.name];
@@ -240,6 +240,11 @@ export function CompareScreen({ experiment, onExperiment }: { experiment: string
                       <td>{fmtP(p.p_adjusted)}</td>
                       <td>
                         <Badge tone={tone === "significant" ? "ok" : tone === "none" ? "muted" : "warn"}>{p.verdict_text}</Badge>
+                        {p.stack_tax_note && (
+                          <div class="small warn-text" data-testid="stack-tax-note">
+                            {p.stack_tax_note}
+                          </div>
+                        )}
                       </td>
                     </tr>
                   );

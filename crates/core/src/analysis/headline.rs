@@ -256,6 +256,7 @@ mod tests {
             p_adjusted: Some(p),
             verdict,
             verdict_text: String::new(),
+            stack_tax_note: None,
         }
     }
 

@@ -264,6 +264,16 @@ pub const METRICS: &[MetricDef] = &[
         rollup: Rollup::Median(Measure::TtftVisibleMs),
     },
     MetricDef {
+        name: "proxy_overhead_ms",
+        short: "stack-tax",
+        label: "Stack tax to first token (edge + LiteLLM)",
+        unit: Unit::Milliseconds,
+        lower_is_better: true,
+        better: "less proxy overhead",
+        claim_sessions: MIN_SESSIONS_LATENCY,
+        rollup: Rollup::Median(Measure::ProxyOverheadMs),
+    },
+    MetricDef {
         name: "latency_p50_ms",
         short: "latency",
         label: "Latency (median per session)",
@@ -362,6 +372,9 @@ pub fn unmeasured_reason(m: &MetricDef) -> Option<&'static str> {
         }
         Measure::CostUsd => {
             Some("n/a: no price is known for this model (declare one in its provider's config)")
+        }
+        Measure::ProxyOverheadMs => {
+            Some("not measured: LiteLLM did not report when it called the provider")
         }
         Measure::LatencyMs
         | Measure::ToolCallCount

@@ -10,6 +10,7 @@ pub mod per_success;
 pub mod power;
 pub mod report;
 pub mod rollup;
+pub mod stack_tax;
 pub mod stats;
 pub mod suite;
 pub mod tests_of;

@@ -123,6 +123,9 @@ pub struct PairComparison {
     pub verdict: Verdict,
     /// The verdict in words (made in one place: `Verdict::text`).
     pub verdict_text: String,
+    /// On a time-to-first-token pair: said when the two sides' stack tax (`proxy_overhead_ms`)
+    /// differs by a large share of the gap — part of it is the proxy (`analysis::stack_tax`).
+    pub stack_tax_note: Option<String>,
 }
 
 /// The whole comparison report.
@@ -348,6 +351,7 @@ pub(crate) async fn compare_groups(
         (ia, ib, im)
     };
     pairs.sort_by_key(order);
+    crate::analysis::stack_tax::annotate(&mut pairs, variants);
     Ok((pairs, tests))
 }
 
@@ -420,6 +424,7 @@ fn one_metric(
                 p_adjusted: d.p_adjusted,
                 verdict_text: verdict.text(m),
                 verdict,
+                stack_tax_note: None,
             }
         })
         .collect();

@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::App;
-use crate::output::otlp::{spans, OtlpStatus, QUEUE_SPANS};
+use crate::output::otlp::{spans, Otlp, OtlpStatus, QUEUE_SPANS};
 use crate::store::model::RequestRow;
 use crate::store::spans::SpanRequest;
 use crate::Error;
@@ -113,10 +113,13 @@ impl App {
     /// Send every session of `experiment` and its requests (`stackperf export otlp`), waiting
     /// for the queue to make room as it goes and for the last span to be sent.
     pub async fn export_otlp(&self, experiment: &str) -> Result<OtlpBackfill, Error> {
-        let otlp = self.otlp.clone().ok_or_else(|| {
-            Error::Invalid(
+        let otlp = self.otlp.clone().ok_or_else(|| match Otlp::start_error() {
+            Some(why) => Error::Invalid(format!(
+                "OTLP export could not start: {why}. Check OTEL_EXPORTER_OTLP_ENDPOINT (e.g. http://localhost:4318) and OTEL_EXPORTER_OTLP_HEADERS"
+            )),
+            None => Error::Invalid(
                 "OTLP export is off: set OTEL_EXPORTER_OTLP_ENDPOINT (e.g. http://localhost:4318) and, for a backend that needs credentials, OTEL_EXPORTER_OTLP_HEADERS".into(),
-            )
+            ),
         })?;
         self.registry()?.experiment_or_err(experiment)?;
         let store = self.store().await?;

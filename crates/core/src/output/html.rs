@@ -133,7 +133,10 @@ pub fn report(c: &Comparison, svgs: &[String], cd_svg: Option<&str>) -> String {
                 def.map_or_else(|| p.metric.clone(), |d| d.label.to_string()),
                 def.map_or_else(|| num(p.difference), |d| format_value(d.unit, p.difference)),
                 num(p.p_value),
-                p.verdict_text.clone(),
+                match &p.stack_tax_note {
+                    Some(n) => format!("{} ({n})", p.verdict_text),
+                    None => p.verdict_text.clone(),
+                },
             ],
         );
     }

@@ -44,12 +44,19 @@ pub(crate) async fn warm_up(proxy: &str, master_key: &str, model: &str) {
     }
 }
 
+/// The client every health probe uses: made once per process (making one loads the system's TLS
+/// roots, ~7 ms), without idle connections (a pooled connection belongs to the runtime that made
+/// it, and probes run on several: the CLI's, the desktop's, each test's).
 pub(crate) fn http() -> reqwest::Client {
-    reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(2))
-        .build()
-        .unwrap_or_default()
+    static CLIENT: std::sync::LazyLock<reqwest::Client> = std::sync::LazyLock::new(|| {
+        reqwest::Client::builder()
+            .no_proxy()
+            .timeout(Duration::from_secs(2))
+            .pool_max_idle_per_host(0)
+            .build()
+            .unwrap_or_default()
+    });
+    CLIENT.clone()
 }
 
 pub(crate) async fn healthy(client: &reqwest::Client, rec: &ServiceRecord) -> bool {

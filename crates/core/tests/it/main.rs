@@ -19,5 +19,6 @@ mod rollup;
 mod rotation;
 mod run_leases;
 mod stack_state;
+mod stack_tax;
 mod store;
 mod usage;

@@ -39,7 +39,7 @@ fn line(i: usize, session: &str, failed: bool) -> String {
     )
 }
 
-async fn store_with_sessions(db: &Path, variants: &[(&str, &str)]) -> (Store, Registry) {
+pub(crate) async fn store_with_sessions(db: &Path, variants: &[(&str, &str)]) -> (Store, Registry) {
     let (reg, problems) =
         Registry::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs"));
     assert!(problems.is_empty(), "{problems:?}");
@@ -65,6 +65,42 @@ async fn store_with_sessions(db: &Path, variants: &[(&str, &str)]) -> (Store, Re
     (store, reg)
 }
 
+/// `per_session` requests for each of `sessions` through the real ingest path (parse, normalize,
+/// insert); request `r` of a session fails when `failed(r)`. Request ids are `r-<i>`, i =
+/// session's place × per_session + r.
+pub(crate) async fn insert_requests(
+    store: &Store,
+    reg: &Registry,
+    sessions: &[&str],
+    per_session: usize,
+    failed: impl Fn(usize) -> bool,
+) {
+    let models = model_index(reg);
+    let mut rows = Vec::new();
+    for (k, s) in sessions.iter().enumerate() {
+        for r in 0..per_session {
+            let rec = normalize::parse_line(&line(k * per_session + r, s, failed(r))).unwrap();
+            let a = normalize::Attribution {
+                session_id: s.to_string(),
+                variant_id: 0,
+                experiment: "sim-profiles".into(),
+                harness_profile: "openai-compatible".into(),
+            };
+            let mut row = normalize::normalize(&rec, Some(&a), &models).unwrap();
+            let sql = "SELECT variant_id FROM sessions WHERE session_id = $1";
+            row.variant_id = on_store!(store, |p| sqlx::query_scalar(sql)
+                .bind(s)
+                .fetch_one(p)
+                .await)
+            .unwrap();
+            rows.push(row);
+        }
+    }
+    capture::insert_rows(store, "test", "test", 0, rows)
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn every_registry_metric_is_rolled_up_and_compared_as_the_reference_says() {
     let dir = tempfile::tempdir().unwrap();
@@ -83,34 +119,10 @@ async fn every_registry_metric_is_rolled_up_and_compared_as_the_reference_says()
     let pairs: Vec<(&str, &str)> = sessions.iter().map(|(s, v)| (s.as_str(), *v)).collect();
     for db in crate::common::backends(dir.path(), "rollup") {
         let (store, reg) = store_with_sessions(&db, &pairs).await;
-        let models = model_index(&reg);
 
         // Requests through the real ingest path, then every registry column set to known values.
-        let mut rows = Vec::new();
-        let mut i = 0;
-        for (s, _) in &sessions {
-            for r in 0..PER_SESSION {
-                let rec = normalize::parse_line(&line(i, s, r == 4)).unwrap();
-                let a = normalize::Attribution {
-                    session_id: s.clone(),
-                    variant_id: 0,
-                    experiment: "sim-profiles".into(),
-                    harness_profile: "openai-compatible".into(),
-                };
-                let mut row = normalize::normalize(&rec, Some(&a), &models).unwrap();
-                let sql = "SELECT variant_id FROM sessions WHERE session_id = $1";
-                row.variant_id = on_store!(store, |p| sqlx::query_scalar(sql)
-                    .bind(s)
-                    .fetch_one(p)
-                    .await)
-                .unwrap();
-                rows.push(row);
-                i += 1;
-            }
-        }
-        capture::insert_rows(&store, "test", "test", 0, rows)
-            .await
-            .unwrap();
+        let ids: Vec<&str> = sessions.iter().map(|(s, _)| s.as_str()).collect();
+        insert_requests(&store, &reg, &ids, PER_SESSION, |r| r == 4).await;
         let mut rng = Rng::for_request(42, 0);
         let sql = "SELECT request_id, session_id FROM requests ORDER BY request_id";
         let ids: Vec<(String, String)> =

@@ -211,7 +211,8 @@ enum Msg {
     Flush(std::sync::mpsc::SyncSender<()>),
 }
 
-static GLOBAL: OnceLock<Option<Arc<Otlp>>> = OnceLock::new();
+/// The process's export: absent when the environment configures none, else started or why not.
+static GLOBAL: OnceLock<Option<Result<Arc<Otlp>, String>>> = OnceLock::new();
 
 /// The export queue and the thread that drains it.
 pub struct Otlp {
@@ -257,17 +258,26 @@ impl Otlp {
         GLOBAL
             .get_or_init(|| {
                 let config = OtlpConfig::from_env()?;
-                Otlp::start(config)
-                    .map_err(|e| tracing::warn!("{e}"))
-                    .ok()
-                    .map(Arc::new)
+                let endpoint = config.endpoint.clone();
+                Some(Otlp::start(config).map(Arc::new).map_err(|e| {
+                    let why = redact(&e.to_string(), &endpoint);
+                    tracing::warn!("{why}");
+                    why
+                }))
             })
-            .clone()
+            .clone()?
+            .ok()
+    }
+
+    /// Why the export the environment configures could not start (`None`: it started, or none
+    /// is configured, or [`Otlp::global`] has not been asked yet).
+    pub fn start_error() -> Option<String> {
+        GLOBAL.get()?.as_ref()?.as_ref().err().cloned()
     }
 
     /// The process's export if one was started (nothing to flush otherwise).
     pub fn started() -> Option<Arc<Otlp>> {
-        GLOBAL.get().cloned().flatten()
+        GLOBAL.get()?.as_ref()?.as_ref().ok().cloned()
     }
 
     /// Queue spans; never waits. What does not fit in the queue is dropped and counted.

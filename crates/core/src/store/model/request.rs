@@ -195,6 +195,7 @@ pub enum Measure {
     InputTokens,
     ReasoningTokens,
     HttpStatus,
+    ProxyOverheadMs,
 }
 
 impl Measure {
@@ -212,6 +213,7 @@ impl Measure {
             Measure::InputTokens => "input_tokens",
             Measure::ReasoningTokens => "reasoning_tokens",
             Measure::HttpStatus => "http_status",
+            Measure::ProxyOverheadMs => "proxy_overhead_ms",
         }
     }
 }

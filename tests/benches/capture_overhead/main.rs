@@ -5,6 +5,7 @@
 //!   STACKPERF_BENCH_EDGE_ONLY=1 …                     (only the edge vs direct)
 //!   STACKPERF_BENCH_STACKPERF_ONLY=1 …                (only StackPerf vs LiteLLM alone)
 //!   STACKPERF_BENCH_SPLIT=1 …                         (also LiteLLM + capture, without the edge)
+//!   STACKPERF_BENCH_SURFACES=1 …                      (only the stack's tax per surface, 4.)
 //!
 //! It builds the release CLI it runs (`cargo build --release -p stackperf-cli`) first.
 //! 1. StackPerf vs LiteLLM alone: A is the path a harness takes after `stack up` (StackPerf's
@@ -20,6 +21,7 @@
 //! 3. The floor under the last target: a byte pump (a forwarder that parses nothing, run as its
 //!    own process like the edge) in front of the same simulator vs direct — what one more process
 //!    on the loopback path costs on the machine at hand.
+//! 4. The stack's tax per protocol surface (surfaces.rs).
 #![allow(clippy::disallowed_methods)] // tests start programs as a user would (core's builder is for the app)
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark aborts on setup failure
 
@@ -27,6 +29,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use stackperf_e2e::{free_port, http_get, stackperf_bin, workspace, Sim, StackEnv};
+
+mod surfaces;
 
 struct Proxy {
     child: Child,
@@ -230,9 +234,13 @@ async fn main() {
         .unwrap_or(300);
     let only_edge = std::env::var_os("STACKPERF_BENCH_EDGE_ONLY").is_some();
     let only_stackperf = std::env::var_os("STACKPERF_BENCH_STACKPERF_ONLY").is_some();
+    let only_surfaces = std::env::var_os("STACKPERF_BENCH_SURFACES").is_some();
     release_cli();
     let env = StackEnv::new("overhead");
     let master = env.up_with_master_key();
+    if only_surfaces {
+        return per_surface(&env, pairs);
+    }
     let stack_dir = env.data.path().join("stack");
     let state: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(stack_dir.join("state.json")).unwrap())
@@ -405,6 +413,21 @@ async fn main() {
         "none: what any extra hop costs on this machine (reference for the edge's figure)",
     )
     .await;
+    per_surface(&env, pairs);
+}
+
+/// 4.: a session of the stack (its key goes through the edge) and the simulator's own key, read
+/// from the stack's simulator process.
+fn per_surface(env: &StackEnv, rounds: usize) {
+    let session = env.create_session("sim-profiles", "sim-fast-oai", &[]);
+    let environ = std::fs::read(format!("/proc/{}/environ", env.service_pid("sim"))).unwrap();
+    let sim_key = environ
+        .split(|b| *b == 0)
+        .filter_map(|kv| std::str::from_utf8(kv).ok())
+        .find_map(|kv| kv.strip_prefix("STACKPERF_SIM_API_KEY="))
+        .expect("the simulator's key")
+        .to_string();
+    surfaces::run(env, session.key(), &sim_key, rounds);
 }
 
 /// Starts this executable again as the byte pump in front of `127.0.0.1:upstream`: a process of
