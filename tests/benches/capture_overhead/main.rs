@@ -6,8 +6,12 @@
 //!   STACKPERF_BENCH_STACKPERF_ONLY=1 …                (only StackPerf vs LiteLLM alone)
 //!   STACKPERF_BENCH_SPLIT=1 …                         (also LiteLLM + capture, without the edge)
 //!   STACKPERF_BENCH_SURFACES=1 …                      (only the stack's tax per surface, 4.)
+//!   STACKPERF_BENCH_AB='{"config": {…}, "env": {…}, "args": […]}' …
+//!       (only: the stack's LiteLLM vs a second one with that change — a JSON merge patch of its
+//!        config, variables, arguments — per surface, both reached directly; 5.)
 //!
-//! It builds the release CLI it runs (`cargo build --release -p stackperf-cli`) first.
+//! It builds the release CLI it runs (`cargo build --release -p stackperf-cli`) first, unless
+//! `STACKPERF_BIN` names the binary to run.
 //! 1. StackPerf vs LiteLLM alone: A is the path a harness takes after `stack up` (StackPerf's
 //!    edge → LiteLLM with the capture callback + Prometheus); B is a second LiteLLM from the same
 //!    venv, config and environment without the capture callback, reached directly.
@@ -22,6 +26,7 @@
 //!    own process like the edge) in front of the same simulator vs direct — what one more process
 //!    on the loopback path costs on the machine at hand.
 //! 4. The stack's tax per protocol surface (surfaces.rs).
+//! 5. One change to LiteLLM, measured side by side per surface (surfaces.rs, beside.rs).
 #![allow(clippy::disallowed_methods)] // tests start programs as a user would (core's builder is for the app)
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark aborts on setup failure
 
@@ -30,6 +35,7 @@ use std::time::{Duration, Instant};
 
 use stackperf_e2e::{free_port, http_get, stackperf_bin, workspace, Sim, StackEnv};
 
+mod beside;
 mod surfaces;
 
 struct Proxy {
@@ -82,8 +88,12 @@ async fn timed(client: &reqwest::Client, port: u16, key: &str) -> (f64, f64) {
     )
 }
 
-/// Build the release CLI and point the e2e helpers at it.
+/// Build the release CLI and point the e2e helpers at it (unless `STACKPERF_BIN` already names
+/// the binary to measure).
 fn release_cli() {
+    if std::env::var_os("STACKPERF_BIN").is_some() {
+        return;
+    }
     let root = workspace();
     let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .args(["build", "--release", "-q", "-p", "stackperf-cli"])
@@ -241,92 +251,22 @@ async fn main() {
     if only_surfaces {
         return per_surface(&env, pairs);
     }
-    let stack_dir = env.data.path().join("stack");
-    let state: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(stack_dir.join("state.json")).unwrap())
-            .unwrap();
-    let a = state["services"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["name"] == "litellm")
-        .unwrap();
-    let pid = a["pid"].as_u64().unwrap();
-
+    if let Ok(change) = std::env::var("STACKPERF_BENCH_AB") {
+        return surfaces::one_change(&env, &master, &change, pairs);
+    }
     // B: the same config without the capture callback, same program, same environment.
-    let config_a = stack_dir.join("litellm/config.yaml");
-    // JSON under two comment lines (JSON is YAML).
-    let text = std::fs::read_to_string(&config_a).unwrap();
-    let json: String = text
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .collect::<Vec<_>>()
-        .join("\n");
-    let mut config: serde_json::Value = serde_json::from_str(&json).unwrap();
-    config["litellm_settings"]["callbacks"] = serde_json::json!(["prometheus"]);
-    let config_b = stack_dir.join("litellm/config-no-capture.yaml");
-    std::fs::write(&config_b, config.to_string()).unwrap();
-    let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
-    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
-    let argv: Vec<String> = cmdline
-        .split(|b| *b == 0)
-        .filter(|s| !s.is_empty())
-        .map(|s| String::from_utf8_lossy(s).into_owned())
-        .collect();
-    let port_b = free_port();
-    let mut cmd = Command::new(&argv[0]);
-    let mut i = 1;
-    while i < argv.len() {
-        match argv[i].as_str() {
-            "--config" => {
-                cmd.arg("--config").arg(&config_b);
-                i += 2;
-            }
-            "--port" => {
-                cmd.arg("--port").arg(port_b.to_string());
-                i += 2;
-            }
-            other => {
-                cmd.arg(other);
-                i += 1;
-            }
-        }
-    }
-    cmd.env_clear();
-    for kv in environ.split(|b| *b == 0).filter(|s| !s.is_empty()) {
-        let kv = String::from_utf8_lossy(kv);
-        if let Some((k, v)) = kv.split_once('=') {
-            cmd.env(k, v);
-        }
-    }
-    let _b = Proxy {
-        child: cmd
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    };
+    let (_b, port_b) = beside::litellm_beside(
+        &env,
+        "no-capture",
+        |c| c["litellm_settings"]["callbacks"] = serde_json::json!(["prometheus"]),
+        &[],
+        &[],
+    );
     let client = reqwest::Client::builder()
         .no_proxy()
         .timeout(Duration::from_secs(30))
         .build()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let ok = client
-            .get(format!("http://127.0.0.1:{port_b}/health/liveliness"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success());
-        if ok {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the no-capture proxy did not become healthy"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 
     // C: an edge of its own in front of a simulator of its own (D, which accepts any key; the
     // master key is accepted by the edge for any model).

@@ -51,36 +51,28 @@ fn request(base_url: &str, surface: &str, key: &str) -> RawResponse {
     raw_post(base_url, &path, &headers, body.to_string().as_bytes())
 }
 
-/// One side's net first-content times per surface.
-#[derive(Default)]
-struct Sides {
-    direct: Vec<f64>,
-    stack: Vec<f64>,
+/// Where one side of a comparison sends its requests.
+pub struct Target<'a> {
+    pub name: &'a str,
+    pub url: String,
+    pub key: &'a str,
 }
 
-/// Runs `rounds` rounds (every surface, both paths) against the stack of `env`: `session_key`
-/// through the edge, `sim_key` straight to the simulator.
-pub fn run(env: &StackEnv, session_key: &str, sim_key: &str, rounds: usize) {
-    let (direct, stack) = (env.sim_url(), env.proxy_url());
-    let send = |through: bool, surface: &str| {
-        let r = if through {
-            request(&stack, surface, session_key)
-        } else {
-            request(&direct, surface, sim_key)
-        };
-        assert_eq!(
-            r.status, 200,
-            "{surface} (through the stack: {through}): {}",
-            r.body
-        );
+/// Runs `rounds` rounds (every surface, both targets, order flipped every round) against the
+/// stack of `env` (whose simulator serves both); returns per surface x − y at (p50, p99) and the
+/// 95 % bootstrap interval of the p50 difference, after printing them.
+fn compare(env: &StackEnv, x: &Target, y: &Target, rounds: usize) -> Vec<(f64, f64, (f64, f64))> {
+    let send = |t: &Target, surface: &str| {
+        let r = request(&t.url, surface, t.key);
+        assert_eq!(r.status, 200, "{surface} ({}): {}", t.name, r.body);
         assert!(r.complete, "{surface}: the stream did not end properly");
         r.ttft_ms.expect("first content")
     };
     // Warm-up: LiteLLM's first requests on a code path are slow.
     for _ in 0..10 {
         for (s, _) in SURFACES {
-            send(true, s);
-            send(false, s);
+            send(x, s);
+            send(y, s);
         }
     }
     let after = env.truth_last_seq();
@@ -88,12 +80,12 @@ pub fn run(env: &StackEnv, session_key: &str, sim_key: &str, rounds: usize) {
     for k in 0..rounds {
         for (i, (s, _)) in SURFACES.iter().enumerate() {
             let order = if (k + i) % 2 == 0 {
-                [false, true]
-            } else {
                 [true, false]
+            } else {
+                [false, true]
             };
-            for through in order {
-                sent.push((i, through, send(through, s)));
+            for is_x in order {
+                sent.push((i, is_x, send(if is_x { x } else { y }, s)));
             }
         }
     }
@@ -104,42 +96,123 @@ pub fn run(env: &StackEnv, session_key: &str, sim_key: &str, rounds: usize) {
         sent.len(),
         "the simulator logged one request per request sent"
     );
-    let mut sides: Vec<Sides> = SURFACES.iter().map(|_| Sides::default()).collect();
-    for ((i, through, ttft), t) in sent.iter().zip(&truth) {
+    let mut sides: Vec<(Vec<f64>, Vec<f64>)> =
+        SURFACES.iter().map(|_| Default::default()).collect();
+    for ((i, is_x, ttft), t) in sent.iter().zip(&truth) {
         let sim_first = t["first_token_ms"]
             .as_f64()
             .expect("the simulator's first token");
-        let net = ttft - sim_first;
         let side = &mut sides[*i];
-        if *through {
-            side.stack.push(net)
-        } else {
-            side.direct.push(net)
-        }
+        if *is_x { &mut side.0 } else { &mut side.1 }.push(ttft - sim_first);
     }
+    SURFACES
+        .iter()
+        .zip(&sides)
+        .map(|((_, label), (xs, ys))| {
+            print_row(label, (x.name, y.name), xs, ys);
+            (
+                percentile(xs, 50.0) - percentile(ys, 50.0),
+                percentile(xs, 99.0) - percentile(ys, 99.0),
+                bootstrap_diff(xs, ys, 50.0),
+            )
+        })
+        .collect()
+}
+
+/// 4.: through the stack with `session_key` vs straight to the simulator with `sim_key`.
+pub fn run(env: &StackEnv, session_key: &str, sim_key: &str, rounds: usize) {
     println!(
         "The stack's tax per surface: {rounds} rounds of streamed sim-fast requests, each surface straight to the simulator and through the stack (session key), net of the simulator's own first-token time"
     );
-    let mut taxes = Vec::new();
-    for ((_, label), side) in SURFACES.iter().zip(&sides) {
-        print_row(label, ("stack", "direct"), &side.stack, &side.direct);
-        let p50 = percentile(&side.stack, 50.0) - percentile(&side.direct, 50.0);
-        let p99 = percentile(&side.stack, 99.0) - percentile(&side.direct, 99.0);
-        taxes.push((
-            *label,
-            p50,
-            p99,
-            bootstrap_diff(&side.stack, &side.direct, 50.0),
-        ));
-    }
-    let lo = taxes.iter().map(|t| t.1).fold(f64::INFINITY, f64::min);
-    let hi = taxes.iter().map(|t| t.1).fold(f64::NEG_INFINITY, f64::max);
+    let stack = Target {
+        name: "stack",
+        url: env.proxy_url(),
+        key: session_key,
+    };
+    let direct = Target {
+        name: "direct",
+        url: env.sim_url(),
+        key: sim_key,
+    };
+    let taxes = compare(env, &stack, &direct, rounds);
     println!("  tax to the first token, per surface:");
-    for (label, p50, p99, (l, h)) in &taxes {
+    for ((_, label), (p50, p99, (l, h))) in SURFACES.iter().zip(&taxes) {
         println!("    {label:<40} p50 {p50:6.2} ms [{l:.2}, {h:.2}]  p99 {p99:6.2} ms");
     }
+    let lo = taxes.iter().map(|t| t.0).fold(f64::INFINITY, f64::min);
+    let hi = taxes.iter().map(|t| t.0).fold(f64::NEG_INFINITY, f64::max);
     println!(
         "  spread between surfaces at p50: {:.2} ms (goals: p50 ≤ 5 ms, p99 ≤ 10 ms on every surface; spread ≤ 1 ms)",
         hi - lo
     );
+}
+
+/// RFC 7386: objects merge, `null` removes, anything else replaces.
+fn merge_patch(target: &mut Value, patch: &Value) {
+    match (target, patch) {
+        (Value::Object(t), Value::Object(p)) => {
+            for (k, v) in p {
+                if v.is_null() {
+                    t.remove(k);
+                } else {
+                    merge_patch(t.entry(k.clone()).or_insert(Value::Null), v);
+                }
+            }
+        }
+        (t, p) => *t = p.clone(),
+    }
+}
+
+/// 5.: the stack's LiteLLM vs a second one with `change` (`{"config": <merge patch>, "env":
+/// {NAME: value}, "args": [..]}`), both reached directly with the master key.
+pub fn one_change(env: &StackEnv, master: &str, change: &str, rounds: usize) {
+    let change: Value = serde_json::from_str(change).expect("STACKPERF_BENCH_AB is JSON");
+    let vars: Vec<(String, String)> = change["env"]
+        .as_object()
+        .map(|o| {
+            o.iter()
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        v.as_str().map_or_else(|| v.to_string(), str::to_string),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let args: Vec<String> = change["args"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    let (_b, port) = crate::beside::litellm_beside(
+        env,
+        "changed",
+        |c| {
+            if let Some(patch) = change.get("config") {
+                merge_patch(c, patch)
+            }
+        },
+        &vars,
+        &args,
+    );
+    println!("One change to LiteLLM, side by side: {change}; {rounds} rounds per surface, net of the simulator");
+    let changed = Target {
+        name: "changed",
+        url: format!("http://127.0.0.1:{port}"),
+        key: master,
+    };
+    let stack = Target {
+        name: "as shipped",
+        url: env.litellm_url(),
+        key: master,
+    };
+    let diffs = compare(env, &changed, &stack, rounds);
+    println!("  changed − as shipped, to the first token:");
+    for ((_, label), (p50, p99, (l, h))) in SURFACES.iter().zip(&diffs) {
+        println!("    {label:<40} p50 {p50:+6.2} ms [{l:+.2}, {h:+.2}]  p99 {p99:+6.2} ms");
+    }
 }

@@ -96,7 +96,14 @@ fn scan_for(dir: &Path, secrets: &[&str]) {
 
 #[test]
 fn stack_up_serves_every_surface_prometheus_counts_and_down_leaves_nothing() {
-    let env = StackEnv::new("stack");
+    let mut env = StackEnv::new("stack");
+    // Beside the data directory, a folder named like a module LiteLLM imports: LiteLLM puts
+    // `../..` of its working directory first on its import path, and from the stack directory
+    // that folder replaced the real `httptools` (every connection failed). Nothing below may
+    // change with it there.
+    let parent = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(parent.path().join("httptools")).expect("a decoy module folder");
+    env.data = tempfile::tempdir_in(parent.path()).expect("tempdir");
     let master = format!("sk-e2e-master-{}", std::process::id());
     let fake_provider_key = format!("sk-ant-e2e-fake-{}", std::process::id());
     env.set_secret("LITELLM_MASTER_KEY", &master);

@@ -263,7 +263,8 @@ impl NativeStack {
         version: Option<String>,
     ) -> Result<ServiceRecord, Error> {
         let log = self.log_path(name);
-        let pid = process::spawn(program, args, env, &self.dir(), &log)?;
+        let cwd = self.working_dir(name)?;
+        let pid = process::spawn(program, args, env, &cwd, &log)?;
         Ok(ServiceRecord {
             name,
             pid,
@@ -274,6 +275,21 @@ impl NativeStack {
             version,
             marker: marker.into(),
         })
+    }
+
+    /// Where a service runs. LiteLLM puts `../..` of its working directory first on its import
+    /// path (`proxy_server.py`, "for litellm local dev"): run from the stack directory, that is
+    /// the data directory's parent (`/tmp` for a temporary one), where any folder named like a
+    /// module it imports — an `httptools` folder was seen to crash every connection — would
+    /// replace the installed one. Two levels under StackPerf's own `litellm/` folder, `../..` is
+    /// that folder, which holds only the config and StackPerf's hook modules.
+    fn working_dir(&self, name: Service) -> Result<PathBuf, Error> {
+        if name != Service::Litellm {
+            return Ok(self.dir());
+        }
+        let dir = self.dir().join(name.as_str()).join("run").join("run");
+        std::fs::create_dir_all(&dir).map_err(io_err(format!("create {}", dir.display())))?;
+        Ok(dir)
     }
 
     /// Wait until `rec` answers its health check (elapsed time reported every 5 s).

@@ -165,13 +165,17 @@ impl Venv {
             .lines()
             .filter(|l| l.chars().next().is_some_and(|c| c.is_ascii_alphanumeric()))
             .count();
-        step(format!("[3/4] installing litellm[proxy]=={LITELLM_VERSION} and {} pinned dependencies (hash-checked)", packages.saturating_sub(1)));
+        step(format!("[3/4] installing litellm[proxy]=={LITELLM_VERSION} and {} pinned dependencies (hash-checked, compiled to bytecode)", packages.saturating_sub(1)));
         let args = [
             "pip",
             "install",
             "--python",
             &self.python().display().to_string(),
             "--require-hashes",
+            // Bytecode written once here: Python never compiles LiteLLM's ~2,000 modules again
+            // at each start (or at all where PYTHONDONTWRITEBYTECODE is set, as on CI machines),
+            // nor a module it imports per request (docs/sessions.md, "The stack's tax").
+            "--compile-bytecode",
             "-r",
             &lock_path.display().to_string(),
         ]
