@@ -40,7 +40,6 @@ pub fn litellm_beside(
         .join(format!("stack/litellm/config-{name}.yaml"));
     std::fs::write(&path, config.to_string()).unwrap();
     let pid = env.service_pid("litellm");
-    let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
     let argv: Vec<String> = cmdline
         .split(|b| *b == 0)
@@ -68,12 +67,7 @@ pub fn litellm_beside(
     }
     cmd.args(extra_args);
     cmd.env_clear();
-    for kv in environ.split(|b| *b == 0).filter(|s| !s.is_empty()) {
-        let kv = String::from_utf8_lossy(kv);
-        if let Some((k, v)) = kv.split_once('=') {
-            cmd.env(k, v);
-        }
-    }
+    cmd.envs(environ(pid));
     cmd.envs(extra_env.iter().map(|(k, v)| (k, v)));
     let log = std::fs::File::create(env.data.path().join(format!("litellm-{name}.log"))).unwrap();
     let proxy = Proxy {
@@ -98,4 +92,17 @@ pub fn litellm_beside(
         std::thread::sleep(Duration::from_millis(200));
     }
     (proxy, port)
+}
+
+/// A process's environment (from /proc).
+pub fn environ(pid: u32) -> Vec<(String, String)> {
+    std::fs::read(format!("/proc/{pid}/environ"))
+        .unwrap()
+        .split(|b| *b == 0)
+        .filter_map(|kv| {
+            String::from_utf8_lossy(kv)
+                .split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+        })
+        .collect()
 }

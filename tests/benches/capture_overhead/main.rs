@@ -360,13 +360,10 @@ async fn main() {
 /// from the stack's simulator process.
 fn per_surface(env: &StackEnv, rounds: usize) {
     let session = env.create_session("sim-profiles", "sim-fast-oai", &[]);
-    let environ = std::fs::read(format!("/proc/{}/environ", env.service_pid("sim"))).unwrap();
-    let sim_key = environ
-        .split(|b| *b == 0)
-        .filter_map(|kv| std::str::from_utf8(kv).ok())
-        .find_map(|kv| kv.strip_prefix("STACKPERF_SIM_API_KEY="))
-        .expect("the simulator's key")
-        .to_string();
+    let sim_key = beside::environ(env.service_pid("sim"))
+        .into_iter()
+        .find_map(|(k, v)| (k == "STACKPERF_SIM_API_KEY").then_some(v))
+        .expect("the simulator's key");
     surfaces::run(env, session.key(), &sim_key, rounds);
 }
 

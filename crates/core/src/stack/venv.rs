@@ -172,8 +172,8 @@ impl Venv {
             "--python",
             &self.python().display().to_string(),
             "--require-hashes",
-            // Bytecode written once here: Python never compiles LiteLLM's ~2,000 modules again
-            // at each start (or at all where PYTHONDONTWRITEBYTECODE is set, as on CI machines),
+            // Bytecode written once here: Python never compiles LiteLLM's modules again at each
+            // start (or at all where PYTHONDONTWRITEBYTECODE is set, as on CI machines),
             // nor a module it imports per request (docs/sessions.md, "The stack's tax").
             "--compile-bytecode",
             "-r",
