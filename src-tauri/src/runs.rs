@@ -20,17 +20,18 @@ pub async fn run_start(
 }
 
 /// Work on a run started elsewhere (another machine on the same PostgreSQL store): take its
-/// items until none is left, progress as events.
+/// items until none is left, `parallel` sessions at a time, progress as events.
 #[tauri::command]
 #[specta::specta]
 pub async fn run_join(
     handle: AppHandle,
     state: State<'_, Shared>,
     run_id: String,
+    parallel: u32,
 ) -> UiResult<RunSummary> {
     let app = state.app()?;
     Ok(app
-        .run_join_cancellable(&run_id, 1, &Window(handle))
+        .run_join_cancellable(&run_id, parallel, &Window(handle))
         .await?)
 }
 

@@ -59,9 +59,9 @@ export const commands = {
 	runCancel: () => typedError<boolean, UiError>(__TAURI_INVOKE("run_cancel")),
 	/**
 	 *  Work on a run started elsewhere (another machine on the same PostgreSQL store): take its
-	 *  items until none is left, progress as events.
+	 *  items until none is left, `parallel` sessions at a time, progress as events.
 	 */
-	runJoin: (runId: string) => typedError<RunSummary_Serialize, UiError>(__TAURI_INVOKE("run_join", { runId })),
+	runJoin: (runId: string, parallel: number) => typedError<RunSummary_Serialize, UiError>(__TAURI_INVOKE("run_join", { runId, parallel })),
 	/**  A run's items as they stand: every item with the worker that holds or held it. */
 	runItems: (runId: string) => typedError<RunItemRow_Serialize[], UiError>(__TAURI_INVOKE("run_items", { runId })),
 	usageKeys: () => typedError<UsageKey_Serialize[], UiError>(__TAURI_INVOKE("usage_keys")),
@@ -1426,7 +1426,7 @@ export type RunRequest_Deserialize = {
 	/**  How many times an item that ended in an infrastructure error is tried again [default 1]. */
 	retry_infra?: number | null,
 	/**
-	 *  Sessions at a time [default 1]; each stays isolated, but they share the machine
+	 *  Sessions at a time, 1 to [`MAX_PARALLEL`] [default 1]; each stays isolated, but they share the machine
 	 *  (docs/runs.md, "Parallel trials").
 	 */
 	parallel?: number | null,
@@ -1451,7 +1451,7 @@ export type RunRequest_Serialize = {
 	/**  How many times an item that ended in an infrastructure error is tried again [default 1]. */
 	retry_infra: number | null,
 	/**
-	 *  Sessions at a time [default 1]; each stays isolated, but they share the machine
+	 *  Sessions at a time, 1 to [`MAX_PARALLEL`] [default 1]; each stays isolated, but they share the machine
 	 *  (docs/runs.md, "Parallel trials").
 	 */
 	parallel: number | null,

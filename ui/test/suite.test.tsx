@@ -208,12 +208,15 @@ describe("suite in the window", () => {
     const input = root.querySelector("#run-join-id") as HTMLInputElement;
     expect((root.querySelector("#run-join") as HTMLButtonElement).disabled).toBe(true);
     input.value = " run_00ff ";
+    const parallel = root.querySelector("#run-parallel") as HTMLInputElement;
+    parallel.value = "3";
     await act(async () => {
       input.dispatchEvent(new Event("input"));
+      parallel.dispatchEvent(new Event("input"));
     });
     click(root.querySelector("#run-join"));
     await settle();
-    expect(calls.find((c) => c.cmd === "run_join")?.args).toEqual({ runId: "run_00ff" });
+    expect(calls.find((c) => c.cmd === "run_join")?.args).toEqual({ runId: "run_00ff", parallel: 3 });
     const rows = [...root.querySelectorAll("[data-testid=run-workers] tbody tr")].map((r) => r.textContent);
     expect(rows).toEqual(["alpha · pid 7 · slot 12–", "beta · pid 7 · slot 11–"]);
     expect(workersOf([item(4, "running", "gamma")] as never)).toEqual([{ worker: "gamma · pid 7 · slot 1", done: 0, running: 5 }]);

@@ -53,7 +53,7 @@ pub struct RunArgs {
     retry_infra: u32,
     /// Sessions at a time, each isolated; they share the machine, which slows timings —
     /// sessions record it and Compare says when variants ran under different concurrency
-    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=32))]
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=i64::from(stackperf_core::run::MAX_PARALLEL)))]
     parallel: u32,
     /// Per-session time limit in seconds [default: the task card's timebox]
     #[arg(long, value_name = "SECONDS")]

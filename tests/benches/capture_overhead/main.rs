@@ -6,6 +6,7 @@
 //!   STACKPERF_BENCH_STACKPERF_ONLY=1 …                (only StackPerf vs LiteLLM alone)
 //!   STACKPERF_BENCH_SPLIT=1 …                         (also LiteLLM + capture, without the edge)
 //!   STACKPERF_BENCH_SURFACES=1 …                      (only the stack's tax per surface, 4.)
+//!   STACKPERF_BENCH_GAP_MS=N …                        (4. and 5.: a pause after each request)
 //!   STACKPERF_BENCH_AB='{"config": {…}, "env": {…}, "args": […]}' …
 //!       (only: the stack's LiteLLM vs a second one with that change — a JSON merge patch of its
 //!        config, variables, arguments — per surface, both reached directly; 5.)
@@ -356,15 +357,19 @@ async fn main() {
     per_surface(&env, pairs);
 }
 
-/// 4.: a session of the stack (its key goes through the edge) and the simulator's own key, read
-/// from the stack's simulator process.
+/// 4.: sessions of the stack (their keys go through the edge; one for the native Anthropic
+/// route's variant) and the simulator's own key, read from the stack's simulator process.
 fn per_surface(env: &StackEnv, rounds: usize) {
     let session = env.create_session("sim-profiles", "sim-fast-oai", &[]);
+    let (experiment, variant) = surfaces::NATIVE_VARIANT;
+    let native = env.create_session(experiment, variant, &[]);
+    let mut keys = [session.key(); surfaces::SURFACES.len()];
+    keys[surfaces::NATIVE_ROW] = native.key();
     let sim_key = beside::environ(env.service_pid("sim"))
         .into_iter()
         .find_map(|(k, v)| (k == "STACKPERF_SIM_API_KEY").then_some(v))
         .expect("the simulator's key");
-    surfaces::run(env, session.key(), &sim_key, rounds);
+    surfaces::run(env, keys, &sim_key, rounds);
 }
 
 /// Starts this executable again as the byte pump in front of `127.0.0.1:upstream`: a process of

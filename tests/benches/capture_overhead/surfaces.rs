@@ -13,36 +13,71 @@ use stackperf_e2e::{raw_post, RawResponse, StackEnv};
 
 use crate::{bootstrap_diff, percentile, print_row};
 
-/// The surfaces, named for the harnesses that use them.
-const SURFACES: [(&str, &str); 4] = [
-    ("chat", "chat completions (OpenCode, OpenHands)"),
-    ("responses", "responses (Codex)"),
-    ("messages", "messages (Claude Code)"),
-    ("generate", "generateContent (Gemini CLI)"),
-];
+/// One row of the table: a protocol surface (named for the harnesses that use it) and the model
+/// alias the stack routes it to.
+pub struct Surface {
+    kind: &'static str,
+    label: &'static str,
+    alias: &'static str,
+}
 
-/// One streamed request on `surface` to `base_url`, timed by the raw-socket client.
-fn request(base_url: &str, surface: &str, key: &str) -> RawResponse {
+/// The surfaces; messages twice: bridged to the simulator's OpenAI-style provider (as `sim-fast`
+/// variants route it) and on LiteLLM's native Anthropic route (as a Claude Code user with an
+/// Anthropic provider has it). Gemini's surface is bridged: no native Gemini route here.
+pub const SURFACES: [Surface; 5] = [
+    Surface {
+        kind: "chat",
+        label: "chat completions (OpenCode, OpenHands)",
+        alias: "sim-fast",
+    },
+    Surface {
+        kind: "responses",
+        label: "responses (Codex)",
+        alias: "sim-fast",
+    },
+    Surface {
+        kind: "messages",
+        label: "messages, bridged (Claude Code)",
+        alias: "sim-fast",
+    },
+    Surface {
+        kind: "messages",
+        label: "messages, native route (Claude Code)",
+        alias: "sim-anthropic-fast",
+    },
+    Surface {
+        kind: "generate",
+        label: "generateContent, bridged (Gemini CLI)",
+        alias: "sim-fast",
+    },
+];
+/// The row whose key is a session of [`NATIVE_VARIANT`] (a session key is scoped to its model).
+pub const NATIVE_ROW: usize = 3;
+/// The experiment and variant of the native route's session.
+pub const NATIVE_VARIANT: (&str, &str) = ("claude-code-routes", "claude-code-sim-anthropic");
+
+/// One streamed request for `model` on `surface` to `base_url`, timed by the raw-socket client.
+fn request(base_url: &str, surface: &str, model: &str, key: &str) -> RawResponse {
     let bearer = format!("Bearer {key}");
     let msg = json!([{"role": "user", "content": "overhead"}]);
     let (path, headers, body): (String, Vec<(&str, &str)>, Value) = match surface {
         "chat" => (
             "/v1/chat/completions".into(),
             vec![("Authorization", &bearer)],
-            json!({"model": "sim-fast", "stream": true, "max_tokens": 16, "messages": msg}),
+            json!({"model": model, "stream": true, "max_tokens": 16, "messages": msg}),
         ),
         "responses" => (
             "/v1/responses".into(),
             vec![("Authorization", &bearer)],
-            json!({"model": "sim-fast", "stream": true, "max_output_tokens": 16, "input": "overhead"}),
+            json!({"model": model, "stream": true, "max_output_tokens": 16, "input": "overhead"}),
         ),
         "messages" => (
             "/v1/messages".into(),
             vec![("x-api-key", key), ("anthropic-version", "2023-06-01")],
-            json!({"model": "sim-fast", "stream": true, "max_tokens": 16, "messages": msg}),
+            json!({"model": model, "stream": true, "max_tokens": 16, "messages": msg}),
         ),
         _ => (
-            "/v1beta/models/sim-fast:streamGenerateContent?alt=sse".into(),
+            format!("/v1beta/models/{model}:streamGenerateContent?alt=sse"),
             vec![("x-goog-api-key", key)],
             json!({"contents": [{"role": "user", "parts": [{"text": "overhead"}]}],
                    "generationConfig": {"maxOutputTokens": 16}}),
@@ -51,41 +86,59 @@ fn request(base_url: &str, surface: &str, key: &str) -> RawResponse {
     raw_post(base_url, &path, &headers, body.to_string().as_bytes())
 }
 
-/// Where one side of a comparison sends its requests.
+/// Where one side of a comparison sends its requests: a key per row of [`SURFACES`], and
+/// whether it is the simulator itself (which knows every model by its upstream name, `sim-fast`).
 pub struct Target<'a> {
     pub name: &'a str,
     pub url: String,
-    pub key: &'a str,
+    pub keys: [&'a str; SURFACES.len()],
+    pub upstream: bool,
+}
+
+/// The pause after each request (`STACKPERF_BENCH_GAP_MS`, default 0: back to back). A harness
+/// works between its requests (tools, the user); LiteLLM finishes a request (cost, logging
+/// callbacks) on the loop the next one needs, so back to back is the worst case.
+fn gap() -> std::time::Duration {
+    let ms = std::env::var("STACKPERF_BENCH_GAP_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    std::time::Duration::from_millis(ms)
 }
 
 /// Runs `rounds` rounds (every surface, both targets, order flipped every round) against the
 /// stack of `env` (whose simulator serves both); returns per surface x − y at (p50, p99) and the
 /// 95 % bootstrap interval of the p50 difference, after printing them.
 fn compare(env: &StackEnv, x: &Target, y: &Target, rounds: usize) -> Vec<(f64, f64, (f64, f64))> {
-    let send = |t: &Target, surface: &str| {
-        let r = request(&t.url, surface, t.key);
-        assert_eq!(r.status, 200, "{surface} ({}): {}", t.name, r.body);
-        assert!(r.complete, "{surface}: the stream did not end properly");
+    let pause = gap();
+    let send = |t: &Target, i: usize| {
+        // Modelled think time between a harness's requests, not synchronisation.
+        std::thread::sleep(pause);
+        let s = &SURFACES[i];
+        let model = if t.upstream { "sim-fast" } else { s.alias };
+        let r = request(&t.url, s.kind, model, t.keys[i]);
+        assert_eq!(r.status, 200, "{} ({}): {}", s.label, t.name, r.body);
+        assert!(r.complete, "{}: the stream did not end properly", s.label);
         r.ttft_ms.expect("first content")
     };
     // Warm-up: LiteLLM's first requests on a code path are slow.
     for _ in 0..10 {
-        for (s, _) in SURFACES {
-            send(x, s);
-            send(y, s);
+        for i in 0..SURFACES.len() {
+            send(x, i);
+            send(y, i);
         }
     }
     let after = env.truth_last_seq();
     let mut sent: Vec<(usize, bool, f64)> = Vec::new();
     for k in 0..rounds {
-        for (i, (s, _)) in SURFACES.iter().enumerate() {
+        for i in 0..SURFACES.len() {
             let order = if (k + i) % 2 == 0 {
                 [true, false]
             } else {
                 [false, true]
             };
             for is_x in order {
-                sent.push((i, is_x, send(if is_x { x } else { y }, s)));
+                sent.push((i, is_x, send(if is_x { x } else { y }, i)));
             }
         }
     }
@@ -108,8 +161,8 @@ fn compare(env: &StackEnv, x: &Target, y: &Target, rounds: usize) -> Vec<(f64, f
     SURFACES
         .iter()
         .zip(&sides)
-        .map(|((_, label), (xs, ys))| {
-            print_row(label, (x.name, y.name), xs, ys);
+        .map(|(s, (xs, ys))| {
+            print_row(s.label, (x.name, y.name), xs, ys);
             (
                 percentile(xs, 50.0) - percentile(ys, 50.0),
                 percentile(xs, 99.0) - percentile(ys, 99.0),
@@ -119,25 +172,32 @@ fn compare(env: &StackEnv, x: &Target, y: &Target, rounds: usize) -> Vec<(f64, f
         .collect()
 }
 
-/// 4.: through the stack with `session_key` vs straight to the simulator with `sim_key`.
-pub fn run(env: &StackEnv, session_key: &str, sim_key: &str, rounds: usize) {
+/// 4.: through the stack with `session_keys` (one per row) vs straight to the simulator with
+/// `sim_key`.
+pub fn run(env: &StackEnv, session_keys: [&str; SURFACES.len()], sim_key: &str, rounds: usize) {
     println!(
-        "The stack's tax per surface: {rounds} rounds of streamed sim-fast requests, each surface straight to the simulator and through the stack (session key), net of the simulator's own first-token time"
+        "The stack's tax per surface: {rounds} rounds of streamed sim-fast requests, each surface straight to the simulator and through the stack (session key), net of the simulator's own first-token time; {} ms between requests",
+        gap().as_millis()
     );
     let stack = Target {
         name: "stack",
         url: env.proxy_url(),
-        key: session_key,
+        keys: session_keys,
+        upstream: false,
     };
     let direct = Target {
         name: "direct",
         url: env.sim_url(),
-        key: sim_key,
+        keys: [sim_key; SURFACES.len()],
+        upstream: true,
     };
     let taxes = compare(env, &stack, &direct, rounds);
     println!("  tax to the first token, per surface:");
-    for ((_, label), (p50, p99, (l, h))) in SURFACES.iter().zip(&taxes) {
-        println!("    {label:<40} p50 {p50:6.2} ms [{l:.2}, {h:.2}]  p99 {p99:6.2} ms");
+    for (s, (p50, p99, (l, h))) in SURFACES.iter().zip(&taxes) {
+        println!(
+            "    {:<40} p50 {p50:6.2} ms [{l:.2}, {h:.2}]  p99 {p99:6.2} ms",
+            s.label
+        );
     }
     let lo = taxes.iter().map(|t| t.0).fold(f64::INFINITY, f64::min);
     let hi = taxes.iter().map(|t| t.0).fold(f64::NEG_INFINITY, f64::max);
@@ -203,16 +263,21 @@ pub fn one_change(env: &StackEnv, master: &str, change: &str, rounds: usize) {
     let changed = Target {
         name: "changed",
         url: format!("http://127.0.0.1:{port}"),
-        key: master,
+        keys: [master; SURFACES.len()],
+        upstream: false,
     };
     let stack = Target {
         name: "as shipped",
         url: env.litellm_url(),
-        key: master,
+        keys: [master; SURFACES.len()],
+        upstream: false,
     };
     let diffs = compare(env, &changed, &stack, rounds);
     println!("  changed − as shipped, to the first token:");
-    for ((_, label), (p50, p99, (l, h))) in SURFACES.iter().zip(&diffs) {
-        println!("    {label:<40} p50 {p50:+6.2} ms [{l:+.2}, {h:+.2}]  p99 {p99:+6.2} ms");
+    for (s, (p50, p99, (l, h))) in SURFACES.iter().zip(&diffs) {
+        println!(
+            "    {:<40} p50 {p50:+6.2} ms [{l:+.2}, {h:+.2}]  p99 {p99:+6.2} ms",
+            s.label
+        );
     }
 }

@@ -52,7 +52,8 @@ fn get(url: &str) -> Option<String> {
     })
 }
 
-/// Poll a Prometheus query until `ok(value)` or the deadline (Prometheus scrapes every 2 s).
+/// Poll a Prometheus query until `ok(value)` or the deadline (Prometheus scrapes the edge every
+/// 2 s, LiteLLM every 15 s).
 fn wait_query(prom: &str, query: &str, ok: impl Fn(f64) -> bool, within: Duration) -> Option<f64> {
     let until = Instant::now() + within;
     let mut last = None;
@@ -249,7 +250,7 @@ fn stack_up_serves_every_surface_prometheus_counts_and_down_leaves_nothing() {
             &prom,
             "up{job=\"litellm\"}",
             |v| v == 1.0,
-            Duration::from_secs(30)
+            Duration::from_secs(45)
         ),
         Some(1.0),
         "LiteLLM target not up"
@@ -258,7 +259,7 @@ fn stack_up_serves_every_surface_prometheus_counts_and_down_leaves_nothing() {
         &prom,
         "sum(litellm_proxy_total_requests_metric_total{requested_model!=\"stackperf-warmup\"})",
         |v| v >= n,
-        Duration::from_secs(30),
+        Duration::from_secs(45),
     );
     assert_eq!(
         counted,

@@ -56,6 +56,8 @@ export function RunScreen({ onCompare }: { onCompare: (experiment: string) => vo
   const [experiment, setExperiment] = useState("");
   const [work, setWork] = useState("");
   const [repeat, setRepeat] = useState(2);
+  // Sessions this machine runs at a time, for a run it starts or joins (core checks 1 to 32).
+  const [parallel, setParallel] = useState(1);
   const [order, setOrder] = useState<RunOrder>("blocks");
   const [plan, setPlan] = useState<RunPlan | null>(null);
   const [busy, setBusy] = useState(false);
@@ -80,7 +82,7 @@ export function RunScreen({ onCompare }: { onCompare: (experiment: string) => vo
     setWork(suite ? `suite:${suite}` : `task:${choices.task_cards.includes("write-marker") ? "write-marker" : (choices.task_cards[0] ?? "")}`);
   }, [choices, experiment]);
 
-  const request = () => ({ experiment, ...workOf(work), retry_infra: null, parallel: null, repeat, order, seed: null, timeout_s: null });
+  const request = () => ({ experiment, ...workOf(work), retry_infra: null, parallel, repeat, order, seed: null, timeout_s: null });
 
   // The plan, before starting: how long, and what the run can detect.
   useEffect(() => {
@@ -156,7 +158,7 @@ export function RunScreen({ onCompare }: { onCompare: (experiment: string) => vo
     }
   };
   const start = () => go(() => call(commands.runStart(request())));
-  const join = () => go(() => call(commands.runJoin(joinId.trim())));
+  const join = () => go(() => call(commands.runJoin(joinId.trim(), parallel)));
   const workers = workersOf(summary?.items ?? shown ?? []);
   const done = rows.filter((r) => r.outcome !== null).length;
   // The session running now, followed live as its requests are captured.
@@ -210,6 +212,17 @@ export function RunScreen({ onCompare }: { onCompare: (experiment: string) => vo
         <label>
           Repetitions
           <input id="run-repeat" type="number" min={1} max={100} value={repeat} onInput={(e) => setRepeat(Number((e.target as HTMLInputElement).value) || 1)} />
+        </label>
+        <label title="Each session stays isolated, but they share this machine, which slows timings: sessions record it, and Compare says when variants ran under different concurrency">
+          Sessions at once
+          <input
+            id="run-parallel"
+            type="number"
+            min={1}
+            max={32}
+            value={parallel}
+            onInput={(e) => setParallel(Math.min(32, Math.max(1, Math.trunc(Number((e.target as HTMLInputElement).value)) || 1)))}
+          />
         </label>
         <label>
           Order

@@ -81,6 +81,7 @@ impl App {
         cancel: watch::Receiver<bool>,
     ) -> Result<RunSummary, Error> {
         let progress = &|e: RunEvent| events.run(e);
+        let slots = super::runs::slots(slots)?;
         let store = self.store().await?;
         let run = super::runs::recorded_run(store, run_id).await?;
         if run.status != RunStatus::Running {

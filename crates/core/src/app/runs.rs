@@ -96,7 +96,7 @@ impl App {
             versions: self.versions(&reg, &variants).await,
             suite,
             retry_infra: req.retry_infra.unwrap_or(1),
-            parallel: req.parallel.unwrap_or(1).max(1),
+            parallel: slots(req.parallel.unwrap_or(1))?,
         };
         self.store().await?.insert_run(&run, &items).await?;
         let slots = run.parallel;
@@ -228,6 +228,18 @@ pub(super) fn check_request(reg: &Registry, req: &RunRequest) -> Result<Resolved
     Ok((exp.variants.clone(), task_cards, suite))
 }
 
+/// A worker's sessions at a time, checked: 1 to [`run::MAX_PARALLEL`].
+pub(super) fn slots(n: u32) -> Result<u32, Error> {
+    if (1..=run::MAX_PARALLEL).contains(&n) {
+        Ok(n)
+    } else {
+        Err(Error::Invalid(format!(
+            "sessions at a time (--parallel) must be 1 to {}, not {n}",
+            run::MAX_PARALLEL
+        )))
+    }
+}
+
 pub(super) fn task_and_harness<'a>(
     reg: &'a Registry,
     variant: &str,
@@ -305,4 +317,19 @@ fn machine() -> String {
         std::env::consts::OS,
         std::env::consts::ARCH
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sessions_at_a_time_are_one_to_the_maximum() {
+        assert_eq!(slots(1).unwrap(), 1);
+        assert_eq!(slots(run::MAX_PARALLEL).unwrap(), run::MAX_PARALLEL);
+        for bad in [0, run::MAX_PARALLEL + 1] {
+            let e = slots(bad).unwrap_err().to_string();
+            assert!(e.contains("1 to 32") && e.contains(&bad.to_string()), "{e}");
+        }
+    }
 }

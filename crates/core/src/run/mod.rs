@@ -17,6 +17,9 @@ pub use crate::store::model::{
 };
 pub use crate::store::RunItemRow;
 
+/// The most sessions one worker runs at a time (`--parallel`, the Run panel's field).
+pub const MAX_PARALLEL: u32 = 32;
+
 /// What `stackperf run` and the Run panel ask for.
 #[derive(Debug, Clone, Deserialize)]
 #[cfg_attr(feature = "specta", derive(specta::Type))]
@@ -34,7 +37,7 @@ pub struct RunRequest {
     #[serde(default)]
     #[cfg_attr(feature = "specta", specta(type = Option<f64>))]
     pub retry_infra: Option<u32>,
-    /// Sessions at a time [default 1]; each stays isolated, but they share the machine
+    /// Sessions at a time, 1 to [`MAX_PARALLEL`] [default 1]; each stays isolated, but they share the machine
     /// (docs/runs.md, "Parallel trials").
     #[serde(default)]
     #[cfg_attr(feature = "specta", specta(type = Option<f64>))]
