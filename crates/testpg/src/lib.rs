@@ -22,7 +22,7 @@ pub const PASSWORD: &str = "stackperf-test-pw";
 pub struct Server {
     pub port: u16,
     pub dir: PathBuf,
-    _child: Child,
+    child: Child,
     bin: PathBuf,
     user: Option<String>,
 }
@@ -116,12 +116,39 @@ fn free_port() -> Result<u16, String> {
 
 impl Server {
     fn start() -> Result<Server, String> {
+        Server::start_in(&format!("pg-{}", std::process::id()))
+    }
+
+    /// A server of the caller's own, not the process's shared one ([`server`]): for a test that
+    /// restarts it ([`Server::restart`]). Stopped when dropped, or when the thread that made it
+    /// ends.
+    pub fn own() -> Result<Server, String> {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        Server::start_in(&format!("pg-{}-own{n}", std::process::id()))
+    }
+
+    /// Stop the server at once, as a crash would (`SIGQUIT`: PostgreSQL's immediate shutdown;
+    /// every connection cut, open transactions lost), then start it again on the same port and
+    /// data, after `down` (connections are refused meanwhile). Returns when it accepts queries.
+    pub fn restart(&mut self, down: Duration) -> Result<(), String> {
+        let pid = self.child.id();
+        let _ = Command::new("kill")
+            .args(["-QUIT", &pid.to_string()])
+            .status();
+        let _ = self.child.wait();
+        std::thread::sleep(down);
+        self.child = spawn(&self.dir, self.port, &self.bin, &self.user)?;
+        self.wait_ready(Duration::from_secs(60))
+    }
+
+    fn start_in(name: &str) -> Result<Server, String> {
         let bin = bin_dir()?;
         let root = is_root();
         let base = base_dir(root);
         std::fs::create_dir_all(&base).map_err(|e| format!("{}: {e}", base.display()))?;
         sweep(&base);
-        let dir = base.join(format!("pg-{}", std::process::id()));
+        let dir = base.join(name);
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         let user = root.then(|| "postgres".to_string());
@@ -165,48 +192,18 @@ impl Server {
                 String::from_utf8_lossy(&out.stderr)
             ));
         }
-        let (cert, key) = self_signed_cert(&dir, &user)?;
+        self_signed_cert(&dir, &user)?;
         let port = free_port()?;
-        let mut cmd = as_user(&user, &bin.join("postgres"));
-        cmd.args(["-D", &data.display().to_string()])
-            .args(["-p", &port.to_string()])
-            .args(["-k", &dir.display().to_string()])
-            .args(["-c", "listen_addresses=127.0.0.1"])
-            // A test server: nothing to keep through a power cut.
-            .args([
-                "-c",
-                "fsync=off",
-                "-c",
-                "synchronous_commit=off",
-                "-c",
-                "full_page_writes=off",
-            ])
-            .args(["-c", "max_connections=200"])
-            // TLS as a team's server offers it (clients' `sslmode` decides whether it is used).
-            .args(["-c", "ssl=on"])
-            .arg("-c")
-            .arg(format!("ssl_cert_file={}", cert.display()))
-            .arg("-c")
-            .arg(format!("ssl_key_file={}", key.display()))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(
-                std::fs::File::create(dir.join("server.log"))
-                    .map(Stdio::from)
-                    .unwrap_or_else(|_| Stdio::null()),
-            );
-        let child = cmd.spawn().map_err(|e| format!("postgres: {e}"))?;
         let server = Server {
+            child: spawn(&dir, port, &bin, &user)?,
             port,
             dir,
-            _child: child,
             bin,
             user,
         };
         server.wait_ready(Duration::from_secs(60))?;
         Ok(server)
     }
-
     /// One of the server's client programs, pointed at it through its socket folder as the
     /// `stackperf` role (trusted there).
     fn client(&self, program: &str) -> Command {
@@ -306,6 +303,17 @@ impl Server {
     }
 }
 
+impl Drop for Server {
+    /// Only servers of their own ([`Server::own`]) are ever dropped; the shared one lives as long
+    /// as the process.
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-QUIT", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
 /// A certificate authority (`ca.crt`, the root a verifying client is given) and the server's
 /// certificate for `localhost` and 127.0.0.1 signed by it, made in-process (rcgen); the CA's
 /// key is never written, the server's readable only by the server's user.
@@ -353,6 +361,47 @@ fn self_signed_cert(dir: &Path, user: &Option<String>) -> Result<(PathBuf, PathB
             .status();
     }
     Ok((cert, key))
+}
+
+/// The server process on `dir`'s data folder, listening on `port`.
+fn spawn(dir: &Path, port: u16, bin: &Path, user: &Option<String>) -> Result<Child, String> {
+    let (data, cert, key) = (
+        dir.join("data"),
+        dir.join("server.crt"),
+        dir.join("server.key"),
+    );
+    let mut cmd = as_user(user, &bin.join("postgres"));
+    cmd.args(["-D", &data.display().to_string()])
+        .args(["-p", &port.to_string()])
+        .args(["-k", &dir.display().to_string()])
+        .args(["-c", "listen_addresses=127.0.0.1"])
+        // A test server: nothing to keep through a power cut.
+        .args([
+            "-c",
+            "fsync=off",
+            "-c",
+            "synchronous_commit=off",
+            "-c",
+            "full_page_writes=off",
+        ])
+        .args(["-c", "max_connections=200"])
+        // TLS as a team's server offers it (clients' `sslmode` decides whether it is used).
+        .args(["-c", "ssl=on"])
+        .arg("-c")
+        .arg(format!("ssl_cert_file={}", cert.display()))
+        .arg("-c")
+        .arg(format!("ssl_key_file={}", key.display()))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(dir.join("server.log"))
+                .map(Stdio::from)
+                .unwrap_or_else(|_| Stdio::null()),
+        );
+    cmd.spawn().map_err(|e| format!("postgres: {e}"))
 }
 
 /// `program` run as `user` (when given), ended by SIGQUIT (PostgreSQL's immediate shutdown)
