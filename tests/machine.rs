@@ -10,7 +10,9 @@
 //! socket client) take the machine alone with [`quiet`]; every test that starts processes takes a
 //! share ([`share`], also taken by [`crate::StackEnv`] and [`crate::Sim`]), so a timing test never
 //! runs beside a LiteLLM starting up on a 2-core machine, while the others run side by side (they
-//! mostly wait on processes: `scripts/test.sh` runs four at a time).
+//! mostly wait on processes: `scripts/test.sh` runs four at a time). A timing test waiting for the
+//! machine would hold one of those four threads idle (libtest starts tests in name order), so
+//! timing tests live in modules named `quiet` and `scripts/test.sh` runs them after the others.
 
 use std::cell::Cell;
 use std::collections::BTreeSet;
@@ -105,12 +107,20 @@ pub struct Quiet(PhantomData<MutexGuard<'static, ()>>);
 /// that took it (it cannot be sent to another).
 pub struct Share(PhantomData<MutexGuard<'static, ()>>);
 
-/// Take the machine alone (waits for every running test that holds a share).
+/// Take the machine alone (waits for every running test that holds a share). The test lives in a
+/// module named `quiet`: `scripts/test.sh` runs `::quiet::` tests after the others, one at a time,
+/// so none of them holds a test thread while it waits for the machine.
 pub fn quiet() -> Quiet {
     assert!(
         SHARES.with(Cell::get) == 0,
         "take quiet() before starting anything: this thread holds a share"
     );
+    if let Some(name) = std::thread::current().name().filter(|n| *n != "main") {
+        assert!(
+            name.contains("::quiet::"),
+            "{name} takes the machine alone: put it in a `mod quiet` (scripts/test.sh runs those last)"
+        );
+    }
     MACHINE.wait_until(|h| !h.alone && h.shares == 0, |h| h.alone = true);
     QUIET.with(|q| q.set(true));
     Quiet(PhantomData)

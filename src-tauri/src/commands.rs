@@ -401,4 +401,6 @@ pub fn builder() -> Builder<tauri::Wry> {
             "UNIT_FORMATS",
             stackperf_core::analysis::units::UNIT_FORMATS,
         )
+        // The most sessions a worker runs at once (core refuses more): the Run panel's bound.
+        .constant("MAX_PARALLEL", stackperf_core::run::MAX_PARALLEL)
 }

@@ -357,14 +357,21 @@ async fn main() {
     per_surface(&env, pairs);
 }
 
-/// 4.: sessions of the stack (their keys go through the edge; one for the native Anthropic
-/// route's variant) and the simulator's own key, read from the stack's simulator process.
+/// 4.: a session of the stack per row's variant (their keys go through the edge) and the
+/// simulator's own key, read from the stack's simulator process.
 fn per_surface(env: &StackEnv, rounds: usize) {
-    let session = env.create_session("sim-profiles", "sim-fast-oai", &[]);
-    let (experiment, variant) = surfaces::NATIVE_VARIANT;
-    let native = env.create_session(experiment, variant, &[]);
-    let mut keys = [session.key(); surfaces::SURFACES.len()];
-    keys[surfaces::NATIVE_ROW] = native.key();
+    let mut sessions: Vec<((&str, &str), stackperf_e2e::Session)> = Vec::new();
+    for s in &surfaces::SURFACES {
+        if !sessions.iter().any(|(v, _)| *v == s.session) {
+            sessions.push((s.session, env.create_session(s.session.0, s.session.1, &[])));
+        }
+    }
+    let keys = surfaces::SURFACES.each_ref().map(|s| {
+        sessions
+            .iter()
+            .find_map(|(v, session)| (*v == s.session).then(|| session.key()))
+            .expect("a session per variant")
+    });
     let sim_key = beside::environ(env.service_pid("sim"))
         .into_iter()
         .find_map(|(k, v)| (k == "STACKPERF_SIM_API_KEY").then_some(v))

@@ -52,178 +52,189 @@ fn rows_by_id(env: &StackEnv) -> HashMap<String, Value> {
         .collect()
 }
 
-#[test]
-fn stored_timings_equal_what_a_raw_socket_client_measured() {
-    let _quiet = stackperf_e2e::quiet(); // timings against a raw socket client
-    let env = StackEnv::new("fidelity");
-    let master = env.up_with_master_key();
-    let session = env.create_session("sim-profiles", "sim-fast-oai", &[]);
-    let key = session.key().to_string();
-    assert!(session.env["OPENAI_BASE_URL"].starts_with(&env.proxy_url()));
+/// Tests that take the machine alone (`stackperf_e2e::quiet`): `scripts/test.sh` runs them
+/// after the others, one at a time (`::quiet::` in their names).
+mod quiet {
+    use super::*;
 
-    // One untimed request per surface first: LiteLLM's first request on a code path is slow.
-    let surfaces = ["chat", "responses", "messages", "google"];
-    let mut seen: Vec<(&str, RawResponse)> = Vec::new();
-    for s in surfaces {
-        let r = request(&env, s, &key, "sim-fast", 8);
-        assert_eq!(r.status, 200, "{s}: {}", r.body);
-    }
-    for i in 0..PER_SURFACE * surfaces.len() {
-        let s = surfaces[i % surfaces.len()];
-        let r = request(&env, s, &key, "sim-fast", 24);
-        assert_eq!(r.status, 200, "{s}: {}", r.body);
-        assert!(r.complete && r.ttft_ms.is_some(), "{s}: {r:?}");
-        seen.push((s, r));
-    }
-    let rows = rows_by_id(&env);
-    let mut report = Vec::new();
-    for s in surfaces {
-        let (mut dt, mut dl) = (Vec::new(), Vec::new());
-        for (_, r) in seen.iter().filter(|(x, _)| *x == s) {
-            let id = r
-                .header("x-stackperf-request-id")
-                .expect("correlation id header");
-            let row = rows
-                .get(id)
-                .unwrap_or_else(|| panic!("{s}: no row for {id}"));
-            assert_eq!(row["timed_at"], "edge", "{row}");
-            assert_eq!(row["status"], "success", "{row}");
-            assert_eq!(
-                row["has_litellm_record"], 1,
-                "LiteLLM's line was merged: {row}"
+    #[test]
+    fn stored_timings_equal_what_a_raw_socket_client_measured() {
+        let _quiet = stackperf_e2e::quiet(); // timings against a raw socket client
+        let env = StackEnv::new("fidelity");
+        let master = env.up_with_master_key();
+        let session = env.create_session("sim-profiles", "sim-fast-oai", &[]);
+        let key = session.key().to_string();
+        assert!(session.env["OPENAI_BASE_URL"].starts_with(&env.proxy_url()));
+
+        // One untimed request per surface first: LiteLLM's first request on a code path is slow.
+        let surfaces = ["chat", "responses", "messages", "google"];
+        let mut seen: Vec<(&str, RawResponse)> = Vec::new();
+        for s in surfaces {
+            let r = request(&env, s, &key, "sim-fast", 8);
+            assert_eq!(r.status, 200, "{s}: {}", r.body);
+        }
+        for i in 0..PER_SURFACE * surfaces.len() {
+            let s = surfaces[i % surfaces.len()];
+            let r = request(&env, s, &key, "sim-fast", 24);
+            assert_eq!(r.status, 200, "{s}: {}", r.body);
+            assert!(r.complete && r.ttft_ms.is_some(), "{s}: {r:?}");
+            seen.push((s, r));
+        }
+        let rows = rows_by_id(&env);
+        let mut report = Vec::new();
+        for s in surfaces {
+            let (mut dt, mut dl) = (Vec::new(), Vec::new());
+            for (_, r) in seen.iter().filter(|(x, _)| *x == s) {
+                let id = r
+                    .header("x-stackperf-request-id")
+                    .expect("correlation id header");
+                let row = rows
+                    .get(id)
+                    .unwrap_or_else(|| panic!("{s}: no row for {id}"));
+                assert_eq!(row["timed_at"], "edge", "{row}");
+                assert_eq!(row["status"], "success", "{row}");
+                assert_eq!(
+                    row["has_litellm_record"], 1,
+                    "LiteLLM's line was merged: {row}"
+                );
+                assert!(
+                    row["output_tokens"].as_f64().is_some_and(|t| t >= 1.0),
+                    "{row}"
+                );
+                let ttft = row["ttft_ms"].as_f64().expect("ttft_ms");
+                dt.push(ttft - r.ttft_ms.unwrap_or_default());
+                dl.push(row["latency_ms"].as_f64().expect("latency") - r.total_ms);
+                let visible = row["ttft_visible_ms"].as_f64().expect("ttft_visible_ms");
+                assert!(
+                    (visible - ttft).abs() < 1e-6,
+                    "no reasoning: visible = first content"
+                );
+            }
+            let abs = |v: &[f64]| v.iter().map(|x| x.abs()).collect::<Vec<_>>();
+            let max = |v: &[f64]| v.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+            report.push(format!(
+                "{s:>9}: ttft Δ median {:+.2} ms (|Δ| {:.2}), max |Δ| {:.2}; latency Δ median {:+.2} ms (|Δ| {:.2}), max |Δ| {:.2}",
+                median(&dt), median(&abs(&dt)), max(&dt), median(&dl), median(&abs(&dl)), max(&dl)
+            ));
+            assert!(
+                median(&abs(&dt)) <= 2.0 && max(&dt) <= 10.0,
+                "{s} ttft: {dt:?}"
             );
             assert!(
-                row["output_tokens"].as_f64().is_some_and(|t| t >= 1.0),
-                "{row}"
+                median(&abs(&dl)) <= 2.0 && max(&dl) <= 10.0,
+                "{s} latency: {dl:?}"
             );
-            let ttft = row["ttft_ms"].as_f64().expect("ttft_ms");
-            dt.push(ttft - r.ttft_ms.unwrap_or_default());
-            dl.push(row["latency_ms"].as_f64().expect("latency") - r.total_ms);
+        }
+        eprintln!(
+            "edge vs raw-socket client ({PER_SURFACE} streams per surface):\n{}",
+            report.join("\n")
+        );
+
+        // A reasoning model: thinking deltas first, answer text ~400 ms later. `ttft_visible_ms` is
+        // the time the client first saw answer text, `ttft_ms` the first delta of either kind.
+        let mut reasoning_seen = Vec::new();
+        for (s, model) in [
+            ("chat", "sim-reasoning"),
+            ("responses", "sim-reasoning"),
+            ("messages", "sim-anthropic-reasoning"),
+            ("google", "sim-reasoning"),
+            ("google", "sim-gemini-reasoning"),
+        ] {
+            let r = request(&env, s, &master, model, 24);
+            assert_eq!(r.status, 200, "{s} {model}: {}", r.body);
+            let id = r.header("x-stackperf-request-id").expect("id").to_string();
+            let rows = rows_by_id(&env);
+            let row = &rows[&id];
+            let (client_first, client_visible) =
+                (r.ttft_ms.expect("first"), r.ttft_visible_ms.expect("text"));
             let visible = row["ttft_visible_ms"].as_f64().expect("ttft_visible_ms");
+            let first = row["ttft_ms"].as_f64().expect("ttft_ms");
             assert!(
-                (visible - ttft).abs() < 1e-6,
-                "no reasoning: visible = first content"
+                (visible - client_visible).abs() <= 5.0,
+                "{s} {model}: visible {visible} vs client {client_visible}"
+            );
+            assert!(
+                (first - client_first).abs() <= 5.0,
+                "{s} {model}: first {first} vs client {client_first}"
+            );
+            if client_visible - client_first > 300.0 {
+                reasoning_seen.push((s, model));
+            }
+            // Reasoning tokens as the upstream counted them (Anthropic does not report them: LiteLLM
+            // estimates from the thinking text there).
+            let truth = env.truth_after(env.truth_last_seq().saturating_sub(1));
+            let sent = truth.last().expect("truth")["reasoning_tokens"].as_i64();
+            assert!(sent.is_some_and(|n| n > 0), "{truth:?}");
+            let got = row["reasoning_tokens"].as_i64();
+            if s == "messages" {
+                assert!(got.is_some_and(|n| n > 0), "{s} {model}: {row}");
+            } else {
+                assert_eq!(got, sent, "{s} {model}: {row}");
+            }
+            eprintln!("reasoning on {s} ({model}): first delta {first:.1} ms (client {client_first:.1}), first text {visible:.1} ms (client {client_visible:.1})");
+        }
+        // LiteLLM passes reasoning through natively on these (it drops it when translating
+        // generateContent to chat).
+        for seen in [
+            ("chat", "sim-reasoning"),
+            ("messages", "sim-anthropic-reasoning"),
+            ("google", "sim-gemini-reasoning"),
+        ] {
+            assert!(
+                reasoning_seen.contains(&seen),
+                "{seen:?}: no reasoning before the text reached the client ({reasoning_seen:?})"
             );
         }
-        let abs = |v: &[f64]| v.iter().map(|x| x.abs()).collect::<Vec<_>>();
-        let max = |v: &[f64]| v.iter().fold(0.0f64, |m, x| m.max(x.abs()));
-        report.push(format!(
-            "{s:>9}: ttft Δ median {:+.2} ms (|Δ| {:.2}), max |Δ| {:.2}; latency Δ median {:+.2} ms (|Δ| {:.2}), max |Δ| {:.2}",
-            median(&dt), median(&abs(&dt)), max(&dt), median(&dl), median(&abs(&dl)), max(&dl)
-        ));
-        assert!(
-            median(&abs(&dt)) <= 2.0 && max(&dt) <= 10.0,
-            "{s} ttft: {dt:?}"
-        );
-        assert!(
-            median(&abs(&dl)) <= 2.0 && max(&dl) <= 10.0,
-            "{s} latency: {dl:?}"
-        );
-    }
-    eprintln!(
-        "edge vs raw-socket client ({PER_SURFACE} streams per surface):\n{}",
-        report.join("\n")
-    );
 
-    // A reasoning model: thinking deltas first, answer text ~400 ms later. `ttft_visible_ms` is
-    // the time the client first saw answer text, `ttft_ms` the first delta of either kind.
-    let mut reasoning_seen = Vec::new();
-    for (s, model) in [
-        ("chat", "sim-reasoning"),
-        ("responses", "sim-reasoning"),
-        ("messages", "sim-anthropic-reasoning"),
-        ("google", "sim-reasoning"),
-    ] {
-        let r = request(&env, s, &master, model, 24);
-        assert_eq!(r.status, 200, "{s}: {}", r.body);
-        let id = r.header("x-stackperf-request-id").expect("id").to_string();
+        // A stream the upstream breaks after a few tokens: the row keeps the failure and does not
+        // guess a token count; it says how many content events were delivered.
+        for s in ["chat", "messages"] {
+            let r = request(&env, s, &master, "sim-always-disconnect", 24);
+            let id = r.header("x-stackperf-request-id").expect("id").to_string();
+            let rows = rows_by_id(&env);
+            let row = &rows[&id];
+            assert_eq!(row["status"], "error", "{s}: {row}");
+            assert_eq!(row["timed_at"], "edge");
+            match row["output_tokens"].as_f64() {
+                None => assert!(
+                    row["output_tokens_missing_reason"].as_str().is_some_and(
+                        |m| m.contains(&format!("{} content deltas", r.content_events))
+                    ),
+                    "{s}: client saw {} content events: {row}",
+                    r.content_events
+                ),
+                // A count the stream itself reported before failing is what the client received.
+                Some(n) => assert!(n >= r.content_events as f64, "{s}: {row}\n{}", r.body),
+            }
+            assert_eq!(
+                row["http_status"].as_f64(),
+                Some(r.status as f64),
+                "{s}: {row}"
+            );
+        }
+
+        // A client that leaves mid-stream: its row says so, and counts no more than was handed over.
+        let (id, seen) = leave_after(&env, &master, 3);
         let rows = rows_by_id(&env);
         let row = &rows[&id];
-        let (client_first, client_visible) =
-            (r.ttft_ms.expect("first"), r.ttft_visible_ms.expect("text"));
-        let visible = row["ttft_visible_ms"].as_f64().expect("ttft_visible_ms");
-        let first = row["ttft_ms"].as_f64().expect("ttft_ms");
+        assert_eq!(row["outcome"], "client_disconnected", "{row}");
+        assert_eq!(row["status"], "error", "{row}");
+        let deltas = row["content_deltas"].as_f64().expect("content_deltas");
         assert!(
-            (visible - client_visible).abs() <= 5.0,
-            "{s}: visible {visible} vs client {client_visible}"
+            deltas >= seen as f64 && deltas < 20.0,
+            "the client saw {seen} of 20 deltas: {row}"
         );
-        assert!(
-            (first - client_first).abs() <= 5.0,
-            "{s}: first {first} vs client {client_first}"
-        );
-        if client_visible - client_first > 300.0 {
-            reasoning_seen.push(s);
-        }
-        // Reasoning tokens as the upstream counted them (Anthropic does not report them: LiteLLM
-        // estimates from the thinking text there).
-        let truth = env.truth_after(env.truth_last_seq().saturating_sub(1));
-        let sent = truth.last().expect("truth")["reasoning_tokens"].as_i64();
-        assert!(sent.is_some_and(|n| n > 0), "{truth:?}");
-        let got = row["reasoning_tokens"].as_i64();
-        if s == "messages" {
-            assert!(got.is_some_and(|n| n > 0), "{s}: {row}");
-        } else {
-            assert_eq!(got, sent, "{s}: {row}");
-        }
-        eprintln!("reasoning on {s}: first delta {first:.1} ms (client {client_first:.1}), first text {visible:.1} ms (client {client_visible:.1})");
-    }
-    // LiteLLM passes reasoning through natively on these (it drops it when translating
-    // generateContent to chat).
-    for s in ["chat", "messages"] {
-        assert!(
-            reasoning_seen.contains(&s),
-            "{s}: no reasoning before the text reached the client ({reasoning_seen:?})"
-        );
-    }
 
-    // A stream the upstream breaks after a few tokens: the row keeps the failure and does not
-    // guess a token count; it says how many content events were delivered.
-    for s in ["chat", "messages"] {
-        let r = request(&env, s, &master, "sim-always-disconnect", 24);
-        let id = r.header("x-stackperf-request-id").expect("id").to_string();
+        // A keep-alive client that idles past LiteLLM's own keep-alive (uvicorn closes an idle
+        // connection after 5 s): its next request on the same connection is answered — the edge
+        // replaces the LiteLLM connection that LiteLLM closed — and both are rows of their own.
+        let ids = keep_alive_with_idle(&env, &master, std::time::Duration::from_millis(5500));
         let rows = rows_by_id(&env);
-        let row = &rows[&id];
-        assert_eq!(row["status"], "error", "{s}: {row}");
-        assert_eq!(row["timed_at"], "edge");
-        match row["output_tokens"].as_f64() {
-            None => assert!(
-                row["output_tokens_missing_reason"]
-                    .as_str()
-                    .is_some_and(|m| m.contains(&format!("{} content deltas", r.content_events))),
-                "{s}: client saw {} content events: {row}",
-                r.content_events
-            ),
-            // A count the stream itself reported before failing is what the client received.
-            Some(n) => assert!(n >= r.content_events as f64, "{s}: {row}\n{}", r.body),
+        for id in &ids {
+            assert_eq!(rows[id]["status"], "success", "{}", rows[id]);
         }
-        assert_eq!(
-            row["http_status"].as_f64(),
-            Some(r.status as f64),
-            "{s}: {row}"
-        );
+        assert_ne!(ids[0], ids[1]);
     }
-
-    // A client that leaves mid-stream: its row says so, and counts no more than was handed over.
-    let (id, seen) = leave_after(&env, &master, 3);
-    let rows = rows_by_id(&env);
-    let row = &rows[&id];
-    assert_eq!(row["outcome"], "client_disconnected", "{row}");
-    assert_eq!(row["status"], "error", "{row}");
-    let deltas = row["content_deltas"].as_f64().expect("content_deltas");
-    assert!(
-        deltas >= seen as f64 && deltas < 20.0,
-        "the client saw {seen} of 20 deltas: {row}"
-    );
-
-    // A keep-alive client that idles past LiteLLM's own keep-alive (uvicorn closes an idle
-    // connection after 5 s): its next request on the same connection is answered — the edge
-    // replaces the LiteLLM connection that LiteLLM closed — and both are rows of their own.
-    let ids = keep_alive_with_idle(&env, &master, std::time::Duration::from_millis(5500));
-    let rows = rows_by_id(&env);
-    for id in &ids {
-        assert_eq!(rows[id]["status"], "success", "{}", rows[id]);
-    }
-    assert_ne!(ids[0], ids[1]);
 }
 
 /// Two non-streamed chat requests on one client connection, `idle` apart; asserts both are

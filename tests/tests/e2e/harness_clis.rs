@@ -1,6 +1,7 @@
 //! The real harness CLIs (pinned in tests/harness) through StackPerf's edge, each run for one
 //! non-interactive turn with nothing but its session's rendered environment: Codex (responses),
-//! OpenCode (chat completions) and Gemini CLI (streamGenerateContent). Claude Code is driven in
+//! OpenCode (chat completions) and Gemini CLI (streamGenerateContent, bridged to the simulator's
+//! OpenAI-style provider and on LiteLLM's native Gemini route). Claude Code is driven in
 //! tests/sessions.rs. The edge's allowlist must not cut a route a real harness uses.
 
 use std::process::{Command, Stdio};
@@ -8,8 +9,9 @@ use std::process::{Command, Stdio};
 use serde_json::Value;
 use stackperf_e2e::{workspace, StackEnv};
 
-/// One turn; with `isolate`, also checks that the harness wrote nothing under the paths of
-/// `home_state` in HOME (its state went to the session folder).
+/// One turn of `variant` (of `harness-shootout`, or of the experiment given as
+/// `experiment/variant`); with `isolate`, also checks that the harness wrote nothing under the
+/// paths of `home_state` in HOME (its state went to the session folder).
 fn run_turn(
     env: &StackEnv,
     variant: &str,
@@ -20,7 +22,10 @@ fn run_turn(
     if isolate.is_some() {
         extra.push("--isolate");
     }
-    let session = env.create_session("harness-shootout", variant, &extra);
+    let (experiment, variant) = variant
+        .split_once('/')
+        .unwrap_or(("harness-shootout", variant));
+    let session = env.create_session(experiment, variant, &extra);
     assert!(
         !session.env.iter().any(|(k, _)| k == "HOME"),
         "{variant}: the rendered env must not move HOME for the operator's shell"
@@ -139,6 +144,14 @@ fn codex_opencode_and_gemini_cli_work_through_the_edge_with_only_the_rendered_en
     ];
     let (id, out) = run_turn(&env, "gemini-cli-sim-fast", &gemini, Some(&[".gemini"]));
     check(&env, "gemini-cli", &id, &out);
+    // The same on LiteLLM's native Gemini route (no translation to chat completions).
+    let (id, out) = run_turn(
+        &env,
+        "gemini-cli-routes/gemini-cli-sim-gemini",
+        &gemini,
+        None,
+    );
+    check(&env, "gemini-cli (native route)", &id, &out);
 
     // No route, key or model any of them used was refused at the edge (refusals are logged).
     let log =

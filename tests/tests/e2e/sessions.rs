@@ -60,63 +60,69 @@ fn finalize(s: &StackEnv, id: &str) -> Value {
     ])
 }
 
-#[test]
-fn sessions_capture_attribute_match_ground_truth_and_compare() {
-    let _quiet = stackperf_e2e::quiet(); // first tokens against the ground truth
-    let s = StackEnv::new("sessions");
-    let master = s.up_with_master_key();
-    // `stack up` warms the proxy up through the simulator; only what comes after counts here.
-    let after_seq = s.truth_last_seq();
+/// Tests that take the machine alone (`stackperf_e2e::quiet`): `scripts/test.sh` runs them
+/// after the others, one at a time (`::quiet::` in their names).
+mod quiet {
+    use super::*;
 
-    // --- one session per SDK surface, each configured only from its rendered environment ---------
-    let (a, env_a) = create(&s, "sim-profiles", "sim-fast-oai", &["--label", "e2e"]);
-    assert_eq!(env_a["OPENAI_BASE_URL"], format!("{}/v1", s.proxy_url()));
-    assert_eq!(env_a["OPENAI_MODEL"], "sim-fast");
-    let key_a = env_a["OPENAI_API_KEY"].clone();
-    assert!(key_a.len() >= 32 + 20 && key_a != master);
-    let sent = traffic(&env_a, &["openai", "8"]);
-    assert_eq!(sent["ok"], 8);
+    #[test]
+    fn sessions_capture_attribute_match_ground_truth_and_compare() {
+        let _quiet = stackperf_e2e::quiet(); // first tokens against the ground truth
+        let s = StackEnv::new("sessions");
+        let master = s.up_with_master_key();
+        // `stack up` warms the proxy up through the simulator; only what comes after counts here.
+        let after_seq = s.truth_last_seq();
 
-    let (b, env_b) = create(&s, "harness-shootout", "claude-code-sim-fast", &[]);
-    assert_eq!(env_b["ANTHROPIC_BASE_URL"], s.proxy_url());
-    assert_eq!(env_b["CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC"], "1");
-    let sent = traffic(&env_b, &["anthropic", "4"]);
-    assert_eq!(sent["ok"], 4);
+        // --- one session per SDK surface, each configured only from its rendered environment ---------
+        let (a, env_a) = create(&s, "sim-profiles", "sim-fast-oai", &["--label", "e2e"]);
+        assert_eq!(env_a["OPENAI_BASE_URL"], format!("{}/v1", s.proxy_url()));
+        assert_eq!(env_a["OPENAI_MODEL"], "sim-fast");
+        let key_a = env_a["OPENAI_API_KEY"].clone();
+        assert!(key_a.len() >= 32 + 20 && key_a != master);
+        let sent = traffic(&env_a, &["openai", "8"]);
+        assert_eq!(sent["ok"], 8);
 
-    let c_id = claude_code_session(&s);
+        let (b, env_b) = create(&s, "harness-shootout", "claude-code-sim-fast", &[]);
+        assert_eq!(env_b["ANTHROPIC_BASE_URL"], s.proxy_url());
+        assert_eq!(env_b["CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC"], "1");
+        let sent = traffic(&env_b, &["anthropic", "4"]);
+        assert_eq!(sent["ok"], 4);
 
-    // The env can be shown again while the session is active.
-    let again = s.json(&["session", "env", &a]);
-    assert_eq!(again["env"]["OPENAI_API_KEY"], key_a.as_str());
+        let c_id = claude_code_session(&s);
 
-    let fa = finalize(&s, &a);
-    assert_eq!(fa["session"]["status"], "completed");
-    assert_eq!(fa["session"]["request_count"], 8);
-    let fb = finalize(&s, &b);
-    assert_eq!(fb["session"]["request_count"], 4);
+        // The env can be shown again while the session is active.
+        let again = s.json(&["session", "env", &a]);
+        assert_eq!(again["env"]["OPENAI_API_KEY"], key_a.as_str());
 
-    // The key is refused after finalize, and its environment can no longer be shown.
-    let rejected = traffic(&env_a, &["rejected"]);
-    assert_eq!(rejected["status"], 401, "{rejected}");
-    assert!(
-        rejected["message"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("revoked"),
-        "{rejected}"
-    );
-    let out = s.run(&["session", "env", &a]);
-    assert_eq!(out.status.code(), Some(1));
-    // A key that never existed is refused too.
-    let mut bogus = env_a.clone();
-    bogus.insert("OPENAI_API_KEY".into(), "sk-bogus-session-key".into());
-    assert_eq!(traffic(&bogus, &["rejected"])["status"], 401);
+        let fa = finalize(&s, &a);
+        assert_eq!(fa["session"]["status"], "completed");
+        assert_eq!(fa["session"]["request_count"], 8);
+        let fb = finalize(&s, &b);
+        assert_eq!(fb["session"]["request_count"], 4);
 
-    let (ra, rb, rc) = stored_rows(&s, &a, &b, &c_id);
-    first_tokens_match_ground_truth(&s, after_seq, [&ra, &rb, &rc]);
-    repeated_sessions_rank_the_slow_profile_slower(&s, &master);
-    let csv = charts_exports_and_sample_traffic(&s);
-    nothing_secret_and_nothing_open_to_others(&s, &csv, &key_a, &master);
+        // The key is refused after finalize, and its environment can no longer be shown.
+        let rejected = traffic(&env_a, &["rejected"]);
+        assert_eq!(rejected["status"], 401, "{rejected}");
+        assert!(
+            rejected["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("revoked"),
+            "{rejected}"
+        );
+        let out = s.run(&["session", "env", &a]);
+        assert_eq!(out.status.code(), Some(1));
+        // A key that never existed is refused too.
+        let mut bogus = env_a.clone();
+        bogus.insert("OPENAI_API_KEY".into(), "sk-bogus-session-key".into());
+        assert_eq!(traffic(&bogus, &["rejected"])["status"], 401);
+
+        let (ra, rb, rc) = stored_rows(&s, &a, &b, &c_id);
+        first_tokens_match_ground_truth(&s, after_seq, [&ra, &rb, &rc]);
+        repeated_sessions_rank_the_slow_profile_slower(&s, &master);
+        let csv = charts_exports_and_sample_traffic(&s);
+        nothing_secret_and_nothing_open_to_others(&s, &csv, &key_a, &master);
+    }
 }
 
 /// A real harness: Claude Code from npm, run non-interactively with nothing but the rendered

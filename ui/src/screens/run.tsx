@@ -1,5 +1,6 @@
 import { useEffect, useState } from "preact/hooks";
 import { call, commands, events } from "../api";
+import { MAX_PARALLEL } from "../bindings";
 import type { Choices, RunEvent, RunOrder, RunPlan, RunSummary, TaskOutcome } from "../types";
 import { Badge, ErrorBox } from "../components";
 import { useChoices, useWatchedLive } from "../data";
@@ -56,7 +57,7 @@ export function RunScreen({ onCompare }: { onCompare: (experiment: string) => vo
   const [experiment, setExperiment] = useState("");
   const [work, setWork] = useState("");
   const [repeat, setRepeat] = useState(2);
-  // Sessions this machine runs at a time, for a run it starts or joins (core checks 1 to 32).
+  // Sessions this machine runs at a time, for a run it starts or joins (core checks 1 to MAX_PARALLEL).
   const [parallel, setParallel] = useState(1);
   const [order, setOrder] = useState<RunOrder>("blocks");
   const [plan, setPlan] = useState<RunPlan | null>(null);
@@ -219,9 +220,9 @@ export function RunScreen({ onCompare }: { onCompare: (experiment: string) => vo
             id="run-parallel"
             type="number"
             min={1}
-            max={32}
+            max={MAX_PARALLEL}
             value={parallel}
-            onInput={(e) => setParallel(Math.min(32, Math.max(1, Math.trunc(Number((e.target as HTMLInputElement).value)) || 1)))}
+            onInput={(e) => setParallel(Math.min(MAX_PARALLEL, Math.max(1, Math.trunc(Number((e.target as HTMLInputElement).value)) || 1)))}
           />
         </label>
         <label>

@@ -241,6 +241,37 @@ pub(crate) async fn edge_rows(
     on_store!(store, |p| sqlx::query_as(sql).fetch_all(p).await).unwrap()
 }
 
+/// The end of a concurrent or interrupted ingest of `n` edge requests (`edge_line` +
+/// `litellm_line`): one row per request with the edge's outcome, tokens and timing, and every
+/// LiteLLM line merged exactly once. `what` names the case in failures.
+pub(crate) async fn each_request_once(store: &Store, n: u32, what: &str) {
+    let rows = edge_rows(store).await;
+    assert_eq!(
+        rows.len(),
+        n as usize,
+        "{what}: one row per request, none lost"
+    );
+    for (id, status, outcome, tokens, ttft) in &rows {
+        assert_eq!(
+            (status.as_str(), outcome.as_deref(), *tokens),
+            ("success", Some("ok"), Some(7)),
+            "{what}: {id}"
+        );
+        assert!(ttft.is_some(), "{what}: {id} has the edge's timing");
+    }
+    let lits: i64 = on_store!(store, |p| sqlx::query_scalar(
+        "SELECT COUNT(*) FROM requests WHERE litellm_call_id IS NOT NULL"
+    )
+    .fetch_one(p)
+    .await)
+    .unwrap();
+    assert_eq!(
+        lits,
+        i64::from(n),
+        "{what}: every LiteLLM line merged, none twice"
+    );
+}
+
 pub(crate) fn append_lines(path: &std::path::Path, lines: &[String]) {
     let mut f = std::fs::OpenOptions::new()
         .create(true)

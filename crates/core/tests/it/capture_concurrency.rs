@@ -1,8 +1,7 @@
 //! Ingest with others at work on the same store: another connection writing meanwhile, two
 //! collectors over one spool at once (two desktop windows, or the desktop and `session collect`).
 
-use crate::capture::{append_lines, edge_line, edge_rows, litellm_line};
-use crate::common::on_store;
+use crate::capture::{append_lines, each_request_once, edge_line, edge_rows, litellm_line};
 use stackperf_core::capture::collect;
 use stackperf_core::normalize::ModelIndex;
 use stackperf_core::store::Store;
@@ -116,22 +115,6 @@ async fn two_collectors_on_one_spool_at_once_fail_nothing_and_double_nothing() {
             assert!(c.await.unwrap() > 1, "{db:?}: each collector made passes");
         }
         let store = Store::open(&db).await.unwrap();
-        let rows = edge_rows(&store).await;
-        assert_eq!(rows.len(), n as usize, "{db:?}: one row per request");
-        for (id, status, outcome, tokens, ttft) in &rows {
-            assert_eq!(
-                (status.as_str(), outcome.as_deref(), *tokens),
-                ("success", Some("ok"), Some(7)),
-                "{db:?}: {id}"
-            );
-            assert!(ttft.is_some(), "{db:?}: {id} has the edge's timing");
-        }
-        let lits: i64 = on_store!(store, |p| sqlx::query_scalar(
-            "SELECT COUNT(*) FROM requests WHERE litellm_call_id IS NOT NULL"
-        )
-        .fetch_one(p)
-        .await)
-        .unwrap();
-        assert_eq!(lits, i64::from(n), "{db:?}: every LiteLLM line merged");
+        each_request_once(&store, n, &format!("{db:?}")).await;
     }
 }

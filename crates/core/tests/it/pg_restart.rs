@@ -7,8 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::capture::{append_lines, edge_line, edge_rows, litellm_line};
-use crate::common::on_store;
+use crate::capture::{append_lines, each_request_once, edge_line, litellm_line};
 use stackperf_core::capture::collect;
 use stackperf_core::normalize::ModelIndex;
 use stackperf_core::store::Store;
@@ -94,21 +93,5 @@ async fn a_postgresql_restart_mid_ingest_loses_and_doubles_nothing() {
         failed.load(Ordering::SeqCst)
     );
     let store = Store::open(&url).await.unwrap();
-    let rows = edge_rows(&store).await;
-    assert_eq!(rows.len(), n as usize, "one row per request, none lost");
-    for (id, status, outcome, tokens, ttft) in &rows {
-        assert_eq!(
-            (status.as_str(), outcome.as_deref(), *tokens),
-            ("success", Some("ok"), Some(7)),
-            "{id}"
-        );
-        assert!(ttft.is_some(), "{id} has the edge's timing");
-    }
-    let lits: i64 = on_store!(store, |p| sqlx::query_scalar(
-        "SELECT COUNT(*) FROM requests WHERE litellm_call_id IS NOT NULL"
-    )
-    .fetch_one(p)
-    .await)
-    .unwrap();
-    assert_eq!(lits, i64::from(n), "every LiteLLM line merged, none twice");
+    each_request_once(&store, n, "across the restart").await;
 }
