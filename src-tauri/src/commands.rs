@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use serde::Serialize;
 use stackperf_core::app::{
-    App, Catalog, Check, Choices, ConfigKind, DraftCheck, EnvView, ExportRequest, RequestBrief,
-    RequestsPage, StackView, StartSession, TrafficReport, Written,
+    App, Catalog, Check, Choices, ConfigKind, DraftCheck, EnvView, ExportRequest, OtlpSettings,
+    RequestBrief, RequestsPage, StackView, StartSession, TrafficReport, Written,
 };
 use stackperf_core::config::RenderFormat;
 use stackperf_core::report::{Comparison, SessionStats};
@@ -335,6 +335,28 @@ pub async fn export_data(state: State<'_, Shared>, req: ExportRequest) -> UiResu
     Ok(state.app()?.export(&req).await?)
 }
 
+/// Where spans go (OTLP export): set by the environment or by these settings, and what was sent.
+#[tauri::command]
+#[specta::specta]
+pub async fn otlp_settings(state: State<'_, Shared>) -> UiResult<OtlpSettings> {
+    Ok(state.app()?.otlp_settings().await)
+}
+
+/// Save the OTLP endpoint (empty: off) and, when given, the backend's headers (`key=value,…`,
+/// kept in the OS keychain; empty: removed); the export restarts from them.
+#[tauri::command]
+#[specta::specta]
+pub async fn otlp_configure(
+    state: State<'_, Shared>,
+    endpoint: Option<String>,
+    headers: Option<String>,
+) -> UiResult<OtlpSettings> {
+    Ok(state
+        .app()?
+        .otlp_configure(endpoint, headers.map(Secret::new))
+        .await?)
+}
+
 /// Every command and event, declared once (the bindings are generated from this).
 pub fn builder() -> Builder<tauri::Wry> {
     Builder::<tauri::Wry>::new()
@@ -371,6 +393,8 @@ pub fn builder() -> Builder<tauri::Wry> {
             compare_chart,
             compare_cd,
             export_data,
+            otlp_settings,
+            otlp_configure,
             crate::runs::run_start,
             crate::runs::run_plan,
             crate::runs::run_cancel,

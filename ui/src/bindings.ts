@@ -52,6 +52,13 @@ export const commands = {
 	/**  The critical-difference diagram of the experiment's suite, as SVG. */
 	compareCd: (experiment: string) => typedError<string, UiError>(__TAURI_INVOKE("compare_cd", { experiment })),
 	exportData: (req: ExportRequest_Deserialize) => typedError<Written, UiError>(__TAURI_INVOKE("export_data", { req })),
+	/**  Where spans go (OTLP export): set by the environment or by these settings, and what was sent. */
+	otlpSettings: () => typedError<OtlpSettings_Serialize, UiError>(__TAURI_INVOKE("otlp_settings")),
+	/**
+	 *  Save the OTLP endpoint (empty: off) and, when given, the backend's headers (`key=value,…`,
+	 *  kept in the OS keychain; empty: removed); the export restarts from them.
+	 */
+	otlpConfigure: (endpoint: string | null, headers: string | null) => typedError<OtlpSettings_Serialize, UiError>(__TAURI_INVOKE("otlp_configure", { endpoint, headers })),
 	runStart: (req: RunRequest_Deserialize) => typedError<RunSummary_Serialize, UiError>(__TAURI_INVOKE("run_start", { req })),
 	/**  What a run would take and could detect, before it starts. */
 	runPlan: (req: RunRequest_Deserialize) => typedError<RunPlan_Serialize, UiError>(__TAURI_INVOKE("run_plan", { req })),
@@ -857,6 +864,83 @@ export type NewUsageKey_Serialize = {
 	models: string[] | null,
 	/**  Days until it expires; `None` = never. */
 	expires_days: number | null,
+};
+
+/**  The export as the desktop shows and edits it. */
+export type OtlpSettings = OtlpSettings_Serialize | OtlpSettings_Deserialize;
+
+/**  The export as the desktop shows and edits it. */
+export type OtlpSettings_Deserialize = {
+	/**  Where spans go now (scheme, host, port, path), or `None`: export is off. */
+	endpoint?: string | null,
+	source?: OtlpSource | null,
+	/**  The endpoint saved in the settings, whether or not the environment overrides it. */
+	saved_endpoint?: string | null,
+	/**  Whether headers are saved in the keychain (their values are never shown). */
+	headers_saved: boolean,
+	/**  What the export has done in this process. */
+	status?: OtlpStatus_Deserialize | null,
+	/**  Why the configured export could not start. */
+	error?: string | null,
+};
+
+/**  The export as the desktop shows and edits it. */
+export type OtlpSettings_Serialize = {
+	/**  Where spans go now (scheme, host, port, path), or `None`: export is off. */
+	endpoint: string | null,
+	source: OtlpSource | null,
+	/**  The endpoint saved in the settings, whether or not the environment overrides it. */
+	saved_endpoint: string | null,
+	/**  Whether headers are saved in the keychain (their values are never shown). */
+	headers_saved: boolean,
+	/**  What the export has done in this process. */
+	status: OtlpStatus_Serialize | null,
+	/**  Why the configured export could not start. */
+	error: string | null,
+};
+
+/**  Where the export's configuration came from. */
+export type OtlpSource = 
+/**  `OTEL_EXPORTER_OTLP_ENDPOINT` (or the traces one) in StackPerf's environment. */
+"environment" | 
+/**  The endpoint saved in StackPerf's settings. */
+"settings";
+
+/**  What the export has done so far in this process. */
+export type OtlpStatus = OtlpStatus_Serialize | OtlpStatus_Deserialize;
+
+/**  What the export has done so far in this process. */
+export type OtlpStatus_Deserialize = {
+	endpoint: string,
+	/**  Spans the endpoint accepted. */
+	sent: number | null,
+	/**  Spans dropped because the queue was full (a slow or dead endpoint). */
+	dropped: number | null,
+	/**  Spans the endpoint refused or never answered for. */
+	failed: number | null,
+	/**  Spans waiting to be sent. */
+	queued: number | null,
+	/**  Flushes of the metrics the endpoint did not take. */
+	metric_flushes_failed: number | null,
+	/**  The last export error, if any. */
+	last_error?: string | null,
+};
+
+/**  What the export has done so far in this process. */
+export type OtlpStatus_Serialize = {
+	endpoint: string,
+	/**  Spans the endpoint accepted. */
+	sent: number | null,
+	/**  Spans dropped because the queue was full (a slow or dead endpoint). */
+	dropped: number | null,
+	/**  Spans the endpoint refused or never answered for. */
+	failed: number | null,
+	/**  Spans waiting to be sent. */
+	queued: number | null,
+	/**  Flushes of the metrics the endpoint did not take. */
+	metric_flushes_failed: number | null,
+	/**  The last export error, if any. */
+	last_error: string | null,
 };
 
 /**  What a session's outcome says about the task. */

@@ -28,6 +28,7 @@ export type {
   Catalog_Serialize as Catalog,
   Choices_Serialize as Choices,
   Comparison_Serialize as Comparison,
+  OtlpSettings_Serialize as OtlpSettings,
   ConfigDoc_Serialize as ConfigDoc,
   EnvView_Serialize as EnvView,
   EdgeHealth_Serialize as EdgeHealth,

@@ -336,9 +336,12 @@ fn quiet_broken_pipe() {
 /// Before exiting: the spans this command queued for the OTLP endpoint sent (up to 5 s), and a
 /// line when some did not reach it.
 fn otlp_delivered() {
-    let Some(otlp) = stackperf_core::output::otlp::Otlp::started() else {
-        return;
-    };
+    for otlp in stackperf_core::output::otlp::Otlp::all_started() {
+        delivered(&otlp);
+    }
+}
+
+fn delivered(otlp: &stackperf_core::output::otlp::Otlp) {
     otlp.flush(std::time::Duration::from_secs(5));
     let s = otlp.status();
     let lost = s.dropped + s.failed + s.queued;

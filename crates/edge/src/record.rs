@@ -14,7 +14,11 @@
 //! line** (`{"start":{…}}`) once it has been written to LiteLLM, and each edge instance writes
 //! `{"up":{…}}` when it starts serving and `{"down":{…}}` after a clean stop. Ingest turns a start
 //! line without its record into an `edge_lost` row once the instance that wrote it is known to be
-//! gone (a `down` line, or an `up` line of a newer instance). See [`SpoolLine`].
+//! gone (a `down` line, or an `up` line of a newer instance). See [`SpoolLine`]. The start line is
+//! handed to the writer just after the request was written to LiteLLM (off the way there): an edge
+//! killed in that instant (the writer's next wake-up; a few ms on a loaded machine) leaves LiteLLM's
+//! line alone, which ingest stores as a `not_timed_at_edge` error that the session counts with
+//! its losses.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -5,6 +5,7 @@ import { Badge, ErrorBox } from "../components";
 import { toUiError } from "../logic";
 import { invalidate, keys, useQuery } from "../data";
 import { DataPanel } from "./data";
+import { OtlpPanel } from "./otlp";
 
 function stateTone(state: string, healthy: boolean): "ok" | "bad" | "warn" | "muted" {
   if (state === "running" && healthy) return "ok";
@@ -216,6 +217,7 @@ export function StackScreen() {
         </table>
       )}
       <DataPanel />
+      <OtlpPanel />
       {view && (
         <p class="muted small">
           Config: {view.config_dir} · Data: {view.data_dir}

@@ -255,7 +255,7 @@ impl App {
             self.store().await?,
             &paths::spool(&self.paths.data_dir),
             &model_index(&reg),
-            self.otlp.is_some().then_some(&mut rows),
+            self.otlp().await.is_some().then_some(&mut rows),
             crate::ingest::rotate::rotate_bytes(),
         )
         .await?;
@@ -270,12 +270,12 @@ impl App {
         S: std::future::Future<Output = ()>,
     {
         let (reg, _) = Registry::load(&self.paths.config_dir);
-        // Each pass's rows become spans beside the tail (store reads, never the endpoint).
+        // Each pass's rows become spans beside the tail (store reads, never the endpoint), to
+        // the export in use when they arrive (the settings may start one while the tail runs).
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Vec<RequestRow>>();
         let mut on_pass = on_pass;
-        let otlp = self.otlp.is_some();
         let on_pass = move |report: &CollectReport, rows: &[RequestRow]| {
-            if otlp && !rows.is_empty() {
+            if !rows.is_empty() {
                 let _ = tx.send(rows.to_vec());
             }
             on_pass(report, rows)

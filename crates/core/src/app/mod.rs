@@ -36,6 +36,7 @@ use crate::stack::{NativeStack, Ports, StackOptions};
 use crate::store::Store;
 use crate::{paths, Error};
 
+pub use crate::output::otlp::settings::{OtlpSettings, OtlpSource};
 pub use database::DatabaseInfo;
 pub use doctor::{checks as doctor_checks, Check};
 pub use events::{
@@ -134,8 +135,9 @@ pub struct App {
     started_stack: std::sync::atomic::AtomicBool,
     /// The cancellable run in progress (`run_start_cancellable`, `run_cancel`).
     run_switch: run_switch::RunSwitch,
-    /// Where spans go, when OTLP export is configured (docs/team.md).
-    otlp: Option<Arc<crate::output::otlp::Otlp>>,
+    /// Where spans go, when OTLP export is configured (docs/team.md): the environment's, started
+    /// with the app, or the settings' (started on first use, [`App::otlp`]).
+    otlp: otlp::Slot,
 }
 
 impl App {
@@ -175,14 +177,16 @@ impl App {
             stack_lock: tokio::sync::Mutex::new(()),
             started_stack: std::sync::atomic::AtomicBool::new(false),
             run_switch: run_switch::RunSwitch::default(),
-            otlp: crate::output::otlp::Otlp::global(),
+            otlp: otlp::Slot::new(crate::output::otlp::Otlp::global()),
         }
     }
 
-    /// Send spans to this export instead of the one the environment configures (tests).
-    pub fn with_otlp(mut self, otlp: Option<Arc<crate::output::otlp::Otlp>>) -> App {
-        self.otlp = otlp;
-        self
+    /// Send spans to this export instead of the one the environment or settings configure (tests).
+    pub fn with_otlp(self, otlp: Option<Arc<crate::output::otlp::Otlp>>) -> App {
+        App {
+            otlp: otlp::Slot::fixed(otlp),
+            ..self
+        }
     }
 
     /// The database (opened and migrated on first use). Hosts reach it only through the use
@@ -288,7 +292,7 @@ impl App {
     /// The `doctor` checks, each with its fix.
     pub async fn doctor(&self) -> Vec<Check> {
         let mut checks = doctor::checks(&self.paths, &self.stack).await;
-        checks.push(otlp::check(self.otlp_status()));
+        checks.push(otlp::check(self.otlp().await.map(|o| o.status())));
         checks
     }
 }

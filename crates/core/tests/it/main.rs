@@ -14,6 +14,7 @@ mod fuzz_configs;
 mod honest_stats;
 mod machines;
 mod otlp;
+mod otlp_settings;
 mod pg_restart;
 mod prune;
 mod rollup;

@@ -23,23 +23,28 @@ use stackperf_core::output::otlp::{spans, Otlp, OtlpConfig, QUEUE_SPANS};
 use stackperf_core::session::FinalStatus;
 
 #[derive(Clone, Copy, PartialEq)]
-enum Mode {
+pub(crate) enum Mode {
     Accept,
     /// Takes the request and never answers.
     Stuck,
 }
 
 /// What the receiver decoded: each span with its resource's `service.name` and scope's schema,
-/// and each metric export.
+/// each metric export, and each request's `x-team` header (a backend's credential stand-in).
 #[derive(Clone, Default)]
-struct Received(
+pub(crate) struct Received(
     Arc<Mutex<Vec<(String, String, Span)>>>,
     Arc<Mutex<Vec<ExportMetricsServiceRequest>>>,
+    Arc<Mutex<Vec<Option<String>>>>,
 );
 
 impl Received {
-    fn spans(&self) -> Vec<(String, String, Span)> {
+    pub(crate) fn spans(&self) -> Vec<(String, String, Span)> {
         self.0.lock().unwrap().clone()
+    }
+
+    pub(crate) fn team_headers(&self) -> Vec<Option<String>> {
+        self.2.lock().unwrap().clone()
     }
 
     /// The last export's histogram `name`: (attributes, count, sum) per data point.
@@ -63,7 +68,7 @@ impl Received {
 }
 
 /// An OTLP/HTTP receiver on a free loopback port; its traces URL and what it received.
-async fn receiver(mode: Mode) -> (String, Received) {
+pub(crate) async fn receiver(mode: Mode) -> (String, Received) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/v1/traces", listener.local_addr().unwrap());
     let got = Received::default();
@@ -80,6 +85,12 @@ async fn receiver(mode: Mode) -> (String, Received) {
                         let store = store.clone();
                         async move {
                             assert_eq!(req.headers()["content-type"], "application/x-protobuf");
+                            store.2.lock().unwrap().push(
+                                req.headers()
+                                    .get("x-team")
+                                    .and_then(|v| v.to_str().ok())
+                                    .map(str::to_string),
+                            );
                             let path = req.uri().path().to_string();
                             let body = req.into_body().collect().await.unwrap().to_bytes();
                             if mode == Mode::Stuck {
@@ -160,6 +171,42 @@ fn attr_map(kvs: &[KeyValue]) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// One session of the baseline set with `n` requests (prompt tokens 10, 11, …) in the spool,
+/// finalized (which ingests); its id.
+pub(crate) async fn session_with_requests(app: &stackperf_core::app::App, n: usize) -> String {
+    let (row, _) = app
+        .session_start(StartSession {
+            experiment: "e".into(),
+            variant: "v".into(),
+            task_card: "t".into(),
+            label: None,
+            exploratory: false,
+            isolate: false,
+        })
+        .await
+        .unwrap();
+    let alias = row.proxy_key_alias.clone().unwrap();
+    let spool = app.spool_path();
+    std::fs::create_dir_all(spool.parent().unwrap()).unwrap();
+    let lines: String = (0..n)
+        .map(|i| {
+            format!(
+                r#"{{"v":1,"litellm_call_id":"{id}-{i}","status":"success","call_type":"acompletion","route":"/v1/chat/completions","stream":true,"start":{s},"first_delta":{f},"end":{e},"model_group":"m","prompt_tokens":{p},"completion_tokens":40,"key_alias":"{alias}"}}"#,
+                id = row.session_id,
+                s = 1.7e9 + i as f64,
+                f = 1.7e9 + i as f64 + 0.125,
+                e = 1.7e9 + i as f64 + 0.5,
+                p = 10 + i,
+            ) + "\n"
+        })
+        .collect();
+    std::fs::write(&spool, lines).unwrap();
+    app.session_finalize(&row.session_id, FinalStatus::Completed, None, None)
+        .await
+        .unwrap();
+    row.session_id
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ingested_requests_and_their_session_arrive_as_genai_spans_and_a_backfill_resends_them() {
     let top = tempfile::tempdir().unwrap();
@@ -174,35 +221,7 @@ async fn ingested_requests_and_their_session_arrive_as_genai_spans_and_a_backfil
         let app = crate::common::app_on(dir.path(), &db)
             .await
             .with_otlp(Some(otlp(&url)));
-        let (row, _) = app
-            .session_start(StartSession {
-                experiment: "e".into(),
-                variant: "v".into(),
-                task_card: "t".into(),
-                label: None,
-                exploratory: false,
-                isolate: false,
-            })
-            .await
-            .unwrap();
-        let alias = row.proxy_key_alias.clone().unwrap();
-        let spool = app.spool_path();
-        std::fs::create_dir_all(spool.parent().unwrap()).unwrap();
-        let lines: String = (0..2)
-            .map(|i| {
-                format!(
-                    r#"{{"v":1,"litellm_call_id":"otlp-{i}","status":"success","call_type":"acompletion","route":"/v1/chat/completions","stream":true,"start":{s},"first_delta":{f},"end":{e},"model_group":"m","prompt_tokens":{p},"completion_tokens":40,"key_alias":"{alias}"}}"#,
-                    s = 1.7e9 + i as f64,
-                    f = 1.7e9 + i as f64 + 0.125,
-                    e = 1.7e9 + i as f64 + 0.5,
-                    p = 10 + i,
-                ) + "\n"
-            })
-            .collect();
-        std::fs::write(&spool, lines).unwrap();
-        app.session_finalize(&row.session_id, FinalStatus::Completed, None, None)
-            .await
-            .unwrap();
+        let session_id = session_with_requests(&app, 2).await;
         let status = app.otlp_flush(Duration::from_secs(20)).await.unwrap();
         assert_eq!(
             (status.sent, status.failed, status.dropped),
@@ -223,9 +242,9 @@ async fn ingested_requests_and_their_session_arrive_as_genai_spans_and_a_backfil
         let a = attrs(session);
         assert_eq!(a["gen_ai.operation.name"], "invoke_agent");
         assert_eq!(a["gen_ai.agent.name"], "h");
-        assert_eq!(a["stackperf.session.id"], row.session_id);
+        assert_eq!(a["stackperf.session.id"], session_id);
         assert_eq!(a["stackperf.variant"], "v");
-        let stored = app.session_requests(&row.session_id).await.unwrap();
+        let stored = app.session_requests(&session_id).await.unwrap();
         assert_eq!(stored.len(), 2);
         for s in live
             .iter()

@@ -12,6 +12,7 @@
 
 pub mod client;
 pub mod metrics;
+pub mod settings;
 pub mod spans;
 
 use std::collections::HashMap;
@@ -213,6 +214,8 @@ enum Msg {
 
 /// The process's export: absent when the environment configures none, else started or why not.
 static GLOBAL: OnceLock<Option<Result<Arc<Otlp>, String>>> = OnceLock::new();
+/// Exports started from StackPerf's settings in this process ([`Otlp::remember`]).
+static FROM_SETTINGS: std::sync::Mutex<Vec<Arc<Otlp>>> = std::sync::Mutex::new(Vec::new());
 
 /// The export queue and the thread that drains it.
 pub struct Otlp {
@@ -278,6 +281,32 @@ impl Otlp {
     /// The process's export if one was started (nothing to flush otherwise).
     pub fn started() -> Option<Arc<Otlp>> {
         GLOBAL.get()?.as_ref()?.as_ref().ok().cloned()
+    }
+
+    /// Count `otlp` (started from StackPerf's settings) among this process's exports, which a
+    /// host flushes before it exits ([`Otlp::all_started`]), until [`Otlp::forget`].
+    pub fn remember(otlp: &Arc<Otlp>) {
+        FROM_SETTINGS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(otlp.clone());
+    }
+
+    /// No longer count `otlp` (replaced by another; flushed by whoever replaced it).
+    pub fn forget(otlp: &Arc<Otlp>) {
+        FROM_SETTINGS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|o| !Arc::ptr_eq(o, otlp));
+    }
+
+    /// Every export started in this process: the environment's and the settings'.
+    pub fn all_started() -> Vec<Arc<Otlp>> {
+        let settings = FROM_SETTINGS.lock().unwrap_or_else(|e| e.into_inner());
+        Otlp::started()
+            .into_iter()
+            .chain(settings.iter().cloned())
+            .collect()
     }
 
     /// Queue spans; never waits. What does not fit in the queue is dropped and counted.
