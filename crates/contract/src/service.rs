@@ -35,12 +35,12 @@ pub enum Service {
 
 impl Service {
     /// The services the native stack runs, in the order it starts them (each after what it
-    /// talks to).
+    /// talks to; Prometheus once the others answer, so its first scrape finds them up).
     pub const NATIVE_START_ORDER: [Service; 4] = [
         Service::Sim,
         Service::Litellm,
-        Service::Prometheus,
         Service::Edge,
+        Service::Prometheus,
     ];
 
     /// The name logs, Compose, flags (`--<name>-port`) and the journal use (the serde name).

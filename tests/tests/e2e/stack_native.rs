@@ -187,7 +187,7 @@ fn stack_up_serves_every_surface_prometheus_counts_and_down_leaves_nothing() {
         .iter()
         .filter_map(|s| s["name"].as_str())
         .collect();
-    assert_eq!(names, ["sim", "litellm", "prometheus", "edge"]);
+    assert_eq!(names, ["sim", "litellm", "edge", "prometheus"]);
     let skipped: Vec<&str> = report["skipped"]
         .as_array()
         .expect("skipped")

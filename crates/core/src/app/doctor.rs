@@ -134,19 +134,25 @@ pub async fn checks(paths: &AppPaths, stack: &NativeStack) -> Vec<Check> {
             prometheus::INSTALL_HINT,
         )),
         Some(bin) => {
-            let up = prometheus_target_up(ports.prometheus).await;
+            let targets = prometheus_targets(ports.prometheus).await;
             out.push(check("prometheus", true, format!("{}", bin.display()), ""));
             out.push(check(
                 "prometheus target",
-                up == Some(true),
-                match up {
-                    Some(true) => "LiteLLM and StackPerf targets up".to_string(),
-                    Some(false) => "a target is down (LiteLLM's or StackPerf's edge metrics)".into(),
+                matches!(targets, Some(Targets::Up | Targets::NotYet)),
+                match targets {
+                    Some(Targets::Up) => "LiteLLM and StackPerf targets up".to_string(),
+                    Some(Targets::NotYet) => {
+                        "Prometheus is loading its targets (it does a few seconds after it starts)"
+                            .into()
+                    }
+                    Some(Targets::Down) => {
+                        "a target is down (LiteLLM's or StackPerf's edge metrics)".into()
+                    }
                     None => "Prometheus not running".into(),
                 },
                 "start the stack; if it runs, see the Prometheus log (`stackperf stack logs prometheus`)",
             ));
-            if up == Some(true) {
+            if targets == Some(Targets::Up) {
                 out.extend(prometheus_agrees(ports.prometheus, &paths.db_path).await);
             }
         }
@@ -293,14 +299,32 @@ async fn prometheus_api(
         .ok()
 }
 
-async fn prometheus_target_up(port: u16) -> Option<bool> {
+/// Prometheus's two scrape targets as it sees them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Targets {
+    /// Both scraped, or not scraped yet ("unknown": its first scrape comes within the interval).
+    Up,
+    /// No target loaded yet: Prometheus's discovery hands them over a few seconds after it starts.
+    NotYet,
+    /// A target missing, or its last scrape failed.
+    Down,
+}
+
+async fn prometheus_targets(port: u16) -> Option<Targets> {
     let v = prometheus_api(port, "targets", &[]).await?;
     let targets = v["data"]["activeTargets"].as_array()?;
+    if targets.is_empty() {
+        return Some(Targets::NotYet);
+    }
     // "unknown" is a target not scraped yet (just after start): only "down" is a failure.
     let up = |job: &str| {
         targets
             .iter()
             .any(|t| t["labels"]["job"] == job && t["health"] != "down")
     };
-    Some(up("litellm") && up("stackperf"))
+    Some(if up("litellm") && up("stackperf") {
+        Targets::Up
+    } else {
+        Targets::Down
+    })
 }

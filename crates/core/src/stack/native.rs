@@ -243,17 +243,25 @@ impl NativeStack {
                 message: format!("Prometheus is not installed: {}", prometheus::INSTALL_HINT),
             });
         }
-        // The edge is last to start and first to stop: harnesses never reach a LiteLLM that is
-        // going away.
-        for service in START_ORDER.into_iter().filter(|s| wanted.contains(s)) {
-            let rec = self
-                .launch(service, ports, secrets, &needs, progress)
+        // The edge starts after LiteLLM and stops before it: harnesses never reach a LiteLLM that
+        // is going away. Prometheus starts once the services it scrapes answer: its first scrape of
+        // LiteLLM (then one every 15 s) would otherwise find it still starting and call the target
+        // down until the next.
+        let (scraped, scraper): (Vec<Service>, Vec<Service>) = START_ORDER
+            .into_iter()
+            .filter(|s| wanted.contains(s))
+            .partition(|s| *s != Service::Prometheus);
+        for service in scraped {
+            self.start_one(service, &mut state, secrets, &needs, progress)
                 .await?;
-            journal::append(&self.dir(), &[journal::now(service, Started)]);
-            state.services.push(rec);
-            self.save_state(&state)?;
         }
         let litellm_start_ms = self.wait_all(&state.services, progress).await?;
+        for service in scraper {
+            self.start_one(service, &mut state, secrets, &needs, progress)
+                .await?;
+            let last = state.services.len() - 1;
+            self.wait_all(&state.services[last..], progress).await?;
+        }
         if let Some(alias) = plan.warmup_model.as_deref() {
             self.warm_up(ports.litellm, secrets, alias, progress).await;
         }
@@ -343,6 +351,23 @@ impl NativeStack {
 
     /// Wait for each of `services` to become healthy (on failure the whole stack is stopped);
     /// returns how long LiteLLM took, when it is among them.
+    /// Launch `service` and record it in the state file.
+    async fn start_one(
+        &self,
+        service: Service,
+        state: &mut StackState,
+        secrets: &StackSecrets,
+        needs: &Needs,
+        progress: Progress<'_>,
+    ) -> Result<(), Error> {
+        let rec = self
+            .launch(service, state.ports, secrets, needs, progress)
+            .await?;
+        journal::append(&self.dir(), &[journal::now(service, Started)]);
+        state.services.push(rec);
+        self.save_state(state)
+    }
+
     async fn wait_all(
         &self,
         services: &[ServiceRecord],
