@@ -64,3 +64,6 @@ export const brief = (i: number) => ({
   input_tokens: 10,
   output_tokens: 20,
 });
+
+/** The OTLP export panel's settings with nothing set (the Stack screen shows the panel). */
+export const otlpOff = { endpoint: null, source: null, saved_endpoint: null, headers_saved: false, status: null, error: null };

@@ -3,6 +3,7 @@ import { describe, expect, it } from "vitest";
 import { render } from "preact";
 import { emit } from "@tauri-apps/api/event";
 import { StackScreen } from "../src/screens/stack";
+import { otlpOff } from "./fixtures";
 import { calls, click, mock, root, settle, withRoot } from "./ipc";
 
 withRoot();
@@ -21,6 +22,7 @@ describe("Stack screen", () => {
   };
   it("streams progress steps and shows the failing service's log lines", async () => {
     mock({
+      otlp_settings: () => otlpOff,
       stack_status: () => stopped,
       stack_up: async () => {
         await emit("stack-progress", { kind: "not_served", service: null, provider: "openai", message: "provider `openai` is not served: no key" });
@@ -34,6 +36,7 @@ describe("Stack screen", () => {
     render(<StackScreen />, root);
     await settle();
     expect(root.querySelector("input[type=radio][disabled]")).toBeTruthy(); // Compose needs Docker
+    expect(root.querySelector("[data-testid=otlp-state]")?.textContent).toContain("Off"); // its panel, asked once
     click(root.querySelector("#stack-start"));
     await settle();
     expect(root.querySelector("[data-testid=stack-steps]")?.textContent).toContain("starting the simulator");
@@ -46,6 +49,7 @@ describe("Stack screen", () => {
 
   it("says why the Compose services cannot be listed", async () => {
     mock({
+      otlp_settings: () => otlpOff,
       stack_status: () => ({ ...stopped, runtime: "compose", services: [], problem: "permission denied on /var/run/docker.sock" }),
       data_usage: () => ({ database: 1, sessions: 0, capture: 0, logs: 0, data_dir: "d" }),
     });
@@ -69,6 +73,7 @@ describe("Stack screen", () => {
       at: 1_795_800_000_000,
     };
     mock({
+      otlp_settings: () => otlpOff,
       stack_status: () => stopped,
       data_usage: () => ({ database: 40_000_000, sessions: 3_000_000, capture: 70_000_000, logs: 1_200, data_dir: "/d" }),
       prune_plan: () => plan,

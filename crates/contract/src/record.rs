@@ -10,6 +10,8 @@ use crate::Surface;
 /// How a request ended, as the client experienced it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[derive(strum::IntoStaticStr, strum::EnumString, strum::VariantArray)]
+#[strum(serialize_all = "snake_case")]
 pub enum Outcome {
     /// A 2xx response delivered to its end (a stream with its end marker).
     Ok,
@@ -27,14 +29,7 @@ pub enum Outcome {
 
 impl Outcome {
     pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Ok => "ok",
-            Outcome::HttpError => "http_error",
-            Outcome::StreamError => "stream_error",
-            Outcome::ProxyUnavailable => "proxy_unavailable",
-            Outcome::ProxyDisconnected => "proxy_disconnected",
-            Outcome::ClientDisconnected => "client_disconnected",
-        }
+        self.into()
     }
 }
 

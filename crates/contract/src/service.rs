@@ -20,6 +20,8 @@ use strum::VariantArray;
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
+#[derive(strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
 pub enum Service {
     /// StackPerf's edge: the URL harnesses are given.
     Edge,
@@ -45,14 +47,7 @@ impl Service {
 
     /// The name logs, Compose, flags (`--<name>-port`) and the journal use (the serde name).
     pub fn as_str(self) -> &'static str {
-        match self {
-            Service::Edge => "edge",
-            Service::Litellm => "litellm",
-            Service::Sim => "sim",
-            Service::Prometheus => "prometheus",
-            Service::Grafana => "grafana",
-            Service::Postgres => "postgres",
-        }
+        self.into()
     }
 
     /// The service by its name.

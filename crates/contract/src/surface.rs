@@ -2,7 +2,6 @@
 //! simulator serves and what a request row records. One enum for all of them.
 
 use serde::{Deserialize, Serialize};
-use strum::VariantArray;
 
 /// The wire protocol a client speaks or an upstream serves.
 #[derive(
@@ -21,6 +20,8 @@ use strum::VariantArray;
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
+#[derive(strum::IntoStaticStr, strum::EnumString)]
+#[strum(serialize_all = "snake_case")]
 pub enum Surface {
     OpenaiChat,
     OpenaiResponses,
@@ -31,20 +32,12 @@ pub enum Surface {
 impl Surface {
     /// The name records, configs and the API use (the serde name).
     pub fn as_str(self) -> &'static str {
-        match self {
-            Surface::OpenaiChat => "openai_chat",
-            Surface::OpenaiResponses => "openai_responses",
-            Surface::AnthropicMessages => "anthropic_messages",
-            Surface::GoogleGenerateContent => "google_generate_content",
-        }
+        self.into()
     }
 
     /// The surface by its name (`as_str`).
     pub fn parse(name: &str) -> Option<Surface> {
-        Surface::VARIANTS
-            .iter()
-            .copied()
-            .find(|s| s.as_str() == name)
+        name.parse().ok()
     }
 }
 
@@ -57,6 +50,7 @@ impl std::fmt::Display for Surface {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use strum::VariantArray;
 
     #[test]
     fn the_name_is_the_serde_name_and_parses_back() {

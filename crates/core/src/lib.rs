@@ -126,6 +126,8 @@ pub enum Error {
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
+#[derive(strum::IntoStaticStr, strum::EnumString, strum::VariantArray)]
+#[strum(serialize_all = "snake_case")]
 pub enum ErrorCode {
     ConfigInvalid,
     NotFound,
@@ -158,33 +160,7 @@ pub enum ErrorCode {
 impl ErrorCode {
     /// The code as text (`config_invalid`), as it appears in JSON.
     pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorCode::ConfigInvalid => "config_invalid",
-            ErrorCode::NotFound => "not_found",
-            ErrorCode::DatabaseUnavailable => "database_unavailable",
-            ErrorCode::DatabaseCorrupt => "database_corrupt",
-            ErrorCode::DatabaseNewer => "database_newer",
-            ErrorCode::NoDataDir => "no_data_dir",
-            ErrorCode::KeychainUnavailable => "keychain_unavailable",
-            ErrorCode::BadSecretName => "bad_secret_name",
-            ErrorCode::EmptySecret => "empty_secret",
-            ErrorCode::PythonMissing => "python_missing",
-            ErrorCode::InstallFailed => "install_failed",
-            ErrorCode::PortInUse => "port_in_use",
-            ErrorCode::ServiceFailed => "service_failed",
-            ErrorCode::Io => "io",
-            ErrorCode::ComposeFailed => "compose_failed",
-            ErrorCode::Invalid => "invalid",
-            ErrorCode::BadField => "bad_field",
-            ErrorCode::RenderFailed => "render_failed",
-            ErrorCode::SessionNotActive => "session_not_active",
-            ErrorCode::SessionFinalized => "session_finalized",
-            ErrorCode::SessionKeyLost => "session_key_lost",
-            ErrorCode::StackConflict => "stack_conflict",
-            ErrorCode::NoLog => "no_log",
-            ErrorCode::Internal => "internal",
-            ErrorCode::Clipboard => "clipboard",
-        }
+        self.into()
     }
 }
 
@@ -298,5 +274,39 @@ mod tests {
         let other = io_err("read x")(std::io::Error::other("boom"));
         assert_eq!(other.to_string(), "read x: boom");
         assert!(!other.is_user_error());
+    }
+
+    /// Every closed set's text (strum, for the store, flags and logs) is its serde name (JSON,
+    /// the bindings, the API) and parses back.
+    fn names_agree<T>()
+    where
+        T: strum::VariantArray + serde::Serialize + Copy + PartialEq + std::fmt::Debug,
+        T: Into<&'static str> + std::str::FromStr,
+    {
+        for &v in T::VARIANTS {
+            let text: &'static str = v.into();
+            assert_eq!(serde_json::to_value(v).ok(), Some(text.into()), "{v:?}");
+            assert_eq!(text.parse::<T>().ok(), Some(v), "{text}");
+        }
+    }
+
+    #[test]
+    fn closed_sets_have_one_name_each() {
+        use crate::store::model::*;
+        names_agree::<ErrorCode>();
+        names_agree::<crate::usage::UsageBy>();
+        names_agree::<crate::stack::ServiceState>();
+        names_agree::<crate::analysis::group::GroupBy>();
+        names_agree::<KeyState>();
+        names_agree::<RunOrder>();
+        names_agree::<RunStatus>();
+        names_agree::<ItemState>();
+        names_agree::<SessionStatus>();
+        names_agree::<SessionMode>();
+        names_agree::<Traffic>();
+        names_agree::<RequestStatus>();
+        names_agree::<stackperf_contract::Surface>();
+        names_agree::<stackperf_contract::Service>();
+        names_agree::<stackperf_contract::record::Outcome>();
     }
 }

@@ -3,6 +3,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed unwrap is a failed test
 #![allow(clippy::disallowed_methods)] // tests start programs as a user would (core's builder is for the app)
 
+// Tests start in name order: `agent_suite` (the longest) sorts first on purpose.
+mod agent_suite;
 mod api;
 mod api_machines;
 mod capture_contract;

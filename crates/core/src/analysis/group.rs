@@ -2,7 +2,6 @@
 //! the same statistics as a comparison of one experiment's variants.
 
 use std::collections::{BTreeMap, BTreeSet};
-use strum::VariantArray;
 
 use serde::{Deserialize, Serialize};
 
@@ -20,6 +19,8 @@ use crate::{Error, APP_VERSION};
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
+#[derive(strum::IntoStaticStr, strum::EnumString)]
+#[strum(serialize_all = "snake_case")]
 pub enum GroupBy {
     /// One experiment's variants (the default comparison).
     #[default]
@@ -31,16 +32,11 @@ pub enum GroupBy {
 
 impl GroupBy {
     pub fn as_str(self) -> &'static str {
-        match self {
-            GroupBy::Variant => "variant",
-            GroupBy::Harness => "harness",
-            GroupBy::Provider => "provider",
-            GroupBy::Model => "model",
-        }
+        self.into()
     }
 
     pub fn parse(s: &str) -> Option<GroupBy> {
-        GroupBy::VARIANTS.iter().copied().find(|g| g.as_str() == s)
+        s.parse().ok()
     }
 
     /// The group a session belongs to.

@@ -153,6 +153,8 @@ pub struct ServiceStatus {
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
+#[derive(strum::IntoStaticStr, strum::EnumString, strum::VariantArray)]
+#[strum(serialize_all = "snake_case")]
 pub enum ServiceState {
     /// Its process (or container) runs; `healthy` says whether it answers.
     Running,
@@ -167,13 +169,7 @@ pub enum ServiceState {
 
 impl ServiceState {
     pub fn as_str(self) -> &'static str {
-        match self {
-            ServiceState::Running => "running",
-            ServiceState::Unhealthy => "unhealthy",
-            ServiceState::Stopped => "stopped",
-            ServiceState::Stale => "stale",
-            ServiceState::Absent => "absent",
-        }
+        self.into()
     }
 }
 

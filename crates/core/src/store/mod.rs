@@ -14,6 +14,7 @@ use sqlx::sqlite::SqlitePool;
 use crate::config::{canonical_json, Registry};
 use crate::Error;
 
+mod cols;
 mod copy;
 mod datasets;
 pub mod edge_events;

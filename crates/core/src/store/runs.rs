@@ -4,6 +4,8 @@ use crate::timestamp::Timestamp;
 use serde::Serialize;
 use sqlx::Row;
 
+use super::cols::Cols;
+
 use super::{on_pool, Store};
 use crate::store::model::{
     ItemState, OutcomeClass, PlannedItem, RunOrder, RunStatus, TaskOutcome, Worker,
@@ -43,32 +45,22 @@ pub(super) const ITEM_COLUMNS: &str =
     "idx, variant, task_card, repetition, state, session_id, outcome, outcome_key, attempts, lease_owner, lease_until";
 
 /// A `run_items` row read as [`ITEM_COLUMNS`], from either backend.
-pub(super) fn item_row<'r, R>(r: &'r R) -> RunItemRow
-where
-    R: Row,
-    usize: sqlx::ColumnIndex<R>,
-    i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    Option<f64>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-{
+pub(super) fn item_row(r: &impl Cols) -> RunItemRow {
     RunItemRow {
-        index: r.get::<i64, _>(0) as u32,
-        variant: r.get(1),
-        task_card: r.get(2),
-        repetition: r.get::<i64, _>(3) as u32,
-        state: ItemState::parse(r.get(4)),
-        session_id: r.get(5),
-        outcome: r.get(6),
+        index: r.int(0) as u32,
+        variant: r.text(1),
+        task_card: r.text(2),
+        repetition: r.int(3) as u32,
+        state: ItemState::parse(r.text(4)),
+        session_id: r.opt_text(5),
+        outcome: r.opt_text(6),
         outcome_class: r
-            .get::<Option<String>, _>(7)
+            .opt_text(7)
             .and_then(|k| TaskOutcome::from_key(&k))
             .map(TaskOutcome::class),
-        attempts: r.get::<i64, _>(8) as u32,
-        worker: r
-            .get::<Option<String>, _>(9)
-            .and_then(|o| Worker::parse(&o)),
-        lease_until: r.get::<Option<f64>, _>(10).map(Timestamp::from_ms),
+        attempts: r.int(8) as u32,
+        worker: r.opt_text(9).and_then(|o| Worker::parse(&o)),
+        lease_until: r.opt_real(10).map(Timestamp::from_ms),
     }
 }
 

@@ -1,8 +1,7 @@
 //! What an OTLP span is made of (`output/otlp`): a session with its run, and its requests, read
 //! from either backend.
 
-use sqlx::Row;
-
+use super::cols::Cols;
 use super::{on_pool, Store};
 use crate::store::model::RequestRow;
 use crate::timestamp::Timestamp;
@@ -122,62 +121,42 @@ impl Store {
     }
 }
 
-fn span_session<'r, R>(r: &'r R) -> SpanSession
-where
-    R: Row,
-    usize: sqlx::ColumnIndex<R>,
-    i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    Option<i64>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    f64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    Option<f64>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-{
+fn span_session(r: &impl Cols) -> SpanSession {
     SpanSession {
-        session_id: r.get(0),
-        experiment: r.get(1),
-        variant: r.get(2),
-        harness: r.get(3),
-        task_card: r.get(4),
-        status: r.get(5),
-        outcome: r.get(6),
-        run_id: r.get(7),
-        trial: r.get::<Option<i64>, _>(8).map(|t| t as u32),
-        created_at: Timestamp::from_ms(r.get::<f64, _>(9)),
-        started_at: r.get::<Option<f64>, _>(10).map(Timestamp::from_ms),
-        ended_at: r.get::<Option<f64>, _>(11).map(Timestamp::from_ms),
+        session_id: r.text(0),
+        experiment: r.text(1),
+        variant: r.text(2),
+        harness: r.text(3),
+        task_card: r.text(4),
+        status: r.text(5),
+        outcome: r.opt_text(6),
+        run_id: r.opt_text(7),
+        trial: r.opt_int(8).map(|t| t as u32),
+        created_at: Timestamp::from_ms(r.real(9)),
+        started_at: r.opt_real(10).map(Timestamp::from_ms),
+        ended_at: r.opt_real(11).map(Timestamp::from_ms),
     }
 }
 
-fn span_request<'r, R>(r: &'r R) -> SpanRequest
-where
-    R: Row,
-    usize: sqlx::ColumnIndex<R>,
-    i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    Option<i64>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    f64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    Option<f64>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-{
+fn span_request(r: &impl Cols) -> SpanRequest {
     SpanRequest {
-        request_id: r.get(0),
-        session_id: r.get(1),
-        provider: r.get(2),
-        model: r.get(3),
-        upstream_model: r.get(4),
-        protocol_surface: r.get(5),
-        streamed: r.get::<i64, _>(6) != 0,
-        started_at: Timestamp::from_ms(r.get::<f64, _>(7)),
-        finished_at: Timestamp::from_ms(r.get::<f64, _>(8)),
-        ttft_ms: r.get(9),
-        input_tokens: r.get(10),
-        output_tokens: r.get(11),
-        cached_input_tokens: r.get(12),
-        cache_write_tokens: r.get(13),
-        reasoning_tokens: r.get(14),
-        success: r.get::<String, _>(15) == "success",
-        http_status: r.get(16),
-        error_class: r.get(17),
+        request_id: r.text(0),
+        session_id: r.opt_text(1),
+        provider: r.opt_text(2),
+        model: r.opt_text(3),
+        upstream_model: r.opt_text(4),
+        protocol_surface: r.opt_text(5),
+        streamed: r.int(6) != 0,
+        started_at: Timestamp::from_ms(r.real(7)),
+        finished_at: Timestamp::from_ms(r.real(8)),
+        ttft_ms: r.opt_real(9),
+        input_tokens: r.opt_int(10),
+        output_tokens: r.opt_int(11),
+        cached_input_tokens: r.opt_int(12),
+        cache_write_tokens: r.opt_int(13),
+        reasoning_tokens: r.opt_int(14),
+        success: r.text(15) == "success",
+        http_status: r.opt_int(16),
+        error_class: r.opt_text(17),
     }
 }

@@ -8,7 +8,6 @@
 mod report;
 
 use serde::{Deserialize, Serialize};
-use strum::VariantArray;
 
 pub use crate::store::model::hist::{self, Hist};
 pub use crate::store::model::{
@@ -23,6 +22,8 @@ pub use report::assemble;
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
+#[derive(strum::IntoStaticStr, strum::EnumString)]
+#[strum(serialize_all = "snake_case")]
 pub enum UsageBy {
     Key,
     #[default]
@@ -34,17 +35,11 @@ pub enum UsageBy {
 
 impl UsageBy {
     pub fn as_str(self) -> &'static str {
-        match self {
-            UsageBy::Key => "key",
-            UsageBy::Owner => "owner",
-            UsageBy::Team => "team",
-            UsageBy::Model => "model",
-            UsageBy::Day => "day",
-        }
+        self.into()
     }
 
     pub fn parse(s: &str) -> Option<UsageBy> {
-        UsageBy::VARIANTS.iter().copied().find(|b| b.as_str() == s)
+        s.parse().ok()
     }
 }
 
@@ -176,6 +171,7 @@ pub fn parse_day(s: &str) -> Option<i64> {
 mod tests {
     use super::*;
     use crate::timestamp::Timestamp;
+    use strum::VariantArray;
 
     #[test]
     fn days_round_trip_and_impossible_dates_are_refused() {

@@ -40,6 +40,8 @@ impl TimedAt {
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
+#[derive(strum::IntoStaticStr, strum::EnumString, strum::VariantArray)]
+#[strum(serialize_all = "snake_case")]
 pub enum Traffic {
     Session,
     Internal,
@@ -70,13 +72,7 @@ impl Traffic {
     }
 
     pub fn as_str(self) -> &'static str {
-        match self {
-            Traffic::Session => "session",
-            Traffic::Internal => "internal",
-            Traffic::Rejected => "rejected",
-            Traffic::Unattributed => "unattributed",
-            Traffic::Usage => "usage",
-        }
+        self.into()
     }
 }
 
@@ -86,6 +82,8 @@ impl Traffic {
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 #[sqlx(rename_all = "lowercase", type_name = "text")]
+#[derive(strum::IntoStaticStr, strum::EnumString, strum::VariantArray)]
+#[strum(serialize_all = "snake_case")]
 pub enum RequestStatus {
     Success,
     Error,
@@ -93,10 +91,7 @@ pub enum RequestStatus {
 
 impl RequestStatus {
     pub fn as_str(self) -> &'static str {
-        match self {
-            RequestStatus::Success => "success",
-            RequestStatus::Error => "error",
-        }
+        self.into()
     }
 }
 

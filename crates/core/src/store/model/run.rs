@@ -8,6 +8,8 @@ use strum::VariantArray;
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
+#[derive(strum::IntoStaticStr, strum::EnumString, strum::VariantArray)]
+#[strum(serialize_all = "snake_case")]
 pub enum RunOrder {
     /// Randomized complete blocks: a block is one task card × every variant once, in a shuffled
     /// order; each repetition runs one block per task card, the task cards in a shuffled order
@@ -23,23 +25,11 @@ pub enum RunOrder {
 
 impl RunOrder {
     pub fn as_str(self) -> &'static str {
-        match self {
-            RunOrder::Blocks => "blocks",
-            RunOrder::Interleaved => "interleaved",
-            RunOrder::Random => "random",
-            RunOrder::Blocked => "blocked",
-        }
+        self.into()
     }
 
     pub fn parse(s: &str) -> Option<RunOrder> {
-        [
-            RunOrder::Blocks,
-            RunOrder::Interleaved,
-            RunOrder::Random,
-            RunOrder::Blocked,
-        ]
-        .into_iter()
-        .find(|o| o.as_str() == s)
+        s.parse().ok()
     }
 }
 
@@ -48,6 +38,8 @@ impl RunOrder {
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
+#[derive(strum::IntoStaticStr, strum::EnumString, strum::VariantArray)]
+#[strum(serialize_all = "snake_case")]
 pub enum RunStatus {
     Running,
     Completed,
@@ -57,21 +49,12 @@ pub enum RunStatus {
 
 impl RunStatus {
     pub fn as_str(self) -> &'static str {
-        match self {
-            RunStatus::Running => "running",
-            RunStatus::Completed => "completed",
-            RunStatus::Cancelled => "cancelled",
-            RunStatus::Failed => "failed",
-        }
+        self.into()
     }
 
+    /// The state by its name; an unknown name (a newer StackPerf's) reads as `running`.
     pub fn parse(s: String) -> RunStatus {
-        match s.as_str() {
-            "completed" => RunStatus::Completed,
-            "cancelled" => RunStatus::Cancelled,
-            "failed" => RunStatus::Failed,
-            _ => RunStatus::Running,
-        }
+        s.parse().unwrap_or(RunStatus::Running)
     }
 }
 
@@ -80,6 +63,8 @@ impl RunStatus {
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
+#[derive(strum::IntoStaticStr, strum::EnumString, strum::VariantArray)]
+#[strum(serialize_all = "snake_case")]
 pub enum ItemState {
     Pending,
     /// Leased by a worker, which renews its lease while it works on it (docs/team.md); a run
@@ -93,21 +78,12 @@ pub enum ItemState {
 
 impl ItemState {
     pub fn as_str(self) -> &'static str {
-        match self {
-            ItemState::Pending => "pending",
-            ItemState::Running => "running",
-            ItemState::Done => "done",
-            ItemState::Aborted => "aborted",
-        }
+        self.into()
     }
 
+    /// The state by its name; an unknown name (a newer StackPerf's) reads as `pending`.
     pub fn parse(s: String) -> ItemState {
-        match s.as_str() {
-            "running" => ItemState::Running,
-            "done" => ItemState::Done,
-            "aborted" => ItemState::Aborted,
-            _ => ItemState::Pending,
-        }
+        s.parse().unwrap_or(ItemState::Pending)
     }
 }
 

@@ -2,7 +2,6 @@
 
 use crate::timestamp::Timestamp;
 use serde::{Deserialize, Serialize};
-use strum::VariantArray;
 
 /// Where a session is in its life. Stored as lowercase text.
 #[derive(
@@ -12,6 +11,8 @@ use strum::VariantArray;
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 #[sqlx(rename_all = "lowercase", type_name = "text")]
+#[derive(strum::IntoStaticStr, strum::EnumString)]
+#[strum(serialize_all = "snake_case")]
 pub enum SessionStatus {
     /// Registered; its key is being issued.
     Pending,
@@ -27,21 +28,11 @@ pub enum SessionStatus {
 
 impl SessionStatus {
     pub fn as_str(self) -> &'static str {
-        match self {
-            SessionStatus::Pending => "pending",
-            SessionStatus::Active => "active",
-            SessionStatus::Expired => "expired",
-            SessionStatus::Completed => "completed",
-            SessionStatus::Aborted => "aborted",
-            SessionStatus::Invalid => "invalid",
-        }
+        self.into()
     }
 
     pub fn parse(s: &str) -> Option<SessionStatus> {
-        SessionStatus::VARIANTS
-            .iter()
-            .copied()
-            .find(|x| x.as_str() == s)
+        s.parse().ok()
     }
 
     /// Finalized: its key is revoked and it can no longer change.
@@ -65,6 +56,8 @@ impl std::fmt::Display for SessionStatus {
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 #[sqlx(rename_all = "lowercase", type_name = "text")]
+#[derive(strum::IntoStaticStr, strum::EnumString, strum::VariantArray)]
+#[strum(serialize_all = "snake_case")]
 pub enum SessionMode {
     Bounded,
     Exploratory,
@@ -72,10 +65,7 @@ pub enum SessionMode {
 
 impl SessionMode {
     pub fn as_str(self) -> &'static str {
-        match self {
-            SessionMode::Bounded => "bounded",
-            SessionMode::Exploratory => "exploratory",
-        }
+        self.into()
     }
 }
 

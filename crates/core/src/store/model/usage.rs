@@ -18,6 +18,8 @@ fn n(v: Option<i64>) -> u64 {
 #[cfg_attr(feature = "specta", derive(specta::Type))]
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
+#[derive(strum::IntoStaticStr, strum::EnumString, strum::VariantArray)]
+#[strum(serialize_all = "snake_case")]
 pub enum KeyState {
     Active,
     Expired,
@@ -27,11 +29,7 @@ pub enum KeyState {
 impl KeyState {
     /// Its name as people read it (and as it is serialized).
     pub fn as_str(self) -> &'static str {
-        match self {
-            KeyState::Active => "active",
-            KeyState::Expired => "expired",
-            KeyState::Revoked => "revoked",
-        }
+        self.into()
     }
 }
 
