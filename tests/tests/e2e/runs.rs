@@ -15,7 +15,7 @@ use stackperf_e2e::{workspace, StackEnv};
 
 #[path = "runs/checks.rs"]
 mod checks;
-pub(crate) use checks::{check_infra_error, check_suite_run};
+pub(crate) use checks::{check_infra_error, check_item, check_suite_run};
 
 /// A copy of the shipped configuration plus a fixture task card and a two-variant experiment.
 pub(crate) fn config_dir(root: &Path) -> std::path::PathBuf {
@@ -67,6 +67,11 @@ pub(crate) fn config_dir(root: &Path) -> std::path::PathBuf {
             "name: agent-suite-run\nvariants: [{}]\nsuite: agent-suite\n",
             suite_variants().join(", ")
         ),
+    )
+    .expect("experiment");
+    std::fs::write(
+        configs.join("experiments/openhands-suite-run.yaml"),
+        "name: openhands-suite-run\nvariants: [openhands-sim-agent]\nsuite: agent-suite\n",
     )
     .expect("experiment");
     configs
@@ -136,13 +141,10 @@ pub(crate) fn openhands() -> Option<std::path::PathBuf> {
     None
 }
 
-/// The suite's variants: the four npm harnesses, and OpenHands where it is installed.
+/// The suite's variants: the four npm harnesses (OpenHands works the suite's task cards in a run
+/// of its own, `agent_suite::openhands_…`).
 pub(crate) fn suite_variants() -> Vec<&'static str> {
-    let mut v = FOUR.to_vec();
-    if openhands().is_some() {
-        v.push("openhands-sim-agent");
-    }
-    v
+    FOUR.to_vec()
 }
 
 pub(crate) fn run_cmd(env: &StackEnv, configs: &Path, args: &[&str]) -> Command {

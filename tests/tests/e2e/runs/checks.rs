@@ -47,51 +47,11 @@ pub fn check_suite_run(env: &StackEnv, cfg: &str, summary: &Value) {
     }
     let mut flips = (0, 0);
     for it in items {
-        assert_eq!(it["state"], "done", "{it}");
-        assert_eq!(it["attempts"], 1, "{it}");
-        let id = it["session_id"].as_str().expect("session");
-        let s = env.json(&["--config-dir", cfg, "session", "show", id]);
-        assert_eq!(s["status"], "completed", "{s}");
-        assert_eq!(s["isolated"], true, "runs isolate harness state: {s}");
-        // The environment it ran in: this machine, one session at a time, the run's limit.
-        let e = &s["stats"]["environment"];
-        assert_eq!(e["concurrent_sessions"], 0, "{e}");
-        assert_eq!(e["time_limit_s"], 180.0, "{e}");
-        assert!(e["cpus"].as_u64().is_some_and(|c| c >= 1), "{e}");
-        assert!(
-            e["load_start"].is_number() && e["load_end"].is_number(),
-            "{e}"
-        );
-        let work = env.data.path().join("sessions").join(id).join("work");
-        // The truth: what the scripted agent's last command wrote in this session's copy.
-        let right = work.join("stackperf-agent.txt").exists();
-        let wrong = work.join("stackperf-agent.wrong").exists();
-        assert!(right != wrong, "exactly one result file: {s}");
-        let (want, class) = if right {
-            ("success", "success")
-        } else {
-            ("failed verify", "task_failure")
-        };
-        assert_eq!(it["outcome"], want, "{it}");
-        assert_eq!(it["outcome_class"], class, "{it}");
-        let calls = match it["task_card"].as_str() {
-            Some("agent-long") => 6,
-            Some("agent-steps") => 3,
-            Some("agent-coin-flip") => 2,
-            _ => 1,
-        };
+        let right = check_item(env, cfg, it);
         if it["task_card"] == "agent-coin-flip" {
             flips.0 += usize::from(right);
-            flips.1 += usize::from(wrong);
-        } else {
-            assert!(right, "only the coin-flip task goes wrong: {it}");
+            flips.1 += usize::from(!right);
         }
-        // Every step is a tool round trip: calls + 1 requests at least.
-        assert!(
-            s["request_count"].as_i64().unwrap_or(0) > calls,
-            "{calls} tool calls: {s}"
-        );
-        cross_check(&s);
     }
     assert!(
         flips.0 > 0 && flips.1 > 0,
@@ -188,6 +148,55 @@ pub fn check_suite_run(env: &StackEnv, cfg: &str, summary: &Value) {
             && html.contains("agent-long"),
         "the report has the per-task grid and the CD diagram"
     );
+}
+
+/// One item of a suite run, done once and verified against the truth: what the scripted agent's
+/// last command wrote in the session's copy; its session completed, isolated, alone on the
+/// machine, and the harness's own figures agree with the proxy's. Whether it got it right.
+pub fn check_item(env: &StackEnv, cfg: &str, it: &Value) -> bool {
+    assert_eq!(it["state"], "done", "{it}");
+    assert_eq!(it["attempts"], 1, "{it}");
+    let id = it["session_id"].as_str().expect("session");
+    let s = env.json(&["--config-dir", cfg, "session", "show", id]);
+    assert_eq!(s["status"], "completed", "{s}");
+    assert_eq!(s["isolated"], true, "runs isolate harness state: {s}");
+    // The environment it ran in: this machine, one session at a time, the run's limit.
+    let e = &s["stats"]["environment"];
+    assert_eq!(e["concurrent_sessions"], 0, "{e}");
+    assert_eq!(e["time_limit_s"], 180.0, "{e}");
+    assert!(e["cpus"].as_u64().is_some_and(|c| c >= 1), "{e}");
+    assert!(
+        e["load_start"].is_number() && e["load_end"].is_number(),
+        "{e}"
+    );
+    let work = env.data.path().join("sessions").join(id).join("work");
+    // The truth: what the scripted agent's last command wrote in this session's copy.
+    let right = work.join("stackperf-agent.txt").exists();
+    let wrong = work.join("stackperf-agent.wrong").exists();
+    assert!(right != wrong, "exactly one result file: {s}");
+    let (want, class) = if right {
+        ("success", "success")
+    } else {
+        ("failed verify", "task_failure")
+    };
+    assert_eq!(it["outcome"], want, "{it}");
+    assert_eq!(it["outcome_class"], class, "{it}");
+    let calls = match it["task_card"].as_str() {
+        Some("agent-long") => 6,
+        Some("agent-steps") => 3,
+        Some("agent-coin-flip") => 2,
+        _ => 1,
+    };
+    if it["task_card"] != "agent-coin-flip" {
+        assert!(right, "only the coin-flip task goes wrong: {it}");
+    }
+    // Every step is a tool round trip: calls + 1 requests at least.
+    assert!(
+        s["request_count"].as_i64().unwrap_or(0) > calls,
+        "{calls} tool calls: {s}"
+    );
+    cross_check(&s);
+    right
 }
 
 /// A harness binary missing for one attempt: an infrastructure error, retried in a new session,
