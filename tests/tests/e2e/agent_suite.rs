@@ -7,9 +7,9 @@
 //! 89 s of the suite's 197 s measured alone) it stayed the binary's critical path in CI (e2e
 //! 314 s); OpenHands' sessions now run beside it.
 
-use serde_json::Value;
-
-use super::runs::{check_infra_error, check_item, check_suite_run, openhands, run_cmd, start};
+use super::runs::{
+    check_infra_error, check_item, check_suite_run, openhands, run_ok, start, SUITE_TASKS,
+};
 
 #[test]
 fn a_suite_runs_real_harnesses_in_blocks_verified_and_compared_per_task() {
@@ -23,13 +23,7 @@ fn a_suite_runs_real_harnesses_in_blocks_verified_and_compared_per_task() {
         "--timeout",
         "180",
     ];
-    let out = run_cmd(&env, &configs, &suite_args).output().expect("run");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let summary: Value = serde_json::from_slice(&out.stdout).expect("summary json");
+    let summary = run_ok(&env, &configs, &suite_args);
     check_suite_run(&env, cfg, &summary);
 
     // The same sessions pooled by harness (across experiments: here the one).
@@ -84,13 +78,7 @@ fn a_suite_run_of_openhands_is_verified_and_an_infra_error_is_retried() {
             "--timeout",
             "180",
         ];
-        let out = run_cmd(&env, &configs, &args).output().expect("run");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let summary: Value = serde_json::from_slice(&out.stdout).expect("summary json");
+        let summary = run_ok(&env, &configs, &args);
         assert_eq!(summary["run"]["status"], "completed", "{summary}");
         assert_eq!(summary["run"]["suite"], "agent-suite");
         let items = summary["items"].as_array().expect("items");
@@ -99,15 +87,7 @@ fn a_suite_run_of_openhands_is_verified_and_an_infra_error_is_retried() {
             .filter_map(|i| i["task_card"].as_str())
             .collect();
         tasks.sort_unstable();
-        assert_eq!(
-            tasks,
-            [
-                "agent-coin-flip",
-                "agent-long",
-                "agent-quick",
-                "agent-steps"
-            ]
-        );
+        assert_eq!(tasks, SUITE_TASKS);
         for it in items {
             assert_eq!(it["variant"], "openhands-sim-agent", "{it}");
             check_item(&env, cfg, it);

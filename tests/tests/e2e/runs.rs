@@ -15,7 +15,7 @@ use stackperf_e2e::{workspace, StackEnv};
 
 #[path = "runs/checks.rs"]
 mod checks;
-pub(crate) use checks::{check_infra_error, check_item, check_suite_run};
+pub(crate) use checks::{check_infra_error, check_item, check_suite_run, SUITE_TASKS};
 
 /// A copy of the shipped configuration plus a fixture task card and a two-variant experiment.
 pub(crate) fn config_dir(root: &Path) -> std::path::PathBuf {
@@ -174,6 +174,17 @@ pub(crate) fn run_cmd(env: &StackEnv, configs: &Path, args: &[&str]) -> Command 
     c
 }
 
+/// `run_cmd` carried out: it must succeed (else the test fails with its stderr); its JSON summary.
+pub(crate) fn run_ok(env: &StackEnv, configs: &Path, args: &[&str]) -> Value {
+    let out = run_cmd(env, configs, args).output().expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("summary json")
+}
+
 /// The real stack and a copy of the configuration with the fixtures.
 pub(crate) fn start(name: &str) -> (StackEnv, tempfile::TempDir, std::path::PathBuf) {
     let env = StackEnv::new(name);
@@ -262,13 +273,7 @@ fn a_killed_run_resumes_where_it_stopped_and_two_sessions_at_a_time_are_isolated
 
     // Two sessions at a time: each isolated and verified; the concurrency is recorded.
     let parallel = fixture_run(&["--parallel", "2"]);
-    let out = run_cmd(&env, &configs, &parallel).output().expect("run");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let par: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let par = run_ok(&env, &configs, &parallel);
     assert_eq!(par["run"]["parallel"], 2, "{par}");
     let items = par["items"].as_array().expect("items");
     assert!(items.iter().all(|i| i["outcome"] == "success"), "{par}");

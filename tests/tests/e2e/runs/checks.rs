@@ -9,6 +9,14 @@ use stackperf_e2e::StackEnv;
 
 use super::{run_cmd, suite_variants};
 
+/// The shipped `agent-suite`'s task cards, sorted.
+pub const SUITE_TASKS: [&str; 4] = [
+    "agent-coin-flip",
+    "agent-long",
+    "agent-quick",
+    "agent-steps",
+];
+
 /// The suite run: randomized complete blocks, every session verified against what the scripted
 /// agent did (its marker or its wrong result in the session's copy), the comparison per task.
 pub fn check_suite_run(env: &StackEnv, cfg: &str, summary: &Value) {
@@ -35,15 +43,7 @@ pub fn check_suite_run(env: &StackEnv, cfg: &str, summary: &Value) {
             tasks.push(block[0]["task_card"].as_str().unwrap_or_default());
         }
         tasks.sort();
-        assert_eq!(
-            tasks,
-            [
-                "agent-coin-flip",
-                "agent-long",
-                "agent-quick",
-                "agent-steps"
-            ]
-        );
+        assert_eq!(tasks, SUITE_TASKS);
     }
     let mut flips = (0, 0);
     for it in items {
