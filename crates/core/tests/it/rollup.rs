@@ -75,11 +75,24 @@ pub(crate) async fn insert_requests(
     per_session: usize,
     failed: impl Fn(usize) -> bool,
 ) {
+    insert_requests_from(store, reg, sessions, per_session, 0, failed).await;
+}
+
+/// [`insert_requests`] with request ids counted from `first_id`, in one ingest batch.
+async fn insert_requests_from(
+    store: &Store,
+    reg: &Registry,
+    sessions: &[&str],
+    per_session: usize,
+    first_id: usize,
+    failed: impl Fn(usize) -> bool,
+) {
     let models = model_index(reg);
     let mut rows = Vec::new();
     for (k, s) in sessions.iter().enumerate() {
         for r in 0..per_session {
-            let rec = normalize::parse_line(&line(k * per_session + r, s, failed(r))).unwrap();
+            let i = first_id + k * per_session + r;
+            let rec = normalize::parse_line(&line(i, s, failed(r))).unwrap();
             let a = normalize::Attribution {
                 session_id: s.to_string(),
                 variant_id: 0,
@@ -421,5 +434,30 @@ async fn rollups_made_under_another_registry_are_recomputed() {
         let sql = "UPDATE metric_rollups SET value = value + 1 WHERE metric = 'registry'";
         on_store!(store, |p| sqlx::query(sql).execute(p).await.map(drop)).unwrap();
         assert_eq!(report::rollup(&store, "sim-profiles").await.unwrap(), 1);
+    }
+}
+
+/// One ingest batch that touches more sessions than one statement marks stale (100): every one of
+/// them is marked, the padded last statement's too, and recomputed by the next rollup.
+#[tokio::test]
+async fn a_batch_touching_250_sessions_marks_every_one_stale() {
+    let dir = tempfile::tempdir().unwrap();
+    let ids: Vec<String> = (0..250).map(|k| format!("s{k:03}")).collect();
+    let variants: Vec<(&str, &str)> = ids.iter().map(|s| (s.as_str(), "sim-fast-oai")).collect();
+    let sessions: Vec<&str> = ids.iter().map(String::as_str).collect();
+    for db in crate::common::backends(dir.path(), "marks") {
+        let (store, reg) = store_with_sessions(&db, &variants).await;
+        insert_requests(&store, &reg, &sessions, 1, |_| false).await;
+        assert_eq!(report::rollup(&store, "sim-profiles").await.unwrap(), 250);
+        assert_eq!(report::rollup(&store, "sim-profiles").await.unwrap(), 0);
+        // A second batch, new requests for every session: all 250 stale again.
+        insert_requests_from(&store, &reg, &sessions, 1, 1_000, |_| false).await;
+        let sql = "SELECT COUNT(*) FROM sessions WHERE rollup_stale = 1";
+        let stale: i64 = on_store!(store, |p| sqlx::query_scalar(sql).fetch_one(p).await).unwrap();
+        assert_eq!(stale, 250, "{db:?}");
+        assert_eq!(report::rollup(&store, "sim-profiles").await.unwrap(), 250);
+        let sql = "SELECT COUNT(*) FROM requests";
+        let rows: i64 = on_store!(store, |p| sqlx::query_scalar(sql).fetch_one(p).await).unwrap();
+        assert_eq!(rows, 500);
     }
 }
