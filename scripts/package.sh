@@ -4,8 +4,7 @@
 # python3 + venv for the managed LiteLLM; Prometheus and gnome-keyring recommended) and ships the
 # example configuration (/usr/share/stackperf/configs, copied to ~/.config/stackperf on first
 # start). Prints the package's path on the last line.
-#   scripts/package.sh           the release build, then the .deb
-#   scripts/package.sh --build   the release build only (scripts/test.sh starts it beside the tests)
+#   scripts/package.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-2}"
@@ -17,7 +16,6 @@ echo "==> release build of the desktop app and the CLI (the package's /usr/bin/s
 # core, run side by side instead of one after the other. The desktop crate's default
 # `custom-protocol` feature embeds the built UI, as `tauri build` would.
 cargo build -q --release -p stackperf-desktop -p stackperf-cli
-[ "${1:-}" = "--build" ] && exit 0
 echo "==> the .deb (Tauri bundler, from the binaries just built)"
 ui/node_modules/.bin/tauri bundle --bundles deb --ci >&2
 version=$(sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' src-tauri/tauri.conf.json | head -1)

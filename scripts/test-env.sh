@@ -70,9 +70,10 @@ fi
 if [ "${1:-}" = "--window" ]; then
   if [ ! -x target/tools/bin/tauri-driver ]; then
     echo "==> installing tauri-driver into target/tools (cargo install, from crates.io)"
-    # A tool from crates.io, not ours: built without CI's lint settings (.ci/run).
+    # A tool from crates.io, not ours: built without CI's lint settings (.ci/run), and in debug:
+    # it only relays WebDriver commands (a release build took 65 CPU-s here, this one 39).
     env -u RUSTC_WORKSPACE_WRAPPER -u RUSTFLAGS \
-      cargo install -q --locked --root target/tools tauri-driver --version 2.1.0
+      cargo install -q --debug --locked --root target/tools tauri-driver --version 2.1.0
   fi
   ustamp=tests/ui/node_modules/.lock-sha256
   uwant=$(sha256sum tests/ui/package-lock.json | cut -d' ' -f1)

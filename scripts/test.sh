@@ -42,27 +42,6 @@ export STACKPERF_CACHE_DIR="${STACKPERF_CACHE_DIR:-$PWD/target/stackperf-cache}"
 
 # The UI is embedded into the desktop binary at compile time: build it before cargo.
 scripts/build-ui.sh
-
-# The package test's release build (fat LTO: ~10 min of both cores, the longest step) starts here,
-# beside the tests, at the lowest CPU and I/O priority: it takes only what they leave idle (the
-# end-to-end tests mostly wait on processes; ~1.5 of 2 cores busy), it is stopped while the timing
-# tests take the machine alone, and the package step finds it done or partly done. Only with room
-# on the disk for it beside the debug build; else it runs in the package step, as before.
-release_build=""
-release_log=target/release-build.log
-room_gb=12 # the release build (~3 GB) and the tests' own files; the debug build's ~10 GB if not made yet
-[ -d target/debug ] || room_gb=24
-if [ "$(($(df -k --output=avail "$PWD" | tail -1) / 1024 / 1024))" -ge "$room_gb" ]; then
-  mkdir -p target
-  # setsid: a process group of its own (cargo and its rustc children), stopped and continued at once.
-  env -u RUSTC_WORKSPACE_WRAPPER -u RUSTFLAGS setsid nice -n 19 ionice -c 3 \
-    scripts/package.sh --build >"$release_log" 2>&1 &
-  release_build=$!
-  trap '[ -z "$release_build" ] || kill -KILL -- "-$release_build" 2>/dev/null || true' EXIT
-  echo "    the release build for the package test runs beside the tests (idle priority; log: $release_log)"
-fi
-release_build_signal() { [ -z "$release_build" ] || kill "-$1" -- "-$release_build" 2>/dev/null || true; }
-
 step "UI unit tests (vitest: screen logic against a mocked IPC)"
 (cd ui && npx vitest run --reporter=dot)
 
@@ -74,9 +53,9 @@ step "cargo test --workspace (inside a private Secret Service session)"
 failed=0
 scripts/with-keyring.sh cargo test --workspace --no-fail-fast -- --test-threads 4 --skip ::quiet:: || failed=1
 step "the end-to-end tests that take the machine alone (::quiet::)"
-release_build_signal STOP
-scripts/with-keyring.sh cargo test -p stackperf-e2e --test e2e -- --test-threads 1 ::quiet:: || failed=1
-release_build_signal CONT
+# `--workspace` as above: `-p stackperf-e2e` resolves features for that crate alone, and rebuilt
+# the test binary and two dependencies first (~40 s).
+scripts/with-keyring.sh cargo test --workspace -- --test-threads 1 ::quiet:: || failed=1
 [ "$failed" -eq 0 ] || { echo "error: tests failed (above)" >&2; exit 1; }
 
 step "desktop end to end (the real window through tauri-driver + WebKitWebDriver under Xvfb)"
@@ -88,11 +67,6 @@ echo "    screenshots: target/test-artifacts/ui/"
 if [ -n "${STACKPERF_TEST_DROP_DEBUG_BUILD:-}" ]; then
   step "dropping the debug build (STACKPERF_TEST_DROP_DEBUG_BUILD: the release build needs the disk)"
   rm -rf target/debug
-fi
-if [ -n "$release_build" ]; then
-  step "the release build started beside the tests: waiting for it to finish"
-  wait "$release_build" || echo "    it failed (log: $release_log); the package step builds again and shows why"
-  release_build=""
 fi
 step "package test (release .deb: build, apt-get install, the installed app as a new user, purge)"
 # The release build as a user makes it: CI's lint pass (.ci/run) was the debug build's.
