@@ -7,6 +7,8 @@
 //!    against a raw batched SQLite insert of the same rows (same statement, same batch size)
 //!    — the ratio is what parsing, normalization and attribution cost.
 //! 2. `report compare` over those N requests in 1,000 finalized sessions of two variants.
+//! 3. The reads of a small experiment beside them (one session, 200 requests): what the API,
+//!    Compare's charts and the exports ask of a shared store — each filter's index at work.
 //!
 //! `STACKPERF_BENCH_DB=postgres`: the same on PostgreSQL (a server of the bench's own, as the
 //! tests start it), with PostgreSQL's own `COPY … FROM STDIN` of the ingested rows as the raw
@@ -22,16 +24,22 @@ use stackperf_core::capture;
 use stackperf_core::config::Registry;
 use stackperf_core::normalize::{self, model_index};
 use stackperf_core::report;
-use stackperf_core::store::{Pool, Store};
+use stackperf_core::store::{Dataset, Pool, Store};
 
 const SESSIONS: usize = 1000;
 
 fn line(i: usize, session: usize) -> String {
+    line_as(i, session, &format!("bench_{session:04}"), "bench")
+}
+
+/// A spool line of request `i`, timed as session number `session`'s, attributed to the session
+/// `alias` names, with the request id `<id>-<i>`.
+fn line_as(i: usize, session: usize, alias: &str, id: &str) -> String {
     let start = 1.7e9 + i as f64 * 0.01;
     let slow = session % 2 == 1;
     let ttft = if slow { 0.6 } else { 0.06 } + (i % 17) as f64 * 0.001;
     format!(
-        r#"{{"v":1,"litellm_call_id":"bench-{i}","status":"{st}","call_type":"acompletion","route":"/v1/chat/completions","stream":true,"start":{start},"end":{end},"first_delta":{fd},"model_group":"{m}","custom_llm_provider":"openai","prompt_tokens":1200,"completion_tokens":64,"cached_tokens":300,"key_alias":"stackperf-bench_{session:04}","error_code":{ec},"error_class":{ecl},"overhead_ms":21.5}}"#,
+        r#"{{"v":1,"litellm_call_id":"{id}-{i}","status":"{st}","call_type":"acompletion","route":"/v1/chat/completions","stream":true,"start":{start},"end":{end},"first_delta":{fd},"model_group":"{m}","custom_llm_provider":"openai","prompt_tokens":1200,"completion_tokens":64,"cached_tokens":300,"key_alias":"stackperf-{alias}","error_code":{ec},"error_class":{ecl},"overhead_ms":21.5}}"#,
         st = if i.is_multiple_of(50) {
             "failure"
         } else {
@@ -214,6 +222,89 @@ async fn main() {
     );
     let target = if postgres() { 500 } else { 200 };
     println!("report compare:         {:>10.1} ms median of 5 ({n} requests, {SESSIONS} sessions; target ≤ {target} ms)", times[2]);
+    small_experiment(&store, &reg, &models, dir.path()).await;
+}
+
+/// Median of 5 runs of `f`, in ms.
+async fn median_ms<F: std::future::Future<Output = ()>>(mut f: impl FnMut() -> F) -> f64 {
+    let mut times = Vec::new();
+    for _ in 0..5 {
+        let t = Instant::now();
+        f().await;
+        times.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    times.sort_by(|a, b| a.total_cmp(b));
+    times[2]
+}
+
+/// One session of another experiment with `SMALL` requests, ingested beside the big one; the
+/// reads that filter requests by experiment, session or variant, timed.
+async fn small_experiment(
+    store: &Store,
+    reg: &Registry,
+    models: &normalize::ModelIndex,
+    dir: &Path,
+) {
+    const SMALL: usize = 200;
+    const EXP: &str = "harness-shootout";
+    let sql = "SELECT variant_id FROM variants WHERE name = 'opencode-sim-fast' AND is_current = 1";
+    let variant: i64 = on_store!(store, |p| sqlx::query_scalar(sql)
+        .fetch_one(p)
+        .await
+        .unwrap());
+    let sql = "INSERT INTO sessions (session_id, experiment, variant_id, task_card, harness_profile, status, mode, created_at, started_at, ended_at, proxy_key_alias, app_version)
+         VALUES ('small', $1, $2, 'sample-traffic', 'openai-compatible', 'completed', 'bounded', 0, 0, 60000, 'stackperf-small', 'bench')";
+    on_store!(store, |p| sqlx::query(sql)
+        .bind(EXP)
+        .bind(variant)
+        .execute(p)
+        .await
+        .map(drop)
+        .unwrap());
+    let spool = dir.join("small.jsonl");
+    let lines: Vec<String> = (0..SMALL)
+        .map(|i| line_as(i, 0, "small", "small"))
+        .collect();
+    std::fs::write(&spool, lines.join("\n") + "\n").unwrap();
+    let report = capture::collect(store, &spool, models).await.unwrap();
+    assert_eq!(report.inserted as usize, SMALL);
+    println!("a small experiment beside them ({SMALL} requests, one session), median of 5:");
+    let export = median_ms(|| async {
+        let (_, rows) = store
+            .dataset(Dataset::Requests, Some(EXP), None, false)
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), SMALL);
+    })
+    .await;
+    println!("  export requests --experiment:   {export:>8.1} ms");
+    let session = median_ms(|| async {
+        let (_, rows) = store
+            .dataset(Dataset::Requests, None, Some("small"), false)
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), SMALL);
+    })
+    .await;
+    println!("  export requests --session:      {session:>8.1} ms");
+    let live = median_ms(|| async {
+        let (rows, _) = store.requests_since("small", None).await.unwrap();
+        assert_eq!(rows.len(), SMALL);
+    })
+    .await;
+    println!("  a session's requests (live):    {live:>8.1} ms");
+    let chart = median_ms(|| async {
+        let (series, _) = report::distribution(store, reg, EXP, "ttft").await.unwrap();
+        assert_eq!(series.iter().map(|s| s.values.len()).sum::<usize>(), SMALL);
+    })
+    .await;
+    println!("  a distribution chart (ttft):    {chart:>8.1} ms");
+    let compare = median_ms(|| async {
+        let c = report::compare(store, reg, EXP).await.unwrap();
+        assert_eq!(c.variants.iter().map(|v| v.sessions).sum::<usize>(), 1);
+    })
+    .await;
+    println!("  report compare:                 {compare:>8.1} ms");
 }
 
 /// The SQLite baseline: the same rows, already normalized, inserted with the same statement and
