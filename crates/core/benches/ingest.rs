@@ -198,30 +198,21 @@ async fn main() {
         raw_s / ingest_s
     );
 
-    let mut times = Vec::new();
-    for _ in 0..5 {
-        let t = Instant::now();
+    let compare_ms = median_ms(|| async {
         let c = report::compare(&store, &reg, "sim-profiles").await.unwrap();
-        times.push(t.elapsed().as_secs_f64() * 1000.0);
         assert_eq!(
             c.variants.iter().map(|v| v.sessions).sum::<usize>(),
             SESSIONS
         );
-    }
-    times.sort_by(|a, b| a.total_cmp(b));
-    let mut stats_times = Vec::new();
-    for _ in 0..5 {
-        let t = Instant::now();
+    })
+    .await;
+    let stats_ms = median_ms(|| async {
         report::session_stats(&store, "sim-profiles").await.unwrap();
-        stats_times.push(t.elapsed().as_secs_f64() * 1000.0);
-    }
-    stats_times.sort_by(|a, b| a.total_cmp(b));
-    println!(
-        "  of which session rollups (cached): {:.1} ms; the rest is the statistics",
-        stats_times[2]
-    );
+    })
+    .await;
+    println!("  of which session rollups (cached): {stats_ms:.1} ms; the rest is the statistics");
     let target = if postgres() { 500 } else { 200 };
-    println!("report compare:         {:>10.1} ms median of 5 ({n} requests, {SESSIONS} sessions; target ≤ {target} ms)", times[2]);
+    println!("report compare:         {:>10.1} ms median of 5 ({n} requests, {SESSIONS} sessions; target ≤ {target} ms)", compare_ms);
     small_experiment(&store, &reg, &models, dir.path()).await;
 }
 
@@ -269,24 +260,21 @@ async fn small_experiment(
     let report = capture::collect(store, &spool, models).await.unwrap();
     assert_eq!(report.inserted as usize, SMALL);
     println!("a small experiment beside them ({SMALL} requests, one session), median of 5:");
-    let export = median_ms(|| async {
-        let (_, rows) = store
-            .dataset(Dataset::Requests, Some(EXP), None, false)
-            .await
-            .unwrap();
-        assert_eq!(rows.len(), SMALL);
-    })
-    .await;
-    println!("  export requests --experiment:   {export:>8.1} ms");
-    let session = median_ms(|| async {
-        let (_, rows) = store
-            .dataset(Dataset::Requests, None, Some("small"), false)
-            .await
-            .unwrap();
-        assert_eq!(rows.len(), SMALL);
-    })
-    .await;
-    println!("  export requests --session:      {session:>8.1} ms");
+    let filters = [
+        ("export requests --experiment:", Some(EXP), None),
+        ("export requests --session:   ", None, Some("small")),
+    ];
+    for (label, experiment, session) in filters {
+        let ms = median_ms(|| async {
+            let (_, rows) = store
+                .dataset(Dataset::Requests, experiment, session, false)
+                .await
+                .unwrap();
+            assert_eq!(rows.len(), SMALL);
+        })
+        .await;
+        println!("  {label}   {ms:>8.1} ms");
+    }
     let live = median_ms(|| async {
         let (rows, _) = store.requests_since("small", None).await.unwrap();
         assert_eq!(rows.len(), SMALL);
