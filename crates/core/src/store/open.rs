@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
+use crate::lockfile::FileLock;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
@@ -111,6 +112,13 @@ impl Store {
                 )));
             }
         }
+        // One process at a time creates or migrates the file: SQLite has no lock for that (sqlx's
+        // migrator takes none on SQLite), so processes opening a new store at once each created
+        // its tables and all but one failed ("table … already exists"). Held until the migrations
+        // are applied; the others then find nothing left to do.
+        let mut lock_path = path.as_os_str().to_os_string();
+        lock_path.push(".migrate-lock");
+        let migrating = FileLock::acquire(Path::new(&lock_path), || {}).await?;
         let existed = path.exists();
         let url = format!("sqlite://{}", path.display());
         let opts = SqliteConnectOptions::from_str(&url)
@@ -135,6 +143,7 @@ impl Store {
             .run(&pool)
             .await
             .map_err(|e| migrate_error(path, e))?;
+        drop(migrating);
         #[cfg(unix)]
         if !existed {
             use std::os::unix::fs::PermissionsExt;
