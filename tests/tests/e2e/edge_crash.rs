@@ -286,21 +286,42 @@ fn killing_the_edge_mid_stream_leaves_no_request_unrecorded_and_flags_the_sessio
         seen.extend(rx.try_iter());
         refused(&seen) >= 10
     });
-    env.up();
+    let up = env.up();
     assert_ne!(
         env.service_pid("edge"),
         edge_pid,
         "stack up restarted the edge"
     );
-    let ok_at_restart = ok(&seen);
-    wait_for(
-        "20 complete streams after the restart",
-        Duration::from_secs(90),
-        || {
-            seen.extend(rx.try_iter());
-            ok(&seen) >= ok_at_restart + 20
-        },
-    );
+    let (ok_at_restart, seen_at_restart) = (ok(&seen), seen.len());
+    let until = Instant::now() + Duration::from_secs(90);
+    loop {
+        seen.extend(rx.try_iter());
+        if ok(&seen) >= ok_at_restart + 20 {
+            break;
+        }
+        if Instant::now() > until {
+            let mut after: HashMap<String, usize> = HashMap::new();
+            for v in &seen[seen_at_restart..] {
+                *after
+                    .entry(format!("{} {}", v["outcome"], v["status"]))
+                    .or_default() += 1;
+            }
+            let tail = |name: &str| {
+                let text = std::fs::read_to_string(env.data.path().join("stack/logs").join(name))
+                    .unwrap_or_default();
+                let lines: Vec<&str> = text.lines().collect();
+                lines[lines.len().saturating_sub(15)..].join("\n")
+            };
+            panic!(
+                "timed out waiting for 20 complete streams after the restart; since it the client saw {after:?} \
+                 (traffic exited: {:?}); stack up said {up}\nedge.log:\n{}\nlitellm.log:\n{}",
+                traffic.try_wait(),
+                tail("edge.log"),
+                tail("litellm.log")
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
     std::fs::write(&stop, b"stop").expect("stop file");
     assert!(traffic.wait().expect("traffic").success());
     reader.join().expect("reader");
