@@ -62,7 +62,9 @@ if ! { [ -x "$oh/bin/openhands" ] && [ "$(cat "$ostamp" 2>/dev/null)" = "$owant"
     rm -rf "$oh"
     "$py312" -m venv "$oh"
     "$oh/bin/python" -m pip install -q --disable-pip-version-check --require-hashes --no-deps -r "$olock"
-    "$oh/bin/openhands" --version </dev/null | tail -1
+    # LiteLLM (imported by OpenHands) fetches its model cost map from the network at import
+    # unless told to use its bundled copy, as the harness profile tells it for real sessions.
+    LITELLM_LOCAL_MODEL_COST_MAP=True "$oh/bin/openhands" --version </dev/null | tail -1
     echo "$owant" > "$ostamp"
   fi
 fi
